@@ -121,14 +121,16 @@ export const VFIO_PCI_REQ_IRQ_INDEX = 4;
 export const VFIO_PCI_NUM_IRQS = 5;
 
 /**
- * vfio-pci places region `index` at file offset `index << 40` (VFIO_PCI_OFFSET_SHIFT in
- * drivers/vfio/pci/vfio_pci_priv.h, copied by mtty and kvmgt). It is driver-private: a client
- * always uses the offset that REGION_INFO returns.
+ * vfio-pci places region `index` at file offset `index << 40` (VFIO_PCI_OFFSET_SHIFT in the
+ * kernel-internal include/linux/vfio_pci_core.h, drivers/vfio/pci/vfio_pci_private.h before 5.15;
+ * copied by mtty and kvmgt). It is driver-private: a client always uses the offset that
+ * REGION_INFO returns.
  */
 export const VFIO_PCI_OFFSET_SHIFT = 40;
 export const VFIO_PCI_OFFSET_MASK = 2 ** VFIO_PCI_OFFSET_SHIFT - 1;
 export const vfioPciIndexToOffset = (index: number): number => index * 2 ** VFIO_PCI_OFFSET_SHIFT;
-export const vfioPciOffsetToIndex = (offset: number): number => Math.floor(offset / 2 ** VFIO_PCI_OFFSET_SHIFT);
+export const vfioPciOffsetToIndex = (offset: number): number =>
+  Math.floor(offset / 2 ** VFIO_PCI_OFFSET_SHIFT);
 
 // struct vfio_device_gfx_plane_info flags
 export const VFIO_GFX_PLANE_TYPE_PROBE = 1 << 0;

@@ -29,7 +29,12 @@ function layout(
   fields: Record<string, FieldLayout>,
   newerThan61 = false,
 ): StructLayout {
-  return Object.freeze({ name, size, fields: Object.freeze(fields), ...(newerThan61 ? { newerThan61 } : {}) });
+  return Object.freeze({
+    name,
+    size,
+    fields: Object.freeze(fields),
+    ...(newerThan61 ? { newerThan61 } : {}),
+  });
 }
 
 // linux/vfio.h (6.1): every struct below, with the same field names.

@@ -4,6 +4,7 @@
  */
 import type { Clock, Logger } from './context.js';
 import type { VfioDevice } from './device.js';
+import type { GuestDriver } from './guest.js';
 
 /**
  * The contract version a plugin was written against. The loader accepts a plugin whose
@@ -64,6 +65,8 @@ export interface VfioPlugin {
   readonly description: string;
   /** Find (or simulate) the parent devices this plugin mediates. */
   probe(host: PluginHost): readonly ParentDevice[];
+  /** Guest drivers for this plugin's devices, run by the reference VMM after its PCI probe. */
+  readonly guestDrivers?: readonly GuestDriver[];
 }
 
 export type PluginDefinition = Omit<VfioPlugin, 'contractVersion' | 'deviceApi'> & {

@@ -1,0 +1,2 @@
+export * from './device-file.js';
+export * from './irq-state.js';

@@ -1,0 +1,132 @@
+import { describe, expect, it } from 'vitest';
+import { VfioError } from '../errors.js';
+import { DirtyTracker } from './dirty.js';
+import { HostDma } from './host-dma.js';
+import { IovaMap } from './iova-map.js';
+
+const PAGE = 4096;
+
+function setup() {
+  const map = new IovaMap();
+  const ram = new Uint8Array(8 * PAGE);
+  map.map({ iova: 0x100000, size: 4 * PAGE, read: true, write: true, memory: ram });
+  map.map({ iova: 0x104000, size: 2 * PAGE, read: true, write: false, memory: ram, memoryOffset: 4 * PAGE });
+  const dirty = new DirtyTracker();
+  const dma = new HostDma({ map, dirty, device: 'vgpu0' });
+  return { map, ram, dirty, dma };
+}
+
+describe('HostDma read/write', () => {
+  it('reads and writes guest memory through the IOVA map', () => {
+    const { dma, ram } = setup();
+    dma.write(0x100010, Uint8Array.of(1, 2, 3));
+    expect(Array.from(ram.subarray(0x10, 0x13))).toEqual([1, 2, 3]);
+    const dst = new Uint8Array(3);
+    dma.read(0x100010, dst);
+    expect(Array.from(dst)).toEqual([1, 2, 3]);
+  });
+
+  it('faults with EFAULT naming the device, and copies nothing', () => {
+    const { dma, ram } = setup();
+    expect(() => dma.write(0x104000, Uint8Array.of(9))).toThrow(/EFAULT: device vgpu0: .*IOVA 0x104000/);
+    expect(() => dma.read(0x200000, new Uint8Array(1))).toThrow(VfioError);
+    expect(ram[4 * PAGE]).toBe(0);
+  });
+
+  it('marks device writes dirty while logging runs, and only then', () => {
+    const { dma, dirty } = setup();
+    dma.write(0x100000, Uint8Array.of(1));
+    dirty.start(PAGE, [{ iova: 0x100000, length: 6 * PAGE }]);
+    expect(dirty.isDirty(0x100000)).toBe(false);
+    dma.write(0x101ffe, Uint8Array.of(1, 2, 3, 4));
+    expect(dirty.isDirty(0x101000)).toBe(true);
+    expect(dirty.isDirty(0x102000)).toBe(true);
+    expect(dirty.isDirty(0x103000)).toBe(false);
+    // A faulting write marks nothing.
+    expect(() => dma.write(0x104000, Uint8Array.of(1))).toThrow(VfioError);
+    expect(dirty.isDirty(0x104000)).toBe(false);
+    dma.markDirty(0x103000, 1);
+    expect(dirty.isDirty(0x103000)).toBe(true);
+  });
+
+  it('works without a dirty tracker', () => {
+    const map = new IovaMap();
+    map.map({ iova: 0, size: PAGE, read: true, write: true, memory: new Uint8Array(PAGE) });
+    const dma = new HostDma({ map });
+    dma.write(0, Uint8Array.of(1));
+    dma.markDirty(0, 1);
+    expect(dma.dirty).toBeUndefined();
+  });
+});
+
+describe('HostDma pin', () => {
+  it('returns a live view of the pinned guest memory', () => {
+    const { dma, ram } = setup();
+    const pin = dma.pin(0x100100, 16, true);
+    expect(pin.iova).toBe(0x100100);
+    expect(pin.length).toBe(16);
+    pin.bytes![0] = 0x5a;
+    expect(ram[0x100]).toBe(0x5a);
+    expect(dma.pinCount).toBe(1);
+    pin.unpin();
+    pin.unpin();
+    expect(dma.pinCount).toBe(0);
+  });
+
+  it('refuses pins outside one mapping or without the needed permission with EFAULT', () => {
+    const { dma } = setup();
+    expect(() => dma.pin(0x200000, 16, false)).toThrow(/EFAULT/);
+    expect(() => dma.pin(0x103ff0, 32, false)).toThrow(/EFAULT/);
+    expect(() => dma.pin(0x104000, 16, true)).toThrow(/EFAULT/);
+    expect(dma.pin(0x104000, 16, false).bytes?.length).toBe(16);
+  });
+
+  it('refuses an empty pin with EINVAL', () => {
+    const { dma } = setup();
+    expect(() => dma.pin(0x100000, 0, false)).toThrow(/EINVAL/);
+  });
+
+  it('calls onUnmap before the mapping goes, then drops the pin', () => {
+    const { dma, map } = setup();
+    const pin = dma.pin(0x101000, 8, false);
+    const other = dma.pin(0x104000, 8, false);
+    const events: string[] = [];
+    pin.onUnmap = () => events.push(`unmap while mapped=${map.find(0x101000) !== undefined}`);
+    other.onUnmap = () => events.push('wrong pin');
+    expect(map.unmap(0x100000, 4 * PAGE)).toBe(4 * PAGE);
+    expect(events).toEqual(['unmap while mapped=true']);
+    expect(dma.pinCount).toBe(1);
+  });
+
+  it('lets the device unpin from inside its onUnmap callback', () => {
+    const { dma, map } = setup();
+    const pin = dma.pin(0x101000, 8, false);
+    pin.onUnmap = () => pin.unpin();
+    map.unmapAll();
+    expect(dma.pinCount).toBe(0);
+  });
+
+  it('reports an onUnmap failure after the unmap completed', () => {
+    const { dma, map } = setup();
+    const pin = dma.pin(0x101000, 8, false);
+    pin.onUnmap = () => {
+      throw new VfioError('EBUSY', 'still using it.');
+    };
+    expect(() => map.unmap(0x100000, 4 * PAGE)).toThrow(/EBUSY/);
+    expect(map.find(0x100000)).toBeUndefined();
+    expect(dma.pinCount).toBe(0);
+  });
+
+  it('dispose drops pins and stops following unmaps', () => {
+    const { dma, map } = setup();
+    const pin = dma.pin(0x101000, 8, false);
+    let called = false;
+    pin.onUnmap = () => {
+      called = true;
+    };
+    dma.dispose();
+    expect(dma.pinCount).toBe(0);
+    map.unmapAll();
+    expect(called).toBe(false);
+  });
+});

@@ -1,0 +1,147 @@
+/**
+ * The host's DMA service for one device: reads and writes through an IovaMap (the kernel's
+ * vfio_dma_rw), page pinning with the dma_unmap callback (vfio_pin_pages, and the type1
+ * VFIO_IOMMU_NOTIFY_DMA_UNMAP notifier that must make the driver unpin), and dirty logging of
+ * device writes (VFIO_DEVICE_FEATURE_DMA_LOGGING_*).
+ */
+import type { DirtyLog, DmaSpace, PinnedRange } from '../contract/context.js';
+import { VfioError } from '../errors.js';
+import type { DirtyTracker } from './dirty.js';
+import { IovaMap } from './iova-map.js';
+import { hex } from './page.js';
+
+export interface HostDmaOptions {
+  /** The IOMMU mappings; a fresh empty map when omitted. */
+  readonly map?: IovaMap;
+  /** The device's DMA log; device writes are marked in it while it runs. */
+  readonly dirty?: DirtyTracker;
+  /** The device name, for error messages. */
+  readonly device?: string;
+}
+
+class Pin implements PinnedRange {
+  onUnmap?: () => void;
+  #owner: Set<Pin> | undefined;
+
+  constructor(
+    owner: Set<Pin>,
+    readonly iova: number,
+    readonly length: number,
+    readonly write: boolean,
+    readonly bytes: Uint8Array,
+  ) {
+    this.#owner = owner;
+  }
+
+  get pinned(): boolean {
+    return this.#owner !== undefined;
+  }
+
+  unpin(): void {
+    const owner = this.#owner;
+    this.#owner = undefined;
+    owner?.delete(this);
+  }
+}
+
+export class HostDma implements DmaSpace, DirtyLog {
+  readonly map: IovaMap;
+  readonly dirty: DirtyTracker | undefined;
+  readonly #device: string | undefined;
+  readonly #pins = new Set<Pin>();
+  readonly #stopListening: () => void;
+
+  constructor(options: HostDmaOptions = {}) {
+    this.map = options.map ?? new IovaMap();
+    this.dirty = options.dirty;
+    this.#device = options.device;
+    this.#stopListening = this.map.onUnmap((iova, size) => this.#invalidate(iova, size));
+  }
+
+  /** Number of live pins. */
+  get pinCount(): number {
+    return this.#pins.size;
+  }
+
+  read(iova: number, dst: Uint8Array): void {
+    try {
+      this.map.read(iova, dst);
+    } catch (err) {
+      throw this.#placed(err);
+    }
+  }
+
+  write(iova: number, src: Uint8Array): void {
+    try {
+      this.map.write(iova, src);
+    } catch (err) {
+      throw this.#placed(err);
+    }
+    if (this.dirty?.started) this.dirty.markDirty(iova, src.length);
+  }
+
+  markDirty(iova: number, length: number): void {
+    this.dirty?.markDirty(iova, length);
+  }
+
+  /**
+   * Pin [iova, iova + length) and return a view of it. The range must lie inside one mapping
+   * that allows the access (write pins need WRITE, read pins READ); EFAULT otherwise. When the
+   * mapping is unmapped, the pin's `onUnmap` runs first and the pin is then dropped.
+   */
+  pin(iova: number, length: number, write: boolean): PinnedRange {
+    // vfio_pin_pages: no pages → -EINVAL.
+    if (!Number.isSafeInteger(length) || length <= 0) {
+      throw new VfioError('EINVAL', `cannot pin ${String(length)} bytes at IOVA ${String(iova)}.`, {
+        device: this.#device,
+        hint: 'Pin at least one byte.',
+      });
+    }
+    const bytes = this.map.translate(iova, length, write);
+    if (bytes === undefined) {
+      const where = Number.isSafeInteger(iova) && iova >= 0 ? hex(iova) : String(iova);
+      throw new VfioError(
+        'EFAULT',
+        `cannot pin ${length} bytes at IOVA ${where} for ${write ? 'writing' : 'reading'}: the range is not inside one mapping that allows it.`,
+        {
+          device: this.#device,
+          hint: 'Pin within a single VFIO_IOMMU_MAP_DMA mapping with the needed permission, or split the pin.',
+        },
+      );
+    }
+    const pin = new Pin(this.#pins, iova, length, write, bytes);
+    this.#pins.add(pin);
+    return pin;
+  }
+
+  /** Stop following the map's unmaps and drop every pin (without callbacks): the device is closing. */
+  dispose(): void {
+    this.#stopListening();
+    for (const pin of [...this.#pins]) pin.unpin();
+  }
+
+  /** A mapping is going: every pin inside it hears about it first, then is dropped. */
+  #invalidate(iova: number, size: number): void {
+    const end = iova + size;
+    let failure: unknown;
+    let failed = false;
+    for (const pin of [...this.#pins]) {
+      if (pin.iova >= end || pin.iova + pin.length <= iova) continue;
+      try {
+        pin.onUnmap?.();
+      } catch (err) {
+        if (!failed) {
+          failed = true;
+          failure = err;
+        }
+      }
+      pin.unpin();
+    }
+    if (failed) throw this.#placed(failure);
+  }
+
+  #placed(err: unknown): unknown {
+    if (err instanceof VfioError && this.#device !== undefined) return err.at({ device: this.#device });
+    return err;
+  }
+}

@@ -1,0 +1,290 @@
+/**
+ * One device's migration: the current v2 state, the multi-arc walk to a requested state (the
+ * loop a kernel driver runs around vfio_mig_get_next_state()), and the data stream the kernel
+ * hands out as the migration data fd, with the checks the kernel drivers apply to it.
+ *
+ * Choices, where the kernel leaves them to the driver:
+ * - A failing arc leaves the device in ERROR (the header allows ERROR or the old state; we always
+ *   choose ERROR) and drops the stream; only reset() leaves ERROR.
+ * - An arc that must open a stream (into STOP_COPY, PRE_COPY or PRE_COPY_P2P from outside the
+ *   saving states, into RESUMING) and returns none is a device failure: ERROR, EIO.
+ * - In PRE_COPY and PRE_COPY_P2P a read that finds no data yet throws VfioError ENOMSG, as
+ *   read() on the data fd fails with -ENOMSG; in STOP_COPY an empty array is the end of the stream.
+ */
+import {
+  type MigrationOps,
+  type MigrationStream,
+  MigState,
+  type PrecopyInfo,
+} from '../contract/migration.js';
+import { type ErrnoName, VfioError } from '../errors.js';
+import { isSavingState, migPath, migStateName } from './fsm.js';
+
+/** Whether the arc `from` → `to` opens a new data stream. */
+export function arcOpensStream(from: MigState, to: MigState): boolean {
+  if (to === MigState.RESUMING) return true;
+  return isSavingState(to) && !isSavingState(from);
+}
+
+/** States that end any data stream. */
+function closesStream(state: MigState): boolean {
+  return state === MigState.STOP || state === MigState.RUNNING || state === MigState.RUNNING_P2P;
+}
+
+export class MigrationController {
+  #state: MigState = MigState.RUNNING;
+  #stream: MigrationStream | undefined;
+
+  constructor(
+    readonly device: string,
+    readonly ops: MigrationOps,
+  ) {}
+
+  /** The current state (VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE GET). */
+  get state(): MigState {
+    return this.#state;
+  }
+
+  /** The open data stream, if any. */
+  get stream(): MigrationStream | undefined {
+    return this.#stream;
+  }
+
+  /**
+   * VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE SET: walk the kernel's arcs to `target`. Returns the
+   * stream opened by the transition (the new data fd), or undefined when none was opened.
+   * Throws EINVAL for a target that cannot be reached (state unchanged); a failing arc leaves
+   * the device in ERROR and throws its error.
+   */
+  setState(target: MigState): MigrationStream | undefined {
+    const from = this.#state;
+    if (from === MigState.ERROR) {
+      throw new VfioError(
+        'EINVAL',
+        `migration state ${migStateName(target)} requested while the device is in ERROR.`,
+        {
+          device: this.device,
+          hint: 'Reset the device (VFIO_DEVICE_RESET) to leave ERROR; it then runs again in RUNNING.',
+        },
+      );
+    }
+    let path: MigState[];
+    try {
+      path = migPath(this.ops.caps, from, target);
+    } catch (err) {
+      throw err instanceof VfioError ? err.at({ device: this.device }) : err;
+    }
+    let opened: MigrationStream | undefined;
+    for (const to of path) {
+      const at = this.#state;
+      let result: MigrationStream | undefined;
+      try {
+        result = this.ops.step(at, to);
+      } catch (err) {
+        this.#fail();
+        const code: ErrnoName = err instanceof VfioError ? err.code : 'EIO';
+        const why =
+          err instanceof VfioError ? err.problem : `${err instanceof Error ? err.message : String(err)}.`;
+        throw new VfioError(code, `migration arc ${migStateName(at)} -> ${migStateName(to)} failed: ${why}`, {
+          device: this.device,
+          hint: 'The device is now in ERROR; reset it (VFIO_DEVICE_RESET) before migrating again.',
+          cause: err,
+        });
+      }
+      if (arcOpensStream(at, to)) {
+        if (result === undefined || result === null) {
+          this.#fail();
+          throw new VfioError(
+            'EIO',
+            `migration arc ${migStateName(at)} -> ${migStateName(to)} opened no data stream.`,
+            {
+              device: this.device,
+              hint: 'This is a bug in the plugin: an arc into STOP_COPY, PRE_COPY(_P2P) from a running or stopped state, or into RESUMING, must return a MigrationStream. The device is now in ERROR.',
+            },
+          );
+        }
+        this.#stream = result;
+        opened = result;
+      } else if (result !== undefined && result !== null && isSavingState(to)) {
+        // Moving within the saving states may hand over a fresh stream; it replaces the old one.
+        this.#stream = result;
+        opened = result;
+      }
+      this.#state = to;
+      if (closesStream(to)) {
+        this.#stream = undefined;
+        opened = undefined;
+      }
+    }
+    return opened;
+  }
+
+  /** The reset path: back to RUNNING from any state, ERROR included; the stream is dropped. */
+  reset(): void {
+    this.#state = MigState.RUNNING;
+    this.#stream = undefined;
+  }
+
+  /**
+   * read() on the data fd: at most `max` bytes of the saving stream. An empty array is the end of
+   * the stream in STOP_COPY; in PRE_COPY(_P2P) no data throws ENOMSG (more may come later).
+   */
+  read(max: number): Uint8Array {
+    const state = this.#state;
+    if (!isSavingState(state)) {
+      throw new VfioError('EINVAL', `cannot read migration data in state ${migStateName(state)}.`, {
+        device: this.device,
+        hint: 'Read the data stream only in STOP_COPY, PRE_COPY or PRE_COPY_P2P.',
+      });
+    }
+    if (!Number.isSafeInteger(max) || max < 0) {
+      throw new VfioError('EINVAL', `cannot read ${String(max)} bytes of migration data.`, {
+        device: this.device,
+        hint: 'Ask for a non-negative whole number of bytes.',
+      });
+    }
+    const stream = this.#stream;
+    if (stream?.read === undefined) {
+      throw new VfioError(
+        'EINVAL',
+        `the migration data stream in state ${migStateName(state)} cannot be read.`,
+        {
+          device: this.device,
+          hint: 'This is a bug in the plugin: a saving stream must implement read().',
+        },
+      );
+    }
+    if (max === 0) return new Uint8Array(0);
+    let chunk: Uint8Array;
+    try {
+      chunk = stream.read(max);
+    } catch (err) {
+      throw this.#streamError(err, 'read');
+    }
+    if (!(chunk instanceof Uint8Array) || chunk.length > max) {
+      throw new VfioError(
+        'EIO',
+        `the migration stream returned ${describeChunk(chunk)} for a read of at most ${max} bytes.`,
+        {
+          device: this.device,
+          hint: 'This is a bug in the plugin: read(max) must return a Uint8Array of at most max bytes.',
+        },
+      );
+    }
+    if (chunk.length === 0 && state !== MigState.STOP_COPY) {
+      throw new VfioError('ENOMSG', `no pre-copy data is available yet in state ${migStateName(state)}.`, {
+        device: this.device,
+        hint: 'This is a temporary end of the stream: read again later, or move to STOP_COPY for the rest.',
+      });
+    }
+    return chunk;
+  }
+
+  /** write() on the data fd of a RESUMING device; returns the bytes accepted. */
+  write(chunk: Uint8Array): number {
+    const state = this.#state;
+    if (state !== MigState.RESUMING) {
+      throw new VfioError('EINVAL', `cannot write migration data in state ${migStateName(state)}.`, {
+        device: this.device,
+        hint: 'Write the data stream only in RESUMING.',
+      });
+    }
+    if (!(chunk instanceof Uint8Array)) {
+      throw new VfioError('EINVAL', 'migration data must be a Uint8Array.', { device: this.device });
+    }
+    const stream = this.#stream;
+    if (stream?.write === undefined) {
+      throw new VfioError('EINVAL', 'the RESUMING data stream cannot be written.', {
+        device: this.device,
+        hint: 'This is a bug in the plugin: a resuming stream must implement write().',
+      });
+    }
+    try {
+      stream.write(chunk);
+    } catch (err) {
+      throw this.#streamError(err, 'write');
+    }
+    return chunk.length;
+  }
+
+  /** VFIO_MIG_GET_PRECOPY_INFO on the data fd: only in PRE_COPY and PRE_COPY_P2P. */
+  precopyInfo(): PrecopyInfo {
+    const state = this.#state;
+    if (state !== MigState.PRE_COPY && state !== MigState.PRE_COPY_P2P) {
+      throw new VfioError('EINVAL', `VFIO_MIG_GET_PRECOPY_INFO in state ${migStateName(state)}.`, {
+        device: this.device,
+        hint: 'Pre-copy information exists only in PRE_COPY and PRE_COPY_P2P.',
+      });
+    }
+    const stream = this.#stream;
+    if (stream?.precopyInfo === undefined) {
+      throw new VfioError('ENOTTY', 'the pre-copy data stream does not report VFIO_MIG_GET_PRECOPY_INFO.', {
+        device: this.device,
+        hint: 'This is a bug in the plugin: a device with PRE_COPY must implement precopyInfo().',
+      });
+    }
+    let info: PrecopyInfo;
+    try {
+      info = stream.precopyInfo();
+    } catch (err) {
+      throw this.#streamError(err, 'precopy info');
+    }
+    if (!isByteCount(info?.initialBytes) || !isByteCount(info?.dirtyBytes)) {
+      throw new VfioError(
+        'EIO',
+        'the pre-copy stream reported byte counts that are not whole non-negative numbers.',
+        {
+          device: this.device,
+          hint: 'This is a bug in the plugin: initialBytes and dirtyBytes must be u64 byte counts.',
+        },
+      );
+    }
+    return { initialBytes: info.initialBytes, dirtyBytes: info.dirtyBytes };
+  }
+
+  /** VFIO_DEVICE_FEATURE_MIG_DATA_SIZE: the device's estimate of the STOP_COPY length. */
+  stopCopySize(): number {
+    if (this.ops.stopCopySize === undefined) {
+      throw new VfioError('ENOTTY', 'the device does not estimate its STOP_COPY size.', {
+        device: this.device,
+        hint: 'Implement MigrationOps.stopCopySize() to answer VFIO_DEVICE_FEATURE_MIG_DATA_SIZE.',
+      });
+    }
+    let size: number;
+    try {
+      size = this.ops.stopCopySize();
+    } catch (err) {
+      throw this.#streamError(err, 'data size');
+    }
+    if (!isByteCount(size)) {
+      throw new VfioError('EIO', `the device estimated its STOP_COPY size as ${String(size)}.`, {
+        device: this.device,
+        hint: 'This is a bug in the plugin: stopCopySize() must return a whole non-negative number.',
+      });
+    }
+    return size;
+  }
+
+  #fail(): void {
+    this.#state = MigState.ERROR;
+    this.#stream = undefined;
+  }
+
+  #streamError(err: unknown, what: string): VfioError {
+    if (err instanceof VfioError) return err.at({ device: this.device });
+    const message = err instanceof Error ? err.message : String(err);
+    return new VfioError('EIO', `the migration ${what} failed: ${message}.`, {
+      device: this.device,
+      hint: 'This is a bug in the plugin; the migration state is unchanged.',
+      cause: err,
+    });
+  }
+}
+
+function isByteCount(value: unknown): value is number {
+  return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0;
+}
+
+function describeChunk(chunk: unknown): string {
+  return chunk instanceof Uint8Array ? `${chunk.length} bytes` : `a ${typeof chunk}`;
+}

@@ -1,0 +1,1 @@
+export * from './pci-device-model.js';

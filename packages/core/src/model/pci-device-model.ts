@@ -1,0 +1,391 @@
+/**
+ * PciDeviceModel: a vfio-pci device as a description plus a few handlers. A plugin builds its
+ * ConfigSpace (identity, BARs, capabilities), says what backs each BAR (a trap handler, shared
+ * memory for mmap, or both), and gets the whole VfioDevice surface: region and IRQ info derived
+ * from the config space as vfio-pci derives them, the config region with per-bit masks and BAR
+ * sizing, memory decode gating, reset, and interrupt helpers that pick INTx, MSI or MSI-X the
+ * way the guest enabled them.
+ */
+import {
+  VFIO_PCI_BAR0_REGION_INDEX,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_ERR_IRQ_INDEX,
+  VFIO_PCI_INTX_IRQ_INDEX,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_PCI_MSIX_IRQ_INDEX,
+  VFIO_PCI_NUM_IRQS,
+  VFIO_PCI_NUM_REGIONS,
+  VFIO_PCI_REQ_IRQ_INDEX,
+  VFIO_PCI_ROM_REGION_INDEX,
+} from '../abi/constants.js';
+import type { DeviceContext } from '../contract/context.js';
+import type {
+  DeviceInfo,
+  GfxDisplay,
+  IrqInfo,
+  MmapArea,
+  RegionInfo,
+  RegionMapping,
+  RegionTypeCap,
+  SharedMemory,
+  VfioDevice,
+} from '../contract/device.js';
+import type { MigrationOps } from '../contract/migration.js';
+import { VfioError } from '../errors.js';
+import type { ConfigSpace } from '../pci/config-space.js';
+import { PCI_CAP_ID_EXP, PCI_INTERRUPT_PIN } from '../pci/constants.js';
+
+/** Trapped accesses to a region; offsets are relative to the region, bounds already checked. */
+export interface RegionHandler {
+  read(offset: number, dst: Uint8Array): void;
+  write(offset: number, src: Uint8Array): void;
+}
+
+/** What backs one BAR. */
+export interface BarBacking {
+  /** Trapped accesses. Without a handler, accesses go straight to `memory`. */
+  readonly handler?: RegionHandler;
+  /** Memory the user may mmap (all of it, or the `sparseMmap` areas). */
+  readonly memory?: SharedMemory;
+  readonly sparseMmap?: readonly MmapArea[];
+  readonly msixMappable?: boolean;
+  /** Refuse writes (a read-only BAR). */
+  readonly readOnly?: boolean;
+}
+
+/** A device-specific region (index 9 and up): it must carry a type. */
+export interface ExtraRegion {
+  readonly index: number;
+  readonly size: number;
+  readonly type: RegionTypeCap;
+  readonly read: boolean;
+  readonly write: boolean;
+  readonly handler?: RegionHandler;
+  readonly memory?: SharedMemory;
+  readonly sparseMmap?: readonly MmapArea[];
+}
+
+export interface PciDeviceModelOptions {
+  /** The instance name (the UUID for a mediated device). */
+  readonly name: string;
+  readonly config: ConfigSpace;
+  readonly bars?: Readonly<Partial<Record<0 | 1 | 2 | 3 | 4 | 5, BarBacking>>>;
+  /** Expansion ROM contents (the ROM BAR must be defined in the config space). */
+  readonly rom?: Uint8Array;
+  readonly extraRegions?: readonly ExtraRegion[];
+  /** Override the IRQ info derived from the config space (mtty reports REQ, GVT-g lacks ERR...). */
+  readonly irqs?: Readonly<Partial<Record<number, Omit<IrqInfo, 'index'> | null>>>;
+  /** VFIO_DEVICE_FLAGS_RESET (default true). */
+  readonly resettable?: boolean;
+  readonly migration?: MigrationOps;
+  readonly display?: GfxDisplay;
+}
+
+interface Region {
+  readonly info: RegionInfo;
+  readonly handler: RegionHandler | undefined;
+  readonly memory: SharedMemory | undefined;
+  /** Memory BARs are refused while COMMAND.MEMORY is clear, as vfio-pci refuses them (EIO). */
+  readonly gatedByMemoryDecode: boolean;
+}
+
+export class PciDeviceModel implements VfioDevice {
+  readonly name: string;
+  readonly config: ConfigSpace;
+  readonly migration?: MigrationOps;
+  readonly display?: GfxDisplay;
+  private readonly regions: (Region | undefined)[] = [];
+  private readonly irqInfos: (IrqInfo | undefined)[] = [];
+  private readonly numRegions: number;
+  private readonly resettable: boolean;
+  private context: DeviceContext | undefined;
+
+  constructor(opts: PciDeviceModelOptions) {
+    this.name = opts.name;
+    this.config = opts.config;
+    this.resettable = opts.resettable ?? true;
+    if (opts.migration) this.migration = opts.migration;
+    if (opts.display) this.display = opts.display;
+
+    for (const bar of this.config.bars()) {
+      const backing = opts.bars?.[bar.index as 0 | 1 | 2 | 3 | 4 | 5];
+      const mmap = backing?.memory !== undefined;
+      this.regions[VFIO_PCI_BAR0_REGION_INDEX + bar.index] = {
+        info: {
+          index: bar.index,
+          size: bar.size,
+          read: true,
+          write: !backing?.readOnly,
+          mmap,
+          ...(mmap && backing?.sparseMmap ? { sparseMmap: backing.sparseMmap } : {}),
+          ...(backing?.msixMappable ? { msixMappable: true } : {}),
+        },
+        handler: backing?.handler,
+        memory: backing?.memory,
+        gatedByMemoryDecode: bar.kind !== 'io',
+      };
+    }
+    const rom = this.config.rom();
+    if (rom && opts.rom) {
+      const data = opts.rom;
+      this.regions[VFIO_PCI_ROM_REGION_INDEX] = {
+        info: { index: VFIO_PCI_ROM_REGION_INDEX, size: rom.size, read: true, write: false, mmap: false },
+        handler: {
+          read: (offset, dst) => {
+            dst.fill(0);
+            if (offset < data.length)
+              dst.set(data.subarray(offset, Math.min(data.length, offset + dst.length)));
+          },
+          write: () => {},
+        },
+        memory: undefined,
+        gatedByMemoryDecode: false,
+      };
+    }
+    this.regions[VFIO_PCI_CONFIG_REGION_INDEX] = {
+      info: {
+        index: VFIO_PCI_CONFIG_REGION_INDEX,
+        size: this.config.size,
+        read: true,
+        write: true,
+        mmap: false,
+      },
+      handler: {
+        read: (offset, dst) => this.readConfig(offset, dst),
+        write: (offset, src) => this.writeConfig(offset, src),
+      },
+      memory: undefined,
+      gatedByMemoryDecode: false,
+    };
+    let maxIndex = VFIO_PCI_NUM_REGIONS - 1;
+    for (const r of opts.extraRegions ?? []) {
+      if (r.index < VFIO_PCI_NUM_REGIONS || this.regions[r.index]) {
+        throw new VfioError('EINVAL', `device-specific region index ${r.index} is below 9 or used twice.`, {
+          device: this.name,
+          hint: 'Device-specific regions take indexes from VFIO_PCI_NUM_REGIONS (9) upward, one each.',
+        });
+      }
+      const mmap = r.memory !== undefined;
+      this.regions[r.index] = {
+        info: {
+          index: r.index,
+          size: r.size,
+          read: r.read,
+          write: r.write,
+          mmap,
+          type: r.type,
+          ...(mmap && r.sparseMmap ? { sparseMmap: r.sparseMmap } : {}),
+        },
+        handler: r.handler,
+        memory: r.memory,
+        gatedByMemoryDecode: false,
+      };
+      maxIndex = Math.max(maxIndex, r.index);
+    }
+    this.numRegions = maxIndex + 1;
+    this.deriveIrqs(opts.irqs ?? {});
+  }
+
+  /** vfio_pci_get_irq_count: INTx if a pin is wired, MSI/MSI-X from their capabilities, ERR on PCIe, REQ always. */
+  private deriveIrqs(overrides: Readonly<Partial<Record<number, Omit<IrqInfo, 'index'> | null>>>): void {
+    const pin = this.config.readU8(PCI_INTERRUPT_PIN);
+    const msi = this.config.msi();
+    const msix = this.config.msix();
+    const pcie = this.config.capabilities().some((c) => c.id === PCI_CAP_ID_EXP);
+    const derived: Record<number, Omit<IrqInfo, 'index'>> = {
+      [VFIO_PCI_INTX_IRQ_INDEX]: {
+        count: pin ? 1 : 0,
+        eventfd: true,
+        maskable: true,
+        automasked: true,
+        noresize: false,
+      },
+      [VFIO_PCI_MSI_IRQ_INDEX]: {
+        count: msi ? msi.vectorsCapable : 0,
+        eventfd: true,
+        maskable: false,
+        automasked: false,
+        noresize: true,
+      },
+      [VFIO_PCI_MSIX_IRQ_INDEX]: {
+        count: msix ? msix.tableSize : 0,
+        eventfd: true,
+        maskable: false,
+        automasked: false,
+        noresize: true,
+      },
+      [VFIO_PCI_ERR_IRQ_INDEX]: {
+        count: pcie ? 1 : 0,
+        eventfd: true,
+        maskable: false,
+        automasked: false,
+        noresize: true,
+      },
+      [VFIO_PCI_REQ_IRQ_INDEX]: {
+        count: 1,
+        eventfd: true,
+        maskable: false,
+        automasked: false,
+        noresize: true,
+      },
+    };
+    for (let i = 0; i < VFIO_PCI_NUM_IRQS; i++) {
+      const o = overrides[i];
+      if (o === null) continue;
+      this.irqInfos[i] = { index: i, ...(o ?? derived[i]) };
+    }
+  }
+
+  // ---- VfioDevice ----------------------------------------------------------------------------
+
+  info(): DeviceInfo {
+    return { reset: this.resettable, numRegions: this.numRegions, numIrqs: VFIO_PCI_NUM_IRQS };
+  }
+
+  regionInfo(index: number): RegionInfo | undefined {
+    if (!Number.isInteger(index) || index < 0 || index >= this.numRegions) return undefined;
+    return this.regions[index]?.info ?? { index, size: 0, read: false, write: false, mmap: false };
+  }
+
+  irqInfo(index: number): IrqInfo | undefined {
+    return this.irqInfos[index];
+  }
+
+  open(ctx: DeviceContext): void {
+    this.context = ctx;
+    this.onOpen(ctx);
+  }
+
+  close(): void {
+    this.onClose();
+    this.context = undefined;
+  }
+
+  /** The open device's host context; throws when the device is not open. */
+  get ctx(): DeviceContext {
+    if (!this.context) {
+      throw new VfioError('EBADF', 'the device is not open.', {
+        device: this.name,
+        hint: 'Open the device first.',
+      });
+    }
+    return this.context;
+  }
+
+  get isOpen(): boolean {
+    return this.context !== undefined;
+  }
+
+  read(index: number, offset: number, dst: Uint8Array): void {
+    const r = this.regions[index];
+    if (r === undefined) throw this.noRegion(index, offset);
+    if (r.gatedByMemoryDecode && !this.config.memoryEnabled()) throw this.decodeOff(index, offset);
+    if (r.handler !== undefined) r.handler.read(offset, dst);
+    else if (r.memory !== undefined) dst.set(r.memory.bytes.subarray(offset, offset + dst.length));
+    else dst.fill(0);
+  }
+
+  write(index: number, offset: number, src: Uint8Array): void {
+    const r = this.regions[index];
+    if (r === undefined) throw this.noRegion(index, offset);
+    if (r.gatedByMemoryDecode && !this.config.memoryEnabled()) throw this.decodeOff(index, offset);
+    if (r.handler !== undefined) r.handler.write(offset, src);
+    else if (r.memory !== undefined) r.memory.bytes.set(src, offset);
+  }
+
+  mmap(index: number, offset: number, size: number): RegionMapping {
+    const memory = this.regions[index]?.memory;
+    if (!memory || offset + size > memory.size) {
+      throw new VfioError('EINVAL', 'this part of the region has no memory to map.', {
+        device: this.name,
+        region: index,
+        offset,
+        hint: 'Map only the areas that REGION_INFO lists.',
+      });
+    }
+    return { memory, memoryOffset: offset, size };
+  }
+
+  reset(): void {
+    this.config.reset();
+    this.onReset();
+  }
+
+  irqsChanged(index: number, count: number): void {
+    this.onIrqsChanged(index, count);
+  }
+
+  private noRegion(index: number, offset: number): VfioError {
+    return new VfioError('EINVAL', 'the region is not implemented.', {
+      device: this.name,
+      region: index,
+      offset,
+    });
+  }
+
+  private decodeOff(index: number, offset: number): VfioError {
+    return new VfioError(
+      'EIO',
+      'memory decode is disabled in the COMMAND register, so the BAR does not respond.',
+      {
+        device: this.name,
+        region: index,
+        offset,
+        hint: 'Set COMMAND.MEMORY (bit 1) in config space before accessing a memory BAR.',
+      },
+    );
+  }
+
+  // ---- config space --------------------------------------------------------------------------
+
+  protected readConfig(offset: number, dst: Uint8Array): void {
+    this.config.read(offset, dst);
+  }
+
+  protected writeConfig(offset: number, src: Uint8Array): void {
+    this.config.write(offset, src);
+    this.onConfigWrite(offset, src.length);
+  }
+
+  // ---- interrupts ----------------------------------------------------------------------------
+
+  /**
+   * Raise the device's interrupt the way the guest set it up: MSI-X vector, else MSI vector,
+   * else INTx (unless COMMAND.INTX_DISABLE). Returns how it went out.
+   */
+  raiseInterrupt(vector = 0): 'msix' | 'msi' | 'intx' | 'none' {
+    const ctx = this.context;
+    if (!ctx) return 'none';
+    if (ctx.irq.enabled(VFIO_PCI_MSIX_IRQ_INDEX)) {
+      ctx.irq.trigger(VFIO_PCI_MSIX_IRQ_INDEX, vector);
+      return 'msix';
+    }
+    if (ctx.irq.enabled(VFIO_PCI_MSI_IRQ_INDEX)) {
+      ctx.irq.trigger(VFIO_PCI_MSI_IRQ_INDEX, vector);
+      return 'msi';
+    }
+    return this.raiseIntx() ? 'intx' : 'none';
+  }
+
+  /** Assert INTx: STATUS.INTERRUPT is set; the line fires unless COMMAND.INTX_DISABLE. */
+  raiseIntx(): boolean {
+    this.config.setInterruptStatus(true);
+    if (this.config.intxDisabled() || !this.context) return false;
+    this.context.irq.trigger(VFIO_PCI_INTX_IRQ_INDEX, 0);
+    return true;
+  }
+
+  /** De-assert INTx (the device's interrupt condition cleared). */
+  lowerIntx(): void {
+    this.config.setInterruptStatus(false);
+  }
+
+  // ---- hooks for subclasses ------------------------------------------------------------------
+
+  protected onOpen(_ctx: DeviceContext): void {}
+  protected onClose(): void {}
+  /** After the config space was restored to its reset state. */
+  protected onReset(): void {}
+  protected onConfigWrite(_offset: number, _length: number): void {}
+  protected onIrqsChanged(_index: number, _count: number): void {}
+}

@@ -1,0 +1,237 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { PCI_CAPABILITY_LIST, PCI_STATUS, PCI_STATUS_CAP_LIST } from './constants.js';
+import { walkCapabilities, walkExtendedCapabilities } from './walk.js';
+
+/** Raw configuration bytes with STATUS.CAP_LIST set and the given [offset, id, next] entries. */
+function standard(first: number, entries: [number, number, number][], size = 256): Uint8Array {
+  const b = new Uint8Array(size);
+  b[PCI_STATUS] = PCI_STATUS_CAP_LIST;
+  b[PCI_CAPABILITY_LIST] = first;
+  for (const [off, id, next] of entries) {
+    b[off] = id;
+    b[off + 1] = next;
+  }
+  return b;
+}
+
+function extended(entries: [number, number, number, number][]): Uint8Array {
+  const b = new Uint8Array(4096);
+  const v = new DataView(b.buffer);
+  for (const [off, id, version, next] of entries)
+    v.setUint32(off, (id | (version << 16) | (next << 20)) >>> 0, true);
+  return b;
+}
+
+const reader8 = (b: Uint8Array) => (o: number) => b[o];
+const reader32 = (b: Uint8Array) => {
+  const v = new DataView(b.buffer);
+  return (o: number) => v.getUint32(o, true);
+};
+
+describe('walkCapabilities', () => {
+  it('follows the list from 0x34 through each next pointer', () => {
+    const b = standard(0x40, [
+      [0x40, 0x01, 0x60],
+      [0x60, 0x05, 0x50],
+      [0x50, 0x11, 0x00],
+    ]);
+    expect(walkCapabilities(reader8(b), 256)).toEqual({
+      ok: true,
+      capabilities: [
+        { id: 0x01, offset: 0x40 },
+        { id: 0x05, offset: 0x60 },
+        { id: 0x11, offset: 0x50 },
+      ],
+    });
+  });
+
+  it('reports a looping list given as raw bytes, and where it loops', () => {
+    const b = standard(0x40, [
+      [0x40, 0x01, 0x48],
+      [0x48, 0x05, 0x40],
+    ]);
+    expect(walkCapabilities(reader8(b), 256)).toEqual({
+      ok: false,
+      reason: 'loop',
+      at: 0x40,
+      from: 0x49,
+      capabilities: [
+        { id: 0x01, offset: 0x40 },
+        { id: 0x05, offset: 0x48 },
+      ],
+    });
+  });
+
+  it('reports a capability that points at itself as a loop', () => {
+    const b = standard(0x80, [[0x80, 0x09, 0x80]]);
+    expect(walkCapabilities(reader8(b), 256)).toMatchObject({
+      ok: false,
+      reason: 'loop',
+      at: 0x80,
+      from: 0x81,
+    });
+  });
+
+  it('reports a misaligned pointer', () => {
+    const b = standard(0x40, [[0x40, 0x01, 0x45]]);
+    expect(walkCapabilities(reader8(b), 256)).toMatchObject({
+      ok: false,
+      reason: 'misaligned',
+      at: 0x45,
+      from: 0x41,
+    });
+    expect(walkCapabilities(reader8(standard(0x42, [])), 256)).toMatchObject({
+      ok: false,
+      reason: 'misaligned',
+      at: 0x42,
+      from: PCI_CAPABILITY_LIST,
+    });
+  });
+
+  it('reports pointers into the header or past the end as out of range', () => {
+    expect(walkCapabilities(reader8(standard(0x3c, [])), 256)).toMatchObject({
+      ok: false,
+      reason: 'out-of-range',
+      at: 0x3c,
+    });
+    const b = standard(0x40, [[0x40, 0x01, 0xfc]], 256);
+    expect(walkCapabilities(reader8(b), 0xfd)).toMatchObject({
+      ok: false,
+      reason: 'out-of-range',
+      at: 0xfc,
+      from: 0x41,
+    });
+  });
+
+  it('answers an empty list when STATUS.CAP_LIST is clear or the pointer is 0', () => {
+    const b = standard(0x40, [[0x40, 0x01, 0x00]]);
+    b[PCI_STATUS] = 0;
+    expect(walkCapabilities(reader8(b), 256)).toEqual({ ok: true, capabilities: [] });
+    expect(walkCapabilities(reader8(standard(0, [])), 256)).toEqual({ ok: true, capabilities: [] });
+    expect(walkCapabilities(reader8(new Uint8Array(16)), 16)).toEqual({ ok: true, capabilities: [] });
+  });
+
+  it('never throws, terminates and reads only inside the space for any bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 256, maxLength: 256 }), (b) => {
+        b[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+        let reads = 0;
+        const result = walkCapabilities((o) => {
+          reads++;
+          if (o < 0 || o >= 256) throw new Error(`read outside at ${o}`);
+          return b[o];
+        }, 256);
+        const offsets = result.capabilities.map((c) => c.offset);
+        return (
+          reads <= 2 + 2 * 48 &&
+          new Set(offsets).size === offsets.length &&
+          offsets.every((o) => o >= 0x40 && o <= 0xfc && (o & 3) === 0)
+        );
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('finds every list built from distinct aligned offsets', () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.integer({ min: 0x10, max: 0x3f }), { maxLength: 48 }), (slots) => {
+        const offsets = slots.map((s) => s * 4);
+        const b = standard(
+          offsets[0] ?? 0,
+          offsets.map((o, i) => [o, i & 0xff, offsets[i + 1] ?? 0]),
+        );
+        const result = walkCapabilities(reader8(b), 256);
+        return result.ok && result.capabilities.map((c) => c.offset).join() === offsets.join();
+      }),
+    );
+  });
+});
+
+describe('walkExtendedCapabilities', () => {
+  it('follows the 32-bit headers from 0x100 with id, version and next', () => {
+    const b = extended([
+      [0x100, 0x0001, 2, 0x148],
+      [0x148, 0x000b, 1, 0x200],
+      [0x200, 0x0023, 1, 0],
+    ]);
+    expect(walkExtendedCapabilities(reader32(b), 4096)).toEqual({
+      ok: true,
+      capabilities: [
+        { id: 0x01, version: 2, offset: 0x100 },
+        { id: 0x0b, version: 1, offset: 0x148 },
+        { id: 0x23, version: 1, offset: 0x200 },
+      ],
+    });
+  });
+
+  it('answers an empty list for a 256-byte space and for a 0 or all-ones first header', () => {
+    expect(walkExtendedCapabilities(() => 0x12345678, 256)).toEqual({ ok: true, capabilities: [] });
+    expect(walkExtendedCapabilities(reader32(new Uint8Array(4096)), 4096)).toEqual({
+      ok: true,
+      capabilities: [],
+    });
+    expect(walkExtendedCapabilities(() => 0xffffffff, 4096)).toEqual({ ok: true, capabilities: [] });
+  });
+
+  it('reports a loop, a misaligned next and a next below 0x100', () => {
+    const loop = extended([
+      [0x100, 1, 1, 0x200],
+      [0x200, 2, 1, 0x100],
+    ]);
+    expect(walkExtendedCapabilities(reader32(loop), 4096)).toMatchObject({
+      ok: false,
+      reason: 'loop',
+      at: 0x100,
+      from: 0x200,
+    });
+    const misaligned = extended([[0x100, 1, 1, 0x202]]);
+    expect(walkExtendedCapabilities(reader32(misaligned), 4096)).toMatchObject({
+      ok: false,
+      reason: 'misaligned',
+      at: 0x202,
+    });
+    const low = extended([[0x100, 1, 1, 0x40]]);
+    expect(walkExtendedCapabilities(reader32(low), 4096)).toMatchObject({
+      ok: false,
+      reason: 'out-of-range',
+      at: 0x40,
+    });
+  });
+
+  it('never throws, terminates and reads only aligned headers inside the space for any bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 4096, maxLength: 4096 }), (b) => {
+        const v = new DataView(b.buffer);
+        let reads = 0;
+        const result = walkExtendedCapabilities((o) => {
+          reads++;
+          if (o < 0x100 || o + 4 > 4096 || (o & 3) !== 0) throw new Error(`bad read at ${o}`);
+          return v.getUint32(o, true);
+        }, 4096);
+        const offsets = result.capabilities.map((c) => c.offset);
+        return reads <= 960 && new Set(offsets).size === offsets.length;
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('never loops on a chain that hops through many headers', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 0x40, max: 0x3ff }), { minLength: 1, maxLength: 200 }),
+        (slots) => {
+          const b = new Uint8Array(4096);
+          const v = new DataView(b.buffer);
+          let pos = 0x100;
+          for (const s of slots) {
+            v.setUint32(pos, (((s * 4) << 20) | 1) >>> 0, true);
+            pos = s * 4;
+          }
+          const result = walkExtendedCapabilities((o) => v.getUint32(o, true), 4096);
+          return result.capabilities.length <= 960 && (result.ok || result.reason === 'loop');
+        },
+      ),
+    );
+  });
+});

@@ -1,0 +1,48 @@
+#!/usr/bin/env node
+// The whole suite: lint, types, build and every package's tests through turbo, then one
+// closing line summing the JUnit reports: "N passed, N failed, N skipped".
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+
+const root = new URL('..', import.meta.url).pathname;
+const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', FORCE_COLOR: process.env.FORCE_COLOR ?? '0' };
+const extra = process.argv.slice(2);
+const turbo = spawnSync(
+  'npx',
+  [
+    'turbo',
+    'run',
+    'lint',
+    'typecheck',
+    'build',
+    'test',
+    '--concurrency=2',
+    '--output-logs=new-only',
+    ...extra,
+  ],
+  { cwd: root, stdio: 'inherit', env },
+);
+
+let passed = 0;
+let failed = 0;
+let skipped = 0;
+for (const group of ['packages', 'apps']) {
+  const dir = join(root, group);
+  if (!existsSync(dir)) continue;
+  for (const name of readdirSync(dir)) {
+    const file = join(dir, name, 'reports', 'junit.xml');
+    if (!existsSync(file)) continue;
+    const xml = readFileSync(file, 'utf8');
+    for (const m of xml.matchAll(/<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)) {
+      const body = m[2] ?? '';
+      if (/<failure\b|<error\b/.test(body)) failed++;
+      else if (/<skipped\b/.test(body)) skipped++;
+      else passed++;
+    }
+  }
+}
+const status = turbo.status ?? 1;
+if (status !== 0 && failed === 0) failed = 1; // a task failed outside the test runners (lint, types, build)
+console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
+process.exit(status);
