@@ -1,1 +1,41 @@
-export {};
+export { CAPACITY_PROBE_LIMIT } from './checks/capacity.js';
+export {
+  ALL_CHECKS,
+  capacityChecks,
+  configChecks,
+  deviceChecks,
+  irqChecks,
+  migrationChecks,
+  randomChecks,
+  regionChecks,
+  resetChecks,
+} from './checks/index.js';
+export { type FormatOptions, formatReport, formatResult, formatSummary } from './format.js';
+export {
+  type CountingTrigger,
+  createFakeClock,
+  createRecordingLogger,
+  createTestHost,
+  type FakeClock,
+  type LogEntry,
+  type LogLevel,
+  type RecordingLogger,
+  type TestHost,
+  type TestHostOptions,
+} from './host.js';
+export { escapeXml, toJUnitXml, toXmlChars } from './junit.js';
+export { loadPlugin, validatePlugin } from './load.js';
+export {
+  type ConformanceOptions,
+  describeConformance,
+  formatDevice,
+  PLUGIN_LEVEL,
+  type ProbedPlugin,
+  probePlugin,
+  registerConformance,
+  runCheck,
+  runConformance,
+  selectChecks,
+  type VitestApi,
+} from './suite.js';
+export type * from './types.js';

@@ -24,12 +24,16 @@ export const ERRNO = Object.freeze({
   ESPIPE: 29,
   ERANGE: 34,
   ENOTTY: 25,
+  EMFILE: 24,
+  EPIPE: 32,
   ENOSYS: 38,
   ENOMSG: 42,
   EPROTO: 71,
   EOVERFLOW: 75,
   EOPNOTSUPP: 95,
+  EADDRINUSE: 98,
   ECONNRESET: 104,
+  ECONNREFUSED: 111,
   ETIMEDOUT: 110,
 } as const);
 

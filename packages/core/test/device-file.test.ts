@@ -294,6 +294,15 @@ describe('VFIO_DEVICE_SET_IRQS follows vfio_set_irqs_validate_and_prepare', () =
     ).toBe(0);
     expect(host.fired).toEqual([7, 7]);
   });
+  it('drops a held INTx when the device lowers its line before the unmask', () => {
+    const { file, host, device } = openFile();
+    file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_EVENTFD | T, 0, 0, 1, eventfds(7)));
+    device.ctx?.irq.trigger(0);
+    device.ctx?.irq.trigger(0);
+    device.ctx?.irq.lower(0);
+    file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, 0, 0, 1));
+    expect(host.fired).toEqual([7]);
+  });
   it('refuses MASK on an index that is not maskable (ENOTTY)', () => {
     const { file } = openFile();
     file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_EVENTFD | T, 1, 0, 4, eventfds(1, 2, 3, 4)));

@@ -37,6 +37,11 @@ export interface IrqSignals {
    * AUTOMASKED; an index without a trigger drops the interrupt and counts it.
    */
   trigger(index: number, vector?: number): void;
+  /**
+   * The device's level-triggered line (INTx) went low: an interrupt held back by a mask is
+   * dropped, so unmasking does not deliver a stale one (vfio-pci re-checks the line on unmask).
+   */
+  lower(index: number, vector?: number): void;
   /** Whether SET_IRQS gave `index` at least one trigger. */
   enabled(index: number): boolean;
 }

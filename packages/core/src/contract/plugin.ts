@@ -3,7 +3,7 @@
  * plugin → parent devices → mdev types → instances created and removed by UUID → devices.
  */
 import type { Clock, Logger } from './context.js';
-import type { VfioDevice } from './device.js';
+import type { SharedMemory, VfioDevice } from './device.js';
 import type { GuestDriver } from './guest.js';
 
 /**
@@ -55,6 +55,12 @@ export interface PluginHost {
   readonly log: Logger;
   /** Plugin options from the VMM configuration (free-form, the plugin validates them). */
   readonly options: Readonly<Record<string, unknown>>;
+  /**
+   * Memory for mmappable regions, chosen by the host: a memfd when the device is served over
+   * vfio-user (its fd goes out with REGION_INFO), shared memory in process. Plugins call it
+   * through `allocateDeviceMemory(host, ...)`, which falls back to shared memory.
+   */
+  readonly allocateMemory?: (size: number, name: string) => SharedMemory;
 }
 
 export interface VfioPlugin {

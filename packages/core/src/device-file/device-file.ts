@@ -217,6 +217,7 @@ export class DeviceFile {
       log: this.host.log,
       irq: {
         trigger: (index: number, vector = 0) => this.irqs.trigger(index, vector),
+        lower: (index: number, vector = 0) => this.irqs.lower(index, vector),
         enabled: (index: number) => this.irqs.enabled(index),
       },
     };

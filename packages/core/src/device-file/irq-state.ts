@@ -128,6 +128,12 @@ export class IrqState {
     t.signal();
   }
 
+  /** The level-triggered line of `vector` went low: forget an interrupt held by the mask. */
+  lower(index: number, vector = 0): void {
+    const s = this.indexes[index];
+    if (s && vector >= 0 && vector < s.pending.length) s.pending[vector] = false;
+  }
+
   /**
    * Apply a validated request as vfio_pci_set_irqs_ioctl does: INTx takes mask, unmask and
    * trigger; MSI, MSI-X, ERR and REQ take trigger only (anything else is ENOTTY).

@@ -49,3 +49,15 @@ export function wrapMemory(bytes: Uint8Array, fd?: number): SharedMemory {
   }
   return Object.freeze({ size: bytes.length, bytes, fd });
 }
+
+/**
+ * Memory for a device's mmappable region: the host's allocator when it has one (a memfd under
+ * the vfio-user server), shared memory otherwise.
+ */
+export function allocateDeviceMemory(
+  host: { readonly allocateMemory?: (size: number, name: string) => SharedMemory },
+  size: number,
+  name: string,
+): SharedMemory {
+  return host.allocateMemory ? host.allocateMemory(size, name) : allocateSharedMemory(size);
+}

@@ -378,6 +378,7 @@ export class PciDeviceModel implements VfioDevice {
   /** De-assert INTx (the device's interrupt condition cleared). */
   lowerIntx(): void {
     this.config.setInterruptStatus(false);
+    this.context?.irq.lower(VFIO_PCI_INTX_IRQ_INDEX, 0);
   }
 
   // ---- hooks for subclasses ------------------------------------------------------------------

@@ -1,0 +1,184 @@
+/** mdev lifecycle: capacity, available_instances, duplicate UUIDs and removing an open device. */
+import { randomUUID } from 'node:crypto';
+import { ERRNO, type MdevInstance, VfioError } from '@vfiokit/core';
+import type { CheckContext, ConformanceCheck } from '../types.js';
+import { describeError } from './util.js';
+
+/** More instances than this are not created to find the limit; the beyond-capacity part is then skipped. */
+export const CAPACITY_PROBE_LIMIT = 64;
+
+function available(ctx: CheckContext): number | undefined {
+  const t = ctx.parent.types().find((x) => x.id === ctx.type.id);
+  return t?.availableInstances;
+}
+
+function expectErrno(ctx: CheckContext, what: string, errno: keyof typeof ERRNO, fn: () => unknown): boolean {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof VfioError && err.errno === ERRNO[errno]) return true;
+    ctx.fail({
+      problem: `${what} failed the wrong way`,
+      expected: `VfioError ${errno}`,
+      actual: describeError(err),
+    });
+    return false;
+  }
+  ctx.fail({ problem: `${what} succeeded`, expected: `VfioError ${errno}`, actual: 'success' });
+  return false;
+}
+
+export const capacityChecks: readonly ConformanceCheck[] = [
+  {
+    id: 'capacity.lifecycle',
+    title: 'a duplicate UUID is EEXIST and removing an open device is EBUSY, with nothing changed',
+    run(ctx) {
+      const count = ctx.parent.instances().length;
+      const avail = available(ctx);
+      expectErrno(ctx, `creating a second ${ctx.type.id} with UUID ${ctx.instance.uuid}`, 'EEXIST', () =>
+        ctx.parent.create(ctx.type.id, ctx.instance.uuid),
+      );
+      expectErrno(ctx, `removing the open device ${ctx.instance.uuid}`, 'EBUSY', () =>
+        ctx.parent.remove(ctx.instance.uuid),
+      );
+      if (!ctx.parent.instances().some((i) => i.uuid === ctx.instance.uuid)) {
+        ctx.fail({
+          problem: 'the open device disappeared from the instance list after a refused removal',
+          expected: `instance ${ctx.instance.uuid} listed`,
+          actual: 'not listed',
+        });
+      }
+      if (ctx.parent.instances().length !== count) {
+        ctx.fail({
+          problem: 'refused requests changed the number of instances',
+          expected: String(count),
+          actual: String(ctx.parent.instances().length),
+        });
+      }
+      if (available(ctx) !== avail) {
+        ctx.fail({
+          problem: 'refused requests changed available_instances',
+          expected: String(avail),
+          actual: String(available(ctx)),
+        });
+      }
+      expectErrno(ctx, 'removing an unknown UUID', 'ENODEV', () => ctx.parent.remove(randomUUID()));
+    },
+  },
+  {
+    id: 'capacity.limit',
+    title:
+      'available_instances falls with each create, creating beyond it is ENOSPC, and it returns after removal',
+    run(ctx) {
+      const start = available(ctx);
+      if (start === undefined) {
+        ctx.fail({
+          problem: `the parent no longer lists type ${ctx.type.id}`,
+          expected: 'the type listed',
+          actual: 'missing',
+        });
+        return;
+      }
+      if (!Number.isSafeInteger(start) || start < 0) {
+        ctx.fail({
+          problem: 'available_instances is not a count',
+          expected: 'an integer >= 0',
+          actual: String(start),
+        });
+        return;
+      }
+      const created: MdevInstance[] = [];
+      try {
+        let avail = start;
+        const target = Math.min(start, CAPACITY_PROBE_LIMIT);
+        for (let k = 0; k < target; k++) {
+          const uuid = randomUUID();
+          let inst: MdevInstance;
+          try {
+            inst = ctx.parent.create(ctx.type.id, uuid);
+          } catch (err) {
+            ctx.fail({
+              problem: `create ${k + 1} of ${start} failed although available_instances was ${avail}`,
+              expected: 'a new instance',
+              actual: describeError(err),
+            });
+            return;
+          }
+          created.push(inst);
+          const now = available(ctx) ?? -1;
+          if (now >= avail) {
+            ctx.fail({
+              problem: `available_instances did not fall after creating ${uuid}`,
+              expected: `< ${avail}`,
+              actual: String(now),
+            });
+          }
+          avail = now;
+        }
+        if (start > CAPACITY_PROBE_LIMIT) {
+          ctx.note(
+            `available_instances is ${start}; only ${CAPACITY_PROBE_LIMIT} instances were created, so creation beyond capacity was not tried`,
+          );
+        } else {
+          if (avail !== 0) {
+            ctx.fail({
+              problem: `available_instances after ${start} creates is not 0`,
+              expected: '0',
+              actual: String(avail),
+            });
+          }
+          const before = ctx.parent.instances().length;
+          const extra = randomUUID();
+          let made: MdevInstance | undefined;
+          try {
+            made = ctx.parent.create(ctx.type.id, extra);
+            created.push(made);
+            ctx.fail({
+              problem: 'creating beyond capacity succeeded',
+              expected: 'VfioError ENOSPC',
+              actual: `instance ${extra} created`,
+            });
+          } catch (err) {
+            if (!(err instanceof VfioError) || err.errno !== ERRNO.ENOSPC) {
+              ctx.fail({
+                problem: 'creating beyond capacity failed the wrong way',
+                expected: 'VfioError ENOSPC',
+                actual: describeError(err),
+              });
+            }
+          }
+          if (!made && ctx.parent.instances().length !== before) {
+            ctx.fail({
+              problem: 'a refused create still added an instance',
+              expected: `${before} instances`,
+              actual: `${ctx.parent.instances().length} instances`,
+            });
+          }
+        }
+      } finally {
+        for (const inst of created) {
+          const err = tryRemove(ctx, inst.uuid);
+          if (err)
+            ctx.fail({ problem: `removing instance ${inst.uuid} failed`, expected: 'removal', actual: err });
+        }
+      }
+      const end = available(ctx);
+      if (end !== start) {
+        ctx.fail({
+          problem: 'available_instances did not return to its value after every created instance was removed',
+          expected: String(start),
+          actual: String(end),
+        });
+      }
+    },
+  },
+];
+
+function tryRemove(ctx: CheckContext, uuid: string): string | undefined {
+  try {
+    ctx.parent.remove(uuid);
+    return undefined;
+  } catch (err) {
+    return describeError(err);
+  }
+}

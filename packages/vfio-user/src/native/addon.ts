@@ -1,0 +1,93 @@
+/**
+ * The native addon (native/vfiokit_native.c), loaded once. Node has no API for memfd, mmap,
+ * eventfd or SCM_RIGHTS; this is the only place that touches the addon directly.
+ */
+import { createRequire } from 'node:module';
+import { ERRNO, type ErrnoName, VfioError } from '@vfiokit/core';
+
+/** The C functions, as they are exported. Descriptors are plain numbers. */
+export interface NativeAddon {
+  memfdCreate(name: string, size: number): number;
+  mmap(fd: number, size: number, offset?: number): ArrayBuffer;
+  close(fd: number): void;
+  dup(fd: number): number;
+  setNonBlocking(fd: number): void;
+  fstatSize(fd: number): number;
+  openFdCount(): number;
+  eventfdCreate(initval: number, semaphore?: boolean): number;
+  eventfdWrite(fd: number, value: number): boolean;
+  eventfdRead(fd: number): number | null;
+  unixListen(path: string, backlog?: number): number;
+  unixConnect(path: string): number;
+  unixAccept(fd: number): number;
+  socketPair(): [number, number];
+  sendMsg(fd: number, bytes: Uint8Array, fds?: readonly number[]): number;
+  recvMsg(fd: number, buffer: Uint8Array, fdsOut: Int32Array): number;
+  pollStart(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle;
+  pollUpdate(handle: PollHandle, events: number): void;
+  pollStop(handle: PollHandle): void;
+}
+
+/** An opaque uv_poll handle. */
+export type PollHandle = { readonly __poll: unique symbol };
+
+/** pollStart/pollUpdate event bits (the addon maps them to UV_READABLE / UV_WRITABLE). */
+export const POLL_READABLE = 1;
+export const POLL_WRITABLE = 2;
+// uv.h: enum uv_poll_event
+export const UV_READABLE = 1;
+export const UV_WRITABLE = 2;
+export const UV_DISCONNECT = 4;
+
+/** Where the build puts the addon, relative to this file (src/native or dist/native). */
+const ADDON_PATH = '../../build/Release/vfiokit_native.node';
+
+let cached: NativeAddon | undefined;
+
+export function native(): NativeAddon {
+  if (cached) return cached;
+  try {
+    cached = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+  } catch (err) {
+    throw new VfioError(
+      'ENOSYS',
+      `the native addon of @vfiokit/vfio-user could not be loaded from ${ADDON_PATH}.`,
+      {
+        hint: 'Run `pnpm install` at the repository root (it builds the addon with node-gyp), or `npx node-gyp rebuild --nodedir=/usr` in packages/vfio-user.',
+        cause: err,
+      },
+    );
+  }
+  return cached;
+}
+
+interface SystemError extends Error {
+  errno?: number;
+  code?: string;
+  syscall?: string;
+}
+
+/**
+ * A failure of the addon as a VfioError. The errno keeps its name when @vfiokit/core knows it;
+ * other errnos (EPIPE, ECONNREFUSED, EADDRINUSE...) become EIO and keep their name in the sentence.
+ */
+export function systemError(err: unknown, what: string, hint?: string): VfioError {
+  if (err instanceof VfioError) return err;
+  const e = err as SystemError;
+  const code = typeof e?.code === 'string' && e.code in ERRNO ? (e.code as ErrnoName) : 'EIO';
+  const detail = e instanceof Error ? e.message : String(err);
+  return new VfioError(code, `${what}: ${detail}${code === 'EIO' && e?.code ? ` [${e.code}]` : ''}.`, {
+    ...(hint ? { hint } : {}),
+    cause: err,
+  });
+}
+
+/** The errno name of a native failure (`EPIPE`, `EAGAIN`...), or undefined. */
+export function systemCode(err: unknown): string | undefined {
+  const e = err as SystemError;
+  if (err instanceof VfioError) {
+    const c = (err.cause as SystemError | undefined)?.code;
+    return typeof c === 'string' ? c : err.code;
+  }
+  return typeof e?.code === 'string' ? e.code : undefined;
+}

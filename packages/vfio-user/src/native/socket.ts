@@ -1,0 +1,369 @@
+/**
+ * Non-blocking UNIX stream sockets with descriptor passing, driven by uv_poll: reads happen
+ * when the socket is readable, queued writes when it is writable, and nothing waits or spins.
+ */
+import { unlinkSync } from 'node:fs';
+import { VfioError } from '@vfiokit/core';
+import { native, POLL_READABLE, POLL_WRITABLE, type PollHandle, systemCode, systemError } from './addon.js';
+import { closeFds, dupFd } from './memory.js';
+
+/** SCM_MAX_FD (include/net/scm.h): the most descriptors one sendmsg can carry. */
+export const MAX_FDS_PER_SENDMSG = 253;
+
+const NO_FDS: readonly number[] = Object.freeze([]);
+/** At most this many recvmsg calls per readiness callback, so one busy peer cannot starve the loop. */
+const READS_PER_WAKEUP = 32;
+
+export interface UnixConnectionHandlers {
+  /**
+   * Bytes and the descriptors that arrived with them. `chunk` is a view of the connection's
+   * receive buffer, valid only during the call; the descriptors now belong to the handler.
+   */
+  onData(chunk: Uint8Array, fds: readonly number[]): void;
+  /** Called once: `error` is undefined for a local close() without a reason. */
+  onClose?(error: VfioError | undefined): void;
+  /** The send queue emptied after back-pressure. */
+  onDrain?(): void;
+}
+
+interface Pending {
+  bytes: Uint8Array;
+  /** Duplicates owned by the queue, sent with the first byte of `bytes`. */
+  fds: number[] | undefined;
+}
+
+export interface UnixConnectionOptions {
+  /** Size of the receive buffer (bytes per recvmsg). */
+  receiveBufferSize?: number;
+  /** How many descriptors one recvmsg accepts; more are cut off by the kernel and closed. */
+  maxReceiveFds?: number;
+  /** A name for messages (the socket path, "socketpair"...). */
+  name?: string;
+}
+
+export class UnixConnection {
+  readonly fd: number;
+  readonly name: string;
+  private readonly recvBuffer: Uint8Array;
+  private readonly fdsOut: Int32Array;
+  private handlers: UnixConnectionHandlers | undefined;
+  private poll: PollHandle | undefined;
+  private queue: Pending[] = [];
+  private queued = 0;
+  private writeInterest = false;
+  private isOpen = true;
+
+  /** Take ownership of a connected, non-blocking socket descriptor. */
+  constructor(fd: number, options: UnixConnectionOptions = {}) {
+    this.fd = fd;
+    this.name = options.name ?? `fd ${fd}`;
+    this.recvBuffer = new Uint8Array(options.receiveBufferSize ?? 256 * 1024);
+    const maxFds = Math.min(options.maxReceiveFds ?? MAX_FDS_PER_SENDMSG, MAX_FDS_PER_SENDMSG);
+    this.fdsOut = new Int32Array(2 + maxFds);
+  }
+
+  /** A connected pair (socketpair(AF_UNIX, SOCK_STREAM)). */
+  static pair(options: UnixConnectionOptions = {}): [UnixConnection, UnixConnection] {
+    let fds: [number, number];
+    try {
+      fds = native().socketPair();
+    } catch (err) {
+      throw systemError(err, 'socketpair failed');
+    }
+    return [
+      new UnixConnection(fds[0], { name: 'socketpair[0]', ...options }),
+      new UnixConnection(fds[1], { name: 'socketpair[1]', ...options }),
+    ];
+  }
+
+  /** Connect to a listening socket; retries while the listener's backlog is full, up to `timeoutMs`. */
+  static connect(
+    path: string,
+    options: UnixConnectionOptions & { timeoutMs?: number } = {},
+  ): Promise<UnixConnection> {
+    const deadline = Date.now() + (options.timeoutMs ?? 5000);
+    return new Promise((resolve, reject) => {
+      const attempt = () => {
+        try {
+          resolve(new UnixConnection(native().unixConnect(path), { name: path, ...options }));
+        } catch (err) {
+          if (systemCode(err) === 'EAGAIN' && Date.now() < deadline) {
+            setTimeout(attempt, 2);
+            return;
+          }
+          reject(
+            systemError(
+              err,
+              `connecting to ${path} failed`,
+              'Check that a vfio-user server listens on that path.',
+            ),
+          );
+        }
+      };
+      attempt();
+    });
+  }
+
+  get open(): boolean {
+    return this.isOpen;
+  }
+
+  /** Bytes waiting in the send queue (back-pressure). */
+  get queuedBytes(): number {
+    return this.queued;
+  }
+
+  /** Start receiving. Call once. */
+  start(handlers: UnixConnectionHandlers): void {
+    if (this.handlers) throw new VfioError('EBUSY', `connection ${this.name} was already started.`);
+    if (!this.isOpen) throw new VfioError('EBADF', `connection ${this.name} is closed.`);
+    this.handlers = handlers;
+    try {
+      this.poll = native().pollStart(this.fd, this.interest(), (status, events) =>
+        this.ready(status, events),
+      );
+    } catch (err) {
+      this.close(systemError(err, `polling connection ${this.name} failed`));
+    }
+  }
+
+  /**
+   * Send `bytes` with `fds` in one sendmsg when the socket takes it; otherwise queue the rest
+   * (the descriptors are duplicated first, so the caller may close its own at once). Returns
+   * true when everything was written now, false when some of it waits for the socket.
+   */
+  send(bytes: Uint8Array, fds: readonly number[] = NO_FDS): boolean {
+    if (!this.isOpen)
+      throw new VfioError('ECONNRESET', `connection ${this.name} is closed; nothing can be sent.`);
+    if (bytes.length === 0)
+      throw new VfioError('EINVAL', `connection ${this.name}: an empty message cannot be sent.`);
+    if (fds.length > MAX_FDS_PER_SENDMSG)
+      throw new VfioError(
+        'E2BIG',
+        `connection ${this.name}: ${fds.length} fds exceed the ${MAX_FDS_PER_SENDMSG} one sendmsg can carry.`,
+      );
+    if (this.queue.length === 0) {
+      const n = this.write(bytes, fds);
+      if (n === bytes.length) return true;
+      if (!this.isOpen) throw new VfioError('ECONNRESET', `connection ${this.name} closed while sending.`);
+      if (n > 0) {
+        this.enqueue(bytes.slice(n), undefined);
+      } else {
+        this.enqueue(bytes.slice(), this.dupAll(fds));
+      }
+    } else {
+      this.enqueue(bytes.slice(), this.dupAll(fds));
+    }
+    this.updateInterest();
+    return false;
+  }
+
+  /** Close once: stop polling, close the socket and any queued descriptors, tell onClose. */
+  close(error?: VfioError): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    if (this.poll) native().pollStop(this.poll);
+    this.poll = undefined;
+    for (const p of this.queue) if (p.fds) closeFds(p.fds);
+    this.queue = [];
+    this.queued = 0;
+    closeFds([this.fd]);
+    this.handlers?.onClose?.(error);
+  }
+
+  private dupAll(fds: readonly number[]): number[] | undefined {
+    if (fds.length === 0) return undefined;
+    const out: number[] = [];
+    try {
+      for (const fd of fds) out.push(dupFd(fd));
+    } catch (err) {
+      closeFds(out);
+      throw err;
+    }
+    return out;
+  }
+
+  private enqueue(bytes: Uint8Array, fds: number[] | undefined): void {
+    this.queue.push({ bytes, fds });
+    this.queued += bytes.length;
+  }
+
+  /** One sendmsg; returns bytes written (0 when it would block), or -1 after closing on error. */
+  private write(bytes: Uint8Array, fds: readonly number[]): number {
+    try {
+      const n = native().sendMsg(this.fd, bytes, fds.length ? fds : undefined);
+      return Math.max(n, 0);
+    } catch (err) {
+      this.close(systemError(err, `sending ${bytes.length} bytes on ${this.name} failed`));
+      return -1;
+    }
+  }
+
+  private flush(): void {
+    while (this.queue.length > 0 && this.isOpen) {
+      const head = this.queue[0];
+      const n = this.write(head.bytes, head.fds ?? NO_FDS);
+      if (n < 0) return;
+      if (n === 0) break;
+      if (head.fds) closeFds(head.fds);
+      head.fds = undefined;
+      this.queued -= n;
+      if (n === head.bytes.length) this.queue.shift();
+      else head.bytes = head.bytes.subarray(n);
+    }
+    if (!this.isOpen) return;
+    this.updateInterest();
+    if (this.queue.length === 0) this.handlers?.onDrain?.();
+  }
+
+  private interest(): number {
+    return POLL_READABLE | (this.queue.length > 0 ? POLL_WRITABLE : 0);
+  }
+
+  private updateInterest(): void {
+    const want = this.queue.length > 0;
+    if (want === this.writeInterest || !this.poll) return;
+    this.writeInterest = want;
+    native().pollUpdate(this.poll, this.interest());
+  }
+
+  private ready(status: number, events: number): void {
+    if (!this.isOpen) return;
+    if (status < 0) {
+      this.close(new VfioError('EIO', `polling connection ${this.name} failed with libuv status ${status}.`));
+      return;
+    }
+    if (events & POLL_WRITABLE) this.flush();
+    if (this.isOpen) this.drainReadable();
+  }
+
+  private drainReadable(): void {
+    const addon = native();
+    for (let i = 0; i < READS_PER_WAKEUP && this.isOpen; i++) {
+      let n: number;
+      try {
+        n = addon.recvMsg(this.fd, this.recvBuffer, this.fdsOut);
+      } catch (err) {
+        this.close(systemError(err, `receiving on ${this.name} failed`));
+        return;
+      }
+      const count = this.fdsOut[0];
+      const fds = count > 0 ? Array.from(this.fdsOut.subarray(2, 2 + count)) : NO_FDS;
+      if (n < 0) return;
+      if (n === 0) {
+        closeFds(fds);
+        this.close(new VfioError('ECONNRESET', `the peer closed connection ${this.name}.`));
+        return;
+      }
+      if (this.fdsOut[1]) {
+        closeFds(fds);
+        this.close(
+          new VfioError(
+            'EPROTO',
+            `connection ${this.name}: the peer sent more fds than one message may carry; they were cut off.`,
+          ),
+        );
+        return;
+      }
+      try {
+        this.handlers!.onData(this.recvBuffer.subarray(0, n), fds);
+      } catch (err) {
+        this.close(
+          err instanceof VfioError ? err : systemError(err, `the data handler of ${this.name} failed`),
+        );
+        return;
+      }
+    }
+  }
+}
+
+export class UnixListener {
+  readonly fd: number;
+  readonly path: string;
+  private poll: PollHandle | undefined;
+  private isOpen = true;
+  private waiters: ((conn: UnixConnection) => void)[] = [];
+  private handler: ((conn: UnixConnection) => void) | undefined;
+  private readonly connOptions: UnixConnectionOptions;
+
+  private constructor(fd: number, path: string, connOptions: UnixConnectionOptions) {
+    this.fd = fd;
+    this.path = path;
+    this.connOptions = connOptions;
+  }
+
+  /** bind + listen on `path` (a stale socket file left by a dead server is removed first). */
+  static listen(path: string, options: UnixConnectionOptions & { backlog?: number } = {}): UnixListener {
+    try {
+      return new UnixListener(native().unixListen(path, options.backlog ?? 16), path, options);
+    } catch (err) {
+      throw systemError(err, `listening on ${path} failed`, 'Is another server using that path?');
+    }
+  }
+
+  get open(): boolean {
+    return this.isOpen;
+  }
+
+  /** Call `fn` for every accepted connection (not yet started). */
+  onConnection(fn: (conn: UnixConnection) => void): void {
+    this.handler = fn;
+    this.ensurePolling();
+  }
+
+  /** The next connection, at most `timeoutMs` from now. */
+  accept(timeoutMs = 5000): Promise<UnixConnection> {
+    return new Promise((resolve, reject) => {
+      const waiter = (conn: UnixConnection) => {
+        clearTimeout(timer);
+        resolve(conn);
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(new VfioError('ETIMEDOUT', `no client connected to ${this.path} within ${timeoutMs} ms.`));
+      }, timeoutMs);
+      this.waiters.push(waiter);
+      this.ensurePolling();
+    });
+  }
+
+  /** Stop accepting, close the socket and remove the socket file. Idempotent. */
+  close(): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    if (this.poll) native().pollStop(this.poll);
+    this.poll = undefined;
+    closeFds([this.fd]);
+    try {
+      unlinkSync(this.path);
+    } catch {
+      // already removed
+    }
+  }
+
+  private ensurePolling(): void {
+    if (this.poll || !this.isOpen) return;
+    this.poll = native().pollStart(this.fd, POLL_READABLE, (status) => {
+      if (status < 0 || !this.isOpen) return;
+      for (;;) {
+        if (!this.handler && this.waiters.length === 0) {
+          // Nobody wants a connection now: stop polling so a pending one does not spin the loop.
+          if (this.poll) native().pollStop(this.poll);
+          this.poll = undefined;
+          return;
+        }
+        let fd: number;
+        try {
+          fd = native().unixAccept(this.fd);
+        } catch {
+          return; // EMFILE and friends: try again on the next readiness callback
+        }
+        if (fd < 0) return;
+        const conn = new UnixConnection(fd, { name: `${this.path}#${fd}`, ...this.connOptions });
+        const waiter = this.waiters.shift();
+        if (waiter) waiter(conn);
+        else this.handler!(conn);
+      }
+    });
+  }
+}

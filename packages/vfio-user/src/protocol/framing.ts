@@ -1,0 +1,129 @@
+/**
+ * Message framing over a byte stream: bytes arrive in any chunking (a header split across
+ * reads, several messages in one read) and whole messages come out, each with the fds that
+ * arrived with its first bytes.
+ *
+ * fds rule: Linux delivers SCM_RIGHTS with the first byte of the sendmsg that carried them, and
+ * a recvmsg never returns bytes from before that point together with them. So the fds that
+ * arrive with a chunk belong to the message that the chunk's first byte belongs to.
+ *
+ * A msg_size below 16 or above the limit means framing is lost: push() throws EPROTO and the
+ * connection must be closed. Everything else (unknown command, bad type) is the dispatcher's to
+ * answer; the body is always consumed, so the stream stays in step.
+ */
+import { VfioError } from '@vfiokit/core';
+import { commandName, VFIO_USER_HEADER_SIZE } from './constants.js';
+import { decodeHeader, type MessageHeader, maxMessageSize } from './header.js';
+
+export interface Frame {
+  readonly header: MessageHeader;
+  /** The whole message, header included (its own buffer). */
+  readonly message: Uint8Array;
+  /** The bytes after the header (a view of `message`). */
+  readonly payload: Uint8Array;
+  /** Descriptors that came with the message; the receiver owns them. */
+  readonly fds: number[];
+}
+
+export interface FrameReassemblerOptions {
+  /** Largest msg_size accepted (default: maxMessageSize() for the default limits). */
+  maxMessageSize?: number;
+}
+
+const NO_FDS: readonly number[] = Object.freeze([]);
+
+export class FrameReassembler {
+  readonly maxMessageSize: number;
+  private readonly head = new Uint8Array(VFIO_USER_HEADER_SIZE);
+  private headFill = 0;
+  private header: MessageHeader | undefined;
+  private body: Uint8Array | undefined;
+  private bodyFill = 0;
+  private fds: number[] = [];
+  private lost: VfioError | undefined;
+
+  constructor(options: FrameReassemblerOptions = {}) {
+    this.maxMessageSize = options.maxMessageSize ?? maxMessageSize();
+    if (this.maxMessageSize < VFIO_USER_HEADER_SIZE)
+      throw new VfioError(
+        'EINVAL',
+        `a maximum message size of ${this.maxMessageSize} cannot hold the 16-byte header.`,
+      );
+  }
+
+  /** Bytes of an unfinished message held so far. */
+  get buffered(): number {
+    return this.header ? this.bodyFill : this.headFill;
+  }
+
+  /** True once framing was lost; every later push() throws. */
+  get failed(): boolean {
+    return this.lost !== undefined;
+  }
+
+  /** The fds of the unfinished message, handed over (to be closed when the connection goes away). */
+  takeFds(): number[] {
+    const fds = this.fds;
+    this.fds = [];
+    return fds;
+  }
+
+  /** Feed one received chunk and the fds that came with it; returns the messages it completed. */
+  push(chunk: Uint8Array, fds: readonly number[] = NO_FDS): Frame[] {
+    if (this.lost) {
+      // Keep the promise that received fds are never lost track of.
+      for (const fd of fds) this.fds.push(fd);
+      throw this.lost;
+    }
+    const frames: Frame[] = [];
+    const midMessage = this.headFill > 0 || this.header !== undefined;
+    if (midMessage) for (const fd of fds) this.fds.push(fd);
+    let pos = 0;
+    while (pos < chunk.length) {
+      if (this.header === undefined) {
+        if (this.headFill === 0 && pos === 0 && !midMessage) for (const fd of fds) this.fds.push(fd);
+        const take = Math.min(VFIO_USER_HEADER_SIZE - this.headFill, chunk.length - pos);
+        this.head.set(chunk.subarray(pos, pos + take), this.headFill);
+        this.headFill += take;
+        pos += take;
+        if (this.headFill < VFIO_USER_HEADER_SIZE) break;
+        const header = decodeHeader(this.head);
+        if (header.size < VFIO_USER_HEADER_SIZE || header.size > this.maxMessageSize) {
+          this.lost = new VfioError(
+            'EPROTO',
+            `${commandName(header.command)} (msg_id ${header.msgId}) has msg_size ${header.size}; it must be between ${VFIO_USER_HEADER_SIZE} and ${this.maxMessageSize}. Framing is lost.`,
+            { hint: 'The connection must be closed.' },
+          );
+          throw this.lost;
+        }
+        this.header = header;
+        this.body = new Uint8Array(header.size);
+        this.body.set(this.head, 0);
+        this.bodyFill = VFIO_USER_HEADER_SIZE;
+      }
+      const body = this.body!;
+      const take = Math.min(body.length - this.bodyFill, chunk.length - pos);
+      if (take > 0) {
+        body.set(chunk.subarray(pos, pos + take), this.bodyFill);
+        this.bodyFill += take;
+        pos += take;
+      }
+      if (this.bodyFill === body.length) {
+        frames.push({
+          header: this.header,
+          message: body,
+          payload: body.subarray(VFIO_USER_HEADER_SIZE),
+          fds: this.fds,
+        });
+        this.header = undefined;
+        this.body = undefined;
+        this.bodyFill = 0;
+        this.headFill = 0;
+        this.fds = [];
+      }
+    }
+    // An empty chunk cannot start a message: its fds wait for the next one.
+    if (chunk.length === 0) for (const fd of fds) this.fds.push(fd);
+    return frames;
+  }
+}

@@ -1,0 +1,228 @@
+/**
+ * REGION_READ, REGION_WRITE and REGION_WRITE_MULTI: device region access by message, for the
+ * parts of regions the client does not mmap. Data is returned as views into the payload: no copy.
+ */
+import {
+  VFIO_USER_F_TYPE_REPLY,
+  VFIO_USER_MULTI_DATA,
+  VFIO_USER_REGION_READ,
+  VFIO_USER_REGION_RW_SIZE,
+  VFIO_USER_REGION_WRITE,
+  VFIO_USER_REGION_WRITE_MULTI,
+  VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
+  VFIO_USER_WRITE_MULTI_HEADER_SIZE,
+} from './constants.js';
+import { DEFAULT_LIMITS, type Limits, requestFlags, type SendOptions } from './header.js';
+import {
+  allocMessage,
+  checkU32,
+  checkU64,
+  expectAtLeast,
+  expectSize,
+  getU64,
+  protocolError,
+  setU64,
+  view,
+} from './wire.js';
+
+export interface RegionAccess {
+  readonly offset: number;
+  readonly region: number;
+  readonly count: number;
+}
+
+export interface RegionData extends RegionAccess {
+  /** `count` bytes. */
+  readonly data: Uint8Array;
+}
+
+function writeAccess(dv: DataView, command: number, a: RegionAccess): void {
+  setU64(dv, 16, checkU64(a.offset, command, 'offset'));
+  dv.setUint32(24, checkU32(a.region, command, 'region'), true);
+  dv.setUint32(28, checkU32(a.count, command, 'count'), true);
+}
+
+function readAccess(payload: Uint8Array, command: number, limits: Limits): RegionAccess {
+  const dv = view(payload);
+  const offset = getU64(dv, 0, command, 'offset');
+  const region = dv.getUint32(8, true);
+  const count = dv.getUint32(12, true);
+  if (count > limits.maxDataXferSize)
+    throw protocolError(
+      'E2BIG',
+      command,
+      `count ${count} exceeds the negotiated max_data_xfer_size ${limits.maxDataXferSize}.`,
+      'Split the access.',
+    );
+  if (offset + count > Number.MAX_SAFE_INTEGER)
+    throw protocolError(
+      'EOVERFLOW',
+      command,
+      `offset 0x${offset.toString(16)} + count ${count} wraps past 2^53.`,
+    );
+  return { offset, region, count };
+}
+
+function dataMessage(msgId: number, command: number, flags: number, d: RegionData): Uint8Array {
+  if (d.data.length !== d.count)
+    throw protocolError(
+      'EINVAL',
+      command,
+      `count ${d.count} differs from the ${d.data.length} data bytes given.`,
+    );
+  const { bytes, dv } = allocMessage(msgId, command, flags, VFIO_USER_REGION_RW_SIZE + d.count);
+  writeAccess(dv, command, d);
+  bytes.set(d.data, 16 + VFIO_USER_REGION_RW_SIZE);
+  return bytes;
+}
+
+function readData(payload: Uint8Array, command: number, limits: Limits, what: string): RegionData {
+  expectAtLeast(payload, VFIO_USER_REGION_RW_SIZE, command, what);
+  const a = readAccess(payload, command, limits);
+  if (payload.length - VFIO_USER_REGION_RW_SIZE !== a.count)
+    throw protocolError(
+      'EINVAL',
+      command,
+      `count ${a.count} differs from the ${payload.length - VFIO_USER_REGION_RW_SIZE} data bytes in the ${what}.`,
+    );
+  return { ...a, data: payload.subarray(VFIO_USER_REGION_RW_SIZE) };
+}
+
+export function encodeRegionReadRequest(msgId: number, a: RegionAccess, options?: SendOptions): Uint8Array {
+  const { bytes, dv } = allocMessage(
+    msgId,
+    VFIO_USER_REGION_READ,
+    requestFlags(options),
+    VFIO_USER_REGION_RW_SIZE,
+  );
+  writeAccess(dv, VFIO_USER_REGION_READ, a);
+  return bytes;
+}
+
+export function decodeRegionReadRequest(payload: Uint8Array, limits: Limits = DEFAULT_LIMITS): RegionAccess {
+  expectSize(payload, VFIO_USER_REGION_RW_SIZE, VFIO_USER_REGION_READ, 'region_read');
+  return readAccess(payload, VFIO_USER_REGION_READ, limits);
+}
+
+export function encodeRegionReadReply(msgId: number, d: RegionData): Uint8Array {
+  return dataMessage(msgId, VFIO_USER_REGION_READ, VFIO_USER_F_TYPE_REPLY, d);
+}
+
+/**
+ * Fill a REGION_READ reply in place: the message is allocated once, and the device writes its
+ * bytes straight into `data` (the returned view) before the message is sent.
+ */
+export function allocRegionReadReply(
+  msgId: number,
+  a: RegionAccess,
+): { bytes: Uint8Array; data: Uint8Array } {
+  const { bytes, dv } = allocMessage(
+    msgId,
+    VFIO_USER_REGION_READ,
+    VFIO_USER_F_TYPE_REPLY,
+    VFIO_USER_REGION_RW_SIZE + a.count,
+  );
+  writeAccess(dv, VFIO_USER_REGION_READ, a);
+  return { bytes, data: bytes.subarray(16 + VFIO_USER_REGION_RW_SIZE) };
+}
+
+export function decodeRegionReadReply(payload: Uint8Array, limits: Limits = DEFAULT_LIMITS): RegionData {
+  return readData(payload, VFIO_USER_REGION_READ, limits, 'region_read reply');
+}
+
+export function encodeRegionWriteRequest(msgId: number, d: RegionData, options?: SendOptions): Uint8Array {
+  return dataMessage(msgId, VFIO_USER_REGION_WRITE, requestFlags(options), d);
+}
+
+export function decodeRegionWriteRequest(payload: Uint8Array, limits: Limits = DEFAULT_LIMITS): RegionData {
+  return readData(payload, VFIO_USER_REGION_WRITE, limits, 'region_write');
+}
+
+/** The reply echoes offset, region and count, without the data. */
+export function encodeRegionWriteReply(msgId: number, a: RegionAccess): Uint8Array {
+  const { bytes, dv } = allocMessage(
+    msgId,
+    VFIO_USER_REGION_WRITE,
+    VFIO_USER_F_TYPE_REPLY,
+    VFIO_USER_REGION_RW_SIZE,
+  );
+  writeAccess(dv, VFIO_USER_REGION_WRITE, a);
+  return bytes;
+}
+
+export function decodeRegionWriteReply(payload: Uint8Array, limits: Limits = DEFAULT_LIMITS): RegionAccess {
+  expectSize(payload, VFIO_USER_REGION_RW_SIZE, VFIO_USER_REGION_WRITE, 'region_write reply');
+  return readAccess(payload, VFIO_USER_REGION_WRITE, limits);
+}
+
+/** REGION_WRITE_MULTI: up to 8 bytes per write, in order. */
+export function encodeRegionWriteMultiRequest(
+  msgId: number,
+  writes: readonly RegionData[],
+  options?: SendOptions,
+): Uint8Array {
+  const C = VFIO_USER_REGION_WRITE_MULTI;
+  const { bytes, dv } = allocMessage(
+    msgId,
+    C,
+    requestFlags(options),
+    VFIO_USER_WRITE_MULTI_HEADER_SIZE + writes.length * VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
+  );
+  setU64(dv, 16, writes.length);
+  writes.forEach((w, i) => {
+    const p = 16 + VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+    if (w.count > VFIO_USER_MULTI_DATA || w.data.length !== w.count)
+      throw protocolError(
+        'EINVAL',
+        C,
+        `write ${i} has count ${w.count} and ${w.data.length} bytes; both must match and be at most ${VFIO_USER_MULTI_DATA}.`,
+      );
+    setU64(dv, p, checkU64(w.offset, C, 'offset'));
+    dv.setUint32(p + 8, checkU32(w.region, C, 'region'), true);
+    dv.setUint32(p + 12, w.count, true);
+    bytes.set(w.data, p + 16);
+  });
+  return bytes;
+}
+
+export function decodeRegionWriteMultiRequest(payload: Uint8Array): RegionData[] {
+  const C = VFIO_USER_REGION_WRITE_MULTI;
+  expectAtLeast(payload, VFIO_USER_WRITE_MULTI_HEADER_SIZE, C, 'region_write_multi');
+  const dv = view(payload);
+  const n = getU64(dv, 0, C, 'wr_cnt');
+  const fit = (payload.length - VFIO_USER_WRITE_MULTI_HEADER_SIZE) / VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+  if (n !== fit)
+    throw protocolError(
+      'EINVAL',
+      C,
+      `wr_cnt is ${n} but the payload of ${payload.length} bytes holds ${fit} writes.`,
+    );
+  const writes: RegionData[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+    const offset = getU64(dv, p, C, `write ${i} offset`);
+    const region = dv.getUint32(p + 8, true);
+    const count = dv.getUint32(p + 12, true);
+    if (count > VFIO_USER_MULTI_DATA)
+      throw protocolError(
+        'EINVAL',
+        C,
+        `write ${i} has count ${count}; one entry carries at most ${VFIO_USER_MULTI_DATA} bytes.`,
+      );
+    if (offset + count > Number.MAX_SAFE_INTEGER)
+      throw protocolError('EOVERFLOW', C, `write ${i} wraps past 2^53.`);
+    writes.push({ offset, region, count, data: payload.subarray(p + 16, p + 16 + count) });
+  }
+  return writes;
+}
+
+export function encodeRegionWriteMultiReply(msgId: number, completed: number): Uint8Array {
+  const { bytes, dv } = allocMessage(msgId, VFIO_USER_REGION_WRITE_MULTI, VFIO_USER_F_TYPE_REPLY, 8);
+  setU64(dv, 16, checkU64(completed, VFIO_USER_REGION_WRITE_MULTI, 'wr_cnt'));
+  return bytes;
+}
+
+export function decodeRegionWriteMultiReply(payload: Uint8Array): number {
+  expectSize(payload, 8, VFIO_USER_REGION_WRITE_MULTI, 'region_write_multi reply');
+  return getU64(view(payload), 0, VFIO_USER_REGION_WRITE_MULTI, 'wr_cnt');
+}

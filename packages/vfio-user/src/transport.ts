@@ -1,0 +1,173 @@
+/**
+ * A vfio-user message connection over a UNIX socket: framing on receive, one sendmsg per message
+ * with its fds on send, a queue when the socket would block, and one close with one reason.
+ */
+import { VfioError } from '@vfiokit/core';
+import { closeFds } from './native/memory.js';
+import { UnixConnection, type UnixConnectionOptions } from './native/socket.js';
+import { VFIO_USER_HEADER_SIZE } from './protocol/constants.js';
+import { type Frame, FrameReassembler } from './protocol/framing.js';
+import { maxMessageSize } from './protocol/header.js';
+
+export interface MessageConnectionOptions {
+  /** Largest msg_size accepted from the peer; above it the connection is closed (EPROTO). */
+  maxMessageSize?: number;
+  /**
+   * Called for each whole message, in order; the handler owns `frame.fds`. Without a handler
+   * messages wait for nextMessage().
+   */
+  onMessage?(frame: Frame): void;
+  /** Called once. `reason` is undefined for a plain local close(). */
+  onClose?(reason: VfioError | undefined): void;
+  /** The send queue emptied after the socket pushed back. */
+  onDrain?(): void;
+}
+
+export class MessageConnection {
+  readonly socket: UnixConnection;
+  /** Resolves once, with the reason, when the connection is closed. */
+  readonly closed: Promise<VfioError | undefined>;
+  private readonly framer: FrameReassembler;
+  private readonly options: MessageConnectionOptions;
+  private inbox: Frame[] = [];
+  private waiters: { resolve(f: Frame): void; reject(e: VfioError): void }[] = [];
+  private resolveClosed!: (reason: VfioError | undefined) => void;
+  private closeReason: VfioError | undefined;
+  private isOpen = true;
+
+  /** Take over a connected socket (not yet started) and start receiving. */
+  constructor(socket: UnixConnection, options: MessageConnectionOptions = {}) {
+    this.socket = socket;
+    this.options = options;
+    this.framer = new FrameReassembler({ maxMessageSize: options.maxMessageSize ?? maxMessageSize() });
+    this.closed = new Promise((resolve) => {
+      this.resolveClosed = resolve;
+    });
+    socket.start({
+      onData: (chunk, fds) => this.receive(chunk, fds),
+      onClose: (reason) => this.finish(reason),
+      onDrain: () => this.options.onDrain?.(),
+    });
+  }
+
+  /** Two connected ends over socketpair(2). */
+  static pair(
+    a: MessageConnectionOptions = {},
+    b: MessageConnectionOptions = {},
+  ): [MessageConnection, MessageConnection] {
+    const [x, y] = UnixConnection.pair();
+    return [new MessageConnection(x, a), new MessageConnection(y, b)];
+  }
+
+  static async connect(
+    path: string,
+    options: MessageConnectionOptions & UnixConnectionOptions & { timeoutMs?: number } = {},
+  ): Promise<MessageConnection> {
+    return new MessageConnection(await UnixConnection.connect(path, options), options);
+  }
+
+  get open(): boolean {
+    return this.isOpen;
+  }
+
+  /** Bytes waiting for the socket (back-pressure). */
+  get queuedBytes(): number {
+    return this.socket.queuedBytes;
+  }
+
+  /**
+   * Send one whole message (header included) with its fds in one sendmsg; the fds stay the
+   * caller's. Returns false when part of it waits in the queue.
+   */
+  send(message: Uint8Array, fds: readonly number[] = []): boolean {
+    if (!this.isOpen)
+      throw new VfioError(
+        'ECONNRESET',
+        `connection ${this.socket.name} is closed${this.closeReason ? `: ${this.closeReason.problem}` : '.'}`,
+      );
+    if (message.length < VFIO_USER_HEADER_SIZE)
+      throw new VfioError(
+        'EINVAL',
+        `a message of ${message.length} bytes is shorter than the vfio-user header.`,
+      );
+    const size = new DataView(message.buffer, message.byteOffset, message.byteLength).getUint32(4, true);
+    if (size !== message.length)
+      throw new VfioError('EINVAL', `the message says msg_size ${size} but is ${message.length} bytes long.`);
+    return this.socket.send(message, fds);
+  }
+
+  /** The next message, when no onMessage handler is set; rejects after `timeoutMs` or on close. */
+  nextMessage(timeoutMs = 5000): Promise<Frame> {
+    const queued = this.inbox.shift();
+    if (queued) return Promise.resolve(queued);
+    if (!this.isOpen)
+      return Promise.reject(
+        this.closeReason ?? new VfioError('ECONNRESET', `connection ${this.socket.name} is closed.`),
+      );
+    return new Promise((resolve, reject) => {
+      const waiter = {
+        resolve: (f: Frame) => {
+          clearTimeout(timer);
+          resolve(f);
+        },
+        reject: (e: VfioError) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        reject(
+          new VfioError('ETIMEDOUT', `no message arrived on ${this.socket.name} within ${timeoutMs} ms.`),
+        );
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  }
+
+  /** Close once; later calls do nothing. */
+  close(reason?: VfioError): void {
+    this.socket.close(reason);
+  }
+
+  private receive(chunk: Uint8Array, fds: readonly number[]): void {
+    // A framing error throws out of here; the socket closes with it as the reason.
+    const frames = this.framer.push(chunk, fds);
+    for (let i = 0; i < frames.length; i++) {
+      if (!this.isOpen) {
+        closeFds(frames[i].fds);
+        continue;
+      }
+      try {
+        this.deliver(frames[i]);
+      } catch (err) {
+        for (let j = i + 1; j < frames.length; j++) closeFds(frames[j].fds);
+        throw err;
+      }
+    }
+  }
+
+  private deliver(frame: Frame): void {
+    if (this.options.onMessage) {
+      this.options.onMessage(frame);
+      return;
+    }
+    const waiter = this.waiters.shift();
+    if (waiter) waiter.resolve(frame);
+    else this.inbox.push(frame);
+  }
+
+  private finish(reason: VfioError | undefined): void {
+    if (!this.isOpen) return;
+    this.isOpen = false;
+    this.closeReason = reason;
+    closeFds(this.framer.takeFds());
+    for (const f of this.inbox) closeFds(f.fds);
+    this.inbox = [];
+    const err = reason ?? new VfioError('ECONNRESET', `connection ${this.socket.name} was closed.`);
+    for (const w of this.waiters) w.reject(err);
+    this.waiters = [];
+    this.resolveClosed(reason);
+    this.options.onClose?.(reason);
+  }
+}

@@ -1,0 +1,187 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  allocateMemfdMemory,
+  closeFd,
+  closeFds,
+  createMemfd,
+  dupFd,
+  Eventfd,
+  fdSize,
+  mapFd,
+  native,
+  openFdCount,
+  UnixConnection,
+  UnixListener,
+} from '../src/native/index.js';
+import { expectVfioError, waitFor } from './helpers.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'vfiokit-native-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('memfd and mmap', () => {
+  it('maps one memfd twice and sees a write through one mapping in the other', () => {
+    const before = openFdCount();
+    const fd = createMemfd('shared', 8192);
+    expect(fdSize(fd)).toBe(8192);
+    const a = new Uint8Array(mapFd(fd, 8192));
+    const b = new Uint8Array(mapFd(fd, 4096, 4096));
+    a[4096 + 7] = 0x5a;
+    expect(b[7]).toBe(0x5a);
+    closeFd(fd);
+    expect(a[4096 + 7]).toBe(0x5a); // the mapping outlives the descriptor
+    expect(openFdCount()).toBe(before);
+  });
+
+  it('gives SharedMemory with an fd that another mapping shares, and closes once', () => {
+    const mem = allocateMemfdMemory('bar0', 4096);
+    expect(mem.size).toBe(4096);
+    const other = new Uint8Array(mapFd(mem.fd, 4096));
+    mem.bytes.set([1, 2, 3], 100);
+    expect(Array.from(other.subarray(100, 103))).toEqual([1, 2, 3]);
+    mem.close();
+    mem.close();
+  });
+
+  it('reports bad descriptors, sizes and offsets as VfioErrors naming the syscall', () => {
+    expectVfioError(() => mapFd(123456, 4096), 'EBADF', /mmap/);
+    const fd = createMemfd('x', 4096);
+    expectVfioError(() => mapFd(fd, 4096, 100), 'EINVAL', /page-aligned/);
+    expectVfioError(() => mapFd(fd, 0), 'EINVAL', /size 0/);
+    expectVfioError(() => createMemfd('x', -1), 'EINVAL');
+    expectVfioError(() => allocateMemfdMemory('x', 1.5), 'EINVAL');
+    closeFd(fd);
+    expectVfioError(() => closeFd(fd), 'EBADF', /close/);
+    expect(() => native().mmap('x' as unknown as number, 1)).toThrow(/fd must be a descriptor/);
+  });
+
+  it('duplicates a descriptor onto the same file', () => {
+    const fd = createMemfd('dup', 4096);
+    const d = dupFd(fd);
+    expect(d).not.toBe(fd);
+    new Uint8Array(mapFd(fd, 4096))[0] = 9;
+    expect(new Uint8Array(mapFd(d, 4096))[0]).toBe(9);
+    closeFds([fd, d]);
+  });
+});
+
+describe('Eventfd', () => {
+  it('accumulates signals and reads them back as one count, then nothing', () => {
+    const e = new Eventfd();
+    expect(e.read()).toBeUndefined();
+    e.signal();
+    e.signal(2);
+    expect(e.read()).toBe(3);
+    expect(e.read()).toBeUndefined();
+    e.close();
+    expectVfioError(() => e.signal(), 'EBADF');
+  });
+
+  it('wakes a waiter through the event loop when signalled, and times out otherwise', async () => {
+    const e = new Eventfd();
+    const p = e.wait(2000);
+    setTimeout(() => e.signal(5), 5);
+    expect(await p).toBe(5);
+    await expect(e.wait(20)).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    e.close();
+  });
+});
+
+describe('UNIX sockets', () => {
+  it('listens, accepts and passes bytes both ways', async () => {
+    const path = join(dir, 'a.sock');
+    const listener = UnixListener.listen(path);
+    const accepted = listener.accept(2000);
+    const client = await UnixConnection.connect(path, { timeoutMs: 2000 });
+    const server = await accepted;
+    const got: number[] = [];
+    server.start({ onData: (c) => got.push(...c) });
+    client.start({ onData: () => {} });
+    expect(client.send(new Uint8Array([1, 2, 3]))).toBe(true);
+    await waitFor(() => got.length === 3);
+    expect(got).toEqual([1, 2, 3]);
+    client.close();
+    server.close();
+    listener.close();
+  });
+
+  it('replaces a stale socket file but refuses a path where a server listens', async () => {
+    const path = join(dir, 'stale.sock');
+    const first = UnixListener.listen(path);
+    expectVfioError(() => UnixListener.listen(path), 'EIO', /EADDRINUSE/);
+    // Close the fd but leave the file, as a crashed server would.
+    closeFd(first.fd);
+    const second = UnixListener.listen(path);
+    second.close();
+    writeFileSync(join(dir, 'plain'), 'x');
+    expectVfioError(() => UnixListener.listen(join(dir, 'plain')), 'EIO', /EADDRINUSE/);
+  });
+
+  it('refuses to connect where nobody listens, and times out an accept', async () => {
+    await expect(UnixConnection.connect(join(dir, 'nobody.sock'), { timeoutMs: 100 })).rejects.toMatchObject({
+      code: 'ENOENT',
+    });
+    const l = UnixListener.listen(join(dir, 'lonely.sock'));
+    await expect(l.accept(20)).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    l.close();
+  });
+
+  it('carries fds with the bytes they were sent with, as SCM_RIGHTS', async () => {
+    const [a, b] = UnixConnection.pair();
+    const got: { bytes: number[]; fds: readonly number[] }[] = [];
+    b.start({ onData: (c, fds) => got.push({ bytes: Array.from(c), fds }) });
+    a.start({ onData: () => {} });
+    const mem = allocateMemfdMemory('pass', 4096);
+    a.send(new Uint8Array([7]), [mem.fd]);
+    await waitFor(() => got.length === 1);
+    expect(got[0].fds).toHaveLength(1);
+    const view = new Uint8Array(mapFd(got[0].fds[0], 4096));
+    mem.bytes[10] = 0x77;
+    expect(view[10]).toBe(0x77);
+    closeFds(got[0].fds);
+    mem.close();
+    a.close();
+    b.close();
+  });
+
+  it('queues what the socket refuses and delivers all of it, in order, once the peer reads', async () => {
+    const [a, b] = UnixConnection.pair({ receiveBufferSize: 4096 });
+    let drained = 0;
+    a.start({ onData: () => {}, onDrain: () => drained++ });
+    const big = new Uint8Array(4 * 1024 * 1024).map((_, i) => i & 0xff);
+    expect(a.send(big)).toBe(false); // a socketpair buffer is far below 4 MiB
+    expect(a.queuedBytes).toBeGreaterThan(0);
+    expect(a.send(new Uint8Array([0xee]))).toBe(false); // queued behind, never overtakes
+    let received = 0;
+    let inOrder = true;
+    b.start({
+      onData: (c) => {
+        for (let i = 0; i < c.length; i++) {
+          const want = received + i < big.length ? (received + i) & 0xff : 0xee;
+          if (c[i] !== want) inOrder = false;
+        }
+        received += c.length;
+      },
+    });
+    await waitFor(() => received === big.length + 1, 10000);
+    expect(inOrder).toBe(true);
+    expect(a.queuedBytes).toBe(0);
+    expect(drained).toBe(1);
+    a.close();
+    b.close();
+  });
+
+  it('closes once with ECONNRESET when the peer goes away', async () => {
+    const [a, b] = UnixConnection.pair();
+    const reasons: unknown[] = [];
+    a.start({ onData: () => {}, onClose: (r) => reasons.push(r) });
+    b.close();
+    await waitFor(() => reasons.length === 1);
+    expect(reasons[0]).toMatchObject({ code: 'ECONNRESET' });
+    a.close();
+    expect(reasons).toHaveLength(1);
+    expectVfioError(() => a.send(new Uint8Array(1)), 'ECONNRESET');
+  });
+});
