@@ -110,13 +110,13 @@ describe('UNIX sockets', () => {
   it('replaces a stale socket file but refuses a path where a server listens', async () => {
     const path = join(dir, 'stale.sock');
     const first = UnixListener.listen(path);
-    expectVfioError(() => UnixListener.listen(path), 'EIO', /EADDRINUSE/);
+    expectVfioError(() => UnixListener.listen(path), 'EADDRINUSE', /a server is listening there/);
     // Close the fd but leave the file, as a crashed server would.
     closeFd(first.fd);
     const second = UnixListener.listen(path);
     second.close();
     writeFileSync(join(dir, 'plain'), 'x');
-    expectVfioError(() => UnixListener.listen(join(dir, 'plain')), 'EIO', /EADDRINUSE/);
+    expectVfioError(() => UnixListener.listen(join(dir, 'plain')), 'EADDRINUSE', /Address already in use/);
   });
 
   it('refuses to connect where nobody listens, and times out an accept', async () => {
