@@ -1,0 +1,161 @@
+/**
+ * Targets of the machine (apps/reference-vmm):
+ * (a) a guest access to a directly mapped BAR area runs at least 0.5× as fast as the same
+ *     access to guest RAM, same run (the direct path must not trap);
+ * (b) a trapped guest MMIO read (VMM → core → plugin) costs at most 2× the core dispatcher's
+ *     own DeviceFile.read for the same access, same run;
+ * (c) booting a machine with 64 devices to the end of the probe takes at most 10× the boot of
+ *     a machine with 1 device. A machine with 8 devices is measured as well, so that the cost
+ *     per added device can be compared at 8 and at 64 devices (the boot must scale linearly).
+ */
+import { fileURLToPath } from 'node:url';
+import {
+  allocateSharedMemory,
+  ConfigSpace,
+  msixCapability,
+  PciDeviceModel,
+  RegisterBank,
+} from '@vfiokit/core';
+import { newBench, report, runBench, target } from '../../../scripts/bench-report.js';
+import { Machine } from '../src/machine/index.js';
+
+const RAM = 16 * 1024 * 1024;
+/** Boots use the default RAM size, as a machine from the default configuration would. */
+const BOOT_RAM = 256 * 1024 * 1024;
+
+function benchDevice(name: string, withMsix: boolean): PciDeviceModel {
+  const config = new ConfigSpace({
+    name,
+    identity: {
+      vendorId: 0x1af4,
+      deviceId: 0x10f0,
+      subsystemVendorId: 0x1af4,
+      subsystemId: 1,
+      classCode: 0xff0000,
+      revision: 1,
+      interruptPin: 1,
+    },
+  });
+  config.defineBar({ index: 0, kind: 'mem32', size: 0x1_0000 });
+  config.defineBar({ index: 2, kind: 'mem32', size: 0x1000 });
+  if (withMsix)
+    config.addCapability(
+      msixCapability({ tableSize: 2, tableBar: 2, tableOffset: 0, pbaBar: 2, pbaOffset: 0x800 }),
+    );
+  const bank = new RegisterBank({
+    name: `${name}-bar2`,
+    size: 0x1000,
+    registers: Array.from({ length: 64 }, (_, i) => ({
+      name: `r${i}`,
+      offset: 0x100 + i * 4,
+      reset: 0x1000 + i,
+    })),
+  });
+  return new PciDeviceModel({
+    name,
+    config,
+    bars: {
+      0: { memory: allocateSharedMemory(0x1_0000) },
+      2: { handler: { read: (o, d) => bank.read(o, d), write: (o, s) => bank.write(o, s) } },
+    },
+  });
+}
+
+// ---- (a) and (b): one machine, one device ----------------------------------------------------------
+const machine = new Machine({ ramSize: RAM });
+machine.attach({
+  device: benchDevice('bench0', false),
+  slot: { bus: 0, device: 1, function: 0 },
+  label: 'bench0',
+});
+const [, probed] = await machine.probe();
+const guest = machine.guest;
+const directBase = probed.bars.find((b) => b.index === 0)?.address ?? 0;
+const trappedBase = (probed.bars.find((b) => b.index === 2)?.address ?? 0) + 0x100;
+const ramBase = guest.ram.alloc(0x1_0000);
+const fn = machine.functionAt({ bus: 0, device: 1, function: 0 });
+if (!fn) throw new Error('bench device missing');
+const bar2FileOffset = fn.file.regionInfo(2).offset + 0x100;
+const dst = new Uint8Array(4);
+const dstView = new DataView(dst.buffer);
+let sink = 0;
+
+const BATCH = 1000;
+const bench = newBench();
+bench
+  .add('guest RAM 4-byte read ×1000', () => {
+    for (let i = 0; i < BATCH; i++) sink ^= guest.mmioRead(ramBase + (i & 1023) * 4, 4);
+  })
+  .add('direct BAR 4-byte read ×1000', () => {
+    for (let i = 0; i < BATCH; i++) sink ^= guest.mmioRead(directBase + (i & 1023) * 4, 4);
+  })
+  .add('core DeviceFile.read 4 bytes ×1000', () => {
+    for (let i = 0; i < BATCH; i++) {
+      fn.file.read(bar2FileOffset + (i & 63) * 4, dst);
+      sink ^= dstView.getUint32(0, true);
+    }
+  })
+  .add('trapped guest MMIO 4-byte read ×1000: VMM → core → plugin', () => {
+    for (let i = 0; i < BATCH; i++) sink ^= guest.mmioRead(trappedBase + (i & 63) * 4, 4);
+  });
+
+// ---- (c): boot to the end of the probe ---------------------------------------------------------------
+// The devices exist before the machine boots (mdev instances are created before the VM starts);
+// a boot creates the machine, attaches them, runs the probe and shuts down again.
+const bootDevices = Array.from({ length: 64 }, (_, i) => benchDevice(`dev${i}`, true));
+async function boot(devices: number): Promise<void> {
+  const m = new Machine({ ramSize: BOOT_RAM });
+  for (let i = 0; i < devices; i++) {
+    // 8 functions per slot from 00:01.0, so 64 devices fit on bus 0.
+    const slot = { bus: 0, device: 1 + (i >> 3), function: i & 7 };
+    m.attach({ device: bootDevices[i], slot, label: `dev${i}` });
+  }
+  const found = await m.probe();
+  if (found.length !== devices + 1) throw new Error(`probe found ${found.length - 1} of ${devices} devices`);
+  m.close();
+}
+bench
+  .add('boot with 1 device to the end of the probe', () => boot(1))
+  .add('boot with 8 devices to the end of the probe', () => boot(8))
+  .add('boot with 64 devices to the end of the probe', () => boot(64));
+
+const figures = await runBench(bench);
+machine.close();
+const f = (name: string) => {
+  const x = figures.get(name);
+  if (!x) throw new Error(`missing figure ${name}`);
+  return x;
+};
+const ram = f('guest RAM 4-byte read ×1000');
+const direct = f('direct BAR 4-byte read ×1000');
+const core = f('core DeviceFile.read 4 bytes ×1000');
+const trapped = f('trapped guest MMIO 4-byte read ×1000: VMM → core → plugin');
+const boot1 = f('boot with 1 device to the end of the probe');
+const boot8 = f('boot with 8 devices to the end of the probe');
+const boot64 = f('boot with 64 devices to the end of the probe');
+const perDevice8 = (boot8.meanNs - boot1.meanNs) / 7;
+const perDevice64 = (boot64.meanNs - boot1.meanNs) / 63;
+const targets = [
+  target(
+    'direct BAR access speed / guest RAM access speed (same run), at least 0.5',
+    ram.meanNs / direct.meanNs,
+    { min: 0.5 },
+  ),
+  target(
+    'trapped guest MMIO round trip / core DeviceFile.read for the same access, at most 2',
+    trapped.meanNs / core.meanNs,
+    { max: 2 },
+  ),
+  target(
+    'boot with 64 devices / boot with 1 device (to the end of the probe), at most 10',
+    boot64.meanNs / boot1.meanNs,
+    { max: 10 },
+  ),
+  target(
+    'cost per added device at 64 devices / at 8 devices (linear scaling), at most 1.5',
+    perDevice64 / perDevice8,
+    { max: 1.5 },
+  ),
+];
+if (sink === 0.5) process.stdout.write('');
+report(fileURLToPath(new URL('..', import.meta.url)), 'machine', figures, targets);

@@ -1,0 +1,61 @@
+/** Argument parsing on node:util parseArgs, with usage errors as one sentence. */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { VfioError } from '@vfiokit/core';
+
+/** A command line that cannot be understood: the CLI prints the sentence and the usage, and exits 2. */
+export class UsageError extends VfioError {
+  constructor(
+    sentence: string,
+    readonly command: string,
+  ) {
+    super('EINVAL', sentence);
+  }
+}
+
+export type OptionSpec = NonNullable<ParseArgsConfig['options']>;
+
+export interface Parsed {
+  values: Record<string, string | boolean | (string | boolean)[] | undefined>;
+  positionals: string[];
+}
+
+export function parseCommand(
+  command: string,
+  argv: readonly string[],
+  options: OptionSpec,
+  maxPositionals: number,
+): Parsed {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true }) as Parsed;
+  } catch (err) {
+    const msg = err instanceof Error ? err.message : String(err);
+    const name = /'(-[^' ]+)/.exec(msg)?.[1] ?? '';
+    const c = (err as { code?: string }).code;
+    if (c === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+      throw new UsageError(`vfiokit ${command} has no option ${name}.`, command);
+    }
+    if (c === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      throw new UsageError(
+        `option ${name} of vfiokit ${command} ${/argument missing/.test(msg) ? 'needs a value' : 'takes no value'}.`,
+        command,
+      );
+    }
+    throw new UsageError(`vfiokit ${command} cannot read its arguments: ${msg.split('\n')[0]}`, command);
+  }
+  if (parsed.positionals.length > maxPositionals) {
+    const extra = parsed.positionals[maxPositionals];
+    throw new UsageError(`vfiokit ${command} does not take the argument "${extra}".`, command);
+  }
+  return parsed;
+}
+
+export function strings(v: unknown): string[] {
+  if (v === undefined) return [];
+  return (Array.isArray(v) ? v : [v]).filter((x): x is string => typeof x === 'string');
+}
+
+export function count(v: unknown): number {
+  if (v === undefined || v === false) return 0;
+  return Array.isArray(v) ? v.length : 1;
+}

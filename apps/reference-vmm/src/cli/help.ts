@@ -1,0 +1,105 @@
+/** Usage text for each command: what it does, its options, an example. */
+
+export const MAIN_USAGE = `Usage: vfiokit <command> [options]
+
+Commands:
+  run [config]      boot a guest with the configured devices, run the plugins' guest drivers, print the report
+  types [config]    list parent devices and their mdev types with available_instances
+  lspci [config]    boot, probe, and print what the guest sees, as lspci does
+  mdev <action>     define, start, stop and list mdev definitions (mdevctl style)
+
+Options:
+  -h, --help        show help (also: vfiokit <command> --help)
+  --version         print the version
+
+Example:
+  vfiokit run       (the embedded default configuration: one device of each in-tree plugin)
+`;
+
+const CONFIG_OPTIONS = `  config                 a YAML or JSON configuration, or an mdevctl --dumpjson list;
+                         without one, the embedded default configuration
+  --plugin <package>     load this plugin package too (repeatable)
+  --device <spec>        add a device: plugin:type[:uuid][@slot], e.g.
+                         @vfiokit/sample-mtty:mtty-1@00:04.0 (repeatable; without a
+                         config file, --device starts from an empty configuration)
+  --defined              add the mdev definitions that are active (vfiokit mdev start)
+                         or start automatically (start: auto)
+  --state-dir <dir>      where mdev definitions live (default $XDG_STATE_HOME/vfiokit
+                         or ~/.local/state/vfiokit)`;
+
+export const USAGE: Readonly<Record<string, string>> = {
+  run: `Usage: vfiokit run [config] [--plugin <package>]... [--device <spec>]... [--defined] [--json]
+
+Boot a guest with the configured devices: load the plugins, create the devices on their
+parents, attach them, run the generic PCI probe and each plugin's guest drivers, and print the
+report (device tree, every region and how it is mapped, interrupts delivered, access counters,
+errors, driver results). Exits 1 when a driver failed or a device recorded an error.
+
+Options:
+${CONFIG_OPTIONS}
+  --json                 print the report as JSON
+  -h, --help             show this help
+
+Example:
+  vfiokit run
+  vfiokit run vm.yaml --device @vfiokit/sample-mtty:mtty-1@00:05.0 --json
+`,
+  types: `Usage: vfiokit types [config] [--plugin <package>]... [--json]
+
+List each plugin's parent devices and their mdev types, laid out as
+/sys/class/mdev_bus/<parent>/mdev_supported_types/<type>/{name,description,device_api,available_instances}.
+The plugins are those of the configuration (the default one without a file).
+
+Options:
+  config                 a configuration whose plugins to probe
+  --plugin <package>     probe this plugin package too (repeatable)
+  --json                 print mdevctl's types --dumpjson format
+  -h, --help             show this help
+
+Example:
+  vfiokit types
+`,
+  lspci: `Usage: vfiokit lspci [config] [-v|-vv|-vvv] [-n|-nn] [--json]
+
+Boot the configuration, run the guest's PCI probe, and print what the guest sees in lspci's
+format: -v adds BARs, flags and capabilities, -vv control/status registers and decoded
+capability fields, -vvv extended capabilities. Config bytes are read through the guest's
+config cycles only.
+
+Options:
+  -v                     more detail (repeat: -vv, -vvv)
+  -n                     numeric class and IDs (-nn: names and numbers)
+${CONFIG_OPTIONS}
+  --json                 print the functions as JSON (IDs, BARs, capabilities, config bytes)
+  -h, --help             show this help
+
+Example:
+  vfiokit lspci -vvv
+`,
+  mdev: `Usage: vfiokit mdev <action> [options]
+
+Keep mdev definitions in mdevctl's JSON format in a state directory. There is no daemon:
+"start" marks a definition active, and \`vfiokit run --defined\` creates the active ones (and
+those with start "auto") next to the configured devices.
+
+Actions:
+  define --parent <p> --type <t> [--uuid <u>] [--auto] [--jsonfile <f>]
+                         add a definition (a UUID is generated and printed when none is given;
+                         --jsonfile reads mdevctl's single-device JSON)
+  start --uuid <u>       mark a definition active
+  stop --uuid <u>        mark it inactive
+  list [--defined] [--dumpjson]
+                         list the active definitions (--defined: all of them);
+                         --dumpjson prints mdevctl's list --dumpjson format
+
+Options:
+  --state-dir <dir>      where definitions live (default $XDG_STATE_HOME/vfiokit or
+                         ~/.local/state/vfiokit)
+  --json                 for list: same as --dumpjson
+  -h, --help             show this help
+
+Example:
+  vfiokit mdev define --parent mtty --type mtty-1 --auto
+  vfiokit mdev list --defined --dumpjson
+`,
+};

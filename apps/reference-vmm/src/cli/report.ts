@@ -1,0 +1,143 @@
+/**
+ * The run report as text: the device tree with each region and how it reaches the guest,
+ * interrupts, access counters, errors, and the guest drivers' results.
+ */
+import { formatPciAddress } from '@vfiokit/core';
+import { formatSize, formatSlot, type VmmConfig } from '../config/index.js';
+import type { CreatedDevice } from '../loader/index.js';
+import type { DriverRun, MachineReport } from '../machine/index.js';
+
+const hex = (n: number) => `0x${n.toString(16)}`;
+
+function vectors(perVector: Readonly<Record<string, number>>): string {
+  const parts = Object.entries(perVector).map(([v, n]) => `${v}: ${n}`);
+  return parts.length ? ` (${parts.join(', ')})` : '';
+}
+
+export interface RunOutcome {
+  readonly driversOk: number;
+  readonly driversFailed: number;
+  readonly deviceErrors: number;
+  /** True when nothing failed. */
+  readonly ok: boolean;
+}
+
+export function outcome(report: MachineReport, runs: readonly DriverRun[]): RunOutcome {
+  const driversFailed = runs.filter((r) => !r.ok).length;
+  const deviceErrors = report.errors.length + report.errorsDropped;
+  return {
+    driversOk: runs.length - driversFailed,
+    driversFailed,
+    deviceErrors,
+    ok: driversFailed === 0 && deviceErrors === 0,
+  };
+}
+
+export function renderRunReport(
+  config: VmmConfig,
+  devices: readonly CreatedDevice[],
+  report: MachineReport,
+  runs: readonly DriverRun[],
+): string {
+  const out: string[] = [];
+  const o = outcome(report, runs);
+  out.push(`vfiokit run: ${config.source}`);
+  out.push(
+    `Machine: RAM ${formatSize(report.ramSize)}, ECAM at ${hex(report.layout.ecam.base)}, MMIO ${hex(report.layout.mmio32.base)}-${hex(report.layout.mmio32.limit)}, I/O ${hex(report.layout.io.base)}-${hex(report.layout.io.limit)}`,
+  );
+  out.push('');
+  out.push('Device tree');
+  for (const d of report.devices) {
+    const created = devices.find((c) => formatPciAddress(c.config.slot) === d.slot);
+    const id = `${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')} class ${d.classCode.toString(16).padStart(6, '0')}`;
+    const who = d.emulated
+      ? 'emulated by the VMM'
+      : `plugin ${d.plugin ?? '?'}${created ? `, parent ${created.parent.name}` : ''}, type ${d.typeId ?? '?'}, ${d.name}`;
+    out.push(`  ${d.slot} ${d.label}  ${id}  ${who}${d.resettable ? '' : ', no reset'}`);
+    for (const r of d.regions) {
+      if (r.size === 0) continue;
+      const kind = r.barKind ? ` ${r.barKind}${r.prefetchable ? ' prefetchable' : ''}` : '';
+      const at = r.guestAddress === null ? '' : ` at ${hex(r.guestAddress)}`;
+      const parts =
+        r.parts.length > 1 || (r.parts.length === 1 && r.mapping === 'mixed')
+          ? `: ${r.parts.map((p) => `${hex(p.offset)}+${hex(p.size)} ${p.how} (${p.reads}r/${p.writes}w)`).join(', ')}`
+          : r.parts.length === 1
+            ? ` (${r.parts[0].reads} reads, ${r.parts[0].writes} writes)`
+            : '';
+      out.push(`    ${r.name.padEnd(6)} ${formatSize(r.size).padStart(5)}${kind}${at}  ${r.mapping}${parts}`);
+    }
+    if (!d.emulated) {
+      const irq = d.interrupts;
+      const intx = irq.intxVector === null ? '' : `, INTx vector ${hex(irq.intxVector)}`;
+      out.push(
+        `    interrupts: ${irq.mode}${intx}, ${irq.total} delivered${vectors(irq.perVector)}, ${irq.setIrqsCalls} SET_IRQS`,
+      );
+      const access = d.access
+        .filter((a) => a.reads || a.writes || a.errors)
+        .map(
+          (a) =>
+            `region ${a.region}: ${a.reads} reads, ${a.writes} writes${a.errors ? `, ${a.errors} errors` : ''}`,
+        );
+      if (access.length) out.push(`    trapped accesses: ${access.join('; ')}`);
+    }
+  }
+  out.push('');
+  out.push(
+    `Interrupts: ${report.interrupts.total} delivered${vectors(report.interrupts.perVector)}, ${report.interrupts.spurious} spurious, ${report.interrupts.eois} EOIs`,
+  );
+  const un = report.unclaimed;
+  out.push(
+    `Unclaimed accesses: ${un.memoryReads} memory reads, ${un.memoryWrites} memory writes, ${un.ioReads} I/O reads, ${un.ioWrites} I/O writes`,
+  );
+  if (report.errors.length === 0) out.push('Errors: none');
+  else {
+    out.push(`Errors: ${report.errors.length + report.errorsDropped}`);
+    for (const e of report.errors) {
+      const where = [
+        e.slot,
+        e.device,
+        e.region !== undefined ? `region ${e.region}` : '',
+        e.offset !== undefined ? `offset ${hex(e.offset)}` : '',
+      ]
+        .filter(Boolean)
+        .join(', ');
+      out.push(`  ${where}: ${e.operation}: ${e.message}`);
+    }
+    if (report.errorsDropped) out.push(`  ... and ${report.errorsDropped} more`);
+  }
+  out.push('');
+  out.push('Drivers');
+  if (runs.length === 0) out.push('  none matched');
+  for (const r of runs) {
+    out.push(
+      `  ${r.ok ? 'ok  ' : 'FAIL'} ${formatSlot(r.slot)} ${r.driver}: ${r.summary}${r.error ? ` (${r.error})` : ''}`,
+    );
+  }
+  out.push('');
+  out.push(
+    `Result: ${o.ok ? 'ok' : 'FAILED'}: ${o.driversOk} driver run${o.driversOk === 1 ? '' : 's'} ok, ${o.driversFailed} failed, ${o.deviceErrors} device error${o.deviceErrors === 1 ? '' : 's'}.`,
+  );
+  return `${out.join('\n')}\n`;
+}
+
+/** The run as JSON: the configuration as resolved, the machine's report, the drivers' results. */
+export function runJson(
+  config: VmmConfig,
+  devices: readonly CreatedDevice[],
+  report: MachineReport,
+  runs: readonly DriverRun[],
+) {
+  return {
+    source: config.source,
+    outcome: outcome(report, runs),
+    devices: devices.map((d) => ({
+      slot: formatSlot(d.config.slot),
+      plugin: d.plugin.specifier,
+      parent: d.parent.name,
+      type: d.config.type,
+      uuid: d.instance.uuid,
+    })),
+    drivers: runs.map((r) => ({ ...r, slot: formatSlot(r.slot) })),
+    report,
+  };
+}

@@ -1,0 +1,2 @@
+export type { ProbeOptions, VectorBlockAllocator } from './probe.js';
+export { probePciBus } from './probe.js';

@@ -1,0 +1,423 @@
+/**
+ * The generic PCI probe, as Linux's PCI core does it at boot (drivers/pci/probe.c and
+ * setup-bus.c, arch/x86 MSI setup), acting only through the GuestView: enumerate bus 0, size
+ * every BAR, assign addresses from the host bridge's windows, enable decode and bus mastering,
+ * walk the capability list, and set up MSI-X, else MSI, else INTx.
+ */
+import {
+  formatPciAddress,
+  type GuestInterrupts,
+  type GuestView,
+  PCI_BASE_ADDRESS_0,
+  PCI_BASE_ADDRESS_IO_MASK,
+  PCI_BASE_ADDRESS_MEM_MASK,
+  PCI_BASE_ADDRESS_MEM_PREFETCH,
+  PCI_BASE_ADDRESS_MEM_TYPE_64,
+  PCI_BASE_ADDRESS_MEM_TYPE_MASK,
+  PCI_BASE_ADDRESS_SPACE_IO,
+  PCI_CAP_ID_MSI,
+  PCI_CAP_ID_MSIX,
+  PCI_CFG_SPACE_SIZE,
+  PCI_CLASS_REVISION,
+  PCI_COMMAND,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_COMMAND_IO,
+  PCI_COMMAND_MASTER,
+  PCI_COMMAND_MEMORY,
+  PCI_DEVICE_ID,
+  PCI_HEADER_TYPE,
+  PCI_HEADER_TYPE_MASK,
+  PCI_HEADER_TYPE_MFD,
+  PCI_HEADER_TYPE_NORMAL,
+  PCI_INTERRUPT_LINE,
+  PCI_INTERRUPT_PIN,
+  PCI_MSI_ADDRESS_HI,
+  PCI_MSI_ADDRESS_LO,
+  PCI_MSI_DATA_32,
+  PCI_MSI_DATA_64,
+  PCI_MSI_FLAGS,
+  PCI_MSI_FLAGS_64BIT,
+  PCI_MSI_FLAGS_ENABLE,
+  PCI_MSI_FLAGS_MASKBIT,
+  PCI_MSI_FLAGS_QMASK,
+  PCI_MSI_FLAGS_QSIZE,
+  PCI_MSI_MASK_32,
+  PCI_MSI_MASK_64,
+  PCI_MSIX_ENTRY_DATA,
+  PCI_MSIX_ENTRY_LOWER_ADDR,
+  PCI_MSIX_ENTRY_SIZE,
+  PCI_MSIX_ENTRY_UPPER_ADDR,
+  PCI_MSIX_ENTRY_VECTOR_CTRL,
+  PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_ENABLE,
+  PCI_MSIX_FLAGS_MASKALL,
+  PCI_MSIX_FLAGS_QSIZE,
+  PCI_MSIX_TABLE,
+  PCI_MSIX_TABLE_BIR,
+  PCI_MSIX_TABLE_OFFSET,
+  PCI_STD_NUM_BARS,
+  PCI_SUBSYSTEM_ID,
+  PCI_SUBSYSTEM_VENDOR_ID,
+  PCI_VENDOR_ID,
+  type PciAddress,
+  type ProbedBar,
+  type ProbedDevice,
+  VfioError,
+  walkCapabilities,
+} from '@vfiokit/core';
+import { type AddressWindow, PCI_WINDOWS, type PciWindows } from '../machine/layout.js';
+
+export interface ProbeOptions {
+  /** Where BARs may go (the host bridge's _CRS); the reference machine's windows by default. */
+  readonly windows?: PciWindows;
+  /**
+   * The previous probe's result: a function found again at the same address with the same
+   * IDs keeps its interrupt vectors (a re-probe after hot-add does not leak vectors).
+   */
+  readonly previous?: readonly ProbedDevice[];
+}
+
+/** An interrupt controller that can hand out an aligned block (what multi-message MSI needs). */
+export interface VectorBlockAllocator {
+  allocateVectors(count: number, align: number): number;
+}
+
+const DEVICES = 32;
+const FUNCTIONS = 8;
+const NO_DEVICE = 0xffff;
+const TWO_32 = 2 ** 32;
+
+interface Found {
+  address: PciAddress;
+  vendorId: number;
+  deviceId: number;
+  subsystemVendorId: number;
+  subsystemId: number;
+  classCode: number;
+  revision: number;
+  interruptPin: number;
+  headerType: number;
+  bars: {
+    index: number;
+    kind: 'mem32' | 'mem64' | 'io';
+    prefetchable: boolean;
+    size: number;
+    address: number;
+  }[];
+}
+
+/** Probe bus 0 and set every function up; returns what was found, in address order. */
+export function probePciBus(guest: GuestView, options: ProbeOptions = {}): ProbedDevice[] {
+  const windows = options.windows ?? PCI_WINDOWS;
+  const found = enumerate(guest);
+  for (const f of found)
+    if ((f.headerType & PCI_HEADER_TYPE_MASK) === PCI_HEADER_TYPE_NORMAL) sizeBars(guest, f);
+  assignBars(guest, found, windows);
+  const out: ProbedDevice[] = [];
+  for (const f of found) {
+    programBars(guest, f);
+    enableDevice(guest, f);
+    const walk = walkCapabilities((o) => guest.configRead(f.address, o, 1), PCI_CFG_SPACE_SIZE);
+    if (!walk.ok) {
+      guest.log(
+        `${formatPciAddress(f.address)}: capability list is broken (${walk.reason} at 0x${walk.at.toString(16)}); using what came before it.`,
+      );
+    }
+    const capabilities = walk.capabilities.map((c) => ({ id: c.id, offset: c.offset }));
+    const previous = options.previous?.find(
+      (p) => sameAddress(p.address, f.address) && p.vendorId === f.vendorId && p.deviceId === f.deviceId,
+    );
+    const interrupts = setupInterrupts(guest, f, capabilities, previous);
+    out.push({
+      address: f.address,
+      vendorId: f.vendorId,
+      deviceId: f.deviceId,
+      subsystemVendorId: f.subsystemVendorId,
+      subsystemId: f.subsystemId,
+      classCode: f.classCode,
+      revision: f.revision,
+      interruptPin: f.interruptPin,
+      bars: f.bars.map(
+        (b): ProbedBar => ({
+          index: b.index,
+          kind: b.kind,
+          prefetchable: b.prefetchable,
+          size: b.size,
+          address: b.address,
+        }),
+      ),
+      capabilities,
+      interrupts,
+    });
+  }
+  return out;
+}
+
+// ---- enumeration (pci_scan_slot) -----------------------------------------------------------------
+
+function enumerate(guest: GuestView): Found[] {
+  const found: Found[] = [];
+  for (let device = 0; device < DEVICES; device++) {
+    const fn0 = { bus: 0, device, function: 0 };
+    if (guest.configRead(fn0, PCI_VENDOR_ID, 2) === NO_DEVICE) continue;
+    // Functions 1-7 exist only when function 0 says the device is multi-function.
+    const functions = guest.configRead(fn0, PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MFD ? FUNCTIONS : 1;
+    for (let fn = 0; fn < functions; fn++) {
+      const address = { bus: 0, device, function: fn };
+      const vendorId = guest.configRead(address, PCI_VENDOR_ID, 2);
+      if (vendorId === NO_DEVICE) continue;
+      const classRev = guest.configRead(address, PCI_CLASS_REVISION, 4);
+      found.push({
+        address,
+        vendorId,
+        deviceId: guest.configRead(address, PCI_DEVICE_ID, 2),
+        subsystemVendorId: guest.configRead(address, PCI_SUBSYSTEM_VENDOR_ID, 2),
+        subsystemId: guest.configRead(address, PCI_SUBSYSTEM_ID, 2),
+        classCode: classRev >>> 8,
+        revision: classRev & 0xff,
+        interruptPin: guest.configRead(address, PCI_INTERRUPT_PIN, 1),
+        headerType: guest.configRead(address, PCI_HEADER_TYPE, 1),
+        bars: [],
+      });
+    }
+  }
+  return found;
+}
+
+// ---- BAR sizing (__pci_read_base) ----------------------------------------------------------------
+
+/** The lowest set bit of a mask: the size a BAR decodes. */
+function lowestBit(mask: number): number {
+  return (mask & -mask) >>> 0;
+}
+
+function sizeBars(guest: GuestView, f: Found): void {
+  const a = f.address;
+  const command = guest.configRead(a, PCI_COMMAND, 2);
+  // Linux turns decode off while sizing so the all-ones probe value never decodes.
+  guest.configWrite(a, PCI_COMMAND, 2, command & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY));
+  for (let i = 0; i < PCI_STD_NUM_BARS; i++) {
+    const off = PCI_BASE_ADDRESS_0 + 4 * i;
+    const orig = guest.configRead(a, off, 4);
+    guest.configWrite(a, off, 4, 0xffffffff);
+    const probe = guest.configRead(a, off, 4);
+    guest.configWrite(a, off, 4, orig);
+    if (probe === 0 || probe === 0xffffffff) continue;
+    if (probe & PCI_BASE_ADDRESS_SPACE_IO) {
+      // The upper 16 bits of an I/O BAR may read as 0 (Linux masks with 0xffff too).
+      const size = lowestBit(probe & PCI_BASE_ADDRESS_IO_MASK & 0xffff);
+      if (size) f.bars.push({ index: i, kind: 'io', prefetchable: false, size, address: 0 });
+      continue;
+    }
+    const prefetchable = (probe & PCI_BASE_ADDRESS_MEM_PREFETCH) !== 0;
+    if (
+      (probe & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64 &&
+      i + 1 < PCI_STD_NUM_BARS
+    ) {
+      const origHi = guest.configRead(a, off + 4, 4);
+      guest.configWrite(a, off + 4, 4, 0xffffffff);
+      const probeHi = guest.configRead(a, off + 4, 4);
+      guest.configWrite(a, off + 4, 4, origHi);
+      const low = (probe & PCI_BASE_ADDRESS_MEM_MASK) >>> 0;
+      const size = low ? lowestBit(low) : lowestBit(probeHi) * TWO_32;
+      if (size) f.bars.push({ index: i, kind: 'mem64', prefetchable, size, address: 0 });
+      i++;
+      continue;
+    }
+    const size = lowestBit((probe & PCI_BASE_ADDRESS_MEM_MASK) >>> 0);
+    if (size) f.bars.push({ index: i, kind: 'mem32', prefetchable, size, address: 0 });
+  }
+  guest.configWrite(a, PCI_COMMAND, 2, command);
+}
+
+// ---- assignment (pbus_assign_resources: largest first, natural alignment) -------------------------
+
+function assignBars(guest: GuestView, found: readonly Found[], windows: PciWindows): void {
+  const cursors = { mmio32: windows.mmio32.base, mmio64: windows.mmio64.base, io: windows.io.base };
+  const all = found.flatMap((f) => f.bars.map((bar) => ({ f, bar })));
+  // Stable sort: equal sizes keep bus order.
+  all.sort((x, y) => y.bar.size - x.bar.size);
+  for (const { f, bar } of all) {
+    const space = bar.kind === 'io' ? 'io' : bar.kind === 'mem64' ? 'mmio64' : 'mmio32';
+    const window: AddressWindow = windows[space];
+    const at = Math.ceil(cursors[space] / bar.size) * bar.size;
+    if (at + bar.size - 1 > window.limit) {
+      guest.log(
+        `${formatPciAddress(f.address)}: no room for BAR${bar.index} (${bar.size} bytes) in the ${space} window; left unassigned.`,
+      );
+      continue;
+    }
+    bar.address = at;
+    cursors[space] = at + bar.size;
+  }
+}
+
+function programBars(guest: GuestView, f: Found): void {
+  for (const bar of f.bars) {
+    const off = PCI_BASE_ADDRESS_0 + 4 * bar.index;
+    guest.configWrite(f.address, off, 4, bar.address % TWO_32);
+    if (bar.kind === 'mem64') guest.configWrite(f.address, off + 4, 4, Math.floor(bar.address / TWO_32));
+  }
+}
+
+/** pci_enable_device + pci_set_master: decode for the kinds of BAR that got an address, and bus mastering. */
+function enableDevice(guest: GuestView, f: Found): void {
+  if ((f.headerType & PCI_HEADER_TYPE_MASK) !== PCI_HEADER_TYPE_NORMAL) return;
+  let command = guest.configRead(f.address, PCI_COMMAND, 2);
+  for (const bar of f.bars) {
+    if (bar.address === 0) continue;
+    command |= bar.kind === 'io' ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
+  }
+  command |= PCI_COMMAND_MASTER;
+  guest.configWrite(f.address, PCI_COMMAND, 2, command);
+}
+
+// ---- interrupts (pci_alloc_irq_vectors: MSI-X, then MSI, then INTx) -------------------------------
+
+type Interrupts = ProbedDevice['interrupts'];
+
+function setupInterrupts(
+  guest: GuestView,
+  f: Found,
+  caps: readonly { id: number; offset: number }[],
+  previous: ProbedDevice | undefined,
+): Interrupts {
+  const msix = caps.find((c) => c.id === PCI_CAP_ID_MSIX);
+  if (msix) {
+    const r = setupMsix(guest, f, msix.offset, previous);
+    if (r) return r;
+  }
+  const msi = caps.find((c) => c.id === PCI_CAP_ID_MSI);
+  if (msi) {
+    const r = setupMsi(guest, f, msi.offset, previous);
+    if (r) return r;
+  }
+  if (f.interruptPin !== 0) {
+    const vector = guest.interrupts.intxVector(f.address);
+    // The interrupt line register tells drivers where INTx goes; here it holds the vector.
+    guest.configWrite(f.address, PCI_INTERRUPT_LINE, 1, vector & 0xff);
+    setIntxDisable(guest, f.address, false);
+    return { kind: 'intx', vectors: [vector] };
+  }
+  return { kind: 'none', vectors: [] };
+}
+
+function setIntxDisable(guest: GuestView, a: PciAddress, disable: boolean): void {
+  const command = guest.configRead(a, PCI_COMMAND, 2);
+  const next = disable ? command | PCI_COMMAND_INTX_DISABLE : command & ~PCI_COMMAND_INTX_DISABLE;
+  if (next !== command) guest.configWrite(a, PCI_COMMAND, 2, next);
+}
+
+function reuse(
+  previous: ProbedDevice | undefined,
+  kind: 'msix' | 'msi',
+  count: number,
+): number[] | undefined {
+  if (previous?.interrupts.kind !== kind || previous.interrupts.vectors.length !== count) return undefined;
+  return [...previous.interrupts.vectors];
+}
+
+function setupMsix(
+  guest: GuestView,
+  f: Found,
+  cap: number,
+  previous: ProbedDevice | undefined,
+): Interrupts | undefined {
+  const a = f.address;
+  const flags = guest.configRead(a, cap + PCI_MSIX_FLAGS, 2);
+  const tableSize = (flags & PCI_MSIX_FLAGS_QSIZE) + 1;
+  const table = guest.configRead(a, cap + PCI_MSIX_TABLE, 4);
+  const bar = f.bars.find((b) => b.index === (table & PCI_MSIX_TABLE_BIR));
+  if (!bar || bar.address === 0 || bar.kind === 'io') {
+    guest.log(`${formatPciAddress(a)}: the MSI-X table's BAR has no memory address; trying MSI.`);
+    return undefined;
+  }
+  const tableAddress = bar.address + ((table & PCI_MSIX_TABLE_OFFSET) >>> 0);
+  const vectors = reuse(previous, 'msix', tableSize) ?? allocateEach(guest.interrupts, tableSize);
+  if (vectors.length === 0) return undefined;
+  // Enable with the function masked, fill the table, then unmask (msix_capability_init).
+  guest.configWrite(a, cap + PCI_MSIX_FLAGS, 2, flags | PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+  vectors.forEach((vector, i) => {
+    const entry = tableAddress + i * PCI_MSIX_ENTRY_SIZE;
+    const msg = message(vector);
+    guest.mmioWrite(entry + PCI_MSIX_ENTRY_LOWER_ADDR, 4, msg.address);
+    guest.mmioWrite(entry + PCI_MSIX_ENTRY_UPPER_ADDR, 4, 0);
+    guest.mmioWrite(entry + PCI_MSIX_ENTRY_DATA, 4, msg.data);
+    guest.mmioWrite(entry + PCI_MSIX_ENTRY_VECTOR_CTRL, 4, 0);
+  });
+  setIntxDisable(guest, a, true);
+  guest.configWrite(a, cap + PCI_MSIX_FLAGS, 2, (flags | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL);
+  return { kind: 'msix', vectors };
+}
+
+function setupMsi(
+  guest: GuestView,
+  f: Found,
+  cap: number,
+  previous: ProbedDevice | undefined,
+): Interrupts | undefined {
+  const a = f.address;
+  const flags = guest.configRead(a, cap + PCI_MSI_FLAGS, 2);
+  const capable = 1 << ((flags & PCI_MSI_FLAGS_QMASK) >>> 1);
+  let vectors = reuse(previous, 'msi', capable) ?? reuse(previous, 'msi', 1);
+  if (!vectors) {
+    const first = allocateBlock(guest.interrupts, capable);
+    if (first !== undefined) vectors = Array.from({ length: capable }, (_, i) => first + i);
+    else vectors = allocateEach(guest.interrupts, 1);
+  }
+  if (vectors.length === 0) return undefined;
+  const addr64 = (flags & PCI_MSI_FLAGS_64BIT) !== 0;
+  const msg = message(vectors[0]);
+  guest.configWrite(a, cap + PCI_MSI_ADDRESS_LO, 4, msg.address);
+  if (addr64) guest.configWrite(a, cap + PCI_MSI_ADDRESS_HI, 4, 0);
+  guest.configWrite(a, cap + (addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), 2, msg.data);
+  if (flags & PCI_MSI_FLAGS_MASKBIT)
+    guest.configWrite(a, cap + (addr64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32), 4, 0);
+  setIntxDisable(guest, a, true);
+  const mme = Math.log2(vectors.length) << 4;
+  guest.configWrite(
+    a,
+    cap + PCI_MSI_FLAGS,
+    2,
+    ((flags & ~PCI_MSI_FLAGS_QSIZE) | mme | PCI_MSI_FLAGS_ENABLE) & 0xffff,
+  );
+  return { kind: 'msi', vectors };
+}
+
+/** x86 MSI message for `vector` (the address and data GuestInterrupts gave for it). */
+function message(vector: number): { address: number; data: number } {
+  // Intel SDM vol. 3 §11.11: address 0xFEE00000 targets the local APIC, data bits 7:0 are the vector
+  return { address: 0xfee0_0000, data: vector };
+}
+
+function allocateEach(interrupts: GuestInterrupts, count: number): number[] {
+  const vectors: number[] = [];
+  for (let i = 0; i < count; i++) {
+    try {
+      vectors.push(interrupts.allocateVector().vector);
+    } catch (err) {
+      if (err instanceof VfioError && err.code === 'ENOSPC') break;
+      throw err;
+    }
+  }
+  return vectors;
+}
+
+function hasBlocks(interrupts: GuestInterrupts): interrupts is GuestInterrupts & VectorBlockAllocator {
+  return typeof (interrupts as Partial<VectorBlockAllocator>).allocateVectors === 'function';
+}
+
+/** An aligned block for multi-message MSI; undefined for one vector or when no block is to be had. */
+function allocateBlock(interrupts: GuestInterrupts, count: number): number | undefined {
+  if (count <= 1 || !hasBlocks(interrupts)) return undefined;
+  try {
+    return interrupts.allocateVectors(count, count);
+  } catch (err) {
+    if (err instanceof VfioError && err.code === 'ENOSPC') return undefined;
+    throw err;
+  }
+}
+
+function sameAddress(x: PciAddress, y: PciAddress): boolean {
+  return x.bus === y.bus && x.device === y.device && x.function === y.function;
+}

@@ -1,0 +1,3 @@
+export * from './host.js';
+export * from './instantiate.js';
+export * from './load-plugin.js';

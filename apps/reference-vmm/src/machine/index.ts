@@ -1,0 +1,36 @@
+export type { AccessHandler, AccessSize, MappedRange, RangeKind, RangeSpec } from './address-map.js';
+export { AddressMap, allOnes, MemoryHandler } from './address-map.js';
+export { GuestMemory } from './guest-memory.js';
+export type { ConfigTarget } from './host-bridge.js';
+export {
+  HostBridge,
+  PCI_CLASS_BRIDGE_HOST,
+  Q35_MCH_DEVICE_ID,
+  Q35_MCH_REVISION,
+  Q35_MCH_VENDOR_ID,
+} from './host-bridge.js';
+export type { InterruptControllerOptions } from './interrupt-controller.js';
+export { InterruptController, InterruptSource, intxVectorFor } from './interrupt-controller.js';
+export * from './layout.js';
+export type { AttachedDevice, AttachOptions, DriverRun, MachineOptions } from './machine.js';
+export { Machine, realClock, silentLogger } from './machine.js';
+export type {
+  DeviceInterruptsReport,
+  DeviceReport,
+  InterruptsReport,
+  LayoutReport,
+  MachineReport,
+  RangeReport,
+  RegionMappingKind,
+  RegionReport,
+} from './report.js';
+export type {
+  BarPart,
+  BarState,
+  FunctionHost,
+  InterruptMode,
+  MachineError,
+  PartHow,
+  VfioPciFunctionOptions,
+} from './vfio-pci-function.js';
+export { VfioPciFunction } from './vfio-pci-function.js';

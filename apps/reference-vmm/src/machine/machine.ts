@@ -1,0 +1,671 @@
+/**
+ * The reference machine: guest RAM, a memory and an I/O address map, bus 0 with the host
+ * bridge and the assigned devices (ECAM and 0xCF8/0xCFC config access), an interrupt
+ * controller and an IOMMU mapping guest RAM for device DMA. Guest programs see it through
+ * `guest` (a GuestView) only.
+ */
+import {
+  type Clock,
+  DeviceFile,
+  type DeviceHost,
+  DirtyTracker,
+  formatPciAddress,
+  type GuestDriver,
+  type GuestView,
+  HostDma,
+  IovaMap,
+  type Logger,
+  type PciAddress,
+  type ProbedDevice,
+  toVfioError,
+  type VfioDevice,
+  VfioError,
+} from '@vfiokit/core';
+import { probePciBus } from '../guest/probe.js';
+import { type AccessHandler, type AccessSize, AddressMap, allOnes, MemoryHandler } from './address-map.js';
+import { GuestMemory } from './guest-memory.js';
+import { type ConfigTarget, HostBridge } from './host-bridge.js';
+import { InterruptController, InterruptSource } from './interrupt-controller.js';
+import {
+  DEFAULT_RAM_SIZE,
+  ECAM_BASE,
+  ECAM_BUS_SIZE,
+  IO_SPACE_SIZE,
+  IO_WINDOW,
+  MMIO32_WINDOW,
+  MMIO64_WINDOW,
+  MSI_WINDOW_BASE,
+  MSI_WINDOW_SIZE,
+  PCI_CONFIG_ADDRESS_ENABLE,
+  PCI_CONFIG_ADDRESS_PORT,
+  PCI_WINDOWS,
+} from './layout.js';
+import type { DeviceReport, MachineReport, RegionReport } from './report.js';
+import { type MachineError, VfioPciFunction } from './vfio-pci-function.js';
+
+export interface MachineOptions {
+  /** Bytes of guest RAM; default 256 MiB, at most 2.75 GiB (RAM ends where ECAM starts). */
+  ramSize?: number;
+  log?: Logger;
+  /** The clock handed to devices; a monotonic real-time clock by default. */
+  clock?: Clock;
+}
+
+export interface AttachOptions {
+  device: VfioDevice;
+  slot: PciAddress;
+  label: string;
+  plugin?: string;
+  typeId?: string;
+}
+
+export interface AttachedDevice {
+  readonly slot: PciAddress;
+  readonly label: string;
+  readonly file: DeviceFile;
+}
+
+export interface DriverRun {
+  slot: PciAddress;
+  driver: string;
+  ok: boolean;
+  summary: string;
+  facts?: Record<string, unknown>;
+  error?: string;
+}
+
+interface Attached extends AttachedDevice {
+  readonly plugin?: string;
+  readonly typeId?: string;
+  readonly fn: VfioPciFunction;
+  readonly dma: HostDma;
+  readonly tracker: DirtyTracker;
+}
+
+/** Errors kept in the report; beyond this they are counted only. */
+const MAX_ERRORS = 256;
+const DEVICES_PER_BUS = 32;
+const FUNCTIONS_PER_DEVICE = 8;
+// PCI Local Bus Specification 3.0 §6.1: config space is 256 bytes, PCI Express extends it to 4096
+const ECAM_FUNCTION_SIZE = 4096;
+
+const REGION_NAMES = ['BAR0', 'BAR1', 'BAR2', 'BAR3', 'BAR4', 'BAR5', 'ROM', 'CONFIG', 'VGA'];
+
+export class Machine {
+  readonly guest: GuestView;
+  readonly ram: GuestMemory;
+  /** Guest-physical memory space. */
+  readonly memory: AddressMap;
+  /** x86 I/O port space. */
+  readonly io: AddressMap;
+  readonly interrupts: InterruptController;
+  /** The IOMMU: guest RAM identity-mapped (IOVA = GPA) for every device's DMA. */
+  readonly iommu: IovaMap;
+  readonly log: Logger;
+  readonly clock: Clock;
+  private readonly hostBridge = new HostBridge();
+  /** Bus 0: index device * 8 + function. */
+  private readonly slots: (ConfigTarget | undefined)[] = new Array(
+    DEVICES_PER_BUS * FUNCTIONS_PER_DEVICE,
+  ).fill(undefined);
+  private readonly attached = new Map<number, Attached>();
+  private readonly errors: MachineError[] = [];
+  private errorsDropped = 0;
+  private probed: readonly ProbedDevice[] = [];
+  private configAddress = 0;
+  private closed = false;
+
+  constructor(opts: MachineOptions = {}) {
+    this.log = opts.log ?? silentLogger();
+    this.clock = opts.clock ?? realClock();
+    this.ram = new GuestMemory(opts.ramSize ?? DEFAULT_RAM_SIZE);
+    this.memory = new AddressMap('memory', MMIO64_WINDOW.limit + 1);
+    this.io = new AddressMap('io', IO_SPACE_SIZE);
+    this.interrupts = new InterruptController({
+      pinOf: (a) => this.functionAt(a)?.pin ?? 0,
+      onEoi: (vector) => {
+        for (const d of this.attached.values()) d.fn.eoi(vector);
+      },
+    });
+    this.iommu = new IovaMap();
+    this.iommu.map({ iova: 0, size: this.ram.size, read: true, write: true, memory: this.ram.bytes });
+    this.slots[0] = this.hostBridge;
+
+    this.memory.add({
+      start: 0,
+      size: this.ram.size,
+      kind: 'ram',
+      owner: 'ram',
+      handler: new MemoryHandler(this.ram.bytes),
+    });
+    this.memory.add({
+      start: ECAM_BASE,
+      size: ECAM_BUS_SIZE,
+      kind: 'ecam',
+      owner: 'host-bridge',
+      handler: this.ecamHandler(),
+    });
+    this.memory.add({
+      start: MSI_WINDOW_BASE,
+      size: MSI_WINDOW_SIZE,
+      kind: 'msi',
+      owner: 'interrupt-controller',
+      handler: this.msiHandler(),
+    });
+    this.io.add({
+      start: PCI_CONFIG_ADDRESS_PORT,
+      size: 8,
+      kind: 'config-port',
+      owner: 'host-bridge',
+      handler: this.configPortHandler(),
+    });
+    this.guest = {
+      configRead: (a, offset, size) => this.guestConfigRead(a, offset, size),
+      configWrite: (a, offset, size, value) => this.guestConfigWrite(a, offset, size, value),
+      mmioRead: (gpa, size) => this.memory.read(gpa, size),
+      mmioWrite: (gpa, size, value) => this.memory.write(gpa, size, value),
+      ioRead: (port, size) => this.io.read(port, size),
+      ioWrite: (port, size, value) => this.io.write(port, size, value),
+      ram: this.ram,
+      interrupts: this.interrupts,
+      devices: () => this.probed,
+      log: (message) => this.log.info(`guest: ${message}`),
+    };
+  }
+
+  // ---- devices -----------------------------------------------------------------------------------
+
+  /** Open the device (a core DeviceFile) and put it on the bus at `slot`; works while running (hot-add). */
+  attach(opts: AttachOptions): AttachedDevice {
+    this.checkOpen();
+    const key = slotKey(opts.slot);
+    if (this.slots[key] !== undefined) {
+      throw new VfioError(
+        'EBUSY',
+        `slot ${formatPciAddress(opts.slot)} is already in use${key === 0 ? ' by the host bridge' : ''}.`,
+        {
+          device: opts.label,
+          hint: 'Pick a free device number from 1 to 31 on bus 0.',
+        },
+      );
+    }
+    const tracker = new DirtyTracker();
+    const dma = new HostDma({ map: this.iommu, dirty: tracker, device: opts.label });
+    const log = prefixed(this.log, `${formatPciAddress(opts.slot)} ${opts.label}: `);
+    const host: DeviceHost = {
+      dma,
+      dirty: dma,
+      clock: this.clock,
+      log,
+      dmaLogging: {
+        start: (pageSize, ranges) => {
+          tracker.start(pageSize, ranges);
+        },
+        stop: () => tracker.stop(),
+        report: (iova, length, pageSize) => tracker.report(iova, length, pageSize),
+      },
+    };
+    const file = new DeviceFile(opts.device, host);
+    file.open();
+    let fn: VfioPciFunction;
+    try {
+      fn = new VfioPciFunction({
+        file,
+        slot: opts.slot,
+        label: opts.label,
+        source: new InterruptSource(opts.label),
+        host: {
+          memory: this.memory,
+          io: this.io,
+          irq: this.interrupts,
+          log: this.log,
+          recordError: (e) => this.recordError(e),
+          slotIsMultifunction: (device) => this.slotIsMultifunction(device),
+        },
+      });
+    } catch (err) {
+      file.close();
+      dma.dispose();
+      throw toVfioError(err, { device: opts.label });
+    }
+    const entry: Attached = {
+      slot: { bus: opts.slot.bus, device: opts.slot.device, function: opts.slot.function },
+      label: opts.label,
+      file,
+      fn,
+      dma,
+      tracker,
+      ...(opts.plugin !== undefined ? { plugin: opts.plugin } : {}),
+      ...(opts.typeId !== undefined ? { typeId: opts.typeId } : {}),
+    };
+    this.attached.set(key, entry);
+    this.slots[key] = fn;
+    this.log.info(`attached ${opts.label} (${file.name}) at ${fn.slotName}`);
+    return entry;
+  }
+
+  /** Hot-remove: unmap the BARs, disable interrupts, close the device file. ENODEV for an empty slot. */
+  detach(slot: PciAddress): void {
+    const key = slotKey(slot);
+    const entry = this.attached.get(key);
+    if (!entry) {
+      throw new VfioError('ENODEV', `no assigned device sits at ${formatPciAddress(slot)}.`, {
+        hint: 'List the attached devices with devices().',
+      });
+    }
+    entry.fn.unmapAll();
+    entry.fn.disableInterrupts();
+    entry.file.close();
+    entry.dma.dispose();
+    this.attached.delete(key);
+    this.slots[key] = undefined;
+    this.log.info(`detached ${entry.label} from ${entry.fn.slotName}`);
+  }
+
+  devices(): readonly AttachedDevice[] {
+    return [...this.attached.values()];
+  }
+
+  /** The VMM's model of the function at `address` (for tests and the report). */
+  functionAt(address: PciAddress): VfioPciFunction | undefined {
+    if (address.bus !== 0) return undefined;
+    return this.attached.get(slotKey(address))?.fn;
+  }
+
+  // ---- guest programs ----------------------------------------------------------------------------
+
+  /** The generic PCI probe guest program (what Linux's PCI core does at boot). */
+  async probe(): Promise<readonly ProbedDevice[]> {
+    this.checkOpen();
+    this.probed = probePciBus(this.guest, { windows: PCI_WINDOWS, previous: this.probed });
+    return this.probed;
+  }
+
+  /** Run each driver on each probed device it matches, one after the other; results per device. */
+  async runDrivers(drivers: readonly GuestDriver[]): Promise<readonly DriverRun[]> {
+    this.checkOpen();
+    const runs: DriverRun[] = [];
+    for (const device of this.probed) {
+      for (const driver of drivers) {
+        let matches = false;
+        try {
+          matches = driver.matches(device);
+        } catch (err) {
+          runs.push(failedRun(device, driver, err, 'matches() threw'));
+          continue;
+        }
+        if (!matches) continue;
+        try {
+          const r = await driver.run(this.guest, device);
+          runs.push({
+            slot: device.address,
+            driver: driver.name,
+            ok: r.ok,
+            summary: r.summary,
+            ...(r.facts !== undefined ? { facts: { ...r.facts } } : {}),
+          });
+        } catch (err) {
+          runs.push(failedRun(device, driver, err, 'run() threw'));
+        }
+      }
+    }
+    return runs;
+  }
+
+  /** VMM reset: every device reset (VFIO_DEVICE_RESET where offered), BAR mappings and interrupt routes cleared. */
+  reset(): void {
+    this.checkOpen();
+    for (const d of this.attached.values()) d.fn.reset();
+    this.hostBridge.reset();
+    this.interrupts.resetAllocation();
+    this.ram.resetAllocator();
+    this.configAddress = 0;
+    this.probed = [];
+    this.log.info('machine reset');
+  }
+
+  close(): void {
+    if (this.closed) return;
+    for (const d of [...this.attached.values()]) this.detach(d.slot);
+    this.closed = true;
+  }
+
+  // ---- config access -----------------------------------------------------------------------------
+
+  private target(device: number, fn: number): ConfigTarget | undefined {
+    return this.slots[device * FUNCTIONS_PER_DEVICE + fn];
+  }
+
+  private guestConfigRead(a: PciAddress, offset: number, size: AccessSize): number {
+    if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return allOnes(size);
+    return this.memory.read(ECAM_BASE + a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size);
+  }
+
+  private guestConfigWrite(a: PciAddress, offset: number, size: AccessSize, value: number): void {
+    if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return;
+    this.memory.write(ECAM_BASE + a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size, value);
+  }
+
+  /** ECAM for bus 0: offset = device << 15 | function << 12 | register. Misaligned accesses master-abort. */
+  private ecamHandler(): AccessHandler {
+    return {
+      read: (offset, size) => {
+        const reg = offset & 0xfff;
+        const t = this.target(offset >>> 15, (offset >>> 12) & 7);
+        if (t === undefined || reg & (size - 1)) return allOnes(size);
+        return t.configRead(reg, size);
+      },
+      write: (offset, size, value) => {
+        const reg = offset & 0xfff;
+        const t = this.target(offset >>> 15, (offset >>> 12) & 7);
+        if (t === undefined || reg & (size - 1)) return;
+        t.configWrite(reg, size, value);
+      },
+    };
+  }
+
+  /** Configuration mechanism #1: CONFIG_ADDRESS at 0xCF8 (32-bit writes latch it), CONFIG_DATA at 0xCFC-0xCFF. */
+  private configPortHandler(): AccessHandler {
+    return {
+      read: (offset, size) => {
+        if (offset < 4) return offset === 0 && size === 4 ? this.configAddress : allOnes(size);
+        const t = this.legacyTarget();
+        const reg = (this.configAddress & 0xfc) + (offset - 4);
+        if (t === undefined || reg & (size - 1)) return allOnes(size);
+        return t.configRead(reg, size);
+      },
+      write: (offset, size, value) => {
+        if (offset < 4) {
+          // Only a dword write to 0xCF8 is CONFIG_ADDRESS; narrower ones go to other chipset registers.
+          if (offset === 0 && size === 4) this.configAddress = value >>> 0;
+          return;
+        }
+        const t = this.legacyTarget();
+        const reg = (this.configAddress & 0xfc) + (offset - 4);
+        if (t === undefined || reg & (size - 1)) return;
+        t.configWrite(reg, size, value);
+      },
+    };
+  }
+
+  private legacyTarget(): ConfigTarget | undefined {
+    const a = this.configAddress;
+    if (!(a & PCI_CONFIG_ADDRESS_ENABLE) || ((a >>> 16) & 0xff) !== 0) return undefined;
+    return this.target((a >>> 11) & 0x1f, (a >>> 8) & 7);
+  }
+
+  /** The local APIC's MSI window: a dword write of the message data raises its vector. */
+  private msiHandler(): AccessHandler {
+    return {
+      read: () => 0,
+      write: (_offset, size, value) => {
+        if (size === 4) this.interrupts.deliver(value & 0xff);
+      },
+    };
+  }
+
+  private slotIsMultifunction(device: number): boolean {
+    let n = 0;
+    for (let f = 0; f < FUNCTIONS_PER_DEVICE; f++)
+      if (this.slots[device * FUNCTIONS_PER_DEVICE + f] !== undefined) n++;
+    return n > 1;
+  }
+
+  private recordError(e: MachineError): void {
+    if (this.errors.length < MAX_ERRORS) this.errors.push(e);
+    else this.errorsDropped++;
+  }
+
+  private checkOpen(): void {
+    if (this.closed) {
+      throw new VfioError('EBADF', 'the machine is closed.', { hint: 'Create a new Machine.' });
+    }
+  }
+
+  // ---- report ------------------------------------------------------------------------------------
+
+  report(): MachineReport {
+    const perVector: Record<string, number> = {};
+    let total = 0;
+    for (const { vector, count } of this.interrupts.delivered()) {
+      perVector[vectorName(vector)] = count;
+      total += count;
+    }
+    const hb = this.hostBridge.config.identity;
+    const devices: DeviceReport[] = [
+      {
+        slot: formatPciAddress({ bus: 0, device: 0, function: 0 }),
+        label: 'host-bridge',
+        name: 'host-bridge',
+        emulated: true,
+        vendorId: hb.vendorId,
+        deviceId: hb.deviceId,
+        classCode: hb.classCode,
+        resettable: true,
+        regions: [],
+        interrupts: {
+          mode: 'none',
+          intxVector: null,
+          perVector: {},
+          total: 0,
+          irqIndexes: [],
+          setIrqsCalls: 0,
+        },
+        access: [],
+      },
+    ];
+    const sorted = [...this.attached.entries()].sort((a, b) => a[0] - b[0]).map(([, d]) => d);
+    for (const d of sorted) devices.push(this.deviceReport(d));
+    const addressMap = [
+      ...this.memory.ranges().map((r) => ({
+        space: 'memory' as const,
+        start: r.start,
+        size: r.size,
+        kind: r.kind,
+        owner: r.owner,
+        reads: r.reads,
+        writes: r.writes,
+      })),
+      ...this.io.ranges().map((r) => ({
+        space: 'io' as const,
+        start: r.start,
+        size: r.size,
+        kind: r.kind,
+        owner: r.owner,
+        reads: r.reads,
+        writes: r.writes,
+      })),
+    ];
+    return {
+      ramSize: this.ram.size,
+      layout: {
+        ecam: { base: ECAM_BASE, size: ECAM_BUS_SIZE },
+        mmio32: { ...MMIO32_WINDOW },
+        mmio64: { ...MMIO64_WINDOW },
+        io: { ...IO_WINDOW },
+        msi: { base: MSI_WINDOW_BASE, size: MSI_WINDOW_SIZE },
+      },
+      devices,
+      interrupts: { perVector, total, spurious: this.interrupts.spurious, eois: this.interrupts.eois },
+      unclaimed: {
+        memoryReads: this.memory.unclaimedReads,
+        memoryWrites: this.memory.unclaimedWrites,
+        ioReads: this.io.unclaimedReads,
+        ioWrites: this.io.unclaimedWrites,
+      },
+      addressMap,
+      iommu: this.iommu.mappings().map((m) => ({ iova: m.iova, size: m.size, read: m.read, write: m.write })),
+      errors: this.errors.map((e) => ({ ...e })),
+      errorsDropped: this.errorsDropped,
+      probed: this.probed,
+    };
+  }
+
+  private deviceReport(d: Attached): DeviceReport {
+    const fn = d.fn;
+    const file = d.file;
+    const info = file.deviceInfo();
+    const regions: RegionReport[] = [];
+    for (let i = 0; i < info.numRegions; i++) {
+      const r = file.regionInfo(i);
+      if (r.size === 0) continue;
+      const bar = fn.bars.find((b) => b.index === i);
+      const flags = { read: r.read, write: r.write, mmap: r.mmap };
+      const name = REGION_NAMES[i] ?? `region ${i}`;
+      if (bar) {
+        const parts = fn.barParts(bar);
+        const direct = parts.filter((p) => p.how === 'direct').length;
+        const mapping =
+          bar.address === undefined
+            ? 'unmapped'
+            : direct === parts.length
+              ? 'direct'
+              : direct === 0
+                ? 'trapped'
+                : 'mixed';
+        regions.push({
+          index: i,
+          name,
+          size: r.size,
+          offset: r.offset,
+          flags,
+          barKind: bar.kind,
+          prefetchable: bar.prefetchable,
+          guestAddress: bar.address ?? null,
+          mapping,
+          parts,
+        });
+      } else {
+        regions.push({
+          index: i,
+          name,
+          size: r.size,
+          offset: r.offset,
+          flags,
+          guestAddress: null,
+          mapping: i === 7 ? 'config' : 'unmapped',
+          parts: [],
+        });
+      }
+    }
+    const perVector: Record<string, number> = {};
+    fn.source.counts.forEach((n, v) => {
+      if (n > 0) perVector[vectorName(v)] = n;
+    });
+    const irqIndexes = [];
+    for (let i = 0; i < info.numIrqs; i++) {
+      const c = file.irqCounters(i);
+      if (c) irqIndexes.push({ index: i, delivered: [...c.delivered], dropped: c.dropped, held: c.held });
+    }
+    const access = [];
+    for (let i = 0; i < info.numRegions; i++) {
+      const c = file.regionCounters(i);
+      if (c && (c.reads || c.writes || c.errors)) access.push({ region: i, ...c });
+    }
+    const msix = fn.msixSnapshot();
+    return {
+      slot: fn.slotName,
+      label: d.label,
+      name: file.name,
+      ...(d.plugin !== undefined ? { plugin: d.plugin } : {}),
+      ...(d.typeId !== undefined ? { typeId: d.typeId } : {}),
+      emulated: false,
+      vendorId: fn.deviceConfigRead(0, 2),
+      deviceId: fn.deviceConfigRead(2, 2),
+      classCode: fn.deviceConfigRead(8, 4) >>> 8,
+      resettable: info.reset,
+      regions,
+      interrupts: {
+        mode: fn.interruptMode,
+        intxVector: fn.pin ? fn.intxVector() : null,
+        perVector,
+        total: fn.source.total,
+        irqIndexes,
+        ...(msix ? { msix } : {}),
+        setIrqsCalls: fn.setIrqsCalls,
+      },
+      access,
+    };
+  }
+}
+
+function slotKey(a: PciAddress): number {
+  if (!isFunctionAddress(a) || a.bus !== 0) {
+    throw new VfioError('EINVAL', `${describeAddress(a)} is not a slot on bus 0 of this machine.`, {
+      hint: 'Use bus 0, device 1-31, function 0-7 (00:00.0 is the host bridge).',
+    });
+  }
+  return a.device * FUNCTIONS_PER_DEVICE + a.function;
+}
+
+function isFunctionAddress(a: PciAddress): boolean {
+  return (
+    a !== null &&
+    typeof a === 'object' &&
+    a.bus === 0 &&
+    Number.isInteger(a.device) &&
+    a.device >= 0 &&
+    a.device < DEVICES_PER_BUS &&
+    Number.isInteger(a.function) &&
+    a.function >= 0 &&
+    a.function < FUNCTIONS_PER_DEVICE
+  );
+}
+
+function isConfigOffset(offset: number, size: number): boolean {
+  return (
+    Number.isInteger(offset) &&
+    offset >= 0 &&
+    offset + size <= ECAM_FUNCTION_SIZE &&
+    (size === 1 || size === 2 || size === 4)
+  );
+}
+
+function describeAddress(a: PciAddress): string {
+  try {
+    return formatPciAddress(a);
+  } catch {
+    return String(a);
+  }
+}
+
+function vectorName(v: number): string {
+  return `0x${v.toString(16).padStart(2, '0')}`;
+}
+
+function failedRun(device: ProbedDevice, driver: GuestDriver, err: unknown, what: string): DriverRun {
+  const message = err instanceof Error ? err.message : String(err);
+  return {
+    slot: device.address,
+    driver: driver.name,
+    ok: false,
+    summary: `${driver.name}: ${what}`,
+    error: message,
+  };
+}
+
+function prefixed(log: Logger, prefix: string): Logger {
+  return {
+    debug: (m) => log.debug(prefix + m),
+    info: (m) => log.info(prefix + m),
+    warn: (m) => log.warn(prefix + m),
+    error: (m) => log.error(prefix + m),
+  };
+}
+
+export function silentLogger(): Logger {
+  const nothing = () => {};
+  return { debug: nothing, info: nothing, warn: nothing, error: nothing };
+}
+
+/** A monotonic clock in nanoseconds; scheduled callbacks do not keep the process alive. */
+export function realClock(): Clock {
+  return {
+    now: () => Number(process.hrtime.bigint()),
+    schedule(ns: number, fn: () => void): () => void {
+      const t = setTimeout(fn, Math.max(0, ns) / 1e6);
+      t.unref?.();
+      return () => clearTimeout(t);
+    },
+  };
+}

@@ -1,0 +1,389 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { bufferIo } from '../src/cli/io.js';
+import { main } from '../src/cli/main.js';
+
+/** A working directory with no node_modules above it: plugins resolve from vfiokit's own location. */
+function workdir(): string {
+  return mkdtempSync(join(tmpdir(), 'vfiokit-cli-'));
+}
+
+async function cli(
+  argv: string[],
+  opts: { cwd?: string; tty?: boolean; files?: Record<string, string> } = {},
+) {
+  const cwd = opts.cwd ?? workdir();
+  for (const [name, text] of Object.entries(opts.files ?? {})) writeFileSync(join(cwd, name), text);
+  const io = bufferIo({ cwd, env: { XDG_STATE_HOME: join(cwd, 'state') }, tty: opts.tty });
+  const code = await main(argv, io);
+  return { code, out: io.out(), err: io.err(), cwd };
+}
+
+const MTTY = '@vfiokit/sample-mtty';
+
+describe('vfiokit run', () => {
+  it('boots the embedded default configuration, runs the mtty driver and prints the report', async () => {
+    const r = await cli(['run']);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('vfiokit run: the default configuration');
+    expect(r.out).toMatch(
+      /0000:00:03\.0 mtty-2 83b8f4f2 {2}4348:3253 class 070002 {2}plugin @vfiokit\/sample-mtty, parent mtty/,
+    );
+    expect(r.out).toMatch(/BAR0 +8 io at 0xc[0-9a-f]{3} {2}trapped/);
+    expect(r.out).toMatch(/interrupts: intx, INTx vector 0x[0-9a-f]+, \d+ delivered/);
+    expect(r.out).toMatch(/ok {3}00:03\.0 mtty-/);
+    expect(r.out).toContain('Errors: none');
+    expect(r.out).toMatch(/Result: ok: 1 driver run ok, 0 failed, 0 device errors\.\n$/);
+  });
+
+  it('prints the same run as JSON with --json', async () => {
+    const r = await cli(['run', '--json']);
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.out);
+    expect(j.outcome).toEqual({ driversOk: 1, driversFailed: 0, deviceErrors: 0, ok: true });
+    expect(j.devices).toEqual([
+      {
+        slot: '00:03.0',
+        plugin: MTTY,
+        parent: 'mtty',
+        type: 'mtty-2',
+        uuid: '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001',
+      },
+    ]);
+    expect(j.report.devices.map((d: { slot: string }) => d.slot)).toEqual(['0000:00:00.0', '0000:00:03.0']);
+  });
+
+  it('runs a YAML configuration file with two devices', async () => {
+    const r = await cli(['run', 'vm.yaml'], {
+      files: {
+        'vm.yaml': `plugins:\n  - package: '${MTTY}'\ndevices:\n  - { plugin: '${MTTY}', type: mtty-1, slot: '00:04.0' }\n  - { plugin: '${MTTY}', type: mtty-2 }\n`,
+      },
+    });
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('vfiokit run: vm.yaml');
+    expect(r.out).toMatch(/0000:00:03\.0 mtty-2/);
+    expect(r.out).toMatch(/0000:00:04\.0 mtty-1/);
+  });
+
+  it('adds one-off devices from --device, starting from an empty configuration', async () => {
+    const r = await cli(['run', '--json', '--device', `${MTTY}:mtty-1@00:05.0`]);
+    expect(r.code).toBe(0);
+    expect(
+      JSON.parse(r.out).devices.map((d: { slot: string; type: string }) => `${d.slot} ${d.type}`),
+    ).toEqual(['00:05.0 mtty-1']);
+  });
+
+  it('says in one sentence which field of a wrong configuration is wrong, and exits 1', async () => {
+    const r = await cli(['run', 'bad.yaml'], {
+      files: {
+        'bad.yaml': `plugins:\n  - package: '${MTTY}'\ndevices:\n  - plugin: '${MTTY}'\n    type: mtty-2\n    slot: 00:3\n`,
+      },
+    });
+    expect(r.code).toBe(1);
+    expect(r.out).toBe('');
+    expect(r.err).toBe(
+      'vfiokit run: bad.yaml:6:11: devices[0].slot "00:3" is not a bus:device.function address such as 00:03.0.\n',
+    );
+  });
+
+  it('says a configuration file that does not exist does not exist', async () => {
+    const r = await cli(['run', 'nope.yaml']);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')[0]).toBe('vfiokit run: the configuration file nope.yaml does not exist.');
+  });
+
+  it('says an unknown plugin package is not installed, and exits 1', async () => {
+    const r = await cli(['run', '--device', '@nobody/ghost:ghost-1']);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')[0]).toMatch(
+      /^vfiokit run: plugin package "@nobody\/ghost" is not installed where .* or vfiokit can find it\.$/,
+    );
+    expect(r.err.split('\n')[1]).toBe(
+      '  Install it in your project (pnpm add @nobody/ghost) or check the name.',
+    );
+  });
+
+  it('says a device naming a plugin that is not listed is an unknown plugin', async () => {
+    const r = await cli(['run', 'vm.yaml'], {
+      files: { 'vm.yaml': 'plugins: []\ndevices:\n  - { plugin: "@x/y", type: t }\n' },
+    });
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      `vfiokit run: vm.yaml:3:15: devices[0].plugin "@x/y" is not in the plugins list; add { package: '@x/y' } to plugins.\n`,
+    );
+  });
+
+  it('says a busy slot is busy, naming both devices, and exits 1', async () => {
+    const r = await cli(['run', 'vm.yaml'], {
+      files: {
+        'vm.yaml': `plugins: [{ package: '${MTTY}' }]\ndevices:\n  - { plugin: '${MTTY}', type: mtty-1, slot: '00:03.0' }\n  - { plugin: '${MTTY}', type: mtty-1, slot: '00:03.0' }\n`,
+      },
+    });
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      'vfiokit run: vm.yaml:4:59: devices[1].slot 00:03.0 is already taken by devices[0] (vm.yaml:3:59); give each device its own slot.\n',
+    );
+  });
+
+  it('says a --device at a slot the configuration already uses is busy', async () => {
+    const r = await cli(['run', 'vm.yaml', '--device', `${MTTY}:mtty-1@00:03.0`], {
+      files: {
+        'vm.yaml': `plugins: [{ package: '${MTTY}' }]\ndevices:\n  - { plugin: '${MTTY}', type: mtty-1, slot: '00:03.0' }\n`,
+      },
+    });
+    expect(r.code).toBe(1);
+    expect(r.err).toBe(
+      'vfiokit run: command line: --device #1 slot 00:03.0 is already taken by devices[0] (vm.yaml:3:59); give each device its own slot.\n',
+    );
+  });
+
+  it('says when a plugin has no such mdev type', async () => {
+    const r = await cli(['run', '--device', `${MTTY}:mtty-9`]);
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')[0]).toBe(
+      `vfiokit run: command line --device #1: plugin "${MTTY}" offers no mdev type "mtty-9" (types: mtty-1, mtty-2).`,
+    );
+  });
+
+  it('says a vfio-user device needs the vfio-user client, which this build lacks', async () => {
+    const r = await cli(['run', 'vm.yaml'], {
+      files: { 'vm.yaml': 'devices:\n  - { vfioUser: /run/dev0.sock, slot: "00:06.0" }\n' },
+    });
+    expect(r.code).toBe(1);
+    expect(r.err.split('\n')[0]).toBe(
+      'vfiokit run: vm.yaml:2:5 devices[0]: the vfio-user device at 00:06.0 (/run/dev0.sock) needs the vfio-user client, which this build of @vfiokit/vfio-user does not provide yet.',
+    );
+  });
+
+  it('refuses a malformed --device with the usage and exit 2', async () => {
+    const r = await cli(['run', '--device', 'just-a-name']);
+    expect(r.code).toBe(2);
+    expect(r.err.split('\n')[0]).toBe(
+      'vfiokit: --device "just-a-name" is not plugin:type[:uuid][@slot], such as @vfiokit/sample-mtty:mtty-2@00:04.0.',
+    );
+    expect(r.err).toContain('Usage: vfiokit run');
+  });
+
+  it('draws a progress bar on a terminal and nothing when piped', async () => {
+    const tty = await cli(['run'], { tty: true });
+    expect(tty.code).toBe(0);
+    expect(tty.err).toMatch(/booting \[#+\.*\] \d+\/\d+/);
+    const piped = await cli(['run']);
+    expect(piped.err).toBe('');
+  });
+});
+
+describe('vfiokit lspci', () => {
+  it('prints what the guest sees, one line per function', async () => {
+    const r = await cli(['lspci']);
+    expect(r.code).toBe(0);
+    expect(r.out).toBe(
+      '00:00.0 Host bridge: Device 8086:29c0\n00:03.0 Serial controller: Device 4348:3253 (rev 10)\n',
+    );
+  });
+
+  it('prints numeric IDs with -n', async () => {
+    const r = await cli(['lspci', '-n']);
+    expect(r.out.split('\n')[1]).toBe('00:03.0 0700: 4348:3253 (rev 10)');
+  });
+
+  it('with -vvv shows the mtty BARs with their sizes, and capabilities exactly when the status says so', async () => {
+    const r = await cli(['lspci', '-vvv']);
+    expect(r.code).toBe(0);
+    const block = r.out.split('\n\n').find((b) => b.startsWith('00:03.0')) ?? '';
+    const lines = block.split('\n');
+    expect(lines[0]).toBe('00:03.0 Serial controller: Device 4348:3253 (rev 10) (prog-if 02 [16550])');
+    expect(lines).toContain('\tSubsystem: Device 4348:3253');
+    expect(lines.some((l) => /^\tControl: I\/O\+ Mem[+-] BusMaster[+-] /.test(l))).toBe(true);
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^\tRegion 0: I\/O ports at c[0-9a-f]{3} \[size=8\]$/),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^\tRegion 1: I\/O ports at c[0-9a-f]{3} \[size=8\]$/),
+    );
+    expect(lines).toContainEqual(expect.stringMatching(/^\tInterrupt: pin A routed to IRQ \d+$/));
+    const capList = lines.find((l) => l.startsWith('\tStatus: '))?.includes('Cap+');
+    expect(lines.some((l) => l.startsWith('\tCapabilities: '))).toBe(capList);
+  });
+
+  it('prints the functions as JSON with --json', async () => {
+    const r = await cli(['lspci', '--json']);
+    const j = JSON.parse(r.out);
+    const mtty = j.find((d: { slot: string }) => d.slot === '00:03.0');
+    expect(mtty).toMatchObject({
+      vendorId: '4348',
+      deviceId: '3253',
+      classCode: '070002',
+      className: 'Serial controller',
+    });
+    expect(mtty.bars.map((b: { kind: string; size: number }) => `${b.kind}/${b.size}`)).toEqual([
+      'io/8',
+      'io/8',
+    ]);
+  });
+});
+
+describe('vfiokit types', () => {
+  it('lays out parents and types as /sys/class/mdev_bus shows them', async () => {
+    const r = await cli(['types']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain(`/sys/class/mdev_bus/mtty/   (plugin ${MTTY})`);
+    expect(r.out).toContain('  mdev_supported_types/mtty-2/\n    name                 Dual port serial\n');
+    expect(r.out).toContain('    available_instances  12\n');
+    expect(r.out).toContain('    device_api           vfio-pci\n');
+  });
+
+  it('prints mdevctl types --dumpjson format with --json', async () => {
+    const r = await cli(['types', '--json']);
+    expect(JSON.parse(r.out)).toEqual([
+      {
+        mtty: [
+          { 'mtty-1': { available_instances: 24, device_api: 'vfio-pci', name: 'Single port serial' } },
+          { 'mtty-2': { available_instances: 12, device_api: 'vfio-pci', name: 'Dual port serial' } },
+        ],
+      },
+    ]);
+  });
+});
+
+describe('vfiokit mdev', () => {
+  it('defines, starts, lists and stops definitions, and run --defined creates the active ones', async () => {
+    const cwd = workdir();
+    const uuid = '9f579710-6ffc-4201-987a-4ffa0fb1f3a5';
+    const def = await cli(['mdev', 'define', '--parent', 'mtty', '--type', 'mtty-1', '--uuid', uuid], {
+      cwd,
+    });
+    expect(def).toMatchObject({ code: 0, out: `${uuid}\n` });
+    expect((await cli(['mdev', 'list'], { cwd })).out).toBe('');
+    expect((await cli(['mdev', 'list', '--defined'], { cwd })).out).toBe(`${uuid} mtty mtty-1 manual\n`);
+    expect((await cli(['mdev', 'start', '--uuid', uuid], { cwd })).code).toBe(0);
+    expect((await cli(['mdev', 'list'], { cwd })).out).toBe(`${uuid} mtty mtty-1\n`);
+    const dump = await cli(['mdev', 'list', '--dumpjson'], { cwd });
+    expect(JSON.parse(dump.out)).toEqual([
+      { mtty: [{ [uuid]: { mdev_type: 'mtty-1', start: 'manual', attrs: [] } }] },
+    ]);
+
+    const run = await cli(['run', '--defined', '--json'], { cwd });
+    expect(run.code).toBe(0);
+    expect(
+      JSON.parse(run.out).devices.map((d: { uuid: string; slot: string }) => `${d.slot} ${d.uuid}`),
+    ).toEqual(['00:03.0 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001', `00:04.0 ${uuid}`]);
+
+    expect((await cli(['mdev', 'stop', '--uuid', uuid], { cwd })).code).toBe(0);
+    const again = await cli(['mdev', 'stop', '--uuid', uuid], { cwd });
+    expect(again.code).toBe(1);
+    expect(again.err.split('\n')[0]).toBe(`vfiokit mdev: mdev ${uuid} is not active.`);
+  });
+
+  it('generates and prints a UUID when none is given, and refuses a UUID defined twice', async () => {
+    const cwd = workdir();
+    const r = await cli(['mdev', 'define', '-p', 'mtty', '-t', 'mtty-2', '--auto'], { cwd });
+    expect(r.code).toBe(0);
+    const uuid = r.out.trim();
+    expect(uuid).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+    const dup = await cli(['mdev', 'define', '-p', 'mtty', '-t', 'mtty-1', '-u', uuid], { cwd });
+    expect(dup.code).toBe(1);
+    expect(dup.err.split('\n')[0]).toBe(
+      `vfiokit mdev: a device with UUID ${uuid} is already defined on parent mtty.`,
+    );
+  });
+
+  it('defines from mdevctl single-device JSON with --jsonfile', async () => {
+    const cwd = workdir();
+    const r = await cli(
+      [
+        'mdev',
+        'define',
+        '--parent',
+        'mtty',
+        '--jsonfile',
+        'dev.json',
+        '--uuid',
+        '4a0a190f-dcf3-4def-9342-c48768f0c940',
+      ],
+      {
+        cwd,
+        files: { 'dev.json': '{"mdev_type": "mtty-2", "start": "auto", "attrs": [{"speed": "9600"}]}' },
+      },
+    );
+    expect(r.code).toBe(0);
+    const list = await cli(['mdev', 'list', '--defined', '--json'], { cwd });
+    expect(JSON.parse(list.out)[0].mtty[0]['4a0a190f-dcf3-4def-9342-c48768f0c940']).toEqual({
+      mdev_type: 'mtty-2',
+      start: 'auto',
+      attrs: [{ speed: '9600' }],
+    });
+  });
+
+  it('says starting an undefined UUID needs a definition first', async () => {
+    const r = await cli(['mdev', 'start', '--uuid', '4a0a190f-dcf3-4def-9342-c48768f0c940']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /^vfiokit mdev: no mdev with UUID 4a0a190f-dcf3-4def-9342-c48768f0c940 is defined in .*\.\n {2}Define it first/,
+    );
+  });
+
+  it('refuses an unknown action and a missing --uuid with exit 2', async () => {
+    expect((await cli(['mdev', 'create'])).code).toBe(2);
+    const r = await cli(['mdev', 'start']);
+    expect(r.code).toBe(2);
+    expect(r.err.split('\n')[0]).toBe('vfiokit: vfiokit mdev start needs --uuid.');
+  });
+});
+
+describe('vfiokit usage', () => {
+  it('prints help with usage, options and an example for every command', async () => {
+    for (const cmd of ['run', 'types', 'lspci', 'mdev']) {
+      const r = await cli([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.out).toContain(`Usage: vfiokit ${cmd}`);
+      expect(r.out).toContain('Options:');
+      expect(r.out).toContain('Example:');
+    }
+    expect((await cli(['--help'])).out).toContain('Commands:');
+  });
+
+  it('refuses an unknown command with one sentence, the usage and exit 2', async () => {
+    const r = await cli(['boot']);
+    expect(r.code).toBe(2);
+    expect(r.err.split('\n')[0]).toBe(
+      'vfiokit: "boot" is not a command; the commands are run, types, lspci and mdev.',
+    );
+    expect(r.err).toContain('Usage: vfiokit <command>');
+  });
+
+  it('refuses an unknown option with one sentence, the command usage and exit 2', async () => {
+    const r = await cli(['lspci', '--colour']);
+    expect(r.code).toBe(2);
+    expect(r.err.split('\n')[0]).toBe('vfiokit: vfiokit lspci has no option --colour.');
+    expect(r.err).toContain('Usage: vfiokit lspci');
+  });
+
+  it('refuses a second positional argument and an option without its value', async () => {
+    expect((await cli(['run', 'a.yaml', 'b.yaml'])).err.split('\n')[0]).toBe(
+      'vfiokit: vfiokit run does not take the argument "b.yaml".',
+    );
+    expect((await cli(['run', '--plugin'])).err.split('\n')[0]).toBe(
+      'vfiokit: option --plugin of vfiokit run needs a value.',
+    );
+  });
+
+  it('prints the version', async () => {
+    expect((await cli(['--version'])).out).toMatch(/^vfiokit \d+\.\d+\.\d+\n$/);
+  });
+});
+
+describe('the built executable', () => {
+  const bin = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  it.runIf(existsSync(bin))('runs the default configuration from dist/cli.js and exits 0', () => {
+    const r = spawnSync(process.execPath, [bin, 'run'], { encoding: 'utf8', cwd: tmpdir(), timeout: 60_000 });
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/Result: ok: /);
+  });
+});

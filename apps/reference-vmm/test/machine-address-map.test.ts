@@ -1,0 +1,149 @@
+import { VfioError } from '@vfiokit/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { type AccessHandler, AddressMap, GuestMemory, Machine, MemoryHandler } from '../src/machine/index.js';
+import { slot, TestDevice } from './machine-fixtures.js';
+
+function tagged(tag: number): AccessHandler {
+  return { read: (offset) => tag * 0x10000 + offset, write: () => {} };
+}
+
+describe('AddressMap', () => {
+  it('finds the range holding an address by binary search and passes the offset inside it', () => {
+    const map = new AddressMap('memory', 0x1_0000);
+    map.add({ start: 0x4000, size: 0x1000, kind: 'trapped', owner: 'b', handler: tagged(2) });
+    map.add({ start: 0x1000, size: 0x1000, kind: 'trapped', owner: 'a', handler: tagged(1) });
+    expect(map.read(0x1004, 4)).toBe(0x10004);
+    expect(map.read(0x4ffc, 4)).toBe(0x20ffc);
+    expect(map.ranges().map((r) => r.owner)).toEqual(['a', 'b']);
+  });
+
+  it('refuses overlapping ranges with EEXIST and out-of-space ones with EINVAL', () => {
+    const map = new AddressMap('io', 0x1_0000);
+    map.add({ start: 0x100, size: 0x10, kind: 'trapped', owner: 'a', handler: tagged(1) });
+    expect(() =>
+      map.add({ start: 0x108, size: 0x10, kind: 'trapped', owner: 'b', handler: tagged(2) }),
+    ).toThrow(/EEXIST.*overlaps a/);
+    expect(() =>
+      map.add({ start: 0xf8, size: 0x10, kind: 'trapped', owner: 'b', handler: tagged(2) }),
+    ).toThrow(/EEXIST/);
+    expect(() =>
+      map.add({ start: 0xfff8, size: 0x10, kind: 'trapped', owner: 'c', handler: tagged(3) }),
+    ).toThrow(/EINVAL/);
+    expect(() => map.add({ start: 0x200, size: 0, kind: 'trapped', owner: 'c', handler: tagged(3) })).toThrow(
+      /EINVAL/,
+    );
+  });
+
+  it('answers all-ones for an access that runs past the end of its range and counts it', () => {
+    const map = new AddressMap('memory', 0x1_0000);
+    map.add({ start: 0x100, size: 4, kind: 'trapped', owner: 'a', handler: tagged(1) });
+    expect(map.read(0x102, 4)).toBe(0xffffffff);
+    map.write(0x103, 2, 0);
+    expect(map.unclaimedReads).toBe(1);
+    expect(map.unclaimedWrites).toBe(1);
+  });
+
+  it('forgets a removed range', () => {
+    const map = new AddressMap('memory', 0x1_0000);
+    const r = map.add({ start: 0x100, size: 4, kind: 'trapped', owner: 'a', handler: tagged(1) });
+    expect(map.read(0x100, 1)).toBe(0x10000);
+    map.remove(r);
+    expect(map.read(0x100, 1)).toBe(0xff);
+  });
+
+  it('agrees with a linear search for any set of ranges and never throws on an access', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.integer({ min: 0, max: 0xfff0 }), fc.integer({ min: 1, max: 0x400 })), {
+          maxLength: 24,
+        }),
+        fc.array(fc.tuple(fc.integer({ min: -8, max: 0x1_0008 }), fc.constantFrom(1, 2, 4)), {
+          maxLength: 40,
+        }),
+        (specs, accesses) => {
+          const map = new AddressMap('memory', 0x1_0000);
+          const model: { start: number; size: number; tag: number }[] = [];
+          specs.forEach(([start, size], tag) => {
+            try {
+              map.add({ start, size, kind: 'trapped', owner: `r${tag}`, handler: tagged(tag) });
+              model.push({ start, size, tag });
+            } catch (err) {
+              expect(err).toBeInstanceOf(VfioError);
+              const clash =
+                start + size > 0x1_0000 ||
+                model.some((m) => m.start < start + size && start < m.start + m.size);
+              expect(clash).toBe(true);
+            }
+          });
+          for (const [addr, size] of accesses) {
+            const hit = model.find((m) => addr >= m.start && addr < m.start + m.size);
+            const expected =
+              hit && addr + size <= hit.start + hit.size
+                ? hit.tag * 0x10000 + (addr - hit.start)
+                : size === 4
+                  ? 0xffffffff
+                  : size === 2
+                    ? 0xffff
+                    : 0xff;
+            expect(map.read(addr, size as 1 | 2 | 4)).toBe(expected);
+            map.write(addr, size as 1 | 2 | 4, 0);
+          }
+        },
+      ),
+    );
+  });
+});
+
+describe('MemoryHandler and guest RAM', () => {
+  it('reads and writes little-endian values of each size', () => {
+    const bytes = new Uint8Array(16);
+    const h = new MemoryHandler(bytes, 4, 8);
+    h.write(0, 4, 0x11223344);
+    h.write(4, 2, 0xaabb);
+    h.write(6, 1, 0x1ff);
+    expect([...bytes.subarray(4, 12)]).toEqual([0x44, 0x33, 0x22, 0x11, 0xbb, 0xaa, 0xff, 0]);
+    expect(h.read(0, 4)).toBe(0x11223344);
+    expect(h.read(2, 2)).toBe(0x1122);
+  });
+
+  it('allocates aligned buffers above 1 MiB and refuses what does not fit', () => {
+    const ram = new GuestMemory(4 * 1024 * 1024);
+    const a = ram.alloc(100);
+    const b = ram.alloc(64, 64);
+    expect(a).toBe(0x10_0000);
+    expect(b % 64).toBe(0);
+    expect(b).toBeGreaterThanOrEqual(a + 100);
+    expect(() => ram.alloc(8 * 1024 * 1024)).toThrow(/ENOMEM/);
+    expect(() => ram.alloc(16, 3)).toThrow(/EINVAL/);
+    ram.resetAllocator();
+    expect(ram.alloc(1)).toBe(0x10_0000);
+  });
+
+  it('faults RAM accesses outside the RAM with EFAULT and refuses RAM that reaches ECAM', () => {
+    const ram = new GuestMemory(4 * 1024 * 1024);
+    expect(() => ram.read(4 * 1024 * 1024 - 1, new Uint8Array(2))).toThrow(/EFAULT/);
+    expect(() => ram.write(-1, new Uint8Array(1))).toThrow(/EFAULT/);
+    expect(() => new GuestMemory(0xc000_0000)).toThrow(/EINVAL/);
+    expect(() => new GuestMemory(12345)).toThrow(/EINVAL/);
+  });
+});
+
+describe('MSIX_MAPPABLE', () => {
+  it('maps the whole table BAR directly and reads the vector from the device-kept table', async () => {
+    const m = new Machine({ ramSize: 16 * 1024 * 1024 });
+    try {
+      const dev = new TestDevice({ msix: { tableSize: 2, mappable: true } });
+      m.attach({ device: dev, slot: slot(3), label: 'dev' });
+      const [, d] = await m.probe();
+      expect(d.interrupts.kind).toBe('msix');
+      const r2 = m.report().devices[1].regions.find((r) => r.index === 2);
+      expect(r2).toMatchObject({ mapping: 'direct' });
+      expect(r2?.parts).toEqual([{ offset: 0, size: 0x1000, how: 'direct', reads: 0, writes: 8 }]);
+      dev.raiseInterrupt(1);
+      expect(m.guest.interrupts.count(d.interrupts.vectors[1])).toBe(1);
+    } finally {
+      m.close();
+    }
+  });
+});
