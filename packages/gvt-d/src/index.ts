@@ -1,8 +1,59 @@
 /**
- * @vfiokit/gvt-d — Intel IGD direct assignment. This part: the IGD OpRegion and the VBT it
- * carries (parse, validate, build).
+ * @vfiokit/gvt-d — Intel IGD direct assignment: the IGD OpRegion and VBT (parse, validate,
+ * build), host sources, the passthrough device with vfio-pci's IGD regions, the plugin, a guest
+ * OpRegion driver and an OpRegion dump.
  */
+
 export { bytesToHex, toJsonValue } from './bytes.js';
+export {
+  IGD_REGION_TYPE,
+  type IgdDeviceOptions,
+  IgdPassthroughDevice,
+  igdConfigSpace,
+  igdRegions,
+} from './device/igd-device.js';
+export { type OpRegionView, presentOpRegion } from './device/opregion-view.js';
+export {
+  type EmulatedRegister,
+  type IgdAssignmentPlan,
+  type IgdPlanOptions,
+  igdAssignmentPlan,
+} from './device/vmm-plan.js';
+export { type OpRegionDumpOptions, opregionDump } from './dump.js';
+export {
+  type OpRegionReport,
+  opRegionDriver,
+  opRegionReport,
+  readGuestOpRegion,
+} from './guest/opregion-driver.js';
+export { identityFromConfig, igdRegisters, makeFacts } from './host/facts.js';
+export { type FixtureSourceOptions, fixtureSource, syntheticSource, toOpRegion } from './host/fixture.js';
+export { type LinuxSourceOptions, linuxSource } from './host/linux.js';
+export {
+  configImage,
+  DEFAULT_PROFILE,
+  HOST_PROFILES,
+  hostProfile,
+  igdConfigImage,
+  profileBars,
+} from './host/profiles.js';
+export type {
+  HostProfile,
+  IgdBarSizes,
+  IgdHostFacts,
+  IgdHostSource,
+  IgdIdentity,
+  PciIds,
+} from './host/types.js';
+export * from './igd/constants.js';
+export {
+  type IgdGeneration,
+  igdBdsmRegister,
+  igdGeneration,
+  igdGms,
+  igdOverrideGms,
+  igdStolenMemorySize,
+} from './igd/generation.js';
 export {
   type AsleInput,
   type BuildOpRegionOptions,
@@ -31,6 +82,8 @@ export {
   type SwsciMailbox,
   type VbtLocation,
 } from './opregion/parse.js';
+export { createIgdParent, default, IGD_DRIVER, IGD_TYPE_NAME, sourceFromOptions } from './plugin.js';
+export { SYNTHETIC_PANEL_TYPE, syntheticVbt } from './synthetic-vbt.js';
 export type {
   ChildDevice,
   DriverFeatures,
