@@ -1,0 +1,205 @@
+/**
+ * Targets of @vfiokit/nvidia-vgpu, each against a baseline measured in this run:
+ * - stop-copy of a 1 GiB framebuffer, saved and restored: at least 0.5x memcpy bandwidth;
+ * - PRE_COPY with a guest dirtying 1% of its framebuffer every 100 ms: the stop-and-copy phase
+ *   (the downtime) is at most 5% of the one-shot stop-copy time;
+ * - a scheduler decision with 32 vGPUs on one GPU: at most 2 us.
+ *
+ * The 1 GiB vGPUs are RTX6000-Ada-1Q with framebufferBytesPerGiB = 1 GiB (real size). Memory:
+ * two 1 GiB framebuffers per configuration plus the 2 GiB memcpy baseline, about 7 GiB in all.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MigState, VfioError } from '@vfiokit/core';
+import { Bench } from 'tinybench';
+import {
+  type BenchFigure,
+  figure,
+  newBench,
+  report,
+  runBench,
+  target,
+} from '../../../scripts/bench-report.js';
+import {
+  type EngineClient,
+  GpuScheduler,
+  METHOD_MEMSET,
+  methodHeader,
+  VGPU_SCHEDULER_POLICY_BEST_EFFORT,
+  VGPU_SCHEDULER_POLICY_EQUAL_SHARE,
+} from '../src/index.js';
+import { type OpenVgpu, openVgpu, rig } from '../test/helpers.js';
+
+const GIB = 2 ** 30;
+const CHUNK = 1 << 20; // QEMU's VFIO_MIG_DEFAULT_DATA_BUFFER_SIZE
+const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const figures = new Map<string, BenchFigure>();
+
+// ---- stop-copy of 1 GiB --------------------------------------------------------------------------
+
+function pair(payloadChecksum: boolean) {
+  const r = rig({ framebufferBytesPerGiB: GIB, payloadChecksum, boards: ['RTX6000-Ada'] });
+  const src = openVgpu(r.adaParent, 'nvidia-941');
+  const dst = openVgpu(r.adaParent, 'nvidia-941');
+  const fb = src.device.fb;
+  for (let i = 0; i < fb.length; i += 4096) fb[i] = (i >>> 12) & 0xff;
+  return { r, src, dst };
+}
+
+/** Pipe every chunk the source gives into the resuming destination (as a socket would carry it). */
+function pipe(src: OpenVgpu, dst: OpenVgpu): number {
+  let bytes = 0;
+  for (;;) {
+    let chunk: Uint8Array;
+    try {
+      chunk = src.file.migrationRead(CHUNK);
+    } catch (err) {
+      if (err instanceof VfioError && err.code === 'ENOMSG') return bytes;
+      throw err;
+    }
+    if (chunk.length === 0) return bytes;
+    dst.file.migrationWrite(chunk);
+    bytes += chunk.length;
+  }
+}
+
+function stopCopyOnce(src: OpenVgpu, dst: OpenVgpu): void {
+  dst.file.setMigrationState(MigState.RESUMING);
+  src.file.setMigrationState(MigState.STOP_COPY);
+  pipe(src, dst);
+  dst.file.setMigrationState(MigState.STOP);
+  dst.file.setMigrationState(MigState.RUNNING);
+  src.file.setMigrationState(MigState.RUNNING);
+}
+
+const big = new Bench({ time: 0, iterations: 5, warmupTime: 0, warmupIterations: 1 });
+const memA = new Uint8Array(GIB).fill(1);
+const memB = new Uint8Array(GIB).fill(2);
+big.add('memcpy 1 GiB (baseline)', () => {
+  memB.set(memA);
+});
+const withCrc = pair(true);
+const withoutCrc = pair(false);
+big.add('stop-copy 1 GiB save+restore, payload CRC32', () => stopCopyOnce(withCrc.src, withCrc.dst));
+big.add('stop-copy 1 GiB save+restore, no payload CRC', () => stopCopyOnce(withoutCrc.src, withoutCrc.dst));
+await big.run();
+for (const t of big.tasks) figures.set(t.name, figure(t));
+const memcpyMs = figures.get('memcpy 1 GiB (baseline)')!.meanNs / 1e6;
+const crcMs = figures.get('stop-copy 1 GiB save+restore, payload CRC32')!.meanNs / 1e6;
+const plainMs = figures.get('stop-copy 1 GiB save+restore, no payload CRC')!.meanNs / 1e6;
+if (Buffer.compare(withCrc.src.device.fb, withCrc.dst.device.fb) !== 0)
+  throw new Error('stop-copy bench: framebuffers differ');
+
+// ---- pre-copy downtime ------------------------------------------------------------------------------
+
+/** Returns [downtime ms, pre-copy rounds, bytes moved in pre-copy]. */
+function precopyRun(p: ReturnType<typeof pair>): {
+  downtimeMs: number;
+  rounds: number;
+  precopyBytes: number;
+  stopBytes: number;
+} {
+  const { r, src, dst } = p;
+  const fbSize = src.device.fbSize;
+  const onePercent = Math.floor(fbSize / 100 / 4096) * 4096;
+  // the guest: a channel that memsets 1% of the framebuffer at a random page every 100 ms
+  const [ch, pb] = src.channel(4096);
+  let put = 0;
+  const dirty = () => {
+    const at = Math.floor((Math.random() * (fbSize - onePercent)) / 4096) * 4096;
+    if (put + 16 > 4096) put = 0;
+    src.fbWords(pb + put, [methodHeader(METHOD_MEMSET), at, onePercent, Math.floor(Math.random() * 2 ** 32)]);
+    put = (put + 16) % 4096;
+    src.setReg(0x100 + ch * 0x10, put);
+    r.ada.advance(1_000_000_000); // the engine catches up with the work
+  };
+  dst.file.setMigrationState(MigState.RESUMING);
+  src.file.setMigrationState(MigState.PRE_COPY);
+  let next = performance.now() + 100;
+  let events = 0;
+  let rounds = 0;
+  let precopyBytes = 0;
+  for (;;) {
+    precopyBytes += pipe(src, dst);
+    rounds++;
+    const info = src.file.precopyInfo();
+    if (info.initialBytes === 0 && events >= 3) break;
+    const wait = next - performance.now();
+    if (wait > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait);
+    dirty();
+    events++;
+    next += 100;
+  }
+  // worst case: the switch comes right after the guest dirtied another 1%
+  dirty();
+  const t0 = performance.now();
+  src.file.setMigrationState(MigState.STOP_COPY);
+  const stopBytes = pipe(src, dst);
+  dst.file.setMigrationState(MigState.STOP);
+  dst.file.setMigrationState(MigState.RUNNING);
+  const downtimeMs = performance.now() - t0;
+  if (Buffer.compare(src.device.fb, dst.device.fb) !== 0)
+    throw new Error('pre-copy bench: framebuffers differ');
+  src.file.setMigrationState(MigState.RUNNING);
+  return { downtimeMs, rounds, precopyBytes, stopBytes };
+}
+const pre = precopyRun(withCrc);
+
+// ---- scheduler decision ----------------------------------------------------------------------------
+
+const DECISIONS = 10_000;
+const sched = rig({
+  boards: ['RTX6000-Ada'],
+  scheduler: { policy: VGPU_SCHEDULER_POLICY_EQUAL_SHARE, timesliceNs: 1_000_000 },
+});
+const vgpus = Array.from({ length: 32 }, () => openVgpu(sched.adaParent, 'nvidia-941'));
+const equal = sched.ada.scheduler;
+const bestEffort = new GpuScheduler({ policy: VGPU_SCHEDULER_POLICY_BEST_EFFORT, timesliceNs: 1_000_000 });
+for (const v of vgpus) bestEffort.add(v.device as EngineClient);
+let sink = 0;
+const small = newBench();
+small
+  .add(`baseline: ${DECISIONS} calls of a trivial function`, () => {
+    for (let i = 0; i < DECISIONS; i++) sink += vgpus[i & 31].device.slot;
+  })
+  .add(`${DECISIONS} equal-share decisions, 32 running vGPUs`, () => {
+    for (let i = 0; i < DECISIONS; i++) sink += equal.step(1_000_000);
+  })
+  .add(`${DECISIONS} best-effort decisions scanning 32 idle vGPUs`, () => {
+    for (let i = 0; i < DECISIONS; i++) sink += bestEffort.step(1_000_000);
+  });
+for (const [k, f] of await runBench(small)) figures.set(k, f);
+const perDecision =
+  Math.max(
+    figures.get(`${DECISIONS} equal-share decisions, 32 running vGPUs`)!.meanNs,
+    figures.get(`${DECISIONS} best-effort decisions scanning 32 idle vGPUs`)!.meanNs,
+  ) / DECISIONS;
+if (sink < 0) console.log(sink);
+
+figures.set('pre-copy downtime (stop-and-copy phase)', {
+  name: `pre-copy: ${pre.rounds} rounds, ${(pre.precopyBytes / GIB).toFixed(2)} GiB while running, ${(pre.stopBytes / 2 ** 20).toFixed(1)} MiB in stop-and-copy`,
+  opsPerSec: Math.round(1000 / pre.downtimeMs),
+  meanNs: Math.round(pre.downtimeMs * 1e6),
+  p50Ns: Math.round(pre.downtimeMs * 1e6),
+  p99Ns: Math.round(pre.downtimeMs * 1e6),
+  samples: 1,
+});
+
+report(packageDir, 'nvidia-vgpu', figures, [
+  target(
+    'stop-copy 1 GiB save+restore / memcpy bandwidth (no payload CRC: integrity left to the transport, as kernel VFIO drivers do)',
+    memcpyMs / plainMs,
+    { min: 0.5 },
+  ),
+  target(
+    'stop-copy 1 GiB save+restore / memcpy bandwidth (default: CRC32 over every page)',
+    memcpyMs / crcMs,
+    { min: 0.5 },
+  ),
+  target(
+    'pre-copy downtime / one-shot stop-copy time (1% dirtied every 100 ms, CRC32 on)',
+    pre.downtimeMs / crcMs,
+    { max: 0.05 },
+  ),
+  target('scheduler decision with 32 vGPUs, ns (at most 2 us)', perDecision, { max: 2000 }),
+]);

@@ -1,0 +1,576 @@
+/**
+ * VFIO migration v2 for a vGPU: STOP_COPY | P2P | PRE_COPY.
+ *
+ * The stream is a header and a run of records, each record header carrying a sequence number and
+ * its own CRC32, so a cut, reordered, duplicated or altered stream is refused:
+ *
+ *   stream header (32): u32 magic "NVMS", u32 version, u32 vGPU type id, u32 flags,
+ *                       f64 framebuffer bytes, u32 page size, u32 CRC32 of bytes 0..27
+ *   record header (24): u32 tag, u32 sequence, u32 a, u32 b, u32 payload CRC32, u32 CRC32 of bytes 0..19
+ *     FB    (1): a = first page, b = pages (1..256), payload = the pages
+ *     STATE (2): a = payload bytes, payload = config space, registers, mailbox, allocations, channels
+ *     END   (3): a = records before it
+ *
+ * Framebuffer payloads carry a CRC32 when the stream's flag PAYLOAD_CRC is set (the default); the
+ * device state always does. PRE_COPY sends every page once while the vGPU runs, then the pages
+ * dirtied since (engine writes and trapped BAR1 writes are tracked per page; writes through a
+ * CPU mapping of BAR1 are found by comparing with what was sent); STOP_COPY sends what is still
+ * dirty, the device state and END. The source is never changed by saving, so it can always go
+ * back to RUNNING. A resuming device writes pages into its own framebuffer only, and loads the
+ * device state at RESUMING → STOP after END arrived; anything wrong is a VfioError (the core then
+ * puts the device in ERROR).
+ */
+import { crc32 } from 'node:zlib';
+import {
+  type MigrationCaps,
+  type MigrationOps,
+  type MigrationStream,
+  MigState,
+  type PrecopyInfo,
+  VfioError,
+} from '@vfiokit/core';
+import { MAILBOX_SIZE } from './abi.js';
+import type { VgpuDevice } from './device.js';
+import { type Channel, ENGINE_STATE_SIZE, FbAllocator, VgpuEngine } from './engine.js';
+
+/** "NVMS" little-endian. */
+export const MIG_MAGIC = 0x534d564e;
+export const MIG_VERSION = 1;
+export const MIG_PAGE_SIZE = 4096;
+export const STREAM_HEADER_SIZE = 32;
+export const RECORD_HEADER_SIZE = 24;
+export const TAG_FB = 1;
+export const TAG_STATE = 2;
+export const TAG_END = 3;
+export const MIG_FLAG_PAYLOAD_CRC = 1;
+/** Pages per FB record (1 MiB). */
+export const MAX_RUN_PAGES = 256;
+const STATE_VERSION = 1;
+const MAX_STATE_BYTES = 1 << 20;
+
+function recordHeader(tag: number, seq: number, a: number, b: number, payloadCrc: number): Uint8Array {
+  const h = new Uint8Array(RECORD_HEADER_SIZE);
+  const v = new DataView(h.buffer);
+  v.setUint32(0, tag, true);
+  v.setUint32(4, seq, true);
+  v.setUint32(8, a, true);
+  v.setUint32(12, b, true);
+  v.setUint32(16, payloadCrc >>> 0, true);
+  v.setUint32(20, crc32(h.subarray(0, 20)) >>> 0, true);
+  return h;
+}
+
+// ---- device state --------------------------------------------------------------------------------
+
+export function saveDeviceState(dev: VgpuDevice): Uint8Array {
+  const config = dev.config.snapshot();
+  const bank = dev.bank.snapshot();
+  const allocs = dev.allocator.snapshot();
+  const engine = dev.engine.snapshot();
+  const size = 8 + 4 + config.length + 4 + bank.length + MAILBOX_SIZE + allocs.length + engine.length;
+  const out = new Uint8Array(size);
+  const v = new DataView(out.buffer);
+  let at = 0;
+  v.setUint32(at, STATE_VERSION, true);
+  v.setUint32(at + 4, dev.handshaken ? 1 : 0, true);
+  at += 8;
+  v.setUint32(at, config.length, true);
+  out.set(config, at + 4);
+  at += 4 + config.length;
+  v.setUint32(at, bank.length, true);
+  out.set(bank, at + 4);
+  at += 4 + bank.length;
+  out.set(dev.mailbox, at);
+  at += MAILBOX_SIZE;
+  out.set(allocs, at);
+  at += allocs.length;
+  out.set(engine, at);
+  return out;
+}
+
+interface ParsedState {
+  handshaken: boolean;
+  config: Uint8Array;
+  bank: Uint8Array;
+  mailbox: Uint8Array;
+  allocs: { offset: number; size: number }[];
+  engine: { frames: number; rr: number; channels: Channel[] };
+}
+
+/** Parse and check a device state for `dev`; a string is the problem. */
+export function parseDeviceState(dev: VgpuDevice, bytes: Uint8Array): ParsedState | string {
+  const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  const need = (n: number) => at + n <= bytes.length;
+  if (!need(12)) return 'the device state is cut short';
+  if (v.getUint32(0, true) !== STATE_VERSION) return `the device state has version ${v.getUint32(0, true)}`;
+  const hs = v.getUint32(4, true);
+  if (hs > 1) return 'the handshake flag is not 0 or 1';
+  at = 8;
+  const configLen = v.getUint32(at, true);
+  at += 4;
+  if (configLen !== dev.config.size || !need(configLen))
+    return `the config space is ${configLen} bytes, not ${dev.config.size}`;
+  const config = bytes.subarray(at, at + configLen);
+  at += configLen;
+  if (!need(4)) return 'the device state is cut short';
+  const bankLen = v.getUint32(at, true);
+  at += 4;
+  if (!need(bankLen)) return 'the register snapshot is cut short';
+  const bank = bytes.subarray(at, at + bankLen);
+  at += bankLen;
+  if (!need(MAILBOX_SIZE)) return 'the mailbox page is cut short';
+  const mailbox = bytes.subarray(at, at + MAILBOX_SIZE);
+  at += MAILBOX_SIZE;
+  const allocs = FbAllocator.parse(bytes.subarray(at), dev.fbSize);
+  if (typeof allocs === 'string') return allocs;
+  at += allocs.length;
+  if (bytes.length - at !== ENGINE_STATE_SIZE) return 'the channel state has the wrong length';
+  const engine = VgpuEngine.parse(bytes.subarray(at), dev.fbSize);
+  if (typeof engine === 'string') return engine;
+  return { handshaken: hs === 1, config, bank, mailbox, allocs: allocs.allocs, engine };
+}
+
+/** Load a parsed state; config and registers are checked by their own restore before anything changes. */
+export function loadDeviceState(dev: VgpuDevice, s: ParsedState): void {
+  const config = dev.config.snapshot();
+  dev.config.restore(s.config);
+  try {
+    dev.bank.restore(s.bank);
+  } catch (err) {
+    dev.config.restore(config);
+    throw err;
+  }
+  dev.mailbox.set(s.mailbox);
+  dev.allocator.load(s.allocs);
+  dev.engine.load(s.engine);
+  dev.handshaken = s.handshaken;
+}
+
+// ---- the saving side -----------------------------------------------------------------------------
+
+export class SaveStream implements MigrationStream {
+  private readonly pages: number;
+  private readonly queue: Uint8Array[] = [];
+  private queued = 0;
+  private seq = 0;
+  private scan = 0;
+  /** The first pass over every page is running. */
+  private initial = true;
+  /** Dirty pages at or after `scan` during the first pass. */
+  private ahead: number;
+  private final: boolean;
+  private stateSent = false;
+  private readonly flags: number;
+  /** What was sent of each page, when CPU writes through a BAR1 mapping cannot be tracked. */
+  private shadow: Uint8Array | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly dev: VgpuDevice,
+    precopy: boolean,
+  ) {
+    this.pages = dev.fbSize / MIG_PAGE_SIZE;
+    const bits = new Uint32Array(Math.ceil(this.pages / 32));
+    bits.fill(0xffffffff);
+    if (this.pages % 32) bits[bits.length - 1] = (2 ** (this.pages % 32) - 1) >>> 0;
+    dev.dirtyPages = bits;
+    dev.dirtyCount = this.pages;
+    this.ahead = this.pages;
+    dev.onPageDirtied = (page) => {
+      if (this.initial && page >= this.scan) this.ahead++;
+    };
+    this.final = !precopy;
+    this.flags = dev.gpu.payloadChecksum ? MIG_FLAG_PAYLOAD_CRC : 0;
+    if (precopy && dev.cpuMapped) this.shadow = new Uint8Array(dev.fbSize);
+    const h = new Uint8Array(STREAM_HEADER_SIZE);
+    const v = new DataView(h.buffer);
+    v.setUint32(0, MIG_MAGIC, true);
+    v.setUint32(4, MIG_VERSION, true);
+    v.setUint32(8, dev.profile.typeId, true);
+    v.setUint32(12, this.flags, true);
+    v.setFloat64(16, dev.fbSize, true);
+    v.setUint32(24, MIG_PAGE_SIZE, true);
+    v.setUint32(28, crc32(h.subarray(0, 28)) >>> 0, true);
+    this.push(h);
+  }
+
+  private push(chunk: Uint8Array): void {
+    this.queue.push(chunk);
+    this.queued += chunk.length;
+  }
+
+  /** The device stopped (PRE_COPY_P2P → STOP_COPY): one last pass sends what is still dirty. */
+  finalize(): void {
+    this.final = true;
+    this.initial = false;
+    this.ahead = 0;
+    if (this.shadow) this.sweepShadow();
+    this.scan = 0;
+  }
+
+  /** Mark pages whose bytes differ from what was sent (CPU writes through a mapping). */
+  private sweepShadow(): void {
+    const shadow = this.shadow;
+    if (!shadow) return;
+    const fb = Buffer.from(this.dev.fb.buffer, this.dev.fb.byteOffset, this.dev.fbSize);
+    const sent = Buffer.from(shadow.buffer, shadow.byteOffset, shadow.byteLength);
+    for (let p = 0; p < this.pages; p++) {
+      const o = p * MIG_PAGE_SIZE;
+      if (fb.compare(sent, o, o + MIG_PAGE_SIZE, o, o + MIG_PAGE_SIZE) !== 0) this.dev.markDirty(o, 1);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.dev.dirtyPages = undefined;
+    this.dev.dirtyCount = 0;
+    this.dev.onPageDirtied = undefined;
+    this.shadow = undefined;
+  }
+
+  /** Find the next run of dirty pages from `scan`; in pre-copy the search wraps around once. */
+  private nextRun(): boolean {
+    const bits = this.dev.dirtyPages;
+    if (!bits || this.dev.dirtyCount === 0) {
+      if (this.initial && this.scan >= this.pages) this.endInitial();
+      return false;
+    }
+    let searched = 0;
+    while (searched < this.pages) {
+      if (this.scan >= this.pages) {
+        if (this.final) return false;
+        this.endInitial();
+        this.scan = 0;
+        if (this.shadow) this.sweepShadow();
+      }
+      const p = this.scan;
+      const w = bits[p >>> 5];
+      if (w === 0 && (p & 31) === 0) {
+        this.scan += 32;
+        searched += 32;
+        continue;
+      }
+      if ((w & (1 << (p & 31))) === 0) {
+        this.scan++;
+        searched++;
+        continue;
+      }
+      let n = 0;
+      while (n < MAX_RUN_PAGES && p + n < this.pages && (bits[(p + n) >>> 5] & (1 << ((p + n) & 31))) !== 0) {
+        bits[(p + n) >>> 5] &= ~(1 << ((p + n) & 31));
+        n++;
+      }
+      this.dev.dirtyCount -= n;
+      if (this.initial) this.ahead -= n;
+      this.scan = p + n;
+      this.emitPages(p, n);
+      return true;
+    }
+    return false;
+  }
+
+  private endInitial(): void {
+    if (!this.initial) return;
+    this.initial = false;
+    this.ahead = 0;
+  }
+
+  private emitPages(first: number, count: number): void {
+    const start = first * MIG_PAGE_SIZE;
+    const end = start + count * MIG_PAGE_SIZE;
+    // A stopped device cannot change its framebuffer, so the final pass hands out views; while
+    // the vGPU runs the pages are copied at read time.
+    const payload = this.final ? this.dev.fb.subarray(start, end) : this.dev.fb.slice(start, end);
+    if (this.shadow) this.shadow.set(payload, start);
+    const crc = this.flags & MIG_FLAG_PAYLOAD_CRC ? crc32(payload) : 0;
+    this.push(recordHeader(TAG_FB, this.seq++, first, count, crc));
+    this.push(payload);
+  }
+
+  private emitStateAndEnd(): void {
+    const state = saveDeviceState(this.dev);
+    this.push(recordHeader(TAG_STATE, this.seq++, state.length, 0, crc32(state)));
+    this.push(state);
+    this.push(recordHeader(TAG_END, this.seq, this.seq, 0, 0));
+    this.seq++;
+    this.stateSent = true;
+  }
+
+  read(max: number): Uint8Array {
+    if (this.queue.length === 0) {
+      if (!this.nextRun() && this.final && !this.stateSent) this.emitStateAndEnd();
+    }
+    const head = this.queue[0];
+    if (head === undefined) return new Uint8Array(0);
+    if (head.length <= max) {
+      this.queue.shift();
+      this.queued -= head.length;
+      return head;
+    }
+    this.queue[0] = head.subarray(max);
+    this.queued -= max;
+    return head.subarray(0, max);
+  }
+
+  /** initial_bytes: what is left of the first pass; dirty_bytes: pages dirtied behind it. */
+  precopyInfo(): PrecopyInfo {
+    const dirty = this.dev.dirtyCount;
+    if (this.initial) {
+      return {
+        initialBytes: this.queued + this.ahead * MIG_PAGE_SIZE,
+        dirtyBytes: (dirty - this.ahead) * MIG_PAGE_SIZE,
+      };
+    }
+    return { initialBytes: 0, dirtyBytes: this.queued + dirty * MIG_PAGE_SIZE };
+  }
+
+  /** Bytes STOP_COPY would still send. */
+  remaining(): number {
+    const dirty = this.dev.dirtyCount;
+    return (
+      this.queued +
+      dirty * MIG_PAGE_SIZE +
+      Math.ceil(dirty / MAX_RUN_PAGES) * RECORD_HEADER_SIZE +
+      (this.stateSent ? 0 : 2 * RECORD_HEADER_SIZE + saveDeviceState(this.dev).length)
+    );
+  }
+}
+
+// ---- the resuming side ---------------------------------------------------------------------------
+
+enum Phase {
+  Header,
+  Record,
+  Payload,
+  Done,
+}
+
+export class ResumeStream implements MigrationStream {
+  private phase = Phase.Header;
+  private readonly head = new Uint8Array(STREAM_HEADER_SIZE);
+  private headFill = 0;
+  private payload: Uint8Array | undefined;
+  private payloadFill = 0;
+  private payloadLength = 0;
+  private tag = 0;
+  private a = 0;
+  private payloadCrc = 0;
+  private seq = 0;
+  private flags = 0;
+  private received = 0;
+  private problem: string | undefined;
+  private state: ParsedState | undefined;
+  private readonly pages: number;
+
+  constructor(private readonly dev: VgpuDevice) {
+    this.pages = dev.fbSize / MIG_PAGE_SIZE;
+  }
+
+  private error(problem: string): VfioError {
+    return new VfioError('EINVAL', `migration data refused: ${problem}.`, {
+      device: this.dev.name,
+      hint: `Send the complete, unmodified stream saved from a ${this.dev.profile.profile} vGPU with the same framebuffer size.`,
+    });
+  }
+
+  private fail(problem: string): never {
+    this.problem = `${problem} (at stream byte ${this.received})`;
+    throw this.error(this.problem);
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.problem !== undefined) throw this.error(this.problem);
+    let at = 0;
+    while (at < chunk.length) {
+      if (this.phase === Phase.Done) this.fail('there are bytes after the END record');
+      if (this.phase === Phase.Payload) {
+        const want = this.payloadLength - this.payloadFill;
+        if (this.payloadFill === 0 && chunk.length - at >= want) {
+          const whole = chunk.subarray(at, at + want);
+          at += want;
+          this.received += want;
+          this.finishPayload(whole);
+          continue;
+        }
+        if (this.payload === undefined) this.payload = new Uint8Array(this.payloadLength);
+        const n = Math.min(want, chunk.length - at);
+        this.payload.set(chunk.subarray(at, at + n), this.payloadFill);
+        this.payloadFill += n;
+        at += n;
+        this.received += n;
+        if (this.payloadFill === this.payloadLength) {
+          const whole = this.payload;
+          this.payload = undefined;
+          this.payloadFill = 0;
+          this.finishPayload(whole);
+        }
+        continue;
+      }
+      const size = this.phase === Phase.Header ? STREAM_HEADER_SIZE : RECORD_HEADER_SIZE;
+      const n = Math.min(size - this.headFill, chunk.length - at);
+      this.head.set(chunk.subarray(at, at + n), this.headFill);
+      this.headFill += n;
+      at += n;
+      this.received += n;
+      if (this.headFill === size) {
+        this.headFill = 0;
+        if (this.phase === Phase.Header) this.checkStreamHeader();
+        else this.checkRecordHeader();
+      }
+    }
+  }
+
+  private checkStreamHeader(): void {
+    const v = new DataView(this.head.buffer, 0, STREAM_HEADER_SIZE);
+    if (v.getUint32(0, true) !== MIG_MAGIC)
+      this.fail(`the magic is 0x${v.getUint32(0, true).toString(16)}, not a vGPU stream`);
+    if (v.getUint32(28, true) !== crc32(this.head.subarray(0, 28)) >>> 0)
+      this.fail('the stream header checksum does not match');
+    if (v.getUint32(4, true) !== MIG_VERSION)
+      this.fail(`the stream is version ${v.getUint32(4, true)}; this device reads ${MIG_VERSION}`);
+    const type = v.getUint32(8, true);
+    if (type !== this.dev.profile.typeId)
+      this.fail(
+        `the stream was saved from vGPU type ${type}, this device is type ${this.dev.profile.typeId}`,
+      );
+    this.flags = v.getUint32(12, true);
+    if ((this.flags & ~MIG_FLAG_PAYLOAD_CRC) !== 0)
+      this.fail(`the stream flags 0x${this.flags.toString(16)} are unknown`);
+    const fb = v.getFloat64(16, true);
+    if (fb !== this.dev.fbSize)
+      this.fail(`the stream carries a ${fb}-byte framebuffer, this vGPU has ${this.dev.fbSize}`);
+    if (v.getUint32(24, true) !== MIG_PAGE_SIZE) this.fail('the stream page size is not 4096');
+    this.phase = Phase.Record;
+  }
+
+  private checkRecordHeader(): void {
+    const v = new DataView(this.head.buffer, 0, RECORD_HEADER_SIZE);
+    if (v.getUint32(20, true) !== crc32(this.head.subarray(0, 20)) >>> 0)
+      this.fail(`record ${this.seq} has a bad header checksum`);
+    const tag = v.getUint32(0, true);
+    const seq = v.getUint32(4, true);
+    const a = v.getUint32(8, true);
+    const b = v.getUint32(12, true);
+    if (seq !== this.seq) this.fail(`record ${seq} arrived where record ${this.seq} was due`);
+    this.seq++;
+    this.tag = tag;
+    this.a = a;
+    this.payloadCrc = v.getUint32(16, true);
+    if (tag === TAG_FB) {
+      if (b < 1 || b > MAX_RUN_PAGES || a + b > this.pages)
+        this.fail(`an FB record names pages ${a}..${a + b - 1} of a ${this.pages}-page framebuffer`);
+      this.payloadLength = b * MIG_PAGE_SIZE;
+      this.phase = Phase.Payload;
+    } else if (tag === TAG_STATE) {
+      if (a === 0 || a > MAX_STATE_BYTES || b !== 0) this.fail(`the device state record claims ${a} bytes`);
+      if (this.state) this.fail('the device state was sent twice');
+      this.payloadLength = a;
+      this.phase = Phase.Payload;
+    } else if (tag === TAG_END) {
+      if (a !== seq || b !== 0) this.fail('the END record does not count the records before it');
+      if (!this.state) this.fail('the END record came before the device state');
+      this.phase = Phase.Done;
+    } else {
+      this.fail(`record ${seq} has unknown tag ${tag}`);
+    }
+  }
+
+  private finishPayload(payload: Uint8Array): void {
+    this.phase = Phase.Record;
+    const check = this.tag === TAG_STATE || (this.flags & MIG_FLAG_PAYLOAD_CRC) !== 0;
+    if (check && crc32(payload) >>> 0 !== this.payloadCrc)
+      this.fail(`record ${this.seq - 1} has a bad payload checksum`);
+    if (this.tag === TAG_FB) {
+      this.dev.fb.set(payload, this.a * MIG_PAGE_SIZE);
+      return;
+    }
+    const parsed = parseDeviceState(this.dev, payload);
+    if (typeof parsed === 'string') this.fail(`the device state is wrong: ${parsed}`);
+    this.state = parsed;
+  }
+
+  /** The state to load, or EINVAL when the stream was refused or ended early. */
+  complete(): ParsedState {
+    if (this.problem !== undefined) throw this.error(this.problem);
+    if (this.phase !== Phase.Done || !this.state) {
+      const where = ['in the stream header', 'between records', 'inside a record', ''][this.phase];
+      throw this.error(`the stream ended after ${this.received} bytes ${where}, before its END record`);
+    }
+    return this.state;
+  }
+}
+
+// ---- the arcs -----------------------------------------------------------------------------------
+
+export class VgpuMigration implements MigrationOps {
+  /** VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | VFIO_MIGRATION_PRE_COPY. */
+  readonly caps: MigrationCaps = { stopCopy: true, p2p: true, preCopy: true };
+  private saving: SaveStream | undefined;
+  private resuming: ResumeStream | undefined;
+
+  constructor(private readonly dev: VgpuDevice) {}
+
+  reset(): void {
+    this.saving?.close();
+    this.saving = undefined;
+    this.resuming = undefined;
+  }
+
+  stopCopySize(): number {
+    if (this.saving) return this.saving.remaining();
+    const pages = this.dev.fbSize / MIG_PAGE_SIZE;
+    return (
+      STREAM_HEADER_SIZE +
+      this.dev.fbSize +
+      Math.ceil(pages / MAX_RUN_PAGES) * RECORD_HEADER_SIZE +
+      2 * RECORD_HEADER_SIZE +
+      saveDeviceState(this.dev).length
+    );
+  }
+
+  step(from: MigState, to: MigState): MigrationStream | undefined {
+    const stream = this.arc(from, to);
+    this.dev.migState = to;
+    return stream;
+  }
+
+  private arc(from: MigState, to: MigState): MigrationStream | undefined {
+    if (
+      (from === MigState.RUNNING && to === MigState.PRE_COPY) ||
+      (from === MigState.RUNNING_P2P && to === MigState.PRE_COPY_P2P)
+    ) {
+      this.saving?.close();
+      this.saving = new SaveStream(this.dev, true);
+      return this.saving;
+    }
+    if (from === MigState.STOP && to === MigState.STOP_COPY) {
+      this.saving?.close();
+      this.saving = new SaveStream(this.dev, false);
+      return this.saving;
+    }
+    if (from === MigState.PRE_COPY_P2P && to === MigState.STOP_COPY) {
+      if (!this.saving)
+        throw new VfioError('EIO', 'PRE_COPY_P2P has no stream to complete.', { device: this.dev.name });
+      this.saving.finalize();
+      return undefined;
+    }
+    if (from === MigState.STOP && to === MigState.RESUMING) {
+      this.resuming = new ResumeStream(this.dev);
+      return this.resuming;
+    }
+    if (from === MigState.RESUMING && to === MigState.STOP) {
+      const stream = this.resuming;
+      this.resuming = undefined;
+      if (!stream) throw new VfioError('EIO', 'RESUMING has no stream to load.', { device: this.dev.name });
+      loadDeviceState(this.dev, stream.complete());
+      return undefined;
+    }
+    if (to === MigState.STOP || to === MigState.RUNNING || to === MigState.RUNNING_P2P) {
+      this.saving?.close();
+      this.saving = undefined;
+    }
+    return undefined;
+  }
+}

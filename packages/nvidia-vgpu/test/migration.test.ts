@@ -1,0 +1,235 @@
+import { randomUUID } from 'node:crypto';
+import {
+  type DeviceFile,
+  MigState,
+  VFIO_MIGRATION_P2P,
+  VFIO_MIGRATION_PRE_COPY,
+  VFIO_MIGRATION_STOP_COPY,
+  VfioError,
+  vfioPciIndexToOffset,
+} from '@vfiokit/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import {
+  CH_GET,
+  CHANNEL_STRIDE,
+  METHOD_MEMSET,
+  METHOD_SEM_RELEASE,
+  MIG_PAGE_SIZE,
+  methodHeader,
+  REG_CHANNEL_BASE,
+  STREAM_HEADER_SIZE,
+} from '../src/index.js';
+import { type OpenVgpu, openVgpu, rig } from './helpers.js';
+
+function drain(file: DeviceFile, chunk = 1 << 20): Uint8Array {
+  const parts: Uint8Array[] = [];
+  for (;;) {
+    let c: Uint8Array;
+    try {
+      c = file.migrationRead(chunk);
+    } catch (err) {
+      if (err instanceof VfioError && err.code === 'ENOMSG') break;
+      throw err;
+    }
+    if (c.length === 0) break;
+    parts.push(c.slice());
+  }
+  return new Uint8Array(Buffer.concat(parts));
+}
+
+function resume(
+  dst: OpenVgpu,
+  stream: Uint8Array,
+  chunk = 65536,
+): { writeError?: unknown; stopError?: unknown } {
+  dst.file.setMigrationState(MigState.STOP);
+  dst.file.setMigrationState(MigState.RESUMING);
+  let writeError: unknown;
+  try {
+    for (let at = 0; at < stream.length; at += chunk)
+      dst.file.migrationWrite(stream.subarray(at, at + chunk));
+  } catch (err) {
+    writeError = err;
+  }
+  let stopError: unknown;
+  try {
+    dst.file.setMigrationState(MigState.STOP);
+  } catch (err) {
+    stopError = err;
+  }
+  return { writeError, stopError };
+}
+
+/** A source with data in its framebuffer and work queued but not yet run (in flight). */
+function busySource() {
+  const r = rig();
+  const src = openVgpu(r.t4Parent, 'nvidia-319', randomUUID());
+  const data = Uint8Array.from({ length: 65536 }, (_, i) => (i * 31 + 7) & 0xff);
+  const buf = src.alloc(65536);
+  src.fbWrite(buf, data);
+  const [ch, pb] = src.channel();
+  const target = src.alloc(65536);
+  src.push(ch, pb, [
+    methodHeader(METHOD_MEMSET),
+    target,
+    65536,
+    0x77777777,
+    methodHeader(METHOD_SEM_RELEASE),
+    pb + 1024,
+    99,
+  ]);
+  return { r, src, data, buf, ch, pb, target };
+}
+
+const dstOf = (r: ReturnType<typeof rig>) => openVgpu(r.t4Parent, 'nvidia-319', randomUUID());
+
+describe('vGPU migration v2', () => {
+  it('offers STOP_COPY | P2P | PRE_COPY', () => {
+    const { src } = busySource();
+    expect(src.file.migrationCaps()).toBe(
+      VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | VFIO_MIGRATION_PRE_COPY,
+    );
+  });
+
+  it('moves framebuffer, registers, allocations and in-flight channel work; the work completes on the destination', () => {
+    const { r, src, data, buf, ch, pb, target } = busySource();
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const size = src.device.migration.stopCopySize();
+    const stream = drain(src.file);
+    expect(stream.length).toBe(size);
+    const dst = dstOf(r);
+    const { writeError, stopError } = resume(dst, stream, 7919);
+    expect(writeError).toBeUndefined();
+    expect(stopError).toBeUndefined();
+    dst.file.setMigrationState(MigState.RUNNING);
+    expect(Buffer.compare(dst.fbRead(buf, 65536), data)).toBe(0);
+    expect(dst.fbRead(target, 4)).toEqual(new Uint8Array(4));
+    r.t4.advance(10_000_000);
+    expect(dst.fbRead(target, 65536).every((b) => b === 0x77)).toBe(true);
+    expect(dst.fbRead(pb + 1024, 1)[0]).toBe(99);
+    expect(dst.reg(REG_CHANNEL_BASE + ch * CHANNEL_STRIDE + CH_GET)).toBe(28);
+    // the source, back to RUNNING, lost nothing either
+    src.file.setMigrationState(MigState.RUNNING);
+    r.t4.advance(10_000_000);
+    expect(src.fbRead(pb + 1024, 1)[0]).toBe(99);
+    expect(Buffer.compare(src.fbRead(buf, 65536), data)).toBe(0);
+  });
+
+  it('pre-copies the whole framebuffer while running, then stop-and-copy carries only what changed', () => {
+    const { r, src } = busySource();
+    r.t4.advance(10_000_000);
+    src.file.setMigrationState(MigState.PRE_COPY);
+    const info0 = src.file.precopyInfo();
+    expect(info0.initialBytes).toBeGreaterThanOrEqual(src.device.fbSize);
+    const pre = drain(src.file);
+    expect(src.file.precopyInfo()).toEqual({ initialBytes: 0, dirtyBytes: 0 });
+    // the guest keeps working: one page dirtied by the engine
+    const [ch, pb] = src.channel(4096);
+    const spot = src.alloc(4096);
+    src.push(ch, pb, [methodHeader(METHOD_MEMSET), spot, 4096, 0x3c3c3c3c]);
+    r.t4.advance(1_000_000);
+    const dirty = src.file.precopyInfo().dirtyBytes;
+    expect(dirty).toBeGreaterThanOrEqual(MIG_PAGE_SIZE);
+    expect(dirty).toBeLessThanOrEqual(4 * MIG_PAGE_SIZE);
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const rest = drain(src.file);
+    expect(rest.length).toBeLessThan(pre.length / 8);
+    const dst = dstOf(r);
+    expect(resume(dst, new Uint8Array(Buffer.concat([pre, rest]))).stopError).toBeUndefined();
+    expect(Buffer.compare(dst.device.fb, src.device.fb)).toBe(0);
+    expect(dst.fbRead(spot, 1)[0]).toBe(0x3c);
+  });
+
+  it('finds writes made through a CPU mapping of BAR1 during pre-copy', () => {
+    const { r, src } = busySource();
+    const map = src.file.mmap(vfioPciIndexToOffset(1), src.device.fbSize);
+    src.file.setMigrationState(MigState.PRE_COPY);
+    const pre = drain(src.file);
+    map.memory.bytes[12345] ^= 0xff; // invisible to the device
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const rest = drain(src.file);
+    const dst = dstOf(r);
+    expect(resume(dst, new Uint8Array(Buffer.concat([pre, rest]))).stopError).toBeUndefined();
+    expect(dst.device.fb[12345]).toBe(src.device.fb[12345]);
+  });
+
+  it('migrates a one-per-GPU type (T4-16C) to another host’s GPU', () => {
+    const a = rig();
+    const b = rig();
+    const src = openVgpu(a.t4Parent, 'nvidia-321');
+    src.fbWrite(4096, new Uint8Array(4096).fill(9));
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const stream = drain(src.file);
+    const dst = openVgpu(b.t4Parent, 'nvidia-321');
+    expect(resume(dst, stream).stopError).toBeUndefined();
+    expect(dst.fbRead(4096, 4096).every((x) => x === 9)).toBe(true);
+  });
+
+  it('puts the destination in ERROR for a truncated stream, and the source returns to RUNNING with nothing lost', () => {
+    const { r, src, data, buf } = busySource();
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const stream = drain(src.file);
+    const dst = dstOf(r);
+    for (const cut of [0, 5, STREAM_HEADER_SIZE + 3, stream.length - 24, stream.length - 1]) {
+      const { stopError } = resume(dst, stream.subarray(0, cut));
+      expect(stopError).toBeInstanceOf(VfioError);
+      expect((stopError as VfioError).message).toMatch(/ended after \d+ bytes/);
+      expect(dst.file.migrationState).toBe(MigState.ERROR);
+      dst.file.reset();
+      expect(dst.file.migrationState).toBe(MigState.RUNNING);
+    }
+    src.file.setMigrationState(MigState.RUNNING);
+    expect(Buffer.compare(src.fbRead(buf, 65536), data)).toBe(0);
+  });
+
+  it('refuses a stream from another type, a reordered record, trailing bytes and a flipped payload bit', () => {
+    const { r, src } = busySource();
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const stream = drain(src.file);
+    const other = openVgpu(r.adaParent, 'nvidia-941');
+    expect(String((resume(other, stream).writeError as VfioError).message)).toMatch(/type 319/);
+    const flipped = stream.slice();
+    flipped[STREAM_HEADER_SIZE + 24 + 100] ^= 1;
+    const dst = dstOf(r);
+    const attempt = (s: Uint8Array) => {
+      if (dst.file.migrationState === MigState.ERROR) dst.file.reset();
+      return String((resume(dst, s).writeError as VfioError).message);
+    };
+    expect(attempt(flipped)).toMatch(/payload checksum/);
+    const trailing = attempt(Buffer.concat([stream, Uint8Array.of(0)]));
+    expect(trailing, trailing).toMatch(/after the END record/);
+    const seq = stream.slice();
+    seq[STREAM_HEADER_SIZE + 4] = 5;
+    expect(attempt(seq)).toMatch(/header checksum/);
+  });
+
+  it('never lets a corrupted stream escape as anything but a VfioError, nor touch the neighbouring vGPU', () => {
+    const { r, src } = busySource();
+    const neighbour = openVgpu(r.t4Parent, 'nvidia-319', randomUUID());
+    neighbour.fbWrite(0, new Uint8Array(8192).fill(0xee));
+    const before = neighbour.device.fb.slice();
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const good = drain(src.file);
+    const dst = dstOf(r);
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({ at: fc.nat({ max: good.length - 1 }), flip: fc.integer({ min: 1, max: 255 }) }),
+          { minLength: 1, maxLength: 4 },
+        ),
+        fc.integer({ min: 1, max: 70000 }),
+        (flips, chunk) => {
+          const s = good.slice();
+          for (const f of flips) s[f.at] ^= f.flip;
+          if (dst.file.migrationState === MigState.ERROR) dst.file.reset();
+          const { writeError, stopError } = resume(dst, s, chunk);
+          for (const e of [writeError, stopError]) if (e !== undefined) expect(e).toBeInstanceOf(VfioError);
+          expect(writeError ?? stopError).toBeDefined();
+        },
+      ),
+      { numRuns: 150 },
+    );
+    expect(Buffer.compare(neighbour.device.fb, before)).toBe(0);
+  });
+});
