@@ -14,7 +14,7 @@
  *   payloadChecksum         CRC32 over framebuffer pages in migration streams (default true)
  */
 import {
-  allocateSharedMemory,
+  allocateDeviceMemory,
   definePlugin,
   type ParentDevice,
   type PluginHost,
@@ -95,8 +95,7 @@ export interface ProbedGpus {
 
 export function createGpus(host: PluginHost, options: NvidiaVgpuOptions = {}): ProbedGpus {
   const opts = parseOptions(options as Record<string, unknown>);
-  const allocate = (size: number, name: string): SharedMemory =>
-    host.allocateMemory ? host.allocateMemory(size, name) : allocateSharedMemory(size);
+  const allocate = (size: number, name: string): SharedMemory => allocateDeviceMemory(host, size, name);
   const gpus: PhysicalGpu[] = [];
   const parents: ParentDevice[] = [];
   BOARDS.forEach((board: BoardSpec, i) => {

@@ -1,0 +1,349 @@
+/**
+ * GGTT shadowing for one vGPU (gvt/gtt.c's ggtt part) and the vGPU's view of graphics memory.
+ *
+ * A guest PTE written into BAR0's GGTT window is kept as the guest wrote it (reads return it)
+ * and, when present, shadowed: its guest frame is pinned through the host context's DMA
+ * mappings and the host GGTT entry is written with the resulting DMA address. An index outside
+ * the vGPU's ballooned ranges is refused and logged (nothing is stored, reads give 0); a present
+ * PTE whose frame is not mapped is stored for the guest but the host entry stays on the scratch
+ * page. Nothing here ever writes an entry outside this vGPU's ranges.
+ */
+import type { DirtyLog, DmaSpace, Logger, PinnedRange } from '@vfiokit/core';
+import { GTT_PAGE_SIZE } from './constants.js';
+import type { GmRange, HostGpu, VgpuResources } from './host-gpu.js';
+
+/** gen8 PTE: bit 0 present; the frame in bits 45:12 (GVT's ADDR_4K_MASK). */
+export const GEN8_PAGE_PRESENT = 1;
+const FRAME_LIMIT = 2 ** 34;
+const TWO_32 = 2 ** 32;
+
+interface PinSlot {
+  readonly gfn: number;
+  readonly pin: PinnedRange;
+  /** The page as 32-bit words (high GM), for the command scanner. */
+  readonly words: Uint32Array | undefined;
+  refs: number;
+}
+
+export interface GgttStats {
+  shadowed: number;
+  refusedOutOfRange: number;
+  refusedUnmapped: number;
+}
+
+const LOG_LIMIT = 32;
+
+export class GgttShadow {
+  readonly lowFirst: number;
+  readonly lowEnd: number;
+  readonly highFirst: number;
+  readonly highEnd: number;
+  private readonly lowPages: number;
+  /** The guest's own entries, low pages then high pages. */
+  private readonly guest: Float64Array;
+  private readonly slots: (PinSlot | undefined)[];
+  private readonly cache = new Map<number, PinSlot>();
+  private dma: DmaSpace | undefined;
+  private dirty: DirtyLog | undefined;
+  private log: Logger | undefined;
+  private logged = 0;
+  readonly stats: GgttStats = { shadowed: 0, refusedOutOfRange: 0, refusedUnmapped: 0 };
+
+  constructor(
+    private readonly host: HostGpu,
+    readonly resources: VgpuResources,
+    private readonly name: string,
+  ) {
+    this.lowFirst = resources.low.base / GTT_PAGE_SIZE;
+    this.lowEnd = this.lowFirst + resources.low.size / GTT_PAGE_SIZE;
+    this.highFirst = resources.high.base / GTT_PAGE_SIZE;
+    this.highEnd = this.highFirst + resources.high.size / GTT_PAGE_SIZE;
+    this.lowPages = this.lowEnd - this.lowFirst;
+    const n = this.lowPages + (this.highEnd - this.highFirst);
+    this.guest = new Float64Array(n);
+    this.slots = new Array<PinSlot | undefined>(n).fill(undefined);
+  }
+
+  /** The device opened: DMA goes through this context from now on. */
+  attach(dma: DmaSpace, dirty: DirtyLog, log: Logger): void {
+    this.dma = dma;
+    this.dirty = dirty;
+    this.log = log;
+  }
+
+  /** The device closes: every pin is released and the host entries go back to scratch. */
+  detach(): void {
+    this.reset();
+    this.dma = undefined;
+    this.dirty = undefined;
+  }
+
+  /** Index into this vGPU's tables for GM page `page`, or -1 outside its ranges. */
+  localIndex(page: number): number {
+    if (page >= this.lowFirst && page < this.lowEnd) return page - this.lowFirst;
+    if (page >= this.highFirst && page < this.highEnd) return this.lowPages + page - this.highFirst;
+    return -1;
+  }
+
+  /** The guest's value of the entry for GM page `page` (0 outside the vGPU's ranges). */
+  readEntry(page: number): number {
+    const i = this.localIndex(page);
+    return i < 0 ? 0 : this.guest[i];
+  }
+
+  /**
+   * A 4-byte guest write of half an entry (`high` selects bits 63:32); the merged entry is
+   * shadowed at once, as GVT does for each MMIO write into the GGTT.
+   */
+  writeHalf(page: number, high: boolean, value: number): void {
+    const i = this.localIndex(page);
+    if (i < 0) {
+      this.refuseOutOfRange(page);
+      return;
+    }
+    const old = this.guest[i];
+    const lo = old % TWO_32;
+    const hi = Math.floor(old / TWO_32);
+    this.writeEntry(page, high ? lo + (value >>> 0) * TWO_32 : hi * TWO_32 + (value >>> 0));
+  }
+
+  /** Write the guest entry for GM page `page` and shadow it into the host GGTT. */
+  writeEntry(page: number, value: number): void {
+    const i = this.localIndex(page);
+    if (i < 0) {
+      this.refuseOutOfRange(page);
+      return;
+    }
+    this.guest[i] = value;
+    const ggtt = this.host.ggtt;
+    if (value % 2 !== GEN8_PAGE_PRESENT) {
+      this.release(i);
+      ggtt.clear(page);
+      return;
+    }
+    const gfn = Math.floor(value / GTT_PAGE_SIZE) % FRAME_LIMIT;
+    let slot = this.slots[i];
+    if (slot === undefined || slot.gfn !== gfn) {
+      const next = this.acquire(gfn);
+      this.release(i);
+      if (next === undefined) {
+        ggtt.clear(page);
+        this.stats.refusedUnmapped++;
+        this.note(
+          `GGTT entry for GM page 0x${page.toString(16)} points at guest frame 0x${gfn.toString(16)}, which is not mapped; the entry stays on the scratch page.`,
+        );
+        return;
+      }
+      slot = next;
+      this.slots[i] = slot;
+    }
+    // The host entry: the page's DMA address with the guest's flag bits.
+    ggtt.set(
+      page,
+      slot.gfn * GTT_PAGE_SIZE + (value % GTT_PAGE_SIZE),
+      i < this.lowPages ? undefined : slot.pin.bytes,
+    );
+    ggtt.words[page] = i < this.lowPages ? undefined : slot.words;
+    this.stats.shadowed++;
+  }
+
+  /** Every entry back to not present (vGPU reset): pins released, host entries on scratch. */
+  reset(): void {
+    const ggtt = this.host.ggtt;
+    for (let i = 0; i < this.guest.length; i++) {
+      if (this.guest[i] !== 0 || this.slots[i] !== undefined) {
+        this.release(i);
+        this.guest[i] = 0;
+        ggtt.clear(i < this.lowPages ? this.lowFirst + i : this.highFirst + i - this.lowPages);
+      }
+    }
+    for (const slot of this.cache.values()) slot.pin.unpin();
+    this.cache.clear();
+  }
+
+  /** Pages currently pinned for this vGPU. */
+  get pinnedFrames(): number {
+    return this.cache.size;
+  }
+
+  /** Mark a device write through a pinned page as dirty for migration. */
+  markDirty(iova: number, length: number): void {
+    this.dirty?.markDirty(iova, length);
+  }
+
+  private acquire(gfn: number): PinSlot | undefined {
+    const cached = this.cache.get(gfn);
+    if (cached !== undefined) {
+      cached.refs++;
+      return cached;
+    }
+    const dma = this.dma;
+    if (dma === undefined) return undefined;
+    let pin: PinnedRange;
+    try {
+      pin = dma.pin(gfn * GTT_PAGE_SIZE, GTT_PAGE_SIZE, true);
+    } catch {
+      return undefined;
+    }
+    const bytes = pin.bytes;
+    const words =
+      bytes !== undefined && bytes.byteOffset % 4 === 0
+        ? new Uint32Array(bytes.buffer, bytes.byteOffset, GTT_PAGE_SIZE / 4)
+        : undefined;
+    const slot: PinSlot = { gfn, pin, words, refs: 1 };
+    pin.onUnmap = () => this.invalidate(slot);
+    this.cache.set(gfn, slot);
+    return slot;
+  }
+
+  private release(i: number): void {
+    const slot = this.slots[i];
+    if (slot === undefined) return;
+    this.slots[i] = undefined;
+    if (--slot.refs === 0) {
+      this.cache.delete(slot.gfn);
+      slot.pin.unpin();
+    }
+  }
+
+  /** The guest unmapped memory under live entries: they fall back to the scratch page. */
+  private invalidate(slot: PinSlot): void {
+    const ggtt = this.host.ggtt;
+    for (let i = 0; i < this.slots.length; i++) {
+      if (this.slots[i] !== slot) continue;
+      this.slots[i] = undefined;
+      ggtt.clear(i < this.lowPages ? this.lowFirst + i : this.highFirst + i - this.lowPages);
+    }
+    this.cache.delete(slot.gfn);
+    slot.refs = 0;
+  }
+
+  private refuseOutOfRange(page: number): void {
+    this.stats.refusedOutOfRange++;
+    this.note(
+      `GGTT write for GM page 0x${page.toString(16)} is outside this vGPU's ballooned ranges; it was dropped.`,
+    );
+  }
+
+  private note(message: string): void {
+    if (this.logged >= LOG_LIMIT || this.log === undefined) return;
+    this.logged++;
+    this.log.warn(
+      `${this.name}: ${message}${this.logged === LOG_LIMIT ? ' (further GGTT refusals are not logged)' : ''}`,
+    );
+  }
+}
+
+/** True when [addr, addr + length) lies inside one of the ranges. */
+export function insideRanges(addr: number, length: number, a: GmRange, b: GmRange): boolean {
+  return (
+    (addr >= a.base && addr + length <= a.base + a.size) ||
+    (addr >= b.base && addr + length <= b.base + b.size)
+  );
+}
+
+/**
+ * The vGPU's accesses to graphics memory as the GPU makes them (the engine, the display and the
+ * command scanner): bounded to its ranges, through present host GGTT entries only.
+ */
+export class GmAccess {
+  private readonly aperture: Uint8Array;
+  private readonly aperture32: Uint32Array;
+
+  constructor(
+    private readonly host: HostGpu,
+    private readonly shadow: GgttShadow,
+  ) {
+    this.aperture = host.aperture.bytes;
+    this.aperture32 = new Uint32Array(
+      this.aperture.buffer,
+      this.aperture.byteOffset,
+      this.aperture.length >>> 2,
+    );
+  }
+
+  inside(addr: number, length: number): boolean {
+    return (
+      Number.isSafeInteger(addr) &&
+      addr >= 0 &&
+      length >= 0 &&
+      insideRanges(addr, length, this.shadow.resources.low, this.shadow.resources.high)
+    );
+  }
+
+  /**
+   * The 32-bit words of the page holding `addr` and the index of the page's first word in it, or
+   * -1 when the page is outside the vGPU or its entry is not present.
+   */
+  pageWords(addr: number): { words: Uint32Array; base: number } | undefined {
+    if (!this.inside(addr, 1)) return undefined;
+    const page = Math.floor(addr / GTT_PAGE_SIZE);
+    const ggtt = this.host.ggtt;
+    if (ggtt.pte[page] % 2 !== GEN8_PAGE_PRESENT) return undefined;
+    if (addr < this.host.apertureSize) return { words: this.aperture32, base: page * (GTT_PAGE_SIZE / 4) };
+    const words = ggtt.words[page];
+    return words === undefined ? undefined : { words, base: 0 };
+  }
+
+  /** Bytes of the page holding `addr` and the offset of `addr` in them; undefined if not reachable. */
+  private page(addr: number): { bytes: Uint8Array; at: number; page: number } | undefined {
+    const page = Math.floor(addr / GTT_PAGE_SIZE);
+    const ggtt = this.host.ggtt;
+    if (ggtt.pte[page] % 2 !== GEN8_PAGE_PRESENT) return undefined;
+    if (addr < this.host.apertureSize) return { bytes: this.aperture, at: addr, page };
+    const bytes = ggtt.pages[page];
+    return bytes === undefined ? undefined : { bytes, at: addr % GTT_PAGE_SIZE, page };
+  }
+
+  /** Copy GM into `dst`; false (and nothing guaranteed in `dst`) when any page is unreachable. */
+  read(addr: number, dst: Uint8Array): boolean {
+    if (!this.inside(addr, dst.length)) return false;
+    let done = 0;
+    while (done < dst.length) {
+      const p = this.page(addr + done);
+      if (p === undefined) return false;
+      const n = Math.min(dst.length - done, GTT_PAGE_SIZE - ((addr + done) % GTT_PAGE_SIZE));
+      dst.set(p.bytes.subarray(p.at, p.at + n), done);
+      done += n;
+    }
+    return true;
+  }
+
+  /** Copy `src` into GM; false when the range is outside the vGPU (nothing written) or a page is unreachable. */
+  write(addr: number, src: Uint8Array): boolean {
+    if (!this.inside(addr, src.length)) return false;
+    let done = 0;
+    while (done < src.length) {
+      const p = this.page(addr + done);
+      if (p === undefined) return false;
+      const n = Math.min(src.length - done, GTT_PAGE_SIZE - ((addr + done) % GTT_PAGE_SIZE));
+      p.bytes.set(src.subarray(done, done + n), p.at);
+      if (addr + done >= this.host.apertureSize) this.markDirty(p.page, p.at, n);
+      done += n;
+    }
+    return true;
+  }
+
+  /** Fill `length` bytes at `addr` with the repeating `pattern` (1, 2 or 4 bytes). */
+  fill(addr: number, length: number, pattern: Uint8Array): boolean {
+    if (!this.inside(addr, length)) return false;
+    const plen = pattern.length;
+    let done = 0;
+    while (done < length) {
+      const p = this.page(addr + done);
+      if (p === undefined) return false;
+      const n = Math.min(length - done, GTT_PAGE_SIZE - ((addr + done) % GTT_PAGE_SIZE));
+      const b = p.bytes;
+      if (plen === 1) b.fill(pattern[0], p.at, p.at + n);
+      else for (let k = 0; k < n; k++) b[p.at + k] = pattern[(done + k) % plen];
+      if (addr + done >= this.host.apertureSize) this.markDirty(p.page, p.at, n);
+      done += n;
+    }
+    return true;
+  }
+
+  private markDirty(page: number, at: number, length: number): void {
+    const dmaAddress = this.host.ggtt.pte[page] - (this.host.ggtt.pte[page] % GTT_PAGE_SIZE);
+    this.shadow.markDirty(dmaAddress + at, length);
+  }
+}

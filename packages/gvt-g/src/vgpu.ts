@@ -1,0 +1,592 @@
+/**
+ * One GVT-g vGPU, region for region as kvmgt exposes it:
+ *
+ * | index | what |
+ * |---|---|
+ * | 0 BAR0 | 16 MiB, trapped: the register file in the first 2 MiB, the vGPU's GGTT view from 8 MiB (8-byte PTEs) |
+ * | 2 BAR2 | the whole host aperture; one sparse-mmap area, the vGPU's own slice; the rest refused |
+ * | 7 CONFIG | 4 KiB, seeded from the host IGD's config space, GMCH stolen size cleared |
+ * | 9 | the virtual OpRegion, read-only, IGD_OPREGION |
+ * | 10 | the EDID region, GFX / GFX_EDID |
+ * | 11, 12 | the primary plane's and the cursor's frame for QUERY_GFX_PLANE in REGION mode |
+ *
+ * IRQs: INTx (maskable, automasked) and MSI (one vector, NORESIZE); MSI-X, ERR and REQ are
+ * EINVAL as in kvmgt. Interrupts reach the guest through MSI only, as GVT injects them.
+ */
+import {
+  type BarBacking,
+  ConfigSpace,
+  type DeviceContext,
+  DRM_PLANE_TYPE_CURSOR,
+  DRM_PLANE_TYPE_PRIMARY,
+  type GfxDisplay,
+  type GfxPlaneInfo,
+  type Logger,
+  msiCapability,
+  PciDeviceModel,
+  pciExpressCapability,
+  powerManagementCapability,
+  type RegionHandler,
+  type RegisterBank,
+  type SharedMemory,
+  VFIO_PCI_ERR_IRQ_INDEX,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_PCI_MSIX_IRQ_INDEX,
+  VFIO_PCI_REQ_IRQ_INDEX,
+  VFIO_REGION_SUBTYPE_GFX_EDID,
+  VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION,
+  VFIO_REGION_TYPE_GFX,
+  VFIO_REGION_TYPE_PCI_VENDOR_TYPE,
+  VfioError,
+  vendorCapability,
+} from '@vfiokit/core';
+import { CommandScanner, type ScanResult } from './cmd-parser.js';
+import {
+  GEN8_MASTER_IRQ_CONTROL,
+  GMCH_GMS_MASK_GEN8,
+  GT_RENDER_USER_INTERRUPT,
+  GTT_PAGE_SIZE,
+  GVT_GTT_ENTRY_SIZE,
+  GVT_GTT_START_OFFSET,
+  GVT_MMIO_SIZE,
+  HEAD_ADDR,
+  OPREGION_SIZE,
+  PCI_ASLS,
+  PCI_GMCH_CTRL,
+  PCI_SWSCI,
+  RING_NR_PAGES,
+  RING_VALID,
+  SDE_PORTD_HOTPLUG_CPT,
+  SWSCI_SCI_SELECT,
+  SWSCI_SCI_TRIGGER,
+  TAIL_ADDR,
+  VGT_G2V_EXECLIST_CONTEXT_CREATE,
+  VGT_G2V_EXECLIST_CONTEXT_DESTROY,
+  VGT_G2V_PPGTT_L3_PAGE_TABLE_CREATE,
+  VGT_G2V_PPGTT_L3_PAGE_TABLE_DESTROY,
+  VGT_G2V_PPGTT_L4_PAGE_TABLE_CREATE,
+  VGT_G2V_PPGTT_L4_PAGE_TABLE_DESTROY,
+} from './constants.js';
+import { CURSOR_REGION_SIZE, FRAME_REGION_SIZE, VirtualDisplay } from './display.js';
+import { buildEdid } from './edid.js';
+import { EDID_REGION_SIZE, EdidRegion } from './edid-region.js';
+import { RenderEngine } from './engine.js';
+import { GgttShadow, GmAccess } from './ggtt.js';
+import { type HostGpu, type VgpuResources, zeroPages } from './host-gpu.js';
+import { buildVgpuRegisters, isWhitelistedRegister } from './mmio.js';
+import { buildVirtualOpRegion, emulateSwsci, OPREGION_SCIC } from './opregion.js';
+import type { SchedulableVgpu, TimeSliceScheduler } from './scheduler.js';
+import type { VgpuTypeConfig } from './vgpu-types.js';
+
+export const GVTG_OPREGION_REGION_INDEX = 9;
+export const GVTG_EDID_REGION_INDEX = 10;
+export const GVTG_FRAME_REGION_INDEX = 11;
+export const GVTG_CURSOR_REGION_INDEX = 12;
+/**
+ * vfiokit's own subtypes under the Intel vendor region type for the display frames (the kernel
+ * defines subtypes 1-3 there; these sit far above them).
+ */
+export const GVTG_REGION_SUBTYPE_FRAME = 0x1000;
+export const GVTG_REGION_SUBTYPE_CURSOR = 0x1001;
+const INTEL_VENDOR_REGION_TYPE = (VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086) >>> 0;
+
+export interface VgpuOptions {
+  readonly uuid: string;
+  /** vgt_id: 1..GVT_MAX_VGPU. */
+  readonly id: number;
+  readonly type: VgpuTypeConfig;
+  readonly host: HostGpu;
+  readonly resources: VgpuResources;
+  readonly scheduler: TimeSliceScheduler;
+  readonly allocateMemory: (size: number, name: string) => SharedMemory;
+}
+
+export interface VgpuStats {
+  workloadsSubmitted: number;
+  workloadsRefused: number;
+  workloadsCompleted: number;
+  interruptsDelivered: number;
+  swsciRequests: number;
+  lastRefusal: string;
+}
+
+/** The vGPU's config space: the host IGD's identity and capabilities, GMS cleared. */
+export function vgpuConfigSpace(host: HostGpu, name: string): ConfigSpace {
+  const id = host.identity;
+  const config = new ConfigSpace({
+    name,
+    size: 4096,
+    identity: { ...id, interruptPin: 1 },
+  });
+  config.defineBar({ index: 0, kind: 'mem64', size: host.mmioBarSize });
+  config.defineBar({ index: 2, kind: 'mem64', size: host.apertureSize, prefetchable: true });
+  const u16 = (v: number) => Uint8Array.of(v & 0xff, (v >>> 8) & 0xff);
+  const u32 = (v: number) => Uint8Array.of(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
+  // cfg_space.c: the guest sees no stolen memory.
+  config.defineField(PCI_GMCH_CTRL, u16(host.gmchControl & ~GMCH_GMS_MASK_GEN8));
+  const all = new Uint8Array(4).fill(0xff);
+  config.defineField(PCI_SWSCI, u32(0), { writeMask: all });
+  config.defineField(PCI_ASLS, u32(0), { writeMask: all });
+  // The IGD's capability list: CAPID0 (vendor-specific), PCIe RC-integrated, MSI, PM.
+  config.addCapability(vendorCapability(new Uint8Array(9)), 0x40);
+  config.addCapability(pciExpressCapability({ type: 'rc-integrated' }), 0x70);
+  config.addCapability(msiCapability({ vectors: 1, addr64: false, perVectorMask: false }), 0xac);
+  config.addCapability(powerManagementCapability(), 0xd0);
+  return config;
+}
+
+interface Workload {
+  readonly trace: Uint32Array;
+  readonly tail: number;
+}
+
+export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
+  readonly type: VgpuTypeConfig;
+  readonly vgpuId: number;
+  readonly host: HostGpu;
+  readonly resources: VgpuResources;
+  readonly regs: RegisterBank;
+  readonly ggtt: GgttShadow;
+  readonly gm: GmAccess;
+  readonly scanner: CommandScanner;
+  readonly engine: RenderEngine;
+  readonly screen: VirtualDisplay;
+  readonly edid: EdidRegion;
+  readonly opregion: Uint8Array;
+  readonly stats: VgpuStats = {
+    workloadsSubmitted: 0,
+    workloadsRefused: 0,
+    workloadsCompleted: 0,
+    interruptsDelivered: 0,
+    swsciRequests: 0,
+    lastRefusal: '',
+  };
+  /** PPGTT roots the guest announced through g2v_notify (pdp[0] of each). */
+  readonly ppgttRoots = new Set<number>();
+  /** The OpRegion base the guest wrote into ASLS. */
+  asls = 0;
+  private readonly scheduler: TimeSliceScheduler;
+  private readonly queue: Workload[] = [];
+  private lineHigh = false;
+  private swsci = 0;
+  private logger: Logger | undefined;
+  private readonly scratch = new DataView(new ArrayBuffer(8));
+
+  constructor(opts: VgpuOptions) {
+    const { host, resources, type, uuid } = opts;
+    const config = vgpuConfigSpace(host, uuid);
+    const frame = opts.allocateMemory(FRAME_REGION_SIZE, `${uuid} frame`);
+    const cursor = opts.allocateMemory(CURSOR_REGION_SIZE, `${uuid} cursor`);
+    const opregion = buildVirtualOpRegion();
+    // Handlers are bound after super(); they reach `self` through this box.
+    const box: { self?: GvtgVgpu } = {};
+    const bar0: RegionHandler = {
+      read: (offset, dst) => box.self!.readBar0(offset, dst),
+      write: (offset, src) => box.self!.writeBar0(offset, src),
+    };
+    const bar2: RegionHandler = {
+      read: (offset, dst) => box.self!.apertureAccess(offset, dst, false),
+      write: (offset, src) => box.self!.apertureAccess(offset, src, true),
+    };
+    const edidBox: { region?: EdidRegion } = {};
+    const bars: Partial<Record<0 | 2, BarBacking>> = {
+      0: { handler: bar0 },
+      2: {
+        handler: bar2,
+        memory: host.aperture,
+        sparseMmap: [{ offset: resources.low.base, size: resources.low.size }],
+      },
+    };
+    super({
+      name: uuid,
+      config,
+      bars,
+      extraRegions: [
+        {
+          index: GVTG_OPREGION_REGION_INDEX,
+          size: OPREGION_SIZE,
+          type: { type: INTEL_VENDOR_REGION_TYPE, subtype: VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION },
+          read: true,
+          write: false,
+          handler: {
+            read: (offset, dst) => dst.set(opregion.subarray(offset, offset + dst.length)),
+            write: () => {},
+          },
+        },
+        {
+          index: GVTG_EDID_REGION_INDEX,
+          size: EDID_REGION_SIZE,
+          type: { type: VFIO_REGION_TYPE_GFX, subtype: VFIO_REGION_SUBTYPE_GFX_EDID },
+          read: true,
+          write: true,
+          handler: {
+            read: (offset, dst) => edidBox.region!.read(offset, dst),
+            write: (offset, src) => edidBox.region!.write(offset, src),
+          },
+        },
+        {
+          index: GVTG_FRAME_REGION_INDEX,
+          size: frame.size,
+          type: { type: INTEL_VENDOR_REGION_TYPE, subtype: GVTG_REGION_SUBTYPE_FRAME },
+          read: true,
+          write: false,
+          memory: frame,
+        },
+        {
+          index: GVTG_CURSOR_REGION_INDEX,
+          size: cursor.size,
+          type: { type: INTEL_VENDOR_REGION_TYPE, subtype: GVTG_REGION_SUBTYPE_CURSOR },
+          read: true,
+          write: false,
+          memory: cursor,
+        },
+      ],
+      irqs: {
+        [VFIO_PCI_MSIX_IRQ_INDEX]: null,
+        [VFIO_PCI_ERR_IRQ_INDEX]: null,
+        [VFIO_PCI_REQ_IRQ_INDEX]: null,
+      },
+      display: {
+        kinds: { dmabuf: false, region: true },
+        queryPlane: (_kind, planeType) => box.self!.queryPlane(planeType),
+      } satisfies GfxDisplay,
+    });
+    box.self = this;
+    this.type = type;
+    this.vgpuId = opts.id;
+    this.host = host;
+    this.resources = resources;
+    this.scheduler = opts.scheduler;
+    this.opregion = opregion;
+    const log: Logger = {
+      debug: (m) => this.logger?.debug(m),
+      info: (m) => this.logger?.info(m),
+      warn: (m) => this.logger?.warn(m),
+      error: (m) => this.logger?.error(m),
+    };
+    this.regs = buildVgpuRegisters({
+      name: uuid,
+      vgpuId: opts.id,
+      resources,
+      log,
+      hooks: {
+        g2vNotify: (v) => this.g2vNotify(v),
+        ringTailWritten: () => this.submit(),
+        fenceWritten: (k, v) => {
+          this.host.fenceRegs[resources.fences[k]] = v;
+        },
+        interruptsChanged: () => this.updateInterrupt(),
+      },
+    });
+    this.ggtt = new GgttShadow(host, resources, uuid);
+    this.gm = new GmAccess(host, this.ggtt);
+    this.scanner = new CommandScanner(this.gm, isWhitelistedRegister);
+    this.engine = new RenderEngine(this.gm, {
+      writeRegister: (offset, value) => this.regs.write(offset, u32le(value)),
+      userInterrupt: () => this.injectGtEvent(GT_RENDER_USER_INTERRUPT),
+    });
+    this.screen = new VirtualDisplay(
+      this.regs,
+      this.gm,
+      frame,
+      cursor,
+      GVTG_FRAME_REGION_INDEX,
+      GVTG_CURSOR_REGION_INDEX,
+    );
+    this.edid = new EdidRegion(uuid, GVTG_EDID_REGION_INDEX, type.resolution, buildEdid(type.resolution), {
+      connect: () => this.hotplug(true),
+      disconnect: () => this.hotplug(false),
+    });
+    edidBox.region = this.edid;
+    this.regs.set('SDEISR', SDE_PORTD_HOTPLUG_CPT);
+  }
+
+  get weight(): number {
+    return this.type.weight;
+  }
+
+  // ---- BAR0: registers and GGTT ------------------------------------------------------------------
+
+  /** Split an access the way kvmgt's read/write loop does: 8 bytes only inside the GGTT window. */
+  private piece(offset: number, remaining: number): number {
+    if (remaining >= 8 && offset % 8 === 0 && offset >= GVT_GTT_START_OFFSET) return 8;
+    if (remaining >= 4 && offset % 4 === 0) return 4;
+    if (remaining >= 2 && offset % 2 === 0) return 2;
+    return 1;
+  }
+
+  readBar0(offset: number, dst: Uint8Array): void {
+    for (let pos = 0; pos < dst.length; ) {
+      const at = offset + pos;
+      const n = this.piece(at, dst.length - pos);
+      const part = dst.subarray(pos, pos + n);
+      if (at < GVT_MMIO_SIZE) this.regs.read(at, part);
+      else if (at >= GVT_GTT_START_OFFSET) this.readGgtt(at, part);
+      else part.fill(0);
+      pos += n;
+    }
+  }
+
+  writeBar0(offset: number, src: Uint8Array): void {
+    // The hot path: one 8-byte PTE write.
+    if (src.length === GVT_GTT_ENTRY_SIZE && offset >= GVT_GTT_START_OFFSET && offset % 8 === 0) {
+      const lo = (src[0] | (src[1] << 8) | (src[2] << 16) | (src[3] << 24)) >>> 0;
+      const hi = (src[4] | (src[5] << 8) | (src[6] << 16) | (src[7] << 24)) >>> 0;
+      this.ggtt.writeEntry((offset - GVT_GTT_START_OFFSET) / 8, lo + hi * 2 ** 32);
+      return;
+    }
+    for (let pos = 0; pos < src.length; ) {
+      const at = offset + pos;
+      const n = this.piece(at, src.length - pos);
+      const part = src.subarray(pos, pos + n);
+      if (at < GVT_MMIO_SIZE) this.regs.write(at, part);
+      else if (at >= GVT_GTT_START_OFFSET) this.writeGgtt(at, part);
+      // 2..8 MiB decodes nothing: writes are dropped.
+      pos += n;
+    }
+  }
+
+  private readGgtt(at: number, dst: Uint8Array): void {
+    const page = Math.floor((at - GVT_GTT_START_OFFSET) / 8);
+    const entry = this.ggtt.readEntry(page);
+    this.scratch.setUint32(0, entry % 2 ** 32, true);
+    this.scratch.setUint32(4, Math.floor(entry / 2 ** 32), true);
+    const from = at % 8;
+    for (let i = 0; i < dst.length; i++) dst[i] = this.scratch.getUint8(from + i);
+  }
+
+  private writeGgtt(at: number, src: Uint8Array): void {
+    const page = Math.floor((at - GVT_GTT_START_OFFSET) / 8);
+    const dv = new DataView(src.buffer, src.byteOffset, src.length);
+    if (src.length === 8) this.ggtt.writeEntry(page, dv.getUint32(0, true) + dv.getUint32(4, true) * 2 ** 32);
+    else if (src.length === 4) this.ggtt.writeHalf(page, at % 8 === 4, dv.getUint32(0, true));
+    else
+      this.logger?.warn(
+        `${this.name}: a ${src.length}-byte write into the GGTT at 0x${at.toString(16)} was dropped (PTEs take 4- or 8-byte writes).`,
+      );
+  }
+
+  // ---- BAR2: the aperture ------------------------------------------------------------------------
+
+  /** A trapped aperture access: only the vGPU's own slice answers (kvmgt's intel_vgpu_aperture_rw). */
+  apertureAccess(offset: number, data: Uint8Array, write: boolean): void {
+    const { base, size } = this.resources.low;
+    if (offset < base || offset + data.length > base + size) {
+      throw new VfioError(
+        'EINVAL',
+        `the aperture access of ${data.length} bytes is outside this vGPU's slice 0x${base.toString(16)}-0x${(base + size - 1).toString(16)}.`,
+        {
+          device: this.name,
+          region: 2,
+          offset,
+          hint: 'Access only the sparse-mmap area REGION_INFO lists for BAR2 (the mappable GM base and size in PVINFO).',
+        },
+      );
+    }
+    const bytes = this.host.aperture.bytes;
+    if (write) bytes.set(data, offset);
+    else data.set(bytes.subarray(offset, offset + data.length));
+  }
+
+  // ---- interrupts ---------------------------------------------------------------------------------
+
+  /** A GT event (bank 0): latched in IIR unless IMR masks it. */
+  injectGtEvent(bit: number): void {
+    if (this.regs.get('GEN8_GT_IMR0') & bit) return;
+    this.regs.set('GEN8_GT_IIR0', (this.regs.get('GEN8_GT_IIR0') | bit) >>> 0);
+    this.updateInterrupt();
+  }
+
+  /** A south display (PCH) event. */
+  injectSdeEvent(bit: number): void {
+    if (this.regs.get('SDEIMR') & bit) return;
+    this.regs.set('SDEIIR', (this.regs.get('SDEIIR') | bit) >>> 0);
+    this.updateInterrupt();
+  }
+
+  /** The interrupt condition rose: one MSI goes out (GVT injects through the MSI eventfd). */
+  private updateInterrupt(): void {
+    const enabled = (this.regs.get('GEN8_MASTER_IRQ') & GEN8_MASTER_IRQ_CONTROL) !== 0;
+    const pending =
+      enabled &&
+      ((this.regs.get('GEN8_GT_IIR0') & this.regs.get('GEN8_GT_IER0')) !== 0 ||
+        (this.regs.get('SDEIIR') & this.regs.get('SDEIER')) !== 0);
+    if (pending && !this.lineHigh && this.isOpen && this.ctx.irq.enabled(VFIO_PCI_MSI_IRQ_INDEX)) {
+      this.ctx.irq.trigger(VFIO_PCI_MSI_IRQ_INDEX, 0);
+      this.stats.interruptsDelivered++;
+    }
+    this.lineHigh = pending;
+  }
+
+  private hotplug(connected: boolean): void {
+    const isr = this.regs.get('SDEISR');
+    this.regs.set('SDEISR', connected ? (isr | SDE_PORTD_HOTPLUG_CPT) >>> 0 : isr & ~SDE_PORTD_HOTPLUG_CPT);
+    this.injectSdeEvent(SDE_PORTD_HOTPLUG_CPT);
+  }
+
+  // ---- PVINFO g2v notifications --------------------------------------------------------------------
+
+  private g2vNotify(value: number): void {
+    const root = this.regs.get('vgt_if.pdp0_lo') + this.regs.get('vgt_if.pdp0_hi') * 2 ** 32;
+    switch (value) {
+      case VGT_G2V_PPGTT_L3_PAGE_TABLE_CREATE:
+      case VGT_G2V_PPGTT_L4_PAGE_TABLE_CREATE:
+        this.ppgttRoots.add(root);
+        return;
+      case VGT_G2V_PPGTT_L3_PAGE_TABLE_DESTROY:
+      case VGT_G2V_PPGTT_L4_PAGE_TABLE_DESTROY:
+        this.ppgttRoots.delete(root);
+        return;
+      case VGT_G2V_EXECLIST_CONTEXT_CREATE:
+      case VGT_G2V_EXECLIST_CONTEXT_DESTROY:
+        return;
+      default:
+        this.logger?.warn(`${this.name}: g2v_notify ${value} is not a notification GVT-g knows; ignored.`);
+    }
+  }
+
+  // ---- command submission ---------------------------------------------------------------------------
+
+  /** RING_TAIL was written: audit what lies between HEAD and TAIL, queue it for the scheduler. */
+  submit(): ScanResult | undefined {
+    const ctl = this.regs.get('RING_CTL');
+    const head = this.regs.get('RING_HEAD') & HEAD_ADDR;
+    const tail = this.regs.get('RING_TAIL') & TAIL_ADDR;
+    if ((ctl & RING_VALID) === 0 || head === tail) return undefined;
+    const size = (((ctl & RING_NR_PAGES) >>> 12) + 1) * GTT_PAGE_SIZE;
+    const start = this.regs.get('RING_START') & ~(GTT_PAGE_SIZE - 1);
+    const result = this.scanner.scanRing(start >>> 0, size, head, tail);
+    this.stats.workloadsSubmitted++;
+    if (!result.ok) {
+      this.stats.workloadsRefused++;
+      this.stats.lastRefusal = result.problem;
+      this.logger?.warn(
+        `${this.name}: submission refused by the command scanner: ${result.problem} (GM 0x${result.address.toString(16)}).`,
+      );
+      // The refused commands are consumed and never run.
+      this.setHead(tail);
+      return result;
+    }
+    this.queue.push({ trace: this.scanner.trace.slice(0, this.scanner.traceLength), tail });
+    this.scheduler.kick();
+    return result;
+  }
+
+  hasPendingWork(): boolean {
+    return this.queue.length > 0;
+  }
+
+  /** The vGPU owns the engine for a slice: its queued workloads run in order. */
+  runSlice(): void {
+    while (this.queue.length > 0) {
+      const w = this.queue.shift()!;
+      this.engine.execute(w.trace, w.trace.length);
+      this.setHead(w.tail);
+      this.stats.workloadsCompleted++;
+    }
+  }
+
+  private setHead(offset: number): void {
+    const head = this.regs.get('RING_HEAD');
+    this.regs.set('RING_HEAD', ((head & ~HEAD_ADDR) | (offset & HEAD_ADDR)) >>> 0);
+  }
+
+  // ---- display ----------------------------------------------------------------------------------------
+
+  private queryPlane(planeType: number): GfxPlaneInfo {
+    if (planeType === DRM_PLANE_TYPE_PRIMARY) return this.screen.queryPrimary();
+    if (planeType === DRM_PLANE_TYPE_CURSOR) return this.screen.queryCursor();
+    throw new VfioError('EINVAL', `drm plane type ${planeType} is neither primary (1) nor cursor (2).`, {
+      device: this.name,
+      hint: 'Query DRM_PLANE_TYPE_PRIMARY or DRM_PLANE_TYPE_CURSOR.',
+    });
+  }
+
+  // ---- config space: ASLS and SWSCI ------------------------------------------------------------------
+
+  protected override onConfigWrite(offset: number, length: number): void {
+    if (offset < PCI_ASLS + 4 && offset + length > PCI_ASLS) this.asls = this.config.readU32(PCI_ASLS);
+    if (offset < PCI_SWSCI + 4 && offset + length > PCI_SWSCI) {
+      const value = this.config.readU32(PCI_SWSCI);
+      const previous = this.swsci;
+      this.swsci = value;
+      if ((value & SWSCI_SCI_SELECT) === 0) {
+        if (value & SWSCI_SCI_TRIGGER)
+          this.logger?.warn(`${this.name}: the guest requested an SMI through SWSCI; only SCI is emulated.`);
+        return;
+      }
+      if (previous & SWSCI_SCI_TRIGGER || !(value & SWSCI_SCI_TRIGGER)) return;
+      this.emulateOpRegionRequest();
+    }
+  }
+
+  /** intel_vgpu_emulate_opregion_request: SCIC and PARM live in the guest's copy of the OpRegion. */
+  private emulateOpRegionRequest(): void {
+    if (!this.isOpen || this.asls === 0) {
+      this.logger?.warn(`${this.name}: SWSCI request with no OpRegion base in ASLS; ignored.`);
+      return;
+    }
+    const words = new Uint8Array(8);
+    const dv = new DataView(words.buffer);
+    try {
+      this.ctx.dma.read(this.asls + OPREGION_SCIC, words);
+      const r = emulateSwsci(dv.getUint32(0, true), dv.getUint32(4, true));
+      dv.setUint32(0, r.scic, true);
+      dv.setUint32(4, r.parm, true);
+      this.ctx.dma.write(this.asls + OPREGION_SCIC, words);
+      this.stats.swsciRequests++;
+      if (!r.answered)
+        this.logger?.info(`${this.name}: SWSCI runtime service requested; answered "unsupported".`);
+    } catch (err) {
+      this.logger?.warn(
+        `${this.name}: the guest OpRegion at 0x${this.asls.toString(16)} is not readable: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  // ---- life cycle -----------------------------------------------------------------------------------
+
+  protected override onOpen(ctx: DeviceContext): void {
+    this.logger = ctx.log;
+    this.ggtt.attach(ctx.dma, ctx.dirty, ctx.log);
+    this.scheduler.add(this);
+  }
+
+  protected override onClose(): void {
+    this.scheduler.remove(this);
+    this.ggtt.detach();
+    this.queue.length = 0;
+    this.logger = undefined;
+  }
+
+  /** Device reset: every piece of virtual state back to creation (cfg space is reset by the base). */
+  protected override onReset(): void {
+    this.regs.reset();
+    this.ggtt.reset();
+    this.queue.length = 0;
+    this.lineHigh = false;
+    this.swsci = 0;
+    this.asls = 0;
+    this.ppgttRoots.clear();
+    for (const f of this.resources.fences) this.host.fenceRegs[f] = 0;
+    this.edid.reset();
+    this.regs.set('SDEISR', SDE_PORTD_HOTPLUG_CPT);
+    zeroPages(
+      this.host.aperture.bytes,
+      this.resources.low.base,
+      this.resources.low.base + this.resources.low.size,
+    );
+    zeroPages(this.screen.frame.bytes, 0, this.screen.frame.size);
+    zeroPages(this.screen.cursor.bytes, 0, this.screen.cursor.size);
+  }
+
+  /** Give the host's resources back (the vGPU was removed). */
+  destroy(): void {
+    this.scheduler.remove(this);
+    this.ggtt.reset();
+  }
+}
+
+function u32le(value: number): Uint8Array {
+  return Uint8Array.of(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, (value >>> 24) & 0xff);
+}

@@ -1,0 +1,4 @@
+import { describeConformance } from '@vfiokit/conformance';
+import plugin from '../src/index.js';
+
+await describeConformance(plugin);
