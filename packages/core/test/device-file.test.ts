@@ -303,6 +303,23 @@ describe('VFIO_DEVICE_SET_IRQS follows vfio_set_irqs_validate_and_prepare', () =
     file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_UNMASK, 0, 0, 1));
     expect(host.fired).toEqual([7]);
   });
+  it('updates vectors inside the block enabled on a NORESIZE index, and refuses growing it', () => {
+    const { file, host, device } = openFile();
+    expect(
+      file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_EVENTFD | T, 1, 0, 2, eventfds(1, 2))).ret,
+    ).toBe(0);
+    expect(
+      file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_EVENTFD | T, 1, 1, 1, eventfds(9))).ret,
+    ).toBe(0);
+    device.ctx?.irq.trigger(1, 1);
+    expect(host.fired).toEqual([9]);
+    const grow = file.ioctl(
+      VFIO_DEVICE_SET_IRQS,
+      irqSet(VFIO_IRQ_SET_DATA_EVENTFD | T, 1, 0, 4, eventfds(1, 2, 3, 4)),
+    );
+    expect(grow.ret).toBe(-ERRNO.EINVAL);
+    expect(grow.error?.message).toMatch(/NORESIZE/);
+  });
   it('refuses MASK on an index that is not maskable (ENOTTY)', () => {
     const { file } = openFile();
     file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_EVENTFD | T, 1, 0, 4, eventfds(1, 2, 3, 4)));

@@ -1,89 +1,177 @@
 /**
- * The floor under every vfio-user access: a bare 4-byte request/response over our UNIX socket
- * between two processes, and bulk copy bandwidth through an mmapped memfd against a plain memcpy.
+ * What a vfio-user access costs, against its floor, between two processes over a UNIX socket:
+ *
+ * - the floor: a bare 4-byte request/response (bench/echo-server.ts echoes it back);
+ * - a 4-byte REGION_READ from a TypeScript client to our server (bench/serve-device.ts), sent
+ *   from the event loop (the protocol alone), and through VfioUserClientDevice.read (the
+ *   synchronous device contract: Atomics.wait on the client's I/O worker, which adds a thread
+ *   hop each way);
+ * - bulk DMA: 1 MiB copied by the server's DMA path (IovaMap over a memfd mapped from its fd,
+ *   as DMA_MAP does) against a plain memcpy.
+ *
+ * Run it as is (unpinned) and under `taskset -c 0` (pinned: both processes, and their threads,
+ * on one CPU); the report file name says which.
  */
-import { fork } from 'node:child_process';
+import { execFileSync, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { HostDma, IovaMap, VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
 import { newBench, report, runBench, target } from '../../../scripts/bench-report.js';
+import { connectVfioUser } from '../src/client/client-device.js';
 import { allocateMemfdMemory, mapFd } from '../src/native/memory.js';
 import { UnixConnection } from '../src/native/socket.js';
+import type { Frame } from '../src/protocol/framing.js';
+import { encodeRegionReadRequest } from '../src/protocol/region.js';
+import { encodeVersionRequest } from '../src/protocol/version.js';
+import { MessageConnection } from '../src/transport.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'vfiokit-bench-'));
-const path = join(dir, 'echo.sock');
+const echoPath = join(dir, 'echo.sock');
+const devicePath = join(dir, 'device.sock');
 
-const child = fork(join(here, 'echo-server.ts'), [path], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+function affinity(): string {
+  try {
+    return execFileSync('taskset', ['-cp', String(process.pid)], { encoding: 'utf8' })
+      .split(':')
+      .pop()!
+      .trim();
+  } catch {
+    return 'unknown';
+  }
+}
+const cpus = affinity();
+const pinned = !cpus.includes(',') && !cpus.includes('-') && cpus !== 'unknown';
+const mode = pinned ? 'pinned' : 'unpinned';
+
+const children = [
+  fork(join(here, 'echo-server.ts'), [echoPath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+  fork(join(here, 'serve-device.ts'), [devicePath], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+];
 const cleanup = () => {
-  child.kill();
+  for (const c of children) c.kill();
   rmSync(dir, { recursive: true, force: true });
 };
 process.on('exit', cleanup);
+await Promise.all(
+  children.map(
+    (child) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () => reject(new Error('a benchmark peer did not start within 20 s')),
+          20_000,
+        );
+        child.once('message', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        child.once('exit', (code) => reject(new Error(`a benchmark peer exited with ${code}`)));
+      }),
+  ),
+);
 
-await new Promise<void>((resolve, reject) => {
-  const timer = setTimeout(() => reject(new Error('the echo server did not start within 10 s')), 10_000);
-  child.once('message', () => {
-    clearTimeout(timer);
-    resolve();
-  });
-  child.once('exit', (code) => reject(new Error(`the echo server exited with ${code}`)));
-});
-
-const conn = await UnixConnection.connect(path, { timeoutMs: 5000 });
-let pending: (() => void) | undefined;
+// The floor: 4 bytes there and back.
+const echo = await UnixConnection.connect(echoPath, { timeoutMs: 5000 });
+let echoWaiter: (() => void) | undefined;
 let got = 0;
-conn.start({
+echo.start({
   onData: (chunk) => {
     got += chunk.length;
-    if (got >= 4 && pending) {
+    if (got >= 4 && echoWaiter) {
       got -= 4;
-      const p = pending;
-      pending = undefined;
-      p();
+      const w = echoWaiter;
+      echoWaiter = undefined;
+      w();
     }
   },
 });
-const request = new Uint8Array([1, 2, 3, 4]);
-const roundTrip = () =>
+const four = new Uint8Array([1, 2, 3, 4]);
+const floorTrip = () =>
   new Promise<void>((resolve) => {
-    pending = resolve;
-    conn.send(request);
+    echoWaiter = resolve;
+    echo.send(four);
   });
 
+// REGION_READ from the event loop: the protocol and the server, nothing else.
+let replyWaiter: ((f: Frame) => void) | undefined;
+const conn = await MessageConnection.connect(devicePath, {
+  onMessage: (f) => {
+    const w = replyWaiter;
+    replyWaiter = undefined;
+    w?.(f);
+  },
+});
+const call = (m: Uint8Array) =>
+  new Promise<Frame>((resolve) => {
+    replyWaiter = resolve;
+    conn.send(m);
+  });
+await call(encodeVersionRequest(1, { major: 0, minor: 2, capabilities: {} }));
+const readRequest = encodeRegionReadRequest(2, { offset: 0, region: VFIO_PCI_CONFIG_REGION_INDEX, count: 4 });
+if ((await call(readRequest)).payload.length !== 20) throw new Error('REGION_READ did not return 4 bytes');
+const regionRead = () => call(readRequest);
+
+// Bulk DMA: 1 MiB through the server's DMA path against memcpy.
 const SIZE = 1 << 20;
-const src = new Uint8Array(SIZE).map((_, i) => i * 7);
-const mem = allocateMemfdMemory('bench', SIZE);
-const peerView = new Uint8Array(mapFd(mem.fd, SIZE)); // what the other side of vfio-user would map
-const plain = new Uint8Array(SIZE);
+const guest = allocateMemfdMemory('guest', SIZE);
+guest.bytes.set(new Uint8Array(SIZE).map((_, i) => i * 7));
+const map = new IovaMap();
+map.map({ iova: 0, size: SIZE, read: true, write: true, memory: new Uint8Array(mapFd(guest.fd, SIZE)) });
+const dma = new HostDma({ map });
+const dst = new Uint8Array(SIZE);
+const src = new Uint8Array(SIZE).map((_, i) => i * 3);
+
+const FLOOR = `4-byte request/response over a UNIX socket (2 processes, ${mode})`;
+const PROTO = `4-byte REGION_READ, event-loop client to TS server (${mode})`;
+const SYNC = `4-byte REGION_READ, VfioUserClientDevice.read via the I/O worker (${mode})`;
+const DMA = 'device DMA read of 1 MiB from an mmapped memfd (IovaMap)';
+const MEMCPY = 'copy 1 MiB with Uint8Array.set (memcpy)';
 
 const bench = newBench();
-bench.add('4-byte request/response over a UNIX socket (2 processes)', roundTrip);
-bench.add('copy 1 MiB into an mmapped memfd', () => {
-  mem.bytes.set(src);
-});
-bench.add('copy 1 MiB out of the peer mapping of that memfd', () => {
-  plain.set(peerView);
-});
-bench.add('copy 1 MiB with Uint8Array.set (memcpy)', () => {
-  plain.set(src);
-});
+bench.add(FLOOR, floorTrip);
+bench.add(PROTO, regionRead);
+bench.add(DMA, () => dma.read(0, dst));
+bench.add(MEMCPY, () => dst.set(src));
 const figures = await runBench(bench);
 conn.close();
-mem.close();
 
-const rt = figures.get('4-byte request/response over a UNIX socket (2 processes)')!;
-const into = figures.get('copy 1 MiB into an mmapped memfd')!;
-const outOf = figures.get('copy 1 MiB out of the peer mapping of that memfd')!;
-const memcpy = figures.get('copy 1 MiB with Uint8Array.set (memcpy)')!;
-const gbps = (opsPerSec: number) => Math.round(((opsPerSec * SIZE) / 1e9) * 100) / 100;
+// One client at a time: the device client is the server's next session.
+const dev = await connectVfioUser(devicePath);
+const buf = new Uint8Array(4);
+const syncBench = newBench();
+syncBench.add(SYNC, () => dev.read(VFIO_PCI_CONFIG_REGION_INDEX, 0, buf));
+for (const [k, v] of await runBench(syncBench)) figures.set(k, v);
+dev.disconnect();
+echo.close();
+guest.close();
+
+const floor = figures.get(FLOOR)!;
+const proto = figures.get(PROTO)!;
+const sync = figures.get(SYNC)!;
+const us = (ns: number) => (ns / 1000).toFixed(1);
+const line = (name: string, f: typeof floor) =>
+  `${name}: p50 ${us(f.p50Ns)} us, p99 ${us(f.p99Ns)} us, ${f.opsPerSec} requests/s, ${(f.p50Ns / floor.p50Ns).toFixed(2)}x the floor\n`;
+const gbps = (opsPerSec: number) => ((opsPerSec * SIZE) / 1e9).toFixed(2);
 process.stderr.write(
-  `round trip: p50 ${(rt.p50Ns / 1000).toFixed(1)} us, p99 ${(rt.p99Ns / 1000).toFixed(1)} us, ${rt.opsPerSec} requests/s\n` +
-    `copy 1 MiB: into memfd ${gbps(into.opsPerSec)} GB/s, out of peer mapping ${gbps(outOf.opsPerSec)} GB/s, memcpy ${gbps(memcpy.opsPerSec)} GB/s\n`,
+  `CPUs ${cpus} (${mode})\n${line('floor', floor)}${line('REGION_READ (event loop)', proto)}${line('REGION_READ (sync device)', sync)}` +
+    `DMA 1 MiB ${gbps(figures.get(DMA)!.opsPerSec)} GB/s, memcpy ${gbps(figures.get(MEMCPY)!.opsPerSec)} GB/s\n`,
 );
-report(join(here, '..'), 'roundtrip', figures, [
-  // Cross-CPU wake-ups cost 30-35 us on these machines (shared/reference/vfio-user.md): a loose floor.
-  target('4-byte round trip p50 in microseconds', rt.p50Ns / 1000, { max: 100 }),
-  target('mmapped memfd copy bandwidth relative to memcpy', into.opsPerSec / memcpy.opsPerSec, { min: 0.5 }),
+report(join(here, '..'), `roundtrip-${mode}`, figures, [
+  target(`REGION_READ p50 relative to the bare round trip (${mode})`, proto.p50Ns / floor.p50Ns, {
+    max: 1.5,
+  }),
+  target(
+    `VfioUserClientDevice.read p50 relative to the bare round trip (${mode}; informational, two thread hops more)`,
+    sync.p50Ns / floor.p50Ns,
+    { max: 10 },
+  ),
+  target(
+    'device DMA through an mmapped fd relative to memcpy',
+    figures.get(DMA)!.opsPerSec / figures.get(MEMCPY)!.opsPerSec,
+    {
+      min: 0.5,
+    },
+  ),
 ]);

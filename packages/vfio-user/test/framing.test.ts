@@ -32,20 +32,24 @@ describe('FrameReassembler', () => {
         fc.array(fc.nat(), { maxLength: 20 }),
         (msgs, cutsRaw) => {
           const stream = concat(msgs.map((m) => m.bytes));
-          // Linux starts a recvmsg at the first byte of a sendmsg that carried fds: cut there too.
-          const starts: number[] = [];
+          // Linux ends a recvmsg after the sendmsg that carried fds (earlier bytes may be glued in
+          // front), and hands the fds over with the read that holds that sendmsg's first byte.
+          const ends: number[] = [];
           let at = 0;
           for (const m of msgs) {
-            if (m.fds.length) starts.push(at);
             at += m.bytes.length;
+            if (m.fds.length) ends.push(at);
           }
           const cuts = [
-            ...new Set([0, ...starts, ...cutsRaw.map((c) => c % (stream.length + 1)), stream.length]),
+            ...new Set([0, ...ends, ...cutsRaw.map((c) => c % (stream.length + 1)), stream.length]),
           ].sort((a, b) => a - b);
           const r = new P.FrameReassembler();
           const frames: P.Frame[] = [];
           for (let i = 0; i + 1 < cuts.length; i++) {
-            const fds = msgs.flatMap((m, k) => (m.fds.length && offsetOf(msgs, k) === cuts[i] ? m.fds : []));
+            const fds = msgs.flatMap((m, k) => {
+              const first = offsetOf(msgs, k);
+              return m.fds.length && first >= cuts[i] && first < cuts[i + 1] ? m.fds : [];
+            });
             frames.push(...r.push(stream.subarray(cuts[i], cuts[i + 1]), fds));
           }
           expect(frames.length).toBe(msgs.length);
@@ -70,15 +74,35 @@ describe('FrameReassembler', () => {
     expect(f.header).toMatchObject({ msgId: 7, command: P.VFIO_USER_REGION_READ, size: 32 });
   });
 
-  it('yields several messages from one read, and a header-only message at once', () => {
+  it('yields several messages from one read, and gives its fds to the last one (the read ends with them)', () => {
     const a = P.encodeEmptyRequest(1, P.VFIO_USER_DEVICE_RESET);
     const b = P.encodeDeviceInfoRequest(2);
     const frames = new P.FrameReassembler().push(concat([a, b, a]), [42]);
     expect(frames.map((f) => [f.header.msgId, f.payload.length, f.fds])).toEqual([
-      [1, 0, [42]],
-      [2, 16, []],
       [1, 0, []],
+      [2, 16, []],
+      [1, 0, [42]],
     ]);
+  });
+
+  it('gives the fds of a read that ends inside a message to that message', () => {
+    const a = P.encodeEmptyRequest(1, P.VFIO_USER_DEVICE_RESET);
+    const b = P.encodeDeviceInfoRequest(2);
+    const r = new P.FrameReassembler();
+    const first = r.push(concat([a, b.subarray(0, 20)]), [7]);
+    expect(first.map((f) => f.fds)).toEqual([[]]);
+    const [f] = r.push(b.subarray(20));
+    expect(f.fds).toEqual([7]);
+  });
+
+  it('keeps the fds of messages completed before framing was lost, for closing', () => {
+    const a = P.encodeEmptyRequest(1, P.VFIO_USER_DEVICE_RESET);
+    const bad = P.encodeDeviceInfoRequest(2);
+    new DataView(bad.buffer).setUint32(4, 3, true);
+    const r = new P.FrameReassembler();
+    r.push(a.subarray(0, 8), [3]);
+    expectVfioError(() => r.push(concat([a.subarray(8), bad]), [4]), 'EPROTO');
+    expect(r.takeFds().sort()).toEqual([3, 4]);
   });
 
   it('gives fds arriving in the middle of a message to that message', () => {

@@ -18,6 +18,15 @@ export interface DmaSpace {
    * kernel's dma_unmap callback). Writes through a pinned view are the device's to mark dirty.
    */
   pin(iova: number, length: number, write: boolean): PinnedRange;
+  /**
+   * The same read for hosts whose guest memory is not all in this process (a vfio-user DMA_MAP
+   * without an fd is reached only by DMA_READ messages): resolves once `dst` is filled, rejects
+   * with VfioError EFAULT as `read` does. Where it exists, it works for every mapping; the
+   * synchronous `read` throws EFAULT for a mapping it cannot reach and says to use this.
+   */
+  readAsync?(iova: number, dst: Uint8Array): Promise<void>;
+  /** The asynchronous `write` (vfio-user DMA_WRITE messages for mappings without an fd). */
+  writeAsync?(iova: number, src: Uint8Array): Promise<void>;
 }
 
 export interface PinnedRange {

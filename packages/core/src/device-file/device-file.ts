@@ -149,16 +149,8 @@ export interface RegionCounters {
   errors: number;
 }
 
-const NO_REGION: ResolvedRegion = Object.freeze({
-  index: -1,
-  size: 0,
-  read: false,
-  write: false,
-  mmap: false,
-  offset: -1,
-  flags: 0,
-  caps: [],
-});
+/** The capability chain of a region without capabilities (shared, never written). */
+const NO_CAPS: readonly RegionCap[] = Object.freeze([]);
 
 /** Devices with an open DeviceFile: removal of an open device is refused (EBUSY), as mdev does. */
 const openDevices = new WeakSet<VfioDevice>();
@@ -174,7 +166,8 @@ export class DeviceFile {
   private readonly irqInfos: (IrqInfo | undefined)[] = [];
   private readonly irqs: IrqState;
   private readonly migration: MigrationController | undefined;
-  private readonly counters: RegionCounters[] = [];
+  /** Made at a region's first access (or look): most regions of a device are never accessed. */
+  private readonly counters: (RegionCounters | undefined)[] = [];
   /** The fast path: regions at vfio-pci's default offsets, looked up by index. */
   private readonly byShift: ResolvedRegion[] = [];
   private isOpen = false;
@@ -189,10 +182,9 @@ export class DeviceFile {
     this.info = device.info();
     for (let i = 0; i < this.info.numRegions; i++) {
       const r = device.regionInfo(i);
-      const resolved = r ? resolveRegion(r, i) : { ...NO_REGION, index: i, offset: vfioPciIndexToOffset(i) };
+      const resolved = r ? resolveRegion(r, i) : absentRegion(i);
       this.regions.push(resolved);
-      this.counters.push({ reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, errors: 0 });
-      if (resolved.offset === vfioPciIndexToOffset(i)) this.byShift[i] = resolved;
+      if (resolved.offset === defaultOffset(i)) this.byShift[i] = resolved;
     }
     for (let i = 0; i < this.info.numIrqs; i++) this.irqInfos.push(device.irqInfo(i));
     this.irqs = new IrqState(this.name, this.irqInfos);
@@ -215,10 +207,11 @@ export class DeviceFile {
       dirty: this.host.dirty,
       clock: this.host.clock,
       log: this.host.log,
+      // Bound methods: the plugin may call them detached from the object.
       irq: {
-        trigger: (index: number, vector = 0) => this.irqs.trigger(index, vector),
-        lower: (index: number, vector = 0) => this.irqs.lower(index, vector),
-        enabled: (index: number) => this.irqs.enabled(index),
+        trigger: this.irqs.trigger.bind(this.irqs),
+        lower: this.irqs.lower.bind(this.irqs),
+        enabled: this.irqs.enabled.bind(this.irqs),
       },
     };
     try {
@@ -291,7 +284,18 @@ export class DeviceFile {
   }
 
   regionCounters(index: number): RegionCounters | undefined {
-    return this.counters[index];
+    if (!Number.isInteger(index) || index < 0 || index >= this.regions.length) return undefined;
+    return this.countersOf(index);
+  }
+
+  /** The counters of region `index` (a valid index), made on first use. */
+  private countersOf(index: number): RegionCounters {
+    let c = this.counters[index];
+    if (c === undefined) {
+      c = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, errors: 0 };
+      this.counters[index] = c;
+    }
+    return c;
   }
 
   /** Find the region that holds file offset `offset`. */
@@ -336,7 +340,7 @@ export class DeviceFile {
     if (r === undefined || !this.isOpen || n === 0 || offset - r.offset + n > r.size || !r.read) {
       throw this.rejectAccess('read', offset, n, r);
     }
-    const c = this.counters[r.index];
+    const c = this.countersOf(r.index);
     try {
       this.device.read(r.index, offset - r.offset, dst);
     } catch (err) {
@@ -355,7 +359,7 @@ export class DeviceFile {
     if (r === undefined || !this.isOpen || n === 0 || offset - r.offset + n > r.size || !r.write) {
       throw this.rejectAccess('write', offset, n, r);
     }
-    const c = this.counters[r.index];
+    const c = this.countersOf(r.index);
     try {
       this.device.write(r.index, offset - r.offset, src);
     } catch (err) {
@@ -367,13 +371,126 @@ export class DeviceFile {
     return n;
   }
 
+  /**
+   * pread at `offset` inside region `index`: read() at the region's file offset plus `offset`, with
+   * the same checks, counters and errors, for a caller that knows the region (a VMM's config and
+   * trapped BAR accesses). It skips the file-offset lookup, and its arguments stay small integers
+   * (a file offset is `index << 40`, a number the engine boxes when it crosses a call).
+   */
+  readRegion(index: number, offset: number, dst: Uint8Array): number {
+    const n = dst.length;
+    const r = this.regions[index];
+    if (
+      r === undefined ||
+      !this.isOpen ||
+      n === 0 ||
+      !Number.isInteger(offset) ||
+      offset < 0 ||
+      offset + n > r.size ||
+      !r.read
+    ) {
+      throw this.rejectRegionAccess('read', index, offset, n, r);
+    }
+    const c = this.countersOf(index);
+    try {
+      this.device.read(index, offset, dst);
+    } catch (err) {
+      c.errors++;
+      throw toVfioError(err, { device: this.name, region: index, offset });
+    }
+    c.reads++;
+    c.bytesRead += n;
+    return n;
+  }
+
+  /** pwrite at `offset` inside region `index`: write() without the file-offset lookup (see readRegion). */
+  writeRegion(index: number, offset: number, src: Uint8Array): number {
+    const n = src.length;
+    const r = this.regions[index];
+    if (
+      r === undefined ||
+      !this.isOpen ||
+      n === 0 ||
+      !Number.isInteger(offset) ||
+      offset < 0 ||
+      offset + n > r.size ||
+      !r.write
+    ) {
+      throw this.rejectRegionAccess('write', index, offset, n, r);
+    }
+    const c = this.countersOf(index);
+    try {
+      this.device.write(index, offset, src);
+    } catch (err) {
+      c.errors++;
+      throw toVfioError(err, { device: this.name, region: index, offset });
+    }
+    c.writes++;
+    c.bytesWritten += n;
+    return n;
+  }
+
+  /** The error of a refused readRegion/writeRegion, in the words read()/write() use. */
+  private rejectRegionAccess(
+    what: 'read' | 'write',
+    index: number,
+    offset: number,
+    n: number,
+    r: ResolvedRegion | undefined,
+  ): VfioError {
+    if (r) this.countersOf(r.index).errors++;
+    if (!this.isOpen) {
+      return new VfioError('EBADF', `${what} on a device that is not open.`, {
+        device: this.name,
+        hint: 'Open the device first.',
+      });
+    }
+    if (!r) {
+      return new VfioError(
+        'EINVAL',
+        `${what} of ${n} bytes in region ${index}, which the device does not have (it has ${this.regions.length} region indexes).`,
+        { device: this.name, hint: 'Ask DEVICE_GET_INFO for num_regions.' },
+      );
+    }
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      return new VfioError('EINVAL', `${what} at offset ${offset} of region ${index} is not a valid offset.`, {
+        device: this.name,
+        region: index,
+      });
+    }
+    if (n === 0) {
+      return new VfioError('EINVAL', `${what} of 0 bytes.`, {
+        device: this.name,
+        hint: 'Access at least one byte.',
+      });
+    }
+    if (what === 'read' ? !r.read : !r.write) {
+      return new VfioError(
+        'EINVAL',
+        `region ${r.index} is ${r.read ? 'read-only' : 'write-only'}, so a ${what} is refused.`,
+        {
+          device: this.name,
+          region: r.index,
+          offset,
+          hint: 'Check the READ and WRITE flags that REGION_INFO reports.',
+        },
+      );
+    }
+    return new VfioError('EINVAL', `${what} of ${n} bytes runs past the end of the ${r.size}-byte region.`, {
+      device: this.name,
+      region: r.index,
+      offset,
+      hint: 'Use the offset and size that REGION_INFO reports for the region, and keep the access inside it.',
+    });
+  }
+
   private rejectAccess(
     what: 'read' | 'write',
     offset: number,
     n: number,
     r: ResolvedRegion | undefined,
   ): VfioError {
-    if (r) this.counters[r.index].errors++;
+    if (r) this.countersOf(r.index).errors++;
     if (!this.isOpen) {
       return new VfioError('EBADF', `${what} on a device that is not open.`, {
         device: this.name,
@@ -409,22 +526,21 @@ export class DeviceFile {
   /** mmap of `length` bytes at file offset `offset`: page aligned, inside one mmap area of an MMAP region. */
   mmap(offset: number, length: number): RegionMapping {
     const r = this.lookup(offset);
-    const place = { device: this.name, region: r?.index, offset: r ? offset - r.offset : offset };
     if (!r || !(r.flags & VFIO_REGION_INFO_FLAG_MMAP) || !this.device.mmap) {
       throw new VfioError('EINVAL', 'mmap of a region that is not mmappable.', {
-        ...place,
+        ...mmapPlace(this.name, r, offset),
         hint: 'Only regions whose REGION_INFO has VFIO_REGION_INFO_FLAG_MMAP can be mapped; trap the others.',
       });
     }
     const rel = offset - r.offset;
     if (rel % PAGE_SIZE !== 0 || length % PAGE_SIZE !== 0 || length === 0) {
       throw new VfioError('EINVAL', `mmap of ${length} bytes at 0x${rel.toString(16)} is not page aligned.`, {
-        ...place,
+        ...mmapPlace(this.name, r, offset),
         hint: 'Offsets and lengths of a mapping are multiples of 4096.',
       });
     }
-    const areas = r.sparseMmap ?? [{ offset: 0, size: r.size }];
-    if (!areas.some((a) => rel >= a.offset && rel + length <= a.offset + a.size)) {
+    if (!insideMmapArea(r, rel, length)) {
+      const place = mmapPlace(this.name, r, offset);
       throw new VfioError(
         'EINVAL',
         `mmap of 0x${length.toString(16)} bytes at 0x${rel.toString(16)} is outside every mmap area.`,
@@ -437,7 +553,7 @@ export class DeviceFile {
     try {
       return this.device.mmap(r.index, rel, length);
     } catch (err) {
-      throw toVfioError(err, place);
+      throw toVfioError(err, mmapPlace(this.name, r, offset));
     }
   }
 
@@ -906,6 +1022,28 @@ export function irqInfoFlags(info: IrqInfo): number {
   );
 }
 
+/**
+ * The region as the dispatcher keeps it: the plugin's RegionInfo with its file offset, REGION_INFO
+ * flags and capability chain resolved. Built field by field (one object shape for every region,
+ * no spread): a device file is opened for every attach, so this runs once per region per open.
+ */
+/** Where an mmap request points, for its error. */
+function mmapPlace(
+  device: string,
+  r: ResolvedRegion | undefined,
+  offset: number,
+): { device: string; region: number | undefined; offset: number } {
+  return { device, region: r?.index, offset: r ? offset - r.offset : offset };
+}
+
+/** Whether [rel, rel + length) lies inside one mmap area of `r` (all of it without sparse areas). */
+function insideMmapArea(r: ResolvedRegion, rel: number, length: number): boolean {
+  const areas = r.sparseMmap;
+  if (areas === undefined) return rel >= 0 && rel + length <= r.size;
+  for (const a of areas) if (rel >= a.offset && rel + length <= a.offset + a.size) return true;
+  return false;
+}
+
 function resolveRegion(r: RegionInfo, index: number): ResolvedRegion {
   const caps: RegionCap[] = [];
   if (r.mmap && r.sparseMmap) caps.push({ id: VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas: r.sparseMmap });
@@ -915,5 +1053,55 @@ function resolveRegion(r: RegionInfo, index: number): ResolvedRegion {
     (r.read ? VFIO_REGION_INFO_FLAG_READ : 0) |
     (r.write ? VFIO_REGION_INFO_FLAG_WRITE : 0) |
     (r.mmap ? VFIO_REGION_INFO_FLAG_MMAP : 0);
-  return Object.freeze({ ...r, index, offset: r.offset ?? vfioPciIndexToOffset(index), flags, caps });
+  const resolved: {
+    -readonly [K in keyof ResolvedRegion]: ResolvedRegion[K];
+  } = {
+    index,
+    size: r.size,
+    read: r.read,
+    write: r.write,
+    mmap: r.mmap,
+    offset: r.offset ?? defaultOffset(index),
+    flags,
+    caps,
+  };
+  // The optional fields are present only when the plugin gave them, as in its RegionInfo.
+  if (r.sparseMmap !== undefined) resolved.sparseMmap = r.sparseMmap;
+  if (r.type !== undefined) resolved.type = r.type;
+  if (r.msixMappable !== undefined) resolved.msixMappable = r.msixMappable;
+  return Object.freeze(resolved);
+}
+
+/** vfio-pci's file offset of each region index (`index << 40`), worked out once per index. */
+const defaultOffsets: number[] = [];
+
+function defaultOffset(index: number): number {
+  let offset = defaultOffsets[index];
+  if (offset === undefined) {
+    offset = vfioPciIndexToOffset(index);
+    if (Number.isInteger(index) && index >= 0 && index < 256) defaultOffsets[index] = offset;
+  }
+  return offset;
+}
+
+/** Regions that are not implemented, by index: frozen and alike for every device, so made once. */
+const absentRegions: ResolvedRegion[] = [];
+
+/** A region index the device does not implement (size 0) at vfio-pci's default offset. */
+function absentRegion(index: number): ResolvedRegion {
+  let r = absentRegions[index];
+  if (r === undefined) {
+    r = Object.freeze({
+      index,
+      size: 0,
+      read: false,
+      write: false,
+      mmap: false,
+      offset: defaultOffset(index),
+      flags: 0,
+      caps: NO_CAPS,
+    });
+    if (Number.isInteger(index) && index >= 0 && index < 256) absentRegions[index] = r;
+  }
+  return r;
 }

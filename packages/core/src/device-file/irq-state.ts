@@ -63,6 +63,8 @@ interface IndexState {
   masked: boolean[];
   pending: boolean[];
   enabled: number;
+  /** Vectors allocated when the index was enabled (vfio-pci's num_ctx); 0 while disabled. */
+  allocated: number;
   counters: IrqCounters;
 }
 
@@ -84,6 +86,7 @@ export class IrqState {
         masked: new Array(info.count).fill(false),
         pending: new Array(info.count).fill(false),
         enabled: 0,
+        allocated: 0,
         counters: { delivered: new Array(info.count).fill(0), dropped: 0, held: 0 },
       };
     });
@@ -215,17 +218,20 @@ export class IrqState {
           }
         }
       }
-      if (s.info.noresize && s.enabled > 0 && (req.start !== 0 || req.count !== s.enabled)) {
+      // vfio_pci_set_msi_trigger: once an index is enabled, vfio_msi_set_block may update any
+      // vectors inside the block allocated at enable time; NORESIZE forbids growing it.
+      if (s.allocated > 0 && s.info.noresize && req.start + req.count > s.allocated) {
         throw new VfioError(
           'EINVAL',
-          `IRQ index ${index} is NORESIZE: its ${s.enabled} vectors must be set together.`,
+          `IRQ index ${index} is NORESIZE and was enabled with ${s.allocated} vectors; vectors ${req.start}..${req.start + req.count - 1} go beyond them.`,
           {
             device: this.device,
             irq: index,
-            hint: 'Disable the index first, then set all vectors at once.',
+            hint: 'Disable the index (DATA_NONE | ACTION_TRIGGER, count 0), then enable it with all the vectors at once.',
           },
         );
       }
+      if (s.allocated === 0) s.allocated = req.start + req.count;
       for (let i = 0; i < req.count; i++) {
         const v = req.start + i;
         const old = s.triggers[v];
@@ -259,6 +265,7 @@ export class IrqState {
     }
     const was = s.enabled;
     s.enabled = 0;
+    s.allocated = 0;
     if (was) this.onChange?.(index, 0);
   }
 

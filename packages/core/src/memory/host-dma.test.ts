@@ -130,3 +130,93 @@ describe('HostDma pin', () => {
     expect(called).toBe(false);
   });
 });
+
+describe('HostDma mappings without memory in this process', () => {
+  function remoteSetup() {
+    const map = new IovaMap();
+    const local = new Uint8Array(2 * PAGE);
+    const far = new Uint8Array(2 * PAGE);
+    map.map({ iova: 0, size: 2 * PAGE, read: true, write: true, memory: local });
+    map.map({
+      iova: 2 * PAGE,
+      size: 2 * PAGE,
+      read: true,
+      write: true,
+      memory: new Uint8Array(0),
+      remote: true,
+    });
+    const calls: string[] = [];
+    const dirty = new DirtyTracker();
+    const dma = new HostDma({
+      map,
+      dirty,
+      device: 'vgpu0',
+      remote: {
+        read: async (iova, dst) => {
+          calls.push(`read ${iova.toString(16)}+${dst.length}`);
+          dst.set(far.subarray(iova - 2 * PAGE, iova - 2 * PAGE + dst.length));
+        },
+        write: async (iova, src) => {
+          calls.push(`write ${iova.toString(16)}+${src.length}`);
+          far.set(src, iova - 2 * PAGE);
+        },
+      },
+    });
+    return { map, local, far, dma, calls, dirty };
+  }
+
+  it('maps a remote range without memory and applies the overlap rule to it', () => {
+    const { map } = remoteSetup();
+    expect(map.find(3 * PAGE)?.remote).toBe(true);
+    expect(() =>
+      map.map({ iova: 3 * PAGE, size: PAGE, read: true, write: true, memory: new Uint8Array(PAGE) }),
+    ).toThrow(/EEXIST/);
+    expect(map.unmap(2 * PAGE, 2 * PAGE)).toBe(2 * PAGE);
+  });
+
+  it('faults synchronous reads, writes and pins of a remote mapping with EFAULT naming the async form', () => {
+    const { dma } = remoteSetup();
+    expect(() => dma.read(2 * PAGE, new Uint8Array(4))).toThrow(
+      /EFAULT: device vgpu0: .*without an fd.*readAsync/,
+    );
+    expect(() => dma.write(PAGE * 2 - 2, new Uint8Array(4))).toThrow(/EFAULT.*writeAsync/);
+    expect(() => dma.pin(2 * PAGE, 8, false)).toThrow(/EFAULT/);
+  });
+
+  it('readAsync and writeAsync reach local and remote parts of one range in order', async () => {
+    const { dma, local, far, calls, dirty } = remoteSetup();
+    dirty.start(PAGE, [{ iova: 0, length: 4 * PAGE }]);
+    const src = Uint8Array.from({ length: 8 }, (_, i) => i + 1);
+    await dma.writeAsync(2 * PAGE - 4, src);
+    expect(Array.from(local.subarray(2 * PAGE - 4))).toEqual([1, 2, 3, 4]);
+    expect(Array.from(far.subarray(0, 4))).toEqual([5, 6, 7, 8]);
+    expect(dirty.isDirty(2 * PAGE)).toBe(true);
+    const dst = new Uint8Array(8);
+    await dma.readAsync(2 * PAGE - 4, dst);
+    expect(Array.from(dst)).toEqual(Array.from(src));
+    expect(calls).toEqual(['write 2000+4', 'read 2000+4']);
+  });
+
+  it('readAsync of local memory copies without any message', async () => {
+    const { dma, local, calls } = remoteSetup();
+    local[5] = 9;
+    const dst = new Uint8Array(1);
+    await dma.readAsync(5, dst);
+    expect(dst[0]).toBe(9);
+    expect(calls).toEqual([]);
+  });
+
+  it('readAsync rejects an unmapped range with EFAULT and sends nothing', async () => {
+    const { dma, calls } = remoteSetup();
+    await expect(dma.readAsync(3 * PAGE, new Uint8Array(2 * PAGE))).rejects.toThrow(/EFAULT/);
+    await expect(dma.writeAsync(8 * PAGE, new Uint8Array(1))).rejects.toThrow(VfioError);
+    expect(calls).toEqual([]);
+  });
+
+  it('without a remote transport the async forms fault with EFAULT', async () => {
+    const map = new IovaMap();
+    map.map({ iova: 0, size: PAGE, read: true, write: true, memory: new Uint8Array(0), remote: true });
+    const dma = new HostDma({ map });
+    await expect(dma.readAsync(0, new Uint8Array(1))).rejects.toThrow(/EFAULT.*no way to reach it/);
+  });
+});

@@ -10,6 +10,16 @@ import type { DirtyTracker } from './dirty.js';
 import { IovaMap } from './iova-map.js';
 import { hex } from './page.js';
 
+/**
+ * How the host reaches guest memory that is not in this process (mappings made with
+ * `remote: true`): vfio-user DMA_READ / DMA_WRITE messages to the client. Each call covers a
+ * range inside one remote mapping.
+ */
+export interface RemoteDma {
+  read(iova: number, dst: Uint8Array): Promise<void>;
+  write(iova: number, src: Uint8Array): Promise<void>;
+}
+
 export interface HostDmaOptions {
   /** The IOMMU mappings; a fresh empty map when omitted. */
   readonly map?: IovaMap;
@@ -17,6 +27,8 @@ export interface HostDmaOptions {
   readonly dirty?: DirtyTracker;
   /** The device name, for error messages. */
   readonly device?: string;
+  /** How readAsync/writeAsync reach remote mappings; without it they fault there with EFAULT. */
+  readonly remote?: RemoteDma;
 }
 
 class Pin implements PinnedRange {
@@ -48,6 +60,7 @@ export class HostDma implements DmaSpace, DirtyLog {
   readonly map: IovaMap;
   readonly dirty: DirtyTracker | undefined;
   readonly #device: string | undefined;
+  readonly #remote: RemoteDma | undefined;
   readonly #pins = new Set<Pin>();
   readonly #stopListening: () => void;
 
@@ -55,6 +68,7 @@ export class HostDma implements DmaSpace, DirtyLog {
     this.map = options.map ?? new IovaMap();
     this.dirty = options.dirty;
     this.#device = options.device;
+    this.#remote = options.remote;
     this.#stopListening = this.map.onUnmap((iova, size) => this.#invalidate(iova, size));
   }
 
@@ -78,6 +92,81 @@ export class HostDma implements DmaSpace, DirtyLog {
       throw this.#placed(err);
     }
     if (this.dirty?.started) this.dirty.markDirty(iova, src.length);
+  }
+
+  /**
+   * DMA read that also reaches remote mappings. The whole range is checked first (covered,
+   * readable, remote parts reachable): on a fault nothing is copied and nothing is sent.
+   */
+  async readAsync(iova: number, dst: Uint8Array): Promise<void> {
+    const pieces = this.#pieces(iova, dst.length, false);
+    if (pieces === undefined) {
+      this.read(iova, dst);
+      return;
+    }
+    let pos = 0;
+    for (const p of pieces) {
+      const part = dst.subarray(pos, pos + p.length);
+      if (p.remote) await this.#remote!.read(p.iova, part);
+      else this.read(p.iova, part);
+      pos += p.length;
+    }
+  }
+
+  /** DMA write that also reaches remote mappings; marked dirty once it completed. */
+  async writeAsync(iova: number, src: Uint8Array): Promise<void> {
+    const pieces = this.#pieces(iova, src.length, true);
+    if (pieces === undefined) {
+      this.write(iova, src);
+      return;
+    }
+    let pos = 0;
+    for (const p of pieces) {
+      const part = src.subarray(pos, pos + p.length);
+      if (p.remote) {
+        await this.#remote!.write(p.iova, part);
+        if (this.dirty?.started) this.dirty.markDirty(p.iova, p.length);
+      } else this.write(p.iova, part);
+      pos += p.length;
+    }
+  }
+
+  /**
+   * The range split at remote mappings, or undefined when none is involved (then the
+   * synchronous path answers, faults included). Throws EFAULT when a remote part cannot be
+   * reached or the range is not covered.
+   */
+  #pieces(
+    iova: number,
+    length: number,
+    write: boolean,
+  ): { iova: number; length: number; remote: boolean }[] | undefined {
+    if (!Number.isSafeInteger(iova) || iova < 0 || !Number.isSafeInteger(length) || length <= 0)
+      return undefined;
+    const pieces: { iova: number; length: number; remote: boolean }[] = [];
+    let anyRemote = false;
+    let addr = iova;
+    const end = iova + length;
+    while (addr < end) {
+      const m = this.map.find(addr);
+      // A hole or a permission fault: let the synchronous path name it.
+      if (m === undefined || !(write ? m.write : m.read)) return undefined;
+      const n = Math.min(end, m.iova + m.size) - addr;
+      const last = pieces[pieces.length - 1];
+      if (last !== undefined && last.remote === m.remote && !m.remote) last.length += n;
+      else pieces.push({ iova: addr, length: n, remote: m.remote });
+      anyRemote ||= m.remote;
+      addr += n;
+    }
+    if (!anyRemote) return undefined;
+    if (this.#remote === undefined) {
+      throw new VfioError(
+        'EFAULT',
+        `DMA ${write ? 'write' : 'read'} of ${length} bytes at IOVA ${hex(iova)} reaches memory mapped without an fd, and this host has no way to reach it.`,
+        { device: this.#device, hint: 'Map guest memory with an fd, or give HostDma a remote transport.' },
+      );
+    }
+    return pieces;
   }
 
   markDirty(iova: number, length: number): void {

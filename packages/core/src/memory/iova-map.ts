@@ -18,11 +18,16 @@ export interface DmaMapRequest {
   readonly read: boolean;
   /** VFIO_DMA_MAP_FLAG_WRITE: the device may write the range. */
   readonly write: boolean;
-  /** The memory the range maps; `size` bytes from `memoryOffset` must exist. */
+  /** The memory the range maps; `size` bytes from `memoryOffset` must exist. Ignored when `remote`. */
   readonly memory: Uint8Array;
   readonly memoryOffset?: number;
   /** The process virtual address of the memory (struct vfio_iommu_type1_dma_map.vaddr), kept for peers that need it. */
   readonly vaddr?: number;
+  /**
+   * The memory is not in this process (a vfio-user DMA_MAP without an fd): the range takes part
+   * in every mapping rule, but synchronous reads and writes fault; the host reaches it by messages.
+   */
+  readonly remote?: boolean;
 }
 
 export interface DmaMapping {
@@ -33,6 +38,7 @@ export interface DmaMapping {
   readonly memory: Uint8Array;
   readonly memoryOffset: number;
   readonly vaddr: number | undefined;
+  readonly remote: boolean;
 }
 
 /** Called with a mapping's IOVA and size just before the mapping is removed. */
@@ -45,6 +51,8 @@ export interface IovaMapOptions {
 
 const MAP_HINT =
   'Map the range with VFIO_IOMMU_MAP_DMA (READ for device reads, WRITE for device writes) first.';
+/** The stand-in memory of a remote mapping. */
+const NO_MEMORY = new Uint8Array(0);
 /** Below this length a byte loop beats creating a subarray view (and allocates nothing). */
 const SMALL_COPY = 64;
 
@@ -70,7 +78,9 @@ export class IovaMap {
 
   /** VFIO_IOMMU_MAP_DMA. Throws EINVAL for a malformed request, EEXIST for an overlap, ENOSPC past the limit. */
   map(request: DmaMapRequest): void {
-    const { iova, size, read, write, memory } = request;
+    const remote = request.remote === true;
+    const { iova, size, read, write } = request;
+    const memory = remote ? NO_MEMORY : request.memory;
     const memoryOffset = request.memoryOffset ?? 0;
     const vaddr = request.vaddr;
     const what = `MAP_DMA of ${describeNumber(size)} bytes at IOVA ${describeNumber(iova)}`;
@@ -130,7 +140,7 @@ export class IovaMap {
       );
     }
     // type1 pins the pages behind vaddr; pages that do not exist make the pin fail with -EFAULT.
-    if (memoryOffset + size > memory.length) {
+    if (!remote && memoryOffset + size > memory.length) {
       throw new VfioError(
         'EFAULT',
         `${what}: the backing memory has ${memory.length} bytes, but offset ${hex(memoryOffset)} + size needs ${memoryOffset + size}.`,
@@ -163,7 +173,16 @@ export class IovaMap {
         },
       );
     }
-    const mapping: DmaMapping = Object.freeze({ iova, size, read, write, memory, memoryOffset, vaddr });
+    const mapping: DmaMapping = Object.freeze({
+      iova,
+      size,
+      read,
+      write,
+      memory,
+      memoryOffset,
+      vaddr,
+      remote,
+    });
     this.#entries.splice(at, 0, mapping);
   }
 
@@ -249,7 +268,7 @@ export class IovaMap {
     const i = this.#indexOf(iova);
     if (i < 0) return undefined;
     const m = this.#entries[i];
-    if (!(write ? m.write : m.read) || iova + length > m.iova + m.size) return undefined;
+    if (m.remote || !(write ? m.write : m.read) || iova + length > m.iova + m.size) return undefined;
     const start = m.memoryOffset + (iova - m.iova);
     return m.memory.subarray(start, start + length);
   }
@@ -323,6 +342,13 @@ export class IovaMap {
           length,
           Math.max(iova, m.iova),
           `the mapping ${describeMapping(m)} is not ${write ? 'writable' : 'readable'}`,
+        );
+      }
+      if (m.remote) {
+        throw new VfioError(
+          'EFAULT',
+          `DMA ${kind} of ${length} bytes at IOVA ${describeNumber(iova)} reaches the mapping ${describeMapping(m)}, whose memory is not in this process (mapped without an fd); nothing was copied.`,
+          { hint: `Use the DMA space's ${kind}Async, which reaches such memory by messages.` },
         );
       }
       const mEnd = m.iova + m.size;

@@ -3,9 +3,11 @@
  * reads, several messages in one read) and whole messages come out, each with the fds that
  * arrived with its first bytes.
  *
- * fds rule: Linux delivers SCM_RIGHTS with the first byte of the sendmsg that carried them, and
- * a recvmsg never returns bytes from before that point together with them. So the fds that
- * arrive with a chunk belong to the message that the chunk's first byte belongs to.
+ * fds rule: a UNIX stream recvmsg may glue the bytes of earlier sendmsgs in front of one that
+ * carried fds, but it stops right after that one (net/unix/af_unix.c unix_stream_read_generic:
+ * the fds are detached with the first bytes copied from their skb, then the read breaks). Every
+ * sender here puts one message and its fds in one sendmsg, so the fds of a chunk belong to the
+ * message that holds the chunk's last byte: the last one completed, or the one still arriving.
  *
  * A msg_size below 16 or above the limit means framing is lost: push() throws EPROTO and the
  * connection must be closed. Everything else (unknown command, bad type) is the dispatcher's to
@@ -76,12 +78,27 @@ export class FrameReassembler {
       throw this.lost;
     }
     const frames: Frame[] = [];
-    const midMessage = this.headFill > 0 || this.header !== undefined;
-    if (midMessage) for (const fd of fds) this.fds.push(fd);
+    try {
+      this.consume(chunk, frames);
+    } catch (err) {
+      // Framing is lost: nothing is delivered, and every fd waits in takeFds() to be closed.
+      for (const f of frames) for (const fd of f.fds) this.fds.push(fd);
+      for (const fd of fds) this.fds.push(fd);
+      throw err;
+    }
+    if (fds.length > 0) {
+      // The fds belong to the message holding the chunk's last byte (see the module comment).
+      const inProgress = this.header !== undefined || this.headFill > 0;
+      const owner = inProgress || frames.length === 0 ? this.fds : frames[frames.length - 1].fds;
+      for (const fd of fds) owner.push(fd);
+    }
+    return frames;
+  }
+
+  private consume(chunk: Uint8Array, frames: Frame[]): void {
     let pos = 0;
     while (pos < chunk.length) {
       if (this.header === undefined) {
-        if (this.headFill === 0 && pos === 0 && !midMessage) for (const fd of fds) this.fds.push(fd);
         const take = Math.min(VFIO_USER_HEADER_SIZE - this.headFill, chunk.length - pos);
         this.head.set(chunk.subarray(pos, pos + take), this.headFill);
         this.headFill += take;
@@ -122,8 +139,5 @@ export class FrameReassembler {
         this.fds = [];
       }
     }
-    // An empty chunk cannot start a message: its fds wait for the next one.
-    if (chunk.length === 0) for (const fd of fds) this.fds.push(fd);
-    return frames;
   }
 }

@@ -1,0 +1,6 @@
+export {
+  type ConnectOptions,
+  connectVfioUser,
+  connectVfioUserSync,
+  VfioUserClientDevice,
+} from './client-device.js';

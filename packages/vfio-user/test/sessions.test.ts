@@ -1,0 +1,105 @@
+import { fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createTestHost } from '@vfiokit/conformance';
+import { DeviceFile, VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { connectVfioUser } from '../src/client/client-device.js';
+import { silentLogger } from '../src/host.js';
+import { allocateMemfdMemory, openFdCount } from '../src/native/memory.js';
+import { decodeDeviceInfoReply, encodeDeviceInfoRequest } from '../src/protocol/device.js';
+import { createPluginHostForServer } from '../src/server/plugin-host.js';
+import { serveDevice } from '../src/server/server.js';
+import { TestDevice } from './device.js';
+import { waitFor } from './helpers.js';
+import { RawClient } from './raw-client.js';
+import { ServerProcess } from './server-process.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+describe('sessions with a server in another process', () => {
+  let srv: ServerProcess;
+  beforeAll(async () => {
+    srv = await ServerProcess.start(1);
+  }, 30_000);
+  afterAll(() => srv?.stop());
+
+  it('leaks no fd on either side over 1,000 connect/disconnect cycles', async () => {
+    // Warm up: the client's I/O worker starts once per process.
+    (await connectVfioUser(srv.paths[0])).disconnect();
+    await srv.idle();
+    const clientBefore = openFdCount();
+    const serverBefore = await srv.fds();
+    const guest = allocateMemfdMemory('guest', 0x10000);
+    for (let i = 0; i < 1000; i++) {
+      const dev = await connectVfioUser(srv.paths[0], i % 50 === 0 ? { guestMemory: guest } : {});
+      if (i % 50 === 0) {
+        // Every 50th session also maps guest memory and sets up MSI eventfds, then just leaves.
+        const host = createTestHost();
+        const file = new DeviceFile(dev, host);
+        file.open();
+        file.setIrqs({
+          action: 'trigger',
+          index: VFIO_PCI_MSI_IRQ_INDEX,
+          start: 0,
+          count: 4,
+          data: 'eventfd',
+          triggers: [0, 1, 2, 3].map(() => host.resolveEventfd(host.createEventfd())),
+        });
+      }
+      dev.disconnect();
+    }
+    guest.close();
+    await srv.idle();
+    await waitFor(() => openFdCount() === clientBefore - 0, 5000);
+    expect(openFdCount()).toBe(clientBefore);
+    expect(await srv.fds()).toBe(serverBefore);
+    const stats = (await srv.stats())[0];
+    expect(stats.sessions).toBeGreaterThanOrEqual(1001);
+    expect(stats.opens).toBe(stats.closes);
+    expect(stats.active).toBe(false);
+  }, 120_000);
+});
+
+describe('a client that dies mid-session', () => {
+  it('has its mappings and eventfds released, and the next client is served', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-user-die-'));
+    const path = join(dir, 'dev.sock');
+    const device = new TestDevice('dying', createPluginHostForServer({ log: silentLogger }));
+    const server = await serveDevice({ socketPath: path, device, log: silentLogger });
+    let child: ReturnType<typeof fork> | undefined;
+    try {
+      const before = openFdCount();
+      child = fork(join(here, 'fixtures', 'dying-client.ts'), [path], {
+        execArgv: ['--import', 'tsx', '--conditions=@vfiokit/source'],
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      });
+      const started = child;
+      await new Promise<void>((resolve, reject) => {
+        started.once('message', () => resolve());
+        started.once('exit', (code) => reject(new Error(`the client exited early with ${code}`)));
+      });
+      expect(server.session?.dmaMappings).toBe(2);
+      // fork's IPC channel, the session's socket and the eventfd the server keeps.
+      expect(openFdCount()).toBe(before + 3);
+      const resets = device.resets;
+      child.kill('SIGKILL');
+      await server.idle();
+      expect(device.resets).toBe(resets + 1);
+      expect(device.closes).toBe(device.opens);
+      await waitFor(() => openFdCount() === before);
+      const next = await RawClient.connect(path);
+      await next.handshake();
+      const info = decodeDeviceInfoReply((await next.call(encodeDeviceInfoRequest(next.nextId()))).payload);
+      expect(info.numRegions).toBe(9);
+      expect(server.session?.dmaMappings).toBe(0);
+      next.close();
+    } finally {
+      child?.kill('SIGKILL');
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
