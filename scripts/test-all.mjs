@@ -9,7 +9,11 @@ const root = new URL('..', import.meta.url).pathname;
 const env = { ...process.env, TURBO_TELEMETRY_DISABLED: '1', FORCE_COLOR: process.env.FORCE_COLOR ?? '0' };
 const extra = process.argv.slice(2);
 // Lint and format the whole tree at once (Biome takes well under a second), then the turbo graph.
-const lint = spawnSync('npx', ['biome', 'ci', '.'], { cwd: root, stdio: 'inherit', env });
+const lint = spawnSync('npx', ['biome', 'ci', '.', ...(process.stdout.isTTY ? [] : ['--colors=off'])], {
+  cwd: root,
+  stdio: 'inherit',
+  env,
+});
 const turbo = spawnSync(
   'npx',
   ['turbo', 'run', 'typecheck', 'build', 'test', '--concurrency=2', '--output-logs=new-only', ...extra],
