@@ -63,7 +63,11 @@ export function sourceFromOptions(options: Readonly<Record<string, unknown>>): I
 }
 
 /** One parent for the host's IGD, with one type of capacity 1. */
-export function createIgdParent(facts: IgdHostFacts, address = '0000:00:02.0'): MdevParent<IgdHostFacts> {
+export function createIgdParent(
+  facts: IgdHostFacts,
+  address = '0000:00:02.0',
+  host: Pick<PluginHost, 'allocateMemory'> = {},
+): MdevParent<IgdHostFacts> {
   igdRegions(facts); // refuse bad facts now, as vfio-pci would refuse the open
   const id = `${facts.igd.vendorId.toString(16).padStart(4, '0')}:${facts.igd.deviceId.toString(16).padStart(4, '0')}`;
   return new MdevParent<IgdHostFacts>({
@@ -83,7 +87,7 @@ export function createIgdParent(facts: IgdHostFacts, address = '0000:00:02.0'): 
         data: facts,
       },
     ],
-    create: (type) => new IgdPassthroughDevice(type.data ?? facts, { name: address }),
+    create: (type) => new IgdPassthroughDevice(type.data ?? facts, { name: address, host }),
   });
 }
 
@@ -96,7 +100,7 @@ export default definePlugin({
     host.log.info(`gvt-d: ${source.describe()}`);
     const facts = source.load();
     const bdf = typeof host.options.bdf === 'string' ? host.options.bdf.toLowerCase() : undefined;
-    return [createIgdParent(facts, bdf)];
+    return [createIgdParent(facts, bdf, host)];
   },
   guestDrivers: [opRegionDriver],
 });

@@ -169,7 +169,7 @@ export class VgpuDevice extends PciDeviceModel implements EngineClient, EngineHo
     this.fb = opts.framebuffer.bytes;
     this.fbSize = fbBytes;
     this.mailboxMemory = opts.mailbox;
-    this.mailbox = opts.mailbox.bytes;
+    this.mailbox = opts.mailbox.bytes.subarray(MAILBOX_OFFSET, MAILBOX_OFFSET + MAILBOX_SIZE);
     this.allocator = new FbAllocator(fbBytes);
     this.engine = new VgpuEngine(this);
     this.bank = this.buildBank();
@@ -291,7 +291,7 @@ export class VgpuDevice extends PciDeviceModel implements EngineClient, EngineHo
           hint: 'Map the sparse area REGION_INFO lists; the registers are trapped.',
         });
       }
-      return { memory: this.mailboxMemory, memoryOffset: offset - MAILBOX_OFFSET, size };
+      return { memory: this.mailboxMemory, memoryOffset: offset, size };
     }
     const mapping = super.mmap(index, offset, size);
     if (index === 1) this.cpuMapped = true;

@@ -11,7 +11,7 @@
  * free aligned placement. available_instances is the number of placements a type could take now.
  */
 import { type Clock, type Logger, type SharedMemory, VfioError } from '@vfiokit/core';
-import { MAILBOX_SIZE } from './abi.js';
+import { MAILBOX_OFFSET, MAILBOX_SIZE } from './abi.js';
 import { type BoardSpec, placementSize, type VgpuProfile } from './boards.js';
 import { type GpuLink, VgpuDevice } from './device.js';
 import { GpuScheduler, type SchedulerSettings, VGPU_SCHEDULER_POLICY_FIXED_SHARE } from './scheduler.js';
@@ -160,7 +160,9 @@ export class PhysicalGpu implements GpuLink {
     const framebuffer = this.opts.allocate(fbBytes, `${name}-framebuffer`);
     // A new vGPU's framebuffer is scrubbed before the guest sees it (the RFC scrubs with the copy engine).
     framebuffer.bytes.fill(0);
-    const mailbox = this.opts.allocate(MAILBOX_SIZE, `${name}-mailbox`);
+    // The backing starts at BAR0 offset 0 so that a mapping's memory offset equals its BAR0
+    // offset (one fd at one distance, as a vfio-user REGION_INFO reply describes it).
+    const mailbox = this.opts.allocate(MAILBOX_OFFSET + MAILBOX_SIZE, `${name}-bar0-mailbox`);
     const size = placementSize(this.board, p);
     const device = new VgpuDevice({
       name,

@@ -10,8 +10,6 @@ import {
   CH_PUT,
   CHANNEL_STRIDE,
   INTR_ALL,
-  MAILBOX_OFFSET,
-  MAILBOX_RESPONSE,
   METHOD_COPY,
   METHOD_FLAG_AWAKEN,
   METHOD_MEMSET,
@@ -21,7 +19,6 @@ import {
   REG_ID,
   REG_INTR_ENABLE,
   REG_INTR_STATUS,
-  REG_RPC_DOORBELL,
   RPC_ALLOC_FB,
   RPC_CHANNEL_CREATE,
   RPC_OK,
@@ -30,6 +27,8 @@ import {
   VGPU_MAGIC,
 } from './abi.js';
 import { NVIDIA_VENDOR_ID } from './boards.js';
+import { Bars } from './guest-bars.js';
+import { nvidiaVgpuMigrationProgram } from './guest-migration.js';
 
 /** The word pattern the driver writes: word i of the source buffer is PATTERN ^ i. */
 export const NVIDIA_VGPU_TEST_PATTERN = 0x5a17c0de;
@@ -37,46 +36,10 @@ const BUFFER = 16 * 1024;
 const MEMSET_VALUE = 0xfeedf00d;
 const SEMAPHORE_VALUE = 0x600d;
 
-class Bars {
-  constructor(
-    private readonly guest: GuestView,
-    private readonly bar0: number,
-    private readonly bar1: number,
-  ) {}
-  reg(offset: number): number {
-    return this.guest.mmioRead(this.bar0 + offset, 4) >>> 0;
-  }
-  setReg(offset: number, value: number): void {
-    this.guest.mmioWrite(this.bar0 + offset, 4, value >>> 0);
-  }
-  fb(offset: number): number {
-    return this.guest.mmioRead(this.bar1 + offset, 4) >>> 0;
-  }
-  setFb(offset: number, value: number): void {
-    this.guest.mmioWrite(this.bar1 + offset, 4, value >>> 0);
-  }
-
-  /** One RPC: request words into the mailbox, doorbell, then result and the returned words. */
-  rpc(
-    fn: number,
-    params: number[],
-    sequence: number,
-    resultWords: number,
-  ): { result: number; words: number[] } {
-    const words = [fn, 12 + params.length * 4, sequence, ...params];
-    for (const [i, w] of words.entries()) this.setReg(MAILBOX_OFFSET + i * 4, w);
-    this.setReg(REG_RPC_DOORBELL, words[1]);
-    const result = this.reg(MAILBOX_OFFSET + MAILBOX_RESPONSE);
-    const out: number[] = [];
-    for (let i = 0; i < resultWords; i++) out.push(this.reg(MAILBOX_OFFSET + MAILBOX_RESPONSE + 12 + i * 4));
-    this.setReg(REG_INTR_STATUS, INTR_ALL);
-    return { result, words: out };
-  }
-}
-
 export const nvidiaVgpuGuestDriver: GuestDriver = {
   name: 'nvidia-vgpu-guest',
   matches: (d: ProbedDevice) => d.vendorId === NVIDIA_VENDOR_ID,
+  migration: nvidiaVgpuMigrationProgram,
   async run(guest: GuestView, device: ProbedDevice): Promise<GuestDriverResult> {
     const bar0 = device.bars.find((b) => b.index === 0);
     const bar1 = device.bars.find((b) => b.index === 1);

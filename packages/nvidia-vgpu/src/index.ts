@@ -138,6 +138,7 @@ export {
   simulatedFramebuffer,
 } from './gpu.js';
 export { NVIDIA_VGPU_TEST_PATTERN, nvidiaVgpuGuestDriver } from './guest-driver.js';
+export { nvidiaVgpuMigrationProgram } from './guest-migration.js';
 export {
   MAX_RUN_PAGES,
   MIG_FLAG_PAYLOAD_CRC,

@@ -533,6 +533,9 @@ export class VgpuMigration implements MigrationOps {
   step(from: MigState, to: MigState): MigrationStream | undefined {
     const stream = this.arc(from, to);
     this.dev.migState = to;
+    // Work queued while the vGPU was stopped (in flight when the source stopped, or loaded from
+    // the stream on the destination) runs again once the vGPU runs: nothing else would kick it.
+    if (this.dev.running() && this.dev.hasPendingWork()) this.dev.gpu.kick();
     return stream;
   }
 

@@ -20,11 +20,12 @@
  *   vfio-pci ignores); without a host bridge there is no region 10 or 11; without an LPC bridge no 11.
  */
 import {
-  allocateSharedMemory,
+  allocateDeviceMemory,
   ConfigSpace,
   type ExtraRegion,
   msiCapability,
   PciDeviceModel,
+  type PluginHost,
   pciExpressCapability,
   powerManagementCapability,
   type RegionHandler,
@@ -71,6 +72,8 @@ const VENDOR_CAP_BODY = 9; // the IGD's vendor capability is 12 bytes (0x40..0x4
 export interface IgdDeviceOptions {
   /** The device's name (its PCI address). Default 0000:00:02.0. */
   readonly name?: string;
+  /** Where the aperture's memory comes from (the plugin host's allocator: a memfd under vfio-user). */
+  readonly host?: Pick<PluginHost, 'allocateMemory'>;
 }
 
 function le(value: number, size: number): Uint8Array {
@@ -221,7 +224,9 @@ export class IgdPassthroughDevice extends PciDeviceModel {
       config,
       bars: {
         [IGD_BAR_MMIO]: { handler: mmio },
-        [IGD_BAR_APERTURE]: { memory: allocateSharedMemory(facts.bars.aperture) },
+        [IGD_BAR_APERTURE]: {
+          memory: allocateDeviceMemory(options.host ?? {}, facts.bars.aperture, `${name} aperture`),
+        },
         [IGD_BAR_IO]: { handler: io },
       },
       extraRegions: regions,

@@ -267,7 +267,16 @@ export class VfioUserClientDevice implements VfioDevice {
   static async connect(socketPath: string, opts: ConnectOptions = {}): Promise<VfioUserClientDevice> {
     const d = new VfioUserClientDevice(socketPath, opts);
     const r = waitAsync(d.ctrl, STATE, CONNECTING, opts.connectTimeoutMs ?? 5000);
-    if (r.async) await r.value;
+    if (r.async) {
+      // Atomics.waitAsync holds no handle on the event loop and the I/O worker is unref'd: a
+      // ref'd timer keeps a process that has nothing else to do alive until the connection is up.
+      const keepAlive = setInterval(() => {}, 60_000);
+      try {
+        await r.value;
+      } finally {
+        clearInterval(keepAlive);
+      }
+    }
     d.afterConnect();
     return d;
   }
