@@ -8,6 +8,7 @@ export * from './contract/guest.js';
 export * from './contract/migration.js';
 export * from './contract/plugin.js';
 export * from './device-file/index.js';
+export * from './display/index.js';
 export * from './errors.js';
 export * from './mdev/index.js';
 export * from './memory/index.js';

@@ -153,12 +153,8 @@ export const MCURSOR_MODE_128_ARGB_AX = 0x22;
 export const MCURSOR_MODE_256_ARGB_AX = 0x23;
 export const CURSOR_POS_SIGN = 0x8000;
 
-// ---- drm_fourcc.h ---------------------------------------------------------------------------------
-const fourcc = (s: string): number =>
-  (s.charCodeAt(0) | (s.charCodeAt(1) << 8) | (s.charCodeAt(2) << 16) | (s.charCodeAt(3) << 24)) >>> 0;
-export const DRM_FORMAT_XRGB8888 = fourcc('XR24');
-export const DRM_FORMAT_XBGR8888 = fourcc('XB24');
-export const DRM_FORMAT_ARGB8888 = fourcc('AR24');
+// ---- drm_fourcc.h (the formats live in the core, beside its PNG encoder) ---------------------------
+export { DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888, DRM_FORMAT_XRGB8888 } from '@vfiokit/core';
 
 // ---- intel_gpu_commands.h ---------------------------------------------------------------------------
 /** Bits 31:29 of every command: the client. */

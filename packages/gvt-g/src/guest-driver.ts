@@ -83,9 +83,12 @@ async function run(guest: GuestView, dev: ProbedDevice): Promise<GuestDriverResu
   const magicLo = rd(VGT_PVINFO_PAGE + PVINFO.magic);
   const magicHi = rd(VGT_PVINFO_PAGE + PVINFO.magic + 4);
   if (magicLo !== 0x76544776 || magicHi !== 0x47765447) {
+    // i915_detect_vgpu: without the magic the GPU is not a vGPU (an assigned IGD, say) and i915
+    // goes on natively; that path is not this program's, so it declines without failing.
     return {
-      ok: false,
-      summary: `no vGT magic in PVINFO (read 0x${magicHi.toString(16)}${magicLo.toString(16).padStart(8, '0')})`,
+      ok: true,
+      summary: `not a GVT-g vGPU: no vGT magic in PVINFO (read 0x${magicHi.toString(16)}${magicLo.toString(16).padStart(8, '0')}), left to the native i915 path`,
+      facts: { vgpu: false },
     };
   }
   const major = guest.mmioRead(mmio + VGT_PVINFO_PAGE + PVINFO.versionMajor, 2);
@@ -238,6 +241,7 @@ async function run(guest: GuestView, dev: ProbedDevice): Promise<GuestDriverResu
     ok: true,
     summary: `vGPU ${vgtId}: PVINFO found, ballooned, framebuffer drawn, batch blitted and interrupted`,
     facts: {
+      vgpu: true,
       vgtId,
       mappable: { base: mapBase, size: mapSize },
       nonmappable: { base: hiBase, size: hiSize },

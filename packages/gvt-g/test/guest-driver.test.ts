@@ -168,13 +168,22 @@ describe('the i915-like guest driver', () => {
     ).toBe(false);
   });
 
-  it('reports failure when PVINFO is missing', async () => {
+  it('declines a GPU whose PVINFO has no vGT magic (a native IGD), as i915_detect_vgpu does', async () => {
     const clock = createFakeClock();
     const d = openVgpu(newParent(512, clock), 'i915-GVTg_V5_8');
     const { guest, probed } = fakeGuest(d, (ns) => clock.advance(ns));
-    const broken = { ...guest, mmioRead: () => 0 };
-    const result = await gvtgGuestDriver.run(broken, probed);
-    expect(result.ok).toBe(false);
-    expect(result.summary).toMatch(/no vGT magic/);
+    const native = { ...guest, mmioRead: () => 0 };
+    const result = await gvtgGuestDriver.run(native, probed);
+    expect(result.summary).toMatch(/not a GVT-g vGPU: no vGT magic/);
+    expect(result.facts).toEqual({ vgpu: false });
+  });
+
+  it('reports a vGPU it did drive with vgpu: true in its facts', async () => {
+    const clock = createFakeClock();
+    const d = openVgpu(newParent(512, clock), 'i915-GVTg_V5_8');
+    const { guest, probed } = fakeGuest(d, (ns) => clock.advance(ns));
+    const result = await gvtgGuestDriver.run(guest, probed);
+    expect(result.ok).toBe(true);
+    expect(result.facts?.vgpu).toBe(true);
   });
 });

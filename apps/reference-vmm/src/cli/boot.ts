@@ -6,12 +6,18 @@
 import { type Logger, toVfioError, VfioError } from '@vfiokit/core';
 import { formatSlot, type VmmConfig } from '../config/index.js';
 import {
+  allocateMemfdGuestRam,
   type CreatedDevice,
+  connectRemoteDevices,
   createDevices,
+  disconnectRemoteDevices,
+  type GuestRamBacking,
   type ProbedPlugin,
   probePlugins,
+  type RemoteDevice,
   removeDevices,
   systemClock,
+  vfioUserDevices,
 } from '../loader/index.js';
 import { Machine } from '../machine/index.js';
 import type { Progress } from './progress.js';
@@ -20,6 +26,8 @@ export interface Booted {
   readonly config: VmmConfig;
   readonly plugins: readonly ProbedPlugin[];
   readonly devices: readonly CreatedDevice[];
+  /** The vfio-user devices: served by another process, attached through a client. */
+  readonly remote: readonly RemoteDevice[];
   readonly machine: Machine;
   /** Close the machine and remove the instances; problems are returned, not thrown. */
   shutdown(): VfioError[];
@@ -37,14 +45,6 @@ export function bootSteps(config: VmmConfig): number {
 }
 
 export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted> {
-  const vfioUser = config.devices.find((d) => d.kind === 'vfio-user');
-  if (vfioUser && vfioUser.kind === 'vfio-user') {
-    throw new VfioError(
-      'EOPNOTSUPP',
-      `${vfioUser.origin}: the vfio-user device at ${formatSlot(vfioUser.slot)} (${vfioUser.socket}) needs the vfio-user client, which this build of @vfiokit/vfio-user does not provide yet.`,
-      { hint: 'Remove the vfioUser entry, or attach the plugin in process with plugin and type.' },
-    );
-  }
   const progress = opts.progress;
   const plugins = await probePlugins(
     config.plugins,
@@ -53,13 +53,30 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
   );
   for (const p of plugins) progress?.step(`probed ${p.specifier}`);
   const devices = createDevices(config, plugins);
+  // With a vfio-user device, guest RAM is a memfd: DMA_MAP hands its fd to the server.
+  let ramBacking: GuestRamBacking | undefined;
+  const releaseRam = () => {
+    try {
+      ramBacking?.close();
+    } catch {
+      // the fd is gone already; the mapping goes with the machine
+    }
+  };
   let machine: Machine;
   try {
-    machine = new Machine({ ramSize: config.machine.ramSize, log: opts.log });
+    machine = new Machine({
+      ramSize: config.machine.ramSize,
+      log: opts.log,
+      ...(vfioUserDevices(config).length > 0
+        ? { allocateRam: (size: number) => (ramBacking = allocateMemfdGuestRam(size)) }
+        : {}),
+    });
   } catch (err) {
+    releaseRam();
     removeDevices(devices);
     throw toVfioError(err);
   }
+  let remote: RemoteDevice[] = [];
   const shutdown = (): VfioError[] => {
     const problems: VfioError[] = [];
     try {
@@ -67,8 +84,20 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
     } catch (err) {
       problems.push(toVfioError(err));
     }
+    problems.push(...disconnectRemoteDevices(remote));
+    releaseRam();
     return [...problems, ...removeDevices(devices)];
   };
+  try {
+    remote = await connectRemoteDevices(config, {
+      cwd: opts.cwd,
+      guestMemory: machine.ram.memory,
+      log: opts.log,
+    });
+  } catch (err) {
+    shutdown();
+    throw err;
+  }
   try {
     for (const d of devices) {
       machine.attach({
@@ -80,6 +109,10 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
       });
       progress?.step(`attached ${d.label} at ${formatSlot(d.config.slot)}`);
     }
+    for (const r of remote) {
+      machine.attach({ device: r.device, slot: r.config.slot, label: r.label });
+      progress?.step(`attached ${r.label} at ${formatSlot(r.config.slot)}`);
+    }
   } catch (err) {
     shutdown();
     const e = toVfioError(err);
@@ -89,5 +122,5 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
       cause: err,
     });
   }
-  return { config, plugins, devices, machine, shutdown };
+  return { config, plugins, devices, remote, machine, shutdown };
 }

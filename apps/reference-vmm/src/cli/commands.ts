@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { type GuestDriver, VfioError } from '@vfiokit/core';
 import { formatMdevctlList, type MdevStart, parseMdevctlDevice } from '../config/index.js';
+import { saveFrames } from '../display/save-frames.js';
 import { createLogger, probePlugins, systemClock } from '../loader/index.js';
 import { count, parseCommand, strings, UsageError } from './args.js';
 import { boot, bootSteps } from './boot.js';
@@ -28,7 +29,7 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
   const { values, positionals } = parseCommand(
     'run',
     argv,
-    { ...HELP, ...CONFIG_OPTIONS, json: { type: 'boolean' } },
+    { ...HELP, ...CONFIG_OPTIONS, json: { type: 'boolean' }, 'save-frames': { type: 'string' } },
     1,
   );
   if (values.help) {
@@ -46,13 +47,30 @@ export async function runCommand(argv: readonly string[], io: CliIo): Promise<nu
     const runs = await booted.machine.runDrivers(drivers);
     progress.done();
     const report = booted.machine.report();
-    if (values.json) json(io, runJson(config, booted.devices, report, runs));
-    else io.stdout.write(renderRunReport(config, booted.devices, report, runs));
+    const frameDir = strings(values['save-frames'])[0];
+    const frames =
+      frameDir === undefined ? undefined : await saveFrames(booted.machine, resolve(io.cwd, frameDir));
+    for (const p of frames?.problems ?? [])
+      io.stderr.write(`vfiokit run: warning: ${p.slot}: no frame saved: ${p.problem}\n`);
+    if (values.json)
+      json(io, { ...runJson(config, booted.devices, report, runs), ...(frames ? { frames } : {}) });
+    else {
+      io.stdout.write(renderRunReport(config, booted.devices, report, runs));
+      if (frames) io.stdout.write(renderFrames(frames.saved));
+    }
     return outcome(report, runs).ok ? 0 : 1;
   } finally {
     progress.done();
     for (const p of booted.shutdown()) io.stderr.write(`vfiokit run: warning: ${p.problem}\n`);
   }
+}
+
+/** The report's last section under --save-frames: one line per saved frame. */
+function renderFrames(
+  saved: readonly { slot: string; path: string; width: number; height: number }[],
+): string {
+  const lines = saved.map((f) => `  ${f.slot} ${f.width}x${f.height} primary plane -> ${f.path}`);
+  return `\nFrames\n${lines.length ? lines.join('\n') : '  no device offers a display plane'}\n`;
 }
 
 export async function lspciCommand(argv: readonly string[], io: CliIo): Promise<number> {

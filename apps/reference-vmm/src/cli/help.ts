@@ -1,4 +1,6 @@
 /** Usage text for each command: what it does, its options, an example. */
+import { USAGE_MIGRATE } from './help-migrate.js';
+import { OPREGION_USAGE } from './opregion.js';
 
 export const MAIN_USAGE = `Usage: vfiokit <command> [options]
 
@@ -7,6 +9,9 @@ Commands:
   types [config]    list parent devices and their mdev types with available_instances
   lspci [config]    boot, probe, and print what the guest sees, as lspci does
   mdev <action>     define, start, stop and list mdev definitions (mdevctl style)
+  migrate [config]  live-migrate a running guest's vGPU to a second VMM process (PRE_COPY, then STOP_COPY)
+  opregion dump <f> print an Intel IGD OpRegion or VBT file readably (or --json)
+  serve             serve one plugin device on a UNIX socket over vfio-user (for QEMU and others)
 
 Options:
   -h, --help        show help (also: vfiokit <command> --help)
@@ -21,14 +26,18 @@ const CONFIG_OPTIONS = `  config                 a YAML or JSON configuration, o
   --plugin <package>     load this plugin package too (repeatable)
   --device <spec>        add a device: plugin:type[:uuid][@slot], e.g.
                          @vfiokit/sample-mtty:mtty-1@00:04.0 (repeatable; without a
-                         config file, --device starts from an empty configuration)
+                         config file, --device starts from an empty configuration);
+                         or vfio-user:<socket>[@slot], a device another process serves
+                         (vfiokit serve), e.g. vfio-user:/run/vfiokit/mtty0.sock@00:05.0
   --defined              add the mdev definitions that are active (vfiokit mdev start)
                          or start automatically (start: auto)
   --state-dir <dir>      where mdev definitions live (default $XDG_STATE_HOME/vfiokit
                          or ~/.local/state/vfiokit)`;
 
 export const USAGE: Readonly<Record<string, string>> = {
-  run: `Usage: vfiokit run [config] [--plugin <package>]... [--device <spec>]... [--defined] [--json]
+  opregion: OPREGION_USAGE,
+  migrate: USAGE_MIGRATE,
+  run: `Usage: vfiokit run [config] [--plugin <package>]... [--device <spec>]... [--defined] [--json] [--save-frames <dir>]
 
 Boot a guest with the configured devices: load the plugins, create the devices on their
 parents, attach them, run the generic PCI probe and each plugin's guest drivers, and print the
@@ -38,10 +47,13 @@ errors, driver results). Exits 1 when a driver failed or a device recorded an er
 Options:
 ${CONFIG_OPTIONS}
   --json                 print the report as JSON
+  --save-frames <dir>    save each display's primary plane (VFIO_DEVICE_QUERY_GFX_PLANE,
+                         REGION mode) as <dir>/<slot>.png
   -h, --help             show this help
 
 Example:
   vfiokit run
+  vfiokit run --save-frames frames/
   vfiokit run vm.yaml --device @vfiokit/sample-mtty:mtty-1@00:05.0 --json
 `,
   types: `Usage: vfiokit types [config] [--plugin <package>]... [--json]
@@ -75,6 +87,27 @@ ${CONFIG_OPTIONS}
 
 Example:
   vfiokit lspci -vvv
+`,
+  serve: `Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid] [--plugin-option <k=v>]...
+
+Create one device of a plugin and serve it over vfio-user on a UNIX socket, until SIGINT or
+SIGTERM; then the client's session ends, the socket file is removed and the device is removed.
+A vfio-user client attaches it: QEMU 10.1+ with -device vfio-user-pci, or vfiokit run with a
+vfio-user:<socket> device. One client is served at a time; the next one waits until it leaves.
+Mmappable regions live in memfds whose fds go to the client, and interrupts are eventfds.
+
+Options:
+  --socket <path>        the UNIX socket to listen on (must not be in use)
+  --device <spec>        plugin:type[:uuid], e.g. @vfiokit/sample-mtty:mtty-2; the plugin is a
+                         package name (or a module path) loaded as vfiokit run loads it; without
+                         a UUID, one is derived from the plugin, type and socket path
+  --plugin-option <k=v>  an option for the plugin's probe, as plugins[].options in a
+                         configuration (repeatable; true, false and numbers are typed)
+  -h, --help             show this help
+
+Example:
+  vfiokit serve --socket /run/vfiokit/mtty0.sock --device @vfiokit/sample-mtty:mtty-2
+  vfiokit run --plugin @vfiokit/sample-mtty --device vfio-user:/run/vfiokit/mtty0.sock@00:05.0
 `,
   mdev: `Usage: vfiokit mdev <action> [options]
 

@@ -9,13 +9,27 @@ import { UsageError } from './args.js';
 import { lspciCommand, mdevCommand, runCommand, typesCommand } from './commands.js';
 import { MAIN_USAGE, USAGE } from './help.js';
 import { type CliIo, processIo } from './io.js';
+import { migrateCommand } from './migrate.js';
+import { opregionCommand } from './opregion.js';
+import { serveCommand } from './serve.js';
 
 const COMMANDS: Readonly<Record<string, (argv: readonly string[], io: CliIo) => Promise<number>>> = {
   run: runCommand,
   types: typesCommand,
   lspci: lspciCommand,
   mdev: mdevCommand,
+  serve: serveCommand,
+  opregion: opregionCommand,
+  migrate: migrateCommand,
 };
+
+/** `run, types, lspci, mdev and serve`: every registered command, in order. */
+function commandList(): string {
+  const names = Object.keys(COMMANDS);
+  return names.length < 2
+    ? names.join('')
+    : `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}`;
+}
 
 function version(): string {
   try {
@@ -55,7 +69,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
   const run = COMMANDS[command];
   if (!run) {
     io.stderr.write(
-      `vfiokit: ${command.startsWith('-') ? `there is no option ${command} before a command` : `"${command}" is not a command`}; the commands are run, types, lspci and mdev.\n\n${MAIN_USAGE}`,
+      `vfiokit: ${command.startsWith('-') ? `there is no option ${command} before a command` : `"${command}" is not a command`}; the commands are ${commandList()}.\n\n${MAIN_USAGE}`,
     );
     return 2;
   }

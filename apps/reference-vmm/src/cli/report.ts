@@ -5,9 +5,15 @@
 import { formatPciAddress } from '@vfiokit/core';
 import { formatSize, formatSlot, type VmmConfig } from '../config/index.js';
 import type { CreatedDevice } from '../loader/index.js';
-import type { DriverRun, MachineReport } from '../machine/index.js';
+import type { DriverRun, IgdReport, MachineReport } from '../machine/index.js';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
+
+/** How a device's accesses reach it: an in-process call, or a vfio-user socket to another process. */
+function transportOf(config: VmmConfig, slot: string): string {
+  const remote = config.devices.find((c) => c.kind === 'vfio-user' && formatPciAddress(c.slot) === slot);
+  return remote && remote.kind === 'vfio-user' ? `vfio-user, socket ${remote.socket}` : 'in-process';
+}
 
 function vectors(perVector: Readonly<Record<string, number>>): string {
   const parts = Object.entries(perVector).map(([v, n]) => `${v}: ${n}`);
@@ -52,7 +58,9 @@ export function renderRunReport(
     const id = `${d.vendorId.toString(16).padStart(4, '0')}:${d.deviceId.toString(16).padStart(4, '0')} class ${d.classCode.toString(16).padStart(6, '0')}`;
     const who = d.emulated
       ? 'emulated by the VMM'
-      : `plugin ${d.plugin ?? '?'}${created ? `, parent ${created.parent.name}` : ''}, type ${d.typeId ?? '?'}, ${d.name}`;
+      : d.plugin === undefined
+        ? `served elsewhere, ${d.name}`
+        : `plugin ${d.plugin ?? '?'}${created ? `, parent ${created.parent.name}` : ''}, type ${d.typeId ?? '?'}, ${d.name}`;
     out.push(`  ${d.slot} ${d.label}  ${id}  ${who}${d.resettable ? '' : ', no reset'}`);
     for (const r of d.regions) {
       if (r.size === 0) continue;
@@ -67,6 +75,7 @@ export function renderRunReport(
       out.push(`    ${r.name.padEnd(6)} ${formatSize(r.size).padStart(5)}${kind}${at}  ${r.mapping}${parts}`);
     }
     if (!d.emulated) {
+      out.push(`    transport: ${transportOf(config, d.slot)}`);
       const irq = d.interrupts;
       const intx = irq.intxVector === null ? '' : `, INTx vector ${hex(irq.intxVector)}`;
       out.push(
@@ -105,6 +114,7 @@ export function renderRunReport(
     }
     if (report.errorsDropped) out.push(`  ... and ${report.errorsDropped} more`);
   }
+  if (report.igd !== undefined) renderIgd(report.igd, out);
   out.push('');
   out.push('Drivers');
   if (runs.length === 0) out.push('  none matched');
@@ -137,7 +147,30 @@ export function runJson(
       type: d.config.type,
       uuid: d.instance.uuid,
     })),
+    /** Devices served by another process (an in-process device above has no transport field). */
+    remote: config.devices.flatMap((d) =>
+      d.kind === 'vfio-user'
+        ? [{ slot: formatSlot(d.slot), transport: 'vfio-user' as const, socket: d.socket }]
+        : [],
+    ),
     drivers: runs.map((r) => ({ ...r, slot: formatSlot(r.slot) })),
     report,
   };
+}
+
+/** The IGD section: fw_cfg files, emulated registers and mirrors, legacy mode, the firmware step. */
+function renderIgd(igd: IgdReport, out: string[]): void {
+  out.push(
+    `IGD assignment: ${igd.slot} generation ${igd.generation}, stolen memory ${formatSize(igd.stolenBytes)}`,
+  );
+  out.push(
+    `  fw_cfg: ${igd.fwCfg.map((f) => `${f.name} (${f.size} bytes, key ${hex(f.select)})`).join(', ')}`,
+  );
+  out.push(
+    `  emulated: ${igd.emulated.map((e) => `${e.name} ${hex(e.offset)} = ${hex(e.value)}`).join(', ')}; BAR0 mirrors: ${igd.mirrors.map((m) => `${hex(m.offset)} -> config ${hex(m.config)}${m.installed ? '' : ' (not installed)'}`).join(', ') || 'none'}`,
+  );
+  out.push(`  legacy mode: ${igd.legacyMode.enabled ? 'on' : 'off'}: ${igd.legacyMode.reason}`);
+  out.push(
+    `  firmware: ${igd.firmware === null ? 'not run' : `${igd.firmware.ok ? 'ok' : 'FAILED'}: ${igd.firmware.summary}`}`,
+  );
 }

@@ -36,8 +36,42 @@ function defaultDraft(): ConfigDraft {
   return draftFromObject(DEFAULT_CONFIG, DEFAULT_CONFIG_SOURCE);
 }
 
+/** The prefix of a `--device` that another process serves: `vfio-user:<socket path>[@slot]`. */
+export const VFIO_USER_DEVICE_PREFIX = 'vfio-user:';
+
+/** vfio-user:<socket>[@slot] — the slot follows the last `@`, so a socket path with an `@` needs one. */
+function parseVfioUserFlag(text: string, index: number, command: string): DeviceDraft {
+  const rest = text.slice(VFIO_USER_DEVICE_PREFIX.length);
+  const at = rest.lastIndexOf('@');
+  const socket = at >= 0 ? rest.slice(0, at) : rest;
+  const slotText = at >= 0 ? rest.slice(at + 1) : undefined;
+  if (socket.length === 0) {
+    throw new UsageError(
+      `--device "${text}" names no socket; write vfio-user:<socket path>[@slot], such as vfio-user:/run/vfiokit/mtty0.sock@00:05.0.`,
+      command,
+    );
+  }
+  const slot = slotText === undefined ? undefined : parsePciAddress(slotText);
+  if (slotText !== undefined && !slot) {
+    throw new UsageError(
+      `--device "${text}" has slot "${slotText}", which is not a bus:device.function address such as 00:05.0.`,
+      command,
+    );
+  }
+  return {
+    kind: 'vfio-user',
+    socket,
+    ...(slot ? { slot } : {}),
+    describe: (key?: string) => ({
+      where: 'command line',
+      field: `--device #${index + 1}${key ? ` ${key}` : ''}`,
+    }),
+  };
+}
+
 /** plugin:type[:uuid][@slot] — the slot follows the last `@` that is not the scope's. */
 export function parseDeviceFlag(text: string, index: number, command: string): DeviceDraft {
+  if (text.startsWith(VFIO_USER_DEVICE_PREFIX)) return parseVfioUserFlag(text, index, command);
   const bad = () =>
     new UsageError(
       `--device "${text}" is not plugin:type[:uuid][@slot], such as @vfiokit/sample-mtty:mtty-2@00:04.0.`,
@@ -108,7 +142,7 @@ export async function buildConfig(args: ConfigArgs, io: CliIo, command: string):
   const devices = [...draft.devices];
   args.devices.forEach((text, i) => {
     const d = parseDeviceFlag(text, i, command);
-    addPlugin(d.plugin as string, `--device #${i + 1}`);
+    if (d.kind === 'mdev') addPlugin(d.plugin as string, `--device #${i + 1}`);
     devices.push(d);
   });
   if (args.defined) {

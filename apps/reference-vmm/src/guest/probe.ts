@@ -17,6 +17,9 @@ import {
   PCI_BASE_ADDRESS_SPACE_IO,
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
+  PCI_CAP_LIST_ID,
+  PCI_CAP_LIST_NEXT,
+  PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_SIZE,
   PCI_CLASS_REVISION,
   PCI_COMMAND,
@@ -24,7 +27,6 @@ import {
   PCI_COMMAND_IO,
   PCI_COMMAND_MASTER,
   PCI_COMMAND_MEMORY,
-  PCI_DEVICE_ID,
   PCI_HEADER_TYPE,
   PCI_HEADER_TYPE_MASK,
   PCI_HEADER_TYPE_MFD,
@@ -55,6 +57,9 @@ import {
   PCI_MSIX_TABLE,
   PCI_MSIX_TABLE_BIR,
   PCI_MSIX_TABLE_OFFSET,
+  PCI_STATUS,
+  PCI_STATUS_CAP_LIST,
+  PCI_STD_HEADER_SIZEOF,
   PCI_STD_NUM_BARS,
   PCI_SUBSYSTEM_ID,
   PCI_SUBSYSTEM_VENDOR_ID,
@@ -63,7 +68,6 @@ import {
   type ProbedBar,
   type ProbedDevice,
   VfioError,
-  walkCapabilities,
 } from '@vfiokit/core';
 import { type AddressWindow, PCI_WINDOWS, type PciWindows } from '../machine/layout.js';
 
@@ -110,24 +114,23 @@ interface Found {
 export function probePciBus(guest: GuestView, options: ProbeOptions = {}): ProbedDevice[] {
   const windows = options.windows ?? PCI_WINDOWS;
   const found = enumerate(guest);
-  for (const f of found)
-    if ((f.headerType & PCI_HEADER_TYPE_MASK) === PCI_HEADER_TYPE_NORMAL) sizeBars(guest, f);
   assignBars(guest, found, windows);
   const out: ProbedDevice[] = [];
   for (const f of found) {
     programBars(guest, f);
     enableDevice(guest, f);
-    const walk = walkCapabilities((o) => guest.configRead(f.address, o, 1), PCI_CFG_SPACE_SIZE);
-    if (!walk.ok) {
-      guest.log(
-        `${formatPciAddress(f.address)}: capability list is broken (${walk.reason} at 0x${walk.at.toString(16)}); using what came before it.`,
-      );
-    }
-    const capabilities = walk.capabilities.map((c) => ({ id: c.id, offset: c.offset }));
-    const previous = options.previous?.find(
-      (p) => sameAddress(p.address, f.address) && p.vendorId === f.vendorId && p.deviceId === f.deviceId,
-    );
+    const capabilities = readCapabilities(guest, f.address);
+    const previous = findPrevious(options.previous, f);
     const interrupts = setupInterrupts(guest, f, capabilities, previous);
+    const bars: ProbedBar[] = [];
+    for (const b of f.bars)
+      bars.push({
+        index: b.index,
+        kind: b.kind,
+        prefetchable: b.prefetchable,
+        size: b.size,
+        address: b.address,
+      });
     out.push({
       address: f.address,
       vendorId: f.vendorId,
@@ -137,15 +140,7 @@ export function probePciBus(guest: GuestView, options: ProbeOptions = {}): Probe
       classCode: f.classCode,
       revision: f.revision,
       interruptPin: f.interruptPin,
-      bars: f.bars.map(
-        (b): ProbedBar => ({
-          index: b.index,
-          kind: b.kind,
-          prefetchable: b.prefetchable,
-          size: b.size,
-          address: b.address,
-        }),
-      ),
+      bars,
       capabilities,
       interrupts,
     });
@@ -153,32 +148,83 @@ export function probePciBus(guest: GuestView, options: ProbeOptions = {}): Probe
   return out;
 }
 
+/** The same function (address and IDs) in the previous probe's result. */
+function findPrevious(previous: readonly ProbedDevice[] | undefined, f: Found): ProbedDevice | undefined {
+  if (previous === undefined) return undefined;
+  for (const p of previous)
+    if (sameAddress(p.address, f.address) && p.vendorId === f.vendorId && p.deviceId === f.deviceId) return p;
+  return undefined;
+}
+
+// ---- capabilities (pci_find_capability) -----------------------------------------------------------
+
+/**
+ * The standard capability list, walked as walkCapabilities does (a misaligned, out-of-range or
+ * repeated pointer ends the walk, and the guest logs it) but with the visited offsets kept in two
+ * 32-bit masks, one bit per dword of config space, instead of a table.
+ */
+function readCapabilities(guest: GuestView, a: PciAddress): { id: number; offset: number }[] {
+  const capabilities: { id: number; offset: number }[] = [];
+  if ((guest.configRead(a, PCI_STATUS, 1) & PCI_STATUS_CAP_LIST) === 0) return capabilities;
+  let visitedLow = 0;
+  let visitedHigh = 0;
+  let pos = guest.configRead(a, PCI_CAPABILITY_LIST, 1) & 0xff;
+  let problem: string | undefined;
+  while (pos !== 0) {
+    if ((pos & 3) !== 0) problem = 'misaligned';
+    else if (pos < PCI_STD_HEADER_SIZEOF || pos + 2 > PCI_CFG_SPACE_SIZE) problem = 'out-of-range';
+    else {
+      const dword = pos >>> 2;
+      const bit = 1 << (dword & 31);
+      const seen = dword < 32 ? visitedLow & bit : visitedHigh & bit;
+      if (seen) problem = 'loop';
+      else if (dword < 32) visitedLow |= bit;
+      else visitedHigh |= bit;
+    }
+    if (problem !== undefined) {
+      guest.log(
+        `${formatPciAddress(a)}: capability list is broken (${problem} at 0x${pos.toString(16)}); using what came before it.`,
+      );
+      break;
+    }
+    capabilities.push({ id: guest.configRead(a, pos + PCI_CAP_LIST_ID, 1) & 0xff, offset: pos });
+    pos = guest.configRead(a, pos + PCI_CAP_LIST_NEXT, 1) & 0xff;
+  }
+  return capabilities;
+}
+
 // ---- enumeration (pci_scan_slot) -----------------------------------------------------------------
 
 function enumerate(guest: GuestView): Found[] {
   const found: Found[] = [];
   for (let device = 0; device < DEVICES; device++) {
-    const fn0 = { bus: 0, device, function: 0 };
-    if (guest.configRead(fn0, PCI_VENDOR_ID, 2) === NO_DEVICE) continue;
     // Functions 1-7 exist only when function 0 says the device is multi-function.
-    const functions = guest.configRead(fn0, PCI_HEADER_TYPE, 1) & PCI_HEADER_TYPE_MFD ? FUNCTIONS : 1;
+    let functions = 1;
     for (let fn = 0; fn < functions; fn++) {
       const address = { bus: 0, device, function: fn };
-      const vendorId = guest.configRead(address, PCI_VENDOR_ID, 2);
+      // pci_bus_read_dev_vendor_id: vendor and device ID (PCI_DEVICE_ID, the upper half) in one
+      // dword; an empty slot reads all-ones.
+      const ids = guest.configRead(address, PCI_VENDOR_ID, 4);
+      const vendorId = ids & 0xffff;
       if (vendorId === NO_DEVICE) continue;
+      const headerType = guest.configRead(address, PCI_HEADER_TYPE, 1);
+      if (fn === 0 && headerType & PCI_HEADER_TYPE_MFD) functions = FUNCTIONS;
       const classRev = guest.configRead(address, PCI_CLASS_REVISION, 4);
-      found.push({
+      const f: Found = {
         address,
         vendorId,
-        deviceId: guest.configRead(address, PCI_DEVICE_ID, 2),
+        deviceId: ids >>> 16,
         subsystemVendorId: guest.configRead(address, PCI_SUBSYSTEM_VENDOR_ID, 2),
         subsystemId: guest.configRead(address, PCI_SUBSYSTEM_ID, 2),
         classCode: classRev >>> 8,
         revision: classRev & 0xff,
         interruptPin: guest.configRead(address, PCI_INTERRUPT_PIN, 1),
-        headerType: guest.configRead(address, PCI_HEADER_TYPE, 1),
+        headerType,
         bars: [],
-      });
+      };
+      // pci_setup_device sizes the BARs while it scans the function (pci_read_bases).
+      if ((headerType & PCI_HEADER_TYPE_MASK) === PCI_HEADER_TYPE_NORMAL) sizeBars(guest, f);
+      found.push(f);
     }
   }
   return found;
@@ -194,8 +240,10 @@ function lowestBit(mask: number): number {
 function sizeBars(guest: GuestView, f: Found): void {
   const a = f.address;
   const command = guest.configRead(a, PCI_COMMAND, 2);
-  // Linux turns decode off while sizing so the all-ones probe value never decodes.
-  guest.configWrite(a, PCI_COMMAND, 2, command & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY));
+  // Linux (pci_read_bases) turns decode off while sizing, when it is on, so the all-ones probe
+  // value never decodes; with decode off already COMMAND is left alone.
+  const decode = command & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+  if (decode) guest.configWrite(a, PCI_COMMAND, 2, command & ~decode);
   for (let i = 0; i < PCI_STD_NUM_BARS; i++) {
     const off = PCI_BASE_ADDRESS_0 + 4 * i;
     const orig = guest.configRead(a, off, 4);
@@ -227,16 +275,17 @@ function sizeBars(guest: GuestView, f: Found): void {
     const size = lowestBit((probe & PCI_BASE_ADDRESS_MEM_MASK) >>> 0);
     if (size) f.bars.push({ index: i, kind: 'mem32', prefetchable, size, address: 0 });
   }
-  guest.configWrite(a, PCI_COMMAND, 2, command);
+  if (decode) guest.configWrite(a, PCI_COMMAND, 2, command);
 }
 
 // ---- assignment (pbus_assign_resources: largest first, natural alignment) -------------------------
 
 function assignBars(guest: GuestView, found: readonly Found[], windows: PciWindows): void {
   const cursors = { mmio32: windows.mmio32.base, mmio64: windows.mmio64.base, io: windows.io.base };
-  const all = found.flatMap((f) => f.bars.map((bar) => ({ f, bar })));
+  const all: { f: Found; bar: Found['bars'][number] }[] = [];
+  for (const f of found) for (const bar of f.bars) all.push({ f, bar });
   // Stable sort: equal sizes keep bus order.
-  all.sort((x, y) => y.bar.size - x.bar.size);
+  all.sort(largestFirst);
   for (const { f, bar } of all) {
     const space = bar.kind === 'io' ? 'io' : bar.kind === 'mem64' ? 'mmio64' : 'mmio32';
     const window: AddressWindow = windows[space];
@@ -250,6 +299,10 @@ function assignBars(guest: GuestView, found: readonly Found[], windows: PciWindo
     bar.address = at;
     cursors[space] = at + bar.size;
   }
+}
+
+function largestFirst(x: { bar: { size: number } }, y: { bar: { size: number } }): number {
+  return y.bar.size - x.bar.size;
 }
 
 function programBars(guest: GuestView, f: Found): void {
@@ -337,14 +390,13 @@ function setupMsix(
   if (vectors.length === 0) return undefined;
   // Enable with the function masked, fill the table, then unmask (msix_capability_init).
   guest.configWrite(a, cap + PCI_MSIX_FLAGS, 2, flags | PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
-  vectors.forEach((vector, i) => {
+  for (let i = 0; i < vectors.length; i++) {
     const entry = tableAddress + i * PCI_MSIX_ENTRY_SIZE;
-    const msg = message(vector);
-    guest.mmioWrite(entry + PCI_MSIX_ENTRY_LOWER_ADDR, 4, msg.address);
+    guest.mmioWrite(entry + PCI_MSIX_ENTRY_LOWER_ADDR, 4, MSI_ADDRESS);
     guest.mmioWrite(entry + PCI_MSIX_ENTRY_UPPER_ADDR, 4, 0);
-    guest.mmioWrite(entry + PCI_MSIX_ENTRY_DATA, 4, msg.data);
+    guest.mmioWrite(entry + PCI_MSIX_ENTRY_DATA, 4, messageData(vectors[i]));
     guest.mmioWrite(entry + PCI_MSIX_ENTRY_VECTOR_CTRL, 4, 0);
-  });
+  }
   setIntxDisable(guest, a, true);
   guest.configWrite(a, cap + PCI_MSIX_FLAGS, 2, (flags | PCI_MSIX_FLAGS_ENABLE) & ~PCI_MSIX_FLAGS_MASKALL);
   return { kind: 'msix', vectors };
@@ -367,10 +419,9 @@ function setupMsi(
   }
   if (vectors.length === 0) return undefined;
   const addr64 = (flags & PCI_MSI_FLAGS_64BIT) !== 0;
-  const msg = message(vectors[0]);
-  guest.configWrite(a, cap + PCI_MSI_ADDRESS_LO, 4, msg.address);
+  guest.configWrite(a, cap + PCI_MSI_ADDRESS_LO, 4, MSI_ADDRESS);
   if (addr64) guest.configWrite(a, cap + PCI_MSI_ADDRESS_HI, 4, 0);
-  guest.configWrite(a, cap + (addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), 2, msg.data);
+  guest.configWrite(a, cap + (addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), 2, messageData(vectors[0]));
   if (flags & PCI_MSI_FLAGS_MASKBIT)
     guest.configWrite(a, cap + (addr64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32), 4, 0);
   setIntxDisable(guest, a, true);
@@ -384,10 +435,13 @@ function setupMsi(
   return { kind: 'msi', vectors };
 }
 
-/** x86 MSI message for `vector` (the address and data GuestInterrupts gave for it). */
-function message(vector: number): { address: number; data: number } {
-  // Intel SDM vol. 3 §11.11: address 0xFEE00000 targets the local APIC, data bits 7:0 are the vector
-  return { address: 0xfee0_0000, data: vector };
+// Intel SDM vol. 3 §11.11: address 0xFEE00000 targets the local APIC, data bits 7:0 are the vector
+/** x86 MSI message address (the one GuestInterrupts gives for every vector). */
+const MSI_ADDRESS = 0xfee0_0000;
+
+/** x86 MSI message data for `vector`. */
+function messageData(vector: number): number {
+  return vector;
 }
 
 function allocateEach(interrupts: GuestInterrupts, count: number): number[] {

@@ -1,3 +1,4 @@
 export * from './host.js';
 export * from './instantiate.js';
 export * from './load-plugin.js';
+export * from './vfio-user.js';

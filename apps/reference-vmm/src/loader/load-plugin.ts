@@ -166,3 +166,24 @@ export async function loadPlugin(specifier: string, opts: LoadPluginOptions = {}
   const { mod, from } = await importModule(specifier, cwd);
   return { specifier, plugin: checkPlugin(mod, specifier), from };
 }
+
+/**
+ * Import a package by name (or path), found as plugins are, and return its named export `name`
+ * (for CLI commands that use a vendor package's helper, such as an OpRegion formatter). EINVAL
+ * when the package has no such export.
+ */
+export async function loadPackageExport(
+  specifier: string,
+  name: string,
+  opts: LoadPluginOptions = {},
+): Promise<unknown> {
+  const cwd = opts.cwd ?? process.cwd();
+  const { mod } = await importModule(specifier, cwd);
+  const value = (mod as Record<string, unknown> | null)?.[name];
+  if (value === undefined) {
+    throw new VfioError('EINVAL', `package "${specifier}" has no export named ${name}.`, {
+      hint: `Install a release of ${specifier} that exports ${name}.`,
+    });
+  }
+  return value;
+}

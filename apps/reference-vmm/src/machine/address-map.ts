@@ -48,8 +48,18 @@ export function allOnes(size: AccessSize): number {
   return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
 }
 
+/** Most ranges one chunk of the map holds before it is split in two. */
+const CHUNK_MAX = 32;
+
 export class AddressMap {
-  readonly #entries: MappedRange[] = [];
+  /**
+   * The ranges in address order, cut into chunks of at most CHUNK_MAX (a two-level sorted list):
+   * adding or removing a range moves the entries of one chunk, not of the whole map, so mapping
+   * the BARs of many devices (and unmapping them again) stays linear in the number of devices.
+   */
+  readonly #chunks: MappedRange[][] = [];
+  /** The start of each chunk's first range, for the first level of the search. */
+  readonly #heads: number[] = [];
   #last: MappedRange | undefined;
   /** Reads that hit nothing (answered all-ones). */
   unclaimedReads = 0;
@@ -67,7 +77,11 @@ export class AddressMap {
 
   /** Put a range in the map. EINVAL for an empty or out-of-space range, EEXIST for an overlap. */
   add(spec: RangeSpec): MappedRange {
-    const { start, size } = spec;
+    return this.addRange(spec.start, spec.size, spec.kind, spec.owner, spec.handler);
+  }
+
+  /** add() with the range's fields as arguments (no spec object to make). */
+  addRange(start: number, size: number, kind: RangeKind, owner: string, handler: AccessHandler): MappedRange {
     if (
       !Number.isSafeInteger(start) ||
       !Number.isSafeInteger(size) ||
@@ -77,13 +91,22 @@ export class AddressMap {
     ) {
       throw new VfioError(
         'EINVAL',
-        `${spec.owner} asks for ${String(size)} bytes of ${this.name} space at ${hexOf(start)}, outside 0..${hexOf(this.limit)}.`,
+        `${owner} asks for ${String(size)} bytes of ${this.name} space at ${hexOf(start)}, outside 0..${hexOf(this.limit)}.`,
         { hint: 'Map a non-empty range inside the address space.' },
       );
     }
-    const at = this.#lowerBound(start);
-    const before = this.#entries[at - 1];
-    const after = this.#entries[at];
+    const chunks = this.#chunks;
+    // The chunk to insert into: the last one starting at or before `start` (the first one otherwise).
+    const c = Math.max(this.#chunkAt(start), 0);
+    const chunk: MappedRange[] | undefined = chunks[c];
+    const at = chunk === undefined ? 0 : lowerBound(chunk, start);
+    const before = chunk !== undefined && at > 0 ? chunk[at - 1] : c > 0 ? lastOf(chunks[c - 1]) : undefined;
+    const after =
+      chunk !== undefined && at < chunk.length
+        ? chunk[at]
+        : c + 1 < chunks.length
+          ? chunks[c + 1][0]
+          : undefined;
     const clash =
       before !== undefined && before.start + before.size > start
         ? before
@@ -93,56 +116,97 @@ export class AddressMap {
     if (clash !== undefined) {
       throw new VfioError(
         'EEXIST',
-        `${spec.owner} asks for ${this.name} ${hexOf(start)}-${hexOf(start + size - 1)}, which overlaps ${clash.owner} (${clash.kind}) at ${hexOf(clash.start)}-${hexOf(clash.start + clash.size - 1)}.`,
+        `${owner} asks for ${this.name} ${hexOf(start)}-${hexOf(start + size - 1)}, which overlaps ${clash.owner} (${clash.kind}) at ${hexOf(clash.start)}-${hexOf(clash.start + clash.size - 1)}.`,
         { hint: 'Program the BAR at a free address inside the PCI windows.' },
       );
     }
-    const view = spec.handler instanceof MemoryHandler ? spec.handler.view : undefined;
+    const view = handler instanceof MemoryHandler ? handler.view : undefined;
     // Every entry has the same shape, so the access path stays monomorphic.
-    const entry: MappedRange = {
-      start: spec.start,
-      size: spec.size,
-      kind: spec.kind,
-      owner: spec.owner,
-      handler: spec.handler,
-      view,
-      reads: 0,
-      writes: 0,
-    };
-    this.#entries.splice(at, 0, entry);
+    const entry: MappedRange = { start, size, kind, owner, handler, view, reads: 0, writes: 0 };
+    if (chunk === undefined) {
+      chunks.push([entry]);
+      this.#heads.push(start);
+      return entry;
+    }
+    insertAt(chunk, at, entry);
+    if (at === 0) this.#heads[c] = start;
+    if (chunk.length > CHUNK_MAX) {
+      const upper = chunk.splice(chunk.length >>> 1);
+      chunks.splice(c + 1, 0, upper);
+      this.#heads.splice(c + 1, 0, upper[0].start);
+    }
     return entry;
   }
 
   /** Take a range out of the map (no-op when it is not there). */
   remove(range: MappedRange): void {
-    const i = this.#entries.indexOf(range);
-    if (i >= 0) this.#entries.splice(i, 1);
     if (this.#last === range) this.#last = undefined;
+    const c = this.#chunkAt(range.start);
+    if (c < 0) return;
+    const chunk = this.#chunks[c];
+    // Ranges never overlap, so the one starting at range.start is the only candidate.
+    const i = lowerBound(chunk, range.start);
+    if (chunk[i] !== range) return;
+    removeAt(chunk, i);
+    if (chunk.length === 0) {
+      this.#chunks.splice(c, 1);
+      this.#heads.splice(c, 1);
+    } else if (i === 0) {
+      this.#heads[c] = chunk[0].start;
+    }
+  }
+
+  /** Keep only the ranges `keep` accepts, in one sweep (many removals at once, such as at shutdown). */
+  retain(keep: (range: MappedRange) => boolean): void {
+    const all = this.ranges();
+    this.#chunks.length = 0;
+    this.#heads.length = 0;
+    this.#last = undefined;
+    let chunk: MappedRange[] | undefined;
+    for (const r of all) {
+      if (!keep(r)) continue;
+      if (chunk === undefined || chunk.length === CHUNK_MAX) {
+        chunk = [];
+        this.#chunks.push(chunk);
+        this.#heads.push(r.start);
+      }
+      chunk.push(r);
+    }
   }
 
   /** The ranges in address order (a snapshot). */
   ranges(): readonly MappedRange[] {
-    return this.#entries.slice();
+    const out: MappedRange[] = [];
+    for (const chunk of this.#chunks) for (const e of chunk) out.push(e);
+    return out;
   }
 
   /** The range containing `addr`, if any. */
   find(addr: number): MappedRange | undefined {
+    // Accesses come in runs to one range: the last range found is tried first. This path stays
+    // small so that it inlines into read() and write() (and those into their callers).
     const last = this.#last;
     if (last !== undefined && addr >= last.start && addr < last.start + last.size) return last;
-    const entries = this.#entries;
+    return this.#search(addr);
+  }
+
+  /** find() without the last range: the two-level binary search. */
+  #search(addr: number): MappedRange | undefined {
+    const c = this.#chunkAt(addr);
+    if (c < 0) return undefined;
+    // The last range of the chunk starting at or before `addr` is the only one that can hold it.
+    const entries = this.#chunks[c];
     let lo = 0;
     let hi = entries.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >>> 1;
-      const e = entries[mid];
-      if (addr < e.start) hi = mid - 1;
-      else if (addr >= e.start + e.size) lo = mid + 1;
-      else {
-        this.#last = e;
-        return e;
-      }
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >>> 1;
+      if (entries[mid].start <= addr) lo = mid;
+      else hi = mid - 1;
     }
-    return undefined;
+    const e = entries[lo];
+    if (addr >= e.start + e.size) return undefined;
+    this.#last = e;
+    return e;
   }
 
   read(addr: number, size: AccessSize): number {
@@ -178,18 +242,48 @@ export class AddressMap {
     e.handler.write(addr - e.start, size, value);
   }
 
-  /** Index of the first entry whose start is >= `addr`. */
-  #lowerBound(addr: number): number {
-    const entries = this.#entries;
+  /** Index of the last chunk whose first range starts at or before `addr`; -1 when there is none. */
+  #chunkAt(addr: number): number {
+    const heads = this.#heads;
     let lo = 0;
-    let hi = entries.length;
+    let hi = heads.length - 1;
+    if (hi < 0 || addr < heads[0]) return -1;
     while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (entries[mid].start < addr) lo = mid + 1;
-      else hi = mid;
+      const mid = (lo + hi + 1) >>> 1;
+      if (heads[mid] <= addr) lo = mid;
+      else hi = mid - 1;
     }
     return lo;
   }
+}
+
+/** Index of the first entry of a sorted chunk whose start is >= `addr`. */
+function lowerBound(entries: readonly MappedRange[], addr: number): number {
+  let lo = 0;
+  let hi = entries.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (entries[mid].start < addr) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Insert into a chunk in place (splice would also make an array of what it removed). */
+function insertAt(chunk: MappedRange[], at: number, entry: MappedRange): void {
+  let i = chunk.length;
+  chunk.push(entry);
+  for (; i > at; i--) chunk[i] = chunk[i - 1];
+  chunk[at] = entry;
+}
+
+function removeAt(chunk: MappedRange[], at: number): void {
+  for (let i = at + 1; i < chunk.length; i++) chunk[i - 1] = chunk[i];
+  chunk.pop();
+}
+
+function lastOf(entries: readonly MappedRange[]): MappedRange | undefined {
+  return entries[entries.length - 1];
 }
 
 /** Memory the VMM reads and writes itself: guest RAM and directly mapped device areas. */

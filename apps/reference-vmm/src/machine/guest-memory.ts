@@ -16,7 +16,11 @@ export class GuestMemory implements GuestRam {
   readonly bytes: Uint8Array;
   #next = FIRST_ALLOCATION;
 
-  constructor(size: number) {
+  /**
+   * `allocate` chooses the backing: shared memory by default, a memfd when a vfio-user server
+   * must map guest RAM (its fd travels with DMA_MAP). It must return exactly `size` bytes.
+   */
+  constructor(size: number, allocate: (size: number) => SharedMemory = allocateSharedMemory) {
     if (
       !Number.isSafeInteger(size) ||
       size < 2 * FIRST_ALLOCATION ||
@@ -31,7 +35,14 @@ export class GuestMemory implements GuestRam {
         },
       );
     }
-    this.memory = allocateSharedMemory(size);
+    this.memory = allocate(size);
+    if (this.memory.size !== size || this.memory.bytes.length !== size) {
+      throw new VfioError(
+        'EINVAL',
+        `the guest RAM allocator returned ${this.memory.bytes.length} bytes where ${size} were asked.`,
+        { hint: 'Return memory of exactly the requested size from the RAM allocator.' },
+      );
+    }
     this.size = size;
     this.bytes = this.memory.bytes;
   }

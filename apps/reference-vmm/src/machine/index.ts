@@ -1,5 +1,7 @@
 export type { AccessHandler, AccessSize, MappedRange, RangeKind, RangeSpec } from './address-map.js';
 export { AddressMap, allOnes, MemoryHandler } from './address-map.js';
+export { EmulatedConfig } from './emulated-config.js';
+export * from './fw-cfg.js';
 export { GuestMemory } from './guest-memory.js';
 export type { ConfigTarget } from './host-bridge.js';
 export {
@@ -9,6 +11,7 @@ export {
   Q35_MCH_REVISION,
   Q35_MCH_VENDOR_ID,
 } from './host-bridge.js';
+export * from './igd/index.js';
 export type { InterruptControllerOptions } from './interrupt-controller.js';
 export { InterruptController, InterruptSource, intxVectorFor } from './interrupt-controller.js';
 export * from './layout.js';

@@ -16,9 +16,19 @@ const VECTORS = 256;
 
 /** Deliveries attributed to one device. */
 export class InterruptSource {
-  readonly counts = new Uint32Array(VECTORS);
+  #counts: Uint32Array | undefined;
   total = 0;
   constructor(readonly name: string) {}
+
+  /** Deliveries per vector; the table is made at the first delivery (or look), not per attach. */
+  get counts(): Uint32Array {
+    let c = this.#counts;
+    if (c === undefined) {
+      c = new Uint32Array(VECTORS);
+      this.#counts = c;
+    }
+    return c;
+  }
 }
 
 interface Waiter {

@@ -17,14 +17,32 @@ import {
   type Logger,
   type PciAddress,
   type ProbedDevice,
+  type SharedMemory,
   toVfioError,
   type VfioDevice,
   VfioError,
 } from '@vfiokit/core';
+import { igdFirmware } from '../guest/igd-firmware.js';
 import { probePciBus } from '../guest/probe.js';
-import { type AccessHandler, type AccessSize, AddressMap, allOnes, MemoryHandler } from './address-map.js';
+import {
+  type AccessHandler,
+  type AccessSize,
+  AddressMap,
+  allOnes,
+  type MappedRange,
+  MemoryHandler,
+} from './address-map.js';
+import { FW_CFG_IO_BASE, FwCfg } from './fw-cfg.js';
 import { GuestMemory } from './guest-memory.js';
 import { type ConfigTarget, HostBridge } from './host-bridge.js';
+import {
+  assignIgd,
+  type IgdAssignment,
+  type IgdAssignmentOptions,
+  type IgdMachine,
+  LPC_SLOT,
+} from './igd/assignment.js';
+import type { LpcBridge } from './igd/lpc-bridge.js';
 import { InterruptController, InterruptSource } from './interrupt-controller.js';
 import {
   DEFAULT_RAM_SIZE,
@@ -41,7 +59,13 @@ import {
   PCI_WINDOWS,
 } from './layout.js';
 import type { DeviceReport, MachineReport, RegionReport } from './report.js';
-import { type MachineError, VfioPciFunction } from './vfio-pci-function.js';
+import {
+  type FunctionHost,
+  isBarRange,
+  type MachineError,
+  slotNameOf,
+  VfioPciFunction,
+} from './vfio-pci-function.js';
 
 export interface MachineOptions {
   /** Bytes of guest RAM; default 256 MiB, at most 2.75 GiB (RAM ends where ECAM starts). */
@@ -49,6 +73,11 @@ export interface MachineOptions {
   log?: Logger;
   /** The clock handed to devices; a monotonic real-time clock by default. */
   clock?: Clock;
+  /**
+   * Guest RAM's backing, exactly `size` bytes: shared memory by default; a memfd when a device
+   * served over vfio-user must map guest RAM (the fd travels with DMA_MAP).
+   */
+  allocateRam?: (size: number) => SharedMemory;
 }
 
 export interface AttachOptions {
@@ -57,6 +86,8 @@ export interface AttachOptions {
   label: string;
   plugin?: string;
   typeId?: string;
+  /** For an Intel IGD (found by its OpRegion region): QEMU's x-igd-gms and x-igd-legacy-mode. */
+  igd?: IgdAssignmentOptions;
 }
 
 export interface AttachedDevice {
@@ -104,6 +135,16 @@ export class Machine {
   readonly log: Logger;
   readonly clock: Clock;
   private readonly hostBridge = new HostBridge();
+  /** QEMU's fw_cfg at I/O 0x510-0x511: files for the guest firmware (the IGD's OpRegion and stolen size). */
+  readonly fwCfg = new FwCfg();
+  /** The assigned IGD's VMM side (at most one, as on a real machine). */
+  private igd: IgdAssignment | undefined;
+  /** What an IGD assignment may touch, made at the first attach (see igdMachine). */
+  private igdHost: IgdMachine | undefined;
+  /** The LPC bridge IGD legacy mode put at 00:1f.0. */
+  private lpcBridge: LpcBridge | undefined;
+  /** The guest has probed the bus since power-on or reset (a later attach is a hot-add). */
+  private booted = false;
   /** Bus 0: index device * 8 + function. */
   private readonly slots: (ConfigTarget | undefined)[] = new Array(
     DEVICES_PER_BUS * FUNCTIONS_PER_DEVICE,
@@ -112,13 +153,17 @@ export class Machine {
   private readonly errors: MachineError[] = [];
   private errorsDropped = 0;
   private probed: readonly ProbedDevice[] = [];
+  /** What every function gets from the machine (one object for all of them). */
+  private readonly functionHost: FunctionHost;
+  /** The ECAM window's range in `memory` (it stays for the machine's life). */
+  private readonly ecam: MappedRange;
   private configAddress = 0;
   private closed = false;
 
   constructor(opts: MachineOptions = {}) {
     this.log = opts.log ?? silentLogger();
     this.clock = opts.clock ?? realClock();
-    this.ram = new GuestMemory(opts.ramSize ?? DEFAULT_RAM_SIZE);
+    this.ram = new GuestMemory(opts.ramSize ?? DEFAULT_RAM_SIZE, opts.allocateRam);
     this.memory = new AddressMap('memory', MMIO64_WINDOW.limit + 1);
     this.io = new AddressMap('io', IO_SPACE_SIZE);
     this.interrupts = new InterruptController({
@@ -130,6 +175,14 @@ export class Machine {
     this.iommu = new IovaMap();
     this.iommu.map({ iova: 0, size: this.ram.size, read: true, write: true, memory: this.ram.bytes });
     this.slots[0] = this.hostBridge;
+    this.functionHost = {
+      memory: this.memory,
+      io: this.io,
+      irq: this.interrupts,
+      log: this.log,
+      recordError: (e) => this.recordError(e),
+      slotIsMultifunction: (device) => this.slotIsMultifunction(device),
+    };
 
     this.memory.add({
       start: 0,
@@ -138,7 +191,7 @@ export class Machine {
       owner: 'ram',
       handler: new MemoryHandler(this.ram.bytes),
     });
-    this.memory.add({
+    this.ecam = this.memory.add({
       start: ECAM_BASE,
       size: ECAM_BUS_SIZE,
       kind: 'ecam',
@@ -159,6 +212,8 @@ export class Machine {
       owner: 'host-bridge',
       handler: this.configPortHandler(),
     });
+    // docs/specs/fw_cfg.rst: selector at 0x510 (16-bit), data at 0x511 (8-bit)
+    this.io.add({ start: FW_CFG_IO_BASE, size: 2, kind: 'emulated', owner: 'fw-cfg', handler: this.fwCfg });
     this.guest = {
       configRead: (a, offset, size) => this.guestConfigRead(a, offset, size),
       configWrite: (a, offset, size, value) => this.guestConfigWrite(a, offset, size, value),
@@ -191,19 +246,13 @@ export class Machine {
     }
     const tracker = new DirtyTracker();
     const dma = new HostDma({ map: this.iommu, dirty: tracker, device: opts.label });
-    const log = prefixed(this.log, `${formatPciAddress(opts.slot)} ${opts.label}: `);
     const host: DeviceHost = {
       dma,
       dirty: dma,
       clock: this.clock,
-      log,
-      dmaLogging: {
-        start: (pageSize, ranges) => {
-          tracker.start(pageSize, ranges);
-        },
-        stop: () => tracker.stop(),
-        report: (iova, length, pageSize) => tracker.report(iova, length, pageSize),
-      },
+      log: new PrefixedLogger(this.log, `${slotNameOf(opts.slot)} ${opts.label}: `),
+      // The tracker answers DMA_LOGGING_START/STOP/REPORT itself.
+      dmaLogging: tracker,
     };
     const file = new DeviceFile(opts.device, host);
     file.open();
@@ -214,30 +263,32 @@ export class Machine {
         slot: opts.slot,
         label: opts.label,
         source: new InterruptSource(opts.label),
-        host: {
-          memory: this.memory,
-          io: this.io,
-          irq: this.interrupts,
-          log: this.log,
-          recordError: (e) => this.recordError(e),
-          slotIsMultifunction: (device) => this.slotIsMultifunction(device),
-        },
+        host: this.functionHost,
       });
     } catch (err) {
       file.close();
       dma.dispose();
       throw toVfioError(err, { device: opts.label });
     }
-    const entry: Attached = {
+    const entry: { -readonly [K in keyof Attached]: Attached[K] } = {
       slot: { bus: opts.slot.bus, device: opts.slot.device, function: opts.slot.function },
       label: opts.label,
       file,
       fn,
       dma,
       tracker,
-      ...(opts.plugin !== undefined ? { plugin: opts.plugin } : {}),
-      ...(opts.typeId !== undefined ? { typeId: opts.typeId } : {}),
     };
+    if (opts.plugin !== undefined) entry.plugin = opts.plugin;
+    if (opts.typeId !== undefined) entry.typeId = opts.typeId;
+    if (this.igd === undefined) {
+      try {
+        this.igd = assignIgd(fn, this.igdMachine(), opts.igd);
+      } catch (err) {
+        file.close();
+        dma.dispose();
+        throw toVfioError(err, { device: opts.label });
+      }
+    }
     this.attached.set(key, entry);
     this.slots[key] = fn;
     this.log.info(`attached ${opts.label} (${file.name}) at ${fn.slotName}`);
@@ -257,6 +308,10 @@ export class Machine {
     entry.fn.disableInterrupts();
     entry.file.close();
     entry.dma.dispose();
+    if (this.igd !== undefined && slotKey(this.igd.slot) === key) {
+      this.igd.remove();
+      this.igd = undefined;
+    }
     this.attached.delete(key);
     this.slots[key] = undefined;
     this.log.info(`detached ${entry.label} from ${entry.fn.slotName}`);
@@ -278,6 +333,15 @@ export class Machine {
   async probe(): Promise<readonly ProbedDevice[]> {
     this.checkOpen();
     this.probed = probePciBus(this.guest, { windows: PCI_WINDOWS, previous: this.probed });
+    this.booted = true;
+    // The firmware's IGD step (SeaBIOS / OVMF IgdAssignmentDxe): once per boot, after the bus is set up.
+    const igd = this.igd;
+    if (igd !== undefined && igd.firmware === undefined) {
+      igd.firmware = igdFirmware(this.guest) ?? {
+        ok: false,
+        summary: 'the firmware found no Intel display function at 00:02.0, so ASLS and BDSM stay 0',
+      };
+    }
     return this.probed;
   }
 
@@ -317,6 +381,9 @@ export class Machine {
     this.checkOpen();
     for (const d of this.attached.values()) d.fn.reset();
     this.hostBridge.reset();
+    this.igd?.reset();
+    this.fwCfg.reset();
+    this.booted = false;
     this.interrupts.resetAllocation();
     this.ram.resetAllocator();
     this.configAddress = 0;
@@ -324,10 +391,28 @@ export class Machine {
     this.log.info('machine reset');
   }
 
+  /**
+   * Shut the machine down. Unlike a hot-remove (detach) nothing is taken apart piece by piece: the
+   * address maps drop every BAR range in one sweep, and closing each device file turns its
+   * interrupts off and lets the plugin go.
+   */
   close(): void {
     if (this.closed) return;
-    for (const d of [...this.attached.values()]) this.detach(d.slot);
     this.closed = true;
+    for (const d of this.attached.values()) {
+      d.fn.shutdown();
+      d.file.close();
+      d.dma.dispose();
+      this.slots[slotKey(d.slot)] = undefined;
+      this.log.info(`detached ${d.label} from ${d.fn.slotName}`);
+    }
+    this.attached.clear();
+    if (this.igd !== undefined) {
+      this.igd.remove();
+      this.igd = undefined;
+    }
+    this.memory.retain(isMachineRange);
+    this.io.retain(isMachineRange);
   }
 
   // ---- config access -----------------------------------------------------------------------------
@@ -336,32 +421,42 @@ export class Machine {
     return this.slots[device * FUNCTIONS_PER_DEVICE + fn];
   }
 
+  /**
+   * A guest config read is an ECAM read: it goes to the ECAM window's handler and counts on its
+   * range as a memory read there would, without looking the (fixed) window up in the memory map.
+   */
   private guestConfigRead(a: PciAddress, offset: number, size: AccessSize): number {
     if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return allOnes(size);
-    return this.memory.read(ECAM_BASE + a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size);
+    this.ecam.reads++;
+    return this.ecamRead(a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size);
   }
 
   private guestConfigWrite(a: PciAddress, offset: number, size: AccessSize, value: number): void {
     if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return;
-    this.memory.write(ECAM_BASE + a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size, value);
+    this.ecam.writes++;
+    this.ecamWrite(a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size, value);
   }
 
   /** ECAM for bus 0: offset = device << 15 | function << 12 | register. Misaligned accesses master-abort. */
   private ecamHandler(): AccessHandler {
     return {
-      read: (offset, size) => {
-        const reg = offset & 0xfff;
-        const t = this.target(offset >>> 15, (offset >>> 12) & 7);
-        if (t === undefined || reg & (size - 1)) return allOnes(size);
-        return t.configRead(reg, size);
-      },
-      write: (offset, size, value) => {
-        const reg = offset & 0xfff;
-        const t = this.target(offset >>> 15, (offset >>> 12) & 7);
-        if (t === undefined || reg & (size - 1)) return;
-        t.configWrite(reg, size, value);
-      },
+      read: (offset, size) => this.ecamRead(offset, size),
+      write: (offset, size, value) => this.ecamWrite(offset, size, value),
     };
+  }
+
+  private ecamRead(offset: number, size: AccessSize): number {
+    const reg = offset & 0xfff;
+    const t = this.target(offset >>> 15, (offset >>> 12) & 7);
+    if (t === undefined || reg & (size - 1)) return allOnes(size);
+    return t.configRead(reg, size);
+  }
+
+  private ecamWrite(offset: number, size: AccessSize, value: number): void {
+    const reg = offset & 0xfff;
+    const t = this.target(offset >>> 15, (offset >>> 12) & 7);
+    if (t === undefined || reg & (size - 1)) return;
+    t.configWrite(reg, size, value);
   }
 
   /** Configuration mechanism #1: CONFIG_ADDRESS at 0xCF8 (32-bit writes latch it), CONFIG_DATA at 0xCFC-0xCFF. */
@@ -403,6 +498,33 @@ export class Machine {
       },
     };
   }
+
+  /** What the IGD assignment may touch: fw_cfg, the host bridge, slot 00:1f.0. */
+  private igdMachine(): IgdMachine {
+    // Asked at every attach (the IGD check runs for any device), so it is made once; `hotplugged`
+    // is read when the assignment is made, during attach, so a getter gives the value of that time.
+    let host = this.igdHost;
+    if (host === undefined) {
+      const machine = this;
+      const lpcKey = LPC_SLOT.device * FUNCTIONS_PER_DEVICE + LPC_SLOT.function;
+      host = {
+        fwCfg: this.fwCfg,
+        hostBridge: this.hostBridge,
+        log: this.log,
+        get hotplugged() {
+          return machine.booted;
+        },
+        lpcSlotFree: () => this.slots[lpcKey] === undefined,
+        placeLpcBridge: (bridge) => {
+          this.slots[lpcKey] = bridge;
+          this.lpcBridge = bridge;
+        },
+      };
+      this.igdHost = host;
+    }
+    return host;
+  }
+
 
   private slotIsMultifunction(device: number): boolean {
     let n = 0;
@@ -456,6 +578,29 @@ export class Machine {
     ];
     const sorted = [...this.attached.entries()].sort((a, b) => a[0] - b[0]).map(([, d]) => d);
     for (const d of sorted) devices.push(this.deviceReport(d));
+    const lpc = this.lpcBridge;
+    if (lpc !== undefined) {
+      devices.push({
+        slot: formatPciAddress({ bus: 0, ...LPC_SLOT }),
+        label: 'igd-lpc-bridge',
+        name: 'igd-lpc-bridge',
+        emulated: true,
+        vendorId: lpc.identity.vendorId,
+        deviceId: lpc.identity.deviceId,
+        classCode: lpc.config.readU32(8) >>> 8,
+        resettable: true,
+        regions: [],
+        interrupts: {
+          mode: 'none',
+          intxVector: null,
+          perVector: {},
+          total: 0,
+          irqIndexes: [],
+          setIrqsCalls: 0,
+        },
+        access: [],
+      });
+    }
     const addressMap = [
       ...this.memory.ranges().map((r) => ({
         space: 'memory' as const,
@@ -498,6 +643,7 @@ export class Machine {
       errors: this.errors.map((e) => ({ ...e })),
       errorsDropped: this.errorsDropped,
       probed: this.probed,
+      ...(this.igd !== undefined ? { igd: this.igd.report() } : {}),
     };
   }
 
@@ -589,6 +735,11 @@ export class Machine {
   }
 }
 
+/** Ranges the machine itself puts in its maps (RAM, ECAM, MSI window, config ports), not BARs. */
+function isMachineRange(range: MappedRange): boolean {
+  return !isBarRange(range);
+}
+
 function slotKey(a: PciAddress): number {
   if (!isFunctionAddress(a) || a.bus !== 0) {
     throw new VfioError('EINVAL', `${describeAddress(a)} is not a slot on bus 0 of this machine.`, {
@@ -644,13 +795,25 @@ function failedRun(device: ProbedDevice, driver: GuestDriver, err: unknown, what
   };
 }
 
-function prefixed(log: Logger, prefix: string): Logger {
-  return {
-    debug: (m) => log.debug(prefix + m),
-    info: (m) => log.info(prefix + m),
-    warn: (m) => log.warn(prefix + m),
-    error: (m) => log.error(prefix + m),
-  };
+/** A device's log: the machine's, each line prefixed with the slot and label. */
+class PrefixedLogger implements Logger {
+  constructor(
+    private readonly log: Logger,
+    private readonly prefix: string,
+  ) {}
+
+  debug(m: string): void {
+    this.log.debug(this.prefix + m);
+  }
+  info(m: string): void {
+    this.log.info(this.prefix + m);
+  }
+  warn(m: string): void {
+    this.log.warn(this.prefix + m);
+  }
+  error(m: string): void {
+    this.log.error(this.prefix + m);
+  }
 }
 
 export function silentLogger(): Logger {

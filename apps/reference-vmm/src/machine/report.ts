@@ -4,6 +4,7 @@
  */
 import type { ProbedDevice } from '@vfiokit/core';
 import type { RangeKind } from './address-map.js';
+import type { IgdReport } from './igd/assignment.js';
 import type { MachineError, PartHow } from './vfio-pci-function.js';
 
 export interface MachineReport {
@@ -37,6 +38,8 @@ export interface MachineReport {
   readonly errorsDropped: number;
   /** What the last probe found (empty before the first probe). */
   readonly probed: readonly ProbedDevice[];
+  /** The assigned Intel IGD's VMM side (absent without one): fw_cfg files, emulated registers, legacy mode, firmware. */
+  readonly igd?: IgdReport;
 }
 
 export interface LayoutReport {

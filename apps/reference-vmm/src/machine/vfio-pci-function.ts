@@ -9,6 +9,7 @@
 import {
   type DeviceFile,
   formatPciAddress,
+  type IrqSetRequest,
   type IrqTrigger,
   type Logger,
   msiCapabilitySize,
@@ -20,6 +21,9 @@ import {
   PCI_BASE_ADDRESS_SPACE_IO,
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
+  PCI_CAP_LIST_ID,
+  PCI_CAP_LIST_NEXT,
+  PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_SIZE,
   PCI_COMMAND,
   PCI_COMMAND_IO,
@@ -55,6 +59,9 @@ import {
   PCI_MSIX_TABLE,
   PCI_MSIX_TABLE_BIR,
   PCI_MSIX_TABLE_OFFSET,
+  PCI_STATUS,
+  PCI_STATUS_CAP_LIST,
+  PCI_STD_HEADER_SIZEOF,
   PCI_STD_NUM_BARS,
   type PciAddress,
   type RegionMapping,
@@ -68,7 +75,6 @@ import {
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   VFIO_REGION_INFO_FLAG_MMAP,
   VfioError,
-  walkCapabilities,
 } from '@vfiokit/core';
 import {
   type AccessHandler,
@@ -78,7 +84,9 @@ import {
   hexOf,
   type MappedRange,
   MemoryHandler,
+  type RangeKind,
 } from './address-map.js';
+import type { EmulatedConfig } from './emulated-config.js';
 import type { InterruptController, InterruptSource } from './interrupt-controller.js';
 import { intxVectorFor } from './interrupt-controller.js';
 import { MSI_WINDOW_BASE, MSI_WINDOW_SIZE } from './layout.js';
@@ -118,11 +126,27 @@ export interface FunctionHost {
   slotIsMultifunction(device: number): boolean;
 }
 
-interface Part extends BarPart {
-  readonly handler: AccessHandler;
-  /** Guest accesses through this part (direct ones never reach the device). */
-  reads: number;
-  writes: number;
+/**
+ * A part of a BAR with the handler that serves it. The parts of a BAR depend on REGION_INFO and
+ * the MSI-X structures only, so they are made once, when the device is attached; mapping the BAR
+ * at an address only places them.
+ */
+class Part implements BarPart {
+  /** Guest accesses through this part while it was mapped before (direct ones never reach the device). */
+  reads = 0;
+  writes = 0;
+  /** The address-map kind of the part's range. */
+  readonly kind: RangeKind;
+
+  constructor(
+    readonly offset: number,
+    readonly size: number,
+    readonly how: PartHow,
+    /** Replaced only by interceptBar (a BAR quirk in front of the part). */
+    public handler: AccessHandler,
+  ) {
+    this.kind = how;
+  }
 }
 
 export interface BarState {
@@ -132,7 +156,8 @@ export interface BarState {
   readonly prefetchable: boolean;
   readonly parts: Part[];
   address: number | undefined;
-  ranges: MappedRange[];
+  /** The address-map ranges of the parts while the BAR is mapped (one per part), else empty. */
+  readonly ranges: MappedRange[];
 }
 
 interface MsixState {
@@ -144,11 +169,12 @@ interface MsixState {
   readonly pbaOffset: number;
   /** The VMM keeps the table and PBA (false when the BAR is MSIX_MAPPABLE). */
   readonly emulated: boolean;
+  /** The table and PBA as the VMM keeps them, little endian (read with getLe/setLe). */
   readonly table: Uint8Array;
-  readonly tableView: DataView;
   readonly pba: Uint8Array;
-  readonly pbaView: DataView;
   readonly triggers: IrqTrigger[];
+  /** SET_IRQS that routes every vector the device offers (made once; the core copies the triggers). */
+  readonly enableRequest: IrqSetRequest;
   enabled: boolean;
   functionMask: boolean;
 }
@@ -167,7 +193,11 @@ interface MsiState {
 
 export type InterruptMode = 'msix' | 'msi' | 'intx' | 'none';
 
-/** Scratch buffers for trapped accesses: allocated once per function. */
+/**
+ * Scratch bytes for one access at a time. A guest access runs to its end before the next one
+ * starts (devices never make guest accesses), so the few buffers below serve every function of
+ * every machine and attaching a device allocates none.
+ */
 class Scratch {
   readonly buffer = new ArrayBuffer(8);
   readonly b1 = new Uint8Array(this.buffer, 0, 1);
@@ -194,9 +224,17 @@ class Scratch {
   }
 }
 
+/** Config accesses the VMM makes for the guest or for itself. */
+const CONFIG_SCRATCH = new Scratch();
+/** Trapped BAR accesses. */
+const TRAP_SCRATCH = new Scratch();
+/** Reads of a device-kept (MSIX_MAPPABLE) MSI-X table when a vector fires. */
+const MSIX_SCRATCH = new Scratch();
+
 /**
- * A trapped part of a BAR: each access is a DeviceFile read or write at the region's offset.
- * The handler owns its buffers, so an access allocates nothing and makes one call into the core.
+ * A trapped part of a BAR: each access is a DeviceFile read or write in the BAR's region (at the
+ * REGION_INFO offset plus the offset inside the region). The handler uses the shared trap scratch
+ * and names the region by index, so an access allocates nothing and makes one call into the core.
  */
 class TrappedHandler implements AccessHandler {
   private readonly view: DataView;
@@ -208,20 +246,23 @@ class TrappedHandler implements AccessHandler {
     private readonly fn: VfioPciFunction,
     private readonly file: DeviceFile,
     private readonly region: number,
-    private readonly fileOffset: number,
     private readonly regionOffset: number,
+    scratch: Scratch,
   ) {
-    const buffer = new ArrayBuffer(4);
-    this.view = new DataView(buffer);
-    this.b1 = new Uint8Array(buffer, 0, 1);
-    this.b2 = new Uint8Array(buffer, 0, 2);
-    this.b4 = new Uint8Array(buffer, 0, 4);
+    this.view = scratch.view;
+    this.b1 = scratch.b1;
+    this.b2 = scratch.b2;
+    this.b4 = scratch.b4;
   }
 
   read(offset: number, size: AccessSize): number {
     const v = this.view;
     try {
-      this.file.read(this.fileOffset + offset, size === 4 ? this.b4 : size === 2 ? this.b2 : this.b1);
+      this.file.readRegion(
+        this.region,
+        this.regionOffset + offset,
+        size === 4 ? this.b4 : size === 2 ? this.b2 : this.b1,
+      );
     } catch (err) {
       this.fn.accessFault(err, 'read', this.region, this.regionOffset + offset);
       return allOnes(size);
@@ -235,7 +276,11 @@ class TrappedHandler implements AccessHandler {
     else if (size === 2) v.setUint16(0, value & 0xffff, true);
     else v.setUint8(0, value & 0xff);
     try {
-      this.file.write(this.fileOffset + offset, size === 4 ? this.b4 : size === 2 ? this.b2 : this.b1);
+      this.file.writeRegion(
+        this.region,
+        this.regionOffset + offset,
+        size === 4 ? this.b4 : size === 2 ? this.b2 : this.b1,
+      );
     } catch (err) {
       this.fn.accessFault(err, 'write', this.region, this.regionOffset + offset);
     }
@@ -262,6 +307,89 @@ class MsixPbaHandler implements AccessHandler {
   }
 }
 
+/** INTx's eventfd: the line's vector at the interrupt controller. */
+class IntxTrigger implements IrqTrigger {
+  constructor(private readonly fn: VfioPciFunction) {}
+  signal(): void {
+    this.fn.intxSignal();
+  }
+}
+
+/** The eventfd of MSI vector `vector`. */
+class MsiTrigger implements IrqTrigger {
+  constructor(
+    private readonly fn: VfioPciFunction,
+    private readonly vector: number,
+  ) {}
+  signal(): void {
+    this.fn.msiSignal(this.vector);
+  }
+}
+
+/** The eventfd of MSI-X entry `entry`. */
+class MsixTrigger implements IrqTrigger {
+  constructor(
+    private readonly fn: VfioPciFunction,
+    private readonly entry: number,
+  ) {}
+  signal(): void {
+    this.fn.msixSignal(this.entry);
+  }
+}
+
+// SET_IRQS requests that carry no per-device data, shared by every function.
+const DISABLE_INTX: IrqSetRequest = Object.freeze({
+  action: 'trigger',
+  index: VFIO_PCI_INTX_IRQ_INDEX,
+  start: 0,
+  count: 0,
+  data: 'none',
+});
+const UNMASK_INTX: IrqSetRequest = Object.freeze({
+  action: 'unmask',
+  index: VFIO_PCI_INTX_IRQ_INDEX,
+  start: 0,
+  count: 1,
+  data: 'none',
+});
+const DISABLE_MSI: IrqSetRequest = Object.freeze({
+  action: 'trigger',
+  index: VFIO_PCI_MSI_IRQ_INDEX,
+  start: 0,
+  count: 0,
+  data: 'none',
+});
+const DISABLE_MSIX: IrqSetRequest = Object.freeze({
+  action: 'trigger',
+  index: VFIO_PCI_MSIX_IRQ_INDEX,
+  start: 0,
+  count: 0,
+  data: 'none',
+});
+
+/** Slot names of bus 0 (`0000:00:dd.f`), made once each. */
+const slotNames: string[] = [];
+
+/** formatPciAddress of a slot, kept once made for the 256 functions of bus 0. */
+export function slotNameOf(slot: PciAddress): string {
+  const onBus0 =
+    slot.bus === 0 &&
+    Number.isInteger(slot.device) &&
+    slot.device >= 0 &&
+    slot.device < 32 &&
+    Number.isInteger(slot.function) &&
+    slot.function >= 0 &&
+    slot.function < 8;
+  if (!onBus0) return formatPciAddress(slot);
+  const key = slot.device * 8 + slot.function;
+  let name = slotNames[key];
+  if (name === undefined) {
+    name = formatPciAddress(slot);
+    slotNames[key] = name;
+  }
+  return name;
+}
+
 export interface VfioPciFunctionOptions {
   readonly file: DeviceFile;
   readonly slot: PciAddress;
@@ -282,15 +410,23 @@ export class VfioPciFunction {
   readonly pin: number;
   readonly mappings: RegionMapping[] = [];
   private readonly host: FunctionHost;
-  private readonly scratch = new Scratch();
   private readonly msix: MsixState | undefined;
   private readonly msi: MsiState | undefined;
-  private readonly intxTrigger: IrqTrigger;
+  /** SET_IRQS that gives INTx its eventfd (made once; the core copies the trigger). */
+  private readonly intxEnable: IrqSetRequest;
   private readonly intxCount: number;
   private intxOn = false;
+  /**
+   * The COMMAND decode bits (I/O, memory) the BAR mappings follow: QEMU's pci_update_mappings
+   * works from its copy of COMMAND, so a config write moves BARs only when it changes these bits
+   * or writes a BAR while its decode is on. Nothing decodes until the guest writes COMMAND.
+   */
+  private decode = 0;
   /** MSI-X messages held in the PBA because their vector was masked. */
   msixPendingSet = 0;
   setIrqsCalls = 0;
+  /** Config bytes the VMM answers itself (QEMU's emulated_config_bits), e.g. an IGD's ASLS and BDSM. */
+  emulatedConfig: EmulatedConfig | undefined = undefined;
 
   constructor(opts: VfioPciFunctionOptions) {
     this.file = opts.file;
@@ -298,7 +434,7 @@ export class VfioPciFunction {
     this.label = opts.label;
     this.host = opts.host;
     this.source = opts.source;
-    this.slotName = formatPciAddress(opts.slot);
+    this.slotName = slotNameOf(opts.slot);
     const config = this.file.regionInfo(VFIO_PCI_CONFIG_REGION_INDEX);
     if (config.size < PCI_CFG_SPACE_SIZE) {
       throw new VfioError(
@@ -315,15 +451,35 @@ export class VfioPciFunction {
     this.configSize = config.size;
     this.pin = this.deviceConfigRead(PCI_INTERRUPT_PIN, 1) & 0xff;
     this.intxCount = this.irqCount(VFIO_PCI_INTX_IRQ_INDEX);
-    this.intxTrigger = {
-      signal: () => this.host.irq.deliver(this.intxVector(), this.source),
+    this.intxEnable = {
+      action: 'trigger',
+      index: VFIO_PCI_INTX_IRQ_INDEX,
+      start: 0,
+      count: 1,
+      data: 'eventfd',
+      triggers: [new IntxTrigger(this)],
     };
 
-    const caps = walkCapabilities((o) => this.deviceConfigRead(o, 1), PCI_CFG_SPACE_SIZE);
-    const msiCap = caps.capabilities.find((c) => c.id === PCI_CAP_ID_MSI);
-    const msixCap = caps.capabilities.find((c) => c.id === PCI_CAP_ID_MSIX);
-    this.msi = msiCap ? this.setupMsi(msiCap.offset) : undefined;
-    this.msix = msixCap ? this.setupMsix(msixCap.offset) : undefined;
+    // The first MSI and MSI-X capabilities, in one walk of the standard list. The walk keeps
+    // walkCapabilities' rules (it stops at a misaligned or out-of-range pointer) but needs no
+    // table of visited offsets: as Linux's __pci_find_next_cap_ttl it takes at most one step per
+    // dword of the device-dependent header, so a looped list ends too.
+    let msiAt = -1;
+    let msixAt = -1;
+    if (this.deviceConfigRead(PCI_STATUS, 1) & PCI_STATUS_CAP_LIST) {
+      const limit = Math.min(this.configSize, PCI_CFG_SPACE_SIZE);
+      let pos = this.deviceConfigRead(PCI_CAPABILITY_LIST, 1);
+      for (let steps = (PCI_CFG_SPACE_SIZE - PCI_STD_HEADER_SIZEOF) / 4; steps > 0 && pos !== 0; steps--) {
+        if ((pos & 3) !== 0 || pos < PCI_STD_HEADER_SIZEOF || pos + 2 > limit) break;
+        const id = this.deviceConfigRead(pos + PCI_CAP_LIST_ID, 1);
+        if (id === PCI_CAP_ID_MSI && msiAt < 0) msiAt = pos;
+        else if (id === PCI_CAP_ID_MSIX && msixAt < 0) msixAt = pos;
+        if (msiAt >= 0 && msixAt >= 0) break;
+        pos = this.deviceConfigRead(pos + PCI_CAP_LIST_NEXT, 1);
+      }
+    }
+    this.msi = msiAt >= 0 ? this.setupMsi(msiAt) : undefined;
+    this.msix = msixAt >= 0 ? this.setupMsix(msixAt) : undefined;
     this.setupBars();
     // QEMU's vfio_realize ends with INTx enabled when the device has a pin.
     this.enableIntx();
@@ -341,27 +497,29 @@ export class VfioPciFunction {
       const mfd = this.host.slotIsMultifunction(this.slot.device) ? PCI_HEADER_TYPE_MFD : 0;
       value = ((value & ~(PCI_HEADER_TYPE_MFD << shift)) | (mfd << shift)) >>> 0;
     }
+    const emulated = this.emulatedConfig;
+    if (emulated?.covers(offset, size)) value = emulated.merge(offset, size, value);
     return value;
   }
 
   /** A guest config write: to the device, then the VMM reacts as vfio_pci_write_config does. */
   configWrite(offset: number, size: AccessSize, value: number): void {
     if (offset + size > this.configSize) return;
-    const s = this.scratch;
+    const s = CONFIG_SCRATCH;
     s.set(size, value);
+    // vfio_pci_write_config: the write goes to the device whole; emulated bits are kept here too
+    const emulated = this.emulatedConfig;
+    if (emulated?.covers(offset, size)) emulated.write(offset, size, value);
     try {
-      this.file.write(this.configOffset + offset, s.of(size));
+      this.file.writeRegion(VFIO_PCI_CONFIG_REGION_INDEX, offset, s.of(size));
     } catch (err) {
       this.fault(err, 'config write', VFIO_PCI_CONFIG_REGION_INDEX, offset);
       return;
     }
     const end = offset + size;
-    if (
-      overlaps(offset, end, PCI_COMMAND, PCI_COMMAND + 2) ||
-      overlaps(offset, end, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_0 + 24)
-    ) {
-      this.updateBars();
-    }
+    if (overlaps(offset, end, PCI_COMMAND, PCI_COMMAND + 2)) this.commandWritten();
+    else if (overlaps(offset, end, PCI_BASE_ADDRESS_0, PCI_BASE_ADDRESS_0 + 4 * PCI_STD_NUM_BARS))
+      this.barWritten(offset, end);
     const msi = this.msi;
     if (msi && overlaps(offset, end, msi.capOffset, msi.capOffset + msi.length)) this.updateMsi();
     const msix = this.msix;
@@ -371,9 +529,9 @@ export class VfioPciFunction {
 
   /** Read the device's config region; a failing read answers all-ones and is recorded. */
   deviceConfigRead(offset: number, size: AccessSize): number {
-    const s = this.scratch;
+    const s = CONFIG_SCRATCH;
     try {
-      this.file.read(this.configOffset + offset, s.of(size));
+      this.file.readRegion(VFIO_PCI_CONFIG_REGION_INDEX, offset, s.of(size));
     } catch (err) {
       this.fault(err, 'config read', VFIO_PCI_CONFIG_REGION_INDEX, offset);
       return allOnes(size);
@@ -427,106 +585,143 @@ export class VfioPciFunction {
    * Split a BAR into parts: mmap areas (all of an MMAP region without the sparse capability)
    * are direct, the MSI-X table and PBA are the VMM's, the rest is trapped. Without
    * MSIX_MAPPABLE the pages holding the table and PBA are taken out of the direct areas, as
-   * QEMU's vfio_pci_fixup_msix_region does.
+   * QEMU's vfio_pci_fixup_msix_region does. Done once per BAR, when the device is attached.
    */
   private splitBar(region: ResolvedRegion, io: boolean): Part[] {
     const size = region.size;
-    const cuts = new Set<number>([0, size]);
-    const direct: { offset: number; size: number }[] = [];
-    if (!io && region.flags & VFIO_REGION_INFO_FLAG_MMAP) {
-      const sparse = region.caps.find((c) => c.id === VFIO_REGION_INFO_CAP_SPARSE_MMAP);
-      const areas = sparse && 'areas' in sparse ? sparse.areas : [{ offset: 0, size }];
-      for (const a of areas)
-        if (a.size > 0 && a.offset + a.size <= size) direct.push({ offset: a.offset, size: a.size });
+    const mappable = !io && (region.flags & VFIO_REGION_INFO_FLAG_MMAP) !== 0;
+    // undefined: the whole region maps (it has no sparse-mmap capability).
+    const areas = mappable ? sparseAreas(region) : undefined;
+    const msix = this.msix?.emulated ? this.msix : undefined;
+    const hasTable = msix !== undefined && msix.tableBar === region.index;
+    const hasPba = msix !== undefined && msix.pbaBar === region.index;
+    // Most BARs are all direct or all trapped: one part, nothing to cut.
+    if (!hasTable && !hasPba && areas === undefined)
+      return [this.makePart(region, 0, size, mappable ? 'direct' : 'trapped')];
+    // The emulated structures, and the pages holding them (not mapped; the rest of those pages
+    // is trapped). An absent structure is the empty span [-1, -1).
+    const tableStart = hasTable ? msix.tableOffset : -1;
+    const tableEnd = hasTable ? msix.tableOffset + msix.table.length : -1;
+    const pbaStart = hasPba ? msix.pbaOffset : -1;
+    const pbaEnd = hasPba ? msix.pbaOffset + msix.pba.length : -1;
+    const tableHole = hasTable && tableStart < size;
+    const pbaHole = hasPba && pbaStart < size;
+    const cuts = CUTS;
+    cuts.reset(size);
+    if (mappable) {
+      if (areas === undefined) cuts.add(0, size);
+      else for (const a of areas) if (isArea(a, size)) cuts.add(a.offset, a.offset + a.size);
     }
-    const special: { offset: number; size: number; how: PartHow }[] = [];
-    const msix = this.msix;
-    if (msix?.emulated) {
-      if (msix.tableBar === region.index)
-        special.push({ offset: msix.tableOffset, size: msix.table.length, how: 'msix-table' });
-      if (msix.pbaBar === region.index)
-        special.push({ offset: msix.pbaOffset, size: msix.pba.length, how: 'msix-pba' });
-    }
-    // The pages holding an emulated structure are not mapped (the rest of those pages is trapped).
-    const holes = special
-      .filter((sp) => sp.offset < size)
-      .map((sp) => {
-        const from = Math.floor(sp.offset / PAGE) * PAGE;
-        return { offset: from, size: Math.ceil((sp.offset + sp.size) / PAGE) * PAGE - from };
-      });
-    for (const d of direct) {
-      cuts.add(d.offset);
-      cuts.add(d.offset + d.size);
-    }
-    for (const h of holes) {
-      cuts.add(Math.min(h.offset, size));
-      cuts.add(Math.min(h.offset + h.size, size));
-    }
-    for (const s of special) {
-      cuts.add(Math.min(s.offset, size));
-      cuts.add(Math.min(s.offset + s.size, size));
-    }
-    const points = [...cuts].sort((a, b) => a - b);
-    // `area` keeps direct pieces of different mmap areas apart: one mmap never spans two areas.
-    const raw: { offset: number; size: number; how: PartHow; area: number }[] = [];
-    for (let k = 0; k + 1 < points.length; k++) {
-      const offset = points[k];
-      const end = points[k + 1];
+    if (tableHole) cuts.add(pageDown(tableStart), Math.min(pageUp(tableEnd), size));
+    if (pbaHole) cuts.add(pageDown(pbaStart), Math.min(pageUp(pbaEnd), size));
+    if (hasTable) cuts.add(Math.min(tableStart, size), Math.min(tableEnd, size));
+    if (hasPba) cuts.add(Math.min(pbaStart, size), Math.min(pbaEnd, size));
+    // Runs of pieces with the same handling become one part; `runArea` keeps direct pieces of
+    // different mmap areas apart (one mmap never spans two areas).
+    const parts: Part[] = [];
+    let runOffset = 0;
+    let runEnd = 0;
+    let runHow: PartHow | undefined;
+    let runArea = -1;
+    for (let k = 0; k + 1 < cuts.count; k++) {
+      const offset = cuts.at(k);
+      const end = cuts.at(k + 1);
       if (end <= offset) continue;
-      const inside = (r: { offset: number; size: number }) => offset >= r.offset && end <= r.offset + r.size;
-      const sp = special.find(inside);
-      const area = direct.findIndex(inside);
+      const area = mappable ? areaHolding(areas, size, offset, end) : -1;
       let how: PartHow;
-      if (sp) how = sp.how;
-      else if (area >= 0 && !holes.some(inside)) how = 'direct';
+      if (offset >= tableStart && end <= tableEnd) how = 'msix-table';
+      else if (offset >= pbaStart && end <= pbaEnd) how = 'msix-pba';
+      else if (
+        area >= 0 &&
+        !(tableHole && offset >= pageDown(tableStart) && end <= pageUp(tableEnd)) &&
+        !(pbaHole && offset >= pageDown(pbaStart) && end <= pageUp(pbaEnd))
+      )
+        how = 'direct';
       else how = 'trapped';
-      const prev = raw[raw.length - 1];
       const joins =
-        prev !== undefined &&
-        prev.how === how &&
-        (how === 'trapped' || (how === 'direct' && prev.area === area));
-      if (joins) raw[raw.length - 1] = { offset: prev.offset, size: end - prev.offset, how, area };
-      else raw.push({ offset, size: end - offset, how, area });
+        runHow !== undefined &&
+        runHow === how &&
+        (how === 'trapped' || (how === 'direct' && runArea === area));
+      if (joins) {
+        runEnd = end;
+        runArea = area;
+        continue;
+      }
+      if (runHow !== undefined) parts.push(this.makePart(region, runOffset, runEnd - runOffset, runHow));
+      runOffset = offset;
+      runEnd = end;
+      runHow = how;
+      runArea = area;
     }
-    return raw.map(({ offset, size: n, how }) => this.makePart(region, { offset, size: n, how }));
+    if (runHow !== undefined) parts.push(this.makePart(region, runOffset, runEnd - runOffset, runHow));
+    return parts;
   }
 
-  private makePart(region: ResolvedRegion, p: { offset: number; size: number; how: PartHow }): Part {
-    let handler: AccessHandler;
-    if (p.how === 'direct') {
+  private makePart(region: ResolvedRegion, offset: number, size: number, how: PartHow): Part {
+    if (how === 'direct') {
       try {
-        const mapping = this.file.mmap(region.offset + p.offset, p.size);
+        const mapping = this.file.mmap(region.offset + offset, size);
         this.mappings.push(mapping);
-        handler = new MemoryHandler(mapping.memory.bytes, mapping.memoryOffset, p.size);
-        return { ...p, handler, reads: 0, writes: 0 };
+        return new Part(
+          offset,
+          size,
+          how,
+          new MemoryHandler(mapping.memory.bytes, mapping.memoryOffset, size),
+        );
       } catch (err) {
         // QEMU falls back to the slow path when an mmap fails; so does the VMM.
-        this.fault(err, `mmap BAR${region.index} area`, region.index, p.offset);
-        return this.makePart(region, { ...p, how: 'trapped' });
+        this.fault(err, `mmap BAR${region.index} area`, region.index, offset);
+        return this.makePart(region, offset, size, 'trapped');
       }
     }
-    if (p.how === 'msix-table') handler = new MsixTableHandler(this);
-    else if (p.how === 'msix-pba') handler = new MsixPbaHandler(this);
-    else handler = new TrappedHandler(this, this.file, region.index, region.offset + p.offset, p.offset);
-    return { ...p, handler, reads: 0, writes: 0 };
+    let handler: AccessHandler;
+    if (how === 'msix-table') handler = new MsixTableHandler(this);
+    else if (how === 'msix-pba') handler = new MsixPbaHandler(this);
+    else handler = new TrappedHandler(this, this.file, region.index, offset, TRAP_SCRATCH);
+    return new Part(offset, size, how, handler);
   }
 
-  /** Re-read COMMAND and the BARs from the device and (re)map what changed (vfio_sub_page_bar_update_mapping's caller, pci_update_mappings). */
+  /**
+   * Re-read COMMAND and every BAR from the device and (re)map what changed (QEMU's
+   * pci_update_mappings). Config writes take the shorter roads below; this one is for reset.
+   */
   updateBars(): void {
-    const command = this.deviceConfigRead(PCI_COMMAND, 2);
+    this.decode = this.deviceConfigRead(PCI_COMMAND, 2) & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+    for (const bar of this.bars) this.updateBar(bar);
+  }
+
+  /** The guest wrote COMMAND: the BARs move only when a decode bit changed. */
+  private commandWritten(): void {
+    const decode = this.deviceConfigRead(PCI_COMMAND, 2) & (PCI_COMMAND_IO | PCI_COMMAND_MEMORY);
+    if (decode === this.decode) return;
+    this.decode = decode;
+    for (const bar of this.bars) this.updateBar(bar);
+  }
+
+  /**
+   * The guest wrote BAR registers in [offset, end): re-read those BARs whose decode is on. With
+   * decode off (every write while the guest sizes BARs) a BAR is unmapped already and stays so.
+   */
+  private barWritten(offset: number, end: number): void {
+    if (this.decode === 0) return;
     for (const bar of this.bars) {
-      const target = this.decodedAddress(bar, command);
-      if (target === bar.address) continue;
-      this.unmapBar(bar);
-      if (target !== undefined) this.mapBar(bar, target);
+      if (!(this.decode & decodeBit(bar))) continue;
+      const register = PCI_BASE_ADDRESS_0 + 4 * bar.index;
+      if (overlaps(offset, end, register, register + (bar.kind === 'mem64' ? 8 : 4))) this.updateBar(bar);
     }
   }
 
-  /** pci_bar_address in QEMU: the BAR's address when decode is on and the address is usable. */
-  private decodedAddress(bar: BarState, command: number): number | undefined {
+  /** Map the BAR where the device now decodes it, or unmap it; nothing when the address is the same. */
+  private updateBar(bar: BarState): void {
+    const target = this.decode & decodeBit(bar) ? this.decodedAddress(bar) : undefined;
+    if (target === bar.address) return;
+    this.unmapBar(bar);
+    if (target !== undefined) this.mapBar(bar, target);
+  }
+
+  /** pci_bar_address in QEMU, with decode on: the BAR's address when it is usable. */
+  private decodedAddress(bar: BarState): number | undefined {
     const size = bar.region.size;
-    // Decode off: nothing to read (this is every BAR write while the guest sizes BARs).
-    if (!(command & (bar.kind === 'io' ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY))) return undefined;
     const low = this.deviceConfigRead(PCI_BASE_ADDRESS_0 + 4 * bar.index, 4);
     if (bar.kind === 'io') {
       const addr = (low & PCI_BASE_ADDRESS_IO_MASK & ~(size - 1)) >>> 0;
@@ -545,45 +740,88 @@ export class VfioPciFunction {
     return addr;
   }
 
+  /** Place the BAR's parts at `address`: one range per part, each with the part's own handler. */
   private mapBar(bar: BarState, address: number): void {
     const map = bar.kind === 'io' ? this.host.io : this.host.memory;
-    const added: MappedRange[] = [];
+    const parts = bar.parts;
+    const ranges = bar.ranges;
     try {
-      for (const part of bar.parts) {
-        const kind = part.how === 'direct' ? 'direct' : part.how === 'trapped' ? 'trapped' : part.how;
-        added.push(
-          map.add({
-            start: address + part.offset,
-            size: part.size,
-            kind,
-            owner: this.label,
-            handler: part.handler,
-          }),
-        );
+      for (let i = 0; i < parts.length; i++) {
+        const part = parts[i];
+        ranges.push(map.addRange(address + part.offset, part.size, part.kind, this.label, part.handler));
       }
     } catch (err) {
-      for (const r of added) map.remove(r);
+      for (const r of ranges) map.remove(r);
+      clear(ranges);
       this.fault(err, `map BAR${bar.index} at ${hexOf(address)}`, bar.index, 0);
       return;
     }
     bar.address = address;
-    bar.ranges = added;
   }
 
   private unmapBar(bar: BarState): void {
+    const ranges = bar.ranges;
+    bar.address = undefined;
+    if (ranges.length === 0) return;
     const map = bar.kind === 'io' ? this.host.io : this.host.memory;
     // The ranges follow the parts one to one; their counters are kept in the parts.
-    bar.ranges.forEach((r, i) => {
+    for (let i = 0; i < ranges.length; i++) {
+      const r = ranges[i];
       bar.parts[i].reads += r.reads;
       bar.parts[i].writes += r.writes;
       map.remove(r);
-    });
-    bar.ranges = [];
-    bar.address = undefined;
+    }
+    clear(ranges);
   }
 
   unmapAll(): void {
     for (const bar of this.bars) this.unmapBar(bar);
+  }
+
+  /**
+   * Put a handler in front of the part of BAR `index` that holds `offset` (QEMU's BAR quirks, such
+   * as the IGD's config mirrors): `wrap` gets the part's handler and the part's offset in the BAR.
+   * A mapped BAR is mapped again with it. False when the BAR has no part holding `offset`.
+   */
+  interceptBar(
+    index: number,
+    offset: number,
+    wrap: (inner: AccessHandler, partOffset: number) => AccessHandler,
+  ): boolean {
+    const bar = this.bars.find((b) => b.index === index);
+    const part = bar?.parts.find((p) => offset >= p.offset && offset < p.offset + p.size);
+    if (bar === undefined || part === undefined) return false;
+    part.handler = wrap(part.handler, part.offset);
+    const at = bar.address;
+    if (at !== undefined) {
+      this.unmapBar(bar);
+      this.mapBar(bar, at);
+    }
+    return true;
+  }
+
+  /**
+   * The machine shuts down: its address maps go with it (they drop every BAR range in one sweep,
+   * see isBarRange), and closing the device file turns every interrupt index off, as releasing a
+   * vfio device fd does. The function only forgets its mappings and routes; each part keeps the
+   * accesses it counted.
+   */
+  shutdown(): void {
+    for (const bar of this.bars) {
+      const ranges = bar.ranges;
+      for (let i = 0; i < ranges.length; i++) {
+        bar.parts[i].reads += ranges[i].reads;
+        bar.parts[i].writes += ranges[i].writes;
+      }
+      clear(ranges);
+      bar.address = undefined;
+    }
+    if (this.msix) this.msix.enabled = false;
+    if (this.msi) {
+      this.msi.enabled = false;
+      this.msi.pending = 0;
+    }
+    this.intxOn = false;
   }
 
   // ---- interrupts --------------------------------------------------------------------------------
@@ -592,6 +830,11 @@ export class VfioPciFunction {
     if (this.msix?.enabled) return 'msix';
     if (this.msi?.enabled) return 'msi';
     return this.intxOn ? 'intx' : 'none';
+  }
+
+  /** INTx fired (its trigger's signal): the line's vector at the interrupt controller. */
+  intxSignal(): void {
+    this.host.irq.deliver(this.intxVector(), this.source);
   }
 
   intxVector(): number {
@@ -610,10 +853,11 @@ export class VfioPciFunction {
     }
   }
 
-  private setIrqs(operation: string, run: () => void): boolean {
+  /** VFIO_DEVICE_SET_IRQS; a refusal is recorded as a fault and answered false. */
+  private setIrqs(operation: string, req: IrqSetRequest): boolean {
     this.setIrqsCalls++;
     try {
-      run();
+      this.file.setIrqs(req);
       return true;
     } catch (err) {
       this.fault(err, operation, -1, 0);
@@ -624,45 +868,19 @@ export class VfioPciFunction {
   /** vfio_intx_enable: one eventfd on INTx vector 0. */
   enableIntx(): void {
     if (this.intxOn || this.pin === 0 || this.intxCount === 0) return;
-    const triggers = [this.intxTrigger];
-    this.intxOn = this.setIrqs('enable INTx', () =>
-      this.file.setIrqs({
-        action: 'trigger',
-        index: VFIO_PCI_INTX_IRQ_INDEX,
-        start: 0,
-        count: 1,
-        data: 'eventfd',
-        triggers,
-      }),
-    );
+    this.intxOn = this.setIrqs('enable INTx', this.intxEnable);
   }
 
   disableIntx(): void {
     if (!this.intxOn) return;
     this.intxOn = false;
-    this.setIrqs('disable INTx', () =>
-      this.file.setIrqs({
-        action: 'trigger',
-        index: VFIO_PCI_INTX_IRQ_INDEX,
-        start: 0,
-        count: 0,
-        data: 'none',
-      }),
-    );
+    this.setIrqs('disable INTx', DISABLE_INTX);
   }
 
   /** vfio_intx_eoi: the guest ended the interrupt, so unmask the automasked line. */
   eoi(vector: number): void {
     if (!this.intxOn || vector !== this.intxVector()) return;
-    this.setIrqs('unmask INTx', () =>
-      this.file.setIrqs({
-        action: 'unmask',
-        index: VFIO_PCI_INTX_IRQ_INDEX,
-        start: 0,
-        count: 1,
-        data: 'none',
-      }),
-    );
+    this.setIrqs('unmask INTx', UNMASK_INTX);
   }
 
   /** An MSI or MSI-X message: a write of `data` to `address`, which the local APIC takes in its window. */
@@ -691,7 +909,7 @@ export class VfioPciFunction {
     );
     const capable = 1 << ((flags & PCI_MSI_FLAGS_QMASK) >>> 1);
     const triggers: IrqTrigger[] = [];
-    for (let i = 0; i < capable; i++) triggers.push({ signal: () => this.msiSignal(i) });
+    for (let i = 0; i < capable; i++) triggers.push(new MsiTrigger(this, i));
     return {
       capOffset,
       length,
@@ -705,7 +923,8 @@ export class VfioPciFunction {
     };
   }
 
-  private msiSignal(i: number): void {
+  /** MSI vector `i` fired (its trigger's signal). */
+  msiSignal(i: number): void {
     const msi = this.msi as MsiState;
     if (!msi.enabled || i >= msi.vectors) return;
     if (msi.mask & (1 << i)) {
@@ -743,15 +962,7 @@ export class VfioPciFunction {
       if (msi.enabled) {
         msi.enabled = false;
         msi.pending = 0;
-        this.setIrqs('disable MSI', () =>
-          this.file.setIrqs({
-            action: 'trigger',
-            index: VFIO_PCI_MSI_IRQ_INDEX,
-            start: 0,
-            count: 0,
-            data: 'none',
-          }),
-        );
+        this.setIrqs('disable MSI', DISABLE_MSI);
         this.enableIntx();
       }
       return;
@@ -765,30 +976,19 @@ export class VfioPciFunction {
         if (this.msix?.enabled) this.disableMsix();
       } else if (vectors !== msi.vectors) {
         // MSI is NORESIZE: a new vector count means disable, then set all vectors again.
-        this.setIrqs('resize MSI', () =>
-          this.file.setIrqs({
-            action: 'trigger',
-            index: VFIO_PCI_MSI_IRQ_INDEX,
-            start: 0,
-            count: 0,
-            data: 'none',
-          }),
-        );
+        this.setIrqs('resize MSI', DISABLE_MSI);
       }
       msi.vectors = vectors;
       msi.address = address;
       msi.data = data;
-      const triggers = msi.triggers.slice(0, vectors);
-      msi.enabled = this.setIrqs('enable MSI', () =>
-        this.file.setIrqs({
-          action: 'trigger',
-          index: VFIO_PCI_MSI_IRQ_INDEX,
-          start: 0,
-          count: vectors,
-          data: 'eventfd',
-          triggers,
-        }),
-      );
+      msi.enabled = this.setIrqs('enable MSI', {
+        action: 'trigger',
+        index: VFIO_PCI_MSI_IRQ_INDEX,
+        start: 0,
+        count: vectors,
+        data: 'eventfd',
+        triggers: msi.triggers.slice(0, vectors),
+      });
       if (!msi.enabled) this.enableIntx();
     }
     const release = unmasked & msi.pending;
@@ -818,7 +1018,9 @@ export class VfioPciFunction {
     // PCI Local Bus Specification 3.0 §6.8.2.9: the PBA is an array of QWORDs, one bit per entry.
     const pbaBytes = new Uint8Array(Math.ceil(tableSize / 64) * 8);
     const triggers: IrqTrigger[] = [];
-    for (let i = 0; i < tableSize; i++) triggers.push({ signal: () => this.msixSignal(i) });
+    for (let i = 0; i < tableSize; i++) triggers.push(new MsixTrigger(this, i));
+    // Every vector gets its trigger; masking is applied when a vector fires (the PBA holds it).
+    const count = Math.min(tableSize, this.irqCount(VFIO_PCI_MSIX_IRQ_INDEX));
     const state: MsixState = {
       capOffset,
       tableSize,
@@ -828,10 +1030,16 @@ export class VfioPciFunction {
       pbaOffset: (pba & PCI_MSIX_PBA_OFFSET) >>> 0,
       emulated,
       table: tableBytes,
-      tableView: new DataView(tableBytes.buffer),
       pba: pbaBytes,
-      pbaView: new DataView(pbaBytes.buffer),
       triggers,
+      enableRequest: {
+        action: 'trigger',
+        index: VFIO_PCI_MSIX_IRQ_INDEX,
+        start: 0,
+        count,
+        data: 'eventfd',
+        triggers: count === tableSize ? triggers : triggers.slice(0, count),
+      },
       enabled: false,
       functionMask: false,
     };
@@ -840,13 +1048,7 @@ export class VfioPciFunction {
   }
 
   msixTableRead(offset: number, size: AccessSize): number {
-    const m = this.msix as MsixState;
-    const v = m.tableView;
-    return size === 4
-      ? v.getUint32(offset, true)
-      : size === 2
-        ? v.getUint16(offset, true)
-        : v.getUint8(offset);
+    return getLe((this.msix as MsixState).table, offset, size);
   }
 
   msixTableWrite(offset: number, size: AccessSize, value: number): void {
@@ -854,22 +1056,15 @@ export class VfioPciFunction {
     const entry = Math.floor(offset / PCI_MSIX_ENTRY_SIZE);
     const ctrl = entry * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL;
     const wasMasked = this.msixMasked(entry);
-    const v = m.tableView;
-    if (size === 4) v.setUint32(offset, value >>> 0, true);
-    else if (size === 2) v.setUint16(offset, value & 0xffff, true);
-    else v.setUint8(offset, value & 0xff);
+    const t = m.table;
+    setLe(t, offset, size, value);
     // PCI Local Bus Specification 3.0 §6.8.2.9: only the Mask Bit of Vector Control is defined.
-    v.setUint32(ctrl, v.getUint32(ctrl, true) & PCI_MSIX_ENTRY_CTRL_MASKBIT, true);
+    setLe(t, ctrl, 4, getLe(t, ctrl, 4) & PCI_MSIX_ENTRY_CTRL_MASKBIT);
     if (wasMasked && !this.msixMasked(entry)) this.msixReleasePending(entry);
   }
 
   msixPbaRead(offset: number, size: AccessSize): number {
-    const v = (this.msix as MsixState).pbaView;
-    return size === 4
-      ? v.getUint32(offset, true)
-      : size === 2
-        ? v.getUint16(offset, true)
-        : v.getUint8(offset);
+    return getLe((this.msix as MsixState).pba, offset, size);
   }
 
   private msixEntryMasked(entry: number): boolean {
@@ -877,7 +1072,7 @@ export class VfioPciFunction {
     if (!m.emulated)
       return (this.mappableEntry(entry, PCI_MSIX_ENTRY_VECTOR_CTRL) & PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0;
     return (
-      (m.tableView.getUint32(entry * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL, true) &
+      (getLe(m.table, entry * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL, 4) &
         PCI_MSIX_ENTRY_CTRL_MASKBIT) !==
       0
     );
@@ -890,10 +1085,10 @@ export class VfioPciFunction {
   /** An entry of a MSIX_MAPPABLE table: the device keeps it, so read it from the device. */
   private mappableEntry(entry: number, field: number): number {
     const m = this.msix as MsixState;
-    const region = this.file.regionInfo(m.tableBar);
-    const s = this.scratch;
+    // Its own buffer: a device may raise MSI-X while a config or trapped access is under way.
+    const s = MSIX_SCRATCH;
     try {
-      this.file.read(region.offset + m.tableOffset + entry * PCI_MSIX_ENTRY_SIZE + field, s.b4);
+      this.file.readRegion(m.tableBar, m.tableOffset + entry * PCI_MSIX_ENTRY_SIZE + field, s.b4);
     } catch (err) {
       this.fault(err, 'MSI-X table read', m.tableBar, m.tableOffset + entry * PCI_MSIX_ENTRY_SIZE + field);
       return field === PCI_MSIX_ENTRY_VECTOR_CTRL ? PCI_MSIX_ENTRY_CTRL_MASKBIT : 0;
@@ -901,7 +1096,8 @@ export class VfioPciFunction {
     return s.view.getUint32(0, true);
   }
 
-  private msixSignal(entry: number): void {
+  /** MSI-X entry `entry` fired (its trigger's signal). */
+  msixSignal(entry: number): void {
     const m = this.msix as MsixState;
     if (!m.enabled) return;
     if (this.msixMasked(entry)) {
@@ -917,9 +1113,9 @@ export class VfioPciFunction {
     let data: number;
     if (m.emulated) {
       address =
-        m.tableView.getUint32(base + PCI_MSIX_ENTRY_LOWER_ADDR, true) +
-        m.tableView.getUint32(base + PCI_MSIX_ENTRY_UPPER_ADDR, true) * TWO_32;
-      data = m.tableView.getUint32(base + PCI_MSIX_ENTRY_DATA, true);
+        getLe(m.table, base + PCI_MSIX_ENTRY_LOWER_ADDR, 4) +
+        getLe(m.table, base + PCI_MSIX_ENTRY_UPPER_ADDR, 4) * TWO_32;
+      data = getLe(m.table, base + PCI_MSIX_ENTRY_DATA, 4);
     } else {
       address =
         this.mappableEntry(entry, PCI_MSIX_ENTRY_LOWER_ADDR) +
@@ -949,19 +1145,7 @@ export class VfioPciFunction {
     if (enabled && !m.enabled) {
       this.disableIntx();
       if (this.msi?.enabled) this.disableMsi();
-      const count = Math.min(m.tableSize, this.irqCount(VFIO_PCI_MSIX_IRQ_INDEX));
-      const triggers = m.triggers.slice(0, count);
-      // Every vector gets its trigger; masking is applied when a vector fires (the PBA holds it).
-      m.enabled = this.setIrqs('enable MSI-X', () =>
-        this.file.setIrqs({
-          action: 'trigger',
-          index: VFIO_PCI_MSIX_IRQ_INDEX,
-          start: 0,
-          count,
-          data: 'eventfd',
-          triggers,
-        }),
-      );
+      m.enabled = this.setIrqs('enable MSI-X', m.enableRequest);
       if (!m.enabled) this.enableIntx();
     } else if (!enabled && m.enabled) {
       this.disableMsix();
@@ -974,30 +1158,14 @@ export class VfioPciFunction {
   private disableMsix(): void {
     const m = this.msix as MsixState;
     m.enabled = false;
-    this.setIrqs('disable MSI-X', () =>
-      this.file.setIrqs({
-        action: 'trigger',
-        index: VFIO_PCI_MSIX_IRQ_INDEX,
-        start: 0,
-        count: 0,
-        data: 'none',
-      }),
-    );
+    this.setIrqs('disable MSI-X', DISABLE_MSIX);
   }
 
   private disableMsi(): void {
     const msi = this.msi as MsiState;
     msi.enabled = false;
     msi.pending = 0;
-    this.setIrqs('disable MSI', () =>
-      this.file.setIrqs({
-        action: 'trigger',
-        index: VFIO_PCI_MSI_IRQ_INDEX,
-        start: 0,
-        count: 0,
-        data: 'none',
-      }),
-    );
+    this.setIrqs('disable MSI', DISABLE_MSI);
   }
 
   /** Every interrupt route off (reset, hot-remove). */
@@ -1023,9 +1191,9 @@ export class VfioPciFunction {
       const base = i * PCI_MSIX_ENTRY_SIZE;
       entries.push({
         address:
-          m.tableView.getUint32(base + PCI_MSIX_ENTRY_LOWER_ADDR, true) +
-          m.tableView.getUint32(base + PCI_MSIX_ENTRY_UPPER_ADDR, true) * TWO_32,
-        data: m.tableView.getUint32(base + PCI_MSIX_ENTRY_DATA, true),
+          getLe(m.table, base + PCI_MSIX_ENTRY_LOWER_ADDR, 4) +
+          getLe(m.table, base + PCI_MSIX_ENTRY_UPPER_ADDR, 4) * TWO_32,
+        data: getLe(m.table, base + PCI_MSIX_ENTRY_DATA, 4),
         masked: this.msixEntryMasked(i),
         pending: (m.pba[i >>> 3] & (1 << (i & 7))) !== 0,
       });
@@ -1086,14 +1254,117 @@ function resetMsixTable(m: MsixState): void {
   m.table.fill(0);
   m.pba.fill(0);
   for (let i = 0; i < m.tableSize; i++) {
-    m.tableView.setUint32(
-      i * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL,
-      PCI_MSIX_ENTRY_CTRL_MASKBIT,
-      true,
-    );
+    setLe(m.table, i * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL, 4, PCI_MSIX_ENTRY_CTRL_MASKBIT);
   }
 }
 
 function overlaps(a0: number, a1: number, b0: number, b1: number): boolean {
   return a0 < b1 && b0 < a1;
+}
+
+/**
+ * The cut points of one BAR being split, kept sorted: a few numbers, so insertion is quickest,
+ * and one list serves every split (attaching runs one at a time).
+ */
+class CutList {
+  readonly #values: number[] = [];
+  count = 0;
+
+  reset(size: number): void {
+    this.count = 0;
+    this.#insert(0);
+    this.#insert(size);
+  }
+
+  add(a: number, b: number): void {
+    this.#insert(a);
+    this.#insert(b);
+  }
+
+  at(k: number): number {
+    return this.#values[k];
+  }
+
+  #insert(v: number): void {
+    const values = this.#values;
+    let i = this.count;
+    if (i === values.length) values.push(v);
+    while (i > 0 && values[i - 1] > v) {
+      values[i] = values[i - 1];
+      i--;
+    }
+    values[i] = v;
+    this.count++;
+  }
+}
+
+const CUTS = new CutList();
+
+function pageDown(offset: number): number {
+  return Math.floor(offset / PAGE) * PAGE;
+}
+
+function pageUp(offset: number): number {
+  return Math.ceil(offset / PAGE) * PAGE;
+}
+
+/** An mmap area that lies inside the region (others are ignored). */
+function isArea(a: { offset: number; size: number }, size: number): boolean {
+  return a.size > 0 && a.offset + a.size <= size;
+}
+
+/**
+ * Which mmap area holds all of [offset, end): its index in `areas` (0 for a region mapped whole,
+ * `areas` undefined), or -1.
+ */
+function areaHolding(
+  areas: readonly { offset: number; size: number }[] | undefined,
+  size: number,
+  offset: number,
+  end: number,
+): number {
+  if (areas === undefined) return offset >= 0 && end <= size ? 0 : -1;
+  for (let i = 0; i < areas.length; i++) {
+    const a = areas[i];
+    if (isArea(a, size) && offset >= a.offset && end <= a.offset + a.size) return i;
+  }
+  return -1;
+}
+
+/** The areas of the region's sparse-mmap capability; undefined when it has none (all of it maps). */
+function sparseAreas(region: ResolvedRegion): readonly { offset: number; size: number }[] | undefined {
+  for (const c of region.caps) if (c.id === VFIO_REGION_INFO_CAP_SPARSE_MMAP && 'areas' in c) return c.areas;
+  return undefined;
+}
+
+/** The COMMAND bit that turns a BAR's decode on. */
+function decodeBit(bar: BarState): number {
+  return bar.kind === 'io' ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
+}
+
+/** A little-endian value of `size` bytes at `at` (the VMM's MSI-X table and PBA). */
+function getLe(b: Uint8Array, at: number, size: AccessSize): number {
+  if (size === 1) return b[at];
+  if (size === 2) return b[at] | (b[at + 1] << 8);
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
+function setLe(b: Uint8Array, at: number, size: AccessSize, value: number): void {
+  b[at] = value;
+  if (size === 1) return;
+  b[at + 1] = value >>> 8;
+  if (size === 2) return;
+  b[at + 2] = value >>> 16;
+  b[at + 3] = value >>> 24;
+}
+
+/** Whether an address-map range is a part of some function's BAR. */
+export function isBarRange(range: MappedRange): boolean {
+  const k = range.kind;
+  return k === 'direct' || k === 'trapped' || k === 'msix-table' || k === 'msix-pba';
+}
+
+/** Empty an array in place (cheaper than setting its length for a few entries). */
+function clear(values: unknown[]): void {
+  while (values.length > 0) values.pop();
 }

@@ -89,10 +89,33 @@ export interface GuestDriverResult {
   readonly facts?: Readonly<Record<string, unknown>>;
 }
 
+/**
+ * What a guest program keeps in its own memory and registers across a live migration, beyond the
+ * guest RAM the VMM copies: JSON values only, so it travels with the rest of the guest.
+ */
+export type GuestProgramState = Record<string, unknown>;
+
+/**
+ * A driver's program around a live migration of its device: `start` runs on the source and sets
+ * the device to work; `keepRunning` is one burst of the guest running (it dirties the device's
+ * memory) and is called again and again while the VMM pre-copies; `leaveInFlight` is the last
+ * thing the guest does before its vCPUs stop (it submits work the device has not finished);
+ * `verify` runs on the destination (or on the source again after a failed migration) and checks
+ * every byte and the in-flight work.
+ */
+export interface GuestMigrationProgram {
+  start(guest: GuestView, device: ProbedDevice): Promise<GuestProgramState>;
+  keepRunning(guest: GuestView, device: ProbedDevice, state: GuestProgramState): Promise<void>;
+  leaveInFlight(guest: GuestView, device: ProbedDevice, state: GuestProgramState): Promise<void>;
+  verify(guest: GuestView, device: ProbedDevice, state: GuestProgramState): Promise<GuestDriverResult>;
+}
+
 /** A guest driver a plugin package contributes; the VMM runs it after the probe for each matching function. */
 export interface GuestDriver {
   readonly name: string;
   /** Bind to a function the way a Linux driver's id table does. */
   matches(device: ProbedDevice): boolean;
   run(guest: GuestView, device: ProbedDevice): Promise<GuestDriverResult>;
+  /** The driver's program around a live migration, for devices that migrate. */
+  readonly migration?: GuestMigrationProgram;
 }

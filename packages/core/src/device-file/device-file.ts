@@ -436,8 +436,10 @@ export class DeviceFile {
     index: number,
     offset: number,
     n: number,
-    r: ResolvedRegion | undefined,
+    region: ResolvedRegion | undefined,
   ): VfioError {
+    // As for read() and write(), a region of size 0 is no region at all.
+    const r = region !== undefined && region.size > 0 ? region : undefined;
     if (r) this.countersOf(r.index).errors++;
     if (!this.isOpen) {
       return new VfioError('EBADF', `${what} on a device that is not open.`, {
@@ -448,15 +450,19 @@ export class DeviceFile {
     if (!r) {
       return new VfioError(
         'EINVAL',
-        `${what} of ${n} bytes in region ${index}, which the device does not have (it has ${this.regions.length} region indexes).`,
-        { device: this.name, hint: 'Ask DEVICE_GET_INFO for num_regions.' },
+        `${what} of ${n} bytes in region ${index}, which the device does not implement (it has ${this.regions.length} region indexes).`,
+        { device: this.name, hint: 'Use a region whose REGION_INFO reports a size.' },
       );
     }
     if (!Number.isSafeInteger(offset) || offset < 0) {
-      return new VfioError('EINVAL', `${what} at offset ${offset} of region ${index} is not a valid offset.`, {
-        device: this.name,
-        region: index,
-      });
+      return new VfioError(
+        'EINVAL',
+        `${what} at offset ${offset} of region ${index} is not a valid offset.`,
+        {
+          device: this.name,
+          region: index,
+        },
+      );
     }
     if (n === 0) {
       return new VfioError('EINVAL', `${what} of 0 bytes.`, {

@@ -1,0 +1,322 @@
+/**
+ * `vfiokit migrate`: boot a configuration, start each migrating device's guest program, and move
+ * the running guest to a second VMM process over a UNIX socket (a child started here, or one
+ * waiting with `vfiokit migrate --incoming SOCKET`), with a progress bar on a terminal and a
+ * final line with total time and downtime.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { connect, createServer, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { type GuestDriver, type GuestMigrationProgram, toVfioError, VfioError } from '@vfiokit/core';
+import {
+  type ConfigInput,
+  draftFromObject,
+  finishConfig,
+  formatSize,
+  formatSlot,
+  type VmmConfig,
+} from '../config/index.js';
+import { createLogger } from '../loader/index.js';
+import {
+  Channel,
+  type IncomingMachine,
+  MIGRATE_CONFIG_SOURCE,
+  MIGRATE_DEFAULT_CONFIG,
+  type MigratingDevice,
+  type MigrationOutcome,
+  type MigrationProgress,
+  migrateIn,
+  migrateOut,
+} from '../migrate/index.js';
+import { parseCommand, strings, UsageError } from './args.js';
+import { type Booted, boot } from './boot.js';
+import { USAGE_MIGRATE } from './help-migrate.js';
+import type { CliIo, OutStream } from './io.js';
+import { buildConfig, CONFIG_OPTIONS, configArgs } from './setup.js';
+
+/** A checked configuration back in the configuration file's shape, for the destination to boot. */
+export function configToInput(config: VmmConfig): ConfigInput {
+  return {
+    plugins: config.plugins.map((p) => ({ package: p.package, options: { ...p.options } })),
+    machine: { ramSize: config.machine.ramSize },
+    devices: config.devices.map((d) =>
+      d.kind === 'vfio-user'
+        ? { vfioUser: d.socket, slot: formatSlot(d.slot) }
+        : {
+            ...(d.plugin !== undefined ? { plugin: d.plugin } : {}),
+            ...(d.parent !== undefined ? { parent: d.parent } : {}),
+            type: d.type,
+            uuid: d.uuid,
+            slot: formatSlot(d.slot),
+            attrs: Object.fromEntries(d.attrs),
+          },
+    ) as ConfigInput['devices'],
+  };
+}
+
+function logger(io: CliIo) {
+  return createLogger((line) => io.stderr.write(`${line}\n`), 'warn');
+}
+
+function mib(n: number): string {
+  return `${(n / 1048576).toFixed(1)} MiB`;
+}
+
+/** The progress bar: bytes sent of the estimate, rounds and dirty rate; drawn on a terminal only. */
+export function migrationProgressBar(stream: OutStream): {
+  update(p: MigrationProgress): void;
+  done(): void;
+} {
+  if (!stream.isTTY) return { update() {}, done() {} };
+  const width = 16;
+  const columns = stream.columns ?? 80;
+  return {
+    update(p) {
+      const total = p.sent + p.pending;
+      const filled = Math.round((total > 0 ? p.sent / total : 1) * width);
+      const line = `migrating [${'#'.repeat(filled)}${'.'.repeat(width - filled)}] ${(p.sent / 1048576).toFixed(1)}/${mib(total)}, round ${p.rounds}, dirty ${mib(p.dirtyRate)}/s, ${p.phase}`;
+      stream.write(`\r\x1b[K${line.slice(0, Math.max(10, columns - 1))}`);
+    },
+    done() {
+      stream.write('\r\x1b[K');
+    },
+  };
+}
+
+type WithProgram = GuestDriver & { readonly migration: GuestMigrationProgram };
+
+function drivers(booted: Booted): GuestDriver[] {
+  return booted.plugins.flatMap((p) => [...(p.plugin.guestDrivers ?? [])]);
+}
+
+/** The attached devices that migrate, each with the guest program of the driver that binds to it. */
+function migratingDevices(booted: Booted): MigratingDevice[] {
+  const all = drivers(booted);
+  const out: MigratingDevice[] = [];
+  for (const a of booted.machine.devices()) {
+    const slot = formatSlot(a.slot);
+    if (a.file.migrationCaps() === 0) {
+      throw new VfioError('EOPNOTSUPP', `the device ${a.label} at ${slot} does not support migration.`, {
+        hint: 'Migrate a configuration whose devices all offer VFIO_DEVICE_FEATURE_MIGRATION.',
+      });
+    }
+    const probed = booted.machine.guest.devices().find((p) => formatSlot(p.address) === slot);
+    const driver = probed && all.find((d) => d.migration !== undefined && d.matches(probed));
+    if (!probed || !driver) {
+      throw new VfioError('EOPNOTSUPP', `no guest driver of ${a.label} at ${slot} has a migration program.`, {
+        hint: 'The plugin must give its guest driver a `migration` program (start, keepRunning, leaveInFlight, verify).',
+      });
+    }
+    out.push({ slot, file: a.file, probed, driver: driver as WithProgram });
+  }
+  if (out.length === 0) throw new VfioError('EINVAL', 'the configuration has no device to migrate.');
+  return out;
+}
+
+/** How to start this same vfiokit as a child: from dist with node, from the sources through tsx. */
+function selfCommand(): string[] {
+  const built = fileURLToPath(new URL('../cli.js', import.meta.url));
+  if (existsSync(built)) return [process.execPath, built];
+  const source = fileURLToPath(new URL('../cli.ts', import.meta.url));
+  const tsx = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+  return [process.execPath, '--import', tsx, '--conditions=@vfiokit/source', source];
+}
+
+async function connectWithRetry(
+  path: string,
+  child: ChildProcess | undefined,
+  timeoutMs: number,
+): Promise<Socket> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await new Promise<Socket>((ok, fail) => {
+        const s = connect(path);
+        s.once('connect', () => ok(s));
+        s.once('error', fail);
+      });
+    } catch (err) {
+      if (child && child.exitCode !== null)
+        throw new VfioError(
+          'ECONNREFUSED',
+          `the destination VMM exited (code ${child.exitCode}) before it listened.`,
+        );
+      if (Date.now() > until)
+        throw new VfioError('ETIMEDOUT', `nothing listens on ${path}: ${(err as Error).message}.`, {
+          hint: 'Start the destination first with `vfiokit migrate --incoming <socket>`.',
+        });
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+}
+
+async function incoming(socketPath: string, io: CliIo, json: boolean): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((ok, fail) => {
+    server.once('error', fail);
+    server.listen(socketPath, () => ok());
+  });
+  let booted: Booted | undefined;
+  try {
+    const socket = await new Promise<Socket>((ok) => server.once('connection', ok));
+    server.close();
+    const ch = new Channel(socket);
+    const build = async (input: unknown): Promise<IncomingMachine> => {
+      const config = finishConfig(draftFromObject(input, 'the migration source'));
+      booted = await boot(config, { cwd: io.cwd, log: logger(io) });
+      await booted.machine.probe();
+      return { machine: booted.machine, drivers: drivers(booted) };
+    };
+    const r = await migrateIn(ch, build);
+    ch.close();
+    if (json) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
+    else {
+      if (r.error) io.stdout.write(`incoming migration refused: ${r.error}\n`);
+      for (const x of r.results)
+        io.stdout.write(`  ${x.result.ok ? 'ok  ' : 'FAIL'} ${x.slot} ${x.driver}: ${x.result.summary}\n`);
+    }
+    return r.ok ? 0 : 1;
+  } finally {
+    server.close();
+    for (const p of booted?.shutdown() ?? []) io.stderr.write(`vfiokit migrate: warning: ${p.problem}\n`);
+  }
+}
+
+function count(v: unknown, name: string): number | undefined {
+  const s = strings(v)[0];
+  if (s === undefined) return undefined;
+  const n = Number(s);
+  if (!Number.isSafeInteger(n) || n < 0)
+    throw new UsageError(`--${name} "${s}" is not a whole number of bytes.`, 'migrate');
+  return n;
+}
+
+export function renderMigration(o: MigrationOutcome, devices: number): string {
+  const lines: string[] = [];
+  for (const r of o.results)
+    lines.push(`  ${r.result.ok ? 'ok  ' : 'FAIL'} ${r.slot} ${r.driver}: ${r.result.summary}`);
+  if (o.ok) {
+    lines.push(
+      `migrated ${devices} device(s) in ${o.totalMs.toFixed(1)} ms, downtime ${o.downtimeMs.toFixed(1)} ms (${o.preCopy ? `${o.rounds} pre-copy rounds` : 'stop-copy only'}, ${mib(o.bytes.device)} device data, ${mib(o.bytes.ram)} RAM, ${mib(o.bytes.stopCopy)} while stopped)`,
+    );
+  }
+  return `${lines.join('\n')}\n`;
+}
+
+export async function migrateCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values, positionals } = parseCommand(
+    'migrate',
+    argv,
+    {
+      help: { type: 'boolean', short: 'h' },
+      ...CONFIG_OPTIONS,
+      json: { type: 'boolean' },
+      incoming: { type: 'string' },
+      to: { type: 'string' },
+      'round-bytes': { type: 'string' },
+      'corrupt-at': { type: 'string' },
+    },
+    1,
+  );
+  if (values.help) {
+    io.stdout.write(USAGE_MIGRATE);
+    return 0;
+  }
+  const json = values.json === true;
+  const inc = strings(values.incoming)[0];
+  if (inc !== undefined) return incoming(resolve(io.cwd, inc), io, json);
+  const args = configArgs(values, positionals);
+  const config =
+    args.file === undefined && args.devices.length === 0 && !args.defined
+      ? finishConfig(draftFromObject(MIGRATE_DEFAULT_CONFIG, MIGRATE_CONFIG_SOURCE))
+      : await buildConfig(args, io, 'migrate');
+  const roundBytes = count(values['round-bytes'], 'round-bytes');
+  const corruptAt = count(values['corrupt-at'], 'corrupt-at');
+  const booted = await boot(config, { cwd: io.cwd, log: logger(io) });
+  let dir: string | undefined;
+  let child: ChildProcess | undefined;
+  let childErr = '';
+  try {
+    await booted.machine.probe();
+    const devices = migratingDevices(booted);
+    const states = [];
+    for (const d of devices) states.push(await d.driver.migration.start(booted.machine.guest, d.probed));
+    let path = strings(values.to)[0];
+    if (path === undefined) {
+      dir = await mkdtemp(join(tmpdir(), 'vfiokit-migrate-'));
+      path = join(dir, 'incoming.sock');
+      const [cmd, ...rest] = selfCommand();
+      child = spawn(cmd, [...rest, 'migrate', '--incoming', path, '--json'], {
+        cwd: io.cwd,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stderr?.on('data', (d: Buffer) => {
+        childErr = (childErr + d.toString()).slice(-4000);
+      });
+      child.stdout?.resume();
+    } else path = resolve(io.cwd, path);
+    const socket = await connectWithRetry(path, child, 15_000);
+    const ch = new Channel(socket);
+    const bar = migrationProgressBar(io.stderr);
+    const outcome = await migrateOut({
+      ch,
+      machine: booted.machine,
+      config: configToInput(config),
+      devices,
+      states,
+      tuning: {
+        ...(roundBytes !== undefined ? { roundBytes } : {}),
+        ...(corruptAt !== undefined ? { corruptAt } : {}),
+      },
+      onProgress: (p) => bar.update(p),
+    });
+    bar.done();
+    ch.close();
+    const sourceResults: { slot: string; driver: string; result: { ok: boolean; summary: string } }[] = [];
+    if (!outcome.ok && outcome.results.length === 0) {
+      // The guest continues on the source: its program checks that nothing was lost.
+      for (let i = 0; i < devices.length; i++) {
+        const d = devices[i];
+        sourceResults.push({
+          slot: d.slot,
+          driver: d.driver.name,
+          result: await d.driver.migration.verify(booted.machine.guest, d.probed, states[i]),
+        });
+      }
+    }
+    if (child && child.exitCode === null) await new Promise((r) => child?.once('exit', r));
+    if (json) {
+      io.stdout.write(`${JSON.stringify({ source: config.source, ...outcome, sourceResults }, null, 2)}\n`);
+    } else {
+      io.stdout.write(`vfiokit migrate: ${config.source}, RAM ${formatSize(config.machine.ramSize)}\n`);
+      io.stdout.write(renderMigration(outcome, devices.length));
+      if (!outcome.ok) {
+        io.stdout.write(
+          `migration failed: ${outcome.error ?? 'a guest program failed on the destination'}\n`,
+        );
+        for (const r of sourceResults)
+          io.stdout.write(
+            `  ${r.result.ok ? 'ok  ' : 'FAIL'} ${r.slot} ${r.driver} (still on the source): ${r.result.summary}\n`,
+          );
+      }
+    }
+    return outcome.ok ? 0 : 1;
+  } catch (err) {
+    const e = toVfioError(err);
+    if (childErr)
+      throw new VfioError(
+        e.code,
+        `${e.problem} The destination said: ${childErr.trim().split('\n').slice(-3).join(' ')}`,
+      );
+    throw e;
+  } finally {
+    if (child && child.exitCode === null) child.kill();
+    if (dir) await rm(dir, { recursive: true, force: true });
+    for (const p of booted.shutdown()) io.stderr.write(`vfiokit migrate: warning: ${p.problem}\n`);
+  }
+}

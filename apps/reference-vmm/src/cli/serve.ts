@@ -1,0 +1,198 @@
+/**
+ * `vfiokit serve`: create one device of a plugin and serve it on a UNIX socket over vfio-user,
+ * so that QEMU (`-device vfio-user-pci`), another vfiokit or any vfio-user client attaches it.
+ * The plugin is loaded by the VMM's loader (by package name or path, like `run`), probed with a
+ * host whose mmappable memory comes from memfds (their fds travel with REGION_INFO replies),
+ * and served until SIGINT or SIGTERM; then the session ends, the socket file is removed and the
+ * instance is removed from its parent.
+ */
+import { lstatSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { isUuid, type Logger, toVfioError, VfioError } from '@vfiokit/core';
+import { createPluginHostForServer, runServe } from '@vfiokit/vfio-user';
+import { type MdevDeviceConfig, stableUuid } from '../config/index.js';
+import { createLogger, findParent, loadPlugin, type ProbedPlugin } from '../loader/index.js';
+import { parseCommand, strings, UsageError } from './args.js';
+import { USAGE } from './help.js';
+import type { CliIo } from './io.js';
+
+export interface ServeDeviceSpec {
+  readonly plugin: string;
+  readonly type: string;
+  readonly uuid?: string;
+}
+
+const SPEC_EXAMPLE = '@vfiokit/sample-mtty:mtty-2';
+
+/** `<plugin>:<type>[:uuid]`: a package name (or module path) without colons, an mdev type id, a UUID. */
+export function parseServeDevice(text: string): ServeDeviceSpec {
+  const parts = text.split(':');
+  if (parts.length < 2 || parts.length > 3 || parts.some((p) => p.length === 0)) {
+    throw new UsageError(
+      `--device "${text}" is not <plugin>:<type>[:uuid], such as ${SPEC_EXAMPLE}.`,
+      'serve',
+    );
+  }
+  const [plugin, type, uuid] = parts;
+  if (uuid !== undefined && !isUuid(uuid)) {
+    throw new UsageError(
+      `--device "${text}" ends in "${uuid}", which is not a UUID such as 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001.`,
+      'serve',
+    );
+  }
+  return { plugin, type, ...(uuid !== undefined ? { uuid: uuid.toLowerCase() } : {}) };
+}
+
+/**
+ * `--plugin-option key=value`: what a configuration's `plugins[].options` holds. `true`/`false`
+ * and decimal numbers become booleans and numbers, as YAML reads them; the rest stays a string.
+ */
+export function parsePluginOptions(list: readonly string[]): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const item of list) {
+    const eq = item.indexOf('=');
+    if (eq <= 0) {
+      throw new UsageError(
+        `--plugin-option "${item}" is not key=value, such as --plugin-option profile=T4-4C.`,
+        'serve',
+      );
+    }
+    const key = item.slice(0, eq);
+    const text = item.slice(eq + 1);
+    options[key] =
+      text === 'true'
+        ? true
+        : text === 'false'
+          ? false
+          : /^-?(0|[1-9]\d*)(\.\d+)?$/.test(text)
+            ? Number(text)
+            : text;
+  }
+  return options;
+}
+
+/** A file that is not a socket would be replaced by bind() failing with a vague message: say it plainly. */
+function checkSocketPath(path: string): void {
+  let isSocket: boolean;
+  try {
+    isSocket = lstatSync(path).isSocket();
+  } catch {
+    return;
+  }
+  if (!isSocket) {
+    throw new VfioError('EEXIST', `the socket path ${path} is in use by a file that is not a socket.`, {
+      hint: 'Give a path where nothing exists yet, or remove that file.',
+    });
+  }
+}
+
+/** Lines the server writes while serving: information on stdout, warnings and errors on stderr. */
+function serveLogger(io: CliIo): Logger {
+  const err = (level: string) => (m: string) => io.stderr.write(`vfiokit serve: ${level}: ${m}\n`);
+  return {
+    debug() {},
+    info: (m) => io.stdout.write(`vfiokit serve: ${m}\n`),
+    warn: err('warning'),
+    error: err('error'),
+  };
+}
+
+export async function serveCommand(argv: readonly string[], io: CliIo): Promise<number> {
+  const { values } = parseCommand(
+    'serve',
+    argv,
+    {
+      help: { type: 'boolean', short: 'h' },
+      socket: { type: 'string' },
+      device: { type: 'string' },
+      'plugin-option': { type: 'string', multiple: true },
+    },
+    0,
+  );
+  if (values.help) {
+    io.stdout.write(USAGE.serve);
+    return 0;
+  }
+  const socket = strings(values.socket)[0];
+  const deviceText = strings(values.device)[0];
+  if (socket === undefined || socket === '') {
+    throw new UsageError('vfiokit serve needs --socket <path>, the UNIX socket to listen on.', 'serve');
+  }
+  if (deviceText === undefined) {
+    throw new UsageError(
+      `vfiokit serve needs --device <plugin>:<type>[:uuid], such as ${SPEC_EXAMPLE}.`,
+      'serve',
+    );
+  }
+  const spec = parseServeDevice(deviceText);
+  const options = parsePluginOptions(strings(values['plugin-option']));
+  const socketPath = resolve(io.cwd, socket);
+  checkSocketPath(socketPath);
+
+  const pluginLog = createLogger((line) => io.stderr.write(`vfiokit serve: ${line}\n`), 'warn');
+  const { plugin } = await loadPlugin(spec.plugin, { cwd: io.cwd });
+  let probed: ProbedPlugin;
+  try {
+    probed = {
+      specifier: spec.plugin,
+      plugin,
+      parents: plugin.probe(createPluginHostForServer({ log: pluginLog, options })),
+    };
+  } catch (err) {
+    const e = toVfioError(err);
+    throw new VfioError(e.code, `plugin "${spec.plugin}" failed to probe its parent devices: ${e.problem}`, {
+      hint: e.hint,
+      cause: err,
+    });
+  }
+  const uuid = spec.uuid ?? stableUuid(`serve/${spec.plugin}/${spec.type}@${socketPath}`);
+  const want: MdevDeviceConfig = {
+    kind: 'mdev',
+    plugin: spec.plugin,
+    parent: undefined,
+    type: spec.type,
+    uuid,
+    slot: { bus: 0, device: 0, function: 0 },
+    attrs: [],
+    origin: `--device "${deviceText}"`,
+  };
+  const { parent } = findParent(want, [probed]);
+  let device: ReturnType<typeof parent.create>['device'];
+  try {
+    device = parent.create(spec.type, uuid).device;
+  } catch (err) {
+    const e = toVfioError(err);
+    throw new VfioError(
+      e.code,
+      `creating ${spec.type} ${uuid} on parent ${parent.name} failed: ${e.problem}`,
+      {
+        hint: e.hint,
+        cause: err,
+      },
+    );
+  }
+  try {
+    await runServe({ socketPath, device, log: serveLogger(io) });
+  } catch (err) {
+    const e = toVfioError(err);
+    if (e.code === 'EADDRINUSE') {
+      throw new VfioError(
+        'EADDRINUSE',
+        `the socket path ${socketPath} is in use: a server already listens there.`,
+        {
+          hint: 'Stop that server, or give another --socket path.',
+          cause: err,
+        },
+      );
+    }
+    throw e;
+  } finally {
+    try {
+      parent.remove(uuid);
+    } catch (err) {
+      io.stderr.write(`vfiokit serve: warning: ${toVfioError(err).problem}\n`);
+    }
+  }
+  io.stdout.write(`vfiokit serve: stopped; ${socketPath} is removed.\n`);
+  return 0;
+}

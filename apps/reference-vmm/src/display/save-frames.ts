@@ -1,0 +1,123 @@
+/**
+ * Saving what each display shows: for every attached device that offers a display plane, ask
+ * VFIO_DEVICE_QUERY_GFX_PLANE (REGION mode, through the device file's ioctl as QEMU's
+ * vfio_display_region_update does), read the frame from the region the answer names and write
+ * it as `<slot>.png`.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type DeviceFile,
+  DRM_PLANE_TYPE_PRIMARY,
+  decodeGfxPlaneInfo,
+  encodeGfxPlaneInfo,
+  encodePng,
+  type GfxPlaneInfoStruct,
+  toVfioError,
+  VFIO_DEVICE_QUERY_GFX_PLANE,
+  VFIO_GFX_PLANE_TYPE_PROBE,
+  VFIO_GFX_PLANE_TYPE_REGION,
+  type VfioError,
+  vfio_device_gfx_plane_info,
+} from '@vfiokit/core';
+import { formatSlot } from '../config/index.js';
+import type { Machine } from '../machine/index.js';
+
+export interface SavedFrame {
+  readonly slot: string;
+  readonly path: string;
+  readonly width: number;
+  readonly height: number;
+  readonly stride: number;
+  readonly drmFormat: number;
+  readonly region: number;
+}
+
+export interface FrameProblem {
+  readonly slot: string;
+  readonly problem: string;
+}
+
+export interface SaveFramesResult {
+  readonly saved: readonly SavedFrame[];
+  /** Devices that offer a display whose frame could not be saved (a disabled plane, say). */
+  readonly problems: readonly FrameProblem[];
+}
+
+function planeRequest(flags: number): Uint8Array {
+  return encodeGfxPlaneInfo({
+    argsz: vfio_device_gfx_plane_info.size,
+    flags,
+    drmPlaneType: DRM_PLANE_TYPE_PRIMARY,
+    drmFormat: 0,
+    drmFormatMod: 0n,
+    width: 0,
+    height: 0,
+    stride: 0,
+    size: 0,
+    xPos: 0,
+    yPos: 0,
+    xHot: 0,
+    yHot: 0,
+    id: 0,
+  });
+}
+
+/** The primary plane in REGION mode; undefined when the device offers no region display. */
+export function queryPrimaryPlane(file: DeviceFile): GfxPlaneInfoStruct | undefined {
+  const probe = file.ioctl(
+    VFIO_DEVICE_QUERY_GFX_PLANE,
+    planeRequest(VFIO_GFX_PLANE_TYPE_PROBE | VFIO_GFX_PLANE_TYPE_REGION),
+  );
+  if (probe.ret !== 0) return undefined;
+  const r = file.ioctl(VFIO_DEVICE_QUERY_GFX_PLANE, planeRequest(VFIO_GFX_PLANE_TYPE_REGION));
+  if (r.ret !== 0) throw r.error as VfioError;
+  return decodeGfxPlaneInfo(r.out);
+}
+
+/** Read the frame a plane describes from its region and encode it as a PNG. */
+export function captureFrame(file: DeviceFile, plane: GfxPlaneInfoStruct): Uint8Array {
+  const frame = new Uint8Array(plane.stride * plane.height);
+  file.readRegion(plane.id, 0, frame);
+  return encodePng(plane, frame);
+}
+
+/** Save every display's current frame into `dir` (created when missing) as `<slot>.png`. */
+export async function saveFrames(machine: Machine, dir: string): Promise<SaveFramesResult> {
+  const saved: SavedFrame[] = [];
+  const problems: FrameProblem[] = [];
+  let made = false;
+  for (const d of machine.devices()) {
+    const slot = formatSlot(d.slot);
+    let plane: GfxPlaneInfoStruct | undefined;
+    let png: Uint8Array;
+    try {
+      plane = queryPrimaryPlane(d.file);
+      if (plane === undefined) continue;
+      if (plane.drmFormat === 0 || plane.width === 0 || plane.height === 0) {
+        problems.push({ slot, problem: 'the primary plane is disabled; the guest has not programmed it.' });
+        continue;
+      }
+      png = captureFrame(d.file, plane);
+    } catch (err) {
+      problems.push({ slot, problem: toVfioError(err, { device: d.label }).message });
+      continue;
+    }
+    if (!made) {
+      await mkdir(dir, { recursive: true });
+      made = true;
+    }
+    const path = join(dir, `${slot}.png`);
+    await writeFile(path, png);
+    saved.push({
+      slot,
+      path,
+      width: plane.width,
+      height: plane.height,
+      stride: plane.stride,
+      drmFormat: plane.drmFormat,
+      region: plane.id,
+    });
+  }
+  return { saved, problems };
+}

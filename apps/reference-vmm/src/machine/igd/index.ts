@@ -1,0 +1,3 @@
+export * from './assignment.js';
+export * from './generation.js';
+export { LpcBridge, type LpcIdentity, PCI_CLASS_BRIDGE_ISA } from './lpc-bridge.js';

@@ -1,0 +1,151 @@
+/**
+ * DeviceFile.readRegion/writeRegion, the region-relative accesses the VMM makes for config space
+ * and trapped BAR parts: they must answer exactly as read()/write() at the region's file offset.
+ */
+import {
+  allocateSharedMemory,
+  ConfigSpace,
+  DeviceFile,
+  type DeviceHost,
+  PciDeviceModel,
+  VfioError,
+} from '@vfiokit/core';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { silentLogger } from './machine.js';
+
+function device(name: string): PciDeviceModel {
+  const config = new ConfigSpace({
+    name,
+    identity: {
+      vendorId: 0x1b36,
+      deviceId: 0x0103,
+      subsystemVendorId: 0,
+      subsystemId: 0,
+      classCode: 0xff0000,
+      revision: 0,
+    },
+  });
+  config.defineBar({ index: 0, kind: 'mem32', size: 0x1000 });
+  config.defineBar({ index: 2, kind: 'mem32', size: 0x100 });
+  const bar2 = new Uint8Array(0x100);
+  return new PciDeviceModel({
+    name,
+    config,
+    bars: {
+      0: { memory: allocateSharedMemory(0x1000) },
+      2: {
+        readOnly: true,
+        handler: {
+          read: (o, d) => d.set(bar2.subarray(o, o + d.length)),
+          write: () => {
+            throw new Error('read-only');
+          },
+        },
+      },
+    },
+  });
+}
+
+const host = { log: silentLogger() } as unknown as DeviceHost;
+
+function open(name: string): DeviceFile {
+  const file = new DeviceFile(device(name), host);
+  file.open();
+  // Memory BARs answer only with memory decode on.
+  file.writeRegion(7, 4, new Uint8Array([2, 0]));
+  return file;
+}
+
+function outcome(run: () => number): {
+  n?: number;
+  code?: string;
+  region?: number | string;
+  offset?: number;
+} {
+  try {
+    return { n: run() };
+  } catch (err) {
+    expect(err).toBeInstanceOf(VfioError);
+    const e = err as VfioError;
+    return { code: e.code, region: e.place.region, offset: e.place.offset };
+  }
+}
+
+describe('DeviceFile region accesses', () => {
+  it('answers as read() and write() at the region file offset: same bytes, same errors, same counters', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            write: fc.boolean(),
+            index: fc.integer({ min: -1, max: 10 }),
+            offset: fc.oneof(fc.integer({ min: -4, max: 0x1004 }), fc.constant(2.5)),
+            length: fc.integer({ min: 0, max: 8 }),
+            fill: fc.integer({ min: 0, max: 255 }),
+          }),
+          { maxLength: 40 },
+        ),
+        (accesses) => {
+          const byOffset = open('a');
+          const byRegion = open('b');
+          for (const a of accesses) {
+            const base = a.index >= 0 && a.index < 9 ? byOffset.regionInfo(a.index) : undefined;
+            // Only accesses that name a real region and stay inside it have a file offset to compare.
+            const inside =
+              base !== undefined &&
+              base.size > 0 &&
+              Number.isInteger(a.offset) &&
+              a.offset >= 0 &&
+              a.offset + Math.max(a.length, 1) <= base.size;
+            const x = new Uint8Array(a.length).fill(a.fill);
+            const y = new Uint8Array(a.length).fill(a.fill);
+            const viaRegion = outcome(() =>
+              a.write
+                ? byRegion.writeRegion(a.index, a.offset, y)
+                : byRegion.readRegion(a.index, a.offset, y),
+            );
+            if (!inside) {
+              expect(viaRegion.code).toBe('EINVAL');
+              continue;
+            }
+            const fileOffset = (base?.offset ?? 0) + a.offset;
+            const viaOffset = outcome(() =>
+              a.write ? byOffset.write(fileOffset, x) : byOffset.read(fileOffset, x),
+            );
+            expect(viaRegion).toEqual(viaOffset);
+            expect([...y]).toEqual([...x]);
+          }
+          // Refused accesses count as errors on their region only on the region side (the offset side
+          // has no file offset for them), so the access counters are compared without the errors.
+          const counts = (f: DeviceFile, i: number) => {
+            const c = f.regionCounters(i);
+            return (
+              c && { reads: c.reads, writes: c.writes, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten }
+            );
+          };
+          for (let i = 0; i < 9; i++) expect(counts(byRegion, i)).toEqual(counts(byOffset, i));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('refuses accesses on a closed file, of no bytes, and past the end, naming the region', () => {
+    const file = open('c');
+    expect(() => file.readRegion(0, 0xffc, new Uint8Array(8))).toThrow(
+      /EINVAL.*runs past the end of the 4096-byte region/,
+    );
+    expect(() => file.readRegion(1, 0, new Uint8Array(4))).toThrow(
+      /EINVAL.*region 1, which the device does not implement/,
+    );
+    expect(() => file.writeRegion(2, 0, new Uint8Array(4))).toThrow(/EINVAL.*region 2 is read-only/);
+    expect(() => file.readRegion(7, 0, new Uint8Array(0))).toThrow(/EINVAL.*of 0 bytes/);
+    expect(() => file.readRegion(7, -1, new Uint8Array(1))).toThrow(/EINVAL.*not a valid offset/);
+    expect(file.regionCounters(0)?.errors).toBe(1);
+    expect(file.regionCounters(1)).toEqual({ reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, errors: 0 });
+    expect(file.regionCounters(99)).toBeUndefined();
+    file.close();
+    expect(() => file.readRegion(7, 0, new Uint8Array(4))).toThrow(/EBADF/);
+  });
+});

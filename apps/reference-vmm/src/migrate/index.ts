@@ -1,0 +1,3 @@
+export * from './default.js';
+export * from './migrate.js';
+export * from './wire.js';

@@ -1,0 +1,215 @@
+/**
+ * `vfiokit serve`: its command line (help, one sentence per mistake), its life cycle in a real
+ * process (serves, stops cleanly on SIGTERM and SIGINT and removes its socket), and the parsers
+ * of its device spec, plugin options and the `vfio-user:` device flag.
+ */
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { VfioError } from '@vfiokit/core';
+import { connectVfioUser } from '@vfiokit/vfio-user';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bufferIo } from '../src/cli/io.js';
+import { main } from '../src/cli/main.js';
+import { parsePluginOptions, parseServeDevice } from '../src/cli/serve.js';
+import { parseDeviceFlag } from '../src/cli/setup.js';
+import { MTTY, ServeProcess } from './vfio-user-fixtures.js';
+
+let work: string;
+beforeAll(() => {
+  work = mkdtempSync(join(tmpdir(), 'vfiokit-serve-cli-'));
+});
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+async function cli(argv: string[]) {
+  const io = bufferIo({ cwd: work, env: {} });
+  const code = await main(argv, io);
+  return { code, out: io.out(), err: io.err(), first: io.err().split('\n')[0] };
+}
+
+describe('vfiokit serve: the command line', () => {
+  it('prints its usage with options and an example for --help', async () => {
+    const r = await cli(['serve', '--help']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid]');
+    expect(r.out).toContain('Options:');
+    expect(r.out).toContain('Example:');
+    expect((await cli(['--help'])).out).toContain('  serve ');
+  });
+
+  it('refuses a device spec that is not plugin:type[:uuid] with one sentence and exit 2', async () => {
+    for (const spec of ['@vfiokit/sample-mtty', 'a::b', 'a:b:c:d', ':mtty-1']) {
+      const r = await cli(['serve', '--socket', 's.sock', '--device', spec]);
+      expect(r.code).toBe(2);
+      expect(r.first).toBe(
+        `vfiokit: --device "${spec}" is not <plugin>:<type>[:uuid], such as @vfiokit/sample-mtty:mtty-2.`,
+      );
+    }
+    const bad = await cli(['serve', '--socket', 's.sock', '--device', `${MTTY}:mtty-1:not-a-uuid`]);
+    expect(bad.code).toBe(2);
+    expect(bad.first).toContain('ends in "not-a-uuid", which is not a UUID');
+  });
+
+  it('asks for --socket and --device when one is missing', async () => {
+    const noSocket = await cli(['serve', '--device', `${MTTY}:mtty-1`]);
+    expect(noSocket.code).toBe(2);
+    expect(noSocket.first).toBe(
+      'vfiokit: vfiokit serve needs --socket <path>, the UNIX socket to listen on.',
+    );
+    const noDevice = await cli(['serve', '--socket', 's.sock']);
+    expect(noDevice.code).toBe(2);
+    expect(noDevice.first).toContain('vfiokit serve needs --device <plugin>:<type>[:uuid]');
+  });
+
+  it('refuses a plugin option that is not key=value', async () => {
+    const r = await cli([
+      'serve',
+      '--socket',
+      's.sock',
+      '--device',
+      `${MTTY}:mtty-1`,
+      '--plugin-option',
+      'x',
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.first).toBe(
+      'vfiokit: --plugin-option "x" is not key=value, such as --plugin-option profile=T4-4C.',
+    );
+  });
+
+  it('says in one sentence that a plugin is not installed', async () => {
+    const r = await cli(['serve', '--socket', 's.sock', '--device', '@nobody/no-such-plugin:t-1']);
+    expect(r.code).toBe(1);
+    expect(r.first).toBe(
+      `vfiokit serve: plugin package "@nobody/no-such-plugin" is not installed where ${work} or vfiokit can find it.`,
+    );
+  });
+
+  it('says which types a plugin offers when the type is unknown', async () => {
+    const r = await cli(['serve', '--socket', 's.sock', '--device', `${MTTY}:mtty-9`]);
+    expect(r.code).toBe(1);
+    expect(r.first).toBe(
+      `vfiokit serve: --device "${MTTY}:mtty-9": plugin "${MTTY}" offers no mdev type "mtty-9" (types: mtty-1, mtty-2).`,
+    );
+    expect(existsSync(join(work, 's.sock'))).toBe(false);
+  });
+
+  it('refuses a socket path taken by a file that is not a socket', async () => {
+    const path = join(work, 'plain.file');
+    writeFileSync(path, 'not a socket');
+    const r = await cli(['serve', '--socket', path, '--device', `${MTTY}:mtty-1`]);
+    expect(r.code).toBe(1);
+    expect(r.first).toBe(`vfiokit serve: the socket path ${path} is in use by a file that is not a socket.`);
+  });
+});
+
+describe('vfiokit serve: the process', () => {
+  let server: ServeProcess | undefined;
+  afterAll(async () => {
+    await server?.kill();
+  });
+
+  it('refuses a socket path where another server listens, and leaves that server serving', async () => {
+    server = await ServeProcess.start(`${MTTY}:mtty-1`);
+    const r = await cli(['serve', '--socket', server.socketPath, '--device', `${MTTY}:mtty-1`]);
+    expect(r.code).toBe(1);
+    expect(r.first).toBe(
+      `vfiokit serve: the socket path ${server.socketPath} is in use: a server already listens there.`,
+    );
+    const client = await connectVfioUser(server.socketPath);
+    expect(client.info().numRegions).toBeGreaterThan(7);
+    client.disconnect();
+    await server.stop();
+    server = undefined;
+  });
+
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    it(`exits 0 on ${signal}, ending the client's session and removing the socket`, async () => {
+      server = await ServeProcess.start(`${MTTY}:mtty-2:83b8f4f2-509f-382f-3c1e-e6bfe0fa1001`);
+      expect(server.stdout).toBe(
+        `vfiokit serve: serving 83b8f4f2-509f-382f-3c1e-e6bfe0fa1001 on ${server.socketPath}\n`,
+      );
+      const client = await connectVfioUser(server.socketPath);
+      expect(client.connected).toBe(true);
+      const socketPath = server.socketPath;
+      const exit = await server.stop(signal);
+      expect(exit).toEqual({ code: 0, signal: null });
+      expect(existsSync(socketPath)).toBe(false);
+      expect(server.stdout).toContain(`vfiokit serve: stopped; ${socketPath} is removed.\n`);
+      expect(server.stderr).toBe('');
+      await expect.poll(() => client.connected, { timeout: 5000 }).toBe(false);
+      client.disconnect();
+      server = undefined;
+    });
+  }
+});
+
+describe('the serve and --device parsers', () => {
+  const word = fc.stringMatching(/^[a-z@/._-][a-z0-9@/._-]{0,20}$/);
+
+  it('parses plugin:type[:uuid] back to what was written', () => {
+    fc.assert(
+      fc.property(
+        word,
+        word,
+        fc.option(fc.uuid({ version: 4 }), { nil: undefined }),
+        (plugin, type, uuid) => {
+          const text = uuid === undefined ? `${plugin}:${type}` : `${plugin}:${type}:${uuid}`;
+          expect(parseServeDevice(text)).toEqual({ plugin, type, ...(uuid ? { uuid } : {}) });
+        },
+      ),
+    );
+  });
+
+  it('never throws anything but VfioError for any device spec, option or vfio-user flag', () => {
+    fc.assert(
+      fc.property(fc.string({ maxLength: 60 }), (text) => {
+        for (const parse of [
+          () => parseServeDevice(text),
+          () => parsePluginOptions([text]),
+          () => parseDeviceFlag(`vfio-user:${text}`, 0, 'run'),
+        ]) {
+          try {
+            parse();
+          } catch (err) {
+            expect(err).toBeInstanceOf(VfioError);
+          }
+        }
+      }),
+    );
+  });
+
+  it('types plugin options as YAML reads plain scalars', () => {
+    expect(
+      parsePluginOptions(['a=1', 'b=-2.5', 'c=true', 'd=false', 'e=T4-4C', 'f=', 'g=x=y', 'h=007']),
+    ).toEqual({
+      a: 1,
+      b: -2.5,
+      c: true,
+      d: false,
+      e: 'T4-4C',
+      f: '',
+      g: 'x=y',
+      h: '007',
+    });
+  });
+
+  it('reads vfio-user:<socket>[@slot] with the slot after the last @', () => {
+    fc.assert(
+      fc.property(
+        fc.stringMatching(/^\/[a-z0-9@._/-]{1,30}$/),
+        fc.integer({ min: 1, max: 31 }),
+        (socket, device) => {
+          const slot = `00:${device.toString(16).padStart(2, '0')}.0`;
+          const d = parseDeviceFlag(`vfio-user:${socket}@${slot}`, 0, 'run');
+          expect(d).toMatchObject({ kind: 'vfio-user', socket, slot: { bus: 0, device, function: 0 } });
+        },
+      ),
+    );
+    const noSlot = parseDeviceFlag('vfio-user:/run/x.sock', 0, 'run');
+    expect(noSlot.kind).toBe('vfio-user');
+    expect(noSlot.socket).toBe('/run/x.sock');
+    expect(noSlot.slot).toBeUndefined();
+  });
+});

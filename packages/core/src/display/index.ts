@@ -1,0 +1,2 @@
+export * from './drm-format.js';
+export * from './png.js';
