@@ -187,8 +187,10 @@ function readCapabilities(guest: GuestView, a: PciAddress): { id: number; offset
       );
       break;
     }
-    capabilities.push({ id: guest.configRead(a, pos + PCI_CAP_LIST_ID, 1) & 0xff, offset: pos });
-    pos = guest.configRead(a, pos + PCI_CAP_LIST_NEXT, 1) & 0xff;
+    // __pci_find_next_cap_ttl reads the ID and the next pointer as one word.
+    const header = guest.configRead(a, pos + PCI_CAP_LIST_ID, 2);
+    capabilities.push({ id: header & 0xff, offset: pos });
+    pos = (header >>> ((PCI_CAP_LIST_NEXT - PCI_CAP_LIST_ID) * 8)) & 0xff;
   }
   return capabilities;
 }

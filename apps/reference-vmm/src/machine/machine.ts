@@ -155,8 +155,6 @@ export class Machine {
   private probed: readonly ProbedDevice[] = [];
   /** What every function gets from the machine (one object for all of them). */
   private readonly functionHost: FunctionHost;
-  /** The ECAM window's range in `memory` (it stays for the machine's life). */
-  private readonly ecam: MappedRange;
   private configAddress = 0;
   private closed = false;
 
@@ -191,7 +189,7 @@ export class Machine {
       owner: 'ram',
       handler: new MemoryHandler(this.ram.bytes),
     });
-    this.ecam = this.memory.add({
+    this.memory.add({
       start: ECAM_BASE,
       size: ECAM_BUS_SIZE,
       kind: 'ecam',
@@ -422,19 +420,17 @@ export class Machine {
   }
 
   /**
-   * A guest config read is an ECAM read: it goes to the ECAM window's handler and counts on its
-   * range as a memory read there would, without looking the (fixed) window up in the memory map.
+   * A guest config access is an ECAM access: it goes through the memory map like any MMIO, so
+   * config and memory accesses share one path (and its compiled code) and the ECAM range counts it.
    */
   private guestConfigRead(a: PciAddress, offset: number, size: AccessSize): number {
     if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return allOnes(size);
-    this.ecam.reads++;
-    return this.ecamRead(a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size);
+    return this.memory.read(ECAM_BASE + a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size);
   }
 
   private guestConfigWrite(a: PciAddress, offset: number, size: AccessSize, value: number): void {
     if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return;
-    this.ecam.writes++;
-    this.ecamWrite(a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size, value);
+    this.memory.write(ECAM_BASE + a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size, value);
   }
 
   /** ECAM for bus 0: offset = device << 15 | function << 12 | register. Misaligned accesses master-abort. */
@@ -524,7 +520,6 @@ export class Machine {
     }
     return host;
   }
-
 
   private slotIsMultifunction(device: number): boolean {
     let n = 0;

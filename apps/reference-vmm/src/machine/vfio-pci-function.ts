@@ -471,11 +471,13 @@ export class VfioPciFunction {
       let pos = this.deviceConfigRead(PCI_CAPABILITY_LIST, 1);
       for (let steps = (PCI_CFG_SPACE_SIZE - PCI_STD_HEADER_SIZEOF) / 4; steps > 0 && pos !== 0; steps--) {
         if ((pos & 3) !== 0 || pos < PCI_STD_HEADER_SIZEOF || pos + 2 > limit) break;
-        const id = this.deviceConfigRead(pos + PCI_CAP_LIST_ID, 1);
+        // The ID and the next pointer in one word, as Linux reads a capability header.
+        const header = this.deviceConfigRead(pos + PCI_CAP_LIST_ID, 2);
+        const id = header & 0xff;
         if (id === PCI_CAP_ID_MSI && msiAt < 0) msiAt = pos;
         else if (id === PCI_CAP_ID_MSIX && msixAt < 0) msixAt = pos;
         if (msiAt >= 0 && msixAt >= 0) break;
-        pos = this.deviceConfigRead(pos + PCI_CAP_LIST_NEXT, 1);
+        pos = (header >>> ((PCI_CAP_LIST_NEXT - PCI_CAP_LIST_ID) * 8)) & 0xff;
       }
     }
     this.msi = msiAt >= 0 ? this.setupMsi(msiAt) : undefined;

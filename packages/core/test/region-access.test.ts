@@ -2,6 +2,9 @@
  * DeviceFile.readRegion/writeRegion, the region-relative accesses the VMM makes for config space
  * and trapped BAR parts: they must answer exactly as read()/write() at the region's file offset.
  */
+
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
 import {
   allocateSharedMemory,
   ConfigSpace,
@@ -9,10 +12,8 @@ import {
   type DeviceHost,
   PciDeviceModel,
   VfioError,
-} from '@vfiokit/core';
-import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { silentLogger } from './machine.js';
+} from '../src/index.js';
+import { silentLog } from './helpers.js';
 
 function device(name: string): PciDeviceModel {
   const config = new ConfigSpace({
@@ -47,7 +48,7 @@ function device(name: string): PciDeviceModel {
   });
 }
 
-const host = { log: silentLogger() } as unknown as DeviceHost;
+const host = { log: silentLog } as unknown as DeviceHost;
 
 function open(name: string): DeviceFile {
   const file = new DeviceFile(device(name), host);
