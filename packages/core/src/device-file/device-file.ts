@@ -182,7 +182,7 @@ export class DeviceFile {
     this.info = device.info();
     for (let i = 0; i < this.info.numRegions; i++) {
       const r = device.regionInfo(i);
-      const resolved = r ? resolveRegion(r, i) : absentRegion(i);
+      const resolved = r && !isAbsent(r) ? resolveRegion(r, i) : absentRegion(i);
       this.regions.push(resolved);
       if (resolved.offset === defaultOffset(i)) this.byShift[i] = resolved;
     }
@@ -1050,11 +1050,33 @@ function insideMmapArea(r: ResolvedRegion, rel: number, length: number): boolean
   return false;
 }
 
+/**
+ * Whether `r` says no more than "not implemented": size 0, no access, at the default offset and
+ * without optional fields. Such a region resolves to exactly what absentRegion() shares.
+ */
+function isAbsent(r: RegionInfo): boolean {
+  return (
+    r.size === 0 &&
+    !r.read &&
+    !r.write &&
+    !r.mmap &&
+    r.offset === undefined &&
+    r.sparseMmap === undefined &&
+    r.type === undefined &&
+    r.msixMappable === undefined
+  );
+}
+
 function resolveRegion(r: RegionInfo, index: number): ResolvedRegion {
-  const caps: RegionCap[] = [];
-  if (r.mmap && r.sparseMmap) caps.push({ id: VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas: r.sparseMmap });
-  if (r.type) caps.push({ id: VFIO_REGION_INFO_CAP_TYPE, type: r.type.type, subtype: r.type.subtype });
-  if (r.msixMappable) caps.push({ id: VFIO_REGION_INFO_CAP_MSIX_MAPPABLE });
+  // Most regions carry no capability: they share the frozen empty chain.
+  let caps: readonly RegionCap[] = NO_CAPS;
+  if ((r.mmap && r.sparseMmap) || r.type || r.msixMappable) {
+    const chain: RegionCap[] = [];
+    if (r.mmap && r.sparseMmap) chain.push({ id: VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas: r.sparseMmap });
+    if (r.type) chain.push({ id: VFIO_REGION_INFO_CAP_TYPE, type: r.type.type, subtype: r.type.subtype });
+    if (r.msixMappable) chain.push({ id: VFIO_REGION_INFO_CAP_MSIX_MAPPABLE });
+    caps = chain;
+  }
   const flags =
     (r.read ? VFIO_REGION_INFO_FLAG_READ : 0) |
     (r.write ? VFIO_REGION_INFO_FLAG_WRITE : 0) |

@@ -68,28 +68,56 @@ interface IndexState {
   counters: IrqCounters;
 }
 
-const EXCLUSIVE = new Set([VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX]);
+/** The indexes of which one at a time may be enabled (a plain array: walked without an iterator). */
+const EXCLUSIVE: readonly number[] = [
+  VFIO_PCI_INTX_IRQ_INDEX,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_PCI_MSIX_IRQ_INDEX,
+];
 
 export class IrqState {
+  /**
+   * Per-index state, made on the first use that needs it (SET_IRQS, a raised vector, a look at
+   * the counters): most indexes of a device are never used, and a device file is opened for
+   * every attach. An index without state has no trigger, no mask and zero counters.
+   */
   private readonly indexes: (IndexState | undefined)[] = [];
   private onChange: ((index: number, count: number) => void) | undefined;
 
   constructor(
     private readonly device: string,
-    infos: readonly (IrqInfo | undefined)[],
-  ) {
-    infos.forEach((info, index) => {
-      if (!info) return;
-      this.indexes[index] = {
-        info,
-        triggers: new Array(info.count).fill(null),
-        masked: new Array(info.count).fill(false),
-        pending: new Array(info.count).fill(false),
-        enabled: 0,
-        allocated: 0,
-        counters: { delivered: new Array(info.count).fill(0), dropped: 0, held: 0 },
-      };
-    });
+    private readonly infos: readonly (IrqInfo | undefined)[],
+  ) {}
+
+  /** The state of `index`, made on first use; undefined for an index the device lacks. */
+  private stateOf(index: number): IndexState | undefined {
+    const s = this.indexes[index];
+    if (s !== undefined) return s;
+    const info = Number.isInteger(index) && index >= 0 ? this.infos[index] : undefined;
+    if (!info) return undefined;
+    const n = info.count;
+    const triggers: (IrqTrigger | null)[] = [];
+    const masked: boolean[] = [];
+    const pending: boolean[] = [];
+    const delivered: number[] = [];
+    // Pushed one by one: packed arrays, which the engine makes and reads faster than filled holes.
+    for (let v = 0; v < n; v++) {
+      triggers.push(null);
+      masked.push(false);
+      pending.push(false);
+      delivered.push(0);
+    }
+    const made: IndexState = {
+      info,
+      triggers,
+      masked,
+      pending,
+      enabled: 0,
+      allocated: 0,
+      counters: { delivered, dropped: 0, held: 0 },
+    };
+    this.indexes[index] = made;
+    return made;
   }
 
   /** Called with (index, number of vectors with a trigger) after every change. */
@@ -102,7 +130,7 @@ export class IrqState {
   }
 
   counters(index: number): IrqCounters | undefined {
-    return this.indexes[index]?.counters;
+    return this.stateOf(index)?.counters;
   }
 
   masked(index: number, vector = 0): boolean {
@@ -111,7 +139,7 @@ export class IrqState {
 
   /** A vector raised by the device. */
   trigger(index: number, vector = 0): void {
-    const s = this.indexes[index];
+    const s = this.stateOf(index);
     if (!s || vector < 0 || vector >= s.triggers.length) {
       if (s) s.counters.dropped++;
       return;
@@ -142,7 +170,7 @@ export class IrqState {
    * trigger; MSI, MSI-X, ERR and REQ take trigger only (anything else is ENOTTY).
    */
   set(req: IrqSetRequest): void {
-    const s = this.indexes[req.index];
+    const s = this.stateOf(req.index);
     if (!s) {
       throw new VfioError(
         'EINVAL',
@@ -203,8 +231,9 @@ export class IrqState {
       return;
     }
     if (req.data === 'eventfd') {
-      if (EXCLUSIVE.has(index)) {
-        for (const other of EXCLUSIVE) {
+      if (EXCLUSIVE.includes(index)) {
+        for (let e = 0; e < EXCLUSIVE.length; e++) {
+          const other = EXCLUSIVE[e];
           if (other !== index && this.enabled(other)) {
             throw new VfioError(
               'EINVAL',
@@ -243,7 +272,9 @@ export class IrqState {
           s.pending[v] = false;
         }
       }
-      s.enabled = s.triggers.reduce((n, t) => n + (t ? 1 : 0), 0);
+      let enabled = 0;
+      for (let v = 0; v < s.triggers.length; v++) if (s.triggers[v]) enabled++;
+      s.enabled = enabled;
       this.onChange?.(index, s.enabled);
       return;
     }

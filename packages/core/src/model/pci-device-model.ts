@@ -89,6 +89,18 @@ interface Region {
   readonly gatedByMemoryDecode: boolean;
 }
 
+/** RegionInfo of the indexes a model does not implement: alike for every model, so made once each. */
+const absentRegionInfos: RegionInfo[] = [];
+
+function absentRegionInfo(index: number): RegionInfo {
+  let info = absentRegionInfos[index];
+  if (info === undefined) {
+    info = Object.freeze({ index, size: 0, read: false, write: false, mmap: false });
+    absentRegionInfos[index] = info;
+  }
+  return info;
+}
+
 export class PciDeviceModel implements VfioDevice {
   readonly name: string;
   readonly config: ConfigSpace;
@@ -244,7 +256,7 @@ export class PciDeviceModel implements VfioDevice {
 
   regionInfo(index: number): RegionInfo | undefined {
     if (!Number.isInteger(index) || index < 0 || index >= this.numRegions) return undefined;
-    return this.regions[index]?.info ?? { index, size: 0, read: false, write: false, mmap: false };
+    return this.regions[index]?.info ?? absentRegionInfo(index);
   }
 
   irqInfo(index: number): IrqInfo | undefined {

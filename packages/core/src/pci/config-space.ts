@@ -482,15 +482,27 @@ export class ConfigSpace {
   // ---- guest access --------------------------------------------------------------------------
 
   read(offset: number, dst: Uint8Array): void {
-    this.checkRange(offset, dst.length);
-    for (let i = 0; i < dst.length; i++) dst[i] = this.bytes[offset + i];
+    const n = dst.length;
+    this.checkRange(offset, n);
+    const bytes = this.bytes;
+    for (let i = 0; i < n; i++) dst[i] = bytes[offset + i];
   }
 
   /** Per byte: writable bits take the new value, RW1C bits clear where 1 is written, the rest keep. */
   write(offset: number, src: Uint8Array): void {
-    this.checkRange(offset, src.length);
-    for (let i = 0; i < src.length; i++) this.writeByte(offset + i, src[i]);
-    this.notify(offset, src.length);
+    const n = src.length;
+    this.checkRange(offset, n);
+    // writeByte's rule, with the tables in locals: a guest config write runs for every access.
+    const bytes = this.bytes;
+    const wmask = this.wmask;
+    const w1cmask = this.w1cmask;
+    for (let i = 0; i < n; i++) {
+      const at = offset + i;
+      const value = src[i];
+      const w = wmask[at];
+      bytes[at] = ((bytes[at] & ~w) | (value & w)) & ~(value & w1cmask[at]);
+    }
+    if (this.listeners.length !== 0) this.notify(offset, n);
   }
 
   readU8(offset: number): number {
