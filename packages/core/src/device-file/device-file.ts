@@ -307,68 +307,18 @@ export class DeviceFile {
     return undefined;
   }
 
-  private accessError(what: string, offset: number, length: number): VfioError {
-    const r = this.lookup(offset);
-    const hint =
-      'Use the offset and size that REGION_INFO reports for the region, and keep the access inside it.';
-    if (!r) {
-      return new VfioError(
-        'EINVAL',
-        `${what} of ${length} bytes at file offset 0x${offset.toString(16)} is in no region.`,
-        {
-          device: this.name,
-          hint,
-        },
-      );
-    }
-    return new VfioError(
-      'EINVAL',
-      `${what} of ${length} bytes runs past the end of the ${r.size}-byte region.`,
-      {
-        device: this.name,
-        region: r.index,
-        offset: offset - r.offset,
-        hint,
-      },
-    );
-  }
-
   /** pread on the device file. Throws VfioError; never a partial access. */
   read(offset: number, dst: Uint8Array): number {
-    const n = dst.length;
     const r = this.lookup(offset);
-    if (r === undefined || !this.isOpen || n === 0 || offset - r.offset + n > r.size || !r.read) {
-      throw this.rejectAccess('read', offset, n, r);
-    }
-    const c = this.countersOf(r.index);
-    try {
-      this.device.read(r.index, offset - r.offset, dst);
-    } catch (err) {
-      c.errors++;
-      throw toVfioError(err, { device: this.name, region: r.index, offset: offset - r.offset });
-    }
-    c.reads++;
-    c.bytesRead += n;
-    return n;
+    if (r === undefined) throw this.rejectAccess('read', offset, dst.length);
+    return this.readRegion(r.index, offset - r.offset, dst);
   }
 
   /** pwrite on the device file. Throws VfioError; never a partial access. */
   write(offset: number, src: Uint8Array): number {
-    const n = src.length;
     const r = this.lookup(offset);
-    if (r === undefined || !this.isOpen || n === 0 || offset - r.offset + n > r.size || !r.write) {
-      throw this.rejectAccess('write', offset, n, r);
-    }
-    const c = this.countersOf(r.index);
-    try {
-      this.device.write(r.index, offset - r.offset, src);
-    } catch (err) {
-      c.errors++;
-      throw toVfioError(err, { device: this.name, region: r.index, offset: offset - r.offset });
-    }
-    c.writes++;
-    c.bytesWritten += n;
-    return n;
+    if (r === undefined) throw this.rejectAccess('write', offset, src.length);
+    return this.writeRegion(r.index, offset - r.offset, src);
   }
 
   /**
@@ -490,13 +440,8 @@ export class DeviceFile {
     });
   }
 
-  private rejectAccess(
-    what: 'read' | 'write',
-    offset: number,
-    n: number,
-    r: ResolvedRegion | undefined,
-  ): VfioError {
-    if (r) this.countersOf(r.index).errors++;
+  /** A file offset in no region (the region-relative checks are readRegion's and writeRegion's). */
+  private rejectAccess(what: 'read' | 'write', offset: number, n: number): VfioError {
     if (!this.isOpen) {
       return new VfioError('EBADF', `${what} on a device that is not open.`, {
         device: this.name,
@@ -508,25 +453,14 @@ export class DeviceFile {
         device: this.name,
       });
     }
-    if (n === 0) {
-      return new VfioError('EINVAL', `${what} of 0 bytes.`, {
+    return new VfioError(
+      'EINVAL',
+      `${what} of ${n} bytes at file offset 0x${offset.toString(16)} is in no region.`,
+      {
         device: this.name,
-        hint: 'Access at least one byte.',
-      });
-    }
-    if (r && (what === 'read' ? !r.read : !r.write)) {
-      return new VfioError(
-        'EINVAL',
-        `region ${r.index} is ${r.read ? 'read-only' : 'write-only'}, so a ${what} is refused.`,
-        {
-          device: this.name,
-          region: r.index,
-          offset: offset - r.offset,
-          hint: 'Check the READ and WRITE flags that REGION_INFO reports.',
-        },
-      );
-    }
-    return this.accessError(what, offset, n);
+        hint: 'Use the offset and size that REGION_INFO reports for the region, and keep the access inside it.',
+      },
+    );
   }
 
   /** mmap of `length` bytes at file offset `offset`: page aligned, inside one mmap area of an MMAP region. */
