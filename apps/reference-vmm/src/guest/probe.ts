@@ -101,13 +101,16 @@ interface Found {
   revision: number;
   interruptPin: number;
   headerType: number;
-  bars: {
-    index: number;
-    kind: 'mem32' | 'mem64' | 'io';
-    prefetchable: boolean;
-    size: number;
-    address: number;
-  }[];
+  bars: FoundBar[];
+}
+
+/** A BAR as sized and placed by the probe; the same record becomes the ProbedBar it reports. */
+interface FoundBar {
+  index: number;
+  kind: 'mem32' | 'mem64' | 'io';
+  prefetchable: boolean;
+  size: number;
+  address: number;
 }
 
 /** Probe bus 0 and set every function up; returns what was found, in address order. */
@@ -122,15 +125,8 @@ export function probePciBus(guest: GuestView, options: ProbeOptions = {}): Probe
     const capabilities = readCapabilities(guest, f.address);
     const previous = findPrevious(options.previous, f);
     const interrupts = setupInterrupts(guest, f, capabilities, previous);
-    const bars: ProbedBar[] = [];
-    for (const b of f.bars)
-      bars.push({
-        index: b.index,
-        kind: b.kind,
-        prefetchable: b.prefetchable,
-        size: b.size,
-        address: b.address,
-      });
+    // The probe is done with its BAR records: they are the ProbedBars (same fields, no copy).
+    const bars: ProbedBar[] = f.bars;
     out.push({
       address: f.address,
       vendorId: f.vendorId,
@@ -197,18 +193,25 @@ function readCapabilities(guest: GuestView, a: PciAddress): { id: number; offset
 
 // ---- enumeration (pci_scan_slot) -----------------------------------------------------------------
 
+/** The address the scan reads each slot's IDs through; an empty slot allocates nothing. */
+const SCAN_ADDRESS = { bus: 0, device: 0, function: 0 };
+
 function enumerate(guest: GuestView): Found[] {
   const found: Found[] = [];
   for (let device = 0; device < DEVICES; device++) {
     // Functions 1-7 exist only when function 0 says the device is multi-function.
     let functions = 1;
     for (let fn = 0; fn < functions; fn++) {
-      const address = { bus: 0, device, function: fn };
+      // A fresh address only for a function that exists (it is kept in the result).
+      const scan = SCAN_ADDRESS;
+      scan.device = device;
+      scan.function = fn;
       // pci_bus_read_dev_vendor_id: vendor and device ID (PCI_DEVICE_ID, the upper half) in one
       // dword; an empty slot reads all-ones.
-      const ids = guest.configRead(address, PCI_VENDOR_ID, 4);
+      const ids = guest.configRead(scan, PCI_VENDOR_ID, 4);
       const vendorId = ids & 0xffff;
       if (vendorId === NO_DEVICE) continue;
+      const address: PciAddress = { bus: 0, device, function: fn };
       const headerType = guest.configRead(address, PCI_HEADER_TYPE, 1);
       if (fn === 0 && headerType & PCI_HEADER_TYPE_MFD) functions = FUNCTIONS;
       const classRev = guest.configRead(address, PCI_CLASS_REVISION, 4);
@@ -284,17 +287,17 @@ function sizeBars(guest: GuestView, f: Found): void {
 
 function assignBars(guest: GuestView, found: readonly Found[], windows: PciWindows): void {
   const cursors = { mmio32: windows.mmio32.base, mmio64: windows.mmio64.base, io: windows.io.base };
-  const all: { f: Found; bar: Found['bars'][number] }[] = [];
-  for (const f of found) for (const bar of f.bars) all.push({ f, bar });
+  const all: FoundBar[] = [];
+  for (const f of found) for (const bar of f.bars) all.push(bar);
   // Stable sort: equal sizes keep bus order.
   all.sort(largestFirst);
-  for (const { f, bar } of all) {
+  for (const bar of all) {
     const space = bar.kind === 'io' ? 'io' : bar.kind === 'mem64' ? 'mmio64' : 'mmio32';
     const window: AddressWindow = windows[space];
     const at = Math.ceil(cursors[space] / bar.size) * bar.size;
     if (at + bar.size - 1 > window.limit) {
       guest.log(
-        `${formatPciAddress(f.address)}: no room for BAR${bar.index} (${bar.size} bytes) in the ${space} window; left unassigned.`,
+        `${formatPciAddress(ownerOf(found, bar))}: no room for BAR${bar.index} (${bar.size} bytes) in the ${space} window; left unassigned.`,
       );
       continue;
     }
@@ -303,8 +306,24 @@ function assignBars(guest: GuestView, found: readonly Found[], windows: PciWindo
   }
 }
 
-function largestFirst(x: { bar: { size: number } }, y: { bar: { size: number } }): number {
-  return y.bar.size - x.bar.size;
+function largestFirst(x: FoundBar, y: FoundBar): number {
+  return y.size - x.size;
+}
+
+/** The function a BAR belongs to (only for the rare log line, so a scan is fine). */
+function ownerOf(found: readonly Found[], bar: FoundBar): PciAddress {
+  for (const f of found) if (f.bars.includes(bar)) return f.address;
+  return { bus: 0, device: 0, function: 0 };
+}
+
+function capabilityOffset(caps: readonly { id: number; offset: number }[], id: number): number {
+  for (let i = 0; i < caps.length; i++) if (caps[i].id === id) return caps[i].offset;
+  return -1;
+}
+
+function barWithIndex(bars: readonly FoundBar[], index: number): FoundBar | undefined {
+  for (let i = 0; i < bars.length; i++) if (bars[i].index === index) return bars[i];
+  return undefined;
 }
 
 function programBars(guest: GuestView, f: Found): void {
@@ -337,14 +356,14 @@ function setupInterrupts(
   caps: readonly { id: number; offset: number }[],
   previous: ProbedDevice | undefined,
 ): Interrupts {
-  const msix = caps.find((c) => c.id === PCI_CAP_ID_MSIX);
-  if (msix) {
-    const r = setupMsix(guest, f, msix.offset, previous);
+  const msix = capabilityOffset(caps, PCI_CAP_ID_MSIX);
+  if (msix >= 0) {
+    const r = setupMsix(guest, f, msix, previous);
     if (r) return r;
   }
-  const msi = caps.find((c) => c.id === PCI_CAP_ID_MSI);
-  if (msi) {
-    const r = setupMsi(guest, f, msi.offset, previous);
+  const msi = capabilityOffset(caps, PCI_CAP_ID_MSI);
+  if (msi >= 0) {
+    const r = setupMsi(guest, f, msi, previous);
     if (r) return r;
   }
   if (f.interruptPin !== 0) {
@@ -382,7 +401,7 @@ function setupMsix(
   const flags = guest.configRead(a, cap + PCI_MSIX_FLAGS, 2);
   const tableSize = (flags & PCI_MSIX_FLAGS_QSIZE) + 1;
   const table = guest.configRead(a, cap + PCI_MSIX_TABLE, 4);
-  const bar = f.bars.find((b) => b.index === (table & PCI_MSIX_TABLE_BIR));
+  const bar = barWithIndex(f.bars, table & PCI_MSIX_TABLE_BIR);
   if (!bar || bar.address === 0 || bar.kind === 'io') {
     guest.log(`${formatPciAddress(a)}: the MSI-X table's BAR has no memory address; trying MSI.`);
     return undefined;

@@ -1010,9 +1010,9 @@ export class VfioPciFunction {
     const tableBar = table & PCI_MSIX_TABLE_BIR;
     let emulated = true;
     try {
-      emulated = !this.file
-        .regionInfo(tableBar)
-        .caps.some((c) => c.id === VFIO_REGION_INFO_CAP_MSIX_MAPPABLE);
+      const caps = this.file.regionInfo(tableBar).caps;
+      for (let i = 0; i < caps.length; i++)
+        if (caps[i].id === VFIO_REGION_INFO_CAP_MSIX_MAPPABLE) emulated = false;
     } catch {
       emulated = true;
     }
