@@ -3,7 +3,9 @@
  * and nothing else (no BARs, no interrupts). Its config space is core's ConfigSpace.
  */
 import { ConfigSpace } from '@vfiokit/core';
-import type { AccessSize } from './address-map.js';
+import { EmulatedFunction } from './emulated-function.js';
+
+export type { ConfigTarget } from './emulated-function.js';
 
 // QEMU include/hw/pci/pci_ids.h: PCI_VENDOR_ID_INTEL 0x8086, PCI_DEVICE_ID_INTEL_Q35_MCH 0x29c0
 export const Q35_MCH_VENDOR_ID = 0x8086;
@@ -13,40 +15,20 @@ export const PCI_CLASS_BRIDGE_HOST = 0x060000;
 // QEMU include/hw/pci-host/q35.h: MCH_HOST_BRIDGE_REVISION_DEFAULT
 export const Q35_MCH_REVISION = 0x00;
 
-/** A config-space target on the bus. */
-export interface ConfigTarget {
-  configRead(offset: number, size: AccessSize): number;
-  configWrite(offset: number, size: AccessSize, value: number): void;
-}
-
-export class HostBridge implements ConfigTarget {
-  readonly config = new ConfigSpace({
-    name: 'host-bridge',
-    identity: {
-      vendorId: Q35_MCH_VENDOR_ID,
-      deviceId: Q35_MCH_DEVICE_ID,
-      subsystemVendorId: 0,
-      subsystemId: 0,
-      classCode: PCI_CLASS_BRIDGE_HOST,
-      revision: Q35_MCH_REVISION,
-    },
-  });
-
-  configRead(offset: number, size: AccessSize): number {
-    const c = this.config;
-    if (offset + size > c.size) return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
-    return size === 4 ? c.readU32(offset) : size === 2 ? c.readU16(offset) : c.readU8(offset);
-  }
-
-  configWrite(offset: number, size: AccessSize, value: number): void {
-    const c = this.config;
-    if (offset + size > c.size) return;
-    if (size === 4) c.writeU32(offset, value);
-    else if (size === 2) c.writeU16(offset, value);
-    else c.writeU8(offset, value);
-  }
-
-  reset(): void {
-    this.config.reset();
+export class HostBridge extends EmulatedFunction {
+  constructor() {
+    super(
+      new ConfigSpace({
+        name: 'host-bridge',
+        identity: {
+          vendorId: Q35_MCH_VENDOR_ID,
+          deviceId: Q35_MCH_DEVICE_ID,
+          subsystemVendorId: 0,
+          subsystemId: 0,
+          classCode: PCI_CLASS_BRIDGE_HOST,
+          revision: Q35_MCH_REVISION,
+        },
+      }),
+    );
   }
 }

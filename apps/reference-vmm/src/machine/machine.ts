@@ -550,51 +550,27 @@ export class Machine {
     }
     const hb = this.hostBridge.config.identity;
     const devices: DeviceReport[] = [
-      {
-        slot: formatPciAddress({ bus: 0, device: 0, function: 0 }),
-        label: 'host-bridge',
-        name: 'host-bridge',
-        emulated: true,
-        vendorId: hb.vendorId,
-        deviceId: hb.deviceId,
-        classCode: hb.classCode,
-        resettable: true,
-        regions: [],
-        interrupts: {
-          mode: 'none',
-          intxVector: null,
-          perVector: {},
-          total: 0,
-          irqIndexes: [],
-          setIrqsCalls: 0,
-        },
-        access: [],
-      },
+      emulatedDeviceReport(
+        { bus: 0, device: 0, function: 0 },
+        'host-bridge',
+        hb.vendorId,
+        hb.deviceId,
+        hb.classCode,
+      ),
     ];
     const sorted = [...this.attached.entries()].sort((a, b) => a[0] - b[0]).map(([, d]) => d);
     for (const d of sorted) devices.push(this.deviceReport(d));
     const lpc = this.lpcBridge;
     if (lpc !== undefined) {
-      devices.push({
-        slot: formatPciAddress({ bus: 0, ...LPC_SLOT }),
-        label: 'igd-lpc-bridge',
-        name: 'igd-lpc-bridge',
-        emulated: true,
-        vendorId: lpc.identity.vendorId,
-        deviceId: lpc.identity.deviceId,
-        classCode: lpc.config.readU32(8) >>> 8,
-        resettable: true,
-        regions: [],
-        interrupts: {
-          mode: 'none',
-          intxVector: null,
-          perVector: {},
-          total: 0,
-          irqIndexes: [],
-          setIrqsCalls: 0,
-        },
-        access: [],
-      });
+      devices.push(
+        emulatedDeviceReport(
+          { bus: 0, ...LPC_SLOT },
+          'igd-lpc-bridge',
+          lpc.identity.vendorId,
+          lpc.identity.deviceId,
+          lpc.config.readU32(8) >>> 8,
+        ),
+      );
     }
     const addressMap = [
       ...this.memory.ranges().map((r) => ({
@@ -825,5 +801,28 @@ export function realClock(): Clock {
       t.unref?.();
       return () => clearTimeout(t);
     },
+  };
+}
+
+/** The report entry of a function the VMM emulates itself: no regions, no interrupts. */
+function emulatedDeviceReport(
+  slot: PciAddress,
+  label: string,
+  vendorId: number,
+  deviceId: number,
+  classCode: number,
+): DeviceReport {
+  return {
+    slot: formatPciAddress(slot),
+    label,
+    name: label,
+    emulated: true,
+    vendorId,
+    deviceId,
+    classCode,
+    resettable: true,
+    regions: [],
+    interrupts: { mode: 'none', intxVector: null, perVector: {}, total: 0, irqIndexes: [], setIrqsCalls: 0 },
+    access: [],
   };
 }

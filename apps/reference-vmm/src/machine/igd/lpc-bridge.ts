@@ -4,8 +4,7 @@
  * and subsystem IDs are the host LPC bridge's, because the IGD's VBIOS and driver check them.
  */
 import { ConfigSpace, PCI_REVISION_ID } from '@vfiokit/core';
-import { type AccessSize, allOnes } from '../address-map.js';
-import type { ConfigTarget } from '../host-bridge.js';
+import { EmulatedFunction } from '../emulated-function.js';
 
 // qemu include/hw/pci/pci_ids.h: PCI_CLASS_BRIDGE_ISA 0x0601 (prog-if 0)
 export const PCI_CLASS_BRIDGE_ISA = 0x060100;
@@ -20,40 +19,26 @@ export interface LpcIdentity {
   readonly subsystemId: number;
 }
 
-export class LpcBridge implements ConfigTarget {
-  readonly config: ConfigSpace;
-
+export class LpcBridge extends EmulatedFunction {
   constructor(readonly identity: LpcIdentity) {
-    this.config = new ConfigSpace({
-      name: 'igd-lpc-bridge',
-      identity: {
-        vendorId: identity.vendorId,
-        deviceId: identity.deviceId,
-        subsystemVendorId: identity.subsystemVendorId,
-        subsystemId: identity.subsystemId,
-        classCode: PCI_CLASS_BRIDGE_ISA,
-        revision: identity.revision,
-      },
-    });
+    super(
+      new ConfigSpace({
+        name: 'igd-lpc-bridge',
+        identity: {
+          vendorId: identity.vendorId,
+          deviceId: identity.deviceId,
+          subsystemVendorId: identity.subsystemVendorId,
+          subsystemId: identity.subsystemId,
+          classCode: PCI_CLASS_BRIDGE_ISA,
+          revision: identity.revision,
+        },
+      }),
+    );
     this.applyProgIf();
   }
 
-  configRead(offset: number, size: AccessSize): number {
-    const c = this.config;
-    if (offset + size > c.size) return allOnes(size);
-    return size === 4 ? c.readU32(offset) : size === 2 ? c.readU16(offset) : c.readU8(offset);
-  }
-
-  configWrite(offset: number, size: AccessSize, value: number): void {
-    const c = this.config;
-    if (offset + size > c.size) return;
-    if (size === 4) c.writeU32(offset, value);
-    else if (size === 2) c.writeU16(offset, value);
-    else c.writeU8(offset, value);
-  }
-
-  reset(): void {
-    this.config.reset();
+  override reset(): void {
+    super.reset();
     this.applyProgIf();
   }
 
