@@ -8,6 +8,7 @@
 import {
   DRM_PLANE_TYPE_CURSOR,
   DRM_PLANE_TYPE_PRIMARY,
+  disabledGfxPlane,
   type GfxPlaneInfo,
   type RegisterBank,
   type SharedMemory,
@@ -45,23 +46,6 @@ export interface DecodedPlane {
   readonly surface: number;
   readonly x: number;
   readonly y: number;
-}
-
-function disabled(type: number, id: number): GfxPlaneInfo {
-  return {
-    drmPlaneType: type,
-    drmFormat: 0,
-    drmFormatMod: 0n,
-    width: 0,
-    height: 0,
-    stride: 0,
-    size: 0,
-    xPos: 0,
-    yPos: 0,
-    xHot: 0,
-    yHot: 0,
-    id,
-  };
 }
 
 export class VirtualDisplay {
@@ -106,12 +90,12 @@ export class VirtualDisplay {
     const p = this.decodePrimary();
     if (typeof p === 'string') {
       this.lastProblem = p;
-      return disabled(DRM_PLANE_TYPE_PRIMARY, this.frameRegionIndex);
+      return disabledGfxPlane(DRM_PLANE_TYPE_PRIMARY, this.frameRegionIndex);
     }
     const size = p.stride * p.height;
     if (!this.gm.read(p.surface, this.frame.bytes.subarray(0, size))) {
       this.lastProblem = `part of the surface at GM 0x${p.surface.toString(16)} has no GGTT mapping`;
-      return disabled(DRM_PLANE_TYPE_PRIMARY, this.frameRegionIndex);
+      return disabledGfxPlane(DRM_PLANE_TYPE_PRIMARY, this.frameRegionIndex);
     }
     this.lastProblem = '';
     return {
@@ -145,13 +129,13 @@ export class VirtualDisplay {
     if (side === 0) {
       this.lastProblem =
         mode === 0 ? 'the cursor is disabled' : `cursor mode 0x${mode.toString(16)} is not an ARGB mode`;
-      return disabled(DRM_PLANE_TYPE_CURSOR, this.cursorRegionIndex);
+      return disabledGfxPlane(DRM_PLANE_TYPE_CURSOR, this.cursorRegionIndex);
     }
     const base = (this.regs.get('CURBASE_A') & ~(GTT_PAGE_SIZE - 1)) >>> 0;
     const size = side * side * 4;
     if (!this.gm.read(base, this.cursor.bytes.subarray(0, size))) {
       this.lastProblem = `the cursor at GM 0x${base.toString(16)} is outside this vGPU or unmapped`;
-      return disabled(DRM_PLANE_TYPE_CURSOR, this.cursorRegionIndex);
+      return disabledGfxPlane(DRM_PLANE_TYPE_CURSOR, this.cursorRegionIndex);
     }
     const pos = this.regs.get('CURPOS_A');
     const coord = (v: number) => (v & CURSOR_POS_SIGN ? -(v & 0x7fff) : v & 0x7fff);

@@ -10,6 +10,7 @@ import {
   type DeviceFile,
   DRM_PLANE_TYPE_PRIMARY,
   decodeGfxPlaneInfo,
+  disabledGfxPlane,
   encodeGfxPlaneInfo,
   encodePng,
   type GfxPlaneInfoStruct,
@@ -46,20 +47,9 @@ export interface SaveFramesResult {
 
 function planeRequest(flags: number): Uint8Array {
   return encodeGfxPlaneInfo({
+    ...disabledGfxPlane(DRM_PLANE_TYPE_PRIMARY),
     argsz: vfio_device_gfx_plane_info.size,
     flags,
-    drmPlaneType: DRM_PLANE_TYPE_PRIMARY,
-    drmFormat: 0,
-    drmFormatMod: 0n,
-    width: 0,
-    height: 0,
-    stride: 0,
-    size: 0,
-    xPos: 0,
-    yPos: 0,
-    xHot: 0,
-    yHot: 0,
-    id: 0,
   });
 }
 

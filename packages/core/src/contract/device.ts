@@ -100,6 +100,24 @@ export interface GfxPlaneInfo {
   readonly id: number;
 }
 
+/** A plane with nothing on it: QUERY_GFX_PLANE's answer for a disabled plane (drm_format and size 0). */
+export function disabledGfxPlane(drmPlaneType: number, id = 0): GfxPlaneInfo {
+  return {
+    drmPlaneType,
+    drmFormat: 0,
+    drmFormatMod: 0n,
+    width: 0,
+    height: 0,
+    stride: 0,
+    size: 0,
+    xPos: 0,
+    yPos: 0,
+    xHot: 0,
+    yHot: 0,
+    id,
+  };
+}
+
 export interface GfxDisplay {
   /** Which kinds of plane the device offers (QEMU probes DMABUF first, then REGION). */
   readonly kinds: { readonly dmabuf: boolean; readonly region: boolean };
