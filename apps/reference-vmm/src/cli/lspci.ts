@@ -6,6 +6,7 @@
  */
 import {
   type GuestView,
+  msiLayout,
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_IO_MASK,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -120,17 +121,11 @@ import {
   PCI_MIN_GNT,
   PCI_MSI_ADDRESS_HI,
   PCI_MSI_ADDRESS_LO,
-  PCI_MSI_DATA_32,
-  PCI_MSI_DATA_64,
   PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE,
   PCI_MSI_FLAGS_MASKBIT,
   PCI_MSI_FLAGS_QMASK,
   PCI_MSI_FLAGS_QSIZE,
-  PCI_MSI_MASK_32,
-  PCI_MSI_MASK_64,
-  PCI_MSI_PENDING_32,
-  PCI_MSI_PENDING_64,
   PCI_MSIX_FLAGS_ENABLE,
   PCI_MSIX_FLAGS_MASKALL,
   PCI_MSIX_FLAGS_QSIZE,
@@ -537,13 +532,13 @@ class Printer {
           `${head}MSI: Enable${FLAG(cap, PCI_MSI_FLAGS_ENABLE)} Count=${1 << ((cap & PCI_MSI_FLAGS_QSIZE) >> 4)}/${1 << ((cap & PCI_MSI_FLAGS_QMASK) >> 1)} Maskable${FLAG(cap, PCI_MSI_FLAGS_MASKBIT)} 64bit${FLAG(cap, PCI_MSI_FLAGS_64BIT)}`,
         );
         if (!vv) return;
-        const is64 = (cap & PCI_MSI_FLAGS_64BIT) !== 0;
-        const hi = is64 ? hex(cfg.u32(where + PCI_MSI_ADDRESS_HI), 8) : '';
-        const data = cfg.u16(where + (is64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32));
+        const layout = msiLayout(cap);
+        const hi = layout.addr64 ? hex(cfg.u32(where + PCI_MSI_ADDRESS_HI), 8) : '';
+        const data = cfg.u16(where + layout.data);
         this.out(`\t\tAddress: ${hi}${hex(cfg.u32(where + PCI_MSI_ADDRESS_LO), 8)}  Data: ${hex(data, 4)}`);
-        if (cap & PCI_MSI_FLAGS_MASKBIT) {
-          const mask = cfg.u32(where + (is64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32));
-          const pending = cfg.u32(where + (is64 ? PCI_MSI_PENDING_64 : PCI_MSI_PENDING_32));
+        if (layout.perVectorMask) {
+          const mask = cfg.u32(where + layout.mask);
+          const pending = cfg.u32(where + layout.pending);
           this.out(`\t\tMasking: ${hex(mask, 8)}  Pending: ${hex(pending, 8)}`);
         }
         return;

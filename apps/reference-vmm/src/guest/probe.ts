@@ -8,6 +8,7 @@ import {
   formatPciAddress,
   type GuestInterrupts,
   type GuestView,
+  msiLayout,
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_IO_MASK,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -35,16 +36,10 @@ import {
   PCI_INTERRUPT_PIN,
   PCI_MSI_ADDRESS_HI,
   PCI_MSI_ADDRESS_LO,
-  PCI_MSI_DATA_32,
-  PCI_MSI_DATA_64,
   PCI_MSI_FLAGS,
-  PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE,
-  PCI_MSI_FLAGS_MASKBIT,
   PCI_MSI_FLAGS_QMASK,
   PCI_MSI_FLAGS_QSIZE,
-  PCI_MSI_MASK_32,
-  PCI_MSI_MASK_64,
   PCI_MSIX_ENTRY_DATA,
   PCI_MSIX_ENTRY_LOWER_ADDR,
   PCI_MSIX_ENTRY_SIZE,
@@ -439,12 +434,11 @@ function setupMsi(
     else vectors = allocateEach(guest.interrupts, 1);
   }
   if (vectors.length === 0) return undefined;
-  const addr64 = (flags & PCI_MSI_FLAGS_64BIT) !== 0;
+  const layout = msiLayout(flags);
   guest.configWrite(a, cap + PCI_MSI_ADDRESS_LO, 4, MSI_ADDRESS);
-  if (addr64) guest.configWrite(a, cap + PCI_MSI_ADDRESS_HI, 4, 0);
-  guest.configWrite(a, cap + (addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), 2, messageData(vectors[0]));
-  if (flags & PCI_MSI_FLAGS_MASKBIT)
-    guest.configWrite(a, cap + (addr64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32), 4, 0);
+  if (layout.addr64) guest.configWrite(a, cap + PCI_MSI_ADDRESS_HI, 4, 0);
+  guest.configWrite(a, cap + layout.data, 2, messageData(vectors[0]));
+  if (layout.perVectorMask) guest.configWrite(a, cap + layout.mask, 4, 0);
   setIntxDisable(guest, a, true);
   const mme = Math.log2(vectors.length) << 4;
   guest.configWrite(

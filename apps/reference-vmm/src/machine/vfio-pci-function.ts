@@ -13,6 +13,7 @@ import {
   type IrqTrigger,
   type Logger,
   msiCapabilitySize,
+  msiLayout,
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_IO_MASK,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -33,16 +34,12 @@ import {
   PCI_INTERRUPT_PIN,
   PCI_MSI_ADDRESS_HI,
   PCI_MSI_ADDRESS_LO,
-  PCI_MSI_DATA_32,
-  PCI_MSI_DATA_64,
   PCI_MSI_FLAGS,
   PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE,
   PCI_MSI_FLAGS_MASKBIT,
   PCI_MSI_FLAGS_QMASK,
   PCI_MSI_FLAGS_QSIZE,
-  PCI_MSI_MASK_32,
-  PCI_MSI_MASK_64,
   PCI_MSIX_ENTRY_CTRL_MASKBIT,
   PCI_MSIX_ENTRY_DATA,
   PCI_MSIX_ENTRY_LOWER_ADDR,
@@ -953,11 +950,9 @@ export class VfioPciFunction {
     const address =
       this.deviceConfigRead(at + PCI_MSI_ADDRESS_LO, 4) +
       (addr64 ? this.deviceConfigRead(at + PCI_MSI_ADDRESS_HI, 4) * TWO_32 : 0);
-    const data = this.deviceConfigRead(at + (addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), 2);
-    const mask =
-      flags & PCI_MSI_FLAGS_MASKBIT
-        ? this.deviceConfigRead(at + (addr64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32), 4)
-        : 0;
+    const layout = msiLayout(flags);
+    const data = this.deviceConfigRead(at + layout.data, 2);
+    const mask = layout.perVectorMask ? this.deviceConfigRead(at + layout.mask, 4) : 0;
     const unmasked = msi.mask & ~mask;
     msi.mask = mask;
     if (!enabled) {

@@ -58,6 +58,8 @@ import {
   PCI_MSI_FLAGS_QSIZE,
   PCI_MSI_MASK_32,
   PCI_MSI_MASK_64,
+  PCI_MSI_PENDING_32,
+  PCI_MSI_PENDING_64,
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_ENABLE,
   PCI_MSIX_FLAGS_MASKALL,
@@ -161,10 +163,43 @@ export interface MsiOptions {
   perVectorMask: boolean;
 }
 
-/** The size of an MSI capability with these options (QEMU msi_cap_sizeof: 0x0a, 0x0e, 0x14, 0x18). */
+/** Where the fields of an MSI capability sit, relative to its start; mask and pending are -1 without per-vector masking. */
+export interface MsiLayout {
+  readonly addr64: boolean;
+  readonly perVectorMask: boolean;
+  readonly data: number;
+  readonly mask: number;
+  readonly pending: number;
+  /** The capability's size (QEMU msi_cap_sizeof: 0x0a, 0x0e, 0x14, 0x18). */
+  readonly size: number;
+}
+
+const MSI_LAYOUTS: readonly MsiLayout[] = [false, true].flatMap((perVectorMask) =>
+  [false, true].map((addr64) => {
+    const data = addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32;
+    const mask = perVectorMask ? (addr64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32) : -1;
+    const pending = perVectorMask ? (addr64 ? PCI_MSI_PENDING_64 : PCI_MSI_PENDING_32) : -1;
+    return Object.freeze({
+      addr64,
+      perVectorMask,
+      data,
+      mask,
+      pending,
+      size: perVectorMask ? pending + 4 : data + 2,
+    });
+  }),
+);
+
+/** The layout an MSI capability's Message Control word (PCI_MSI_FLAGS) implies (linux/pci_regs.h). */
+export function msiLayout(flags: number): MsiLayout {
+  return MSI_LAYOUTS[
+    ((flags & PCI_MSI_FLAGS_MASKBIT) !== 0 ? 2 : 0) + ((flags & PCI_MSI_FLAGS_64BIT) !== 0 ? 1 : 0)
+  ];
+}
+
+/** The size of an MSI capability with these options. */
 export function msiCapabilitySize(addr64: boolean, perVectorMask: boolean): number {
-  if (perVectorMask) return (addr64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32) + 8;
-  return (addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32) + 2;
+  return msiLayout((addr64 ? PCI_MSI_FLAGS_64BIT : 0) | (perVectorMask ? PCI_MSI_FLAGS_MASKBIT : 0)).size;
 }
 
 /**
@@ -188,10 +223,11 @@ export function msiCapability(opts: MsiOptions): CapabilityBody {
   // PCI Local Bus Specification 3.0 §6.8.1.4: the message address is dword aligned
   cap.u32(PCI_MSI_ADDRESS_LO, 0, 0xfffffffc);
   if (opts.addr64) cap.u32(PCI_MSI_ADDRESS_HI, 0, 0xffffffff);
-  cap.u16(opts.addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32, 0, 0xffff);
+  const layout = msiLayout(flags);
+  cap.u16(layout.data, 0, 0xffff);
   if (opts.perVectorMask) {
     const implemented = opts.vectors === 32 ? 0xffffffff : (1 << opts.vectors) - 1;
-    cap.u32(opts.addr64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32, 0, implemented);
+    cap.u32(layout.mask, 0, implemented);
   }
   return cap.body(PCI_CAP_ID_MSI);
 }

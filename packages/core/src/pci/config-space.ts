@@ -13,7 +13,7 @@
  */
 
 import { VfioError } from '../errors.js';
-import { type CapabilityBody, EXTENDED_CAPABILITY_HEADER_SIZE } from './capabilities.js';
+import { type CapabilityBody, EXTENDED_CAPABILITY_HEADER_SIZE, msiLayout } from './capabilities.js';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_IO_MASK,
@@ -47,18 +47,12 @@ import {
   PCI_INTERRUPT_PIN,
   PCI_MSI_ADDRESS_HI,
   PCI_MSI_ADDRESS_LO,
-  PCI_MSI_DATA_32,
-  PCI_MSI_DATA_64,
   PCI_MSI_FLAGS,
   PCI_MSI_FLAGS_64BIT,
   PCI_MSI_FLAGS_ENABLE,
   PCI_MSI_FLAGS_MASKBIT,
   PCI_MSI_FLAGS_QMASK,
   PCI_MSI_FLAGS_QSIZE,
-  PCI_MSI_MASK_32,
-  PCI_MSI_MASK_64,
-  PCI_MSI_PENDING_32,
-  PCI_MSI_PENDING_64,
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_ENABLE,
   PCI_MSIX_FLAGS_MASKALL,
@@ -613,6 +607,7 @@ export class ConfigSpace {
     const flags = v.getUint16(offset + PCI_MSI_FLAGS, true);
     const addr64 = (flags & PCI_MSI_FLAGS_64BIT) !== 0;
     const perVectorMask = (flags & PCI_MSI_FLAGS_MASKBIT) !== 0;
+    const layout = msiLayout(flags);
     const vectorsCapable = 1 << ((flags & PCI_MSI_FLAGS_QMASK) >>> 1);
     const vectorsEnabled = Math.min(1 << ((flags & PCI_MSI_FLAGS_QSIZE) >>> 4), vectorsCapable);
     const low = v.getUint32(offset + PCI_MSI_ADDRESS_LO, true);
@@ -624,12 +619,10 @@ export class ConfigSpace {
       vectorsCapable,
       addr64,
       address: low + high * TWO_32,
-      data: v.getUint16(offset + (addr64 ? PCI_MSI_DATA_64 : PCI_MSI_DATA_32), true),
+      data: v.getUint16(offset + layout.data, true),
       perVectorMask,
-      maskBits: perVectorMask ? v.getUint32(offset + (addr64 ? PCI_MSI_MASK_64 : PCI_MSI_MASK_32), true) : 0,
-      pendingBits: perVectorMask
-        ? v.getUint32(offset + (addr64 ? PCI_MSI_PENDING_64 : PCI_MSI_PENDING_32), true)
-        : 0,
+      maskBits: perVectorMask ? v.getUint32(offset + layout.mask, true) : 0,
+      pendingBits: perVectorMask ? v.getUint32(offset + layout.pending, true) : 0,
     };
   }
 
@@ -646,7 +639,7 @@ export class ConfigSpace {
       );
     }
     const implemented = state.vectorsCapable === 32 ? 0xffffffff : (1 << state.vectorsCapable) - 1;
-    const at = state.offset + (state.addr64 ? PCI_MSI_PENDING_64 : PCI_MSI_PENDING_32);
+    const at = state.offset + msiLayout(this.readU16(state.offset + PCI_MSI_FLAGS)).pending;
     this.view.setUint32(at, (bits & implemented) >>> 0, true);
   }
 
