@@ -426,7 +426,7 @@ describe('DEVICE_GET_REGION_INFO', () => {
     );
   });
 
-  it('sends only the 32-byte struct with the needed argsz when the caps do not fit, as the kernel does', () => {
+  it('sends only the 32-byte struct with the needed argsz and no CAPS flag when the caps do not fit, as libvfio-user does', () => {
     const i = {
       flags: VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_MMAP,
       index: 0,
@@ -448,7 +448,8 @@ describe('DEVICE_GET_REGION_INFO', () => {
     expect(bytes.length).toBe(16 + 32);
     const r = P.decodeRegionInfoReply(split(bytes).payload);
     expect(r).toMatchObject({ complete: false, argsz: 80, capOffset: 0, caps: [] });
-    expect(r.flags & VFIO_REGION_INFO_FLAG_CAPS).toBeTruthy();
+    // QEMU's client refuses CAPS with cap_offset 0 (inside the header) before it retries.
+    expect(r.flags & VFIO_REGION_INFO_FLAG_CAPS).toBe(0);
   });
 
   it('places the sparse-mmap capability as linux/vfio.h lays it out', () => {

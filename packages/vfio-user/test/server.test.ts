@@ -11,6 +11,7 @@ import {
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_INTX_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_REGION_INFO_FLAG_CAPS,
   VFIO_REGION_INFO_FLAG_MMAP,
 } from '@vfiokit/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -174,10 +175,17 @@ describe('device, region and IRQ info through the device file', () => {
     const s = decodeRegionInfoReply(short.payload, short.fds);
     expect(s.complete).toBe(false);
     expect(short.fds).toEqual([]);
+    // QEMU's client (hw/vfio-user/device.c) refuses CAPS with a cap_offset inside the 32-byte
+    // header with EINVAL, so the short reply carries no CAPS flag and cap_offset 0.
+    expect(s.flags & VFIO_REGION_INFO_FLAG_CAPS).toBe(0);
+    expect(s.capOffset).toBe(0);
+    expect(s.argsz).toBeGreaterThan(32);
     const full = await client.call(encodeRegionInfoRequest(client.nextId(), { argsz: s.argsz, index: 0 }));
     const r = decodeRegionInfoReply(full.payload, full.fds);
     expect(r.complete).toBe(true);
     expect(r.flags & VFIO_REGION_INFO_FLAG_MMAP).toBeTruthy();
+    expect(r.flags & VFIO_REGION_INFO_FLAG_CAPS).toBeTruthy();
+    expect(r.capOffset).toBe(32);
     expect(r.size).toBe(BAR0_SIZE);
     expect(r.caps).toEqual([{ kind: 'sparse-mmap', areas: [MMAP_AREA] }]);
     expect(full.fds).toHaveLength(1);

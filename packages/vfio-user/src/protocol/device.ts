@@ -248,9 +248,13 @@ function writeCap(dv: DataView, bytes: Uint8Array, at: number, next: number, cap
 }
 
 /**
- * The reply for `info`, fitted to the client's `requestArgsz` as the kernel does: CAPS is set
- * whenever there are caps; when they do not fit, argsz says what is needed, cap_offset is 0, only
- * the 32-byte struct is sent and `capsIncluded` is false (send no fd then, as libvfio-user).
+ * The reply for `info`, fitted to the client's `requestArgsz`: when the chain does not fit, argsz
+ * says what is needed, only the 32-byte struct is sent, and `capsIncluded` is false (send no fd
+ * then). VFIO_REGION_INFO_FLAG_CAPS is set only when the chain is in the reply, as libvfio-user
+ * does (lib/libvfio-user.c handle_device_get_region_info): QEMU's client
+ * (hw/vfio-user/device.c vfio_user_device_io_get_region_info) refuses CAPS with a cap_offset
+ * inside the header with EINVAL before it retries with the larger argsz. The kernel sets CAPS in
+ * both cases; over vfio-user we follow the real client.
  */
 export function encodeRegionInfoReply(
   msgId: number,
@@ -269,7 +273,7 @@ export function encodeRegionInfoReply(
     capsIncluded ? argsz : REGION_INFO_SIZE,
   );
   const f = vfio_region_info.fields;
-  const flags = checkU32(info.flags, C, 'flags') | (info.caps.length > 0 ? VFIO_REGION_INFO_FLAG_CAPS : 0);
+  const flags = checkU32(info.flags, C, 'flags') | (capsIncluded ? VFIO_REGION_INFO_FLAG_CAPS : 0);
   dv.setUint32(16 + f.argsz.offset, checkU32(argsz, C, 'argsz'), true);
   dv.setUint32(16 + f.flags.offset, flags >>> 0, true);
   dv.setUint32(16 + f.index.offset, checkU32(info.index, C, 'index'), true);

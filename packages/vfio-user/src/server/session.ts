@@ -30,6 +30,7 @@ import {
   VFIO_DMA_MAP_FLAG_READ,
   VFIO_DMA_MAP_FLAG_WRITE,
   VFIO_DMA_UNMAP_FLAG_ALL,
+  VFIO_REGION_INFO_FLAG_CAPS,
   VFIO_REGION_INFO_FLAG_MMAP,
   type VfioDevice,
   VfioError,
@@ -526,6 +527,9 @@ export class Session {
     const complete = needed <= req.argsz && needed <= out.length;
     const length = complete ? needed : REGION_INFO_SIZE;
     let flags = odv.getUint32(f.flags.offset, true);
+    // CAPS only with the chain in the reply, as libvfio-user: QEMU's client refuses CAPS whose
+    // cap_offset lies inside the header (hw/vfio-user/device.c) before it retries with argsz.
+    if (!complete) flags &= ~VFIO_REGION_INFO_FLAG_CAPS;
     // vfio-user's offset is the mmap offset in the region's fd, not a device-file offset.
     let fdOffset = 0;
     let fd: number | undefined;
