@@ -5,7 +5,7 @@
 
 export { type Booted, type BootOptions, boot } from './cli/boot.js';
 export { bufferIo, type CliIo, processIo } from './cli/io.js';
-export { type LspciOptions, lspciJson, renderLspci } from './cli/lspci.js';
+export { type LspciOptions, lspciJson, renderLspci } from './cli/lspci/index.js';
 export { describeError, main } from './cli/main.js';
 export { defaultStateDir, MdevStore } from './cli/mdev-state.js';
 export { renderRunReport, runJson } from './cli/report.js';

@@ -11,7 +11,7 @@ import {
   vendorCapability,
 } from '@vfiokit/core';
 import { describe, expect, it } from 'vitest';
-import { formatBarSize, lspciJson, renderLspci } from '../src/cli/lspci.js';
+import { formatBarSize, lspciJson, renderLspci } from '../src/cli/lspci/index.js';
 
 const SLOT: PciAddress = { bus: 0, device: 2, function: 0 };
 

@@ -9,7 +9,7 @@ import { count, parseCommand, strings, UsageError } from './args.js';
 import { boot, bootSteps } from './boot.js';
 import { USAGE } from './help.js';
 import type { CliIo } from './io.js';
-import { lspciJson, renderLspci } from './lspci.js';
+import { lspciJson, renderLspci } from './lspci/index.js';
 import { defaultStateDir, MdevStore } from './mdev-state.js';
 import { createProgress } from './progress.js';
 import { outcome, renderRunReport, runJson } from './report.js';

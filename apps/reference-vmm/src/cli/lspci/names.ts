@@ -80,3 +80,19 @@ export function hasClassName(cls: number): boolean {
 export function progIfName(cls: number, progIf: number): string | undefined {
   return PROG_IF_NAMES[cls]?.[progIf];
 }
+
+const hex4 = (n: number) => n.toString(16).padStart(4, '0');
+
+/** A vendor and device as lspci names them without pci.ids: `Device 8086:29c0`, `-n`, `-nn`. */
+export function deviceName(vendor: number, device: number, numeric: number): string {
+  if (numeric === 1) return `${hex4(vendor)}:${hex4(device)}`;
+  if (numeric === 2) return `Device [${hex4(vendor)}:${hex4(device)}]`;
+  return `Device ${hex4(vendor)}:${hex4(device)}`;
+}
+
+/** The class as lspci prints it under -n (code), -nn (name and code) or neither (name). */
+export function classLabel(cls: number, numeric: number): string {
+  if (numeric === 1) return hex4(cls);
+  if (numeric === 2) return hasClassName(cls) ? `${className(cls)} [${hex4(cls)}]` : `Class [${hex4(cls)}]`;
+  return className(cls);
+}
