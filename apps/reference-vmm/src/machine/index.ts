@@ -27,13 +27,8 @@ export type {
   RegionMappingKind,
   RegionReport,
 } from './report.js';
-export type {
-  BarPart,
-  BarState,
-  FunctionHost,
-  InterruptMode,
-  MachineError,
-  PartHow,
-  VfioPciFunctionOptions,
-} from './vfio-pci-function.js';
-export { VfioPciFunction } from './vfio-pci-function.js';
+export type { BarPart, PartHow } from './vfio-pci/bar-split.js';
+export type { BarState } from './vfio-pci/bars.js';
+export type { FunctionHost, MachineError } from './vfio-pci/device-link.js';
+export type { InterruptMode, VfioPciFunctionOptions } from './vfio-pci/function.js';
+export { VfioPciFunction } from './vfio-pci/function.js';

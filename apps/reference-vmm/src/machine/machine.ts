@@ -59,13 +59,9 @@ import {
   PCI_WINDOWS,
 } from './layout.js';
 import type { DeviceReport, MachineReport, RegionReport } from './report.js';
-import {
-  type FunctionHost,
-  isBarRange,
-  type MachineError,
-  slotNameOf,
-  VfioPciFunction,
-} from './vfio-pci-function.js';
+import { isBarRange } from './vfio-pci/bars.js';
+import { type FunctionHost, type MachineError, slotNameOf } from './vfio-pci/device-link.js';
+import { VfioPciFunction } from './vfio-pci/function.js';
 
 export interface MachineOptions {
   /** Bytes of guest RAM; default 256 MiB, at most 2.75 GiB (RAM ends where ECAM starts). */

@@ -5,7 +5,8 @@
 import type { ProbedDevice } from '@vfiokit/core';
 import type { RangeKind } from './address-map.js';
 import type { IgdReport } from './igd/assignment.js';
-import type { MachineError, PartHow } from './vfio-pci-function.js';
+import type { PartHow } from './vfio-pci/bar-split.js';
+import type { MachineError } from './vfio-pci/device-link.js';
 
 export interface MachineReport {
   /** Guest RAM in bytes (mapped at GPA 0, and identity-mapped in the IOMMU). */

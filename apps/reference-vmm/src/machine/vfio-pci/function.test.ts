@@ -7,7 +7,7 @@ import {
 } from '@vfiokit/core';
 import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Machine } from './machine.js';
+import { Machine } from '../machine.js';
 
 const PAGE = 4096;
 const MSIX_ENTRY = 16;
