@@ -1,0 +1,188 @@
+/**
+ * The region table of an open device file: each region index with its file offset, REGION_INFO
+ * flags and capability chain resolved once at open, the lookup from a file offset to its region,
+ * and the per-region access counters.
+ */
+
+import type { RegionCap } from '../abi/codecs.js';
+import {
+  VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
+  VFIO_REGION_INFO_CAP_SPARSE_MMAP,
+  VFIO_REGION_INFO_CAP_TYPE,
+  VFIO_REGION_INFO_FLAG_MMAP,
+  VFIO_REGION_INFO_FLAG_READ,
+  VFIO_REGION_INFO_FLAG_WRITE,
+  vfioPciIndexToOffset,
+} from '../abi/constants.js';
+import type { RegionInfo, VfioDevice } from '../contract/device.js';
+
+/** A region with its file offset resolved, as the dispatcher routes accesses. */
+export interface ResolvedRegion extends RegionInfo {
+  readonly offset: number;
+  readonly flags: number;
+  readonly caps: readonly RegionCap[];
+}
+
+/** Access counters per region index. */
+export interface RegionCounters {
+  reads: number;
+  writes: number;
+  bytesRead: number;
+  bytesWritten: number;
+  errors: number;
+}
+
+/** vfio-pci's region spacing: a region index is the top bits of a file offset (`index << 40`). */
+const INDEX_SPAN = 1099511627776; // 2 ** VFIO_PCI_OFFSET_SHIFT, drivers/vfio/pci/vfio_pci_priv.h
+
+export class RegionTable {
+  /** Every region index of the device, absent ones included (size 0). */
+  readonly regions: ResolvedRegion[] = [];
+  /** The fast path: regions at vfio-pci's default offsets, looked up by index. */
+  private readonly byShift: ResolvedRegion[] = [];
+  /** Made at a region's first access (or look): most regions of a device are never accessed. */
+  private readonly counters: (RegionCounters | undefined)[] = [];
+
+  constructor(device: VfioDevice, numRegions: number) {
+    for (let i = 0; i < numRegions; i++) {
+      const r = device.regionInfo(i);
+      const resolved = r && !isAbsent(r) ? resolveRegion(r, i) : absentRegion(i);
+      this.regions.push(resolved);
+      if (resolved.offset === defaultOffset(i)) this.byShift[i] = resolved;
+    }
+  }
+
+  get length(): number {
+    return this.regions.length;
+  }
+
+  /** Find the region that holds file offset `offset`. */
+  lookup(offset: number): ResolvedRegion | undefined {
+    const fast = this.byShift[Math.floor(offset / INDEX_SPAN)];
+    if (fast !== undefined && offset >= fast.offset && offset < fast.offset + fast.size) return fast;
+    for (const r of this.regions)
+      if (r.size > 0 && offset >= r.offset && offset < r.offset + r.size) return r;
+    return undefined;
+  }
+
+  /** The counters of region `index`, or undefined for an index the device lacks. */
+  countersFor(index: number): RegionCounters | undefined {
+    if (!Number.isInteger(index) || index < 0 || index >= this.regions.length) return undefined;
+    return this.countersOf(index);
+  }
+
+  /** The counters of region `index` (a valid index), made on first use. */
+  countersOf(index: number): RegionCounters {
+    let c = this.counters[index];
+    if (c === undefined) {
+      c = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, errors: 0 };
+      this.counters[index] = c;
+    }
+    return c;
+  }
+}
+
+/** Whether [rel, rel + length) lies inside one mmap area of `r` (all of it without sparse areas). */
+export function insideMmapArea(r: ResolvedRegion, rel: number, length: number): boolean {
+  const areas = r.sparseMmap;
+  if (areas === undefined) return rel >= 0 && rel + length <= r.size;
+  for (const a of areas) if (rel >= a.offset && rel + length <= a.offset + a.size) return true;
+  return false;
+}
+
+/** Whether REGION_INFO lets `r` be mmapped at all. */
+export function isMmappable(r: ResolvedRegion): boolean {
+  return (r.flags & VFIO_REGION_INFO_FLAG_MMAP) !== 0;
+}
+
+/** The capability chain of a region without capabilities (shared, never written). */
+const NO_CAPS: readonly RegionCap[] = Object.freeze([]);
+
+/**
+ * Whether `r` says no more than "not implemented": size 0, no access, at the default offset and
+ * without optional fields. Such a region resolves to exactly what absentRegion() shares.
+ */
+function isAbsent(r: RegionInfo): boolean {
+  return (
+    r.size === 0 &&
+    !r.read &&
+    !r.write &&
+    !r.mmap &&
+    r.offset === undefined &&
+    r.sparseMmap === undefined &&
+    r.type === undefined &&
+    r.msixMappable === undefined
+  );
+}
+
+/**
+ * The region as the dispatcher keeps it: the plugin's RegionInfo with its file offset, REGION_INFO
+ * flags and capability chain resolved. Built field by field (one object shape for every region,
+ * no spread): a device file is opened for every attach, so this runs once per region per open.
+ */
+function resolveRegion(r: RegionInfo, index: number): ResolvedRegion {
+  // Most regions carry no capability: they share the frozen empty chain.
+  let caps: readonly RegionCap[] = NO_CAPS;
+  if ((r.mmap && r.sparseMmap) || r.type || r.msixMappable) {
+    const chain: RegionCap[] = [];
+    if (r.mmap && r.sparseMmap) chain.push({ id: VFIO_REGION_INFO_CAP_SPARSE_MMAP, areas: r.sparseMmap });
+    if (r.type) chain.push({ id: VFIO_REGION_INFO_CAP_TYPE, type: r.type.type, subtype: r.type.subtype });
+    if (r.msixMappable) chain.push({ id: VFIO_REGION_INFO_CAP_MSIX_MAPPABLE });
+    caps = chain;
+  }
+  const flags =
+    (r.read ? VFIO_REGION_INFO_FLAG_READ : 0) |
+    (r.write ? VFIO_REGION_INFO_FLAG_WRITE : 0) |
+    (r.mmap ? VFIO_REGION_INFO_FLAG_MMAP : 0);
+  const resolved: {
+    -readonly [K in keyof ResolvedRegion]: ResolvedRegion[K];
+  } = {
+    index,
+    size: r.size,
+    read: r.read,
+    write: r.write,
+    mmap: r.mmap,
+    offset: r.offset ?? defaultOffset(index),
+    flags,
+    caps,
+  };
+  // The optional fields are present only when the plugin gave them, as in its RegionInfo.
+  if (r.sparseMmap !== undefined) resolved.sparseMmap = r.sparseMmap;
+  if (r.type !== undefined) resolved.type = r.type;
+  if (r.msixMappable !== undefined) resolved.msixMappable = r.msixMappable;
+  return Object.freeze(resolved);
+}
+
+/** vfio-pci's file offset of each region index (`index << 40`), worked out once per index. */
+const defaultOffsets: number[] = [];
+
+function defaultOffset(index: number): number {
+  let offset = defaultOffsets[index];
+  if (offset === undefined) {
+    offset = vfioPciIndexToOffset(index);
+    if (Number.isInteger(index) && index >= 0 && index < 256) defaultOffsets[index] = offset;
+  }
+  return offset;
+}
+
+/** Regions that are not implemented, by index: frozen and alike for every device, so made once. */
+const absentRegions: ResolvedRegion[] = [];
+
+/** A region index the device does not implement (size 0) at vfio-pci's default offset. */
+function absentRegion(index: number): ResolvedRegion {
+  let r = absentRegions[index];
+  if (r === undefined) {
+    r = Object.freeze({
+      index,
+      size: 0,
+      read: false,
+      write: false,
+      mmap: false,
+      offset: defaultOffset(index),
+      flags: 0,
+      caps: NO_CAPS,
+    });
+    if (Number.isInteger(index) && index >= 0 && index < 256) absentRegions[index] = r;
+  }
+  return r;
+}
