@@ -1,67 +1,26 @@
 /**
  * `vfiokit migrate`: boot a configuration, start each migrating device's guest program, and move
- * the running guest to a second VMM process over a UNIX socket (a child started here, or one
- * waiting with `vfiokit migrate --incoming SOCKET`), with a progress bar on a terminal and a
- * final line with total time and downtime.
+ * the running guest to a second VMM process over a UNIX socket (a child started here with the
+ * same configuration, or one waiting with `vfiokit migrate --incoming SOCKET <its configuration>`),
+ * with a progress bar on a terminal and a final line with total time and downtime.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { connect, createServer, type Socket } from 'node:net';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { type GuestDriver, type GuestMigrationProgram, toVfioError, VfioError } from '@vfiokit/core';
-import {
-  type ConfigInput,
-  draftFromObject,
-  finishConfig,
-  formatSize,
-  formatSlot,
-  type VmmConfig,
-} from '../config/index.js';
-import { createLogger } from '../loader/index.js';
-import {
-  Channel,
-  type IncomingMachine,
-  MIGRATE_CONFIG_SOURCE,
-  MIGRATE_DEFAULT_CONFIG,
-  type MigratingDevice,
-  type MigrationOutcome,
-  type MigrationProgress,
-  migrateIn,
-  migrateOut,
-} from '../migrate/index.js';
+import { toVfioError, VfioError } from '@vfiokit/core';
+import { formatSize } from '../config/index.js';
+import { Channel, type MigrationOutcome, type MigrationProgress, migrateOut } from '../migrate/index.js';
 import { parseCommand, strings, UsageError } from './args.js';
-import { type Booted, boot } from './boot.js';
 import { USAGE_MIGRATE } from './help-migrate.js';
 import type { CliIo, OutStream } from './io.js';
-import { buildConfig, CONFIG_OPTIONS, configArgs } from './setup.js';
-
-/** A checked configuration back in the configuration file's shape, for the destination to boot. */
-export function configToInput(config: VmmConfig): ConfigInput {
-  return {
-    plugins: config.plugins.map((p) => ({ package: p.package, options: { ...p.options } })),
-    machine: { ramSize: config.machine.ramSize },
-    devices: config.devices.map((d) =>
-      d.kind === 'vfio-user'
-        ? { vfioUser: d.socket, slot: formatSlot(d.slot) }
-        : {
-            ...(d.plugin !== undefined ? { plugin: d.plugin } : {}),
-            ...(d.parent !== undefined ? { parent: d.parent } : {}),
-            type: d.type,
-            uuid: d.uuid,
-            slot: formatSlot(d.slot),
-            attrs: Object.fromEntries(d.attrs),
-          },
-    ) as ConfigInput['devices'],
-  };
-}
-
-function logger(io: CliIo) {
-  return createLogger((line) => io.stderr.write(`${line}\n`), 'warn');
-}
+import { incomingCommand } from './migrate-incoming.js';
+import { bootForMigration, configArgv, migrationConfig } from './migrate-machine.js';
+import { CONFIG_OPTIONS, configArgs } from './setup.js';
 
 function mib(n: number): string {
   return `${(n / 1048576).toFixed(1)} MiB`;
@@ -86,36 +45,6 @@ export function migrationProgressBar(stream: OutStream): {
       stream.write('\r\x1b[K');
     },
   };
-}
-
-type WithProgram = GuestDriver & { readonly migration: GuestMigrationProgram };
-
-function drivers(booted: Booted): GuestDriver[] {
-  return booted.plugins.flatMap((p) => [...(p.plugin.guestDrivers ?? [])]);
-}
-
-/** The attached devices that migrate, each with the guest program of the driver that binds to it. */
-function migratingDevices(booted: Booted): MigratingDevice[] {
-  const all = drivers(booted);
-  const out: MigratingDevice[] = [];
-  for (const a of booted.machine.devices()) {
-    const slot = formatSlot(a.slot);
-    if (a.file.migrationCaps() === 0) {
-      throw new VfioError('EOPNOTSUPP', `the device ${a.label} at ${slot} does not support migration.`, {
-        hint: 'Migrate a configuration whose devices all offer VFIO_DEVICE_FEATURE_MIGRATION.',
-      });
-    }
-    const probed = booted.machine.guest.devices().find((p) => formatSlot(p.address) === slot);
-    const driver = probed && all.find((d) => d.migration !== undefined && d.matches(probed));
-    if (!probed || !driver) {
-      throw new VfioError('EOPNOTSUPP', `no guest driver of ${a.label} at ${slot} has a migration program.`, {
-        hint: 'The plugin must give its guest driver a `migration` program (start, keepRunning, leaveInFlight, verify).',
-      });
-    }
-    out.push({ slot, file: a.file, probed, driver: driver as WithProgram });
-  }
-  if (out.length === 0) throw new VfioError('EINVAL', 'the configuration has no device to migrate.');
-  return out;
 }
 
 /** How to start this same vfiokit as a child: from dist with node, from the sources through tsx. */
@@ -152,38 +81,6 @@ async function connectWithRetry(
         });
       await new Promise((r) => setTimeout(r, 20));
     }
-  }
-}
-
-async function incoming(socketPath: string, io: CliIo, json: boolean): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((ok, fail) => {
-    server.once('error', fail);
-    server.listen(socketPath, () => ok());
-  });
-  let booted: Booted | undefined;
-  try {
-    const socket = await new Promise<Socket>((ok) => server.once('connection', ok));
-    server.close();
-    const ch = new Channel(socket);
-    const build = async (input: unknown): Promise<IncomingMachine> => {
-      const config = finishConfig(draftFromObject(input, 'the migration source'));
-      booted = await boot(config, { cwd: io.cwd, log: logger(io) });
-      await booted.machine.probe();
-      return { machine: booted.machine, drivers: drivers(booted) };
-    };
-    const r = await migrateIn(ch, build);
-    ch.close();
-    if (json) io.stdout.write(`${JSON.stringify(r, null, 2)}\n`);
-    else {
-      if (r.error) io.stdout.write(`incoming migration refused: ${r.error}\n`);
-      for (const x of r.results)
-        io.stdout.write(`  ${x.result.ok ? 'ok  ' : 'FAIL'} ${x.slot} ${x.driver}: ${x.result.summary}\n`);
-    }
-    return r.ok ? 0 : 1;
-  } finally {
-    server.close();
-    for (const p of booted?.shutdown() ?? []) io.stderr.write(`vfiokit migrate: warning: ${p.problem}\n`);
   }
 }
 
@@ -228,22 +125,18 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
     return 0;
   }
   const json = values.json === true;
-  const inc = strings(values.incoming)[0];
-  if (inc !== undefined) return incoming(resolve(io.cwd, inc), io, json);
   const args = configArgs(values, positionals);
-  const config =
-    args.file === undefined && args.devices.length === 0 && !args.defined
-      ? finishConfig(draftFromObject(MIGRATE_DEFAULT_CONFIG, MIGRATE_CONFIG_SOURCE))
-      : await buildConfig(args, io, 'migrate');
+  const config = await migrationConfig(args, io);
+  const inc = strings(values.incoming)[0];
+  if (inc !== undefined) return incomingCommand(resolve(io.cwd, inc), config, io, json);
   const roundBytes = count(values['round-bytes'], 'round-bytes');
   const corruptAt = count(values['corrupt-at'], 'corrupt-at');
-  const booted = await boot(config, { cwd: io.cwd, log: logger(io) });
+  const { booted, target } = await bootForMigration(config, io);
+  const devices = target.devices;
   let dir: string | undefined;
   let child: ChildProcess | undefined;
   let childErr = '';
   try {
-    await booted.machine.probe();
-    const devices = migratingDevices(booted);
     const states = [];
     for (const d of devices) states.push(await d.driver.migration.start(booted.machine.guest, d.probed));
     let path = strings(values.to)[0];
@@ -251,7 +144,8 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
       dir = await mkdtemp(join(tmpdir(), 'vfiokit-migrate-'));
       path = join(dir, 'incoming.sock');
       const [cmd, ...rest] = selfCommand();
-      child = spawn(cmd, [...rest, 'migrate', '--incoming', path, '--json'], {
+      // The destination boots the same configuration from the same arguments, as QEMU's -incoming is started.
+      child = spawn(cmd, [...rest, 'migrate', '--incoming', path, '--json', ...configArgv(args, io.cwd)], {
         cwd: io.cwd,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -266,7 +160,6 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
     const outcome = await migrateOut({
       ch,
       machine: booted.machine,
-      config: configToInput(config),
       devices,
       states,
       tuning: {
@@ -278,7 +171,7 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
     bar.done();
     ch.close();
     const sourceResults: { slot: string; driver: string; result: { ok: boolean; summary: string } }[] = [];
-    if (!outcome.ok && outcome.results.length === 0) {
+    if (!outcome.ok && !outcome.resumed) {
       // The guest continues on the source: its program checks that nothing was lost.
       for (let i = 0; i < devices.length; i++) {
         const d = devices[i];

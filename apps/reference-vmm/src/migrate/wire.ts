@@ -17,6 +17,13 @@ export const MSG_RESUMED = 6;
 export const MSG_DONE = 7;
 export const MSG_ERROR = 8;
 
+const NAMES = ['HELLO', 'READY', 'RAM', 'DEVICE', 'COMPLETE', 'RESUMED', 'DONE', 'ERROR'];
+
+/** `RAM`, or `message type 9` for a number that names none. */
+export function messageName(type: number): string {
+  return NAMES[type - MSG_HELLO] ?? `message type ${type}`;
+}
+
 export const MESSAGE_HEADER_SIZE = 5;
 /** Larger payloads are refused: a chunk is at most 1 MiB plus its small prefix. */
 export const MAX_PAYLOAD = 4 << 20;

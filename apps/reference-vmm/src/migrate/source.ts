@@ -6,21 +6,17 @@
  * VFIO_MIG_GET_PRECOPY_INFO what is left; when the first pass is done and little is dirty, the
  * guest's vCPUs stop, the devices go to STOP_COPY, the rest of each stream is read to its end,
  * the RAM pages dirtied since they were sent follow, and the guest's own state goes last.
- * Destination: the same configuration boots and probes, each device goes STOP → RESUMING, takes
- * the stream, then → STOP → RUNNING, and the guest program continues there. If the destination
- * refuses (a corrupted stream, say) it answers ERROR and the source goes back to RUNNING.
+ * The destination (destination.ts) boots its own configuration, compares it with the source's
+ * description and takes the streams; if it refuses (a corrupted stream, another machine) it
+ * answers ERROR and the source goes back to RUNNING.
  */
 import { performance } from 'node:perf_hooks';
 import {
   type DeviceFile,
   decodeDeviceFeature,
   encodeDeviceFeature,
-  type GuestDriver,
-  type GuestDriverResult,
-  type GuestMigrationProgram,
   type GuestProgramState,
   MigState,
-  type ProbedDevice,
   toVfioError,
   VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_FEATURE_GET,
@@ -29,11 +25,20 @@ import {
   VfioError,
   vfio_device_feature_mig_data_size,
 } from '@vfiokit/core';
-import { formatSlot } from '../config/index.js';
 import type { Machine } from '../machine/index.js';
 import {
+  CHUNK_BYTES,
+  MIGRATION_PROTOCOL_VERSION,
+  type MigratingDevice,
+  type MigrationOutcome,
+  type MigrationProgress,
+  type MigrationTuning,
+  PAGE,
+} from './common.js';
+import { describeMachine } from './describe.js';
+import { type Complete, type Hello, readDone, readPeerError } from './messages.js';
+import {
   type Channel,
-  decodeRam,
   devicePayload,
   type Message,
   MSG_COMPLETE,
@@ -44,56 +49,8 @@ import {
   MSG_RAM,
   MSG_READY,
   MSG_RESUMED,
-  parseJson,
   ramPayload,
 } from './wire.js';
-
-export const MIGRATION_PROTOCOL_VERSION = 1;
-/** Bytes read from a device's data fd (or of RAM) per message. */
-export const CHUNK_BYTES = 1 << 20;
-const PAGE = 4096;
-
-/** One device that migrates, with the guest program that drives it. */
-export interface MigratingDevice {
-  readonly slot: string;
-  readonly file: DeviceFile;
-  readonly probed: ProbedDevice;
-  readonly driver: GuestDriver & { readonly migration: GuestMigrationProgram };
-}
-
-export interface MigrationTuning {
-  /** Bytes sent per pre-copy round before the guest runs again (default 1 MiB). */
-  readonly roundBytes?: number;
-  /** Stop iterating when the first pass is done and at most this much is dirty (default 64 KiB). */
-  readonly stopBytes?: number;
-  /** Give up iterating after this many rounds and stop-copy the rest (default 200). */
-  readonly maxRounds?: number;
-  /** For tests: flip the byte at this offset of the first device's stream on its way out. */
-  readonly corruptAt?: number;
-}
-
-export interface MigrationProgress {
-  readonly sent: number;
-  /** Estimated bytes still to send (precopy info, MIG_DATA_SIZE and unsent RAM). */
-  readonly pending: number;
-  readonly rounds: number;
-  /** Bytes dirtied per second while iterating (device dirty bytes and RAM). */
-  readonly dirtyRate: number;
-  readonly phase: 'pre-copy' | 'stop-copy' | 'resuming';
-}
-
-export interface MigrationOutcome {
-  readonly ok: boolean;
-  readonly totalMs: number;
-  /** From the vCPUs stopping on the source to the devices RUNNING on the destination. */
-  readonly downtimeMs: number;
-  readonly rounds: number;
-  readonly bytes: { readonly device: number; readonly ram: number; readonly stopCopy: number };
-  readonly preCopy: boolean;
-  /** The destination's verdict on each guest program, or the problem it reported. */
-  readonly results: readonly { slot: string; driver: string; result: GuestDriverResult }[];
-  readonly error?: string;
-}
 
 /** VFIO_DEVICE_FEATURE_MIG_DATA_SIZE through the device's ioctl: its estimate of the STOP_COPY stream. */
 export function migDataSize(file: DeviceFile): number {
@@ -213,36 +170,10 @@ function yieldToGuest(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-/** What the source says about itself first, so the destination can check it built the same machine. */
-export interface Hello {
-  readonly version: number;
-  readonly config: unknown;
-  readonly devices: readonly {
-    slot: string;
-    name: string;
-    bars: { index: number; address: number }[];
-    vectors: readonly number[];
-  }[];
-}
-
-export interface Complete {
-  readonly guest: readonly { slot: string; driver: string; state: GuestProgramState }[];
-}
-
-function describeProbed(p: ProbedDevice): {
-  bars: { index: number; address: number }[];
-  vectors: readonly number[];
-} {
-  return {
-    bars: p.bars.map((b) => ({ index: b.index, address: b.address })),
-    vectors: [...p.interrupts.vectors],
-  };
-}
-
 async function expect(ch: Channel, type: number, what: string): Promise<Message> {
   const m = await ch.next();
   if (m.type === MSG_ERROR) {
-    const e = parseJson<{ message: string; states?: string[] }>(m, 'error');
+    const e = readPeerError(m);
     const states = e.states?.length ? ` (its devices are in ${e.states.join(', ')})` : '';
     throw new VfioError('EIO', `the destination refused the migration${states}: ${e.message}`);
   }
@@ -258,7 +189,6 @@ async function expect(ch: Channel, type: number, what: string): Promise<Message>
 export async function migrateOut(opts: {
   readonly ch: Channel;
   readonly machine: Machine;
-  readonly config: unknown;
   readonly devices: readonly MigratingDevice[];
   readonly states: readonly GuestProgramState[];
   readonly tuning?: MigrationTuning;
@@ -282,8 +212,7 @@ export async function migrateOut(opts: {
   try {
     const hello: Hello = {
       version: MIGRATION_PROTOCOL_VERSION,
-      config: opts.config,
-      devices: devices.map((d) => ({ slot: d.slot, name: d.file.name, ...describeProbed(d.probed) })),
+      machine: describeMachine(machine.ram.size, devices),
     };
     await ch.sendJson(MSG_HELLO, hello);
     await expect(ch, MSG_READY, 'READY');
@@ -338,21 +267,27 @@ export async function migrateOut(opts: {
     progress('resuming', 0, 0);
     await expect(ch, MSG_RESUMED, 'RESUMED');
     const tResumed = performance.now();
-    const done = parseJson<{ results: MigrationOutcome['results'] }>(
-      await expect(ch, MSG_DONE, 'DONE'),
-      'done',
-    );
-    // The guest lives on at the destination; the source's devices stay stopped.
+    // The guest lives on at the destination from here: the source's devices stay stopped, whatever follows.
     for (const d of devices) d.file.setMigrationState(MigState.STOP);
-    return {
-      ok: done.results.every((r) => r.result.ok),
+    const finished = {
       totalMs: tResumed - t0,
       downtimeMs: tResumed - tStop,
       rounds,
       bytes: { device: counters.device, ram: ram.bytes, stopCopy: stopCopyBytes },
       preCopy,
-      results: done.results,
+      resumed: true,
     };
+    try {
+      const done = readDone(await expect(ch, MSG_DONE, 'DONE'));
+      return { ...finished, ok: done.results.every((r) => r.result.ok), results: done.results };
+    } catch (err) {
+      return {
+        ...finished,
+        ok: false,
+        results: [],
+        error: `the guest resumed on the destination, which then gave no verdict: ${toVfioError(err).message}`,
+      };
+    }
   } catch (err) {
     const e = toVfioError(err);
     // Back to RUNNING with nothing lost: saving never changed the source's state.
@@ -371,119 +306,9 @@ export async function migrateOut(opts: {
       rounds,
       bytes: { device: counters.device, ram: ram.bytes, stopCopy: stopCopyBytes },
       preCopy,
+      resumed: false,
       results: [],
       error: [e.message, ...back].join('; '),
     };
   }
-}
-
-/** The destination half's view of its booted machine. */
-export interface IncomingMachine {
-  readonly machine: Machine;
-  readonly drivers: readonly GuestDriver[];
-}
-
-/**
- * The destination half: answer HELLO by building the machine (`build`, from the source's
- * configuration), check it matches, take the streams, resume and run the guest programs' verify.
- * Every refusal goes back as ERROR with the sentence; the result says what happened here.
- */
-export async function migrateIn(
-  ch: Channel,
-  build: (config: unknown) => Promise<IncomingMachine>,
-): Promise<{
-  ok: boolean;
-  error?: string;
-  results: { slot: string; driver: string; result: GuestDriverResult }[];
-}> {
-  const files: DeviceFile[] = [];
-  const refuse = async (problem: string) => {
-    await ch
-      .sendJson(MSG_ERROR, { message: problem, states: files.map((f) => migStateName(f.migrationState)) })
-      .catch(() => {});
-    return { ok: false, error: problem, results: [] };
-  };
-  let target: IncomingMachine;
-  let hello: Hello;
-  try {
-    const first = await ch.next();
-    if (first.type !== MSG_HELLO) return refuse(`message ${first.type} came where HELLO was due.`);
-    hello = parseJson<Hello>(first, 'hello');
-    if (hello.version !== MIGRATION_PROTOCOL_VERSION)
-      return refuse(
-        `the source speaks migration protocol ${hello.version}; this VMM speaks ${MIGRATION_PROTOCOL_VERSION}.`,
-      );
-    target = await build(hello.config);
-    const probed = target.machine.guest.devices();
-    for (const d of hello.devices) {
-      const here = probed.find((p) => formatSlot(p.address) === d.slot);
-      const attached = target.machine.devices().find((a) => formatSlot(a.slot) === d.slot);
-      if (!here || !attached) return refuse(`there is no device at ${d.slot} on the destination.`);
-      if (JSON.stringify(describeProbed(here)) !== JSON.stringify({ bars: d.bars, vectors: d.vectors }))
-        return refuse(
-          `the device at ${d.slot} was probed with other BAR addresses or vectors than on the source.`,
-        );
-      files.push(attached.file);
-    }
-    for (const f of files) f.setMigrationState(MigState.RESUMING);
-  } catch (err) {
-    return refuse(toVfioError(err).message);
-  }
-  await ch.sendJson(MSG_READY, {});
-  let writeError: string | undefined;
-  let complete: Complete | undefined;
-  try {
-    while (complete === undefined) {
-      const m = await ch.next();
-      if (m.type === MSG_RAM) {
-        const { gpa, bytes } = decodeRam(m.payload);
-        target.machine.ram.write(gpa, bytes);
-      } else if (m.type === MSG_DEVICE) {
-        const index = m.payload[0];
-        const f = files[index];
-        if (!f) return refuse(`device data for device ${index}, which the source did not announce.`);
-        if (writeError === undefined) {
-          try {
-            f.migrationWrite(m.payload.subarray(1));
-          } catch (err) {
-            writeError = toVfioError(err).message;
-          }
-        }
-      } else if (m.type === MSG_COMPLETE) {
-        complete = parseJson<Complete>(m, 'complete');
-      } else return refuse(`message ${m.type} came during the transfer.`);
-    }
-    const problems: string[] = writeError ? [writeError] : [];
-    for (const f of files) {
-      try {
-        f.setMigrationState(MigState.STOP);
-      } catch (err) {
-        // The device is in ERROR now; a refused write already said why.
-        if (!writeError) problems.push(toVfioError(err).message);
-      }
-    }
-    if (problems.length) return refuse(problems.join('; '));
-    for (const f of files) f.setMigrationState(MigState.RUNNING);
-  } catch (err) {
-    return refuse(toVfioError(err).message);
-  }
-  await ch.sendJson(MSG_RESUMED, {});
-  const results: { slot: string; driver: string; result: GuestDriverResult }[] = [];
-  for (const g of complete.guest) {
-    const driver = target.drivers.find((d) => d.name === g.driver && d.migration);
-    const probed = target.machine.guest.devices().find((p) => formatSlot(p.address) === g.slot);
-    let result: GuestDriverResult;
-    if (!driver?.migration || !probed)
-      result = { ok: false, summary: `no guest driver ${g.driver} for ${g.slot} here` };
-    else {
-      try {
-        result = await driver.migration.verify(target.machine.guest, probed, g.state);
-      } catch (err) {
-        result = { ok: false, summary: `verify threw: ${toVfioError(err).problem}` };
-      }
-    }
-    results.push({ slot: g.slot, driver: g.driver, result });
-  }
-  await ch.sendJson(MSG_DONE, { results });
-  return { ok: results.every((r) => r.result.ok), results };
 }
