@@ -1,0 +1,137 @@
+#!/usr/bin/env node
+/**
+ * `pnpm run test:guest`: every guest suite, or those named.
+ *
+ *   node dist/cli.js [--suite <name>]... [--boot <name>]... [--jobs <n>] [--list]
+ *
+ * Writes reports/guest/junit.xml (and each boot's logs beside it) and ends with
+ * "guest: N passed, N failed, N skipped"; exits 1 when a check failed.
+ */
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { guestKernel } from './assets/kernel.js';
+import { guestUserland } from './assets/userland.js';
+import { cacheDir, chooseQemu, jobs, PACKAGE_DIR, repoRoot } from './env.js';
+import { type CaseResult, junitXml } from './report/junit.js';
+import { ATTACH_CHECK, runBoot, SERVER_CHECK } from './run/boot.js';
+import type { GuestBoot, GuestSuite } from './suite.js';
+import { SUITES } from './suites/index.js';
+
+const { values } = parseArgs({
+  options: {
+    suite: { type: 'string', multiple: true },
+    boot: { type: 'string', multiple: true },
+    jobs: { type: 'string' },
+    list: { type: 'boolean' },
+  },
+});
+
+const root = repoRoot();
+const log = (line: string) => console.log(`guest: ${line}`);
+const wantSuites = values.suite ?? [];
+const wantBoots = values.boot ?? [];
+for (const s of wantSuites)
+  if (!SUITES.some((x) => x.name === s)) {
+    console.error(`guest: no suite "${s}"; the suites are ${SUITES.map((x) => x.name).join(', ')}.`);
+    process.exit(2);
+  }
+const selected: { suite: GuestSuite; boot: GuestBoot }[] = SUITES.filter(
+  (s) => wantSuites.length === 0 || wantSuites.includes(s.name),
+).flatMap((suite) =>
+  suite.boots
+    .filter((b) => wantBoots.length === 0 || wantBoots.includes(b.name))
+    .map((boot) => ({ suite, boot })),
+);
+
+if (values.list) {
+  for (const { suite, boot } of selected) {
+    console.log(`${suite.name}/${boot.name}: ${boot.devices.map((d) => `${d.device}@${d.addr}`).join(', ')}`);
+    for (const c of boot.checks) console.log(`  ${c.name}`);
+  }
+  process.exit(0);
+}
+
+const reportsDir = join(root, 'reports', 'guest');
+rmSync(reportsDir, { recursive: true, force: true });
+mkdirSync(reportsDir, { recursive: true });
+
+function everyCase(status: CaseResult['status'], message: string): CaseResult[] {
+  return selected.flatMap(({ suite, boot }) =>
+    [ATTACH_CHECK, ...boot.checks.map((c) => c.name), SERVER_CHECK].map((name) => ({
+      suite: suite.name,
+      boot: boot.name,
+      name,
+      status,
+      message,
+      output: '',
+      ms: 0,
+    })),
+  );
+}
+
+function finish(cases: readonly CaseResult[], started: number): never {
+  writeFileSync(join(reportsDir, 'junit.xml'), junitXml(cases));
+  const n = (s: CaseResult['status']) => cases.filter((c) => c.status === s).length;
+  console.log(
+    `guest: ${n('passed')} passed, ${n('failed')} failed, ${n('skipped')} skipped in ${((Date.now() - started) / 1000).toFixed(1)} s (reports/guest/junit.xml)`,
+  );
+  process.exit(n('failed') > 0 ? 1 : 0);
+}
+
+const started = Date.now();
+const choice = chooseQemu(process.env, root);
+if (choice.kind === 'skip') {
+  console.log(`guest: ${choice.why}`);
+  finish(everyCase('skipped', choice.why), started);
+}
+if (choice.kind === 'error') {
+  console.error(`guest: ${choice.why}`);
+  finish(everyCase('failed', choice.why), started);
+}
+
+const qemu = choice.kind === 'run' ? choice.qemu : '';
+const cache = cacheDir(process.env);
+let cases: CaseResult[] = [];
+try {
+  const userland = await guestUserland({
+    cacheDir: cache,
+    helperDir: join(PACKAGE_DIR, 'guest', 'helper'),
+    log,
+  });
+  const kernel = await guestKernel({ cacheDir: cache, userland, log });
+  const parallel = values.jobs !== undefined ? Math.max(1, Number(values.jobs) || 1) : jobs(process.env);
+  log(
+    `${selected.length} boots, ${parallel} at a time: ${qemu}, Debian kernel ${kernel.release} (${kernel.packageVersion}), cache ${cache}`,
+  );
+  // The longest boots first, so the short ones fill in beside them.
+  const weight = (b: GuestBoot) => b.timeoutSec ?? b.checks.reduce((t, c) => t + (c.timeoutSec ?? 60), 0);
+  const queue = [...selected].sort((a, b) => weight(b.boot) - weight(a.boot));
+  const done = new Map<GuestBoot, CaseResult[]>();
+  await Promise.all(
+    Array.from({ length: Math.min(parallel, queue.length) }, async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) {
+        const r = await runBoot(next.suite, next.boot, {
+          root,
+          qemu,
+          kernel,
+          userland,
+          guestDir: join(PACKAGE_DIR, 'guest'),
+          reportsDir,
+          log,
+        });
+        for (const c of r)
+          if (c.status !== 'passed')
+            console.log(
+              `guest:   ${c.status === 'failed' ? 'FAIL' : 'skip'} ${c.suite}/${c.boot}: ${c.name}: ${c.message ?? ''}`,
+            );
+        done.set(next.boot, r);
+      }
+    }),
+  );
+  cases = selected.flatMap(({ boot }) => done.get(boot) ?? []);
+} catch (err) {
+  console.error(`guest: ${(err as Error).message}`);
+  cases = everyCase('failed', (err as Error).message);
+}
+finish(cases, started);

@@ -1,0 +1,162 @@
+/**
+ * What a guest suite is: boots (one per plugin configuration), each with the devices
+ * `vfiokit serve` gives to QEMU's vfio-user-pci, what goes into the guest's initramfs, and the
+ * checks that run in one boot. A check has a guest part (a shell script the guest's /init runs
+ * under a timeout; exit 0 passes, 77 skips, anything else fails), a host part (run after the
+ * guest powered off, while the servers still serve, with everything the boot left behind), or
+ * both: the host part then runs only when the guest part passed.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PACKAGE_DIR } from './env.js';
+import { shellQuote } from './initramfs/build.js';
+
+/** One device served by `vfiokit serve` and attached to QEMU with `-device vfio-user-pci`. */
+export interface ServedDevice {
+  /** The name checks use: `$VFK_DEV_<id>` in the guest holds its PCI address (0000:00:05.0). */
+  readonly id: string;
+  /** `<plugin>:<type>[:uuid]`, as `vfiokit serve --device` takes it. */
+  readonly device: string;
+  /** The guest slot, `05.0` (bus 0). */
+  readonly addr: string;
+  /** `--plugin-option key=value` items. */
+  readonly pluginOptions?: readonly string[];
+  /** More properties of QEMU's vfio-user-pci device (merged into its JSON). */
+  readonly qemuProperties?: Readonly<Record<string, unknown>>;
+}
+
+/** A file for the guest: its path inside the initramfs and where its bytes come from. */
+export type GuestFile =
+  | { readonly path: string; readonly data: string | Uint8Array; readonly mode?: number }
+  /** A host file; `withLibraries` adds the shared libraries an ELF executable needs (DT_NEEDED). */
+  | { readonly path: string; readonly from: string; readonly mode?: number; readonly withLibraries?: boolean }
+  /** A host directory, copied whole. */
+  | { readonly path: string; readonly tree: string };
+
+export interface GuestCheck {
+  /** Shown in JUnit and on the console: `8250_pci binds every port at its BAR`. */
+  readonly name: string;
+  /** Shell run in the guest after /vfk/lib.sh (see guest/lib.sh for pass/fail/skip/fact/dev). */
+  readonly script?: string;
+  /** Seconds the guest part may take (default 60). */
+  readonly timeoutSec?: number;
+  /** Runs on the host after the guest: throw (or return a failure text) to fail, return a skip to skip. */
+  readonly host?: (ctx: HostCheckContext) => Promise<HostCheckResult> | HostCheckResult;
+}
+
+/** What a host part returns: undefined (pass), or a note, a failure or a skip with its reason. */
+export type HostCheckResult =
+  | undefined
+  | { readonly note?: string; readonly fail?: string; readonly skip?: string };
+
+/** What a guest part reported. */
+export interface GuestCheckOutput {
+  /** The lines it printed. */
+  readonly lines: readonly string[];
+  /** Its exit status; undefined when the guest never finished it. */
+  readonly status: number | undefined;
+  readonly ms: number | undefined;
+  /** Its `key=value` lines. */
+  readonly facts: Readonly<Record<string, string>>;
+}
+
+export interface HostCheckContext {
+  readonly boot: GuestBoot;
+  /** This check's guest part, when it has one. */
+  readonly guest: GuestCheckOutput | undefined;
+  /** Another check's guest part, by name. */
+  output(check: string): GuestCheckOutput | undefined;
+  /** What `vfiokit serve` printed for a device so far. */
+  serverLog(deviceId: string): string;
+  /** The socket a device is served on (a client may attach now: QEMU has left). */
+  socket(deviceId: string): string;
+  /** QEMU's stderr (warnings), its trace log (`qemuTrace` events), the guest console and dmesg. */
+  readonly qemuLog: string;
+  readonly qemuTrace: string;
+  readonly console: string;
+  readonly dmesg: string;
+  /** The repository root (plugins resolve from it; ../shared is beside it). */
+  readonly root: string;
+}
+
+export interface GuestBoot {
+  /** `mtty-2`: unique within the suite; the JUnit suite is `<suite>/<boot>`. */
+  readonly name: string;
+  readonly devices: readonly ServedDevice[];
+  readonly checks: readonly GuestCheck[];
+  /** More shell variables for every check of the boot. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Kernel modules to load at boot, by name; their dependencies come from modules.dep. */
+  readonly modules?: readonly string[];
+  readonly files?: readonly GuestFile[];
+  /** More kernel command-line words. */
+  readonly append?: readonly string[];
+  /** Guest RAM in MiB (default 512) and vCPUs (default 1). */
+  readonly memoryMiB?: number;
+  readonly smp?: number;
+  /** QEMU trace events to record (`vfio_region_read`); the log reaches host checks as `qemuTrace`. */
+  readonly qemuTrace?: readonly string[];
+  /** More QEMU arguments. */
+  readonly qemuArgs?: readonly string[];
+  /** Seconds the whole boot may take before QEMU is killed (default: the checks' timeouts + 60). */
+  readonly timeoutSec?: number;
+}
+
+export interface GuestSuite {
+  /** `sample-mtty`: what `--suite` selects. */
+  readonly name: string;
+  readonly boots: readonly GuestBoot[];
+}
+
+export function defineSuite(suite: GuestSuite): GuestSuite {
+  const seen = new Set<string>();
+  for (const boot of suite.boots) {
+    if (seen.has(boot.name))
+      throw new Error(`guest suite ${suite.name}: two boots are named "${boot.name}".`);
+    seen.add(boot.name);
+    const ids = new Set<string>();
+    for (const d of boot.devices) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(d.id))
+        throw new Error(`guest suite ${suite.name}/${boot.name}: device id "${d.id}" is not a shell name.`);
+      if (ids.has(d.id))
+        throw new Error(`guest suite ${suite.name}/${boot.name}: two devices are "${d.id}".`);
+      ids.add(d.id);
+      if (!/^[0-9a-f]{1,2}\.[0-7]$/.test(d.addr))
+        throw new Error(`guest suite ${suite.name}/${boot.name}: slot "${d.addr}" is not like 05.0.`);
+    }
+    const names = new Set<string>();
+    for (const c of boot.checks) {
+      if (names.has(c.name))
+        throw new Error(`guest suite ${suite.name}/${boot.name}: two checks are "${c.name}".`);
+      if (/[\r\n]/.test(c.name))
+        throw new Error(`guest suite ${suite.name}/${boot.name}: a check name has a line break.`);
+      if (c.script === undefined && c.host === undefined)
+        throw new Error(
+          `guest suite ${suite.name}/${boot.name}: check "${c.name}" has neither a script nor a host part.`,
+        );
+      names.add(c.name);
+    }
+  }
+  return suite;
+}
+
+/** The guest's PCI address of a slot: `05.0` → `0000:00:05.0`. */
+export function guestAddress(addr: string): string {
+  const [dev, fn] = addr.split('.');
+  return `0000:00:${dev.padStart(2, '0')}.${fn}`;
+}
+
+/**
+ * A check script from the package's guest/checks folder, after `vars` as shell assignments:
+ * `checkScript('sample-mtty/loopback.sh', { BAUD: '9600' })`.
+ */
+export function checkScript(file: string, vars: Readonly<Record<string, string | number>> = {}): string {
+  const text = readFileSync(join(PACKAGE_DIR, 'guest', 'checks', file), 'utf8');
+  const assigns = Object.entries(vars)
+    .map(([k, v]) => {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw new Error(`check variable "${k}" is not a shell name.`);
+      return `${k}=${shellQuote(String(v))}\n`;
+    })
+    .join('');
+  return `${assigns}${text}`;
+}
