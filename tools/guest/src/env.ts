@@ -37,7 +37,7 @@ export function chooseQemu(env: NodeJS.ProcessEnv, root: string): QemuChoice {
     if (!ci)
       return {
         kind: 'skip',
-        why: 'guest suite skipped: no QEMU configured (set VFIOKIT_QEMU to a qemu-system-x86_64 with vfio-user-pci, such as ../shared/qemu/qemu-system-x86_64)',
+        why: 'skipped: no QEMU configured (set VFIOKIT_QEMU to a qemu-system-x86_64 with vfio-user-pci, such as ../shared/qemu/qemu-system-x86_64)',
       };
     const fallback = resolve(root, CI_QEMU);
     if (!existsSync(fallback))
