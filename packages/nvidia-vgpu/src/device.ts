@@ -52,7 +52,7 @@ import {
 import { type BoardSpec, NVIDIA_VENDOR_ID, type VgpuProfile } from './boards.js';
 import { type EngineHost, FbAllocator, VgpuEngine } from './engine.js';
 import { handleRpc, type ManagerHost, type RpcCounters } from './manager.js';
-import { VgpuMigration } from './migration.js';
+import { type MigrationHost, VgpuMigration } from './migration.js';
 import type { EngineClient } from './scheduler.js';
 
 const PAGE = 4096;
@@ -112,7 +112,10 @@ export function vgpuConfigSpace(
   return config;
 }
 
-export class VgpuDevice extends PciDeviceModel implements EngineClient, EngineHost, ManagerHost {
+export class VgpuDevice
+  extends PciDeviceModel
+  implements EngineClient, EngineHost, ManagerHost, MigrationHost
+{
   readonly profile: VgpuProfile;
   readonly gpu: GpuLink;
   readonly placementId: number;

@@ -145,6 +145,7 @@ export {
   MIG_MAGIC,
   MIG_PAGE_SIZE,
   MIG_VERSION,
+  type MigrationHost,
   RECORD_HEADER_SIZE,
   ResumeStream,
   SaveStream,

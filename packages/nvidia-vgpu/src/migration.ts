@@ -22,15 +22,21 @@
  */
 import { crc32 } from 'node:zlib';
 import {
+  type ConfigSpace,
   type MigrationCaps,
   type MigrationOps,
   type MigrationStream,
-  MigState,
+  type MigState,
   type PrecopyInfo,
-  VfioError,
+  type RegisterBank,
+  type ResumingStream,
+  type SavingStream,
+  StreamArcs,
+  StreamQueue,
+  StreamRefusal,
 } from '@vfiokit/core';
 import { MAILBOX_SIZE } from './abi.js';
-import type { VgpuDevice } from './device.js';
+import type { VgpuProfile } from './boards.js';
 import { type Channel, ENGINE_STATE_SIZE, FbAllocator, VgpuEngine } from './engine.js';
 
 /** "NVMS" little-endian. */
@@ -48,6 +54,37 @@ export const MAX_RUN_PAGES = 256;
 const STATE_VERSION = 1;
 const MAX_STATE_BYTES = 1 << 20;
 
+/**
+ * What migration reads and changes of a vGPU (VgpuDevice implements it): the state it saves
+ * and loads, the framebuffer it streams, and the dirty-page log the device keeps while a
+ * saving stream tracks changes.
+ */
+export interface MigrationHost {
+  readonly name: string;
+  readonly profile: VgpuProfile;
+  readonly gpu: { kick(): void; readonly payloadChecksum: boolean };
+  readonly config: ConfigSpace;
+  readonly bank: RegisterBank;
+  readonly allocator: FbAllocator;
+  readonly engine: VgpuEngine;
+  readonly mailbox: Uint8Array;
+  readonly fb: Uint8Array;
+  readonly fbSize: number;
+  handshaken: boolean;
+  /** The migration state as the core last set it. */
+  migState: MigState;
+  /** BAR1 was handed out as a CPU mapping: writes through it bypass the device. */
+  readonly cpuMapped: boolean;
+  /** Page-granular dirty bitmap while a saving stream tracks changes; undefined otherwise. */
+  dirtyPages: Uint32Array | undefined;
+  dirtyCount: number;
+  /** Called when a page becomes dirty (the save stream's accounting). */
+  onPageDirtied: ((page: number) => void) | undefined;
+  markDirty(offset: number, length: number): void;
+  running(): boolean;
+  hasPendingWork(): boolean;
+}
+
 function recordHeader(tag: number, seq: number, a: number, b: number, payloadCrc: number): Uint8Array {
   const h = new Uint8Array(RECORD_HEADER_SIZE);
   const v = new DataView(h.buffer);
@@ -62,7 +99,7 @@ function recordHeader(tag: number, seq: number, a: number, b: number, payloadCrc
 
 // ---- device state --------------------------------------------------------------------------------
 
-export function saveDeviceState(dev: VgpuDevice): Uint8Array {
+export function saveDeviceState(dev: MigrationHost): Uint8Array {
   const config = dev.config.snapshot();
   const bank = dev.bank.snapshot();
   const allocs = dev.allocator.snapshot();
@@ -98,7 +135,7 @@ interface ParsedState {
 }
 
 /** Parse and check a device state for `dev`; a string is the problem. */
-export function parseDeviceState(dev: VgpuDevice, bytes: Uint8Array): ParsedState | string {
+export function parseDeviceState(dev: MigrationHost, bytes: Uint8Array): ParsedState | string {
   const v = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let at = 0;
   const need = (n: number) => at + n <= bytes.length;
@@ -132,7 +169,7 @@ export function parseDeviceState(dev: VgpuDevice, bytes: Uint8Array): ParsedStat
 }
 
 /** Load a parsed state; config and registers are checked by their own restore before anything changes. */
-export function loadDeviceState(dev: VgpuDevice, s: ParsedState): void {
+export function loadDeviceState(dev: MigrationHost, s: ParsedState): void {
   const config = dev.config.snapshot();
   dev.config.restore(s.config);
   try {
@@ -149,10 +186,9 @@ export function loadDeviceState(dev: VgpuDevice, s: ParsedState): void {
 
 // ---- the saving side -----------------------------------------------------------------------------
 
-export class SaveStream implements MigrationStream {
+export class SaveStream implements SavingStream {
   private readonly pages: number;
-  private readonly queue: Uint8Array[] = [];
-  private queued = 0;
+  private readonly out = new StreamQueue();
   private seq = 0;
   private scan = 0;
   /** The first pass over every page is running. */
@@ -167,7 +203,7 @@ export class SaveStream implements MigrationStream {
   private closed = false;
 
   constructor(
-    private readonly dev: VgpuDevice,
+    private readonly dev: MigrationHost,
     precopy: boolean,
   ) {
     this.pages = dev.fbSize / MIG_PAGE_SIZE;
@@ -192,12 +228,7 @@ export class SaveStream implements MigrationStream {
     v.setFloat64(16, dev.fbSize, true);
     v.setUint32(24, MIG_PAGE_SIZE, true);
     v.setUint32(28, crc32(h.subarray(0, 28)) >>> 0, true);
-    this.push(h);
-  }
-
-  private push(chunk: Uint8Array): void {
-    this.queue.push(chunk);
-    this.queued += chunk.length;
+    this.out.push(h);
   }
 
   /** The device stopped (PRE_COPY_P2P → STOP_COPY): one last pass sends what is still dirty. */
@@ -285,33 +316,24 @@ export class SaveStream implements MigrationStream {
     const payload = this.final ? this.dev.fb.subarray(start, end) : this.dev.fb.slice(start, end);
     if (this.shadow) this.shadow.set(payload, start);
     const crc = this.flags & MIG_FLAG_PAYLOAD_CRC ? crc32(payload) : 0;
-    this.push(recordHeader(TAG_FB, this.seq++, first, count, crc));
-    this.push(payload);
+    this.out.push(recordHeader(TAG_FB, this.seq++, first, count, crc));
+    this.out.push(payload);
   }
 
   private emitStateAndEnd(): void {
     const state = saveDeviceState(this.dev);
-    this.push(recordHeader(TAG_STATE, this.seq++, state.length, 0, crc32(state)));
-    this.push(state);
-    this.push(recordHeader(TAG_END, this.seq, this.seq, 0, 0));
+    this.out.push(recordHeader(TAG_STATE, this.seq++, state.length, 0, crc32(state)));
+    this.out.push(state);
+    this.out.push(recordHeader(TAG_END, this.seq, this.seq, 0, 0));
     this.seq++;
     this.stateSent = true;
   }
 
   read(max: number): Uint8Array {
-    if (this.queue.length === 0) {
+    if (this.out.empty) {
       if (!this.nextRun() && this.final && !this.stateSent) this.emitStateAndEnd();
     }
-    const head = this.queue[0];
-    if (head === undefined) return new Uint8Array(0);
-    if (head.length <= max) {
-      this.queue.shift();
-      this.queued -= head.length;
-      return head;
-    }
-    this.queue[0] = head.subarray(max);
-    this.queued -= max;
-    return head.subarray(0, max);
+    return this.out.read(max);
   }
 
   /** initial_bytes: what is left of the first pass; dirty_bytes: pages dirtied behind it. */
@@ -319,18 +341,18 @@ export class SaveStream implements MigrationStream {
     const dirty = this.dev.dirtyCount;
     if (this.initial) {
       return {
-        initialBytes: this.queued + this.ahead * MIG_PAGE_SIZE,
+        initialBytes: this.out.queued + this.ahead * MIG_PAGE_SIZE,
         dirtyBytes: (dirty - this.ahead) * MIG_PAGE_SIZE,
       };
     }
-    return { initialBytes: 0, dirtyBytes: this.queued + dirty * MIG_PAGE_SIZE };
+    return { initialBytes: 0, dirtyBytes: this.out.queued + dirty * MIG_PAGE_SIZE };
   }
 
   /** Bytes STOP_COPY would still send. */
   remaining(): number {
     const dirty = this.dev.dirtyCount;
     return (
-      this.queued +
+      this.out.queued +
       dirty * MIG_PAGE_SIZE +
       Math.ceil(dirty / MAX_RUN_PAGES) * RECORD_HEADER_SIZE +
       (this.stateSent ? 0 : 2 * RECORD_HEADER_SIZE + saveDeviceState(this.dev).length)
@@ -347,7 +369,7 @@ enum Phase {
   Done,
 }
 
-export class ResumeStream implements MigrationStream {
+export class ResumeStream implements ResumingStream<ParsedState> {
   private phase = Phase.Header;
   private readonly head = new Uint8Array(STREAM_HEADER_SIZE);
   private headFill = 0;
@@ -360,28 +382,24 @@ export class ResumeStream implements MigrationStream {
   private seq = 0;
   private flags = 0;
   private received = 0;
-  private problem: string | undefined;
+  private readonly refusal: StreamRefusal;
   private state: ParsedState | undefined;
   private readonly pages: number;
 
-  constructor(private readonly dev: VgpuDevice) {
+  constructor(private readonly dev: MigrationHost) {
     this.pages = dev.fbSize / MIG_PAGE_SIZE;
-  }
-
-  private error(problem: string): VfioError {
-    return new VfioError('EINVAL', `migration data refused: ${problem}.`, {
-      device: this.dev.name,
-      hint: `Send the complete, unmodified stream saved from a ${this.dev.profile.profile} vGPU with the same framebuffer size.`,
-    });
+    this.refusal = new StreamRefusal(
+      dev.name,
+      `Send the complete, unmodified stream saved from a ${dev.profile.profile} vGPU with the same framebuffer size.`,
+    );
   }
 
   private fail(problem: string): never {
-    this.problem = `${problem} (at stream byte ${this.received})`;
-    throw this.error(this.problem);
+    this.refusal.refuse(`${problem} (at stream byte ${this.received})`);
   }
 
   write(chunk: Uint8Array): void {
-    if (this.problem !== undefined) throw this.error(this.problem);
+    this.refusal.check();
     let at = 0;
     while (at < chunk.length) {
       if (this.phase === Phase.Done) this.fail('there are bytes after the END record');
@@ -493,10 +511,12 @@ export class ResumeStream implements MigrationStream {
 
   /** The state to load, or EINVAL when the stream was refused or ended early. */
   complete(): ParsedState {
-    if (this.problem !== undefined) throw this.error(this.problem);
+    this.refusal.check();
     if (this.phase !== Phase.Done || !this.state) {
       const where = ['in the stream header', 'between records', 'inside a record', ''][this.phase];
-      throw this.error(`the stream ended after ${this.received} bytes ${where}, before its END record`);
+      throw this.refusal.error(
+        `the stream ended after ${this.received} bytes ${where}, before its END record`,
+      );
     }
     return this.state;
   }
@@ -507,19 +527,23 @@ export class ResumeStream implements MigrationStream {
 export class VgpuMigration implements MigrationOps {
   /** VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | VFIO_MIGRATION_PRE_COPY. */
   readonly caps: MigrationCaps = { stopCopy: true, p2p: true, preCopy: true };
-  private saving: SaveStream | undefined;
-  private resuming: ResumeStream | undefined;
+  private readonly arcs: StreamArcs<SaveStream, ResumeStream, ParsedState>;
 
-  constructor(private readonly dev: VgpuDevice) {}
+  constructor(private readonly dev: MigrationHost) {
+    this.arcs = new StreamArcs(dev.name, {
+      save: (precopy) => new SaveStream(dev, precopy),
+      resume: () => new ResumeStream(dev),
+      load: (state) => loadDeviceState(dev, state),
+    });
+  }
 
   reset(): void {
-    this.saving?.close();
-    this.saving = undefined;
-    this.resuming = undefined;
+    this.arcs.reset();
   }
 
   stopCopySize(): number {
-    if (this.saving) return this.saving.remaining();
+    const saving = this.arcs.saving;
+    if (saving) return saving.remaining();
     const pages = this.dev.fbSize / MIG_PAGE_SIZE;
     return (
       STREAM_HEADER_SIZE +
@@ -531,49 +555,11 @@ export class VgpuMigration implements MigrationOps {
   }
 
   step(from: MigState, to: MigState): MigrationStream | undefined {
-    const stream = this.arc(from, to);
+    const stream = this.arcs.step(from, to);
     this.dev.migState = to;
     // Work queued while the vGPU was stopped (in flight when the source stopped, or loaded from
     // the stream on the destination) runs again once the vGPU runs: nothing else would kick it.
     if (this.dev.running() && this.dev.hasPendingWork()) this.dev.gpu.kick();
     return stream;
-  }
-
-  private arc(from: MigState, to: MigState): MigrationStream | undefined {
-    if (
-      (from === MigState.RUNNING && to === MigState.PRE_COPY) ||
-      (from === MigState.RUNNING_P2P && to === MigState.PRE_COPY_P2P)
-    ) {
-      this.saving?.close();
-      this.saving = new SaveStream(this.dev, true);
-      return this.saving;
-    }
-    if (from === MigState.STOP && to === MigState.STOP_COPY) {
-      this.saving?.close();
-      this.saving = new SaveStream(this.dev, false);
-      return this.saving;
-    }
-    if (from === MigState.PRE_COPY_P2P && to === MigState.STOP_COPY) {
-      if (!this.saving)
-        throw new VfioError('EIO', 'PRE_COPY_P2P has no stream to complete.', { device: this.dev.name });
-      this.saving.finalize();
-      return undefined;
-    }
-    if (from === MigState.STOP && to === MigState.RESUMING) {
-      this.resuming = new ResumeStream(this.dev);
-      return this.resuming;
-    }
-    if (from === MigState.RESUMING && to === MigState.STOP) {
-      const stream = this.resuming;
-      this.resuming = undefined;
-      if (!stream) throw new VfioError('EIO', 'RESUMING has no stream to load.', { device: this.dev.name });
-      loadDeviceState(this.dev, stream.complete());
-      return undefined;
-    }
-    if (to === MigState.STOP || to === MigState.RUNNING || to === MigState.RUNNING_P2P) {
-      this.saving?.close();
-      this.saving = undefined;
-    }
-    return undefined;
   }
 }

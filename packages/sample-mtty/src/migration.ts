@@ -12,8 +12,13 @@ import {
   type MigrationCaps,
   type MigrationOps,
   type MigrationStream,
-  MigState,
+  type MigState,
   type PrecopyInfo,
+  type ResumingStream,
+  type SavingStream,
+  StreamArcs,
+  StreamQueue,
+  StreamRefusal,
   VfioError,
 } from '@vfiokit/core';
 import { UART_STATE_SIZE, Uart16550 } from './uart16550.js';
@@ -36,10 +41,19 @@ export interface MttyState {
 export class MttyMigration implements MigrationOps {
   /** mtty.c: VFIO_MIGRATION_STOP_COPY | VFIO_MIGRATION_P2P | VFIO_MIGRATION_PRE_COPY. */
   readonly caps: MigrationCaps = { stopCopy: true, p2p: true, preCopy: true };
-  private saving: SaveStream | undefined;
-  private resuming: ResumeStream | undefined;
+  /**
+   * mtty_step_state: RUNNING⇄RUNNING_P2P, RUNNING_P2P→STOP, STOP→RUNNING_P2P and
+   * PRE_COPY⇄PRE_COPY_P2P do nothing (mtty does no DMA); the others open, fill or close a stream.
+   */
+  private readonly arcs: StreamArcs<SaveStream, ResumeStream, Uint8Array>;
 
-  constructor(private readonly device: MttyState) {}
+  constructor(private readonly device: MttyState) {
+    this.arcs = new StreamArcs(device.name, {
+      save: (precopy) => new SaveStream(this.header(), () => this.deviceState(), precopy),
+      resume: () => new ResumeStream(device.name, this.stopCopySize(), device.ports.length),
+      load: (stream) => this.load(stream),
+    });
+  }
 
   /** mtty_data_size: the full stream length. */
   stopCopySize(): number {
@@ -48,48 +62,11 @@ export class MttyMigration implements MigrationOps {
 
   /** Drop any stream (device reset). */
   reset(): void {
-    this.saving = undefined;
-    this.resuming = undefined;
+    this.arcs.reset();
   }
 
-  /**
-   * One arc, as mtty_step_state: RUNNING⇄RUNNING_P2P, RUNNING_P2P→STOP, STOP→RUNNING_P2P and
-   * PRE_COPY⇄PRE_COPY_P2P do nothing (mtty does no DMA); the others open, fill or close a stream.
-   */
   step(from: MigState, to: MigState): MigrationStream | undefined {
-    if (
-      (from === MigState.RUNNING && to === MigState.PRE_COPY) ||
-      (from === MigState.RUNNING_P2P && to === MigState.PRE_COPY_P2P)
-    ) {
-      this.saving = new SaveStream(this.stopCopySize(), this.header());
-      return this.saving;
-    }
-    if (from === MigState.STOP && to === MigState.STOP_COPY) {
-      this.saving = new SaveStream(this.stopCopySize(), this.header());
-      this.saving.append(this.deviceState());
-      return this.saving;
-    }
-    if (from === MigState.PRE_COPY_P2P && to === MigState.STOP_COPY) {
-      if (!this.saving)
-        throw new VfioError('EIO', 'PRE_COPY_P2P has no stream to complete.', { device: this.device.name });
-      this.saving.append(this.deviceState()); // the same data fd carries on
-      return undefined;
-    }
-    if (from === MigState.STOP && to === MigState.RESUMING) {
-      this.resuming = new ResumeStream(this.device.name, this.stopCopySize(), this.device.ports.length);
-      return this.resuming;
-    }
-    if (from === MigState.RESUMING && to === MigState.STOP) {
-      const stream = this.resuming;
-      this.resuming = undefined;
-      if (!stream)
-        throw new VfioError('EIO', 'RESUMING has no stream to load.', { device: this.device.name });
-      this.load(stream.complete());
-      return undefined;
-    }
-    if (to === MigState.STOP || to === MigState.RUNNING || to === MigState.RUNNING_P2P)
-      this.saving = undefined;
-    return undefined;
+    return this.arcs.step(from, to);
   }
 
   private header(): Uint8Array {
@@ -135,53 +112,58 @@ export class MttyMigration implements MigrationOps {
   }
 }
 
-/** The saving side: bytes appended by the device, read by the user. */
-class SaveStream implements MigrationStream {
-  private readonly bytes: Uint8Array;
-  private filled = 0;
-  private pos = 0;
+/**
+ * The saving side: the header, then (at once in STOP_COPY, at PRE_COPY_P2P → STOP_COPY after a
+ * pre-copy) the device state.
+ */
+class SaveStream implements SavingStream {
+  private readonly out = new StreamQueue();
 
-  constructor(size: number, header: Uint8Array) {
-    this.bytes = new Uint8Array(size);
-    this.append(header);
+  constructor(
+    header: Uint8Array,
+    private readonly state: () => Uint8Array,
+    precopy: boolean,
+  ) {
+    this.out.push(header);
+    if (!precopy) this.out.push(state());
   }
 
-  append(data: Uint8Array): void {
-    this.bytes.set(data, this.filled);
-    this.filled += data.length;
+  finalize(): void {
+    this.out.push(this.state());
   }
 
   read(max: number): Uint8Array {
-    const n = Math.min(max, this.filled - this.pos);
-    const chunk = this.bytes.slice(this.pos, this.pos + n);
-    this.pos += n;
-    return chunk;
+    return this.out.read(max);
   }
 
   /** mtty_precopy_ioctl: initial_bytes is what is left to read, dirty_bytes is always 0. */
   precopyInfo(): PrecopyInfo {
-    return { initialBytes: this.filled - this.pos, dirtyBytes: 0 };
+    return { initialBytes: this.out.queued, dirtyBytes: 0 };
   }
 }
 
 /** The resuming side: checks the header as soon as it is complete, and the length at the end. */
-class ResumeStream implements MigrationStream {
+class ResumeStream implements ResumingStream<Uint8Array> {
   private readonly bytes: Uint8Array;
   private received = 0;
-  private problem: string | undefined;
+  private readonly refusal: StreamRefusal;
 
   constructor(
-    private readonly device: string,
+    device: string,
     size: number,
     private readonly ports: number,
   ) {
     this.bytes = new Uint8Array(size);
+    this.refusal = new StreamRefusal(
+      device,
+      'Send the complete, unmodified stream saved from an mtty device of the same type.',
+    );
   }
 
   write(chunk: Uint8Array): void {
-    if (this.problem !== undefined) throw this.error(this.problem);
+    this.refusal.check();
     if (this.received + chunk.length > this.bytes.length) {
-      throw this.error(
+      throw this.refusal.error(
         `the stream is longer than the ${this.bytes.length} bytes of an mtty state with ${this.ports} port(s) (${this.received} received, ${chunk.length} more offered)`,
       );
     }
@@ -189,16 +171,16 @@ class ResumeStream implements MigrationStream {
     this.bytes.set(chunk, before);
     this.received += chunk.length;
     if (before < MTTY_HEADER_SIZE && this.received >= MTTY_HEADER_SIZE) {
-      this.problem = this.checkHeader();
-      if (this.problem !== undefined) throw this.error(this.problem);
+      const problem = this.checkHeader();
+      if (problem !== undefined) this.refusal.refuse(problem);
     }
   }
 
   /** The whole stream, or EINVAL when it was refused or ended early. */
   complete(): Uint8Array {
-    if (this.problem !== undefined) throw this.error(this.problem);
+    this.refusal.check();
     if (this.received < this.bytes.length) {
-      throw this.error(`the stream ended after ${this.received} of ${this.bytes.length} bytes`);
+      throw this.refusal.error(`the stream ended after ${this.received} of ${this.bytes.length} bytes`);
     }
     return this.bytes;
   }
@@ -218,12 +200,5 @@ class ResumeStream implements MigrationStream {
     const flags = view.getUint32(20, true);
     if (flags !== 0) return `the header flags are 0x${flags.toString(16)}, not 0`;
     return undefined;
-  }
-
-  private error(problem: string): VfioError {
-    return new VfioError('EINVAL', `migration data refused: ${problem}.`, {
-      device: this.device,
-      hint: 'Send the complete, unmodified stream saved from an mtty device of the same type.',
-    });
   }
 }

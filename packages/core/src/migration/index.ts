@@ -7,3 +7,5 @@ export {
   migrationFlags,
   migStateName,
 } from './fsm.js';
+export type { ResumingStream, SavingStream, StreamEnds } from './streams.js';
+export { StreamArcs, StreamQueue, StreamRefusal } from './streams.js';
