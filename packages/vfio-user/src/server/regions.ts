@@ -1,0 +1,166 @@
+/**
+ * A session's regions: REGION_INFO (with the memfd behind a region's mmap areas as its fd),
+ * REGION_IO_FDS, and REGION_READ/REGION_WRITE translated to device-file offsets.
+ */
+import {
+  type ResolvedRegion,
+  toVfioError,
+  VFIO_DEVICE_GET_REGION_INFO,
+  VFIO_REGION_INFO_FLAG_CAPS,
+  VFIO_REGION_INFO_FLAG_MMAP,
+  VfioError,
+  vfio_region_info,
+} from '@vfiokit/core';
+import { VFIO_USER_F_TYPE_REPLY } from '../protocol/constants.js';
+import {
+  decodeRegionInfoRequest,
+  decodeRegionIoFdsRequest,
+  encodeRegionIoFdsReply,
+} from '../protocol/device.js';
+import type { MessageHeader } from '../protocol/header.js';
+import {
+  allocRegionReadReply,
+  decodeRegionReadRequest,
+  decodeRegionWriteRequest,
+  encodeRegionWriteReply,
+} from '../protocol/region.js';
+import { allocMessage } from '../protocol/wire.js';
+import { ioctl, PAGE, type Reply, type SessionContext } from './context.js';
+
+/** The largest argument buffer built for an info ioctl, whatever argsz the client claims. */
+const MAX_INFO_ARG = 64 * 1024;
+const REGION_INFO_SIZE = vfio_region_info.size;
+
+/** A region's mmappable memory as one memfd: the fd and the fd offset of the region's start. */
+interface RegionFd {
+  readonly fd: number;
+  readonly base: number;
+}
+
+export class SessionRegions {
+  private readonly regionFds = new Map<number, RegionFd | null>();
+
+  constructor(private readonly ctx: SessionContext) {}
+
+  // ---- REGION_INFO and REGION_IO_FDS -----------------------------------------------------
+
+  regionInfo(h: MessageHeader, payload: Uint8Array): Reply {
+    const req = decodeRegionInfoRequest(payload);
+    const f = vfio_region_info.fields;
+    const arg = new Uint8Array(Math.max(REGION_INFO_SIZE, Math.min(req.argsz, MAX_INFO_ARG)));
+    const dv = new DataView(arg.buffer);
+    dv.setUint32(f.argsz.offset, req.argsz, true);
+    dv.setUint32(f.index.offset, req.index, true);
+    const out = ioctl(this.ctx.device(), VFIO_DEVICE_GET_REGION_INFO, arg);
+    const odv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    const needed = odv.getUint32(f.argsz.offset, true);
+    const complete = needed <= req.argsz && needed <= out.length;
+    const length = complete ? needed : REGION_INFO_SIZE;
+    let flags = odv.getUint32(f.flags.offset, true);
+    // CAPS only with the chain in the reply, as libvfio-user: QEMU's client refuses CAPS whose
+    // cap_offset lies inside the header (hw/vfio-user/device.c) before it retries with argsz.
+    if (!complete) flags &= ~VFIO_REGION_INFO_FLAG_CAPS;
+    // vfio-user's offset is the mmap offset in the region's fd, not a device-file offset.
+    let fdOffset = 0;
+    let fd: number | undefined;
+    if (flags & VFIO_REGION_INFO_FLAG_MMAP) {
+      const backing = this.ctx.clientLimits().maxMsgFds > 0 ? this.regionFd(req.index) : undefined;
+      if (backing) {
+        fdOffset = backing.base;
+        if (complete) fd = backing.fd;
+      } else flags &= ~VFIO_REGION_INFO_FLAG_MMAP;
+    }
+    odv.setUint32(f.flags.offset, flags >>> 0, true);
+    odv.setUint32(f.offset.offset, fdOffset % 2 ** 32, true);
+    odv.setUint32(f.offset.offset + 4, Math.floor(fdOffset / 2 ** 32), true);
+    const { bytes } = allocMessage(h.msgId, h.command, VFIO_USER_F_TYPE_REPLY, length);
+    bytes.set(out.subarray(0, length), 16);
+    return fd === undefined ? { bytes } : { bytes, fds: [fd] };
+  }
+
+  /**
+   * The memfd behind a region's mmap areas. vfio-user sends one fd per region and places every
+   * sparse area at `offset + area.offset` in it, so all areas must live in one memfd at one
+   * distance from their region offsets; otherwise the region is served by messages only.
+   */
+  private regionFd(index: number): RegionFd | undefined {
+    const cached = this.regionFds.get(index);
+    if (cached !== undefined) return cached ?? undefined;
+    let found: RegionFd | null = null;
+    try {
+      found = this.findRegionFd(this.ctx.device().regionInfo(index));
+    } catch (err) {
+      this.ctx.log.warn(`region ${index} cannot be mapped by the client: ${toVfioError(err).message}`);
+    }
+    if (found === null)
+      this.ctx.log.warn(`region ${index} is served without an fd: its mmap memory is not one memfd.`);
+    this.regionFds.set(index, found);
+    return found ?? undefined;
+  }
+
+  private findRegionFd(r: ResolvedRegion): RegionFd | null {
+    const areas = r.sparseMmap ?? [{ offset: 0, size: r.size }];
+    let fd: number | undefined;
+    let base = 0;
+    for (const a of areas) {
+      if (a.size === 0) continue;
+      const m = this.ctx.device().mmap(r.offset + a.offset, a.size);
+      const at = m.memoryOffset - a.offset;
+      if (m.memory.fd === undefined) return null;
+      if (fd === undefined) {
+        fd = m.memory.fd;
+        base = at;
+      } else if (fd !== m.memory.fd || base !== at) return null;
+    }
+    if (fd === undefined || base < 0 || base % PAGE !== 0) return null;
+    return { fd, base };
+  }
+
+  regionIoFds(h: MessageHeader, payload: Uint8Array): Reply {
+    const req = decodeRegionIoFdsRequest(payload);
+    const count = new DataView(payload.buffer, payload.byteOffset, payload.byteLength).getUint32(12, true);
+    if (count !== 0) throw new VfioError('EINVAL', `count is ${count}; it must be 0 in the request.`);
+    const r = this.ctx.device().regionInfo(req.index);
+    if (r.flags === 0)
+      throw new VfioError('EINVAL', `region ${req.index} is not implemented, so it has no I/O fds.`);
+    // libvfio-user answers a region without ioeventfds with count 0 and no fds; so do we.
+    return { bytes: encodeRegionIoFdsReply(h.msgId, { index: req.index, subRegions: [] }, req.argsz).bytes };
+  }
+
+  // ---- REGION_READ / REGION_WRITE --------------------------------------------------------
+
+  /** The device-file offset of `offset` inside region `index`; EINVAL when it is not inside. */
+  private fileOffset(index: number, offset: number, count: number): number {
+    const r = this.ctx.device().regionInfo(index);
+    if (offset >= r.size)
+      throw new VfioError(
+        'EINVAL',
+        `offset 0x${offset.toString(16)} (+${count}) is outside the ${r.size}-byte region.`,
+        {
+          device: this.ctx.name,
+          region: index,
+          hint: 'Keep offset + count within the size REGION_INFO reports.',
+        },
+      );
+    return r.offset + offset;
+  }
+
+  regionRead(h: MessageHeader, payload: Uint8Array): Reply {
+    const a = decodeRegionReadRequest(payload, this.ctx.limits);
+    const at = this.fileOffset(a.region, a.offset, a.count);
+    const reply = allocRegionReadReply(h.msgId, a);
+    this.ctx.device().read(at, reply.data);
+    return { bytes: reply.bytes };
+  }
+
+  regionWrite(h: MessageHeader, payload: Uint8Array): Reply {
+    const d = decodeRegionWriteRequest(payload, this.ctx.limits);
+    this.ctx.device().write(this.fileOffset(d.region, d.offset, d.count), d.data);
+    return { bytes: encodeRegionWriteReply(h.msgId, d) };
+  }
+
+  /** Forget the region fds found (the device file that owned them is closed). */
+  clear(): void {
+    this.regionFds.clear();
+  }
+}
