@@ -98,6 +98,14 @@ function guestRef(memory: SharedMemory | undefined): GuestMemoryRef | undefined 
 
 // ---- one channel ----------------------------------------------------------------------------
 
+/**
+ * How long the first connection of a process may wait for the I/O worker itself to start (it
+ * loads its modules, and from source compiles them) on top of connectTimeoutMs. The connect
+ * deadline is the worker's (it connects with connectTimeoutMs and reports ETIMEDOUT); this one
+ * only catches a worker that never starts.
+ */
+const WORKER_START_MS = 30_000;
+
 export interface LinkOptions {
   readonly socketPath: string;
   /** The device's name, for messages. */
@@ -158,7 +166,7 @@ export class ChannelLink {
 
   /** Wait for the worker's connect without blocking the event loop. */
   async connected(): Promise<void> {
-    const r = waitAsync(this.ctrl, STATE, CONNECTING, this.connectTimeoutMs);
+    const r = waitAsync(this.ctrl, STATE, CONNECTING, this.connectTimeoutMs + WORKER_START_MS);
     if (r.async) {
       // Atomics.waitAsync holds no handle on the event loop and the I/O worker is unref'd: a
       // ref'd timer keeps a process that has nothing else to do alive until the connection is up.
@@ -174,17 +182,27 @@ export class ChannelLink {
 
   /** The same, blocking. */
   connectedSync(): void {
-    Atomics.wait(this.ctrl, STATE, CONNECTING, this.connectTimeoutMs);
+    Atomics.wait(this.ctrl, STATE, CONNECTING, this.connectTimeoutMs + WORKER_START_MS);
     this.checkConnected();
   }
 
   private checkConnected(): void {
     const s = Atomics.load(this.ctrl, STATE);
     if (s === IDLE) return;
-    const err =
-      s === CONNECTING
-        ? new VfioError('ETIMEDOUT', `connecting to ${this.socketPath} did not finish in time.`)
-        : this.closedError('connecting');
+    const timedOut = s === CONNECTING || this.ctrl[ERRNO_WORD] === ERRNO.ETIMEDOUT;
+    const err = timedOut
+      ? new VfioError(
+          'ETIMEDOUT',
+          `connecting to ${this.socketPath} did not finish within ${this.connectTimeoutMs} ms.`,
+          {
+            device: this.name,
+            hint:
+              s === CONNECTING
+                ? 'The client I/O worker did not start.'
+                : 'Is a server listening there? A busy one keeps later clients waiting.',
+          },
+        )
+      : this.closedError('connecting');
     this.close();
     throw err;
   }
