@@ -98,6 +98,11 @@ export interface GuestBoot {
   readonly qemuTrace?: readonly string[];
   /** More QEMU arguments. */
   readonly qemuArgs?: readonly string[];
+  /**
+   * Why this boot cannot run on this machine (a fixture of ../shared is absent), or undefined:
+   * its checks are then reported as skipped with that reason.
+   */
+  readonly unavailable?: (root: string) => string | undefined;
   /** Seconds the whole boot may take before QEMU is killed (default: the checks' timeouts + 60). */
   readonly timeoutSec?: number;
 }

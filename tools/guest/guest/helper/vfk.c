@@ -8,6 +8,8 @@
  *   vfk wr <bdf> <bar> <offset> <1|2|4|8> <value>
  *   vfk fill <bdf> <bar> <offset> <bytes> <seed>      write a pseudo-random pattern (32-bit words)
  *   vfk verify <bdf> <bar> <offset> <bytes> <seed>    check it; print the first differing word
+ *   vfk gvtg-pvinfo | gvtg-aperture ...               GVT-g (gvtg.c)
+ *   vfk nvidia ...                                    the NVIDIA vGPU (nvidia.c)
  *
  * Output is "key=value" lines; the exit status is 0 on success, 1 on a failed check, 2 on
  * bad usage or a system error (with the reason on stderr).
@@ -184,7 +186,7 @@ static int cmd_pattern(int argc, char **argv, int check)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: vfk rd|wr|fill|verify|gvtg|nvidia ...");
+		die("usage: vfk rd|wr|fill|verify|gvtg-pvinfo|gvtg-aperture|nvidia ...");
 	const char *c = argv[1];
 	if (!strcmp(c, "rd"))
 		return cmd_rw(argc, argv, 0);
@@ -194,6 +196,10 @@ int main(int argc, char **argv)
 		return cmd_pattern(argc, argv, 0);
 	if (!strcmp(c, "verify"))
 		return cmd_pattern(argc, argv, 1);
+	if (!strcmp(c, "gvtg-pvinfo") || !strcmp(c, "gvtg-aperture"))
+		return cmd_gvtg(argc, argv);
+	if (!strcmp(c, "nvidia"))
+		return cmd_nvidia(argc, argv);
 	die("unknown command \"%s\"", c);
 	return 2;
 }

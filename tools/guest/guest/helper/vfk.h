@@ -21,6 +21,8 @@ double seconds(void);
 /* A zeroed, locked page of this process and its guest physical address. */
 uint64_t dma_page(void **out);
 
-
+/* Commands in their own files. */
+int cmd_gvtg(int argc, char **argv);
+int cmd_nvidia(int argc, char **argv);
 
 #endif

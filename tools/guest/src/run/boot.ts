@@ -44,6 +44,17 @@ const tail = (text: string, n: number) => text.trimEnd().split('\n').slice(-n).j
 
 export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootContext): Promise<CaseResult[]> {
   const started = Date.now();
+  const missing = boot.unavailable?.(ctx.root);
+  if (missing !== undefined)
+    return [ATTACH_CHECK, ...boot.checks.map((c) => c.name), SERVER_CHECK].map((name) => ({
+      suite: suite.name,
+      boot: boot.name,
+      name,
+      status: 'skipped' as const,
+      message: missing,
+      output: '',
+      ms: 0,
+    }));
   const art = join(ctx.reportsDir, suite.name, boot.name);
   mkdirSync(art, { recursive: true });
   // Socket paths must fit sun_path (108 bytes): a short private directory, not the report folder.

@@ -28,8 +28,18 @@ export interface QemuOptions {
   readonly extra: readonly string[];
 }
 
-/** The kernel command line every boot starts from (iomem=relaxed lets devmem read BARs). */
-export const BASE_APPEND = ['console=ttyS0', '8250.nr_uarts=8', 'iomem=relaxed', 'panic=-1'];
+/**
+ * The kernel command line every boot starts from: iomem=relaxed lets devmem read BARs;
+ * no_timer_check skips the IO-APIC timer probe that a TCG guest on a busy host can fail
+ * ("IO-APIC + timer doesn't work!"), as virtual machine images do.
+ */
+export const BASE_APPEND = [
+  'console=ttyS0',
+  '8250.nr_uarts=8',
+  'iomem=relaxed',
+  'panic=-1',
+  'no_timer_check',
+];
 
 /** The `-device` JSON of a served device: `socket` is a SocketAddress, so only JSON can say it. */
 export function vfioUserDevice(d: QemuDevice): string {

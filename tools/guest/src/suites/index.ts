@@ -1,5 +1,8 @@
 /** Every guest suite, in the order they start. Add a suite here. */
 import type { GuestSuite } from '../suite.js';
+import gvtD from './gvt-d.js';
+import gvtG from './gvt-g.js';
+import nvidiaVgpu from './nvidia-vgpu.js';
 import sampleMtty from './sample-mtty.js';
 
-export const SUITES: readonly GuestSuite[] = [sampleMtty];
+export const SUITES: readonly GuestSuite[] = [sampleMtty, gvtG, nvidiaVgpu, gvtD];

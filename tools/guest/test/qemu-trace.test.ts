@@ -1,0 +1,34 @@
+import { describe, expect, it } from 'vitest';
+import { barMappings, dmaBufWarnings, trappedAccesses, trappedList } from '../src/suites/qemu-trace.js';
+
+const S = '/tmp/vfkg-x/v8.sock';
+const trace = [
+  `vfio_region_read  (vfio-user:${S}:region0+0x78000, 4) = 0x76544776`,
+  `vfio_region_write  (vfio-user:${S}:region0+0x802000, 0x1, 8)`,
+  `vfio_region_write  (vfio-user:/tmp/vfkg-x/v4.sock:region2+0x8000000, 0x1, 4)`,
+  'vfio_region_sparse_mmap_entry sparse entry 0 [0x8000000 - 0xbffffff]',
+  `vfio_region_mmap Region vfio-user:${S} BAR 2 mmaps[0] [0x8000000 - 0xbffffff]`,
+  `vfio_region_read  (vfio-user:${S}:region2+0x8000000, 4) = 0x0`,
+  'a line cut off by the kill: vfio_region_read  (vfio-user:',
+].join('\n');
+
+describe("QEMU's vfio trace", () => {
+  it('counts trapped accesses per region of one device only', () => {
+    expect([...trappedAccesses(trace, S)]).toEqual([
+      [0, 2],
+      [2, 1],
+    ]);
+    expect(trappedList(trace, S)[1]).toEqual({ region: 0, offset: 0x802000 });
+  });
+  it('reads the mapped areas of a BAR', () => {
+    expect(barMappings(trace, S, 2)).toEqual([{ start: 0x8000000, end: 0xbffffff }]);
+    expect(barMappings(trace, S, 0)).toEqual([]);
+  });
+  it("pairs QEMU's dma-buf warning with whether the BAR was mapped", () => {
+    const log = `qemu-system-x86_64: -device {...}: vfio-user:${S} BAR 2: failed to create dma-buf: PCI BAR IOMMU mappings may fail: Invalid argument\nqemu-system-x86_64: vfio-user:${S} BAR 0: failed to create dma-buf: x\n`;
+    expect(dmaBufWarnings(log, trace, S)).toEqual([
+      { bar: 2, mapped: true },
+      { bar: 0, mapped: false },
+    ]);
+  });
+});
