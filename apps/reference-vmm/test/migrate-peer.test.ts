@@ -37,7 +37,7 @@ async function connectWhenListening(path: string): Promise<Socket> {
   for (let i = 0; ; i++) {
     try {
       return await new Promise<Socket>((ok, fail) => {
-        const s = connect(path, () => ok(s));
+        const s = connect({ path, allowHalfOpen: true }, () => ok(s));
         s.once('error', fail);
       });
     } catch (err) {

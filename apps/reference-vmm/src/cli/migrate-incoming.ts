@@ -57,7 +57,8 @@ export async function incomingCommand(
   json: boolean,
 ): Promise<number> {
   const { booted, target } = await bootForMigration(config, io);
-  const server = createServer();
+  // Half-open, so a source that stops sending can still be told why.
+  const server = createServer({ allowHalfOpen: true });
   const signal = stopSignal();
   let socket: Socket | undefined;
   try {

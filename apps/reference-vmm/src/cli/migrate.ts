@@ -65,7 +65,7 @@ async function connectWithRetry(
   for (;;) {
     try {
       return await new Promise<Socket>((ok, fail) => {
-        const s = connect(path);
+        const s = connect({ path, allowHalfOpen: true });
         s.once('connect', () => ok(s));
         s.once('error', fail);
       });
@@ -172,9 +172,12 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
     ch.close();
     const sourceResults: { slot: string; driver: string; result: { ok: boolean; summary: string } }[] = [];
     if (!outcome.ok && !outcome.resumed) {
-      // The guest continues on the source: its program checks that nothing was lost.
+      // The guest continues on the source: its program checks that nothing was lost (after its
+      // last act, when the migration stopped before the vCPUs did).
       for (let i = 0; i < devices.length; i++) {
         const d = devices[i];
+        if (!outcome.stopped)
+          await d.driver.migration.leaveInFlight(booted.machine.guest, d.probed, states[i]);
         sourceResults.push({
           slot: d.slot,
           driver: d.driver.name,

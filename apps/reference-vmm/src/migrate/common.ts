@@ -13,6 +13,8 @@ export const MIGRATION_PROTOCOL_VERSION = 2;
 /** Bytes read from a device's data fd (or of RAM) per message. */
 export const CHUNK_BYTES = 1 << 20;
 export const PAGE = 4096;
+/** How long one end waits for the other's next message before it gives up (MigrationTuning.idleMs). */
+export const DEFAULT_IDLE_MS = 30_000;
 
 /** One device that migrates, with the guest program that drives it. */
 export interface MigratingDevice {
@@ -41,6 +43,11 @@ export interface MigrationTuning {
   readonly maxRounds?: number;
   /** For tests: flip the byte at this offset of the first device's stream on its way out. */
   readonly corruptAt?: number;
+  /**
+   * Give up when the peer sends nothing for this long (default 30 s). The source waits twice as
+   * long for the destination's verdict, so a destination that times out first can still say so.
+   */
+  readonly idleMs?: number;
 }
 
 export interface MigrationProgress {
@@ -67,8 +74,15 @@ export interface MigrationOutcome {
   readonly rounds: number;
   readonly bytes: { readonly device: number; readonly ram: number; readonly stopCopy: number };
   readonly preCopy: boolean;
-  /** The guest resumed on the destination: the source's devices stay stopped and it must not run the guest again. */
+  /** The vCPUs stopped on the source (the guest's last act, leaveInFlight, ran there). */
+  readonly stopped: boolean;
+  /**
+   * The guest resumed on the destination, or may have (the whole state was sent and no refusal
+   * came back): the source's devices stay stopped and the source must not run the guest again.
+   */
   readonly resumed: boolean;
+  /** With `corruptAt`: whether that offset was inside the first device's stream (false: nothing was flipped). */
+  readonly corrupted?: boolean;
   /** The destination's verdict on each guest program, or the problem it reported. */
   readonly results: readonly GuestVerdict[];
   readonly error?: string;
@@ -77,6 +91,8 @@ export interface MigrationOutcome {
 /** What the destination did with one incoming migration. */
 export interface IncomingOutcome {
   readonly ok: boolean;
+  /** The devices took the state and went RUNNING here (RESUMED was sent): the guest lives here now. */
+  readonly resumed: boolean;
   readonly error?: string;
   readonly results: readonly GuestVerdict[];
 }

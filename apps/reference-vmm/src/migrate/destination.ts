@@ -9,13 +9,15 @@
  * Every refusal goes back to the source as ERROR with the sentence, and the source goes back to
  * RUNNING; the result says what happened here.
  */
-import { type DeviceFile, type GuestDriverResult, MigState, toVfioError } from '@vfiokit/core';
+import { type DeviceFile, type GuestDriverResult, MigState, toVfioError, VfioError } from '@vfiokit/core';
 import {
+  DEFAULT_IDLE_MS,
   type GuestVerdict,
   type IncomingOutcome,
   MIGRATION_PROTOCOL_VERSION,
   type MigratingDevice,
   type MigratingMachine,
+  PAGE,
 } from './common.js';
 import { compareMachines, describeMachine } from './describe.js';
 import { type Complete, readComplete, readHello } from './messages.js';
@@ -55,24 +57,34 @@ function matchGuest(
   return out;
 }
 
-export async function migrateIn(ch: Channel, target: MigratingMachine): Promise<IncomingOutcome> {
+export async function migrateIn(
+  ch: Channel,
+  target: MigratingMachine,
+  opts: { readonly idleMs?: number } = {},
+): Promise<IncomingOutcome> {
   const { machine } = target;
+  const idleMs = opts.idleMs ?? DEFAULT_IDLE_MS;
   /** The destination's devices in the order the source announced them (DEVICE messages carry that index). */
   const order: MigratingDevice[] = [];
-  const refuse = async (problem: string): Promise<IncomingOutcome> => {
+  let resumed = false;
+  /** Refuse with a sentence the source shows: an error's whole message, or a protocol problem (EPROTO). */
+  const refuse = async (why: string | { readonly message: string }): Promise<IncomingOutcome> => {
+    const problem = typeof why === 'string' ? new VfioError('EPROTO', why).message : why.message;
     await ch
       .sendJson(MSG_ERROR, { message: problem, states: order.map((d) => stateName(d.file)) })
       .catch(() => {});
-    return { ok: false, error: problem, results: [] };
+    return { ok: false, resumed, error: problem, results: [] };
   };
   try {
-    const first = await ch.next();
+    const first = await ch.next(idleMs);
     if (first.type !== MSG_HELLO) return refuse(`${messageName(first.type)} came where HELLO was due.`);
     const hello = readHello(first, MIGRATION_PROTOCOL_VERSION);
     const mismatch = compareMachines(hello.machine, describeMachine(machine.ram.size, target.devices));
     if (mismatch)
       return refuse(
-        `${mismatch} Start the destination with the configuration the source runs (the same devices, slots and machine.ramSize).`,
+        new VfioError('EINVAL', mismatch, {
+          hint: 'Start the destination with the configuration the source runs (the same devices, slots and machine.ramSize).',
+        }),
       );
     for (const s of hello.machine.devices) {
       const d = target.devices.find((x) => x.slot === s.slot);
@@ -80,21 +92,33 @@ export async function migrateIn(ch: Channel, target: MigratingMachine): Promise<
     }
     for (const d of order) d.file.setMigrationState(MigState.RESUMING);
   } catch (err) {
-    return refuse(toVfioError(err).message);
+    return refuse(toVfioError(err));
   }
   await ch.sendJson(MSG_READY, {});
+  const ramSize = machine.ram.size;
+  const pages = new Uint8Array(Math.ceil(ramSize / PAGE));
+  let pagesSeen = 0;
   let writeError: string | undefined;
   let complete: Complete | undefined;
   try {
     while (complete === undefined) {
-      const m = await ch.next();
+      const m = await ch.next(idleMs);
       if (m.type === MSG_RAM) {
         const { gpa, bytes } = decodeRam(m.payload);
-        if (gpa + bytes.length > machine.ram.size)
+        const end = gpa + bytes.length;
+        if (end > ramSize)
           return refuse(
-            `a RAM message covers guest addresses 0x${gpa.toString(16)}-0x${(gpa + bytes.length).toString(16)}, beyond the ${machine.ram.size}-byte guest RAM.`,
+            `a RAM message covers guest addresses 0x${gpa.toString(16)}-0x${end.toString(16)}, beyond the ${ramSize}-byte guest RAM.`,
+          );
+        if (gpa % PAGE !== 0 || (bytes.length % PAGE !== 0 && end !== ramSize) || bytes.length === 0)
+          return refuse(
+            `a RAM message covers 0x${gpa.toString(16)}-0x${end.toString(16)}, which is not a run of whole ${PAGE}-byte pages.`,
           );
         machine.ram.write(gpa, bytes);
+        for (let p = gpa / PAGE; p < Math.ceil(end / PAGE); p++) {
+          if (pages[p] === 0) pagesSeen++;
+          pages[p] = 1;
+        }
       } else if (m.type === MSG_DEVICE) {
         const index = m.payload[0];
         const d = m.payload.length > 0 ? order[index] : undefined;
@@ -109,11 +133,23 @@ export async function migrateIn(ch: Channel, target: MigratingMachine): Promise<
         }
       } else if (m.type === MSG_COMPLETE) {
         complete = readComplete(m);
+        if (complete.messages !== m.seq)
+          return refuse(
+            `the source's COMPLETE says it sent ${complete.messages} messages before it, but ${m.seq} arrived.`,
+          );
       } else return refuse(`${messageName(m.type)} came during the transfer.`);
     }
+    // Each problem is a whole message (code and sentence); several are joined.
     const problems: string[] = writeError ? [writeError] : [];
+    if (pagesSeen !== pages.length)
+      problems.push(
+        new VfioError(
+          'EPROTO',
+          `the source sent ${pagesSeen} of the ${pages.length} pages of guest RAM before COMPLETE (the first is missing at 0x${(pages.indexOf(0) * PAGE).toString(16)}).`,
+        ).message,
+      );
     const guest = matchGuest(complete, order);
-    if (typeof guest === 'string') problems.push(guest);
+    if (typeof guest === 'string') problems.push(new VfioError('EPROTO', guest).message);
     for (const d of order) {
       try {
         d.file.setMigrationState(MigState.STOP);
@@ -122,8 +158,9 @@ export async function migrateIn(ch: Channel, target: MigratingMachine): Promise<
         if (!writeError) problems.push(toVfioError(err).message);
       }
     }
-    if (problems.length || typeof guest === 'string') return refuse(problems.join('; '));
+    if (problems.length || typeof guest === 'string') return refuse({ message: problems.join('; ') });
     for (const d of order) d.file.setMigrationState(MigState.RUNNING);
+    resumed = true;
     await ch.sendJson(MSG_RESUMED, {});
     const results: GuestVerdict[] = [];
     for (const { device, state } of guest) {
@@ -136,8 +173,8 @@ export async function migrateIn(ch: Channel, target: MigratingMachine): Promise<
       results.push({ slot: device.slot, driver: device.driver.name, result });
     }
     await ch.sendJson(MSG_DONE, { results });
-    return { ok: results.every((r) => r.result.ok), results };
+    return { ok: results.every((r) => r.result.ok), resumed, results };
   } catch (err) {
-    return refuse(toVfioError(err).message);
+    return refuse(toVfioError(err));
   }
 }

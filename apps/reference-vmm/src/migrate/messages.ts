@@ -39,6 +39,7 @@ const HelloSchema = v.strictObject({
 });
 
 const CompleteSchema = v.strictObject({
+  messages: count,
   guest: v.pipe(
     v.array(v.strictObject({ slot: text, driver: text, state: v.record(v.string(), v.unknown()) })),
     v.maxLength(256),
@@ -66,6 +67,8 @@ export interface Hello {
 }
 
 export interface Complete {
+  /** How many messages the source sent before this one: the destination must have taken as many. */
+  readonly messages: number;
   readonly guest: readonly { slot: string; driver: string; state: GuestProgramState }[];
 }
 

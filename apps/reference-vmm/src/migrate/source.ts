@@ -28,6 +28,7 @@ import {
 import type { Machine } from '../machine/index.js';
 import {
   CHUNK_BYTES,
+  DEFAULT_IDLE_MS,
   MIGRATION_PROTOCOL_VERSION,
   type MigratingDevice,
   type MigrationOutcome,
@@ -39,7 +40,6 @@ import { describeMachine } from './describe.js';
 import { type Complete, type Hello, readDone, readPeerError } from './messages.js';
 import {
   type Channel,
-  devicePayload,
   type Message,
   MSG_COMPLETE,
   MSG_DEVICE,
@@ -49,7 +49,8 @@ import {
   MSG_RAM,
   MSG_READY,
   MSG_RESUMED,
-  ramPayload,
+  messageName,
+  ramPrefix,
 } from './wire.js';
 
 /** VFIO_DEVICE_FEATURE_MIG_DATA_SIZE through the device's ioctl: its estimate of the STOP_COPY stream. */
@@ -85,14 +86,19 @@ class RamCopy {
     return this.ram.length - this.next;
   }
 
-  /** Send up to `budget` bytes of the first pass; returns the bytes sent. */
+  /**
+   * Send about `budget` bytes of the first pass, in whole pages (the destination counts pages);
+   * returns the bytes sent. What goes out is the copy kept to compare against, so the message
+   * and its checksum hold the same bytes while the guest keeps writing.
+   */
   async sendFirstPass(ch: Channel, budget: number): Promise<number> {
     let n = 0;
     while (n < budget && this.next < this.ram.length) {
-      const len = Math.min(CHUNK_BYTES, this.ram.length - this.next, budget - n);
-      const bytes = this.ram.subarray(this.next, this.next + len);
-      this.sent.set(bytes, this.next);
-      await ch.send(MSG_RAM, ramPayload(this.next, bytes));
+      const want = Math.ceil(Math.min(CHUNK_BYTES, budget - n) / PAGE) * PAGE;
+      const len = Math.min(want, this.ram.length - this.next);
+      const at = this.next;
+      this.sent.set(this.ram.subarray(at, at + len), at);
+      await ch.send(MSG_RAM, ramPrefix(at), this.sent.subarray(at, at + len));
       this.next += len;
       n += len;
     }
@@ -116,7 +122,8 @@ class RamCopy {
         run - at < CHUNK_BYTES
       )
         run += PAGE;
-      await ch.send(MSG_RAM, ramPayload(at, this.ram.subarray(at, run)));
+      // The guest is stopped: its RAM is sent as it is, without a copy.
+      await ch.send(MSG_RAM, ramPrefix(at), this.ram.subarray(at, run));
       n += run - at;
       at = run - PAGE;
     }
@@ -136,7 +143,7 @@ async function drain(
   index: number,
   budget: number,
   counters: { device: number },
-  corrupt: { at: number | undefined; streamed: number },
+  corrupt: { at: number | undefined; streamed: number; hit: boolean },
 ): Promise<number> {
   let n = 0;
   while (n < budget) {
@@ -148,18 +155,20 @@ async function drain(
       throw err;
     }
     if (chunk.length === 0) break;
-    let out = devicePayload(index, chunk);
+    let out = chunk;
     if (
       index === 0 &&
       corrupt.at !== undefined &&
       corrupt.at >= corrupt.streamed &&
       corrupt.at < corrupt.streamed + chunk.length
     ) {
-      out = out.slice();
-      out[1 + corrupt.at - corrupt.streamed] ^= 0xff;
+      // Damaged before it is framed, so the channel's checksum covers the flipped byte: the device must refuse it.
+      out = chunk.slice();
+      out[corrupt.at - corrupt.streamed] ^= 0xff;
+      corrupt.hit = true;
     }
     if (index === 0) corrupt.streamed += chunk.length;
-    await ch.send(MSG_DEVICE, out);
+    await ch.send(MSG_DEVICE, Uint8Array.of(index), out);
     n += chunk.length;
   }
   counters.device += n;
@@ -170,15 +179,36 @@ function yieldToGuest(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
-async function expect(ch: Channel, type: number, what: string): Promise<Message> {
-  const m = await ch.next();
-  if (m.type === MSG_ERROR) {
-    const e = readPeerError(m);
-    const states = e.states?.length ? ` (its devices are in ${e.states.join(', ')})` : '';
-    throw new VfioError('EIO', `the destination refused the migration${states}: ${e.message}`);
+/** The destination's ERROR answers: it took nothing, so the source can run on. */
+const refusals = new WeakSet<Error>();
+
+function refused(m: Message): VfioError {
+  const e = readPeerError(m);
+  const states = e.states?.length ? ` (its devices are in ${e.states.join(', ')})` : '';
+  const err = new VfioError('EIO', `the destination refused the migration${states}: ${e.message}`);
+  refusals.add(err);
+  return err;
+}
+
+/** The ERROR the destination sent, if one arrived: it says why better than a failed write does. */
+function queuedRefusal(ch: Channel): VfioError | undefined {
+  for (let m = ch.poll(); m !== undefined; m = ch.poll()) {
+    if (m.type === MSG_ERROR) {
+      try {
+        return refused(m);
+      } catch (err) {
+        return toVfioError(err);
+      }
+    }
   }
+  return undefined;
+}
+
+async function expect(ch: Channel, type: number, what: string, timeoutMs: number): Promise<Message> {
+  const m = await ch.next(timeoutMs);
+  if (m.type === MSG_ERROR) throw refused(m);
   if (m.type !== type)
-    throw new VfioError('EPROTO', `the destination sent message ${m.type} where ${what} was due.`);
+    throw new VfioError('EPROTO', `the destination sent ${messageName(m.type)} where ${what} was due.`);
   return m;
 }
 
@@ -198,7 +228,8 @@ export async function migrateOut(opts: {
   const roundBytes = opts.tuning?.roundBytes ?? CHUNK_BYTES;
   const stopBytes = opts.tuning?.stopBytes ?? 64 * 1024;
   const maxRounds = opts.tuning?.maxRounds ?? 200;
-  const corrupt = { at: opts.tuning?.corruptAt, streamed: 0 };
+  const idleMs = opts.tuning?.idleMs ?? DEFAULT_IDLE_MS;
+  const corrupt = { at: opts.tuning?.corruptAt, streamed: 0, hit: false };
   const t0 = performance.now();
   const counters = { device: 0 };
   let stopCopyBytes = 0;
@@ -209,13 +240,16 @@ export async function migrateOut(opts: {
   const progress = (phase: MigrationProgress['phase'], pending: number, dirtyRate: number) =>
     opts.onProgress?.({ sent: counters.device + ram.bytes, pending, rounds, dirtyRate, phase });
   let started = false;
+  let stopped = false;
+  let completeSent = false;
+  const corrupted = () => (corrupt.at === undefined ? {} : { corrupted: corrupt.hit });
   try {
     const hello: Hello = {
       version: MIGRATION_PROTOCOL_VERSION,
       machine: describeMachine(machine.ram.size, devices),
     };
     await ch.sendJson(MSG_HELLO, hello);
-    await expect(ch, MSG_READY, 'READY');
+    await expect(ch, MSG_READY, 'READY', 2 * idleMs);
     started = true;
     if (preCopy) {
       for (const d of devices) d.file.setMigrationState(MigState.PRE_COPY);
@@ -245,7 +279,11 @@ export async function migrateOut(opts: {
         }
         const rate = dirtied / Math.max(1e-3, (performance.now() - roundStart) / 1000);
         progress('pre-copy', pending, rate);
-        if (ch.poll() !== undefined) throw new VfioError('EPROTO', 'the destination spoke during pre-copy.');
+        const early = ch.poll();
+        if (early)
+          throw early.type === MSG_ERROR
+            ? refused(early)
+            : new VfioError('EPROTO', `the destination sent ${messageName(early.type)} during pre-copy.`);
         if ((initialLeft === 0 && ram.firstPassDone && pending <= stopBytes) || rounds >= maxRounds) break;
       }
     }
@@ -253,6 +291,7 @@ export async function migrateOut(opts: {
     for (let i = 0; i < devices.length; i++)
       await devices[i].driver.migration.leaveInFlight(machine.guest, devices[i].probed, states[i]);
     tStop = performance.now();
+    stopped = true;
     for (const d of devices) d.file.setMigrationState(MigState.STOP_COPY);
     const before = counters.device + ram.bytes;
     progress('stop-copy', devices.reduce((n, d) => n + migDataSize(d.file), 0) + ram.unsent, 0);
@@ -261,11 +300,13 @@ export async function migrateOut(opts: {
     await ram.sendRest(ch);
     stopCopyBytes = counters.device + ram.bytes - before;
     const complete: Complete = {
+      messages: ch.sent,
       guest: devices.map((d, i) => ({ slot: d.slot, driver: d.driver.name, state: states[i] })),
     };
     await ch.sendJson(MSG_COMPLETE, complete);
+    completeSent = true;
     progress('resuming', 0, 0);
-    await expect(ch, MSG_RESUMED, 'RESUMED');
+    await expect(ch, MSG_RESUMED, 'RESUMED', 2 * idleMs);
     const tResumed = performance.now();
     // The guest lives on at the destination from here: the source's devices stay stopped, whatever follows.
     for (const d of devices) d.file.setMigrationState(MigState.STOP);
@@ -275,10 +316,12 @@ export async function migrateOut(opts: {
       rounds,
       bytes: { device: counters.device, ram: ram.bytes, stopCopy: stopCopyBytes },
       preCopy,
+      stopped,
       resumed: true,
+      ...corrupted(),
     };
     try {
-      const done = readDone(await expect(ch, MSG_DONE, 'DONE'));
+      const done = readDone(await expect(ch, MSG_DONE, 'DONE', 2 * idleMs));
       return { ...finished, ok: done.results.every((r) => r.result.ok), results: done.results };
     } catch (err) {
       return {
@@ -289,7 +332,40 @@ export async function migrateOut(opts: {
       };
     }
   } catch (err) {
-    const e = toVfioError(err);
+    const queued = queuedRefusal(ch);
+    const e = queued ?? toVfioError(err);
+    const wasRefused = queued !== undefined || refusals.has(err as Error);
+    const failed = {
+      ok: false,
+      totalMs: performance.now() - t0,
+      downtimeMs: started ? performance.now() - tStop : 0,
+      rounds,
+      bytes: { device: counters.device, ram: ram.bytes, stopCopy: stopCopyBytes },
+      preCopy,
+      stopped,
+      results: [],
+      ...corrupted(),
+    };
+    if (completeSent && !wasRefused) {
+      // The whole state went out and no refusal came back: the destination may be running the
+      // guest, so the source must not run it too. It stays stopped, as QEMU's source stays paused.
+      const stay: string[] = [];
+      for (const d of devices) {
+        try {
+          d.file.setMigrationState(MigState.STOP);
+        } catch (err2) {
+          stay.push(`${d.slot} is in ${migStateName(d.file.migrationState)}: ${toVfioError(err2).problem}`);
+        }
+      }
+      return {
+        ...failed,
+        resumed: true,
+        error: [
+          `the destination gave no verdict after the whole state was sent, so it may be running the guest; the source's devices stay stopped: ${e.message}`,
+          ...stay,
+        ].join('; '),
+      };
+    }
     // Back to RUNNING with nothing lost: saving never changed the source's state.
     const back: string[] = [];
     for (const d of devices) {
@@ -299,16 +375,6 @@ export async function migrateOut(opts: {
         back.push(`${d.slot} stays in ${migStateName(d.file.migrationState)}: ${toVfioError(err2).problem}`);
       }
     }
-    return {
-      ok: false,
-      totalMs: performance.now() - t0,
-      downtimeMs: started ? performance.now() - tStop : 0,
-      rounds,
-      bytes: { device: counters.device, ram: ram.bytes, stopCopy: stopCopyBytes },
-      preCopy,
-      resumed: false,
-      results: [],
-      error: [e.message, ...back].join('; '),
-    };
+    return { ...failed, resumed: false, error: [e.message, ...back].join('; ') };
   }
 }
