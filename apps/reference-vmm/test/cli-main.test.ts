@@ -24,6 +24,8 @@ async function cli(
 }
 
 const MTTY = '@vfiokit/sample-mtty';
+/** A few entries of pci.ids, so the names do not depend on the machine's database. */
+const PCI_IDS = fileURLToPath(new URL('./fixtures/pci.ids', import.meta.url));
 
 describe('vfiokit run', () => {
   it('boots the embedded default configuration, runs the mtty driver and prints the report', async () => {
@@ -188,20 +190,46 @@ describe('vfiokit run', () => {
 });
 
 describe('vfiokit lspci', () => {
-  it('prints what the guest sees, one line per function', async () => {
-    const r = await cli(['lspci']);
+  it('prints what the guest sees, one line per function, named from the PCI ID database', async () => {
+    const r = await cli(['lspci', '-i', PCI_IDS]);
     expect(r.code).toBe(0);
     expect(r.out).toBe(
       [
-        '00:00.0 Host bridge: Device 8086:29c0 (rev 07)',
-        '00:02.0 VGA compatible controller: Device 8086:1912 (rev 06)',
-        '00:03.0 Serial controller: Device 4348:3253 (rev 10)',
-        '00:04.0 VGA compatible controller: Device 8086:5912 (rev 04)',
-        '00:05.0 3D controller: Device 10de:1eb8 (rev a1)',
-        '00:1f.0 ISA bridge: Device 8086:a145 (rev 31)',
+        '00:00.0 Host bridge: Intel Corporation 82G33/G31/P35/P31 Express DRAM Controller (rev 07)',
+        '00:02.0 VGA compatible controller: Intel Corporation HD Graphics 530 (rev 06)',
+        '00:03.0 Serial controller: WCH.CN CH352 PCI Dual Serial Port Controller (rev 10)',
+        '00:04.0 VGA compatible controller: Intel Corporation HD Graphics 630 (rev 04)',
+        '00:05.0 3D controller: NVIDIA Corporation TU104GL [Tesla T4] (rev a1)',
+        '00:1f.0 ISA bridge: Intel Corporation Z170 Chipset LPC/eSPI Controller (rev 31)',
         '',
       ].join('\n'),
     );
+  });
+
+  it('says which pci.ids it could not read given -i, and why', async () => {
+    const r = await cli(['lspci', '-i', 'no-such.ids']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(
+      /^vfiokit lspci: the PCI ID database no-such\.ids cannot be read \(ENOENT\)\./,
+    );
+    expect(r.err).toContain('Give -i a pci.ids file');
+  });
+
+  it('dumps configuration space with -xxx as lspci does: the header line, 16 rows, a blank line', async () => {
+    const r = await cli(['lspci', '-xxx', '-i', PCI_IDS]);
+    const block = r.out.split('\n\n').find((b) => b.startsWith('00:03.0')) ?? '';
+    const lines = block.split('\n');
+    expect(lines).toHaveLength(17);
+    expect(lines[1]).toMatch(/^00: 48 43 53 32 /);
+    expect(lines[16]).toMatch(/^f0: /);
+  });
+
+  it('with -k lists the guest drivers whose id tables match each function', async () => {
+    const r = await cli(['lspci', '-k', '-i', PCI_IDS]);
+    const lines = r.out.split('\n');
+    const at = lines.findIndex((l) => l.startsWith('00:03.0 '));
+    expect(lines[at + 1]).toBe('\tSubsystem: WCH.CN CH352 PCI Dual Serial Port Controller');
+    expect(lines[at + 2]).toMatch(/^\tKernel modules: \S/);
   });
 
   it('prints numeric IDs with -n', async () => {
@@ -211,12 +239,14 @@ describe('vfiokit lspci', () => {
   });
 
   it('with -vvv shows the mtty BARs with their sizes, and capabilities exactly when the status says so', async () => {
-    const r = await cli(['lspci', '-vvv']);
+    const r = await cli(['lspci', '-vvv', '-i', PCI_IDS]);
     expect(r.code).toBe(0);
     const block = r.out.split('\n\n').find((b) => b.startsWith('00:03.0')) ?? '';
     const lines = block.split('\n');
-    expect(lines[0]).toBe('00:03.0 Serial controller: Device 4348:3253 (rev 10) (prog-if 02 [16550])');
-    expect(lines).toContain('\tSubsystem: Device 4348:3253');
+    expect(lines[0]).toBe(
+      '00:03.0 Serial controller: WCH.CN CH352 PCI Dual Serial Port Controller (rev 10) (prog-if 02 [16550])',
+    );
+    expect(lines).toContain('\tSubsystem: WCH.CN CH352 PCI Dual Serial Port Controller');
     expect(lines.some((l) => /^\tControl: I\/O\+ Mem[+-] BusMaster[+-] /.test(l))).toBe(true);
     expect(lines).toContainEqual(
       expect.stringMatching(/^\tRegion 0: I\/O ports at c[0-9a-f]{3} \[size=8\]$/),

@@ -9,7 +9,14 @@ import { count, parseCommand, strings, UsageError } from './args.js';
 import { boot, bootSteps } from './boot.js';
 import { USAGE } from './help.js';
 import type { CliIo } from './io.js';
-import { lspciJson, renderLspci } from './lspci/index.js';
+import {
+  lspciJson,
+  PCI_IDS_PATHS,
+  type PciIds,
+  readPciIds,
+  renderLspci,
+  systemPciIds,
+} from './lspci/index.js';
 import { defaultStateDir, MdevStore } from './mdev-state.js';
 import { createProgress } from './progress.js';
 import { outcome, renderRunReport, runJson } from './report.js';
@@ -82,6 +89,9 @@ export async function lspciCommand(argv: readonly string[], io: CliIo): Promise<
       ...CONFIG_OPTIONS,
       v: { type: 'boolean', short: 'v', multiple: true },
       n: { type: 'boolean', short: 'n', multiple: true },
+      x: { type: 'boolean', short: 'x', multiple: true },
+      k: { type: 'boolean', short: 'k' },
+      i: { type: 'string', short: 'i' },
       json: { type: 'boolean' },
     },
     1,
@@ -90,6 +100,7 @@ export async function lspciCommand(argv: readonly string[], io: CliIo): Promise<
     io.stdout.write(USAGE.lspci);
     return 0;
   }
+  const ids = loadIds(strings(values.i)[0], io);
   const config = await buildConfig(configArgs(values, positionals), io, 'lspci');
   const progress = createProgress(io.stderr, bootSteps(config) + 1, 'booting');
   const booted = await boot(config, { cwd: io.cwd, log: logger(io), progress });
@@ -97,13 +108,22 @@ export async function lspciCommand(argv: readonly string[], io: CliIo): Promise<
     progress.step('probing the PCI bus');
     const probed = await booted.machine.probe();
     progress.done();
-    if (values.json) json(io, lspciJson(booted.machine.guest, probed));
+    const drivers: GuestDriver[] = booted.plugins.flatMap((p) => [...(p.plugin.guestDrivers ?? [])]);
+    if (values.json) json(io, lspciJson(booted.machine.guest, probed, ids, drivers));
     else {
       io.stdout.write(
-        renderLspci(booted.machine.guest, probed, {
-          verbose: Math.min(3, count(values.v)),
-          numeric: Math.min(2, count(values.n)),
-        }),
+        renderLspci(
+          booted.machine.guest,
+          probed,
+          {
+            verbose: Math.min(3, count(values.v)),
+            numeric: Math.min(2, count(values.n)),
+            hex: count(values.x),
+            kernel: values.k === true,
+            ids,
+          },
+          drivers,
+        ),
       );
     }
     return 0;
@@ -111,6 +131,28 @@ export async function lspciCommand(argv: readonly string[], io: CliIo): Promise<
     progress.done();
     for (const p of booted.shutdown()) io.stderr.write(`vfiokit lspci: warning: ${p.problem}\n`);
   }
+}
+
+/** The PCI ID database: the file -i names (an error when it cannot be read), else the system's (a note when there is none). */
+function loadIds(path: string | undefined, io: CliIo): PciIds | null {
+  if (path !== undefined) {
+    const full = resolve(io.cwd, path);
+    try {
+      return readPciIds(full);
+    } catch (err) {
+      throw new VfioError(
+        'ENOENT',
+        `the PCI ID database ${path} cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message}).`,
+        { hint: 'Give -i a pci.ids file (plain or .gz), or leave -i out to use the system one.' },
+      );
+    }
+  }
+  const found = systemPciIds();
+  if (!found.ids)
+    io.stderr.write(
+      `vfiokit lspci: no PCI ID database in ${PCI_IDS_PATHS.join(', ')}; names show as numbers. Install pci.ids (Debian: apt-get install pci.ids) or pass -i <file>.\n`,
+    );
+  return found.ids;
 }
 
 export async function typesCommand(argv: readonly string[], io: CliIo): Promise<number> {

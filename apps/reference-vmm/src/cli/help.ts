@@ -71,22 +71,28 @@ Options:
 Example:
   vfiokit types
 `,
-  lspci: `Usage: vfiokit lspci [config] [-v|-vv|-vvv] [-n|-nn] [--json]
+  lspci: `Usage: vfiokit lspci [config] [-v|-vv|-vvv] [-n|-nn] [-k] [-x|-xxx|-xxxx] [-i <file>] [--json]
 
-Boot the configuration, run the guest's PCI probe, and print what the guest sees in lspci's
-format: -v adds BARs, flags and capabilities, -vv control/status registers and decoded
-capability fields, -vvv extended capabilities. Config bytes are read through the guest's
-config cycles only.
+Boot the configuration, run the guest's PCI probe, and print what the guest sees as pciutils
+3.9's lspci prints it: -v adds BARs, flags and every capability (extended ones too), -vv the
+registers and decoded capability fields. Names come from the system's PCI ID database, as
+lspci finds it (/usr/share/misc/pci.ids[.gz], /usr/share/hwdata/pci.ids[.gz],
+/usr/share/pci.ids[.gz]). Config bytes are read through the guest's config cycles only. A -xxxx
+dump reads back with the real lspci: lspci -F <file> -vvv.
 
 Options:
   -v                     more detail (repeat: -vv, -vvv)
   -n                     numeric class and IDs (-nn: names and numbers)
+  -k                     the guest drivers whose id tables match each function
+  -x                     hex dump of the first 64 config bytes (-xxx: 256, -xxxx: 4096)
+  -i <file>              the PCI ID database to use instead of the system's
 ${CONFIG_OPTIONS}
-  --json                 print the functions as JSON (IDs, BARs, capabilities, config bytes)
+  --json                 print the functions as JSON (IDs and names, BARs, capabilities, config bytes)
   -h, --help             show this help
 
 Example:
   vfiokit lspci -vvv
+  vfiokit lspci -xxxx > guest.dump && lspci -F guest.dump -vvv
 `,
   serve: `Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid] [--plugin-option <k=v>]...
 

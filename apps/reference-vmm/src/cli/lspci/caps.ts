@@ -1,395 +1,497 @@
-/** The standard capability list as ls-caps.c prints it. */
-import {
-  msiLayout,
-  PCI_CAP_FLAGS,
-  PCI_CAP_ID_AF,
-  PCI_CAP_ID_AGP,
-  PCI_CAP_ID_EA,
-  PCI_CAP_ID_EXP,
-  PCI_CAP_ID_MSI,
-  PCI_CAP_ID_MSIX,
-  PCI_CAP_ID_PCIX,
-  PCI_CAP_ID_PM,
-  PCI_CAP_ID_VNDR,
-  PCI_CAP_ID_VPD,
-  PCI_CAP_LIST_ID,
-  PCI_CAP_LIST_NEXT,
-  PCI_CAP_VNDR_LEN,
-  PCI_CAPABILITY_LIST,
-  PCI_EXP_DEVCAP,
-  PCI_EXP_DEVCAP_EXT_TAG,
-  PCI_EXP_DEVCAP_FLR,
-  PCI_EXP_DEVCAP_PAYLOAD,
-  PCI_EXP_DEVCAP_RBER,
-  PCI_EXP_DEVCTL,
-  PCI_EXP_DEVCTL_BCR_FLR,
-  PCI_EXP_DEVCTL_CERE,
-  PCI_EXP_DEVCTL_EXT_TAG,
-  PCI_EXP_DEVCTL_FERE,
-  PCI_EXP_DEVCTL_NFERE,
-  PCI_EXP_DEVCTL_NOSNOOP_EN,
-  PCI_EXP_DEVCTL_PAYLOAD,
-  PCI_EXP_DEVCTL_READRQ,
-  PCI_EXP_DEVCTL_RELAX_EN,
-  PCI_EXP_DEVCTL_URRE,
-  PCI_EXP_DEVSTA,
-  PCI_EXP_DEVSTA_AUXPD,
-  PCI_EXP_DEVSTA_CED,
-  PCI_EXP_DEVSTA_FED,
-  PCI_EXP_DEVSTA_NFED,
-  PCI_EXP_DEVSTA_TRPND,
-  PCI_EXP_DEVSTA_URD,
-  PCI_EXP_FLAGS_IRQ,
-  PCI_EXP_FLAGS_SLOT,
-  PCI_EXP_FLAGS_TYPE,
-  PCI_EXP_FLAGS_VERS,
-  PCI_EXP_LNKCAP,
-  PCI_EXP_LNKCAP_MLW,
-  PCI_EXP_LNKCAP_SLS,
-  PCI_EXP_LNKCTL,
-  PCI_EXP_LNKCTL_ASPMC,
-  PCI_EXP_LNKCTL_CCC,
-  PCI_EXP_LNKCTL_ES,
-  PCI_EXP_LNKCTL_RCB,
-  PCI_EXP_LNKSTA,
-  PCI_EXP_LNKSTA_CLS,
-  PCI_EXP_LNKSTA_NLW,
-  PCI_EXP_TYPE_ENDPOINT,
-  PCI_EXP_TYPE_LEG_END,
-  PCI_EXP_TYPE_RC_END,
-  PCI_EXP_TYPE_ROOT_PORT,
-  PCI_HEADER_TYPE,
-  PCI_HEADER_TYPE_BRIDGE,
-  PCI_HEADER_TYPE_MASK,
-  PCI_MSI_ADDRESS_HI,
-  PCI_MSI_ADDRESS_LO,
-  PCI_MSI_FLAGS_64BIT,
-  PCI_MSI_FLAGS_ENABLE,
-  PCI_MSI_FLAGS_MASKBIT,
-  PCI_MSI_FLAGS_QMASK,
-  PCI_MSI_FLAGS_QSIZE,
-  PCI_MSIX_FLAGS_ENABLE,
-  PCI_MSIX_FLAGS_MASKALL,
-  PCI_MSIX_FLAGS_QSIZE,
-  PCI_MSIX_PBA,
-  PCI_MSIX_TABLE,
-  PCI_MSIX_TABLE_BIR,
-  PCI_PM_CAP_D1,
-  PCI_PM_CAP_D2,
-  PCI_PM_CAP_VER_MASK,
-  PCI_PM_CTRL,
-  PCI_PM_CTRL_NO_SOFT_RESET,
-  PCI_PM_CTRL_PME_ENABLE,
-  PCI_PM_CTRL_PME_STATUS,
-  PCI_PM_CTRL_STATE_MASK,
-  PCI_STATUS,
-  PCI_STATUS_CAP_LIST,
-} from '@vfiokit/core';
-import { FLAG, hex, type Printer } from './context.js';
+/**
+ * The standard capability list as pciutils 3.9 prints it (ls-caps.c show_caps and its cap_*
+ * decoders, ls-caps-vendor.c); PCI Express lives in express.ts, the extended list in ecaps.ts.
+ * Offsets and bits are linux/pci_regs.h's (pciutils' lib/header.h).
+ */
+import { msiLayout } from '@vfiokit/core';
+import { BITS, FLAG, fetch, hex, type Printer } from './context.js';
 import { showExtCaps } from './ecaps.js';
-import { deviceName } from './names.js';
-import {
-  PCI_CAP_ID_CHSWP,
-  PCI_CAP_ID_DBG,
-  PCI_CAP_ID_HT,
-  PCI_CAP_ID_SATA,
-  PCI_CAP_ID_SLOTID,
-  PCI_CAP_ID_SSVID,
-  PCI_EXP_DEVCAP_ATN_BUT,
-  PCI_EXP_DEVCAP_ATN_IND,
-  PCI_EXP_DEVCAP_L0S,
-  PCI_EXP_DEVCAP_L1,
-  PCI_EXP_DEVCAP_PHANTOM,
-  PCI_EXP_DEVCAP_PWR_IND,
-  PCI_EXP_DEVCAP_PWR_SCL,
-  PCI_EXP_DEVCAP_PWR_VAL,
-  PCI_EXP_DEVCTL_AUX_PME,
-  PCI_EXP_DEVCTL_PHANTOM,
-  PCI_EXP_LNKCAP_AOC,
-  PCI_EXP_LNKCAP_ASPMS,
-  PCI_EXP_LNKCAP_CLKPM,
-  PCI_EXP_LNKCAP_DLLLARC,
-  PCI_EXP_LNKCAP_L0SEL,
-  PCI_EXP_LNKCAP_L1EL,
-  PCI_EXP_LNKCAP_LBNC,
-  PCI_EXP_LNKCAP_SDERC,
-  PCI_EXP_LNKCTL_CLKREQ_EN,
-  PCI_EXP_LNKCTL_HAWD,
-  PCI_EXP_LNKCTL_LABIE,
-  PCI_EXP_LNKCTL_LBMIE,
-  PCI_EXP_LNKCTL_LD,
-  PCI_EXP_LNKSTA_DLLLA,
-  PCI_EXP_LNKSTA_LABS,
-  PCI_EXP_LNKSTA_LBMS,
-  PCI_EXP_LNKSTA_LT,
-  PCI_EXP_LNKSTA_LT_ERR,
-  PCI_EXP_LNKSTA_SLC,
-  PCI_EXP_TYPE_DOWNSTREAM,
-  PCI_EXP_TYPE_PCI_BRIDGE,
-  PCI_EXP_TYPE_PCIE_BRIDGE,
-  PCI_EXP_TYPE_RC_EC,
-  PCI_EXP_TYPE_UPSTREAM,
-  PCI_PM_BPCC_ENABLE,
-  PCI_PM_CAP_AUX_POWER,
-  PCI_PM_CAP_DSI,
-  PCI_PM_CAP_PME_CLOCK,
-  PCI_PM_CAP_PME_D0,
-  PCI_PM_CAP_PME_D1,
-  PCI_PM_CAP_PME_D2,
-  PCI_PM_CAP_PME_D3COLD,
-  PCI_PM_CAP_PME_D3HOT,
-  PCI_PM_CTRL_DATA_SCALE_MASK,
-  PCI_PM_CTRL_DATA_SEL_MASK,
-  PCI_PM_PPB_B2_B3,
-  PCI_PM_PPB_EXTENSIONS,
-} from './regs.js';
+import { express } from './express.js';
+import { headerType, PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_NORMAL } from './header.js';
+import { subsystemName } from './names.js';
 
-/** The capability list (ls-caps.c show_caps), then the extended ones under -vvv. */
-export function showCaps(o: Printer): void {
-  const { cfg } = o;
+const PCI_STATUS = 0x06;
+const PCI_STATUS_CAP_LIST = 0x10;
+
+/** show_caps: walk the list from the pointer at `pointer`; then the extended list when a PCI Express or PCI-X capability was seen. */
+export function showCaps(p: Printer, pointer: number): void {
+  const { cfg } = p;
   let canHaveExt = false;
+  let type = -1;
   if (cfg.u16(PCI_STATUS) & PCI_STATUS_CAP_LIST) {
     const seen = new Uint8Array(256);
-    let where = cfg.u8(PCI_CAPABILITY_LIST) & ~3;
+    let where = cfg.u8(pointer) & ~3;
     while (where) {
-      const id = cfg.u8(where + PCI_CAP_LIST_ID);
-      const next = cfg.u8(where + PCI_CAP_LIST_NEXT) & ~3;
-      const cap = cfg.u16(where + PCI_CAP_FLAGS);
+      if (!fetch(cfg, where, 4)) {
+        p.out('\tCapabilities: <access denied>');
+        break;
+      }
+      const id = cfg.u8(where);
+      const next = cfg.u8(where + 1) & ~3;
+      const cap = cfg.u16(where + 2);
       const head = `\tCapabilities: [${hex(where, 2)}] `;
       if (seen[where]++) {
-        o.out(`${head}<chain looped>`);
+        p.out(`${head}<chain looped>`);
         break;
       }
       if (id === 0xff) {
-        o.out(`${head}<chain broken>`);
+        p.out(`${head}<chain broken>`);
         break;
       }
-      showCap(o, head, id, where, cap);
-      if (id === PCI_CAP_ID_EXP || id === PCI_CAP_ID_PCIX) canHaveExt = true;
+      switch (id) {
+        case 0x00:
+          p.out(`${head}Null`);
+          break;
+        case 0x01:
+          pm(p, head, where, cap);
+          break;
+        case 0x02:
+          agp(p, head, where, cap);
+          break;
+        case 0x03:
+          p.out(`${head}Vital Product Data`);
+          // ls-vpd.c reads VPD through the OS, which lspci has no way to here (nor from a dump)
+          if (p.opts.verbose > 1) p.out('\t\tNot readable');
+          break;
+        case 0x04:
+          p.out(`${head}Slot ID: ${cap & 0x1f} slots, First${FLAG(cap, 0x20)}, chassis ${hex(cap >> 8, 2)}`);
+          break;
+        case 0x05:
+          msi(p, head, where, cap);
+          break;
+        case 0x06:
+          p.out(`${head}CompactPCI hot-swap <?>`);
+          break;
+        case 0x07:
+          pcix(p, head, where);
+          canHaveExt = true;
+          break;
+        case 0x08:
+          hyperTransport(p, head, where, cap);
+          break;
+        case 0x09:
+          vendor(p, head, where, cap);
+          break;
+        case 0x0a:
+          p.out(`${head}Debug port: BAR=${cap >> 13} offset=${hex(cap & 0x1fff, 4)}`);
+          break;
+        case 0x0b:
+          p.out(`${head}CompactPCI central resource control <?>`);
+          break;
+        case 0x0c:
+          p.out(`${head}Hot-plug capable`);
+          break;
+        case 0x0d:
+          ssvid(p, head, where);
+          break;
+        case 0x0e:
+          p.out(`${head}AGP3 <?>`);
+          break;
+        case 0x0f:
+          p.out(`${head}Secure device <?>`);
+          break;
+        case 0x10:
+          type = express(p, head, where, cap);
+          canHaveExt = true;
+          break;
+        case 0x11:
+          msix(p, head, where, cap);
+          break;
+        case 0x12:
+          sata(p, head, where, cap);
+          break;
+        case 0x13:
+          advancedFeatures(p, head, where);
+          break;
+        case 0x14:
+          enhancedAllocation(p, head, where, cap);
+          break;
+        default:
+          p.out(`${head}Capability ID ${id ? `0x${id.toString(16)}` : '0'} [${hex(cap, 4)}]`);
+      }
       where = next;
     }
   }
-  if (canHaveExt && o.opts.verbose > 2) showExtCaps(o);
+  if (canHaveExt) showExtCaps(p, type);
 }
 
-function showCap(o: Printer, head: string, id: number, where: number, cap: number): void {
-  const vv = o.opts.verbose > 1;
-  const { cfg } = o;
-  switch (id) {
-    case PCI_CAP_ID_PM: {
-      o.out(`${head}Power Management version ${cap & PCI_PM_CAP_VER_MASK}`);
-      if (!vv) return;
-      // ls-caps.c cap_pm: mA by Aux_Current field
-      const aux = [0, 55, 100, 160, 220, 270, 320, 375][(cap & PCI_PM_CAP_AUX_POWER) >> 6];
-      o.out(
-        `\t\tFlags: PMEClk${FLAG(cap, PCI_PM_CAP_PME_CLOCK)} DSI${FLAG(cap, PCI_PM_CAP_DSI)} D1${FLAG(cap, PCI_PM_CAP_D1)} D2${FLAG(cap, PCI_PM_CAP_D2)} AuxCurrent=${aux}mA PME(D0${FLAG(cap, PCI_PM_CAP_PME_D0)},D1${FLAG(cap, PCI_PM_CAP_PME_D1)},D2${FLAG(cap, PCI_PM_CAP_PME_D2)},D3hot${FLAG(cap, PCI_PM_CAP_PME_D3HOT)},D3cold${FLAG(cap, PCI_PM_CAP_PME_D3COLD)})`,
-      );
-      const t = cfg.u16(where + PCI_PM_CTRL);
-      o.out(
-        `\t\tStatus: D${t & PCI_PM_CTRL_STATE_MASK} NoSoftRst${FLAG(t, PCI_PM_CTRL_NO_SOFT_RESET)} PME-Enable${FLAG(t, PCI_PM_CTRL_PME_ENABLE)} DSel=${(t & PCI_PM_CTRL_DATA_SEL_MASK) >> 9} DScale=${(t & PCI_PM_CTRL_DATA_SCALE_MASK) >> 13} PME${FLAG(t, PCI_PM_CTRL_PME_STATUS)}`,
-      );
-      if (cfg.u8(where + PCI_PM_PPB_EXTENSIONS)) {
-        // ls-caps.c tests the PM control word here, not the bridge extension byte
-        o.out(`\t\tBridge: PM${FLAG(t, PCI_PM_BPCC_ENABLE)} B3${FLAG(~t, PCI_PM_PPB_B2_B3)}`);
-      }
-      return;
-    }
-    case PCI_CAP_ID_MSI: {
-      o.out(
-        `${head}MSI: Enable${FLAG(cap, PCI_MSI_FLAGS_ENABLE)} Count=${1 << ((cap & PCI_MSI_FLAGS_QSIZE) >> 4)}/${1 << ((cap & PCI_MSI_FLAGS_QMASK) >> 1)} Maskable${FLAG(cap, PCI_MSI_FLAGS_MASKBIT)} 64bit${FLAG(cap, PCI_MSI_FLAGS_64BIT)}`,
-      );
-      if (!vv) return;
-      const layout = msiLayout(cap);
-      const hi = layout.addr64 ? hex(cfg.u32(where + PCI_MSI_ADDRESS_HI), 8) : '';
-      const data = cfg.u16(where + layout.data);
-      o.out(`\t\tAddress: ${hi}${hex(cfg.u32(where + PCI_MSI_ADDRESS_LO), 8)}  Data: ${hex(data, 4)}`);
-      if (layout.perVectorMask) {
-        const mask = cfg.u32(where + layout.mask);
-        const pending = cfg.u32(where + layout.pending);
-        o.out(`\t\tMasking: ${hex(mask, 8)}  Pending: ${hex(pending, 8)}`);
-      }
-      return;
-    }
-    case PCI_CAP_ID_MSIX: {
-      o.out(
-        `${head}MSI-X: Enable${FLAG(cap, PCI_MSIX_FLAGS_ENABLE)} Count=${(cap & PCI_MSIX_FLAGS_QSIZE) + 1} Masked${FLAG(cap, PCI_MSIX_FLAGS_MASKALL)}`,
-      );
-      if (!vv) return;
-      const table = cfg.u32(where + PCI_MSIX_TABLE);
-      const pba = cfg.u32(where + PCI_MSIX_PBA);
-      o.out(
-        `\t\tVector table: BAR=${table & PCI_MSIX_TABLE_BIR} offset=${hex(table & ~PCI_MSIX_TABLE_BIR, 8)}`,
-      );
-      o.out(`\t\tPBA: BAR=${pba & PCI_MSIX_TABLE_BIR} offset=${hex(pba & ~PCI_MSIX_TABLE_BIR, 8)}`);
-      return;
-    }
-    case PCI_CAP_ID_EXP:
-      express(o, head, where, cap);
-      return;
-    case PCI_CAP_ID_VNDR:
-      o.out(`${head}Vendor Specific Information: Len=${hex(cfg.u8(where + PCI_CAP_VNDR_LEN), 2)} <?>`);
-      return;
-    case PCI_CAP_ID_AGP:
-      o.out(`${head}AGP version ${((cap >> 4) & 0xf).toString(16)}.${(cap & 0xf).toString(16)}`);
-      return;
-    case PCI_CAP_ID_VPD:
-      o.out(`${head}Vital Product Data`);
-      return;
-    case PCI_CAP_ID_SLOTID:
-      o.out(
-        `${head}Slot ID: ${cap & 0x1f} slots, First${FLAG(cap, 0x20)}, chassis ${hex((cap >> 8) & 0xff, 2)}`,
-      );
-      return;
-    case PCI_CAP_ID_CHSWP:
-      o.out(`${head}CompactPCI hot-swap <?>`);
-      return;
-    case PCI_CAP_ID_PCIX:
-      o.out(
-        `${head}${(cfg.u8(PCI_HEADER_TYPE) & PCI_HEADER_TYPE_MASK) === PCI_HEADER_TYPE_BRIDGE ? 'PCI-X bridge device' : 'PCI-X non-bridge device'}`,
-      );
-      return;
-    case PCI_CAP_ID_HT:
-      o.out(`${head}HyperTransport: #${hex(cap >> 11, 2)}`);
-      return;
-    case PCI_CAP_ID_DBG:
-      o.out(`${head}Debug port: BAR=${cap >> 13} offset=${hex(cap & 0x1fff, 4)}`);
-      return;
-    case PCI_CAP_ID_SSVID:
-      o.out(`${head}Subsystem: ${deviceName(cfg.u16(where + 4), cfg.u16(where + 6), o.opts.numeric)}`);
-      return;
-    case PCI_CAP_ID_SATA:
-      o.out(`${head}SATA HBA v${(cap >> 4) & 0xf}.${cap & 0xf}`);
-      return;
-    case PCI_CAP_ID_AF:
-      o.out(`${head}PCI Advanced Features`);
-      return;
-    case PCI_CAP_ID_EA:
-      o.out(`${head}Enhanced Allocation (EA): NumEntries=${cap & 0x3f}`);
-      return;
-    default:
-      o.out(`${head}#${hex(id, 2)} [${hex(cap, 4)}]`);
-  }
+function pm(p: Printer, head: string, where: number, cap: number): void {
+  p.out(`${head}Power Management version ${cap & 0x7}`);
+  if (p.opts.verbose < 2) return;
+  // ls-caps.c pm_aux_current: mA by the Aux_Current field
+  const aux = [0, 55, 100, 160, 220, 270, 320, 375][(cap & 0x01c0) >> 6];
+  p.out(
+    `\t\tFlags: PMEClk${FLAG(cap, 0x8)} DSI${FLAG(cap, 0x20)} D1${FLAG(cap, 0x200)} D2${FLAG(cap, 0x400)} AuxCurrent=${aux}mA PME(D0${FLAG(cap, 0x800)},D1${FLAG(cap, 0x1000)},D2${FLAG(cap, 0x2000)},D3hot${FLAG(cap, 0x4000)},D3cold${FLAG(cap, 0x8000)})`,
+  );
+  // PCI_PM_SIZEOF 8: control/status, bridge extensions, data
+  if (!fetch(p.cfg, where + 4, 4)) return;
+  const t = p.cfg.u16(where + 4);
+  p.out(
+    `\t\tStatus: D${t & 0x3} NoSoftRst${FLAG(t, 0x8)} PME-Enable${FLAG(t, 0x100)} DSel=${(t & 0x1e00) >> 9} DScale=${(t & 0x6000) >> 13} PME${FLAG(t, 0x8000)}`,
+  );
+  const b = p.cfg.u8(where + 6);
+  if (b) p.out(`\t\tBridge: PM${FLAG(b, 0x80)} B3${FLAG(~b, 0x40)}`);
 }
 
-function express(o: Printer, head: string, where: number, cap: number): void {
-  const { cfg } = o;
-  const vv = o.opts.verbose > 1;
-  const type = (cap & PCI_EXP_FLAGS_TYPE) >> 4;
-  let link = true;
-  let name: string;
-  switch (type) {
-    case PCI_EXP_TYPE_ENDPOINT:
-      name = 'Endpoint';
-      break;
-    case PCI_EXP_TYPE_LEG_END:
-      name = 'Legacy Endpoint';
-      break;
-    case PCI_EXP_TYPE_ROOT_PORT:
-      name = `Root Port (Slot${FLAG(cap, PCI_EXP_FLAGS_SLOT)})`;
-      break;
-    case PCI_EXP_TYPE_UPSTREAM:
-      name = 'Upstream Port';
-      break;
-    case PCI_EXP_TYPE_DOWNSTREAM:
-      name = `Downstream Port (Slot${FLAG(cap, PCI_EXP_FLAGS_SLOT)})`;
-      break;
-    case PCI_EXP_TYPE_PCI_BRIDGE:
-      name = 'PCI-Express to PCI/PCI-X Bridge';
-      break;
-    case PCI_EXP_TYPE_PCIE_BRIDGE:
-      name = `PCI/PCI-X to PCI-Express Bridge (Slot${FLAG(cap, PCI_EXP_FLAGS_SLOT)})`;
-      break;
-    case PCI_EXP_TYPE_RC_END:
-      link = false;
-      name = 'Root Complex Integrated Endpoint';
-      break;
-    case PCI_EXP_TYPE_RC_EC:
-      link = false;
-      name = 'Root Complex Event Collector';
-      break;
-    default:
-      name = `Unknown type ${type}`;
-  }
-  o.out(
-    `${head}Express ${vv ? `(v${cap & PCI_EXP_FLAGS_VERS}) ` : ''}${name}, MSI ${hex((cap & PCI_EXP_FLAGS_IRQ) >> 9, 2)}`,
+function agpRate(rate: number, agp3: boolean): string {
+  const parts: string[] = [];
+  for (let i = 0; i <= 2; i++) if (rate & (1 << i)) parts.push(`x${1 << (i + (agp3 ? 2 : 0))}`);
+  return parts.length ? parts.join(',') : '<none>';
+}
+
+function agp(p: Printer, head: string, where: number, cap: number): void {
+  const ver = (cap >> 4) & 0xf;
+  p.out(`${head}AGP version ${ver.toString(16)}.${(cap & 0xf).toString(16)}`);
+  if (p.opts.verbose < 2 || !fetch(p.cfg, where + 4, 8)) return;
+  let t = p.cfg.u32(where + 4);
+  const agp3 = ver >= 3 && (t & 0x8) !== 0;
+  p.out(
+    `\t\tStatus: RQ=${(t >>> 24) + 1} Iso${FLAG(t, 0x10000)} ArqSz=${(t & 0xe000) >> 13} Cal=${(t & 0x1c00) >> 10} SBA${FLAG(t, 0x200)} ITACoh${FLAG(t, 0x100)} GART64${FLAG(t, 0x80)} HTrans${FLAG(t, 0x40)} 64bit${FLAG(t, 0x20)} FW${FLAG(t, 0x10)} AGP3${FLAG(t, 0x8)} Rate=${agpRate(t & 7, agp3)}`,
   );
-  if (!vv) return;
-  const endpoint = type === PCI_EXP_TYPE_ENDPOINT || type === PCI_EXP_TYPE_LEG_END;
-  const t = cfg.u32(where + PCI_EXP_DEVCAP);
-  let s = `\t\tDevCap:\tMaxPayload ${128 << (t & PCI_EXP_DEVCAP_PAYLOAD)} bytes, PhantFunc ${(1 << ((t & PCI_EXP_DEVCAP_PHANTOM) >> 3)) - 1}`;
-  if (endpoint)
-    s += `, Latency L0s ${L0S[(t & PCI_EXP_DEVCAP_L0S) >> 6]}, L1 ${L1[(t & PCI_EXP_DEVCAP_L1) >> 9]}`;
-  o.out(s);
-  s = `\t\t\tExtTag${FLAG(t, PCI_EXP_DEVCAP_EXT_TAG)}`;
-  if (endpoint || type === PCI_EXP_TYPE_UPSTREAM || type === PCI_EXP_TYPE_PCI_BRIDGE) {
-    s += ` AttnBtn${FLAG(t, PCI_EXP_DEVCAP_ATN_BUT)} AttnInd${FLAG(t, PCI_EXP_DEVCAP_ATN_IND)} PwrInd${FLAG(t, PCI_EXP_DEVCAP_PWR_IND)}`;
-  }
-  s += ` RBE${FLAG(t, PCI_EXP_DEVCAP_RBER)}`;
-  if (endpoint) s += ` FLReset${FLAG(t, PCI_EXP_DEVCAP_FLR)}`;
-  if (type === PCI_EXP_TYPE_ENDPOINT || type === PCI_EXP_TYPE_UPSTREAM || type === PCI_EXP_TYPE_PCI_BRIDGE) {
-    const watts =
-      ((t & PCI_EXP_DEVCAP_PWR_VAL) >>> 18) * [1, 0.1, 0.01, 0.001][(t & PCI_EXP_DEVCAP_PWR_SCL) >>> 26];
-    s += ` SlotPowerLimit ${watts.toFixed(3)}W`;
-  }
-  o.out(s);
-  const w = cfg.u16(where + PCI_EXP_DEVCTL);
-  o.out(
-    `\t\tDevCtl:\tCorrErr${FLAG(w, PCI_EXP_DEVCTL_CERE)} NonFatalErr${FLAG(w, PCI_EXP_DEVCTL_NFERE)} FatalErr${FLAG(w, PCI_EXP_DEVCTL_FERE)} UnsupReq${FLAG(w, PCI_EXP_DEVCTL_URRE)}`,
-  );
-  s = `\t\t\tRlxdOrd${FLAG(w, PCI_EXP_DEVCTL_RELAX_EN)} ExtTag${FLAG(w, PCI_EXP_DEVCTL_EXT_TAG)} PhantFunc${FLAG(w, PCI_EXP_DEVCTL_PHANTOM)} AuxPwr${FLAG(w, PCI_EXP_DEVCTL_AUX_PME)} NoSnoop${FLAG(w, PCI_EXP_DEVCTL_NOSNOOP_EN)}`;
-  if (type === PCI_EXP_TYPE_PCI_BRIDGE) s += ` BrConfRtry${FLAG(w, PCI_EXP_DEVCTL_BCR_FLR)}`;
-  if (endpoint && t & PCI_EXP_DEVCAP_FLR) s += ` FLReset${FLAG(w, PCI_EXP_DEVCTL_BCR_FLR)}`;
-  o.out(s);
-  o.out(
-    `\t\t\tMaxPayload ${128 << ((w & PCI_EXP_DEVCTL_PAYLOAD) >> 5)} bytes, MaxReadReq ${128 << ((w & PCI_EXP_DEVCTL_READRQ) >> 12)} bytes`,
-  );
-  const st = cfg.u16(where + PCI_EXP_DEVSTA);
-  o.out(
-    `\t\tDevSta:\tCorrErr${FLAG(st, PCI_EXP_DEVSTA_CED)} NonFatalErr${FLAG(st, PCI_EXP_DEVSTA_NFED)} FatalErr${FLAG(st, PCI_EXP_DEVSTA_FED)} UnsupReq${FLAG(st, PCI_EXP_DEVSTA_URD)} AuxPwr${FLAG(st, PCI_EXP_DEVSTA_AUXPD)} TransPend${FLAG(st, PCI_EXP_DEVSTA_TRPND)}`,
-  );
-  if (!link) return;
-  const lc = cfg.u32(where + PCI_EXP_LNKCAP);
-  const aspm = (lc & PCI_EXP_LNKCAP_ASPMS) >> 10;
-  const capSpeed = lc & PCI_EXP_LNKCAP_SLS;
-  const capWidth = (lc & PCI_EXP_LNKCAP_MLW) >> 4;
-  s = `\t\tLnkCap:\tPort #${lc >>> 24}, Speed ${linkSpeed(capSpeed)}, Width x${capWidth}, ASPM ${ASPM_SUPPORT[aspm]}`;
-  if (aspm) {
-    s += ', Exit Latency ';
-    if (aspm & 1) s += `L0s ${L0S[(lc & PCI_EXP_LNKCAP_L0SEL) >> 12]}`;
-    if (aspm & 2) s += `${aspm & 1 ? ', ' : ''}L1 ${L1[(lc & PCI_EXP_LNKCAP_L1EL) >> 15]}`;
-  }
-  o.out(s);
-  o.out(
-    `\t\t\tClockPM${FLAG(lc, PCI_EXP_LNKCAP_CLKPM)} Surprise${FLAG(lc, PCI_EXP_LNKCAP_SDERC)} LLActRep${FLAG(lc, PCI_EXP_LNKCAP_DLLLARC)} BwNot${FLAG(lc, PCI_EXP_LNKCAP_LBNC)} ASPMOptComp${FLAG(lc, PCI_EXP_LNKCAP_AOC)}`,
-  );
-  const ctl = cfg.u16(where + PCI_EXP_LNKCTL);
-  s = `\t\tLnkCtl:\tASPM ${ASPM_ENABLED[ctl & PCI_EXP_LNKCTL_ASPMC]};`;
-  if (type === PCI_EXP_TYPE_ROOT_PORT || endpoint || type === PCI_EXP_TYPE_PCI_BRIDGE) {
-    s += ` RCB ${ctl & PCI_EXP_LNKCTL_RCB ? 128 : 64} bytes`;
-  }
-  o.out(`${s} Disabled${FLAG(ctl, PCI_EXP_LNKCTL_LD)} CommClk${FLAG(ctl, PCI_EXP_LNKCTL_CCC)}`);
-  o.out(
-    `\t\t\tExtSynch${FLAG(ctl, PCI_EXP_LNKCTL_ES)} ClockPM${FLAG(ctl, PCI_EXP_LNKCTL_CLKREQ_EN)} AutWidDis${FLAG(ctl, PCI_EXP_LNKCTL_HAWD)} BWInt${FLAG(ctl, PCI_EXP_LNKCTL_LBMIE)} AutBWInt${FLAG(ctl, PCI_EXP_LNKCTL_LABIE)}`,
-  );
-  const ls = cfg.u16(where + PCI_EXP_LNKSTA);
-  const staSpeed = ls & PCI_EXP_LNKSTA_CLS;
-  const staWidth = (ls & PCI_EXP_LNKSTA_NLW) >> 4;
-  o.out(
-    `\t\tLnkSta:\tSpeed ${linkSpeed(staSpeed)} (${compare(staSpeed, capSpeed)}), Width x${staWidth} (${compare(staWidth, capWidth)})`,
-  );
-  o.out(
-    `\t\t\tTrErr${FLAG(ls, PCI_EXP_LNKSTA_LT_ERR)} Train${FLAG(ls, PCI_EXP_LNKSTA_LT)} SlotClk${FLAG(ls, PCI_EXP_LNKSTA_SLC)} DLActive${FLAG(ls, PCI_EXP_LNKSTA_DLLLA)} BWMgmt${FLAG(ls, PCI_EXP_LNKSTA_LBMS)} ABWMgmt${FLAG(ls, PCI_EXP_LNKSTA_LABS)}`,
+  t = p.cfg.u32(where + 8);
+  p.out(
+    `\t\tCommand: RQ=${(t >>> 24) + 1} ArqSz=${(t & 0xe000) >> 13} Cal=${(t & 0x1c00) >> 10} SBA${FLAG(t, 0x200)} AGP${FLAG(t, 0x100)} GART64${FLAG(t, 0x80)} 64bit${FLAG(t, 0x20)} FW${FLAG(t, 0x10)} Rate=${agpRate(t & 7, agp3)}`,
   );
 }
 
-// ls-caps.c: latency_l0s, latency_l1, aspm_support, aspm_enabled, link_speed, link_compare
-const L0S = ['<64ns', '<128ns', '<256ns', '<512ns', '<1us', '<2us', '<4us', 'unlimited'];
-const L1 = ['<1us', '<2us', '<4us', '<8us', '<16us', '<32us', '<64us', 'unlimited'];
-const ASPM_SUPPORT = ['not supported', 'L0s', 'L1', 'L0s L1'];
-const ASPM_ENABLED = ['Disabled', 'L0s Enabled', 'L1 Enabled', 'L0s L1 Enabled'];
-function linkSpeed(s: number): string {
-  return ['unknown', '2.5GT/s', '5GT/s', '8GT/s', '16GT/s', '32GT/s', '64GT/s'][s] ?? 'unknown';
+function pcix(p: Printer, head: string, where: number): void {
+  const htype = headerType(p);
+  if (htype === PCI_HEADER_TYPE_NORMAL) {
+    p.out(`${head}PCI-X non-bridge device`);
+    if (p.opts.verbose < 2 || !fetch(p.cfg, where + 4, 4)) return;
+    const maxOutstanding = [1, 2, 3, 4, 8, 12, 16, 32];
+    const command = p.cfg.u16(where + 2);
+    const status = p.cfg.u32(where + 4);
+    p.out(
+      `\t\tCommand: DPERE${FLAG(command, 0x1)} ERO${FLAG(command, 0x2)} RBC=${1 << (9 + ((command & 0xc) >> 2))} OST=${maxOutstanding[(command & 0x70) >> 4]}`,
+    );
+    p.out(
+      `\t\tStatus: Dev=${hex((status & 0xff00) >> 8, 2)}:${hex((status & 0xf8) >> 3, 2)}.${status & 0x7} 64bit${FLAG(status, 0x10000)} 133MHz${FLAG(status, 0x20000)} SCD${FLAG(status, 0x40000)} USC${FLAG(status, 0x80000)} DC=${status & 0x100000 ? 'bridge' : 'simple'} DMMRBC=${1 << (9 + ((status & 0x600000) >>> 21))} DMOST=${maxOutstanding[(status & 0x3800000) >>> 23]} DMCRS=${1 << (3 + ((status & 0x1c000000) >>> 26))} RSCEM${FLAG(status, 0x20000000)} 266MHz${FLAG(status, 0x40000000)} 533MHz${FLAG(status, 0x80000000)}`,
+    );
+  } else if (htype === PCI_HEADER_TYPE_BRIDGE) {
+    p.out(`${head}PCI-X bridge device`);
+    if (p.opts.verbose < 2 || !fetch(p.cfg, where + 4, 12)) return;
+    const freq = ['conv', '66MHz', '100MHz', '133MHz', '?4', '?5', '?6', '?7'];
+    const sec = p.cfg.u16(where + 2);
+    p.out(
+      `\t\tSecondary Status: 64bit${FLAG(sec, 0x1)} 133MHz${FLAG(sec, 0x2)} SCD${FLAG(sec, 0x4)} USC${FLAG(sec, 0x8)} SCO${FLAG(sec, 0x10)} SRD${FLAG(sec, 0x20)} Freq=${freq[(sec & 0x1c0) >> 6]}`,
+    );
+    const status = p.cfg.u32(where + 4);
+    p.out(
+      `\t\tStatus: Dev=${hex((status & 0xff00) >> 8, 2)}:${hex((status & 0xf8) >> 3, 2)}.${status & 0x7} 64bit${FLAG(status, 0x10000)} 133MHz${FLAG(status, 0x20000)} SCD${FLAG(status, 0x40000)} USC${FLAG(status, 0x80000)} SCO${FLAG(status, 0x100000)} SRD${FLAG(status, 0x200000)}`,
+    );
+    const up = p.cfg.u32(where + 8);
+    p.out(`\t\tUpstream: Capacity=${up & 0xffff} CommitmentLimit=${(up >>> 16) & 0xffff}`);
+    const down = p.cfg.u32(where + 12);
+    p.out(`\t\tDownstream: Capacity=${down & 0xffff} CommitmentLimit=${(down >>> 16) & 0xffff}`);
+  } else {
+    // ls-caps.c cap_pcix prints nothing for other header types, not even the end of the line
+    p.partial(head);
+  }
 }
-function compare(sta: number, cap: number): string {
-  return sta < cap ? 'downgraded' : sta > cap ? 'strange' : 'ok';
+
+const HT_WIDTH = ['8bit', '16bit', '[2]', '32bit', '2bit', '4bit', '[6]', 'N/C'];
+const HT_FREQ = [
+  '200MHz',
+  '300MHz',
+  '400MHz',
+  '500MHz',
+  '600MHz',
+  '800MHz',
+  '1.0GHz',
+  '1.2GHz',
+  '1.4GHz',
+  '1.6GHz',
+  '[a]',
+  '[b]',
+  '[c]',
+  '[d]',
+  '[e]',
+  'Vend',
+];
+
+function htLinkControl(w: number, ext: boolean): string {
+  let s = `CFlE${FLAG(w, 0x2)} CST${FLAG(w, 0x4)} CFE${FLAG(w, 0x8)} <LkFail${FLAG(w, 0x10)} Init${FLAG(w, 0x20)} EOC${FLAG(w, 0x40)} TXO${FLAG(w, 0x80)} <CRCErr=${((w & 0xf00) >> 8).toString(16)}`;
+  if (ext)
+    s += ` IsocEn${FLAG(w, 0x1000)} LSEn${FLAG(w, 0x2000)} ExtCTL${FLAG(w, 0x4000)} 64b${FLAG(w, 0x8000)}`;
+  return s;
+}
+
+function htLinkConfig(w: number, ext: boolean): string {
+  const [mlwi, mlwo, lwi, lwo] = [w & 7, (w & 0x70) >> 4, (w & 0x700) >> 8, (w & 0x7000) >> 12].map(
+    (x) => HT_WIDTH[x],
+  );
+  return ext
+    ? `MLWI=${mlwi} DwFcIn${FLAG(w, 0x8)} MLWO=${mlwo} DwFcOut${FLAG(w, 0x80)} LWI=${lwi} DwFcInEn${FLAG(w, 0x800)} LWO=${lwo} DwFcOutEn${FLAG(w, 0x8000)}`
+    : `MLWI=${mlwi} MLWO=${mlwo} LWI=${lwi} LWO=${lwo}`;
+}
+
+const htLinkError = (b: number) =>
+  `<Prot${FLAG(b, 0x10)} <Ovfl${FLAG(b, 0x20)} <EOC${FLAG(b, 0x40)} CTLTm${FLAG(b, 0x80)}`;
+const htFreqCap = (b: number) =>
+  `200MHz${FLAG(b, 0x1)} 300MHz${FLAG(b, 0x2)} 400MHz${FLAG(b, 0x4)} 500MHz${FLAG(b, 0x8)} 600MHz${FLAG(b, 0x10)} 800MHz${FLAG(b, 0x20)} 1.0GHz${FLAG(b, 0x40)} 1.2GHz${FLAG(b, 0x80)} 1.4GHz${FLAG(b, 0x100)} 1.6GHz${FLAG(b, 0x200)} Vend${FLAG(b, 0x8000)}`;
+const htErrorHandling = (w: number) =>
+  `PFlE${FLAG(w, 0x1)} OFlE${FLAG(w, 0x2)} PFE${FLAG(w, 0x4)} OFE${FLAG(w, 0x8)} EOCFE${FLAG(w, 0x10)} RFE${FLAG(w, 0x20)} CRCFE${FLAG(w, 0x40)} SERRFE${FLAG(w, 0x80)} CF${FLAG(w, 0x100)} RE${FLAG(w, 0x200)} PNFE${FLAG(w, 0x400)} ONFE${FLAG(w, 0x800)} EOCNFE${FLAG(w, 0x1000)} RNFE${FLAG(w, 0x2000)} CRCNFE${FLAG(w, 0x4000)} SERRNFE${FLAG(w, 0x8000)}`;
+const htRevision = (rid: number) => `${(rid & 0xe0) >> 5}.${String(rid & 0x1f).padStart(2, '0')}`;
+
+/** cap_ht_pri: a slave or primary interface (the registers of PCI_HT_PRI_*). */
+function htPrimary(p: Printer, head: string, where: number, cmd: number): void {
+  const { cfg } = p;
+  p.out(`${head}HyperTransport: Slave or Primary Interface`);
+  if (p.opts.verbose < 2 || !fetch(cfg, where + 4, 0x1c - 4)) return;
+  const rid = cfg.u8(where + 0xc);
+  const ext = rid >= 0x22;
+  if (rid < 0x22 && rid > 0x11) p.out('\t\t!!! Possibly incomplete decoding');
+  p.out(
+    `\t\tCommand: BaseUnitID=${cmd & 0x1f} UnitCnt=${(cmd & 0x3e0) >> 5} MastHost${FLAG(cmd, 0x400)} DefDir${FLAG(cmd, 0x800)}${ext ? ` DUL${FLAG(cmd, 0x1000)}` : ''}`,
+  );
+  p.out(`\t\tLink Control 0: ${htLinkControl(cfg.u16(where + 4), ext)}`);
+  p.out(`\t\tLink Config 0: ${htLinkConfig(cfg.u16(where + 6), ext)}`);
+  p.out(`\t\tLink Control 1: ${htLinkControl(cfg.u16(where + 8), ext)}`);
+  p.out(`\t\tLink Config 1: ${htLinkConfig(cfg.u16(where + 0xa), ext)}`);
+  p.out(`\t\tRevision ID: ${htRevision(rid)}`);
+  if (!ext) return;
+  const lfrer0 = cfg.u8(where + 0xd);
+  p.out(`\t\tLink Frequency 0: ${HT_FREQ[lfrer0 & 0xf]}`);
+  p.out(`\t\tLink Error 0: ${htLinkError(lfrer0)}`);
+  p.out(`\t\tLink Frequency Capability 0: ${htFreqCap(cfg.u8(where + 0xe))}`);
+  const ftr = cfg.u8(where + 0x10);
+  p.out(
+    `\t\tFeature Capability: IsocFC${FLAG(ftr, 0x1)} LDTSTOP${FLAG(ftr, 0x2)} CRCTM${FLAG(ftr, 0x4)} ECTLT${FLAG(ftr, 0x8)} 64bA${FLAG(ftr, 0x10)} UIDRD${FLAG(ftr, 0x20)}`,
+  );
+  const lfrer1 = cfg.u8(where + 0x11);
+  p.out(`\t\tLink Frequency 1: ${HT_FREQ[lfrer1 & 0xf]}`);
+  p.out(`\t\tLink Error 1: ${htLinkError(lfrer1)}`);
+  p.out(`\t\tLink Frequency Capability 1: ${htFreqCap(cfg.u8(where + 0x12))}`);
+  p.out(`\t\tError Handling: ${htErrorHandling(cfg.u16(where + 0x16))}`);
+  p.out(
+    `\t\tPrefetchable memory behind bridge Upper: ${hex(cfg.u8(where + 0x18), 2)}-${hex(cfg.u8(where + 0x19), 2)}`,
+  );
+  p.out(`\t\tBus Number: ${hex(cfg.u8(where + 0x1a), 2)}`);
+}
+
+/** cap_ht_sec: a host or secondary interface (PCI_HT_SEC_*). */
+function htSecondary(p: Printer, head: string, where: number, cmd: number): void {
+  const { cfg } = p;
+  p.out(`${head}HyperTransport: Host or Secondary Interface`);
+  if (p.opts.verbose < 2 || !fetch(cfg, where + 4, 0x18 - 4)) return;
+  const rid = cfg.u8(where + 8);
+  const ext = rid >= 0x22;
+  if (rid < 0x22 && rid > 0x11) p.out('\t\t!!! Possibly incomplete decoding');
+  p.out(
+    ext
+      ? `\t\tCommand: WarmRst${FLAG(cmd, 0x1)} DblEnd${FLAG(cmd, 0x2)} DevNum=${(cmd & 0x7c) >> 2} ChainSide${FLAG(cmd, 0x80)} HostHide${FLAG(cmd, 0x100)} Slave${FLAG(cmd, 0x400)} <EOCErr${FLAG(cmd, 0x800)} DUL${FLAG(cmd, 0x1000)}`
+      : `\t\tCommand: WarmRst${FLAG(cmd, 0x1)} DblEnd${FLAG(cmd, 0x2)}`,
+  );
+  p.out(`\t\tLink Control: ${htLinkControl(cfg.u16(where + 4), ext)}`);
+  p.out(`\t\tLink Config: ${htLinkConfig(cfg.u16(where + 6), ext)}`);
+  p.out(`\t\tRevision ID: ${htRevision(rid)}`);
+  if (!ext) return;
+  const lfrer = cfg.u8(where + 9);
+  p.out(`\t\tLink Frequency: ${HT_FREQ[lfrer & 0xf]}`);
+  p.out(`\t\tLink Error: ${htLinkError(lfrer)}`);
+  p.out(`\t\tLink Frequency Capability: ${htFreqCap(cfg.u8(where + 0xa))}`);
+  const ftr = cfg.u16(where + 0xc);
+  p.out(
+    `\t\tFeature Capability: IsocFC${FLAG(ftr, 0x1)} LDTSTOP${FLAG(ftr, 0x2)} CRCTM${FLAG(ftr, 0x4)} ECTLT${FLAG(ftr, 0x8)} 64bA${FLAG(ftr, 0x10)} UIDRD${FLAG(ftr, 0x20)} ExtRS${FLAG(ftr, 0x100)} UCnfE${FLAG(ftr, 0x200)}`,
+  );
+  if (ftr & 0x100) {
+    p.out(`\t\tError Handling: ${htErrorHandling(cfg.u16(where + 0x12))}`);
+    p.out(
+      `\t\tPrefetchable memory behind bridge Upper: ${hex(cfg.u8(where + 0x14), 2)}-${hex(cfg.u8(where + 0x15), 2)}`,
+    );
+  }
+}
+
+/** cap_ht: the interface types in full, the other HyperTransport capabilities by name. */
+function hyperTransport(p: Printer, head: string, where: number, cmd: number): void {
+  if ((cmd & 0xe000) === 0x0000) {
+    htPrimary(p, head, where, cmd);
+    return;
+  }
+  if ((cmd & 0xe000) === 0x2000) {
+    htSecondary(p, head, where, cmd);
+    return;
+  }
+  const type = cmd & 0xf800;
+  const names: Record<number, string> = {
+    16384: 'Switch',
+    32768: 'Interrupt Discovery and Configuration',
+    34816: `Revision ID: ${htRevision(cmd)}`,
+    36864: 'UnitID Clumping',
+    38912: 'Extended Configuration Space Access',
+    40960: 'Address Mapping',
+    43008: `MSI Mapping Enable${FLAG(cmd, 0x1)} Fixed${FLAG(cmd, 0x2)}`,
+    45056: 'DirectRoute',
+    47104: 'VCSet',
+    49152: 'Retry Mode',
+    51200: 'X86 (reserved)',
+  };
+  p.out(`${head}HyperTransport: ${names[type] ?? `#${hex(type >> 11, 2)}`}`);
+  if (type === 0xa800 && p.opts.verbose >= 2 && !(cmd & 0x2) && fetch(p.cfg, where + 4, 8)) {
+    const lo = BigInt((p.cfg.u32(where + 4) & 0xfff00000) >>> 0);
+    const base = (BigInt(p.cfg.u32(where + 8)) << 32n) | lo;
+    p.out(`\t\tMapping Address Base: ${base.toString(16).padStart(16, '0')}`);
+  }
+}
+
+function msi(p: Printer, head: string, where: number, cap: number): void {
+  p.out(
+    `${head}MSI: Enable${FLAG(cap, 0x1)} Count=${1 << ((cap & 0x70) >> 4)}/${1 << ((cap & 0xe) >> 1)} Maskable${FLAG(cap, 0x100)} 64bit${FLAG(cap, 0x80)}`,
+  );
+  if (p.opts.verbose < 2) return;
+  const layout = msiLayout(cap);
+  // the address from PCI_MSI_ADDRESS_LO (4) through the data word
+  if (!fetch(p.cfg, where + 4, layout.data + 2 - 4)) return;
+  const hi = layout.addr64 ? hex(p.cfg.u32(where + 8), 8) : '';
+  p.out(`\t\tAddress: ${hi}${hex(p.cfg.u32(where + 4), 8)}  Data: ${hex(p.cfg.u16(where + layout.data), 4)}`);
+  if (!layout.perVectorMask || !fetch(p.cfg, where + layout.mask, 8)) return;
+  p.out(
+    `\t\tMasking: ${hex(p.cfg.u32(where + layout.mask), 8)}  Pending: ${hex(p.cfg.u32(where + layout.pending), 8)}`,
+  );
+}
+
+function msix(p: Printer, head: string, where: number, cap: number): void {
+  p.out(`${head}MSI-X: Enable${FLAG(cap, 0x8000)} Count=${(cap & 0x7ff) + 1} Masked${FLAG(cap, 0x4000)}`);
+  if (p.opts.verbose < 2 || !fetch(p.cfg, where + 4, 8)) return;
+  const table = p.cfg.u32(where + 4);
+  p.out(`\t\tVector table: BAR=${table & 7} offset=${hex(table & ~7, 8)}`);
+  const pba = p.cfg.u32(where + 8);
+  p.out(`\t\tPBA: BAR=${pba & 7} offset=${hex(pba & ~7, 8)}`);
+}
+
+/** ls-caps-vendor.c: virtio's vendor capabilities are decoded, any other vendor's shows its length. */
+function vendor(p: Printer, head: string, where: number, cap: number): void {
+  const vendorId = p.cfg.u16(0x00);
+  const deviceId = p.cfg.u16(0x02);
+  if (vendorId === 0x1af4 && deviceId >= 0x1000 && deviceId <= 0x107f) {
+    const length = cap & 0xff;
+    const type = (cap >> 8) & 0xff;
+    const names: Record<number, string> = { 1: 'CommonCfg', 2: 'Notify', 3: 'ISR', 4: 'DeviceCfg' };
+    if (length >= 16 && fetch(p.cfg, where, length) && names[type]) {
+      p.out(`${head}Vendor Specific Information: VirtIO: ${names[type]}`);
+      if (p.opts.verbose < 2) return;
+      let s = `\t\tBAR=${p.cfg.u8(where + 4)} offset=${hex(p.cfg.u32(where + 8), 8)} size=${hex(p.cfg.u32(where + 12), 8)}`;
+      if (type === 2 && length >= 20) s += ` multiplier=${hex(p.cfg.u32(where + 16), 8)}`;
+      p.out(s);
+      return;
+    }
+  }
+  p.out(`${head}Vendor Specific Information: Len=${hex(cap & 0xff, 2)} <?>`);
+}
+
+function ssvid(p: Printer, head: string, where: number): void {
+  if (!fetch(p.cfg, where, 8)) return;
+  const ids = p.opts.ids ?? null;
+  const name = subsystemName(
+    ids,
+    p.opts.numeric,
+    p.cfg.u16(0x00),
+    p.cfg.u16(0x02),
+    p.cfg.u16(where + 4),
+    p.cfg.u16(where + 6),
+    256,
+  );
+  p.out(`${head}Subsystem: ${name}`);
+}
+
+function sata(p: Printer, head: string, where: number, cap: number): void {
+  let s = `${head}SATA HBA v${BITS(cap, 4, 4)}.${BITS(cap, 0, 4)}`;
+  if (p.opts.verbose < 2 || !fetch(p.cfg, where + 4, 4)) {
+    p.out(s);
+    return;
+  }
+  const bars = p.cfg.u32(where + 4);
+  const bar = BITS(bars, 0, 4);
+  if (bar >= 4 && bar <= 9) s += ` BAR${bar - 4} Offset=${hex(BITS(bars, 4, 20), 8)}`;
+  else if (bar === 15) s += ' InCfgSpace';
+  else s += ` BAR??${bar}`;
+  p.out(s);
+}
+
+function advancedFeatures(p: Printer, head: string, where: number): void {
+  p.out(`${head}PCI Advanced Features`);
+  if (p.opts.verbose < 2 || !fetch(p.cfg, where + 3, 3)) return;
+  const capReg = p.cfg.u8(where + 3);
+  p.out(`\t\tAFCap: TP${FLAG(capReg, 0x1)} FLR${FLAG(capReg, 0x2)}`);
+  p.out(`\t\tAFCtrl: FLR${FLAG(p.cfg.u8(where + 4), 0x1)}`);
+  p.out(`\t\tAFStatus: TP${FLAG(p.cfg.u8(where + 5), 0x1)}`);
+}
+
+function eaProperty(pp: number, secondary: boolean): string | undefined {
+  const names: Record<number, string> = {
+    0: 'memory space, non-prefetchable',
+    1: 'memory space, prefetchable',
+    2: 'I/O space',
+    3: 'VF memory space, prefetchable',
+    4: 'VF memory space, non-prefetchable',
+    5: 'allocation behind bridge, non-prefetchable memory',
+    6: 'allocation behind bridge, prefetchable memory',
+    7: 'allocation behind bridge, I/O space',
+    253: 'memory space resource unavailable for use',
+    254: 'I/O space resource unavailable for use',
+    255: secondary
+      ? 'entry unavailable for use, PrimaryProperties should be used'
+      : 'entry unavailable for use',
+  };
+  return names[pp];
+}
+
+function enhancedAllocation(p: Printer, head: string, where: number, cap: number): void {
+  const { cfg } = p;
+  let entryBase = where + 4;
+  const count = BITS(cap, 0, 6);
+  let s = `${head}Enhanced Allocation (EA): NumEntries=${count}`;
+  if (headerType(p) === PCI_HEADER_TYPE_BRIDGE) {
+    entryBase += 4;
+    if (!fetch(cfg, where + 4, 2)) {
+      p.out(s);
+      return;
+    }
+    s += `, secondary=${cfg.u8(where + 4)}, subordinate=${cfg.u8(where + 5)}`;
+  }
+  p.out(s);
+  if (p.opts.verbose < 2) return;
+  for (let entry = 0; entry < count; entry++) {
+    if (!fetch(cfg, entryBase, 4)) return;
+    const h = cfg.u32(entryBase);
+    const es = BITS(h, 0, 3);
+    const bei = BITS(h, 4, 4);
+    const pp = BITS(h, 8, 8);
+    const sp = BITS(h, 16, 8);
+    if (!fetch(cfg, entryBase + 4, es * 4)) return;
+    p.out(`\t\tEntry ${entry}: Enable${FLAG(h, 0x80000000)} Writable${FLAG(h, 0x40000000)} EntrySize=${es}`);
+    const beiText =
+      bei <= 5
+        ? `BAR ${bei}`
+        : bei === 6
+          ? 'resource behind function'
+          : bei === 7
+            ? 'not indicated'
+            : bei === 8
+              ? 'expansion ROM'
+              : bei <= 14
+                ? `VF-BAR ${bei - 9}`
+                : 'reserved';
+    p.out(`\t\t\t BAR Equivalent Indicator: ${beiText}`);
+    p.out(`\t\t\t PrimaryProperties: ${eaProperty(pp, false) ?? `[${hex(pp, 2)}]`}`);
+    p.out(`\t\t\t SecondaryProperties: ${eaProperty(sp, true) ?? `[${hex(sp, 2)}]`}`);
+    let base = cfg.u32(entryBase + 4);
+    const baseHigh = (base & 2) !== 0;
+    base = (base & ~3) >>> 0;
+    let maxOffset = cfg.u32(entryBase + 8);
+    const maxHigh = (maxOffset & 2) !== 0;
+    maxOffset = (maxOffset | 3) >>> 0;
+    let maxHighPos = entryBase + 12;
+    let b = '\t\t\t Base: ';
+    if (baseHigh) {
+      b += cfg.u32(entryBase + 12).toString(16);
+      maxHighPos += 4;
+    }
+    p.out(b + hex(base, 8));
+    let m = '\t\t\t MaxOffset: ';
+    if (maxHigh) m += cfg.u32(maxHighPos).toString(16);
+    p.out(m + hex(maxOffset, 8));
+    entryBase += 4 + 4 * es;
+  }
 }

@@ -1,98 +1,108 @@
 /**
- * Names for PCI class codes and programming interfaces, as the PCI ID database (pci.ids,
- * "C" lines) spells them: only the classes in-tree devices and the VMM's bridges use, plus their
- * neighbours. There is no vendor or device name database here, so lspci output shows numbers
- * for those (`Device 4348:3253`), as lspci does without pci.ids.
+ * Names as pciutils' pci_lookup_name formats them (lib/names.c format_name, format_name_pair):
+ * names from pci.ids, numbers under -n, both under -nn, and the "Device 1234" / "Class 0c03"
+ * forms for IDs the database does not know.
  */
+import type { PciIds } from './ids.js';
 
-// pci.ids: C 00..0c, subclass names
-const SUBCLASS_NAMES: Readonly<Record<number, string>> = {
-  0: 'Non-VGA unclassified device',
-  1: 'VGA compatible unclassified device',
-  256: 'SCSI storage controller',
-  257: 'IDE interface',
-  262: 'SATA controller',
-  264: 'Non-Volatile memory controller',
-  512: 'Ethernet controller',
-  640: 'Network controller',
-  768: 'VGA compatible controller',
-  769: 'XGA compatible controller',
-  770: '3D controller',
-  896: 'Display controller',
-  1025: 'Multimedia audio controller',
-  1027: 'Audio device',
-  1280: 'RAM memory',
-  1536: 'Host bridge',
-  1537: 'ISA bridge',
-  1540: 'PCI bridge',
-  1664: 'Bridge',
-  1792: 'Serial controller',
-  1793: 'Parallel controller',
-  1794: 'Multiport serial controller',
-  1795: 'Modem',
-  1920: 'Communication controller',
-  2176: 'System peripheral',
-  3075: 'USB controller',
-  3077: 'SMBus',
-  65280: 'Unassigned class',
-};
-
-// pci.ids: C base-class names, for a subclass the table lacks
-const CLASS_NAMES: Readonly<Record<number, string>> = {
-  0: 'Unclassified device',
-  1: 'Mass storage controller',
-  2: 'Network controller',
-  3: 'Display controller',
-  4: 'Multimedia controller',
-  5: 'Memory controller',
-  6: 'Bridge',
-  7: 'Communication controller',
-  8: 'Generic system peripheral',
-  12: 'Serial bus controller',
-  18: 'Processing accelerators',
-};
-
-// pci.ids: programming interfaces under C 03 00, 06 04, 07 00
-const PROG_IF_NAMES: Readonly<Record<number, Readonly<Record<number, string>>>> = {
-  768: { 0: 'VGA controller', 1: '8514 controller' },
-  1540: { 0: 'Normal decode', 1: 'Subtractive decode' },
-  1792: {
-    0: '8250',
-    1: '16450',
-    2: '16550',
-    3: '16650',
-    4: '16750',
-    5: '16850',
-    6: '16950',
-  },
-};
-
-/** The class name lspci prints for a 16-bit class (base << 8 | subclass). */
-export function className(cls: number): string {
-  return SUBCLASS_NAMES[cls] ?? CLASS_NAMES[cls >> 8] ?? `Class ${cls.toString(16).padStart(4, '0')}`;
-}
-
-/** True when the class has a name (so -nn shows `name [code]` rather than `Class code`). */
-export function hasClassName(cls: number): boolean {
-  return SUBCLASS_NAMES[cls] !== undefined || CLASS_NAMES[cls >> 8] !== undefined;
-}
-
-export function progIfName(cls: number, progIf: number): string | undefined {
-  return PROG_IF_NAMES[cls]?.[progIf];
-}
+/** 0: names; 1: numbers (-n); 2: both (-nn). */
+export type NameMode = number;
 
 const hex4 = (n: number) => n.toString(16).padStart(4, '0');
 
-/** A vendor and device as lspci names them without pci.ids: `Device 8086:29c0`, `-n`, `-nn`. */
-export function deviceName(vendor: number, device: number, numeric: number): string {
-  if (numeric === 1) return `${hex4(vendor)}:${hex4(device)}`;
-  if (numeric === 2) return `Device [${hex4(vendor)}:${hex4(device)}]`;
-  return `Device ${hex4(vendor)}:${hex4(device)}`;
+/**
+ * pciutils writes names into a fixed buffer and, when one does not fit, ends it with "..."
+ * (names.c format_name): `size` is that buffer's size in bytes, terminator included.
+ */
+function fit(s: string, size: number): string {
+  const bytes = Buffer.from(s, 'utf8');
+  if (bytes.length < size) return s;
+  return `${bytes.subarray(0, size - 4).toString('utf8')}...`;
 }
 
-/** The class as lspci prints it under -n (code), -nn (name and code) or neither (name). */
-export function classLabel(cls: number, numeric: number): string {
-  if (numeric === 1) return hex4(cls);
-  if (numeric === 2) return hasClassName(cls) ? `${className(cls)} [${hex4(cls)}]` : `Class [${hex4(cls)}]`;
-  return className(cls);
+function formatName(
+  mode: NameMode,
+  name: string | undefined,
+  num: string,
+  unknown: string,
+  size: number,
+): string {
+  if (mode === 1) return fit(num, size);
+  if (name === undefined) return fit(mode === 2 ? `${unknown} [${num}]` : `${unknown} ${num}`, size);
+  return fit(mode === 2 ? `${name} [${num}]` : name, size);
+}
+
+function formatPair(
+  mode: NameMode,
+  v: string | undefined,
+  d: string | undefined,
+  num: string,
+  size: number,
+): string {
+  if (mode === 1) return fit(num, size);
+  if (mode === 2) {
+    if (v !== undefined && d !== undefined) return fit(`${v} ${d} [${num}]`, size);
+    return fit(v === undefined ? `Device [${num}]` : `${v} Device [${num}]`, size);
+  }
+  if (v !== undefined && d !== undefined) return fit(`${v} ${d}`, size);
+  return fit(v === undefined ? `Device ${num}` : `${v} Device ${num.slice(5)}`, size);
+}
+
+/** A vendor and device: `Intel Corporation 82G33/G31/P35/P31 Express DRAM Controller`, `Device 1af4:1041`. */
+export function deviceName(
+  ids: PciIds | null,
+  mode: NameMode,
+  vendor: number,
+  device: number,
+  size = 256,
+): string {
+  return formatPair(
+    mode,
+    mode === 1 ? undefined : ids?.vendor(vendor),
+    mode === 1 ? undefined : ids?.device(vendor, device),
+    `${hex4(vendor)}:${hex4(device)}`,
+    size,
+  );
+}
+
+/** A subsystem: the subsystem vendor's name and the subsystem's name under the device. */
+export function subsystemName(
+  ids: PciIds | null,
+  mode: NameMode,
+  vendor: number,
+  device: number,
+  subVendor: number,
+  subDevice: number,
+  size = 256,
+): string {
+  return formatPair(
+    mode,
+    mode === 1 ? undefined : ids?.vendor(subVendor),
+    mode === 1 ? undefined : ids?.subsystem(vendor, device, subVendor, subDevice),
+    `${hex4(subVendor)}:${hex4(subDevice)}`,
+    size,
+  );
+}
+
+/** A class (base << 8 | subclass): the subclass name, else the base class name with the number. */
+export function className(ids: PciIds | null, mode: NameMode, cls: number, size = 256): string {
+  const num = hex4(cls);
+  if (mode === 1) return formatName(mode, undefined, num, 'Class', size);
+  const sub = ids?.subclass(cls >> 8, cls & 0xff);
+  if (sub !== undefined) return formatName(mode, sub, num, 'Class', size);
+  const base = ids?.baseClass(cls >> 8);
+  // names.c: a class known only by its base class always shows its full number
+  return formatName(base === undefined ? mode : 2, base, num, 'Class', size);
+}
+
+/** A programming interface's name, or undefined (lspci asks with PCI_LOOKUP_NO_NUMBERS, whatever -n says). */
+export function progIfName(ids: PciIds | null, cls: number, progIf: number): string | undefined {
+  const name = ids?.progIf(cls >> 8, cls & 0xff, progIf);
+  if (name !== undefined) return name;
+  if (cls === 0x0101 && !(progIf & 0x70)) {
+    // names.c: IDE controllers have complex prog-if semantics
+    const s = `${progIf & 0x80 ? ' Master' : ''}${progIf & 0x08 ? ' SecP' : ''}${progIf & 0x04 ? ' SecO' : ''}${progIf & 0x02 ? ' PriP' : ''}${progIf & 0x01 ? ' PriO' : ''}`;
+    return s.slice(1);
+  }
+  return undefined;
 }
