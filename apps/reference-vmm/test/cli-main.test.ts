@@ -209,9 +209,7 @@ describe('vfiokit lspci', () => {
   it('says which pci.ids it could not read given -i, and why', async () => {
     const r = await cli(['lspci', '-i', 'no-such.ids']);
     expect(r.code).toBe(1);
-    expect(r.err).toMatch(
-      /^vfiokit lspci: the PCI ID database no-such\.ids cannot be read \(ENOENT\)\./,
-    );
+    expect(r.err).toMatch(/^vfiokit lspci: the PCI ID database no-such\.ids cannot be read \(ENOENT\)\./);
     expect(r.err).toContain('Give -i a pci.ids file');
   });
 

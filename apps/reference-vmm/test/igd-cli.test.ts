@@ -72,16 +72,24 @@ describe('vfiokit run with the gvt-d IGD', () => {
   });
 
   it("lspci -vvv shows the IGD's capabilities and the legacy-mode LPC bridge", async () => {
-    const r = await cli(['lspci', '-vvv']);
+    const r = await cli([
+      'lspci',
+      '-vvv',
+      '-nn',
+      '-i',
+      fileURLToPath(new URL('./fixtures/pci.ids', import.meta.url)),
+    ]);
     expect(r.code).toBe(0);
     const igd = r.out.slice(r.out.indexOf('00:02.0 VGA compatible controller'));
     const block = igd.slice(0, igd.indexOf('\n\n'));
-    expect(block).toContain('Device 8086:1912');
+    expect(block).toContain('Intel Corporation HD Graphics 530 [8086:1912]');
     expect(block).toContain('Capabilities: [40] Vendor Specific Information');
     expect(block).toContain('Capabilities: [70] Express');
     expect(block).toContain('Capabilities: [ac] MSI: Enable+ Count=1/1');
     expect(block).toContain('Capabilities: [d0] Power Management version 3');
-    expect(r.out).toContain('00:1f.0 ISA bridge: Device 8086:a145');
+    expect(r.out).toContain(
+      '00:1f.0 ISA bridge [0601]: Intel Corporation Z170 Chipset LPC/eSPI Controller [8086:a145]',
+    );
   });
 });
 
