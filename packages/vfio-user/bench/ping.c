@@ -1,0 +1,395 @@
+/*
+ * The floor of the vfio-user benchmarks: the least a request/response over a UNIX socket can
+ * cost on this machine, with the message sizes of a 4-byte REGION_READ (a 32-byte request, a
+ * 36-byte reply). Compiled by the bench with the machine's cc; nothing else is built from it.
+ *
+ *   ping serve <socket>
+ *       A minimal vfio-user device: answers VERSION, DEVICE_GET_INFO, DEVICE_GET_REGION_INFO,
+ *       DEVICE_GET_IRQ_INFO, REGION_READ and REGION_WRITE (256 bytes of config space, a 4 KiB
+ *       BAR 0 of plain memory), acknowledges SET_IRQS, DEVICE_RESET and DMA_MAP/UNMAP, refuses
+ *       the rest with ENOSYS. One connection at a time, until killed. It is the bare floor when
+ *       the C client below talks to it, and the served device when a TypeScript client does.
+ *
+ *   ping client <socket> <requests> <warmup> [region [offset]]
+ *       Negotiates VERSION, then sends <warmup> and then <requests> 4-byte REGION_READs one
+ *       after another, timing each of the latter with CLOCK_MONOTONIC, and prints one JSON line:
+ *       {"requests":n,"medianNs":..,"p99Ns":..,"worstNs":..,"meanNs":..}.
+ *
+ * Layouts: QEMU docs/interop/vfio-user.rst (header, VERSION, REGION_READ) and linux/vfio.h
+ * (vfio_device_info, vfio_region_info, vfio_irq_info).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+enum {
+	CMD_VERSION = 1,
+	CMD_DMA_MAP = 2,
+	CMD_DMA_UNMAP = 3,
+	CMD_DEVICE_GET_INFO = 4,
+	CMD_DEVICE_GET_REGION_INFO = 5,
+	CMD_DEVICE_GET_IRQ_INFO = 7,
+	CMD_DEVICE_SET_IRQS = 8,
+	CMD_REGION_READ = 9,
+	CMD_REGION_WRITE = 10,
+	CMD_DEVICE_RESET = 13,
+};
+
+#define HEADER_SIZE 16
+#define F_TYPE_REPLY 1u
+#define F_NO_REPLY (1u << 4)
+#define F_ERROR (1u << 5)
+#define RW_SIZE 16 /* offset u64, region u32, count u32 */
+#define MAX_MSG (1u << 20)
+
+#define CONFIG_REGION 7 /* VFIO_PCI_CONFIG_REGION_INDEX */
+#define NUM_REGIONS 9	/* VFIO_PCI_NUM_REGIONS without the VGA region's successors */
+#define NUM_IRQS 5	/* VFIO_PCI_NUM_IRQS */
+
+struct header {
+	uint16_t msg_id;
+	uint16_t command;
+	uint32_t msg_size;
+	uint32_t flags;
+	uint32_t error;
+};
+
+static void die(const char *what)
+{
+	fprintf(stderr, "ping: %s: %s\n", what, strerror(errno));
+	exit(1);
+}
+
+static int read_full(int fd, void *buf, size_t n)
+{
+	uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t r = read(fd, p, n);
+		if (r == 0)
+			return 0;
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 1;
+}
+
+static int write_full(int fd, const void *buf, size_t n)
+{
+	const uint8_t *p = buf;
+	while (n > 0) {
+		ssize_t r = write(fd, p, n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += r;
+		n -= (size_t)r;
+	}
+	return 0;
+}
+
+static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint32_t get32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+static struct sockaddr_un address_of(const char *path)
+{
+	struct sockaddr_un sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof sa.sun_path) {
+		fprintf(stderr, "ping: socket path too long: %s\n", path);
+		exit(2);
+	}
+	strcpy(sa.sun_path, path);
+	return sa;
+}
+
+/* ---- the device ------------------------------------------------------------------------------ */
+
+static uint8_t config[256];
+static uint8_t bar0[4096];
+static uint8_t in[MAX_MSG + HEADER_SIZE];
+static uint8_t out[MAX_MSG + HEADER_SIZE];
+
+static uint8_t *region_bytes(uint32_t region, uint32_t *size)
+{
+	if (region == CONFIG_REGION) {
+		*size = sizeof config;
+		return config;
+	}
+	if (region == 0) {
+		*size = sizeof bar0;
+		return bar0;
+	}
+	*size = 0;
+	return NULL;
+}
+
+/* Reply to the message in `in`; returns the reply's size (0: none). */
+static size_t answer(const struct header *h, const uint8_t *payload, uint32_t len)
+{
+	struct header *r = (struct header *)out;
+	uint8_t *p = out + HEADER_SIZE;
+	uint32_t n = 0;
+	uint32_t error = 0;
+	uint32_t size;
+	uint8_t *bytes;
+
+	switch (h->command) {
+	case CMD_VERSION: {
+		static const char json[] = "{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576}}";
+		p[0] = 0; p[1] = 0; /* major 0 */
+		p[2] = 2; p[3] = 0; /* minor 2 */
+		memcpy(p + 4, json, sizeof json); /* with its NUL */
+		n = 4 + sizeof json;
+		break;
+	}
+	case CMD_DEVICE_GET_INFO:
+		put32(p, 16);
+		put32(p + 4, (1u << 0) | (1u << 1)); /* VFIO_DEVICE_FLAGS_RESET | VFIO_DEVICE_FLAGS_PCI */
+		put32(p + 8, NUM_REGIONS);
+		put32(p + 12, NUM_IRQS);
+		n = 16;
+		break;
+	case CMD_DEVICE_GET_REGION_INFO: {
+		uint32_t index = len >= 12 ? get32(payload + 8) : ~0u;
+		if (index >= NUM_REGIONS) {
+			error = EINVAL;
+			break;
+		}
+		bytes = region_bytes(index, &size);
+		memset(p, 0, 32);
+		put32(p, 32);
+		put32(p + 4, bytes ? 3u : 0u); /* VFIO_REGION_INFO_FLAG_READ | _WRITE */
+		put32(p + 8, index);
+		put64(p + 16, size);
+		put64(p + 24, (uint64_t)index << 40);
+		n = 32;
+		break;
+	}
+	case CMD_DEVICE_GET_IRQ_INFO: {
+		uint32_t index = len >= 12 ? get32(payload + 8) : ~0u;
+		if (index >= NUM_IRQS) {
+			error = EINVAL;
+			break;
+		}
+		put32(p, 16);
+		put32(p + 4, index == 0 ? 0xdu : 0x1u); /* EVENTFD (| MASKABLE | AUTOMASKED for INTx) */
+		put32(p + 8, index);
+		put32(p + 12, index == 0 ? 1 : 0);
+		n = 16;
+		break;
+	}
+	case CMD_REGION_READ:
+	case CMD_REGION_WRITE: {
+		if (len < RW_SIZE) {
+			error = EINVAL;
+			break;
+		}
+		uint64_t offset = get64(payload);
+		uint32_t region = get32(payload + 8);
+		uint32_t count = get32(payload + 12);
+		bytes = region_bytes(region, &size);
+		if (!bytes || offset > size || count > size - offset ||
+		    (h->command == CMD_REGION_WRITE && len != RW_SIZE + count)) {
+			error = EINVAL;
+			break;
+		}
+		memcpy(p, payload, RW_SIZE);
+		n = RW_SIZE;
+		if (h->command == CMD_REGION_READ) {
+			memcpy(p + RW_SIZE, bytes + offset, count);
+			n += count;
+		} else {
+			memcpy(bytes + offset, payload + RW_SIZE, count);
+		}
+		break;
+	}
+	case CMD_DEVICE_SET_IRQS:
+	case CMD_DEVICE_RESET:
+	case CMD_DMA_MAP:
+	case CMD_DMA_UNMAP:
+		break;
+	default:
+		error = ENOSYS;
+	}
+	if (h->flags & F_NO_REPLY)
+		return 0;
+	r->msg_id = h->msg_id;
+	r->command = h->command;
+	r->flags = F_TYPE_REPLY | (error ? F_ERROR : 0);
+	r->error = error;
+	if (error)
+		n = 0;
+	r->msg_size = HEADER_SIZE + n;
+	return HEADER_SIZE + n;
+}
+
+static void serve_connection(int fd)
+{
+	for (;;) {
+		struct header h;
+		if (read_full(fd, in, HEADER_SIZE) <= 0)
+			return;
+		memcpy(&h, in, HEADER_SIZE);
+		if (h.msg_size < HEADER_SIZE || h.msg_size > sizeof in)
+			return;
+		uint32_t len = h.msg_size - HEADER_SIZE;
+		if (len > 0 && read_full(fd, in + HEADER_SIZE, len) <= 0)
+			return;
+		size_t n = answer(&h, in + HEADER_SIZE, len);
+		if (n > 0 && write_full(fd, out, n) < 0)
+			return;
+	}
+}
+
+static _Noreturn void serve(const char *path)
+{
+	struct sockaddr_un sa = address_of(path);
+	int s = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (s < 0)
+		die("socket");
+	unlink(path);
+	if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0)
+		die("bind");
+	if (listen(s, 4) < 0)
+		die("listen");
+	/* vendor 0x1af4, device 0x10f0, class 0xff0000, as the TypeScript bench device */
+	config[0] = 0xf4; config[1] = 0x1a; config[2] = 0xf0; config[3] = 0x10;
+	config[8] = 1; config[11] = 0xff;
+	printf("ready\n");
+	fflush(stdout);
+	for (;;) {
+		int c = accept(s, NULL, NULL);
+		if (c < 0) {
+			if (errno == EINTR)
+				continue;
+			die("accept");
+		}
+		serve_connection(c);
+		close(c);
+	}
+}
+
+/* ---- the client ------------------------------------------------------------------------------ */
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* One request and its whole reply; the reply's header is checked. */
+static void round_trip(int fd, const uint8_t *req, size_t req_len, uint16_t id, size_t reply_len)
+{
+	if (write_full(fd, req, req_len) < 0)
+		die("write");
+	if (read_full(fd, in, HEADER_SIZE) <= 0)
+		die("read reply header");
+	struct header h;
+	memcpy(&h, in, HEADER_SIZE);
+	if (h.msg_id != id || (h.flags & F_ERROR) || h.msg_size < HEADER_SIZE || h.msg_size > sizeof in) {
+		fprintf(stderr, "ping: bad reply to message %u: id %u flags 0x%x error %u size %u\n", id,
+			h.msg_id, h.flags, h.error, h.msg_size);
+		exit(1);
+	}
+	if (h.msg_size > HEADER_SIZE && read_full(fd, in + HEADER_SIZE, h.msg_size - HEADER_SIZE) <= 0)
+		die("read reply");
+	if (reply_len && h.msg_size != reply_len) {
+		fprintf(stderr, "ping: reply of %u bytes, %zu expected\n", h.msg_size, reply_len);
+		exit(1);
+	}
+}
+
+static int client(const char *path, long requests, long warmup, uint32_t region, uint64_t offset)
+{
+	struct sockaddr_un sa = address_of(path);
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd < 0)
+		die("socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0)
+		die("connect");
+
+	static const char json[] = "{\"capabilities\":{\"max_msg_fds\":8}}";
+	uint8_t version[HEADER_SIZE + 4 + sizeof json];
+	struct header vh = { 0, CMD_VERSION, sizeof version, 0, 0 };
+	memcpy(version, &vh, HEADER_SIZE);
+	version[16] = 0; version[17] = 0; version[18] = 2; version[19] = 0;
+	memcpy(version + 20, json, sizeof json);
+	round_trip(fd, version, sizeof version, 0, 0);
+
+	uint8_t req[HEADER_SIZE + RW_SIZE];
+	struct header rh = { 0, CMD_REGION_READ, sizeof req, 0, 0 };
+	memset(req + HEADER_SIZE, 0, RW_SIZE);
+	put64(req + HEADER_SIZE, offset);
+	put32(req + HEADER_SIZE + 8, region);
+	put32(req + HEADER_SIZE + 12, 4);
+	uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)requests);
+	if (!lat)
+		die("malloc");
+	uint16_t id = 1;
+	for (long i = 0; i < warmup + requests; i++, id++) {
+		rh.msg_id = id;
+		memcpy(req, &rh, HEADER_SIZE);
+		uint64_t t0 = now_ns();
+		round_trip(fd, req, sizeof req, id, HEADER_SIZE + RW_SIZE + 4);
+		uint64_t t1 = now_ns();
+		if (i >= warmup)
+			lat[i - warmup] = t1 - t0;
+	}
+	close(fd);
+	double sum = 0;
+	for (long i = 0; i < requests; i++)
+		sum += (double)lat[i];
+	qsort(lat, (size_t)requests, sizeof lat[0], cmp_u64);
+	/* nearest-rank percentiles */
+	long p50 = (requests + 1) / 2 - 1;
+	long p99 = (requests * 99 + 99) / 100 - 1;
+	printf("{\"requests\":%ld,\"medianNs\":%llu,\"p99Ns\":%llu,\"worstNs\":%llu,\"meanNs\":%.1f}\n",
+	       requests, (unsigned long long)lat[p50], (unsigned long long)lat[p99],
+	       (unsigned long long)lat[requests - 1], sum / (double)requests);
+	free(lat);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc == 3 && strcmp(argv[1], "serve") == 0)
+		serve(argv[2]);
+	if (argc >= 5 && argc <= 7 && strcmp(argv[1], "client") == 0) {
+		long requests = atol(argv[3]);
+		long warmup = atol(argv[4]);
+		uint32_t region = argc > 5 ? (uint32_t)strtoul(argv[5], NULL, 0) : CONFIG_REGION;
+		uint64_t offset = argc > 6 ? strtoull(argv[6], NULL, 0) : 0;
+		if (requests < 1 || warmup < 0) {
+			fprintf(stderr, "ping: requests must be at least 1, warmup at least 0\n");
+			return 2;
+		}
+		return client(argv[2], requests, warmup, region, offset);
+	}
+	fprintf(stderr, "usage: ping serve <socket>\n"
+			"       ping client <socket> <requests> <warmup> [region [offset]]\n");
+	return 2;
+}

@@ -1,0 +1,253 @@
+/**
+ * vfio-user at C speed in the tail, not only the median. Each figure is a 4-byte REGION_READ of
+ * config space, one request at a time, timed request by request:
+ *
+ * - the floor: our C ping (bench/ping.c, compiled now with the machine's cc) as client and as
+ *   device: a bare UNIX-socket request/response with the message sizes of a REGION_READ;
+ * - the server: the same C client against our TypeScript server (bench/serve-device.ts);
+ * - the client: our VMM's VfioUserClientDevice (bench/client-peer.ts) against the C device.
+ *
+ * Targets, for each placement (pinned: every process and thread on one CPU; unpinned: the
+ * scheduler's choice): median and p99 at most 1.15× the floor's, the worst request at most 2×
+ * the floor's worst. Each ratio is taken against the floor of the same round; rounds interleave
+ * placements and the order of the runs; the reported ratio is the median over rounds. Garbage
+ * collection in the TypeScript process is reported per 100,000 requests.
+ *
+ * VFIOKIT_BENCH_REQUESTS (default 100000), VFIOKIT_BENCH_WARMUP (20000) and
+ * VFIOKIT_BENCH_ROUNDS (3) change the run's size.
+ */
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BenchFigure, report, target } from '../../../scripts/bench-report.js';
+import type { GcReading } from './gc-meter.js';
+import type { Latency } from './latency.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const REQUESTS = Number(process.env.VFIOKIT_BENCH_REQUESTS ?? 100_000);
+const WARMUP = Number(process.env.VFIOKIT_BENCH_WARMUP ?? 20_000);
+const ROUNDS = Number(process.env.VFIOKIT_BENCH_ROUNDS ?? 3);
+const dir = mkdtempSync(join(tmpdir(), 'vfiokit-tail-'));
+const ping = join(dir, 'ping');
+const cSock = join(dir, 'c-device.sock');
+const tsSock = join(dir, 'ts-device.sock');
+
+try {
+  execFileSync('cc', ['-O2', '-Wall', '-o', ping, join(here, 'ping.c')], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+} catch (err) {
+  rmSync(dir, { recursive: true, force: true });
+  throw new Error(
+    `the C floor (bench/ping.c) did not compile: ${(err as Error).message}. Install a C compiler (apt-get install gcc).`,
+  );
+}
+
+/** The CPUs this process may use, as taskset prints them (e.g. `0,1` or `0-3`). */
+function allowedCpus(pid: number): string {
+  return execFileSync('taskset', ['-cp', String(pid)], { encoding: 'utf8' })
+    .split(':')
+    .pop()!
+    .trim();
+}
+const allCpus = allowedCpus(process.pid);
+const oneCpu = allCpus.split(/[,-]/)[0];
+const placements: Placement[] = /[,-]/.test(allCpus) ? ['pinned', 'unpinned'] : ['pinned'];
+type Placement = 'pinned' | 'unpinned';
+const cpusOf = (p: Placement) => (p === 'pinned' ? oneCpu : allCpus);
+
+/** Every thread of `pid` onto the placement's CPUs. */
+function place(pid: number, p: Placement): void {
+  execFileSync('taskset', ['-a', '-p', '-c', cpusOf(p), String(pid)], { stdio: 'ignore' });
+}
+
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const c of children) c.kill();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function waitFor(child: ChildProcess, ready: (resolve: () => void) => void, what: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${what} did not start within 30 s`)), 30_000);
+    child.once('exit', (code) => reject(new Error(`${what} exited with ${code}`)));
+    ready(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+const cDevice = spawn(ping, ['serve', cSock], { stdio: ['ignore', 'pipe', 'inherit'] });
+children.push(cDevice);
+await waitFor(cDevice, (ok) => cDevice.stdout!.once('data', ok), 'the C device');
+const tsServer = fork(join(here, 'serve-device.ts'), [tsSock], {
+  stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+});
+children.push(tsServer);
+await waitFor(tsServer, (ok) => tsServer.once('message', ok), 'the TypeScript server');
+
+function serverGc(): Promise<GcReading> {
+  return new Promise((resolve) => {
+    const on = (m: unknown) => {
+      if (typeof m === 'object' && m !== null && 'gc' in m) {
+        tsServer.off('message', on);
+        resolve((m as { gc: GcReading }).gc);
+      }
+    };
+    tsServer.on('message', on);
+    tsServer.send('gc?');
+  });
+}
+
+/** Run a client to its end and parse its JSON line. */
+function runClient(command: string, args: string[], p: Placement): Promise<Latency & Partial<GcDelta>> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('taskset', ['-c', cpusOf(p), command, ...args], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.once('exit', (code) => {
+      if (code !== 0) reject(new Error(`${command} ${args.join(' ')} exited with ${code}`));
+      else resolve(JSON.parse(out.trim().split('\n').pop()!));
+    });
+  });
+}
+
+interface GcDelta {
+  gcMs: number;
+  gcMinor: number;
+  gcMajor: number;
+}
+type Kind = 'floor' | 'server' | 'client';
+type Run = Latency & GcDelta;
+
+const clientArgs = (sock: string) => ['client', sock, String(REQUESTS), String(WARMUP)];
+const tsClient = [...process.execArgv, join(here, 'client-peer.ts'), cSock, String(REQUESTS), String(WARMUP)];
+
+async function run(kind: Kind, p: Placement): Promise<Run> {
+  if (kind === 'floor')
+    return { ...(await runClient(ping, clientArgs(cSock), p)), gcMs: 0, gcMinor: 0, gcMajor: 0 };
+  if (kind === 'client') return (await runClient(process.execPath, tsClient, p)) as Run;
+  const before = await serverGc();
+  const lat = await runClient(ping, clientArgs(tsSock), p);
+  const after = await serverGc();
+  return {
+    ...lat,
+    gcMs: after.gcMs - before.gcMs,
+    gcMinor: after.minor - before.minor,
+    gcMajor: after.major - before.major,
+  };
+}
+
+const load = { start: loadavg().map((x) => Math.round(x * 100) / 100), end: [] as number[] };
+const rounds: { round: number; placement: Placement; kind: Kind; run: Run }[] = [];
+const kinds: Kind[] = ['floor', 'server', 'client'];
+for (let r = 0; r < ROUNDS; r++) {
+  // Alternate the placements' order and the runs' order from round to round.
+  const ps = r % 2 === 0 ? placements : [...placements].reverse();
+  for (const p of ps) {
+    place(cDevice.pid!, p);
+    place(tsServer.pid!, p);
+    const order = r % 2 === 0 ? kinds : [...kinds].reverse();
+    for (const kind of order) rounds.push({ round: r, placement: p, kind, run: await run(kind, p) });
+  }
+}
+load.end = loadavg().map((x) => Math.round(x * 100) / 100);
+tsServer.disconnect();
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const runsOf = (p: Placement, kind: Kind) => rounds.filter((x) => x.placement === p && x.kind === kind);
+/** The median over rounds of kind's `field` divided by the floor's in the same round. */
+const ratio = (p: Placement, kind: Kind, field: 'medianNs' | 'p99Ns' | 'worstNs') =>
+  median(
+    runsOf(p, kind).map(
+      (x) => x.run[field] / runsOf(p, 'floor').find((f) => f.round === x.round)!.run[field],
+    ),
+  );
+
+const NAMES: Record<Kind, string> = {
+  floor: 'floor: C ping client to C ping device',
+  server: 'server: C ping client to the TypeScript server',
+  client: 'client: VfioUserClientDevice.read to the C ping device',
+};
+const figures = new Map<string, BenchFigure>();
+const targets = [];
+const gc: Record<string, { gcMsPer100k: number; scavengesPer100k: number; fullPer100k: number }> = {};
+for (const p of placements) {
+  for (const kind of kinds) {
+    const runs = runsOf(p, kind).map((x) => x.run);
+    const name = `${NAMES[kind]}, 4-byte REGION_READ (${p})`;
+    const meanNs = median(runs.map((x) => x.meanNs));
+    figures.set(name, {
+      name,
+      opsPerSec: Math.round(1e9 / meanNs),
+      meanNs,
+      p50Ns: median(runs.map((x) => x.medianNs)),
+      p99Ns: median(runs.map((x) => x.p99Ns)),
+      worstNs: median(runs.map((x) => x.worstNs)),
+      samples: runs.reduce((n, x) => n + x.requests, 0),
+    });
+    if (kind === 'floor') continue;
+    const per100k = (f: (x: Run) => number) =>
+      Math.round(
+        (runs.reduce((n, x) => n + f(x), 0) / runs.reduce((n, x) => n + x.requests, 0)) * 1e5 * 1000,
+      ) / 1000;
+    gc[name] = {
+      gcMsPer100k: per100k((x) => x.gcMs),
+      scavengesPer100k: per100k((x) => x.gcMinor),
+      fullPer100k: per100k((x) => x.gcMajor),
+    };
+    const floorName = `${NAMES.floor}, 4-byte REGION_READ (${p})`;
+    const of = (field: 'p50Ns' | 'p99Ns' | 'worstNs') => ({
+      figure: name,
+      baseline: floorName,
+      field,
+      figureNs: figures.get(name)![field]!,
+      baselineNs: figures.get(floorName)![field]!,
+    });
+    targets.push(
+      target(
+        `${kind} median / floor median (${p}), at most 1.15`,
+        ratio(p, kind, 'medianNs'),
+        { max: 1.15 },
+        of('p50Ns'),
+      ),
+      target(
+        `${kind} p99 / floor p99 (${p}), at most 1.15`,
+        ratio(p, kind, 'p99Ns'),
+        { max: 1.15 },
+        of('p99Ns'),
+      ),
+      target(
+        `${kind} worst of ${REQUESTS} / floor worst (${p}), at most 2`,
+        ratio(p, kind, 'worstNs'),
+        { max: 2 },
+        of('worstNs'),
+      ),
+    );
+  }
+}
+
+const us = (ns: number) => (ns / 1000).toFixed(1);
+for (const f of figures.values())
+  process.stderr.write(
+    `${f.name}: median ${us(f.p50Ns)} us, p99 ${us(f.p99Ns)} us, worst ${us(f.worstNs!)} us\n`,
+  );
+report(join(here, '..'), 'tail', figures, targets, {
+  requests: REQUESTS,
+  warmup: WARMUP,
+  rounds: ROUNDS,
+  cpus: allCpus,
+  loadAverage: load,
+  gc,
+  runs: rounds.map((x) => ({ round: x.round, placement: x.placement, kind: x.kind, ...x.run })),
+});
