@@ -66,6 +66,35 @@ async function opRegionMatchesHost(ctx: HostCheckContext) {
 }
 
 /**
+ * The ROM BAR as the server offers it and the guest sees it: with no ROM region (size 0), the
+ * only ROM a guest sees is the legacy shadow Linux's x86 VGA fixup (pci_fixup_video) gives a
+ * VGA function at 0xc0000, 128 KiB, which holds no image (-vga none: no video BIOS there).
+ */
+async function romAsServed(ctx: HostCheckContext) {
+  const dev = await connectVfioUser(ctx.socket('igd'), { timeoutMs: 10_000 });
+  let rom: number;
+  try {
+    rom = dev.regionInfo(6)?.size ?? 0;
+  } finally {
+    dev.disconnect();
+  }
+  const f = ctx.guest?.facts ?? {};
+  const note = `server ROM region: ${rom} bytes; guest ROM at ${f.rom_at}, ${f.bar6 ?? 'no resource'}, signature ${f.rom_signature}`;
+  if (rom === 0) {
+    if (Number(f.rom_at) !== 0xc0000 || !f.bar6?.startsWith('131072 '))
+      return {
+        fail: 'the server has no ROM, yet the guest sees a ROM other than the legacy VGA shadow',
+        note,
+      };
+    if (f.rom_signature === '55aa') return { fail: 'the legacy VGA shadow holds a ROM image', note };
+    return { note };
+  }
+  return f.rom_signature === '55aa'
+    ? { note }
+    : { fail: 'the server offers a ROM the guest cannot read (no 55aa)', note };
+}
+
+/**
  * What QEMU's igd.c would add: the OpRegion copied into guest RAM (fw_cfg etc/igd-opregion)
  * and ASLS pointing at it. vfio-user-pci (hw/vfio-user/pci.c) registers none of vfio-pci's
  * x-igd-opregion/x-igd-gms/x-igd-lpc properties and never calls vfio_probe_igd_*; so the guest's
@@ -103,7 +132,7 @@ export default defineSuite({
           ? undefined
           : `the host VBT ../shared/${VBT_FIXTURE} is absent (the shared fixtures are not beside the repository)`,
       checks: [
-        { name: IDENTITY, script: checkScript('gvt-d/identity.sh') },
+        { name: IDENTITY, script: checkScript('gvt-d/identity.sh'), host: romAsServed },
         {
           name: 'the OPREGION region a vfio-user client reads is the host’s: signature, mailboxes, VBT and its checksum',
           host: opRegionMatchesHost,

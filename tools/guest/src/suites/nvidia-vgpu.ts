@@ -7,14 +7,22 @@
 import { checkScript, defineSuite, type HostCheckContext, type ServedDevice } from '../suite.js';
 import { barMappings, dmaBufWarnings, trappedAccesses, trappedList } from './qemu-trace.js';
 
-/** PCI IDs from pci.ids: 10de:1eb8 Tesla T4, 10de:26b1 RTX 6000 Ada Generation. */
+/** PCI IDs from pci.ids: 10de:1eb8 Tesla T4 (a 3D controller), 10de:26b1 RTX 6000 Ada Generation (VGA). */
 const boards = [
-  { id: 't4', device: '@vfiokit/nvidia-vgpu:nvidia-319', addr: '05.0', ids: '10de:1eb8', name: 'T4-4C' },
+  {
+    id: 't4',
+    device: '@vfiokit/nvidia-vgpu:nvidia-319',
+    addr: '05.0',
+    ids: '10de:1eb8',
+    cls: '3D controller [0302]',
+    name: 'T4-4C',
+  },
   {
     id: 'ada',
     device: '@vfiokit/nvidia-vgpu:nvidia-941',
     addr: '06.0',
     ids: '10de:26b1',
+    cls: 'VGA compatible controller [0300]',
     name: 'RTX6000-Ada-1Q',
   },
 ] as const;
@@ -113,6 +121,7 @@ export default defineSuite({
       env: {
         VGPUS: boards.map((b) => b.id).join(' '),
         ...Object.fromEntries(boards.map((b) => [`IDS_${b.id}`, b.ids])),
+        ...Object.fromEntries(boards.map((b) => [`CLASS_${b.id}`, b.cls])),
       },
       qemuTrace: ['vfio_region_read', 'vfio_region_write', 'vfio_region_mmap'],
       checks: [

@@ -21,3 +21,9 @@ else
   fact rom_signature none
 fi
 fact asls "$(setpci -s "$slot" 0xfc.l)"
+size() { echo $(( $(bar_field "$d" "$1" 1) - $(bar_field "$d" "$1" 0) + 1 )); }
+[ "$(size 0)" -eq $((16 << 20)) ] || fail "BAR0 is $(size 0) bytes, not 16 MiB"
+[ "$(size 2)" -eq $((256 << 20)) ] || fail "BAR2 is $(size 2) bytes, not 256 MiB"
+[ "$(size 4)" -eq 64 ] || fail "BAR4 is $(size 4) I/O ports, not 64"
+lspci -vv -s "$slot" | grep -q 'Region 2: Memory at .* (64-bit, prefetchable)' || fail "BAR2 is not 64-bit prefetchable"
+fact rom_at "$(bar_field "$d" 6 0)"
