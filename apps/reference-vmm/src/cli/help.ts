@@ -8,7 +8,7 @@ Commands:
   run [config]      boot a guest with the configured devices, run the plugins' guest drivers, print the report
   types [config]    list parent devices and their mdev types with available_instances
   lspci [config]    boot, probe, and print what the guest sees, as lspci does
-  mdev <action>     define, start, stop and list mdev definitions (mdevctl style)
+  mdev <action>     mdevctl's define, undefine, modify, start, stop, list and types
   migrate [config]  live-migrate a running guest's vGPU to a second VMM process (PRE_COPY, then STOP_COPY)
   opregion dump <f> print an Intel IGD OpRegion or VBT file readably (or --json)
   serve             serve one plugin device on a UNIX socket over vfio-user (for QEMU and others)
@@ -58,14 +58,17 @@ Example:
 `,
   types: `Usage: vfiokit types [config] [--plugin <package>]... [--json]
 
-List each plugin's parent devices and their mdev types, laid out as
+List the parent devices the plugins offer and their mdev types, laid out as
 /sys/class/mdev_bus/<parent>/mdev_supported_types/<type>/{name,description,device_api,available_instances}.
-The plugins are those of the configuration (the default one without a file).
+The plugins are those of the configuration (the default one without a file). Where two plugins
+name one parent (GVT-g and GVT-d both model 0000:00:02.0), both plugins' types are listed under
+it, each with its plugin; on a real host only one driver would own the device.
 
 Options:
   config                 a configuration whose plugins to probe
   --plugin <package>     probe this plugin package too (repeatable)
-  --json                 print mdevctl's types --dumpjson format
+  --json                 the same as JSON, in mdevctl's types --dumpjson shape (with attributes
+                         and plugin per type)
   -h, --help             show this help
 
 Example:
@@ -117,28 +120,39 @@ Example:
 `,
   mdev: `Usage: vfiokit mdev <action> [options]
 
-Keep mdev definitions in mdevctl's JSON format in a state directory. There is no daemon:
-"start" marks a definition active, and \`vfiokit run --defined\` creates the active ones (and
-those with start "auto") next to the configured devices.
+mdevctl's verbs, flags, JSON and messages over a state directory laid out as /etc/mdevctl.d
+(definitions) and a record of active devices. There is no daemon: "start" records a device
+active, and \`vfiokit run --defined\` creates the active ones and the definitions that start
+automatically, next to the configured devices.
 
 Actions:
-  define --parent <p> --type <t> [--uuid <u>] [--auto] [--jsonfile <f>]
-                         add a definition (a UUID is generated and printed when none is given;
-                         --jsonfile reads mdevctl's single-device JSON)
-  start --uuid <u>       mark a definition active
-  stop --uuid <u>        mark it inactive
-  list [--defined] [--dumpjson]
-                         list the active definitions (--defined: all of them);
-                         --dumpjson prints mdevctl's list --dumpjson format
+  define [-u <uuid>] [-p <parent>] [-t <type>] [-a] [--jsonfile <f>]
+                         add a definition (the UUID is printed when generated); a running
+                         device's --uuid alone defines it as it is
+  undefine -u <uuid> [-p <parent>]
+                         remove the definitions of the UUID (under the parent only, with -p)
+  modify -u <uuid> [-p <parent>] [-t <type>] [-a|-m] [--addattr <name> --value <v>]
+         [--delattr] [-i <index>] [--jsonfile <f>]
+                         change a definition: type, start policy, attributes (at the end, or
+                         at --index), or all of them from mdevctl single-device JSON
+  start [-u <uuid>] [-p <parent> -t <type>] [--jsonfile <f>] [config] [--plugin <p>]
+                         start a definition, or a device given by parent and type (checked
+                         against the plugins' parents, types and available instances)
+  stop -u <uuid>         stop an active device
+  list [-d] [--dumpjson] [-v] [-u <uuid>] [-p <parent>]
+                         the active devices (-d: the definitions); --dumpjson prints mdevctl's
+                         JSON (one device's JSON alone when -u picks one); -v adds attributes
+  types [-p <parent>] [--dumpjson] [config] [--plugin <p>]
+                         the parents and their types, as mdevctl types prints them
 
 Options:
   --state-dir <dir>      where definitions live (default $XDG_STATE_HOME/vfiokit or
                          ~/.local/state/vfiokit)
-  --json                 for list: same as --dumpjson
   -h, --help             show this help
 
 Example:
   vfiokit mdev define --parent mtty --type mtty-1 --auto
+  vfiokit mdev modify -u <uuid> --addattr speed --value 9600
   vfiokit mdev list --defined --dumpjson
 `,
 };

@@ -6,12 +6,14 @@
 import { readFileSync } from 'node:fs';
 import { toVfioError, type VfioError } from '@vfiokit/core';
 import { UsageError } from './args.js';
-import { lspciCommand, mdevCommand, runCommand, typesCommand } from './commands.js';
+import { lspciCommand, runCommand } from './commands.js';
 import { MAIN_USAGE, USAGE } from './help.js';
 import { type CliIo, processIo } from './io.js';
+import { mdevCommand } from './mdev.js';
 import { migrateCommand } from './migrate.js';
 import { opregionCommand } from './opregion.js';
 import { serveCommand } from './serve.js';
+import { typesCommand } from './types.js';
 
 const COMMANDS: Readonly<Record<string, (argv: readonly string[], io: CliIo) => Promise<number>>> = {
   run: runCommand,

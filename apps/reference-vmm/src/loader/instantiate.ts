@@ -80,17 +80,20 @@ export function findParent(
   }
   const all = candidates.flatMap((p) => p.parents.map((parent) => ({ plugin: p, parent })));
   if (d.parent !== undefined) {
-    const hit = all.find((x) => x.parent.name === d.parent);
-    if (!hit) {
+    // two plugins may name one parent (GVT-g and GVT-d both model 0000:00:02.0): the type picks
+    // the one that offers it (cli/parents.ts)
+    const named = all.filter((x) => x.parent.name === d.parent);
+    if (named.length === 0) {
       throw new VfioError(
         'ENODEV',
-        `${d.origin}: parent "${d.parent}" is not a parent device of ${d.plugin === undefined ? 'any loaded plugin' : `plugin "${d.plugin}"`} (parents: ${list(all.map((x) => x.parent.name))}).`,
+        `${d.origin}: parent "${d.parent}" is not a parent device of ${d.plugin === undefined ? 'any loaded plugin' : `plugin "${d.plugin}"`} (parents: ${list([...new Set(all.map((x) => x.parent.name))])}).`,
       );
     }
-    if (!hit.parent.types().some((t) => t.id === d.type)) {
+    const hit = named.find((x) => x.parent.types().some((t) => t.id === d.type));
+    if (!hit) {
       throw new VfioError(
         'EINVAL',
-        `${d.origin}: parent "${d.parent}" has no mdev type "${d.type}" (types: ${list(hit.parent.types().map((t) => t.id))}).`,
+        `${d.origin}: parent "${d.parent}" has no mdev type "${d.type}" (types: ${list(named.flatMap((x) => x.parent.types().map((t) => t.id)))}).`,
       );
     }
     return hit;
