@@ -10,7 +10,12 @@
 
 /** BAR0, registers: 16 MiB, the register BAR size of NVIDIA GPUs. */
 export const BAR0_SIZE = 16 << 20;
-/** BAR3: 32 MiB, 64-bit prefetchable, reserved (reads 0, writes ignored). */
+/**
+ * BAR3: 32 MiB, 64-bit prefetchable, the instance-memory window (RAMIN, the size NVIDIA's boards
+ * give BAR3): device memory the guest maps directly, like BAR1. Its contents are device state:
+ * scrubbed when the vGPU is created, carried by migration, kept across a reset as the
+ * framebuffer is.
+ */
 export const BAR3_SIZE = 32 << 20;
 
 /** Trapped register page at the start of BAR0. */

@@ -1,7 +1,8 @@
 /**
  * One vGPU as the VMM sees it: a vfio-pci device with NVIDIA's vendor id and the board's ids,
  * BAR0 (registers, trapped, with the RPC mailbox page directly mappable), BAR1 (the framebuffer
- * aperture, mapped directly over this vGPU's own framebuffer), BAR3 (reserved), MSI, and the
+ * aperture, mapped directly over this vGPU's own framebuffer), BAR3 (the instance-memory window,
+ * mapped directly over its own device memory), MSI, and the
  * engine client the GPU's scheduler runs. Both provisioning ways (mdev and SR-IOV VF) make this
  * same device.
  */
@@ -75,6 +76,8 @@ export interface VgpuDeviceOptions {
   readonly slot: number;
   readonly framebuffer: SharedMemory;
   readonly mailbox: SharedMemory;
+  /** BAR3's backing, BAR3_SIZE bytes. */
+  readonly instanceMemory: SharedMemory;
 }
 
 function pow2AtLeast(n: number): number {
@@ -135,6 +138,10 @@ export class VgpuDevice
   migState: MigState = MigState.RUNNING;
   /** BAR1 was handed out as a CPU mapping: writes through it bypass the device. */
   cpuMapped = false;
+  /** BAR3, the instance-memory window (BAR3_SIZE bytes). */
+  readonly bar3: Uint8Array;
+  /** BAR3 may hold something other than zeros: it was mapped, written or loaded. */
+  bar3Touched = false;
   /** Page-granular dirty bitmap while a migration stream tracks changes; undefined otherwise. */
   dirtyPages: Uint32Array | undefined;
   dirtyCount = 0;
@@ -162,7 +169,13 @@ export class VgpuDevice
       memory: opts.framebuffer,
       ...(bar1Size > fbBytes ? { sparseMmap: [{ offset: 0, size: fbBytes }] } : {}),
     };
-    const bar3: BarBacking = { handler: { read: (_o, dst) => dst.fill(0), write: () => {} } };
+    const bar3: BarBacking = {
+      handler: {
+        read: (offset, dst) => this?.readBar3(offset, dst),
+        write: (offset, src) => this?.writeBar3(offset, src),
+      },
+      memory: opts.instanceMemory,
+    };
     super({ name: opts.name, config, bars: { 0: bar0, 1: bar1, 3: bar3 } });
     this.profile = opts.profile;
     this.gpu = opts.gpu;
@@ -173,6 +186,7 @@ export class VgpuDevice
     this.fbSize = fbBytes;
     this.mailboxMemory = opts.mailbox;
     this.mailbox = opts.mailbox.bytes.subarray(MAILBOX_OFFSET, MAILBOX_OFFSET + MAILBOX_SIZE);
+    this.bar3 = opts.instanceMemory.bytes.subarray(0, BAR3_SIZE);
     this.allocator = new FbAllocator(fbBytes);
     this.engine = new VgpuEngine(this);
     this.bank = this.buildBank();
@@ -284,6 +298,15 @@ export class VgpuDevice
     this.markDirty(offset, inside);
   }
 
+  private readBar3(offset: number, dst: Uint8Array): void {
+    dst.set(this.bar3.subarray(offset, offset + dst.length));
+  }
+
+  private writeBar3(offset: number, src: Uint8Array): void {
+    this.bar3.set(src, offset);
+    this.bar3Touched = true;
+  }
+
   override mmap(index: number, offset: number, size: number): RegionMapping {
     if (index === 0) {
       if (offset < MAILBOX_OFFSET || offset + size > MAILBOX_OFFSET + MAILBOX_SIZE) {
@@ -298,6 +321,7 @@ export class VgpuDevice
     }
     const mapping = super.mmap(index, offset, size);
     if (index === 1) this.cpuMapped = true;
+    if (index === 3) this.bar3Touched = true;
     return mapping;
   }
 

@@ -11,7 +11,7 @@
  * free aligned placement. available_instances is the number of placements a type could take now.
  */
 import { type Clock, type Logger, type SharedMemory, VfioError } from '@vfiokit/core';
-import { MAILBOX_OFFSET, MAILBOX_SIZE } from './abi.js';
+import { BAR3_SIZE, MAILBOX_OFFSET, MAILBOX_SIZE } from './abi.js';
 import { type BoardSpec, placementSize, type VgpuProfile } from './boards.js';
 import { type GpuLink, VgpuDevice } from './device.js';
 import { GpuScheduler, type SchedulerSettings, VGPU_SCHEDULER_POLICY_FIXED_SHARE } from './scheduler.js';
@@ -163,6 +163,7 @@ export class PhysicalGpu implements GpuLink {
     // The backing starts at BAR0 offset 0 so that a mapping's memory offset equals its BAR0
     // offset (one fd at one distance, as a vfio-user REGION_INFO reply describes it).
     const mailbox = this.opts.allocate(MAILBOX_OFFSET + MAILBOX_SIZE, `${name}-bar0-mailbox`);
+    const instanceMemory = this.opts.allocate(BAR3_SIZE, `${name}-bar3`);
     const size = placementSize(this.board, p);
     const device = new VgpuDevice({
       name,
@@ -172,6 +173,7 @@ export class PhysicalGpu implements GpuLink {
       slot: Math.floor(id / size),
       framebuffer,
       mailbox,
+      instanceMemory,
     });
     const handle = this.nextHandle++;
     this.vgpus.set(handle, device);

@@ -150,6 +150,7 @@ export {
   ResumeStream,
   SaveStream,
   STREAM_HEADER_SIZE,
+  TAG_BAR3,
   TAG_END,
   TAG_FB,
   TAG_STATE,

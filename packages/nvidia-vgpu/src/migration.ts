@@ -10,12 +10,16 @@
  *     FB    (1): a = first page, b = pages (1..256), payload = the pages
  *     STATE (2): a = payload bytes, payload = config space, registers, mailbox, allocations, channels
  *     END   (3): a = records before it
+ *     BAR3  (4): a = first page of BAR3, b = pages (1..256), payload = the pages; only in the final
+ *                pass, only pages that are not all zeros, before STATE
  *
  * Framebuffer payloads carry a CRC32 when the stream's flag PAYLOAD_CRC is set (the default); the
  * device state always does. PRE_COPY sends every page once while the vGPU runs, then the pages
  * dirtied since (engine writes and trapped BAR1 writes are tracked per page; writes through a
  * CPU mapping of BAR1 are found by comparing with what was sent); STOP_COPY sends what is still
- * dirty, the device state and END. The source is never changed by saving, so it can always go
+ * dirty, then BAR3's non-zero pages (the guest writes BAR3 through its mapping only, so it cannot
+ * be tracked while the vGPU runs; a BAR3 never mapped nor written is all zeros and costs nothing),
+ * the device state and END. The source is never changed by saving, so it can always go
  * back to RUNNING. A resuming device writes pages into its own framebuffer only, and loads the
  * device state at RESUMING → STOP after END arrived; anything wrong is a VfioError (the core then
  * puts the device in ERROR).
@@ -35,23 +39,54 @@ import {
   StreamQueue,
   StreamRefusal,
 } from '@vfiokit/core';
-import { MAILBOX_SIZE } from './abi.js';
+import { BAR3_SIZE, MAILBOX_SIZE } from './abi.js';
 import type { VgpuProfile } from './boards.js';
 import { type Channel, ENGINE_STATE_SIZE, FbAllocator, VgpuEngine } from './engine.js';
 
 /** "NVMS" little-endian. */
 export const MIG_MAGIC = 0x534d564e;
-export const MIG_VERSION = 1;
+/** 2: BAR3 records. */
+export const MIG_VERSION = 2;
 export const MIG_PAGE_SIZE = 4096;
 export const STREAM_HEADER_SIZE = 32;
 export const RECORD_HEADER_SIZE = 24;
 export const TAG_FB = 1;
 export const TAG_STATE = 2;
 export const TAG_END = 3;
+export const TAG_BAR3 = 4;
 export const MIG_FLAG_PAYLOAD_CRC = 1;
 /** Pages per FB record (1 MiB). */
 export const MAX_RUN_PAGES = 256;
 const STATE_VERSION = 1;
+const BAR3_PAGES = BAR3_SIZE / MIG_PAGE_SIZE;
+const ZERO_PAGE = Buffer.alloc(MIG_PAGE_SIZE);
+
+/** Page `page` of BAR3 holds only zeros. */
+function zeroPage(bar3: Uint8Array, page: number): boolean {
+  const o = page * MIG_PAGE_SIZE;
+  return ZERO_PAGE.equals(bar3.subarray(o, o + MIG_PAGE_SIZE));
+}
+
+/** BAR3 pages from `from` on that the final pass will send, and their record headers' bytes. */
+function bar3Bytes(dev: MigrationHost, from: number): number {
+  if (!dev.bar3Touched) return 0;
+  let pages = 0;
+  let runs = 0;
+  let inRun = 0;
+  for (let p = from; p < BAR3_PAGES; p++) {
+    if (zeroPage(dev.bar3, p)) {
+      inRun = 0;
+      continue;
+    }
+    if (inRun === 0 || inRun === MAX_RUN_PAGES) {
+      runs++;
+      inRun = 0;
+    }
+    inRun++;
+    pages++;
+  }
+  return pages * MIG_PAGE_SIZE + runs * RECORD_HEADER_SIZE;
+}
 const MAX_STATE_BYTES = 1 << 20;
 
 /**
@@ -70,6 +105,10 @@ export interface MigrationHost {
   readonly mailbox: Uint8Array;
   readonly fb: Uint8Array;
   readonly fbSize: number;
+  /** BAR3, BAR3_SIZE bytes. */
+  readonly bar3: Uint8Array;
+  /** BAR3 may hold something other than zeros (it was mapped, written or loaded). */
+  bar3Touched: boolean;
   handshaken: boolean;
   /** The migration state as the core last set it. */
   migState: MigState;
@@ -197,6 +236,8 @@ export class SaveStream implements SavingStream {
   private ahead: number;
   private final: boolean;
   private stateSent = false;
+  /** The next BAR3 page the final pass looks at. */
+  private bar3Scan = 0;
   private readonly flags: number;
   /** What was sent of each page, when CPU writes through a BAR1 mapping cannot be tracked. */
   private shadow: Uint8Array | undefined;
@@ -320,6 +361,23 @@ export class SaveStream implements SavingStream {
     this.out.push(payload);
   }
 
+  /** The next run of non-zero BAR3 pages, in the final pass (the vGPU is stopped). */
+  private nextBar3Run(): boolean {
+    if (!this.dev.bar3Touched) this.bar3Scan = BAR3_PAGES;
+    const bar3 = this.dev.bar3;
+    while (this.bar3Scan < BAR3_PAGES && zeroPage(bar3, this.bar3Scan)) this.bar3Scan++;
+    if (this.bar3Scan >= BAR3_PAGES) return false;
+    const first = this.bar3Scan;
+    let n = 0;
+    while (n < MAX_RUN_PAGES && first + n < BAR3_PAGES && !zeroPage(bar3, first + n)) n++;
+    this.bar3Scan = first + n;
+    const payload = bar3.subarray(first * MIG_PAGE_SIZE, (first + n) * MIG_PAGE_SIZE);
+    const crc = this.flags & MIG_FLAG_PAYLOAD_CRC ? crc32(payload) : 0;
+    this.out.push(recordHeader(TAG_BAR3, this.seq++, first, n, crc));
+    this.out.push(payload);
+    return true;
+  }
+
   private emitStateAndEnd(): void {
     const state = saveDeviceState(this.dev);
     this.out.push(recordHeader(TAG_STATE, this.seq++, state.length, 0, crc32(state)));
@@ -331,7 +389,7 @@ export class SaveStream implements SavingStream {
 
   read(max: number): Uint8Array {
     if (this.out.empty) {
-      if (!this.nextRun() && this.final && !this.stateSent) this.emitStateAndEnd();
+      if (!this.nextRun() && this.final && !this.stateSent && !this.nextBar3Run()) this.emitStateAndEnd();
     }
     return this.out.read(max);
   }
@@ -355,7 +413,9 @@ export class SaveStream implements SavingStream {
       this.out.queued +
       dirty * MIG_PAGE_SIZE +
       Math.ceil(dirty / MAX_RUN_PAGES) * RECORD_HEADER_SIZE +
-      (this.stateSent ? 0 : 2 * RECORD_HEADER_SIZE + saveDeviceState(this.dev).length)
+      (this.stateSent
+        ? 0
+        : bar3Bytes(this.dev, this.bar3Scan) + 2 * RECORD_HEADER_SIZE + saveDeviceState(this.dev).length)
     );
   }
 }
@@ -388,6 +448,11 @@ export class ResumeStream implements ResumingStream<ParsedState> {
 
   constructor(private readonly dev: MigrationHost) {
     this.pages = dev.fbSize / MIG_PAGE_SIZE;
+    // The stream sends BAR3's non-zero pages only: what this device held before is replaced.
+    if (dev.bar3Touched) {
+      dev.bar3.fill(0);
+      dev.bar3Touched = false;
+    }
     this.refusal = new StreamRefusal(
       dev.name,
       `Send the complete, unmodified stream saved from a ${dev.profile.profile} vGPU with the same framebuffer size.`,
@@ -481,6 +546,12 @@ export class ResumeStream implements ResumingStream<ParsedState> {
         this.fail(`an FB record names pages ${a}..${a + b - 1} of a ${this.pages}-page framebuffer`);
       this.payloadLength = b * MIG_PAGE_SIZE;
       this.phase = Phase.Payload;
+    } else if (tag === TAG_BAR3) {
+      if (b < 1 || b > MAX_RUN_PAGES || a + b > BAR3_PAGES)
+        this.fail(`a BAR3 record names pages ${a}..${a + b - 1} of a ${BAR3_PAGES}-page BAR3`);
+      if (this.state) this.fail('a BAR3 record came after the device state');
+      this.payloadLength = b * MIG_PAGE_SIZE;
+      this.phase = Phase.Payload;
     } else if (tag === TAG_STATE) {
       if (a === 0 || a > MAX_STATE_BYTES || b !== 0) this.fail(`the device state record claims ${a} bytes`);
       if (this.state) this.fail('the device state was sent twice');
@@ -502,6 +573,11 @@ export class ResumeStream implements ResumingStream<ParsedState> {
       this.fail(`record ${this.seq - 1} has a bad payload checksum`);
     if (this.tag === TAG_FB) {
       this.dev.fb.set(payload, this.a * MIG_PAGE_SIZE);
+      return;
+    }
+    if (this.tag === TAG_BAR3) {
+      this.dev.bar3.set(payload, this.a * MIG_PAGE_SIZE);
+      this.dev.bar3Touched = true;
       return;
     }
     const parsed = parseDeviceState(this.dev, payload);
@@ -549,6 +625,7 @@ export class VgpuMigration implements MigrationOps {
       STREAM_HEADER_SIZE +
       this.dev.fbSize +
       Math.ceil(pages / MAX_RUN_PAGES) * RECORD_HEADER_SIZE +
+      bar3Bytes(this.dev, 0) +
       2 * RECORD_HEADER_SIZE +
       saveDeviceState(this.dev).length
     );

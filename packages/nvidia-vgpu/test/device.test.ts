@@ -1,5 +1,10 @@
 import { randomUUID } from 'node:crypto';
-import { PCI_CAP_ID_MSI, VFIO_PCI_CONFIG_REGION_INDEX, vfioPciIndexToOffset } from '@vfiokit/core';
+import {
+  PCI_CAP_ID_MSI,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_REGION_INFO_FLAG_MMAP,
+  vfioPciIndexToOffset,
+} from '@vfiokit/core';
 import { describe, expect, it } from 'vitest';
 import {
   BAR0_SIZE,
@@ -84,6 +89,30 @@ describe('the vGPU device', () => {
     expect(() => v.file.mmap(vfioPciIndexToOffset(0), 4096)).toThrow(/outside every mmap area/);
     const other = openVgpu(t4Parent, 'nvidia-319');
     expect(other.device.fb.buffer).not.toBe(v.device.fb.buffer);
+  });
+
+  it('maps BAR3 whole over its own instance memory, which trapped accesses read and write too', () => {
+    const { t4Parent } = rig();
+    const v = openVgpu(t4Parent, 'nvidia-319');
+    const bar3 = v.file.regionInfo(3);
+    expect(bar3.flags & VFIO_REGION_INFO_FLAG_MMAP).toBeTruthy();
+    expect(bar3.sparseMmap ?? []).toEqual([]);
+    const base = vfioPciIndexToOffset(3);
+    expect(v.device.bar3Touched).toBe(false);
+    v.file.write(base + 0x10, Uint8Array.of(1, 2, 3, 4));
+    expect(v.device.bar3Touched).toBe(true);
+    const m = v.file.mmap(base, BAR3_SIZE);
+    expect(Array.from(m.memory.bytes.subarray(m.memoryOffset + 0x10, m.memoryOffset + 0x14))).toEqual([
+      1, 2, 3, 4,
+    ]);
+    m.memory.bytes[m.memoryOffset + BAR3_SIZE - 1] = 0x5a;
+    const one = new Uint8Array(1);
+    v.file.read(base + BAR3_SIZE - 1, one);
+    expect(one[0]).toBe(0x5a);
+    const other = openVgpu(t4Parent, 'nvidia-319');
+    const four = Uint8Array.of(9, 9, 9, 9);
+    other.file.read(vfioPciIndexToOffset(3) + 0x10, four);
+    expect(four).toEqual(new Uint8Array(4));
   });
 
   it('reports its identity, framebuffer size and type in BAR0 registers', () => {

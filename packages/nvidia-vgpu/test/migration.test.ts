@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import {
   type DeviceFile,
   MigState,
@@ -10,6 +11,7 @@ import {
 } from '@vfiokit/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { BAR3_SIZE } from '../src/abi.js';
 import {
   CH_GET,
   CHANNEL_STRIDE,
@@ -17,8 +19,11 @@ import {
   METHOD_SEM_RELEASE,
   MIG_PAGE_SIZE,
   methodHeader,
+  RECORD_HEADER_SIZE,
   REG_CHANNEL_BASE,
   STREAM_HEADER_SIZE,
+  TAG_BAR3,
+  TAG_STATE,
 } from '../src/index.js';
 import { type OpenVgpu, openVgpu, rig } from './helpers.js';
 
@@ -231,5 +236,111 @@ describe('vGPU migration v2', () => {
       { numRuns: 150 },
     );
     expect(Buffer.compare(neighbour.device.fb, before)).toBe(0);
+  });
+});
+
+describe('BAR3 in the migration stream', () => {
+  /** Record tags in stream order. */
+  function tags(stream: Uint8Array): number[] {
+    const v = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
+    const out: number[] = [];
+    let at = STREAM_HEADER_SIZE;
+    while (at < stream.length) {
+      const tag = v.getUint32(at, true);
+      out.push(tag);
+      const a = v.getUint32(at + 8, true);
+      const b = v.getUint32(at + 12, true);
+      at += RECORD_HEADER_SIZE + (tag === TAG_STATE ? a : tag === 3 ? 0 : b * MIG_PAGE_SIZE);
+    }
+    return out;
+  }
+
+  it('costs nothing while BAR3 was never mapped or written', () => {
+    const { src } = busySource();
+    src.file.setMigrationState(MigState.STOP_COPY);
+    expect(tags(drain(src.file))).not.toContain(TAG_BAR3);
+  });
+
+  it('carries what the guest wrote through its BAR3 mapping, non-zero pages only, and replaces the destination’s', () => {
+    const { r, src } = busySource();
+    const m = src.file.mmap(vfioPciIndexToOffset(3), BAR3_SIZE);
+    const bar3 = m.memory.bytes.subarray(m.memoryOffset, m.memoryOffset + BAR3_SIZE);
+    bar3.fill(0xa5, 0, 3 * MIG_PAGE_SIZE);
+    bar3[BAR3_SIZE - 1] = 0x3c;
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const size = src.device.migration.stopCopySize();
+    const stream = drain(src.file);
+    expect(stream.length).toBe(size);
+    expect(tags(stream).filter((t) => t === TAG_BAR3)).toHaveLength(2);
+    const dst = dstOf(r);
+    // stale contents on the destination must not survive the resume
+    const stale = Uint8Array.of(0xee);
+    dst.file.write(vfioPciIndexToOffset(3) + 5 * MIG_PAGE_SIZE, stale);
+    const { writeError, stopError } = resume(dst, stream, 4093);
+    expect(writeError).toBeUndefined();
+    expect(stopError).toBeUndefined();
+    expect(Buffer.compare(dst.device.bar3, src.device.bar3)).toBe(0);
+    expect(dst.device.bar3[5 * MIG_PAGE_SIZE]).toBe(0);
+  });
+
+  /** The stream's records (header + payload each) after the stream header. */
+  function records(stream: Uint8Array): Uint8Array[] {
+    const v = new DataView(stream.buffer, stream.byteOffset, stream.byteLength);
+    const out: Uint8Array[] = [];
+    let at = STREAM_HEADER_SIZE;
+    while (at < stream.length) {
+      const tag = v.getUint32(at, true);
+      const a = v.getUint32(at + 8, true);
+      const b = v.getUint32(at + 12, true);
+      const len = RECORD_HEADER_SIZE + (tag === TAG_STATE ? a : tag === 3 ? 0 : b * MIG_PAGE_SIZE);
+      out.push(stream.slice(at, at + len));
+      at += len;
+    }
+    return out;
+  }
+
+  /** Join records again, numbering them in their new order with valid header checksums. */
+  function restream(head: Uint8Array, recs: Uint8Array[]): Uint8Array {
+    recs.forEach((r, seq) => {
+      const v = new DataView(r.buffer, r.byteOffset, r.byteLength);
+      v.setUint32(4, seq, true);
+      if (v.getUint32(0, true) === 3) v.setUint32(8, seq, true);
+      v.setUint32(20, crc32(r.subarray(0, 20)) >>> 0, true);
+    });
+    return new Uint8Array(Buffer.concat([head, ...recs]));
+  }
+
+  it('refuses a BAR3 record outside BAR3 or after the device state, and loads nothing of it', () => {
+    const { r, src } = busySource();
+    src.file.write(vfioPciIndexToOffset(3), Uint8Array.of(1));
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const stream = drain(src.file);
+    const head = stream.slice(0, STREAM_HEADER_SIZE);
+    const recs = records(stream);
+    const bar3At = recs.findIndex((x) => new DataView(x.buffer).getUint32(0, true) === TAG_BAR3);
+    expect(bar3At).toBeGreaterThan(0);
+    const dst = dstOf(r);
+    const attempt = (s: Uint8Array) => {
+      if (dst.file.migrationState === MigState.ERROR) dst.file.reset();
+      return String((resume(dst, s).writeError as VfioError | undefined)?.message);
+    };
+    expect(
+      attempt(
+        restream(
+          head,
+          recs.map((x) => x.slice()),
+        ),
+      ),
+    ).toBe('undefined');
+    expect(dst.device.bar3[0]).toBe(1);
+
+    const outside = recs.map((x) => x.slice());
+    new DataView(outside[bar3At].buffer).setUint32(8, BAR3_SIZE / MIG_PAGE_SIZE, true);
+    expect(attempt(restream(head, outside))).toMatch(/BAR3 record names pages 8192/);
+    const late = recs.map((x) => x.slice());
+    const [moved] = late.splice(bar3At, 1);
+    late.splice(late.length - 1, 0, moved); // after STATE, before END
+    expect(attempt(restream(head, late))).toMatch(/BAR3 record came after the device state/);
+    expect(dst.device.bar3.every((b) => b === 0)).toBe(true);
   });
 });
