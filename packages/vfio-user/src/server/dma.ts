@@ -184,10 +184,21 @@ export class SessionDma {
     return this.nextMsgId;
   }
 
-  /** DMA_READ messages, each at most the client's max_data_xfer_size. */
+  /**
+   * The most bytes one DMA_READ/DMA_WRITE carries: the smaller of the two max_data_xfer_sizes.
+   * The spec bounds it by the client's; QEMU's client holds a server's request to the value the
+   * server announced (hw/vfio-user/pci.c vfio_user_dma_read answers E2BIG above it, and
+   * proxy.c refuses a larger message), so a server announcing less than the client must keep to
+   * its own figure too.
+   */
+  private chunk(): number {
+    return Math.min(this.ctx.clientLimits().maxDataXferSize, this.ctx.limits.maxDataXferSize);
+  }
+
+  /** DMA_READ messages, each at most chunk() bytes. */
   private async remoteRead(iova: number, dst: Uint8Array): Promise<void> {
     const limits = this.ctx.clientLimits();
-    const chunk = limits.maxDataXferSize;
+    const chunk = this.chunk();
     for (let pos = 0; pos < dst.length; pos += chunk) {
       const count = Math.min(chunk, dst.length - pos);
       const address = iova + pos;
@@ -209,7 +220,7 @@ export class SessionDma {
 
   private async remoteWrite(iova: number, src: Uint8Array): Promise<void> {
     const limits = this.ctx.clientLimits();
-    const chunk = limits.maxDataXferSize;
+    const chunk = this.chunk();
     for (let pos = 0; pos < src.length; pos += chunk) {
       const count = Math.min(chunk, src.length - pos);
       const id = this.msgId();

@@ -1,6 +1,13 @@
 /**
  * A session's regions: REGION_INFO (with the memfd behind a region's mmap areas as its fd),
- * REGION_IO_FDS, and REGION_READ/REGION_WRITE translated to device-file offsets.
+ * REGION_IO_FDS, and REGION_READ/REGION_WRITE/REGION_WRITE_MULTI translated to device-file
+ * offsets.
+ *
+ * A 0-byte REGION_READ or REGION_WRITE inside an implemented region succeeds and reaches no
+ * device: the kernel's read()/write() on a vfio-pci region return 0 for count 0
+ * (vfio_pci_config_rw loops while count, vfio_pci_bar_rw checks only pos < end), and
+ * libvfio-user succeeds too. At or past the region's end it is EINVAL, as vfio_pci_bar_rw.
+ * QEMU itself never sends one (vfio_region_read/write have sizes 1, 2, 4 and 8).
  */
 import {
   type ResolvedRegion,
@@ -17,12 +24,15 @@ import {
   decodeRegionIoFdsRequest,
   encodeRegionIoFdsReply,
 } from '../protocol/device.js';
-import type { MessageHeader } from '../protocol/header.js';
+import { encodeErrorReply, type MessageHeader } from '../protocol/header.js';
 import {
   allocRegionReadReply,
   decodeRegionReadRequest,
+  decodeRegionWriteMultiRequest,
   decodeRegionWriteRequest,
+  encodeRegionWriteMultiReply,
   encodeRegionWriteReply,
+  type RegionData,
 } from '../protocol/region.js';
 import { allocMessage } from '../protocol/wire.js';
 import { ioctl, PAGE, type Reply, type SessionContext } from './context.js';
@@ -149,14 +159,45 @@ export class SessionRegions {
     const a = decodeRegionReadRequest(payload, this.ctx.limits);
     const at = this.fileOffset(a.region, a.offset, a.count);
     const reply = allocRegionReadReply(h.msgId, a);
-    this.ctx.device().read(at, reply.data);
+    if (a.count > 0) this.ctx.device().read(at, reply.data);
     return { bytes: reply.bytes };
   }
 
   regionWrite(h: MessageHeader, payload: Uint8Array): Reply {
     const d = decodeRegionWriteRequest(payload, this.ctx.limits);
-    this.ctx.device().write(this.fileOffset(d.region, d.offset, d.count), d.data);
+    this.write(d);
     return { bytes: encodeRegionWriteReply(h.msgId, d) };
+  }
+
+  private write(d: RegionData): void {
+    const at = this.fileOffset(d.region, d.offset, d.count);
+    if (d.count > 0) this.ctx.device().write(at, d.data);
+  }
+
+  /**
+   * REGION_WRITE_MULTI: QEMU coalesces posted writes of at most 8 bytes into one message when
+   * its outgoing queue is long (hw/vfio-user/device.c vfio_user_device_io_region_write, sent
+   * with No_reply). It stands for the REGION_WRITEs it replaces, so every write is tried in
+   * order and one that fails does not stop the ones after it, as separate posted writes would
+   * not. The reply (when asked for) carries wr_cnt, the writes done; if one failed it is an
+   * error reply with the first failure's errno instead, so a client learns what went wrong.
+   */
+  regionWriteMulti(h: MessageHeader, payload: Uint8Array): Reply {
+    const writes = decodeRegionWriteMultiRequest(payload);
+    let first: VfioError | undefined;
+    let done = 0;
+    for (let i = 0; i < writes.length; i++) {
+      try {
+        this.write(writes[i]);
+        done++;
+      } catch (err) {
+        const e = toVfioError(err, { device: this.ctx.name });
+        this.ctx.log.debug(`REGION_WRITE_MULTI write ${i} of ${writes.length} failed: ${e.message}`);
+        first ??= e;
+      }
+    }
+    if (first) return { bytes: encodeErrorReply(h.msgId, h.command, first.errno) };
+    return { bytes: encodeRegionWriteMultiReply(h.msgId, done) };
   }
 
   /** Forget the region fds found (the device file that owned them is closed). */

@@ -13,7 +13,11 @@ import { Session, serverLimits } from './session.js';
 export interface ServerLimitOptions {
   /** max_data_xfer_size announced and enforced (default 1 MiB, as libvfio-user). */
   readonly maxDataXferSize?: number;
-  /** max_msg_fds announced and enforced (default 8, as libvfio-user). */
+  /**
+   * max_msg_fds announced and enforced (default 8, as libvfio-user). QEMU's client refuses a
+   * value above 16 (hw/vfio-user/protocol.h VFIO_USER_MAX_MAX_FDS) and sends SET_IRQS eventfds in
+   * chunks of this size.
+   */
   readonly maxMsgFds?: number;
   /** Connections that may wait while a session runs (default 4); more are refused. */
   readonly maxPendingClients?: number;
