@@ -2,12 +2,12 @@
  * A vfio-user message connection over a UNIX socket: framing on receive, one sendmsg per message
  * with its fds on send, a queue when the socket would block, and one close with one reason.
  */
-import { VfioError } from '@vfiokit/core';
+import { ERRNO, VfioError } from '@vfiokit/core';
 import { closeFds } from './native/memory.js';
 import { UnixConnection, type UnixConnectionOptions } from './native/socket.js';
 import { VFIO_USER_HEADER_SIZE } from './protocol/constants.js';
 import { type Frame, FrameReassembler } from './protocol/framing.js';
-import { maxMessageSize } from './protocol/header.js';
+import { encodeErrorReply, isCommand, maxMessageSize, wantsReply } from './protocol/header.js';
 
 export interface MessageConnectionOptions {
   /** Largest msg_size accepted from the peer; above it the connection is closed (EPROTO). */
@@ -131,7 +131,8 @@ export class MessageConnection {
   }
 
   private receive(chunk: Uint8Array, fds: readonly number[]): void {
-    // A framing error throws out of here; the socket closes with it as the reason.
+    // A framing error throws out of here; the socket closes with it as the reason. The messages
+    // framed before it are delivered first.
     const frames = this.framer.push(chunk, fds);
     for (let i = 0; i < frames.length; i++) {
       if (!this.isOpen) {
@@ -144,6 +145,29 @@ export class MessageConnection {
         for (let j = i + 1; j < frames.length; j++) closeFds(frames[j].fds);
         throw err;
       }
+    }
+    const lost = this.framer.lostError;
+    if (lost) {
+      this.refuseLostFrame();
+      throw lost;
+    }
+  }
+
+  /**
+   * A command whose msg_size cannot be framed is answered before the close: EINVAL below the
+   * 16-byte header, E2BIG above the limit. libvfio-user answers EINVAL and reads on (its
+   * stream is then out of step); QEMU's client shuts the connection down for a bad size
+   * (hw/vfio-user/proxy.c vfio_user_recv_one). Closing keeps the first; the reply tells the
+   * peer which message and why, so a waiting request fails with a reason, not a bare EOF.
+   */
+  private refuseLostFrame(): void {
+    const h = this.framer.lostHeader;
+    if (!h || !isCommand(h) || !wantsReply(h) || !this.isOpen) return;
+    const errno = h.size < VFIO_USER_HEADER_SIZE ? ERRNO.EINVAL : ERRNO.E2BIG;
+    try {
+      this.socket.send(encodeErrorReply(h.msgId, h.command, errno));
+    } catch {
+      // The connection closes next either way.
     }
   }
 

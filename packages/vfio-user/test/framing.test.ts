@@ -95,14 +95,18 @@ describe('FrameReassembler', () => {
     expect(f.fds).toEqual([7]);
   });
 
-  it('keeps the fds of messages completed before framing was lost, for closing', () => {
+  it('delivers the messages framed before a lost header with their fds, and keeps the rest for closing', () => {
     const a = P.encodeEmptyRequest(1, P.VFIO_USER_DEVICE_RESET);
     const bad = P.encodeDeviceInfoRequest(2);
     new DataView(bad.buffer).setUint32(4, 3, true);
     const r = new P.FrameReassembler();
     r.push(a.subarray(0, 8), [3]);
-    expectVfioError(() => r.push(concat([a.subarray(8), bad]), [4]), 'EPROTO');
-    expect(r.takeFds().sort()).toEqual([3, 4]);
+    const frames = r.push(concat([a.subarray(8), bad]), [4]);
+    expect(frames.map((f) => [f.header.msgId, f.fds])).toEqual([[1, [3]]]);
+    expect(r.failed).toBe(true);
+    expect(r.lostHeader).toMatchObject({ msgId: 2, size: 3 });
+    expect(r.lostError?.code).toBe('EPROTO');
+    expect(r.takeFds()).toEqual([4]);
   });
 
   it('gives fds arriving in the middle of a message to that message', () => {
@@ -120,8 +124,9 @@ describe('FrameReassembler', () => {
     const m = P.encodeDeviceInfoRequest(9);
     new DataView(m.buffer).setUint32(4, size, true);
     const r = new P.FrameReassembler({ maxMessageSize: 1024 });
-    expectVfioError(() => r.push(m, [77]), 'EPROTO', /msg_size/);
+    expect(r.push(m, [77])).toEqual([]);
     expect(r.failed).toBe(true);
+    expect(r.lostError?.message).toMatch(/msg_size/);
     expectVfioError(() => r.push(P.encodeDeviceInfoRequest(1), [78]), 'EPROTO');
     expect(r.takeFds()).toEqual([77, 78]);
   });

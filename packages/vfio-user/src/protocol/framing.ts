@@ -9,9 +9,11 @@
  * sender here puts one message and its fds in one sendmsg, so the fds of a chunk belong to the
  * message that holds the chunk's last byte: the last one completed, or the one still arriving.
  *
- * A msg_size below 16 or above the limit means framing is lost: push() throws EPROTO and the
- * connection must be closed. Everything else (unknown command, bad type) is the dispatcher's to
- * answer; the body is always consumed, so the stream stays in step.
+ * A msg_size below 16 or above the limit means framing is lost: push() still returns the
+ * messages completed before that header (they were framed correctly and are answered), then
+ * `failed` is set, the header is kept as lostHeader (so the peer can be told which message it
+ * was), every later push() throws EPROTO, and the connection must be closed. Everything else (unknown command, bad type) is the dispatcher's to answer; the
+ * body is always consumed, so the stream stays in step.
  */
 import { VfioError } from '@vfiokit/core';
 import { commandName, VFIO_USER_HEADER_SIZE } from './constants.js';
@@ -43,6 +45,7 @@ export class FrameReassembler {
   private bodyFill = 0;
   private fds: number[] = [];
   private lost: VfioError | undefined;
+  private lostAt: MessageHeader | undefined;
 
   constructor(options: FrameReassemblerOptions = {}) {
     this.maxMessageSize = options.maxMessageSize ?? maxMessageSize();
@@ -58,9 +61,19 @@ export class FrameReassembler {
     return this.header ? this.bodyFill : this.headFill;
   }
 
+  /** Why framing was lost, once it was. */
+  get lostError(): VfioError | undefined {
+    return this.lost;
+  }
+
   /** True once framing was lost; every later push() throws. */
   get failed(): boolean {
     return this.lost !== undefined;
+  }
+
+  /** The header whose msg_size lost framing, once push() threw for it. */
+  get lostHeader(): MessageHeader | undefined {
+    return this.lostAt;
   }
 
   /** The fds of the unfinished message, handed over (to be closed when the connection goes away). */
@@ -78,13 +91,11 @@ export class FrameReassembler {
       throw this.lost;
     }
     const frames: Frame[] = [];
-    try {
-      this.consume(chunk, frames);
-    } catch (err) {
-      // Framing is lost: nothing is delivered, and every fd waits in takeFds() to be closed.
-      for (const f of frames) for (const fd of f.fds) this.fds.push(fd);
+    this.consume(chunk, frames);
+    if (this.lost) {
+      // The chunk's fds belong to the message whose header lost framing: they wait in takeFds().
       for (const fd of fds) this.fds.push(fd);
-      throw err;
+      return frames;
     }
     if (fds.length > 0) {
       // The fds belong to the message holding the chunk's last byte (see the module comment).
@@ -106,12 +117,13 @@ export class FrameReassembler {
         if (this.headFill < VFIO_USER_HEADER_SIZE) break;
         const header = decodeHeader(this.head);
         if (header.size < VFIO_USER_HEADER_SIZE || header.size > this.maxMessageSize) {
+          this.lostAt = header;
           this.lost = new VfioError(
             'EPROTO',
             `${commandName(header.command)} (msg_id ${header.msgId}) has msg_size ${header.size}; it must be between ${VFIO_USER_HEADER_SIZE} and ${this.maxMessageSize}. Framing is lost.`,
             { hint: 'The connection must be closed.' },
           );
-          throw this.lost;
+          return;
         }
         this.header = header;
         this.body = new Uint8Array(header.size);
