@@ -58,6 +58,13 @@ export interface ConnectOptions {
   readonly maxDataXferSize?: number;
   /** A name for messages; the socket path by default. */
   readonly name?: string;
+  /**
+   * Post region writes as QEMU's client does (default false): write() sends with No_reply and
+   * returns without waiting, and small writes travel together as REGION_WRITE_MULTI when the
+   * server offers write_multiple. A posted write's error is not reported to the caller. Writes
+   * are never posted to a device that has an mmapped region.
+   */
+  readonly postedWrites?: boolean;
 }
 
 export class VfioUserClientDevice implements VfioDevice {
@@ -69,6 +76,7 @@ export class VfioUserClientDevice implements VfioDevice {
   private readonly irqs: ClientIrqs;
   private readonly dma: ClientDma;
   private readonly maxDataXferSize: number;
+  private readonly postedWrites: boolean;
   private deviceInfo: DeviceInfo = { reset: false, numRegions: 0, numIrqs: 0 };
   private ctx: DeviceContext | undefined;
 
@@ -77,6 +85,7 @@ export class VfioUserClientDevice implements VfioDevice {
     this.name = opts.name ?? `vfio-user:${socketPath}`;
     const log = opts.log ?? silentLogger;
     this.maxDataXferSize = opts.maxDataXferSize ?? DEFAULT_LIMITS.maxDataXferSize;
+    this.postedWrites = opts.postedWrites ?? false;
     this.link = new ChannelLink({
       socketPath,
       name: this.name,
@@ -127,8 +136,14 @@ export class VfioUserClientDevice implements VfioDevice {
     return this.link.limits;
   }
 
+  /** Whether write() posts its writes (postedWrites asked for, and no region is mmapped). */
+  get postsWrites(): boolean {
+    return this.regions.postsWrites;
+  }
+
   /** End the connection (the server releases what this client held). Idempotent; never throws. */
   disconnect(): void {
+    if (this.link.open) this.regions.flushQuietly();
     this.irqs.closeAll();
     this.link.close();
   }
@@ -141,7 +156,11 @@ export class VfioUserClientDevice implements VfioDevice {
       encodeVersionRequest(link.msgId(), {
         major: VFIO_USER_MAJOR,
         minor: VFIO_USER_MINOR,
-        capabilities: { maxMsgFds: MAX_CHANNEL_FDS, maxDataXferSize: this.maxDataXferSize },
+        capabilities: {
+          maxMsgFds: MAX_CHANNEL_FDS,
+          maxDataXferSize: this.maxDataXferSize,
+          writeMultiple: true,
+        },
       }),
     );
     const version = decodeVersion(v.payload);
@@ -160,7 +179,10 @@ export class VfioUserClientDevice implements VfioDevice {
       numRegions: info.numRegions,
       numIrqs: info.numIrqs,
     };
-    this.regions.fetch(info.numRegions);
+    this.regions.fetch(info.numRegions, {
+      post: this.postedWrites,
+      multi: version.capabilities?.writeMultiple === true,
+    });
     this.irqs.fetch(info.numIrqs);
     const migration = fetchMigration(link);
     if (migration) (this as { migration?: MigrationOps }).migration = migration;

@@ -135,6 +135,8 @@ export class ChannelLink {
   private readonly onTimeout: () => void;
   private dead: VfioError | undefined;
   private nextMsgId = 0;
+  /** Runs before every request and post: sends the posted writes still held (regions.ts). */
+  private beforeSend: (() => void) | undefined;
 
   constructor(o: LinkOptions) {
     this.socketPath = o.socketPath;
@@ -289,8 +291,14 @@ export class ChannelLink {
     Atomics.store(this.ctrl, STATE, IDLE);
   }
 
+  /** Have `fn` run before each later request() and post(), to keep messages in order. */
+  onBeforeSend(fn: () => void): void {
+    this.beforeSend = fn;
+  }
+
   /** Send a whole message and return the reply; an error reply throws its errno. */
   request(message: Uint8Array, fds: readonly number[] = []): Frame {
+    this.beforeSend?.();
     const command = new DataView(message.buffer, message.byteOffset).getUint16(2, true);
     const what = commandName(command);
     this.data.set(message);
@@ -320,6 +328,7 @@ export class ChannelLink {
 
   /** Send without waiting for a reply (No_reply set); returns once the worker sent it. */
   post(message: Uint8Array): void {
+    this.beforeSend?.();
     this.data.set(message);
     this.exchange(message.length, [], true, commandName(new DataView(message.buffer).getUint16(2, true)));
     this.done();

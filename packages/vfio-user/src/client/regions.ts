@@ -2,6 +2,16 @@
  * The served device's regions as this client sees them: REGION_INFO read once at connect (with
  * the mmap areas mapped from the fd the server sends), REGION_READ/REGION_WRITE for trapped
  * accesses, and mmap() answered from the areas mapped here.
+ *
+ * Posted writes (ConnectOptions.postedWrites), as QEMU's client posts them: a write is sent with
+ * No_reply and not waited for, so its errors are not seen (the server logs them). Writes of at
+ * most 8 bytes are held and go out together as one REGION_WRITE_MULTI when the server offers
+ * write_multiple: before the next message of any kind (so the server sees every access in the
+ * order made), at VFIO_USER_MULTI_MAX writes, or when the current task ends. QEMU coalesces
+ * only once its send queue is long; a synchronous caller here never has a queue, so holding
+ * until the next message is what saves the round trips. Like QEMU (hw/vfio-user/device.c
+ * vfio_user_get_region_info), writes are never posted to a device with an mmapped region: a
+ * direct access could overtake a write still on its way.
  */
 import {
   ERRNO,
@@ -22,12 +32,19 @@ import {
   VFIO_USER_F_TYPE_MASK,
   VFIO_USER_F_TYPE_REPLY,
   VFIO_USER_HEADER_SIZE,
+  VFIO_USER_MULTI_DATA,
+  VFIO_USER_MULTI_MAX,
   VFIO_USER_REGION_READ,
   VFIO_USER_REGION_RW_SIZE,
 } from '../protocol/constants.js';
 import { decodeRegionInfoReply, encodeRegionInfoRequest, type RegionInfoReply } from '../protocol/device.js';
 import type { Frame } from '../protocol/framing.js';
-import { decodeRegionWriteReply, encodeRegionWriteRequest } from '../protocol/region.js';
+import {
+  decodeRegionWriteReply,
+  encodeRegionWriteMultiRequest,
+  encodeRegionWriteRequest,
+  type RegionData,
+} from '../protocol/region.js';
 import { setU64 } from '../protocol/wire.js';
 import { FDS_AT, LEN, NFDS } from './channel.js';
 import type { ChannelLink } from './link.js';
@@ -41,17 +58,38 @@ interface RemoteRegion {
   readonly areas: readonly MappedArea[];
 }
 
+export interface PostedWrites {
+  /** Post writes (No_reply) when no region is mmapped. */
+  readonly post: boolean;
+  /** The server offered write_multiple: small posted writes may travel as REGION_WRITE_MULTI. */
+  readonly multi: boolean;
+}
+
 export class ClientRegions {
   private readonly regions: (RemoteRegion | undefined)[] = [];
+  private posting = false;
+  private multi = false;
+  /** Posted writes of at most 8 bytes not sent yet. */
+  private held: RegionData[] = [];
+  private flushQueued = false;
 
   constructor(
     private readonly link: ChannelLink,
     private readonly log: Logger,
   ) {}
 
-  /** Ask REGION_INFO for regions 0..count-1 (at connect). */
-  fetch(count: number): void {
+  /** Ask REGION_INFO for regions 0..count-1 (at connect), then decide on posted writes. */
+  fetch(count: number, posted: PostedWrites = { post: false, multi: false }): void {
     for (let i = 0; i < count; i++) this.regions.push(this.fetchRegion(i));
+    const mapped = this.regions.some((r) => r !== undefined && r.areas.length > 0);
+    this.posting = posted.post && !mapped;
+    this.multi = this.posting && posted.multi;
+    if (this.multi) this.link.onBeforeSend(() => this.flush());
+  }
+
+  /** Whether write() posts (for tests and logs). */
+  get postsWrites(): boolean {
+    return this.posting;
   }
 
   info(index: number): RegionInfo | undefined {
@@ -122,6 +160,7 @@ export class ClientRegions {
   }
 
   read(index: number, offset: number, dst: Uint8Array): void {
+    if (this.held.length > 0) this.flush();
     const step = this.link.limits.maxDataXferSize;
     for (let pos = 0; pos < dst.length; pos += step)
       this.readChunk(index, offset + pos, dst.subarray(pos, Math.min(dst.length, pos + step)));
@@ -176,6 +215,10 @@ export class ClientRegions {
   write(index: number, offset: number, src: Uint8Array): void {
     const link = this.link;
     const step = link.limits.maxDataXferSize;
+    if (this.posting) {
+      this.post(index, offset, src, step);
+      return;
+    }
     for (let pos = 0; pos < src.length; pos += step) {
       const data = src.subarray(pos, Math.min(src.length, pos + step));
       const frame = link.call(
@@ -187,6 +230,55 @@ export class ClientRegions {
         }),
       );
       decodeRegionWriteReply(frame.payload, link.limits);
+    }
+  }
+
+  private post(index: number, offset: number, src: Uint8Array, step: number): void {
+    if (this.multi && src.length <= VFIO_USER_MULTI_DATA) {
+      // The caller may reuse its buffer: keep a copy.
+      this.held.push({ offset, region: index, count: src.length, data: src.slice() });
+      if (this.held.length >= VFIO_USER_MULTI_MAX) this.flush();
+      else if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(() => {
+          this.flushQueued = false;
+          this.flushQuietly();
+        });
+      }
+      return;
+    }
+    const link = this.link;
+    for (let pos = 0; pos < src.length; pos += step) {
+      const data = src.subarray(pos, Math.min(src.length, pos + step));
+      link.post(
+        encodeRegionWriteRequest(
+          link.msgId(),
+          { offset: offset + pos, region: index, count: data.length, data },
+          { noReply: true },
+        ),
+      );
+    }
+  }
+
+  /** Send the held posted writes: one REGION_WRITE for one, REGION_WRITE_MULTI for more. */
+  flush(): void {
+    const held = this.held;
+    if (held.length === 0) return;
+    this.held = [];
+    const link = this.link;
+    link.post(
+      held.length === 1
+        ? encodeRegionWriteRequest(link.msgId(), held[0], { noReply: true })
+        : encodeRegionWriteMultiRequest(link.msgId(), held, { noReply: true }),
+    );
+  }
+
+  /** flush() from a task of its own, where nobody could catch a failure. */
+  flushQuietly(): void {
+    try {
+      this.flush();
+    } catch (err) {
+      this.log.warn(`sending posted writes failed: ${(err as Error).message}`);
     }
   }
 

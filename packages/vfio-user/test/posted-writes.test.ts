@@ -1,0 +1,184 @@
+/**
+ * The client's posted writes and REGION_WRITE_MULTI (ConnectOptions.postedWrites): against a
+ * recording server, what goes on the wire; against our server, that the device sees every
+ * write in the order made. The servers run in another process (fixtures/posted-writes-server.ts)
+ * because the client blocks its thread while it waits.
+ */
+import { type ChildProcess, fork } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterEach, describe, expect, it } from 'vitest';
+import { connectVfioUser } from '../src/client/client-device.js';
+import { silentLogger } from '../src/host.js';
+import {
+  VFIO_USER_REGION_READ,
+  VFIO_USER_REGION_WRITE,
+  VFIO_USER_REGION_WRITE_MULTI,
+} from '../src/protocol/constants.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+
+interface Seen {
+  readonly command: number;
+  readonly noReply: boolean;
+  readonly writes: number;
+}
+
+class Peer {
+  private nextId = 1;
+  private readonly waiting = new Map<number, (v: unknown) => void>();
+  private constructor(
+    readonly child: ChildProcess,
+    readonly dir: string,
+    readonly path: string,
+  ) {
+    child.on('message', (m: { id: number; value: unknown }) => {
+      const w = this.waiting.get(m.id);
+      this.waiting.delete(m.id);
+      w?.(m.value);
+    });
+  }
+
+  static async start(mode: string): Promise<Peer> {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-user-posted-'));
+    const path = join(dir, 'dev.sock');
+    const child = fork(join(here, 'fixtures', 'posted-writes-server.ts'), [mode, path], {
+      execArgv: ['--import', 'tsx', '--conditions=@vfiokit/source'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const p = new Peer(child, dir, path);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error('the server process did not start within 20 s')),
+        20_000,
+      );
+      p.waiting.set(0, () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`the server process exited with ${code}`)));
+    });
+    return p;
+  }
+
+  ask<T>(type: 'seen' | 'log'): Promise<T> {
+    const id = this.nextId++;
+    return new Promise((resolve) => {
+      this.waiting.set(id, resolve as (v: unknown) => void);
+      this.child.send({ type, id });
+    });
+  }
+
+  /** The recorded commands, once `count` of them arrived (at most 5 s). */
+  async seen(count: number): Promise<{ seen: Seen[]; offered: unknown }> {
+    const end = Date.now() + 5000;
+    for (;;) {
+      const r = await this.ask<{ seen: Seen[]; offered: unknown }>('seen');
+      if (r.seen.length >= count || Date.now() > end) return r;
+      await new Promise((res) => setTimeout(res, 5));
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) {
+      const exited = new Promise((r) => this.child.once('exit', r));
+      this.child.kill('SIGKILL');
+      await exited;
+    }
+    rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+let peer: Peer | undefined;
+afterEach(async () => {
+  await peer?.stop();
+  peer = undefined;
+});
+
+describe('posted writes', () => {
+  it('offers write_multiple, and sends small posted writes together as No_reply REGION_WRITE_MULTI before the next read', async () => {
+    peer = await Peer.start('record-multi');
+    const dev = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    try {
+      expect(dev.postsWrites).toBe(true);
+      const v = new Uint8Array(4);
+      for (let i = 0; i < 450; i++) dev.write(0, (i * 4) % 4096, v);
+      dev.write(0, 0, new Uint8Array(16)); // above 8 bytes: a REGION_WRITE of its own, after the held ones
+      dev.read(0, 0, new Uint8Array(4));
+      const r = await peer.seen(5);
+      expect(r.offered).toMatchObject({ writeMultiple: true });
+      expect(r.seen).toEqual([
+        { command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes: 200 },
+        { command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes: 200 },
+        { command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes: 50 },
+        { command: VFIO_USER_REGION_WRITE, noReply: true, writes: 1 },
+        { command: VFIO_USER_REGION_READ, noReply: false, writes: 0 },
+      ]);
+    } finally {
+      dev.disconnect();
+    }
+  });
+
+  it('sends what it holds when the task ends, without a later message to push it', async () => {
+    peer = await Peer.start('record-multi');
+    const dev = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    try {
+      dev.write(0, 8, new Uint8Array([1]));
+      dev.write(0, 9, new Uint8Array([2]));
+      expect((await peer.seen(1)).seen).toEqual([
+        { command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes: 2 },
+      ]);
+    } finally {
+      dev.disconnect();
+    }
+  });
+
+  it('posts each write as a No_reply REGION_WRITE when the server does not offer write_multiple', async () => {
+    peer = await Peer.start('record-plain');
+    const dev = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    try {
+      for (let i = 0; i < 3; i++) dev.write(0, i * 4, new Uint8Array(4));
+      dev.read(0, 0, new Uint8Array(4));
+      expect((await peer.seen(4)).seen.map((s) => [s.command, s.noReply])).toEqual([
+        [VFIO_USER_REGION_WRITE, true],
+        [VFIO_USER_REGION_WRITE, true],
+        [VFIO_USER_REGION_WRITE, true],
+        [VFIO_USER_REGION_READ, false],
+      ]);
+    } finally {
+      dev.disconnect();
+    }
+  });
+
+  it('waits for every write by default, and never posts to a device with an mmapped region', async () => {
+    peer = await Peer.start('mapped');
+    const plain = await connectVfioUser(peer.path, { log: silentLogger });
+    expect(plain.postsWrites).toBe(false);
+    plain.disconnect();
+    const asked = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    expect(asked.postsWrites).toBe(false);
+    asked.disconnect();
+  });
+
+  it('reach the device through our server in the order they were made', async () => {
+    peer = await Peer.start('trapped');
+    const dev = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    try {
+      expect(dev.postsWrites).toBe(true);
+      dev.write(7, 4, new Uint8Array([0x05, 0])); // COMMAND.IO: BAR0 decodes (config space, posted too)
+      const want: number[] = [];
+      for (let i = 0; i < 300; i++) {
+        dev.write(0, i % 256, new Uint8Array([i & 0xff]));
+        want.push(i % 256, i & 0xff);
+      }
+      const back = new Uint8Array(1);
+      dev.read(0, 0, back);
+      expect(back[0]).toBe(0x11);
+      expect(await peer.ask('log')).toEqual(want);
+    } finally {
+      dev.disconnect();
+    }
+  });
+});
