@@ -61,6 +61,16 @@ describe('the initramfs archive (cpio newc)', () => {
     );
   });
 
+  it('refuses a file that a directory of an earlier entry would have to be', () => {
+    const data = new Uint8Array(1);
+    expect(() =>
+      writeCpio([
+        { kind: 'file', path: '-/-', data },
+        { kind: 'file', path: '-', data },
+      ]),
+    ).toThrow(/also a directory/);
+  });
+
   it('refuses paths that leave the archive', () => {
     expect(() => normalisePath('../etc/passwd')).toThrow(/not a path inside/);
     expect(() => normalisePath('/')).toThrow(/not a path inside/);

@@ -56,6 +56,15 @@ export function writeCpio(entries: readonly CpioEntry[]): Buffer {
     }
     byPath.set(path, { ...e, path });
   }
+  // A file (or link) named by a later entry may have replaced a directory an earlier one needed.
+  for (const path of byPath.keys()) {
+    const parts = path.split('/');
+    for (let i = 1; i < parts.length; i++) {
+      const dir = parts.slice(0, i).join('/');
+      if (byPath.get(dir)?.kind !== 'dir')
+        throw new Error(`"${dir}" is a file in the initramfs and also a directory of "${path}".`);
+    }
+  }
   const chunks: Buffer[] = [];
   let ino = 1;
   const push = (name: string, mode: number, data: Uint8Array, nlink: number, rdev = [0, 0]) => {
