@@ -58,6 +58,7 @@ import {
   PCI_CONFIG_ADDRESS_PORT,
   PCI_WINDOWS,
 } from './layout.js';
+import { reasonText, watchRejections } from './plugin-rejections.js';
 import type { DeviceReport, MachineReport, RegionReport } from './report.js';
 import { isBarRange } from './vfio-pci/bars.js';
 import { type FunctionHost, type MachineError, slotNameOf } from './vfio-pci/device-link.js';
@@ -353,8 +354,22 @@ export class Machine {
           continue;
         }
         if (!matches) continue;
-        try {
-          const r = await driver.run(this.guest, device);
+        // A driver's rejected Promise (awaited or left behind) is that driver's failure, never the process's.
+        const { result, rejections } = await watchRejections(() => driver.run(this.guest, device));
+        if (result.status === 'rejected') runs.push(failedRun(device, driver, result.reason, 'run() threw'));
+        else if (rejections.length > 0)
+          runs.push(
+            failedRun(
+              device,
+              driver,
+              rejections.map(reasonText).join('; '),
+              `run() left ${rejections.length === 1 ? 'a Promise' : `${rejections.length} Promises`} rejected that it never awaited`,
+            ),
+          );
+        else if (typeof result.value !== 'object' || result.value === null)
+          runs.push(failedRun(device, driver, `it returned ${String(result.value)}`, 'run() gave no result'));
+        else {
+          const r = result.value;
           runs.push({
             slot: device.address,
             driver: driver.name,
@@ -362,8 +377,6 @@ export class Machine {
             summary: r.summary,
             ...(r.facts !== undefined ? { facts: { ...r.facts } } : {}),
           });
-        } catch (err) {
-          runs.push(failedRun(device, driver, err, 'run() threw'));
         }
       }
     }

@@ -10,6 +10,7 @@
  * RUNNING; the result says what happened here.
  */
 import { type DeviceFile, type GuestDriverResult, MigState, toVfioError, VfioError } from '@vfiokit/core';
+import { reasonText, watchRejections } from '../machine/plugin-rejections.js';
 import {
   DEFAULT_IDLE_MS,
   type GuestVerdict,
@@ -164,12 +165,18 @@ export async function migrateIn(
     await ch.sendJson(MSG_RESUMED, {});
     const results: GuestVerdict[] = [];
     for (const { device, state } of guest) {
+      const w = await watchRejections(() =>
+        device.driver.migration.verify(machine.guest, device.probed, state),
+      );
       let result: GuestDriverResult;
-      try {
-        result = await device.driver.migration.verify(machine.guest, device.probed, state);
-      } catch (err) {
-        result = { ok: false, summary: `verify threw: ${toVfioError(err).problem}` };
-      }
+      if (w.result.status === 'rejected')
+        result = { ok: false, summary: `verify threw: ${reasonText(w.result.reason)}` };
+      else if (w.rejections.length > 0)
+        result = {
+          ok: false,
+          summary: `verify left a Promise rejected that it never awaited: ${w.rejections.map(reasonText).join('; ')}`,
+        };
+      else result = w.result.value;
       results.push({ slot: device.slot, driver: device.driver.name, result });
     }
     await ch.sendJson(MSG_DONE, { results });

@@ -174,3 +174,22 @@ export function unknownIoctlError(device: string, request: number): VfioError {
     { device, hint: 'See linux/vfio.h for the device ioctls.' },
   );
 }
+
+/** A region handler that returned a Promise (or any thenable): the core does not wait for it. */
+export function asyncHandlerError(
+  device: string,
+  what: AccessKind,
+  index: number,
+  offset: number,
+): VfioError {
+  return new VfioError(
+    'EIO',
+    `the ${what} handler returned a Promise, so the access had not finished when it returned; the access was refused${what === 'read' ? ' and what it put in the buffer is not used' : ''}.`,
+    {
+      device,
+      region: index,
+      offset,
+      hint: 'This is a bug in the plugin: a region handler must complete the access before it returns (no async, no await); keep slow work out of the access and raise an interrupt when it is done.',
+    },
+  );
+}

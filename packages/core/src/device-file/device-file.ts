@@ -32,6 +32,7 @@ import { IOMMU_PAGE_SIZE } from '../memory/page.js';
 import { MigrationController } from '../migration/controller.js';
 import {
   alreadyOpenError,
+  asyncHandlerError,
   fileAccessError,
   mmapAlignError,
   mmapOutsideError,
@@ -250,12 +251,15 @@ export class DeviceFile {
     }
     const c = this.table.countersOf(index);
     try {
+      // Typed void, but a handler may be async: what it returns is looked at, never awaited.
+      const ret: unknown = write
+        ? this.device.write(index, offset, buf)
+        : this.device.read(index, offset, buf);
+      if (ret !== undefined) this.refuseThenable(write ? 'write' : 'read', index, offset, ret);
       if (write) {
-        this.device.write(index, offset, buf);
         c.writes++;
         c.bytesWritten += n;
       } else {
-        this.device.read(index, offset, buf);
         c.reads++;
         c.bytesRead += n;
       }
@@ -264,6 +268,28 @@ export class DeviceFile {
       throw toVfioError(err, { device: this.name, region: index, offset });
     }
     return n;
+  }
+
+  /**
+   * A handler returned something: a thenable (an async handler, a Promise) means the access had
+   * not finished when it returned, so it is refused, and its later rejection is caught and logged
+   * instead of reaching the process as an unhandled rejection.
+   */
+  private refuseThenable(what: 'read' | 'write', index: number, offset: number, ret: unknown): void {
+    const then = (ret as { then?: unknown } | null)?.then;
+    if (typeof then !== 'function') return;
+    const log = this.host.log;
+    const where = `device ${this.name}, region ${index}, offset 0x${offset.toString(16)}`;
+    try {
+      then.call(ret, undefined, (err: unknown) =>
+        log.warn(
+          `${where}: the Promise the ${what} handler returned rejected after the access was refused: ${err instanceof Error ? err.message : String(err)}`,
+        ),
+      );
+    } catch {
+      // A thenable whose then() throws is refused all the same.
+    }
+    throw asyncHandlerError(this.name, what, index, offset);
   }
 
   /** The error of a refused region access; the refusal counts against the region. */

@@ -288,21 +288,25 @@ export class PciDeviceModel implements VfioDevice {
     return this.context !== undefined;
   }
 
-  read(index: number, offset: number, dst: Uint8Array): void {
+  /** Returns what the BAR's handler returned: the DeviceFile refuses a Promise (an async handler). */
+  read(index: number, offset: number, dst: Uint8Array): unknown {
     const r = this.regions[index];
     if (r === undefined) throw this.noRegion(index, offset);
     if (r.gatedByMemoryDecode && !this.config.memoryEnabled()) throw this.decodeOff(index, offset);
-    if (r.handler !== undefined) r.handler.read(offset, dst);
-    else if (r.memory !== undefined) dst.set(r.memory.bytes.subarray(offset, offset + dst.length));
+    if (r.handler !== undefined) return r.handler.read(offset, dst);
+    if (r.memory !== undefined) dst.set(r.memory.bytes.subarray(offset, offset + dst.length));
     else dst.fill(0);
+    return undefined;
   }
 
-  write(index: number, offset: number, src: Uint8Array): void {
+  /** Returns what the BAR's handler returned, as read() does. */
+  write(index: number, offset: number, src: Uint8Array): unknown {
     const r = this.regions[index];
     if (r === undefined) throw this.noRegion(index, offset);
     if (r.gatedByMemoryDecode && !this.config.memoryEnabled()) throw this.decodeOff(index, offset);
-    if (r.handler !== undefined) r.handler.write(offset, src);
-    else if (r.memory !== undefined) r.memory.bytes.set(src, offset);
+    if (r.handler !== undefined) return r.handler.write(offset, src);
+    if (r.memory !== undefined) r.memory.bytes.set(src, offset);
+    return undefined;
   }
 
   mmap(index: number, offset: number, size: number): RegionMapping {
