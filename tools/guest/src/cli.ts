@@ -5,7 +5,7 @@
  *   node dist/cli.js [--suite <name>]... [--boot <name>]... [--jobs <n>] [--list]
  *
  * Writes reports/guest/junit.xml (and each boot's logs beside it) and ends with
- * "guest: N passed, N failed, N skipped"; exits 1 when a check failed.
+ * "guest suite: ok — checks passed N, failed N, skipped N"; exits 1 when a check failed.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -74,7 +74,8 @@ function finish(cases: readonly CaseResult[], started: number): never {
   writeFileSync(join(reportsDir, 'junit.xml'), junitXml(cases));
   const n = (s: CaseResult['status']) => cases.filter((c) => c.status === s).length;
   console.log(
-    `guest: ${n('passed')} passed, ${n('failed')} failed, ${n('skipped')} skipped in ${((Date.now() - started) / 1000).toFixed(1)} s (reports/guest/junit.xml)`,
+    // Not the whole suite's "N passed, N failed, N skipped" form, so no one mistakes this for it.
+    `guest suite: ${n('failed') > 0 ? 'FAILED' : 'ok'} — checks passed ${n('passed')}, failed ${n('failed')}, skipped ${n('skipped')}; ${((Date.now() - started) / 1000).toFixed(1)} s (reports/guest/junit.xml)`,
   );
   process.exit(n('failed') > 0 ? 1 : 0);
 }

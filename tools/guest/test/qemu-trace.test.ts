@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { barMappings, dmaBufWarnings, trappedAccesses, trappedList } from '../src/suites/qemu-trace.js';
+import { sessionTraps } from '../src/suites/server-log.js';
 
 const S = '/tmp/vfkg-x/v8.sock';
 const trace = [
@@ -30,5 +31,20 @@ describe("QEMU's vfio trace", () => {
       { bar: 2, mapped: true },
       { bar: 0, mapped: false },
     ]);
+  });
+});
+
+describe("the server's session summary", () => {
+  it('reads the trapped accesses of the first session per region', () => {
+    const log = [
+      'vfiokit serve: serving x on /tmp/s',
+      'vfiokit serve: session ended: trapped accesses by region: 0 (BAR0): 120 reads/8 writes, 2 (BAR2): 0 reads/0 writes, 7 (CONFIG): 300 reads/20 writes, 2 refused.',
+      'vfiokit serve: session ended: trapped accesses by region: 0 (BAR0): 1 reads/1 writes.',
+    ].join('\n');
+    const t = sessionTraps(log)!;
+    expect(t.get(0)).toEqual({ reads: 120, writes: 8 });
+    expect(t.get(2)).toEqual({ reads: 0, writes: 0 });
+    expect(t.get(7)).toEqual({ reads: 300, writes: 20 });
+    expect(sessionTraps('vfiokit serve: serving x')).toBeUndefined();
   });
 });

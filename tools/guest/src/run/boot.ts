@@ -138,6 +138,8 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
     );
     const exit = await run.done;
     const qemuMs = Date.now() - qemuStart;
+    // The server prints its session's summary (trapped accesses by region) once QEMU's socket closed.
+    await Promise.all(servers.map((s) => s.waitForLog(/^vfiokit serve: session ended/m, 5000)));
     writeFileSync(join(art, 'qemu.log'), exit.stderr);
     const consoleText = readOutput(files.console);
     const parsed = parseResults(readOutput(files.results));

@@ -7,6 +7,7 @@
 import { checkScript, defineSuite, type HostCheckContext, type ServedDevice } from '../suite.js';
 import { dmaBufUnderstood } from './nvidia-vgpu.js';
 import { bar2Mapping, trappedAccesses } from './qemu-trace.js';
+import { sessionTraps } from './server-log.js';
 
 const MiB = 1 << 20;
 /** Bytes of pattern the guest writes through each aperture. */
@@ -74,7 +75,19 @@ function apertureNeverTrapped(ctx: HostCheckContext) {
     if (bar2 !== 0) problems.push(`${v.id}: ${bar2} BAR2 accesses trapped to the server`);
     if (bar0 === 0)
       problems.push(`${v.id}: QEMU's trace shows no trapped BAR0 access either: the trace is not recording`);
-    notes.push(`${v.type.name}: ${bar0} trapped BAR0 accesses, ${bar2} trapped BAR2 accesses`);
+    // The server's own count of the session: BAR2 0/0 while BAR0 (PVINFO, GGTT, ring) trapped.
+    const served = sessionTraps(ctx.serverLog(v.id));
+    const s0 = served?.get(0);
+    const s2 = served?.get(2);
+    if (!s0 || !s2) problems.push(`${v.id}: the server printed no per-region access count for its session`);
+    else {
+      if (s2.reads + s2.writes !== 0)
+        problems.push(`${v.id}: the server served ${s2.reads} reads/${s2.writes} writes of BAR2`);
+      if (s0.reads + s0.writes === 0) problems.push(`${v.id}: the server counted no BAR0 access either`);
+    }
+    notes.push(
+      `${v.type.name}: QEMU trapped ${bar0} BAR0 and ${bar2} BAR2 accesses; the server served BAR0 ${s0?.reads}/${s0?.writes}, BAR2 ${s2?.reads}/${s2?.writes} (reads/writes)`,
+    );
   }
   return problems.length > 0
     ? { fail: problems.join('\n'), note: notes.join('\n') }
