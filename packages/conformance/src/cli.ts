@@ -6,20 +6,33 @@
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { abiReport, formatAbiReport } from '@vfiokit/core';
+import { abiReport, formatAbiReport, type VfioPlugin } from '@vfiokit/core';
 import { formatResult, formatSummary } from './format.js';
 import { toJUnitXml } from './junit.js';
+import { openKernelTarget } from './kernel.js';
 import { loadPlugin } from './load.js';
-import { formatDevice, runConformance } from './suite.js';
+import {
+  type ConformanceOptions,
+  type DeviceTarget,
+  formatDevice,
+  runConformance,
+  runTargetConformance,
+} from './suite.js';
 import type { DeviceLabel } from './types.js';
 
 const HELP = `Usage: vfiokit-conformance --plugin <package> [options]
+       vfiokit-conformance --vfio <device> [options]
        vfiokit-conformance --abi-report
 
-Runs the vfiokit conformance suite on a plugin package (its default export).
+Runs the vfiokit conformance suite on a plugin package (its default export), or on a device of
+the running kernel through VFIO.
 
 Options:
   --plugin <package>  the plugin package name (resolved from the current directory) or a path
+  --vfio <device>     a kernel VFIO device: a sysfs path, a PCI address (0000:01:00.0) or an mdev
+                      UUID; needs @vfiokit/linux-vfio installed, root (or the /dev/vfio nodes) and
+                      the vfio, vfio_iommu_type1 and vfio-pci (or mdev) modules
+  --iommu <path>      for --vfio: auto (default: iommufd where the kernel has it), group or iommufd
   --junit <file>      also write the results as JUnit XML to <file>
   --json              print the report as JSON instead of one line per check
   --check <id>        run only this check or area (repeatable: --check region --check irq.info)
@@ -33,6 +46,8 @@ Exit status: 0 when every check passed or was skipped, 1 when a check failed, 2 
 
 interface Args {
   plugin?: string;
+  vfio?: string;
+  iommu?: 'auto' | 'group' | 'iommufd';
   junit?: string;
   json: boolean;
   abi: boolean;
@@ -75,6 +90,16 @@ function parseArgs(argv: readonly string[]): Args {
       case '--junit':
         args.junit = take();
         break;
+      case '--vfio':
+        args.vfio = take();
+        break;
+      case '--iommu': {
+        const v = take();
+        if (v !== 'auto' && v !== 'group' && v !== 'iommufd')
+          throw new UsageError(`--iommu takes auto, group or iommufd, not "${v}".`);
+        args.iommu = v;
+        break;
+      }
       case '--check':
         args.checks.push(take());
         break;
@@ -126,20 +151,28 @@ export async function main(
     out.write(formatAbiReport(abiReport()));
     return 0;
   }
-  if (!args.plugin) {
-    err.write('vfiokit-conformance: --plugin <package> is required. Run with --help for usage.\n');
+  if (!args.plugin && !args.vfio) {
+    err.write(
+      'vfiokit-conformance: --plugin <package> or --vfio <device> is required. Run with --help for usage.\n',
+    );
     return 2;
   }
-  let plugin: Awaited<ReturnType<typeof loadPlugin>>;
+  if (args.plugin && args.vfio) {
+    err.write('vfiokit-conformance: give --plugin or --vfio, not both. Run with --help for usage.\n');
+    return 2;
+  }
+  let subject: { plugin: VfioPlugin } | { target: DeviceTarget };
   try {
-    plugin = await loadPlugin(args.plugin);
+    subject = args.vfio
+      ? { target: await openKernelTarget(args.vfio, args.iommu ? { iommu: args.iommu } : {}) }
+      : { plugin: await loadPlugin(args.plugin as string) };
   } catch (e) {
     err.write(`vfiokit-conformance: ${(e as Error).message}\n`);
     return 2;
   }
   const color = !args.json && out.isTTY === true && !process.env.NO_COLOR;
   let lastDevice = '';
-  const report = await runConformance(plugin, {
+  const options: ConformanceOptions = {
     checks: args.checks.length ? args.checks : undefined,
     numRuns: args.runs,
     seed: args.seed,
@@ -151,7 +184,11 @@ export async function main(
           lastDevice = name;
           out.write(`${formatResult(r, color).join('\n')}\n`);
         },
-  });
+  };
+  const report =
+    'target' in subject
+      ? await runTargetConformance(subject.target, options)
+      : await runConformance(subject.plugin, options);
   if (args.json) out.write(`${JSON.stringify(report, null, 2)}\n`);
   else out.write(`\n${formatSummary(report, color)}\n`);
   if (args.junit) {

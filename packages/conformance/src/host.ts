@@ -49,8 +49,11 @@ export interface CountingTrigger extends IrqTrigger {
   readonly fd: number;
   /** Times the trigger was signalled. */
   readonly count: number;
-  /** Whether the dispatcher let go of it (replaced, de-assigned or disabled). */
-  readonly released: boolean;
+  /**
+   * Whether the dispatcher let go of it (replaced, de-assigned or disabled); undefined where the
+   * host cannot see that (a kernel device keeps its own reference).
+   */
+  readonly released: boolean | undefined;
 }
 
 export interface TestHost extends DeviceHost {

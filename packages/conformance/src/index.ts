@@ -27,14 +27,17 @@ export { escapeXml, toJUnitXml, toXmlChars } from './junit.js';
 export { loadPlugin, validatePlugin } from './load.js';
 export {
   type ConformanceOptions,
+  type DeviceTarget,
   describeConformance,
   formatDevice,
+  type OpenedTarget,
   PLUGIN_LEVEL,
   type ProbedPlugin,
   probePlugin,
   registerConformance,
   runCheck,
   runConformance,
+  runTargetConformance,
   selectChecks,
   type VitestApi,
 } from './suite.js';

@@ -1,7 +1,8 @@
 /**
  * Running the checks: for every parent and mdev type of a plugin, each check gets a fresh
  * instance (a new UUID), opened through core's DeviceFile on a test host, and the instance is
- * closed and removed after it, so no check sees what another one did.
+ * closed and removed after it, so no check sees what another one did. A device target (a kernel
+ * device) is opened afresh for each check the same way.
  */
 import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
@@ -11,21 +12,25 @@ import {
   type MdevInstance,
   type MdevTypeInfo,
   type ParentDevice,
+  VfioError,
   type VfioPlugin,
 } from '@vfiokit/core';
 import { ALL_CHECKS } from './checks/index.js';
 import { describeError, hex, regionName } from './checks/util.js';
-import { createFakeClock, createRecordingLogger, createTestHost } from './host.js';
+import { createFakeClock, createRecordingLogger, createTestHost, type TestHost } from './host.js';
 import type {
   CheckContext,
   CheckResult,
   ConformanceCheck,
   ConformanceFailure,
+  ConformanceFile,
   ConformanceReport,
   DeviceLabel,
   DeviceReport,
   FailureInput,
   OpenedInstance,
+  PluginModel,
+  Subject,
 } from './types.js';
 
 export interface ConformanceOptions {
@@ -43,6 +48,11 @@ export interface ConformanceOptions {
   readonly memorySize?: number;
   /** Called after each check, for live output. */
   readonly onResult?: (device: DeviceLabel, result: CheckResult) => void;
+  /**
+   * Put something between each check and the device files it gets (the main one and every
+   * openAnother), to record the calls and their answers: the kernel differential does.
+   */
+  readonly tap?: (check: string, file: ConformanceFile) => ConformanceFile;
 }
 
 /** The plugin-level entry of a report: contract and probe. */
@@ -102,77 +112,59 @@ function result(
   };
 }
 
-/** Run one check against a fresh instance of `type` on `parent`. */
-export async function runCheck(
-  plugin: VfioPlugin,
-  parent: ParentDevice,
-  type: MdevTypeInfo,
+/** What one check runs on: how to open the device under test, and another one, and how to let go of them. */
+interface CheckSession {
+  readonly subject: Subject;
+  /** The label before anything is opened. */
+  readonly base: DeviceLabel;
+  /** Open the device under test; throws when it cannot be opened. */
+  open(): { device: DeviceLabel; opened: OpenedInstance; model: PluginModel | undefined };
+  openAnother(): OpenedInstance;
+  /** Close (and remove) everything opened, recording what failed. */
+  close(record: (d: DeviceLabel, f: FailureInput) => void): void;
+}
+
+async function runInSession(
   check: ConformanceCheck,
-  opts: ConformanceOptions = {},
+  session: CheckSession,
+  opts: ConformanceOptions,
 ): Promise<CheckResult> {
   const start = performance.now();
   const failures: ConformanceFailure[] = [];
   const notes: string[] = [];
-  const base: DeviceLabel = { plugin: plugin.name, parent: parent.name, type: type.id };
   const record = (device: DeviceLabel, f: FailureInput) => failures.push(makeFailure(check.id, device, f));
-
-  const now = parent.types().find((t) => t.id === type.id);
-  if (!now) {
-    record(base, {
-      problem: `the parent no longer lists type ${type.id}`,
-      expected: 'the type listed',
-      actual: 'missing',
-    });
-    return result(check, start, failures, notes);
-  }
-  if (now.availableInstances < 1) {
-    return result(
-      check,
-      start,
-      failures,
-      notes,
-      `type ${type.id} has available_instances 0, so no instance can be created.`,
-    );
-  }
-
-  const opened: { uuid: string; file: DeviceFile }[] = [];
-  const openInstance = (): OpenedInstance => {
-    const uuid = randomUUID();
-    const instance: MdevInstance = parent.create(type.id, uuid);
-    const host = createTestHost({ memorySize: opts.memorySize, device: uuid });
-    const file = new DeviceFile(instance.device, host);
-    opened.push({ uuid: instance.uuid, file });
-    file.open();
-    return { instance, file, host };
-  };
-
-  let main: OpenedInstance;
+  let main: ReturnType<CheckSession['open']>;
   try {
-    main = openInstance();
+    main = session.open();
   } catch (err) {
-    record(base, {
-      problem: 'creating and opening an instance failed',
+    record(session.base, {
+      problem:
+        session.subject === 'plugin'
+          ? 'creating and opening an instance failed'
+          : 'opening the device failed',
       expected: 'an open device',
       actual: describeError(err),
     });
-    cleanup(parent, opened, (d, f) => record(d, f), base);
+    session.close(record);
     return result(check, start, failures, notes);
   }
-  const device: DeviceLabel = { ...base, uuid: main.instance.uuid };
+  const { device } = main;
+  const tap = opts.tap;
   const ctx: CheckContext = {
-    plugin,
-    parent,
-    type,
+    subject: session.subject,
     device,
-    instance: main.instance,
-    file: main.file,
-    host: main.host,
+    file: tap ? tap(check.id, main.opened.file) : main.opened.file,
+    host: main.opened.host,
+    model: main.model,
     options: { numRuns: opts.numRuns ?? 200, seed: opts.seed },
     fail: (f) => record(device, f),
     skip: (reason) => {
       throw new SkipSignal(reason);
     },
-    openAnother: openInstance,
+    openAnother: () => {
+      const other = session.openAnother();
+      return tap ? { ...other, file: tap(check.id, other.file) } : other;
+    },
     note: (text) => {
       notes.push(text);
     },
@@ -189,31 +181,177 @@ export async function runCheck(
         actual: describeError(err),
       });
   }
-  cleanup(parent, opened, (d, f) => record(d, f), base);
+  session.close(record);
   return result(check, start, failures, notes, skipped);
 }
 
-function cleanup(
+/** A plugin's type: each check gets a fresh instance (a new UUID) opened through core's DeviceFile. */
+function pluginSession(
+  plugin: VfioPlugin,
   parent: ParentDevice,
-  opened: { uuid: string; file: DeviceFile }[],
-  record: (d: DeviceLabel, f: FailureInput) => void,
-  base: DeviceLabel,
-): void {
-  for (const { uuid, file } of opened.reverse()) {
-    file.close();
-    try {
-      parent.remove(uuid);
-    } catch (err) {
-      record(
-        { ...base, uuid },
-        {
-          problem: 'removing the closed instance after the check failed',
-          expected: 'removal',
-          actual: describeError(err),
-        },
-      );
-    }
+  type: MdevTypeInfo,
+  opts: ConformanceOptions,
+): CheckSession {
+  const base: DeviceLabel = { plugin: plugin.name, parent: parent.name, type: type.id };
+  const opened: { uuid: string; file: DeviceFile }[] = [];
+  const openInstance = (): { instance: MdevInstance; file: DeviceFile; host: TestHost } => {
+    const uuid = randomUUID();
+    const instance: MdevInstance = parent.create(type.id, uuid);
+    const host = createTestHost({ memorySize: opts.memorySize, device: uuid });
+    const file = new DeviceFile(instance.device, host);
+    opened.push({ uuid: instance.uuid, file });
+    file.open();
+    return { instance, file, host };
+  };
+  return {
+    subject: 'plugin',
+    base,
+    open() {
+      const { instance, file, host } = openInstance();
+      return {
+        device: { ...base, uuid: instance.uuid },
+        opened: { name: instance.uuid, file, host },
+        model: { plugin, parent, type, instance, file, host },
+      };
+    },
+    openAnother() {
+      const { instance, file, host } = openInstance();
+      return { name: instance.uuid, file, host };
+    },
+    close(record) {
+      for (const { uuid, file } of opened.reverse()) {
+        file.close();
+        try {
+          parent.remove(uuid);
+        } catch (err) {
+          record(
+            { ...base, uuid },
+            {
+              problem: 'removing the closed instance after the check failed',
+              expected: 'removal',
+              actual: describeError(err),
+            },
+          );
+        }
+      }
+      opened.length = 0;
+    },
+  };
+}
+
+/** Run one check against a fresh instance of `type` on `parent`. */
+export async function runCheck(
+  plugin: VfioPlugin,
+  parent: ParentDevice,
+  type: MdevTypeInfo,
+  check: ConformanceCheck,
+  opts: ConformanceOptions = {},
+): Promise<CheckResult> {
+  const start = performance.now();
+  const base: DeviceLabel = { plugin: plugin.name, parent: parent.name, type: type.id };
+  const now = parent.types().find((t) => t.id === type.id);
+  if (!now) {
+    const failures = [
+      makeFailure(check.id, base, {
+        problem: `the parent no longer lists type ${type.id}`,
+        expected: 'the type listed',
+        actual: 'missing',
+      }),
+    ];
+    return result(check, start, failures, []);
   }
+  if (now.availableInstances < 1) {
+    return result(
+      check,
+      start,
+      [],
+      [],
+      `type ${type.id} has available_instances 0, so no instance can be created.`,
+    );
+  }
+  return runInSession(check, pluginSession(plugin, parent, type, opts), opts);
+}
+
+/**
+ * A device the suite does not create: a kernel VFIO device, say. The target opens it afresh
+ * for each check (and, where it can, another of the same kind); the suite closes them after.
+ */
+export interface DeviceTarget {
+  readonly label: DeviceLabel;
+  readonly subject: Exclude<Subject, 'plugin'>;
+  open(): OpenedTarget;
+  /** Another device of the same kind (an mdev of the same type, created for the check); absent when there is none. */
+  openAnother?(): OpenedTarget;
+}
+
+/** An opened target device: `release` closes it and undoes what opening made. */
+export interface OpenedTarget extends OpenedInstance {
+  release(): void;
+}
+
+function targetSession(target: DeviceTarget): CheckSession {
+  const opened: OpenedTarget[] = [];
+  const release = (record: (d: DeviceLabel, f: FailureInput) => void) => {
+    for (const o of opened.reverse()) {
+      try {
+        o.release();
+      } catch (err) {
+        record(
+          { ...target.label, uuid: o.name },
+          {
+            problem: 'releasing the device after the check failed',
+            expected: 'release',
+            actual: describeError(err),
+          },
+        );
+      }
+    }
+    opened.length = 0;
+  };
+  return {
+    subject: target.subject,
+    base: target.label,
+    open() {
+      const o = target.open();
+      opened.push(o);
+      return { device: target.label, opened: o, model: undefined };
+    },
+    openAnother() {
+      if (!target.openAnother)
+        throw new VfioError(
+          'ENODEV',
+          `${target.label.uuid ?? 'the device'} has no second device of its kind to open.`,
+        );
+      const o = target.openAnother();
+      opened.push(o);
+      return o;
+    },
+    close: release,
+  };
+}
+
+/** Run the suite on a device target; checks about a plugin's parent are reported skipped with the reason. */
+export async function runTargetConformance(
+  target: DeviceTarget,
+  opts: ConformanceOptions = {},
+): Promise<ConformanceReport> {
+  const start = performance.now();
+  const results: CheckResult[] = [];
+  for (const check of selectChecks(opts)) {
+    const r = await runInSession(check, targetSession(target), opts);
+    results.push(r);
+    opts.onResult?.(target.label, r);
+  }
+  return {
+    plugin: target.label.plugin,
+    contractVersion: CONTRACT_VERSION,
+    devices: [{ device: target.label, results }],
+    failures: results.flatMap((r) => r.failures),
+    passed: results.filter((r) => r.status === 'passed').length,
+    failed: results.filter((r) => r.status === 'failed').length,
+    skipped: results.filter((r) => r.status === 'skipped').length,
+    durationMs: performance.now() - start,
+  };
 }
 
 /** What the suite runs against: the plugin's parents and their types, or a failure. */

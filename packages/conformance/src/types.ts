@@ -4,7 +4,7 @@
  * keeps going, so one run names every problem it finds, not just the first.
  */
 import type { DeviceFile, MdevInstance, MdevTypeInfo, ParentDevice, VfioPlugin } from '@vfiokit/core';
-import type { TestHost } from './host.js';
+import type { CountingTrigger, TestHost } from './host.js';
 
 /** Which device a result is about: the plugin, the parent, the mdev type and the instance UUID. */
 export interface DeviceLabel {
@@ -40,9 +40,57 @@ export interface FailureInput {
   readonly problem: string;
 }
 
-/** A second instance of the same type, opened, for checks that need two (migration). */
+/**
+ * The device file a check talks to: the raw road (an ioctl number and its argument bytes, reads
+ * and writes at file offsets, mmap) plus reset, info and the migration data stream. Core's
+ * DeviceFile is one (a plugin behind the core's rules); a kernel VFIO device fd is another.
+ */
+export type ConformanceFile = Pick<
+  DeviceFile,
+  | 'name'
+  | 'ioctl'
+  | 'read'
+  | 'write'
+  | 'mmap'
+  | 'reset'
+  | 'deviceInfo'
+  | 'open'
+  | 'close'
+  | 'migrationRead'
+  | 'migrationWrite'
+>;
+
+/** The host side a check uses: eventfds it can hand to SET_IRQS and count. */
+export interface CheckHost {
+  /** A new eventfd; pass its number in SET_IRQS EVENTFD data. */
+  createEventfd(): number;
+  /** The counting trigger behind an fd made by createEventfd; undefined for other numbers. */
+  eventfd(fd: number): CountingTrigger | undefined;
+}
+
+/**
+ * What a device is: a TypeScript plugin's instance behind core's DeviceFile, a kernel mediated
+ * device, or a device bound to vfio-pci. Checks that could hurt real hardware or a kernel
+ * driver without bounds checks keep to what is safe for the subject.
+ */
+export type Subject = 'plugin' | 'kernel-mdev' | 'kernel-pci';
+
+/** Another opened device of the same kind, for checks that need two (migration). */
 export interface OpenedInstance {
+  /** Its name: the UUID of an mdev instance, the PCI address of a function. */
+  readonly name: string;
+  readonly file: ConformanceFile;
+  readonly host: CheckHost;
+}
+
+/** The plugin side of a device under test: what only a TypeScript plugin has. */
+export interface PluginModel {
+  readonly plugin: VfioPlugin;
+  readonly parent: ParentDevice;
+  readonly type: MdevTypeInfo;
+  /** The instance created for this check (a fresh UUID). */
   readonly instance: MdevInstance;
+  /** Its device file and test host, for checks that wrap the plugin's device. */
   readonly file: DeviceFile;
   readonly host: TestHost;
 }
@@ -55,20 +103,19 @@ export interface CheckOptions {
 }
 
 export interface CheckContext {
-  readonly plugin: VfioPlugin;
-  readonly parent: ParentDevice;
-  readonly type: MdevTypeInfo;
+  readonly subject: Subject;
   readonly device: DeviceLabel;
-  /** The instance created for this check (a fresh UUID) and its opened device file. */
-  readonly instance: MdevInstance;
-  readonly file: DeviceFile;
-  readonly host: TestHost;
+  /** The opened device file of the device under test. */
+  readonly file: ConformanceFile;
+  readonly host: CheckHost;
+  /** The plugin, parent, type and instance: present for a plugin, absent for a kernel device. */
+  readonly model: PluginModel | undefined;
   readonly options: CheckOptions;
   /** Record a failure and go on. */
   fail(failure: FailureInput): void;
   /** Stop the check and report it skipped, with the reason. */
   skip(reason: string): never;
-  /** Create and open another instance of the same type; it is closed and removed after the check. */
+  /** Open another device of the same kind; it is closed (and removed) after the check. Throws when there is none. */
   openAnother(): OpenedInstance;
   /** Record a remark shown with the result (an alias allowed, a limit applied). */
   note(text: string): void;

@@ -6,6 +6,7 @@ import { CONTRACT_VERSION } from '@vfiokit/core';
 import { describe, expect, it } from 'vitest';
 import { main } from '../src/cli.js';
 import { loadPlugin, validatePlugin } from '../src/index.js';
+import { openKernelTarget } from '../src/kernel.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const GOOD = path.join(here, 'fixtures', 'tiny-plugin.ts');
@@ -48,12 +49,25 @@ describe('vfiokit-conformance', () => {
   });
 
   it('exits 2 with a sentence for bad usage', async () => {
-    expect((await run([])).err).toMatch(/--plugin <package> is required/);
+    expect((await run([])).err).toMatch(/--plugin <package> or --vfio <device> is required/);
+    expect((await run(['--plugin', 'x', '--vfio', '0000:01:00.0'])).err).toContain('not both');
+    expect((await run(['--vfio', '0000:01:00.0', '--iommu', 'vt-d'])).err).toContain(
+      '--iommu takes auto, group or iommufd',
+    );
     expect((await run(['--plugin'])).code).toBe(2);
     const r = await run(['--frobnicate']);
     expect(r.code).toBe(2);
     expect(r.err).toContain('unknown argument "--frobnicate"');
     expect((await run(['--runs', 'many', '--plugin', 'x'])).err).toContain('--runs takes a whole number');
+  });
+
+  it('names the Linux backend to install when it cannot be loaded', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vfiokit-no-backend-'));
+    await expect(
+      openKernelTarget('0000:01:00.0', { cwd: dir, backend: '@vfiokit/no-such-backend' }),
+    ).rejects.toThrow(
+      /--vfio needs the Linux backend @vfiokit\/no-such-backend, which cannot be loaded\. Install it next to the suite/,
+    );
   });
 
   it('exits 2 naming the package it cannot load', async () => {

@@ -1,14 +1,14 @@
 /** mdev lifecycle: capacity, available_instances, duplicate UUIDs and removing an open device. */
 import { randomUUID } from 'node:crypto';
 import { ERRNO, type MdevInstance, VfioError } from '@vfiokit/core';
-import type { CheckContext, ConformanceCheck } from '../types.js';
-import { describeError } from './util.js';
+import type { CheckContext, ConformanceCheck, PluginModel } from '../types.js';
+import { describeError, pluginModel } from './util.js';
 
 /** More instances than this are not created to find the limit; the beyond-capacity part is then skipped. */
 export const CAPACITY_PROBE_LIMIT = 64;
 
-function available(ctx: CheckContext): number | undefined {
-  const t = ctx.parent.types().find((x) => x.id === ctx.type.id);
+function available(m: PluginModel): number | undefined {
+  const t = m.parent.types().find((x) => x.id === m.type.id);
   return t?.availableInstances;
 }
 
@@ -33,36 +33,37 @@ export const capacityChecks: readonly ConformanceCheck[] = [
     id: 'capacity.lifecycle',
     title: 'a duplicate UUID is EEXIST and removing an open device is EBUSY, with nothing changed',
     run(ctx) {
-      const count = ctx.parent.instances().length;
-      const avail = available(ctx);
-      expectErrno(ctx, `creating a second ${ctx.type.id} with UUID ${ctx.instance.uuid}`, 'EEXIST', () =>
-        ctx.parent.create(ctx.type.id, ctx.instance.uuid),
+      const m = pluginModel(ctx, 'the mdev lifecycle of a parent');
+      const count = m.parent.instances().length;
+      const avail = available(m);
+      expectErrno(ctx, `creating a second ${m.type.id} with UUID ${m.instance.uuid}`, 'EEXIST', () =>
+        m.parent.create(m.type.id, m.instance.uuid),
       );
-      expectErrno(ctx, `removing the open device ${ctx.instance.uuid}`, 'EBUSY', () =>
-        ctx.parent.remove(ctx.instance.uuid),
+      expectErrno(ctx, `removing the open device ${m.instance.uuid}`, 'EBUSY', () =>
+        m.parent.remove(m.instance.uuid),
       );
-      if (!ctx.parent.instances().some((i) => i.uuid === ctx.instance.uuid)) {
+      if (!m.parent.instances().some((i) => i.uuid === m.instance.uuid)) {
         ctx.fail({
           problem: 'the open device disappeared from the instance list after a refused removal',
-          expected: `instance ${ctx.instance.uuid} listed`,
+          expected: `instance ${m.instance.uuid} listed`,
           actual: 'not listed',
         });
       }
-      if (ctx.parent.instances().length !== count) {
+      if (m.parent.instances().length !== count) {
         ctx.fail({
           problem: 'refused requests changed the number of instances',
           expected: String(count),
-          actual: String(ctx.parent.instances().length),
+          actual: String(m.parent.instances().length),
         });
       }
-      if (available(ctx) !== avail) {
+      if (available(m) !== avail) {
         ctx.fail({
           problem: 'refused requests changed available_instances',
           expected: String(avail),
-          actual: String(available(ctx)),
+          actual: String(available(m)),
         });
       }
-      expectErrno(ctx, 'removing an unknown UUID', 'ENODEV', () => ctx.parent.remove(randomUUID()));
+      expectErrno(ctx, 'removing an unknown UUID', 'ENODEV', () => m.parent.remove(randomUUID()));
     },
   },
   {
@@ -70,10 +71,11 @@ export const capacityChecks: readonly ConformanceCheck[] = [
     title:
       'available_instances falls with each create, creating beyond it is ENOSPC, and it returns after removal',
     run(ctx) {
-      const start = available(ctx);
+      const m = pluginModel(ctx, 'the capacity of an mdev type');
+      const start = available(m);
       if (start === undefined) {
         ctx.fail({
-          problem: `the parent no longer lists type ${ctx.type.id}`,
+          problem: `the parent no longer lists type ${m.type.id}`,
           expected: 'the type listed',
           actual: 'missing',
         });
@@ -95,7 +97,7 @@ export const capacityChecks: readonly ConformanceCheck[] = [
           const uuid = randomUUID();
           let inst: MdevInstance;
           try {
-            inst = ctx.parent.create(ctx.type.id, uuid);
+            inst = m.parent.create(m.type.id, uuid);
           } catch (err) {
             ctx.fail({
               problem: `create ${k + 1} of ${start} failed although available_instances was ${avail}`,
@@ -105,7 +107,7 @@ export const capacityChecks: readonly ConformanceCheck[] = [
             return;
           }
           created.push(inst);
-          const now = available(ctx) ?? -1;
+          const now = available(m) ?? -1;
           if (now >= avail) {
             ctx.fail({
               problem: `available_instances did not fall after creating ${uuid}`,
@@ -127,11 +129,11 @@ export const capacityChecks: readonly ConformanceCheck[] = [
               actual: String(avail),
             });
           }
-          const before = ctx.parent.instances().length;
+          const before = m.parent.instances().length;
           const extra = randomUUID();
           let made: MdevInstance | undefined;
           try {
-            made = ctx.parent.create(ctx.type.id, extra);
+            made = m.parent.create(m.type.id, extra);
             created.push(made);
             ctx.fail({
               problem: 'creating beyond capacity succeeded',
@@ -147,22 +149,22 @@ export const capacityChecks: readonly ConformanceCheck[] = [
               });
             }
           }
-          if (!made && ctx.parent.instances().length !== before) {
+          if (!made && m.parent.instances().length !== before) {
             ctx.fail({
               problem: 'a refused create still added an instance',
               expected: `${before} instances`,
-              actual: `${ctx.parent.instances().length} instances`,
+              actual: `${m.parent.instances().length} instances`,
             });
           }
         }
       } finally {
         for (const inst of created) {
-          const err = tryRemove(ctx, inst.uuid);
+          const err = tryRemove(m, inst.uuid);
           if (err)
             ctx.fail({ problem: `removing instance ${inst.uuid} failed`, expected: 'removal', actual: err });
         }
       }
-      const end = available(ctx);
+      const end = available(m);
       if (end !== start) {
         ctx.fail({
           problem: 'available_instances did not return to its value after every created instance was removed',
@@ -174,9 +176,9 @@ export const capacityChecks: readonly ConformanceCheck[] = [
   },
 ];
 
-function tryRemove(ctx: CheckContext, uuid: string): string | undefined {
+function tryRemove(m: PluginModel, uuid: string): string | undefined {
   try {
-    ctx.parent.remove(uuid);
+    m.parent.remove(uuid);
     return undefined;
   } catch (err) {
     return describeError(err);

@@ -1,9 +1,8 @@
 /**
- * The raw road to a device: ioctls built from core's codecs and sent through DeviceFile.ioctl,
+ * The raw road to a device: ioctls built from core's codecs and sent through the file's ioctl,
  * region accesses at the offsets REGION_INFO reports (never computed), and config-space helpers.
  */
 import {
-  type DeviceFile,
   type DeviceInfoStruct,
   decodeDeviceInfo,
   decodeIrqInfo,
@@ -34,6 +33,7 @@ import {
   vfio_irq_set,
   vfio_region_info,
 } from '@vfiokit/core';
+import type { CheckContext, ConformanceFile, PluginModel } from '../types.js';
 
 export const REGION_NAMES = ['BAR0', 'BAR1', 'BAR2', 'BAR3', 'BAR4', 'BAR5', 'ROM', 'CONFIG', 'VGA'];
 
@@ -56,7 +56,7 @@ export function describeError(err: unknown): string {
 
 /** An ioctl that never lets an exception out: a thrown one is reported as ret NaN with the error. */
 export function ioctl(
-  file: DeviceFile,
+  file: ConformanceFile,
   request: number,
   arg: Uint8Array,
 ): IoctlResult & { thrown?: unknown } {
@@ -70,7 +70,7 @@ export function ioctl(
 export const EINVAL = -ERRNO.EINVAL;
 
 export function getDeviceInfo(
-  file: DeviceFile,
+  file: ConformanceFile,
   argsz = vfio_device_info.size,
 ): { ret: number; info?: DeviceInfoStruct } {
   const arg = encodeDeviceInfo({ argsz, flags: 0, numRegions: 0, numIrqs: 0, capOffset: 0 });
@@ -80,7 +80,7 @@ export function getDeviceInfo(
 
 /** GET_REGION_INFO with a buffer of `bufferSize` bytes (default: argsz). */
 export function getRegionInfoRaw(
-  file: DeviceFile,
+  file: ConformanceFile,
   index: number,
   argsz: number,
   bufferSize = Math.max(argsz, vfio_region_info.size),
@@ -98,7 +98,7 @@ export interface FullRegionInfo extends RegionInfoStruct {
  * What a careful client does: ask with the bare struct, and when FLAG_CAPS says there is more,
  * ask again with the argsz the device reported. Throws a VfioError when a step fails.
  */
-export function getRegionInfo(file: DeviceFile, index: number): FullRegionInfo {
+export function getRegionInfo(file: ConformanceFile, index: number): FullRegionInfo {
   const first = getRegionInfoRaw(file, index, vfio_region_info.size);
   if (first.ret !== 0) {
     throw first.error ?? new VfioError('EIO', `GET_REGION_INFO ${index} answered ${describeRet(first.ret)}.`);
@@ -115,7 +115,7 @@ export function getRegionInfo(file: DeviceFile, index: number): FullRegionInfo {
 }
 
 /** Region info of every index, for checks that need the map; an index that fails is left out. */
-export function allRegions(file: DeviceFile, numRegions: number): FullRegionInfo[] {
+export function allRegions(file: ConformanceFile, numRegions: number): FullRegionInfo[] {
   const out: FullRegionInfo[] = [];
   for (let i = 0; i < numRegions; i++) {
     try {
@@ -128,7 +128,7 @@ export function allRegions(file: DeviceFile, numRegions: number): FullRegionInfo
 }
 
 export function getIrqInfo(
-  file: DeviceFile,
+  file: ConformanceFile,
   index: number,
   argsz = vfio_irq_info.size,
 ): { ret: number; info?: IrqInfoStruct } {
@@ -146,7 +146,7 @@ export interface IrqSetArgs {
   data?: Uint8Array;
 }
 
-export function setIrqs(file: DeviceFile, a: IrqSetArgs): IoctlResult & { thrown?: unknown } {
+export function setIrqs(file: ConformanceFile, a: IrqSetArgs): IoctlResult & { thrown?: unknown } {
   const data = a.data ?? new Uint8Array(0);
   const arg = encodeIrqSet({
     argsz: a.argsz ?? vfio_irq_set.size + data.byteLength,
@@ -168,7 +168,7 @@ export function eventfdData(fds: readonly number[]): Uint8Array {
 
 /** VFIO_DEVICE_FEATURE with `payload` after the 8-byte header. */
 export function deviceFeature(
-  file: DeviceFile,
+  file: ConformanceFile,
   flags: number,
   payload: Uint8Array,
 ): IoctlResult & { thrown?: unknown } {
@@ -182,11 +182,11 @@ export function deviceFeature(
 /** Config space through region 7, at the offset its REGION_INFO gives. */
 export class ConfigAccess {
   constructor(
-    private readonly file: DeviceFile,
+    private readonly file: ConformanceFile,
     readonly region: RegionInfoStruct,
   ) {}
 
-  static open(file: DeviceFile): ConfigAccess {
+  static open(file: ConformanceFile): ConfigAccess {
     return new ConfigAccess(file, getRegionInfo(file, VFIO_PCI_CONFIG_REGION_INDEX));
   }
 
@@ -250,4 +250,9 @@ export function firstDifference(a: Uint8Array, b: Uint8Array): number {
   const n = Math.max(a.length, b.length);
   for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
   return -1;
+}
+
+/** The plugin side of the device, or a skip: the check is about a TypeScript plugin's parent or device model. */
+export function pluginModel(ctx: CheckContext, what: string): PluginModel {
+  return ctx.model ?? ctx.skip(`${what} applies to a TypeScript plugin, not to a kernel device.`);
 }
