@@ -78,14 +78,30 @@ function eventfds(...fds: number[]): Uint8Array {
 }
 
 describe('VFIO_DEVICE_GET_INFO', () => {
-  it('returns EINVAL when argsz is below the 20 bytes of vfio_device_info', () => {
+  it('returns EINVAL when argsz is below the 16 bytes vfio-pci reads (offsetofend num_irqs)', () => {
     const { file } = openFile();
     const r = file.ioctl(
       VFIO_DEVICE_GET_INFO,
-      encodeDeviceInfo({ argsz: 19, flags: 0, numRegions: 0, numIrqs: 0, capOffset: 0 }),
+      encodeDeviceInfo({ argsz: 15, flags: 0, numRegions: 0, numIrqs: 0, capOffset: 0 }),
     );
     expect(r.ret).toBe(-ERRNO.EINVAL);
-    expect(r.error?.message).toMatch(/argsz 19/);
+    expect(r.error?.message).toMatch(/argsz 15/);
+  });
+
+  it('answers argsz 16 to 19 as vfio-pci does, copying back 16 bytes and leaving cap_offset as it was', () => {
+    const { file } = openFile();
+    const arg = encodeDeviceInfo({ argsz: 19, flags: 0, numRegions: 0, numIrqs: 0, capOffset: 0xdeadbeef });
+    const r = file.ioctl(VFIO_DEVICE_GET_INFO, arg);
+    expect(r.ret).toBe(0);
+    const info = decodeDeviceInfo(r.out);
+    expect(info.numIrqs).toBe(5);
+    expect(info.capOffset).toBe(0xdeadbeef);
+    const short = file.ioctl(
+      VFIO_DEVICE_GET_INFO,
+      arg.subarray(0, 16).map((b, i) => (i === 0 ? 16 : b)),
+    );
+    expect(short.ret).toBe(0);
+    expect(short.out.length).toBe(16);
   });
 
   it('reports PCI and RESET flags and the counts of regions and IRQ indexes', () => {
@@ -336,6 +352,13 @@ describe('VFIO_DEVICE_SET_IRQS follows vfio_set_irqs_validate_and_prepare', () =
       irqSet(VFIO_IRQ_SET_DATA_BOOL | T, 1, 0, 4, new Uint8Array([0, 1, 0, 1])),
     );
     expect(host.fired).toEqual([2, 4]);
+  });
+  it('refuses a loopback trigger on an index without a trigger (EINVAL), as vfio-pci does', () => {
+    const { file, host } = openFile();
+    const r = file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_NONE | T, 1, 0, 1));
+    expect(r.ret).toBe(-ERRNO.EINVAL);
+    expect(r.error?.message).toMatch(/has no trigger, so a loopback cannot fire it/);
+    expect(host.fired).toEqual([]);
   });
   it('de-assigns one vector with an eventfd of -1', () => {
     const { file, host, device } = openFile();

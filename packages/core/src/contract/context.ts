@@ -25,8 +25,30 @@ export interface DmaSpace {
    * synchronous `read` throws EFAULT for a mapping it cannot reach and says to use this.
    */
   readAsync?(iova: number, dst: Uint8Array): Promise<void>;
+  /**
+   * The IOVA mappings themselves, as they come and go, for a device that does its own DMA (a
+   * kernel device behind a real IOMMU mirrors them there): `mapped` runs for every mapping there
+   * is now and every later one, `unmapped` before one goes. Returns a function that stops it.
+   */
+  watch?(listener: IommuListener): () => void;
   /** The asynchronous `write` (vfio-user DMA_WRITE messages for mappings without an fd). */
   writeAsync?(iova: number, src: Uint8Array): Promise<void>;
+}
+
+/** A mapping as DmaSpace.watch reports it: `memory` is empty for one this process cannot reach (remote). */
+export interface IommuMapping {
+  readonly iova: number;
+  readonly size: number;
+  readonly read: boolean;
+  readonly write: boolean;
+  /** Exactly the mapped bytes. */
+  readonly memory: Uint8Array;
+  readonly remote: boolean;
+}
+
+export interface IommuListener {
+  mapped(mapping: IommuMapping): void;
+  unmapped(iova: number, size: number): void;
 }
 
 export interface PinnedRange {

@@ -5,11 +5,9 @@
  */
 
 import {
-  decodeDeviceInfo,
   decodeGfxPlaneInfo,
   decodeIrqInfo,
   decodeRegionInfoStruct,
-  encodeDeviceInfo,
   encodeGfxPlaneInfo,
   encodeIrqInfo,
   encodeRegionCaps,
@@ -50,19 +48,20 @@ export function irqInfoFlags(info: IrqInfo): number {
 }
 
 export function ioctlGetInfo(f: IoctlScope, out: Uint8Array): number {
-  const minsz = vfio_device_info.size; // offsetofend(struct vfio_device_info, cap_offset)
-  const s = decodeDeviceInfo(out);
-  if (s.argsz < minsz) throw argszError(f.name, 'vfio_device_info', s.argsz, minsz);
-  encodeDeviceInfo(
-    {
-      argsz: s.argsz,
-      flags: VFIO_DEVICE_FLAGS_PCI | (f.info.reset ? VFIO_DEVICE_FLAGS_RESET : 0),
-      numRegions: f.info.numRegions,
-      numIrqs: f.info.numIrqs,
-      capOffset: 0,
-    },
-    out,
+  // vfio_pci_ioctl_get_info: minsz = offsetofend(struct vfio_device_info, num_irqs), 16 bytes,
+  // and only those are copied back (cap_offset is written only with a capability chain, which
+  // a vfio-pci device of ours never has), so a caller of the 6.1 struct or a shorter one works.
+  const minsz = vfio_device_info.fields.cap_offset.offset;
+  const dv = new DataView(out.buffer, out.byteOffset, out.byteLength);
+  const argsz = out.byteLength >= 4 ? dv.getUint32(vfio_device_info.fields.argsz.offset, true) : 0;
+  if (argsz < minsz || out.byteLength < minsz) throw argszError(f.name, 'vfio_device_info', argsz, minsz);
+  dv.setUint32(
+    vfio_device_info.fields.flags.offset,
+    VFIO_DEVICE_FLAGS_PCI | (f.info.reset ? VFIO_DEVICE_FLAGS_RESET : 0),
+    true,
   );
+  dv.setUint32(vfio_device_info.fields.num_regions.offset, f.info.numRegions, true);
+  dv.setUint32(vfio_device_info.fields.num_irqs.offset, f.info.numIrqs, true);
   return 0;
 }
 

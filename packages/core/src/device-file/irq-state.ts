@@ -278,7 +278,16 @@ export class IrqState {
       this.onChange?.(index, s.enabled);
       return;
     }
-    // DATA_NONE or DATA_BOOL with TRIGGER: fire the vectors as a loopback test.
+    // DATA_NONE or DATA_BOOL with TRIGGER: fire the vectors as a loopback test, which needs the
+    // index enabled (vfio_pci_set_intx_trigger, vfio_pci_set_msi_trigger and
+    // vfio_pci_set_ctx_trigger_single all answer EINVAL for an index without a trigger).
+    if (s.enabled === 0) {
+      throw new VfioError('EINVAL', `IRQ index ${index} has no trigger, so a loopback cannot fire it.`, {
+        device: this.device,
+        irq: index,
+        hint: 'Give the index an eventfd (DATA_EVENTFD | ACTION_TRIGGER) before a DATA_NONE or DATA_BOOL trigger.',
+      });
+    }
     for (let i = 0; i < req.count; i++) {
       if (req.data === 'bool' && !req.values[i]) continue;
       this.trigger(index, req.start + i);

@@ -220,3 +220,35 @@ describe('HostDma mappings without memory in this process', () => {
     await expect(dma.readAsync(0, new Uint8Array(1))).rejects.toThrow(/EFAULT.*no way to reach it/);
   });
 });
+
+describe('HostDma.watch', () => {
+  it('reports the mappings there are, each later one, and each removal before it goes', () => {
+    const dma = new HostDma();
+    const mem = new Uint8Array(0x3000);
+    dma.map.map({ iova: 0, size: 0x1000, read: true, write: true, memory: mem });
+    const seen: string[] = [];
+    const stop = dma.watch({
+      mapped: (m) => seen.push(`map ${m.iova} ${m.size} ${m.memory.length} ${m.remote}`),
+      unmapped: (iova, size) => seen.push(`unmap ${iova} ${size}`),
+    });
+    dma.map.map({ iova: 0x1000, size: 0x1000, read: true, write: false, memory: mem, memoryOffset: 0x2000 });
+    dma.map.map({
+      iova: 0x8000,
+      size: 0x1000,
+      read: true,
+      write: true,
+      memory: new Uint8Array(0),
+      remote: true,
+    });
+    dma.map.unmap(0, 0x2000);
+    stop();
+    dma.map.unmap(0x8000, 0x1000);
+    expect(seen).toEqual([
+      'map 0 4096 4096 false',
+      'map 4096 4096 4096 false',
+      'map 32768 4096 0 true',
+      'unmap 0 4096',
+      'unmap 4096 4096',
+    ]);
+  });
+});

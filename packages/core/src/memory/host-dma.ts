@@ -4,10 +4,10 @@
  * VFIO_IOMMU_NOTIFY_DMA_UNMAP notifier that must make the driver unpin), and dirty logging of
  * device writes (VFIO_DEVICE_FEATURE_DMA_LOGGING_*).
  */
-import type { DirtyLog, DmaSpace, PinnedRange } from '../contract/context.js';
+import type { DirtyLog, DmaSpace, IommuListener, PinnedRange } from '../contract/context.js';
 import { VfioError } from '../errors.js';
 import type { DirtyTracker } from './dirty.js';
-import { IovaMap } from './iova-map.js';
+import { type DmaMapping, IovaMap } from './iova-map.js';
 import { hex } from './page.js';
 
 /**
@@ -70,6 +70,26 @@ export class HostDma implements DmaSpace, DirtyLog {
     this.#device = options.device;
     this.#remote = options.remote;
     this.#stopListening = this.map.onUnmap((iova, size) => this.#invalidate(iova, size));
+  }
+
+  /** DmaSpace.watch: the map's mappings now and as they change. */
+  watch(listener: IommuListener): () => void {
+    const report = (m: DmaMapping) =>
+      listener.mapped({
+        iova: m.iova,
+        size: m.size,
+        read: m.read,
+        write: m.write,
+        memory: m.remote ? m.memory : m.memory.subarray(m.memoryOffset, m.memoryOffset + m.size),
+        remote: m.remote,
+      });
+    for (const m of this.map.mappings()) report(m);
+    const stopMap = this.map.onMap(report);
+    const stopUnmap = this.map.onUnmap((iova, size) => listener.unmapped(iova, size));
+    return () => {
+      stopMap();
+      stopUnmap();
+    };
   }
 
   /** Number of live pins. */

@@ -44,6 +44,9 @@ export interface DmaMapping {
 /** Called with a mapping's IOVA and size just before the mapping is removed. */
 export type UnmapListener = (iova: number, size: number) => void;
 
+/** Called with a mapping just after it was made. */
+export type MapListener = (mapping: DmaMapping) => void;
+
 export interface IovaMapOptions {
   /** Most mappings at once; MAP_DMA beyond it fails with ENOSPC. Default: type1's dma_entry_limit, 65535. */
   readonly maxMappings?: number;
@@ -59,6 +62,7 @@ const SMALL_COPY = 64;
 export class IovaMap {
   readonly #entries: DmaMapping[] = [];
   readonly #listeners = new Set<UnmapListener>();
+  readonly #mapListeners = new Set<MapListener>();
   readonly #maxMappings: number;
 
   constructor(options: IovaMapOptions = {}) {
@@ -184,6 +188,7 @@ export class IovaMap {
       remote,
     });
     this.#entries.splice(at, 0, mapping);
+    for (const listener of [...this.#mapListeners]) listener(mapping);
   }
 
   /**
@@ -243,6 +248,14 @@ export class IovaMap {
   /** The mappings in IOVA order (a snapshot). */
   mappings(): readonly DmaMapping[] {
     return this.#entries.slice();
+  }
+
+  /** Register a listener called after each mapping is made; returns a function that unregisters it. */
+  onMap(listener: MapListener): () => void {
+    this.#mapListeners.add(listener);
+    return () => {
+      this.#mapListeners.delete(listener);
+    };
   }
 
   /** Register a listener called before a mapping is removed; returns a function that unregisters it. */
