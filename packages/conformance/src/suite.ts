@@ -168,6 +168,7 @@ async function runInSession(
     note: (text) => {
       notes.push(text);
     },
+    track: (file) => (tap ? tap(check.id, file) : file),
   };
   let skipped: string | undefined;
   try {

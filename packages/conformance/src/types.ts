@@ -119,6 +119,8 @@ export interface CheckContext {
   openAnother(): OpenedInstance;
   /** Record a remark shown with the result (an alias allowed, a limit applied). */
   note(text: string): void;
+  /** A file the check opened itself, put behind the same recording as ctx.file (see ConformanceOptions.tap). */
+  track(file: ConformanceFile): ConformanceFile;
 }
 
 export interface ConformanceCheck {

@@ -13,7 +13,7 @@ export const deviceChecks: readonly ConformanceCheck[] = [
   {
     id: 'device.info',
     title:
-      'DEVICE_GET_INFO reports a vfio-pci device with 9+ regions and 5 IRQ indexes, and refuses a short argsz',
+      'DEVICE_GET_INFO reports a vfio-pci device with 9+ regions and 5 IRQ indexes, refuses argsz 15 and answers 16',
     run(ctx) {
       const { ret, info } = getDeviceInfo(ctx.file);
       if (!info) {
@@ -42,12 +42,21 @@ export const deviceChecks: readonly ConformanceCheck[] = [
           actual: String(info.numIrqs),
         });
       }
-      const short = getDeviceInfo(ctx.file, 19);
+      // vfio_pci_ioctl_get_info: minsz is offsetofend(struct vfio_device_info, num_irqs), 16.
+      const short = getDeviceInfo(ctx.file, 15);
       if (short.ret !== EINVAL) {
         ctx.fail({
-          problem: 'DEVICE_GET_INFO with argsz 19 was not refused',
+          problem: 'DEVICE_GET_INFO with argsz 15 was not refused',
           expected: describeRet(EINVAL),
           actual: describeRet(short.ret),
+        });
+      }
+      const minimal = getDeviceInfo(ctx.file, 16);
+      if (minimal.ret !== 0) {
+        ctx.fail({
+          problem: 'DEVICE_GET_INFO with argsz 16 (up to num_irqs, as vfio-pci reads it) was refused',
+          expected: '0',
+          actual: describeRet(minimal.ret),
         });
       }
     },

@@ -15,10 +15,20 @@ import type { ConformanceCheck } from '../types.js';
 import { openConfig } from './config.js';
 import { describeRet, firstDifference, getDeviceInfo, hex, ioctl } from './util.js';
 
+/** Vendor and device ID, revision and class, header type, subsystem IDs and the interrupt pin: what a reset never changes. */
+const IDENTITY: readonly [number, number][] = [
+  [0x00, 0x04],
+  [0x08, 0x0c],
+  [0x0e, 0x0f],
+  [0x2c, 0x30],
+  [0x3d, 0x3e],
+];
+
 export const resetChecks: readonly ConformanceCheck[] = [
   {
     id: 'reset.config-restore',
-    title: 'VFIO_DEVICE_RESET restores config space to its state after open',
+    title:
+      'VFIO_DEVICE_RESET restores config space to its state after open (for a vfio-pci device: keeps its identity, as the PCI core saves and restores the rest)',
     run(ctx) {
       const { info } = getDeviceInfo(ctx.file);
       if (!info) return ctx.skip('DEVICE_GET_INFO failed (reported by device.info).');
@@ -47,6 +57,28 @@ export const resetChecks: readonly ConformanceCheck[] = [
         return;
       }
       const after = cfg.snapshot();
+      if (ctx.subject === 'kernel-pci') {
+        // vfio-pci resets through pci_try_reset_function, which saves config space and restores
+        // it around the reset: what the user wrote stays, the identity must too.
+        const kept: string[] = [];
+        for (let i = 0; i < initial.length; i++) {
+          if (initial[i] === after[i]) continue;
+          if (IDENTITY.some(([from, to]) => i >= from && i < to)) {
+            ctx.fail({
+              region: VFIO_PCI_CONFIG_REGION_INDEX,
+              offset: i,
+              problem: `an identity byte of config space changed across the reset`,
+              expected: `byte ${hex(initial[i])}`,
+              actual: `byte ${hex(after[i])}`,
+            });
+          } else kept.push(hex(i));
+        }
+        if (kept.length)
+          ctx.note(
+            `vfio-pci restores the config space it saved before the reset (pci_try_reset_function): bytes ${kept.join(', ')} kept what was written`,
+          );
+        return;
+      }
       const at = firstDifference(initial, after);
       if (at >= 0) {
         let diffs = 0;
