@@ -1,12 +1,17 @@
 /*
- * linux_vfio: the two raw operations of the Linux VFIO backend that Node has no API for.
+ * linux_vfio: the raw operations of the Linux VFIO backend that Node has no API for.
  *
  *   ioctl(fd, request, bytes)  an ioctl whose argument is a struct (or a string) in `bytes`
  *   ioctlValue(fd, request, v) an ioctl whose argument is an integer (API version, extension, IOMMU type)
  *   address(buffer)            the user virtual address of an ArrayBuffer's memory, for DMA mapping
+ *   mapRegion(fd, size, offset, writable) / unmapRegion(buffer)
+ *                              a mapping of a device fd that ends when told: the kernel keeps the
+ *                              device (and its group) open while a mapping of it exists, so a
+ *                              closed device must not wait for the garbage collector
  *
- * Opening device nodes, pread/pwrite at region offsets (node:fs), mmap and eventfds (the
- * @vfiokit/vfio-user addon) are done elsewhere; this file holds nothing that exists there.
+ * Opening device nodes, pread/pwrite at region offsets (node:fs), eventfds and memfd mappings
+ * (the @vfiokit/vfio-user addon, whose mappings live as long as their ArrayBuffer) are done
+ * elsewhere; this file holds nothing that exists there.
  *
  * Conventions: an ioctl answers as the kernel does, its return value or -errno, never an
  * exception; a bad argument from JavaScript (not a descriptor, not a Uint8Array) throws a
@@ -17,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 
 #include <node_api.h>
 
@@ -144,11 +150,102 @@ static napi_value address_fn(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* A live device mapping; `unmapped` keeps the finalizer from unmapping twice. */
+struct mapping {
+  void *addr;
+  size_t len;
+  int unmapped;
+  struct mapping *next;
+};
+
+/* The mappings not yet collected, for unmapRegion to find by address (main thread only). */
+static struct mapping *mappings = NULL;
+
+static void mapping_finalize(napi_env env, void *data, void *hint) {
+  struct mapping *m = hint;
+  struct mapping **p = &mappings;
+  while (*p && *p != m) p = &(*p)->next;
+  if (*p) *p = m->next;
+  /* SAFETY: the ArrayBuffer is being collected, so nothing can reach [addr, addr + len) any more. */
+  if (!m->unmapped) munmap(m->addr, m->len);
+  free(m);
+}
+
+static int arg_u64(napi_env env, napi_value v, uint64_t *out) {
+  napi_valuetype t;
+  double d;
+  if (napi_typeof(env, v, &t) != napi_ok || t != napi_number) return 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok) return 0;
+  if (!(d >= 0) || d > 9007199254740991.0 || d != (double)(uint64_t)d) return 0;
+  *out = (uint64_t)d;
+  return 1;
+}
+
+static napi_value map_region_fn(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  int fd;
+  uint64_t size, offset;
+  bool writable = true;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 3 || !arg_fd(env, argv[0], &fd) || !arg_u64(env, argv[1], &size) || size == 0 ||
+      !arg_u64(env, argv[2], &offset))
+    return throw_type(env, "mapRegion(fd, size, offset, writable): fd, a size > 0 and an offset");
+  if (argc >= 4) napi_get_value_bool(env, argv[3], &writable);
+  struct mapping *m = calloc(1, sizeof(*m));
+  if (m == NULL) return make_int(env, -ENOMEM);
+  /* SAFETY: a fresh mapping chosen by the kernel (addr NULL), so it replaces nothing of ours. */
+  void *addr = mmap(NULL, (size_t)size, PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, (off_t)offset);
+  if (addr == MAP_FAILED) {
+    int err = errno;
+    free(m);
+    return make_int(env, -err);
+  }
+  m->addr = addr;
+  m->len = (size_t)size;
+  napi_value out;
+  if (napi_create_external_arraybuffer(env, addr, (size_t)size, mapping_finalize, m, &out) != napi_ok) {
+    munmap(addr, (size_t)size);
+    free(m);
+    return NULL;
+  }
+  m->next = mappings;
+  mappings = m;
+  return out;
+}
+
+static napi_value unmap_region_fn(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  bool is_ab = false;
+  void *data = NULL;
+  size_t len = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return NULL;
+  if (argc < 1 || napi_is_arraybuffer(env, argv[0], &is_ab) != napi_ok || !is_ab)
+    return throw_type(env, "unmapRegion(buffer): buffer must be an ArrayBuffer from mapRegion");
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &len) != napi_ok) return NULL;
+  struct mapping *m = mappings;
+  while (m && !(m->addr == data && !m->unmapped)) m = m->next;
+  if (m == NULL) return make_int(env, 0); /* already unmapped (detached buffers have no data) */
+  /*
+   * SAFETY: no JavaScript runs between the munmap and the detach (one thread), and after the
+   * detach no view can reach the range again; the finalizer (which may run inside the detach)
+   * sees `unmapped` and leaves the range, which the kernel may reuse, alone. `m` is not touched
+   * after the detach, since the finalizer frees it.
+   */
+  m->unmapped = 1;
+  munmap(m->addr, m->len);
+  if (napi_detach_arraybuffer(env, argv[0]) != napi_ok) return NULL;
+  return make_int(env, 0);
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"ioctl", NULL, ioctl_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"ioctlValue", NULL, ioctl_value_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"address", NULL, address_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"mapRegion", NULL, map_region_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"unmapRegion", NULL, unmap_region_fn, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

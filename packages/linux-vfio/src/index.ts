@@ -7,6 +7,7 @@ export {
   type Difference,
   type Differential,
   type Explanation,
+  type Finding,
   type RefusalRow,
   type SideRun,
   type Verdict,
@@ -30,3 +31,4 @@ export {
   requireVfioReady,
   resolveHostDevice,
 } from './sysfs/resolve.js';
+export { LinuxVfioDevice, type LinuxVfioDeviceOptions } from './vfio-device.js';

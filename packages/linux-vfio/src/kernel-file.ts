@@ -33,6 +33,7 @@ import {
   VFIO_DEVICE_RESET,
   VFIO_DEVICE_SET_IRQS,
   VFIO_MIG_GET_PRECOPY_INFO,
+  VFIO_REGION_INFO_FLAG_WRITE,
   VfioError,
   vfio_device_feature,
   vfio_device_feature_mig_state,
@@ -150,7 +151,11 @@ export class KernelDeviceFile {
   }
 
   mmap(offset: number, length: number): RegionMapping {
-    const bytes = new Uint8Array(this.device.device.mmap(offset, length));
+    const d = this.device.device;
+    // A region without the WRITE flag maps read-only: vfio-pci refuses a writable mapping of it.
+    const region = d.regions().find((r) => offset >= r.offset && offset < r.offset + r.size);
+    const writable = region === undefined || (region.flags & VFIO_REGION_INFO_FLAG_WRITE) !== 0;
+    const bytes = new Uint8Array(d.mmap(offset, length, writable));
     return { memory: { size: bytes.length, bytes }, memoryOffset: 0, size: bytes.length };
   }
 

@@ -174,3 +174,16 @@ describe('opening through iommufd', () => {
     expect(e.message).toContain('CONFIG_VFIO_DEVICE_CDEV');
   });
 });
+
+describe('the type1 IOMMU refusing the group', () => {
+  it('explains EPERM from VFIO_SET_IOMMU as missing interrupt remapping, with both ways out', () => {
+    const k = fakeHost();
+    const ioctlValue = k.ioctlValue.bind(k);
+    k.ioctlValue = (fd, req, v) => (req === 0x3b66 ? -1 : ioctlValue(fd, req, v));
+    const e = errorOf(() => openVfioDevice(k, BDF));
+    expect(e.code).toBe('EPERM');
+    expect(e.message).toContain('without interrupt remapping');
+    expect(e.message).toContain('allow_unsafe_interrupts=1');
+    expect(k.openFds).toBe(0);
+  });
+});

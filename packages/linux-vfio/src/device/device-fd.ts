@@ -53,6 +53,7 @@ export class VfioDeviceFd {
   #info: DeviceInfoStruct | undefined;
   readonly #regions = new Map<number, KernelRegion | null>();
   readonly #irqs = new Map<number, IrqInfoStruct | null>();
+  readonly #mappings = new Set<ArrayBuffer>();
 
   constructor(system: HostSystem, fd: number, name: string) {
     this.#system = system;
@@ -187,9 +188,21 @@ export class VfioDeviceFd {
       });
   }
 
-  /** Map `size` bytes at a device-file offset (the region's offset plus an area's). */
-  mmap(offset: number, size: number): ArrayBuffer {
-    return this.#system.mmap(this.fd, size, offset);
+  /**
+   * Map `size` bytes at a device-file offset (the region's offset plus an area's). The mapping
+   * ends at close() at the latest: the kernel keeps the device, and its group, open while a
+   * mapping of it exists.
+   */
+  mmap(offset: number, size: number, writable = true): ArrayBuffer {
+    const buffer = this.#system.mmap(this.fd, size, offset, writable);
+    this.#mappings.add(buffer);
+    return buffer;
+  }
+
+  /** End a mapping made by mmap() now (its buffer is detached). */
+  munmap(buffer: ArrayBuffer): void {
+    if (!this.#mappings.delete(buffer)) return;
+    this.#system.munmap(buffer);
   }
 
   /** VFIO_DEVICE_SET_IRQS: the kernel's return value or -errno. */
@@ -252,6 +265,8 @@ export class VfioDeviceFd {
 
   close(): void {
     if (this.#fd < 0) return;
+    for (const b of this.#mappings) this.#system.munmap(b);
+    this.#mappings.clear();
     const fd = this.#fd;
     this.#fd = -1;
     this.#system.close(fd);

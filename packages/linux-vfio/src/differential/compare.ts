@@ -19,12 +19,18 @@ export interface SideRun {
 }
 
 /**
- * Why a difference is there: the kernel's sample does something no VFIO driver should (and ours
- * does not copy it); ours chose otherwise on purpose; or it was fixed (in the sample, the core or
- * the suite) and the entry says where, the difference staying visible because the kernel's side
- * is what it is.
+ * Why a difference is there: the kernel's sample breaks a rule vfio-pci keeps (ours keeps it);
+ * it differs from vfio-pci harmlessly (ours follows vfio-pci); ours differs on purpose; the
+ * check does not apply to a kernel device; or it was fixed in vfiokit and the kernel's side is
+ * what the kernel does.
  */
-export type Verdict = 'kernel-defect' | 'our-choice' | 'fixed' | 'kernel-behaviour';
+export type Verdict = 'kernel-defect' | 'kernel-quirk' | 'our-choice' | 'not-applicable' | 'fixed';
+
+/** Something the comparison taught and what was done about it, kept in the report. */
+export interface Finding {
+  readonly title: string;
+  readonly text: string;
+}
 
 export interface Explanation {
   /** A difference id, or a pattern for several. */

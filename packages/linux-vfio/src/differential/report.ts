@@ -1,11 +1,13 @@
 /** The differential as a person reads it (Markdown) and as a pipeline reads it (the JSON of Differential). */
-import type { Differential } from './compare.js';
+import type { Differential, Finding, Verdict } from './compare.js';
 
-const VERDICTS: Record<string, string> = {
-  'kernel-defect': "the kernel's sample does what no VFIO driver should; ours does not copy it",
-  'our-choice': 'ours differs on purpose',
+const VERDICTS: Record<Verdict, string> = {
+  'kernel-defect': "the kernel's sample breaks a rule vfio-pci keeps; ours keeps it",
+  'kernel-quirk':
+    "the kernel's sample differs from vfio-pci where nothing depends on it; ours follows vfio-pci",
+  'our-choice': 'ours differs on purpose (said where the sample does it)',
+  'not-applicable': 'the check does not apply to a kernel device',
   fixed: 'fixed in vfiokit; the kernel side is what the kernel does',
-  'kernel-behaviour': "the kernel's behaviour, which the suite now accepts",
 };
 
 function cell(text: string): string {
@@ -34,7 +36,11 @@ function hexdump(kernel: string, ours: string): string[] {
   return rows;
 }
 
-export function renderDifferential(d: Differential, title = 'Differential'): string {
+export function renderDifferential(
+  d: Differential,
+  title = 'Differential',
+  findings: readonly Finding[] = [],
+): string {
   const out: string[] = [`# ${title}`, '', `- kernel: ${d.kernel}`, `- ours: ${d.ours}`, ''];
   const explained = d.differences.length - d.unexplained.length;
   out.push(
@@ -43,6 +49,11 @@ export function renderDifferential(d: Differential, title = 'Differential'): str
   );
   if (d.unexplained.length) out.push('**Unexplained:**', '', ...d.unexplained.map((u) => `- \`${u}\``), '');
 
+  if (findings.length) {
+    out.push('## What the kernel taught, and what changed in vfiokit', '');
+    for (const f of findings) out.push(`- **${f.title}** ${f.text}`);
+    out.push('');
+  }
   out.push('## Differences and why', '', '| id | kernel | ours | verdict | why |', '|---|---|---|---|---|');
   for (const x of d.differences)
     out.push(

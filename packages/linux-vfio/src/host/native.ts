@@ -1,7 +1,7 @@
 /**
  * The backend's native addon (native/linux_vfio.c): ioctl with a struct or an integer argument,
- * and the address of an ArrayBuffer. Everything else the backend needs from the system (mmap,
- * eventfds, closing descriptors) is @vfiokit/vfio-user's addon, the one home of those.
+ * the address of an ArrayBuffer, and device mappings that end when told. Eventfds and closing
+ * descriptors come from @vfiokit/vfio-user's addon, the one home of those.
  */
 import { createRequire } from 'node:module';
 import { VfioError } from '@vfiokit/core';
@@ -13,6 +13,10 @@ export interface LinuxVfioAddon {
   ioctlValue(fd: number, request: number, value: number): number;
   /** The user virtual address of the memory behind an ArrayBuffer or a typed array. */
   address(buffer: ArrayBuffer | ArrayBufferView): bigint;
+  /** mmap(MAP_SHARED) of a device fd: the ArrayBuffer, or -errno. */
+  mapRegion(fd: number, size: number, offset: number, writable: boolean): ArrayBuffer | number;
+  /** munmap now and detach the buffer (0); idempotent. */
+  unmapRegion(buffer: ArrayBuffer): number;
 }
 
 /** Where the build puts the addon, relative to this file (src/host or dist/host). */

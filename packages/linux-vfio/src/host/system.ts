@@ -16,7 +16,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { ERRNO, type ErrnoName, errnoName, VfioError } from '@vfiokit/core';
-import { closeFd, Eventfd, mapFd } from '@vfiokit/vfio-user';
+import { closeFd, Eventfd } from '@vfiokit/vfio-user';
 import { addon } from './native.js';
 
 /** An eventfd the host made: the kernel signals it, the backend reads it. */
@@ -46,8 +46,12 @@ export interface HostSystem {
   read(fd: number, dst: Uint8Array): number;
   /** write(2) at the file's position: bytes written; throws a VfioError carrying the errno. */
   write(fd: number, src: Uint8Array): number;
-  /** mmap(MAP_SHARED, PROT_READ | PROT_WRITE); unmapped when the ArrayBuffer is collected. */
-  mmap(fd: number, size: number, offset: number): ArrayBuffer;
+  /**
+   * mmap(MAP_SHARED) of a device fd, read-only unless `writable`; the mapping lasts until
+   * munmap (the ArrayBuffer is then detached) or until the ArrayBuffer is collected.
+   */
+  mmap(fd: number, size: number, offset: number, writable?: boolean): ArrayBuffer;
+  munmap(buffer: ArrayBuffer): void;
   /** The user virtual address of a buffer's memory (for DMA mapping). */
   address(buffer: ArrayBuffer | ArrayBufferView): bigint;
   createEventfd(): HostEventfd;
@@ -135,7 +139,15 @@ export function linuxSystem(): HostSystem {
         throw errnoError(err, `write of ${src.length} bytes to fd ${fd}`);
       }
     },
-    mmap: (fd, size, offset) => mapFd(fd, size, offset),
+    mmap(fd, size, offset, writable = true) {
+      const r = addon().mapRegion(fd, size, offset, writable);
+      if (typeof r === 'number')
+        throw ioctlError(r, `mmap of 0x${size.toString(16)} bytes at 0x${offset.toString(16)} of fd ${fd}`);
+      return r;
+    },
+    munmap(buffer) {
+      addon().unmapRegion(buffer);
+    },
     address: (buffer) => addon().address(buffer),
     createEventfd: () => new Eventfd(),
     readText: (path) => maybe(() => readFileSync(path, 'utf8')),

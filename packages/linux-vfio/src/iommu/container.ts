@@ -98,12 +98,17 @@ export class VfioContainer implements DmaMapper {
   groupJoined(): void {
     if (this.#iommuSet) return;
     const ret = this.#system.ioctlValue(this.#fd, VFIO_SET_IOMMU, VFIO_TYPE1v2_IOMMU);
-    if (ret < 0)
+    if (ret < 0) {
+      // vfio_iommu_type1_attach_group: EPERM when the IOMMU cannot remap interrupts ("No
+      // interrupt remapping support" in dmesg), ENODEV/EINVAL when type1 is not there.
       throw ioctlError(
         ret,
         'VFIO_SET_IOMMU type1v2',
-        'Load the type1 IOMMU driver: modprobe vfio_iommu_type1.',
+        ret === -ERRNO.EPERM
+          ? 'The type1 IOMMU driver refuses an IOMMU without interrupt remapping (see dmesg): turn interrupt remapping on (in the firmware; for a virtual machine, -device intel-iommu,intremap=on), or, accepting that the device could then inject interrupts, modprobe vfio_iommu_type1 allow_unsafe_interrupts=1.'
+          : 'Load the type1 IOMMU driver: modprobe vfio_iommu_type1.',
       );
+    }
     this.#iommuSet = true;
   }
 

@@ -22,3 +22,6 @@ export interface DmaMapper {
 /** The hint for DMA mapping failures that come from the locked-memory limit. */
 export const MEMLOCK_HINT =
   'Mapping pins the memory: raise the locked-memory limit of this process (ulimit -l unlimited, LimitMEMLOCK=infinity for a service, or run as root).';
+
+/** The IOMMU page: mappings start and end on it (VFIO_IOMMU_MAP_DMA, IOMMU_IOAS_MAP). */
+export const IOMMU_PAGE = 4096;

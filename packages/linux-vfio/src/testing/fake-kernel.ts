@@ -462,10 +462,19 @@ export class FakeKernel implements HostSystem {
     return src.length;
   }
 
+  /** Mappings made and not yet unmapped. */
+  readonly mapped = new Set<ArrayBuffer>();
+
+  munmap(buffer: ArrayBuffer): void {
+    this.mapped.delete(buffer);
+  }
+
   mmap(fd: number, size: number, offset: number): ArrayBuffer {
     const m = this.#device(fd).mmap(offset, size);
     const bytes = m.memory.bytes.subarray(m.memoryOffset, m.memoryOffset + m.size);
-    return bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    const buffer = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer;
+    this.mapped.add(buffer);
+    return buffer;
   }
 
   address(buffer: ArrayBuffer | ArrayBufferView): bigint {
