@@ -114,6 +114,7 @@ try {
       for (let next = queue.shift(); next; next = queue.shift()) {
         const r = await runBoot(next.suite, next.boot, {
           root,
+          cacheDir: cache,
           qemu,
           kernel,
           userland,

@@ -77,6 +77,22 @@ export interface HostCheckContext {
   readonly dmesg: string;
   /** The repository root (plugins resolve from it; ../shared is beside it). */
   readonly root: string;
+  /** This boot's report folder (reports/guest/<suite>/<boot>), and the guest reports' root (reports/guest). */
+  readonly artifacts: string;
+  readonly reportsDir: string;
+}
+
+/** What a boot's `prepare` gets: where downloads and builds are cached, and a log. */
+export interface PrepareContext {
+  /** Outlives the run (VFIOKIT_GUEST_CACHE or ~/.cache/vfiokit-guest). */
+  readonly cacheDir: string;
+  /** This boot's private scratch directory, removed after the boot. */
+  readonly workDir: string;
+  /** The repository root. */
+  readonly root: string;
+  /** The guest kernel's release (`6.12.118+deb12-amd64`). */
+  readonly kernelRelease: string;
+  readonly log: (line: string) => void;
 }
 
 export interface GuestBoot {
@@ -89,6 +105,8 @@ export interface GuestBoot {
   /** Kernel modules to load at boot, by name; their dependencies come from modules.dep. */
   readonly modules?: readonly string[];
   readonly files?: readonly GuestFile[];
+  /** Runs on the host before the initramfs is built; its files join `files` (a module built against the guest kernel, say). */
+  readonly prepare?: (ctx: PrepareContext) => Promise<readonly GuestFile[]>;
   /** More kernel command-line words. */
   readonly append?: readonly string[];
   /** Guest RAM in MiB (default 512) and vCPUs (default 1). */

@@ -28,6 +28,7 @@ import { type ServerProcess, startServer } from './serve.js';
 
 export interface BootContext {
   readonly root: string;
+  readonly cacheDir: string;
   readonly qemu: string;
   readonly kernel: GuestKernel;
   readonly userland: Userland;
@@ -76,6 +77,15 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
       env[`VFK_SPEC_${d.id}`] = d.device;
     }
     const initrd = join(work, 'initramfs.cpio');
+    const prepared = boot.prepare
+      ? await boot.prepare({
+          cacheDir: ctx.cacheDir,
+          workDir: work,
+          root: ctx.root,
+          kernelRelease: ctx.kernel.release,
+          log: ctx.log,
+        })
+      : [];
     const [image] = await Promise.all([
       buildInitramfs({
         kernel: ctx.kernel,
@@ -87,7 +97,7 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
           timeoutSec: c.timeoutSec ?? DEFAULT_CHECK_TIMEOUT,
         })),
         modules: boot.modules ?? [],
-        files: boot.files ?? [],
+        files: [...(boot.files ?? []), ...prepared],
       }),
       ...boot.devices.map(async (device) => {
         servers.push(
@@ -232,6 +242,8 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
         console: consoleText,
         dmesg,
         root: ctx.root,
+        artifacts: art,
+        reportsDir: ctx.reportsDir,
       };
       const t0 = Date.now();
       try {

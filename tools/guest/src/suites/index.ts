@@ -2,7 +2,9 @@
 import type { GuestSuite } from '../suite.js';
 import gvtD from './gvt-d.js';
 import gvtG from './gvt-g.js';
+import kernelMtty from './kernel-mtty/index.js';
 import nvidiaVgpu from './nvidia-vgpu.js';
 import sampleMtty from './sample-mtty.js';
+import vfioPci from './vfio-pci.js';
 
-export const SUITES: readonly GuestSuite[] = [sampleMtty, gvtG, nvidiaVgpu, gvtD];
+export const SUITES: readonly GuestSuite[] = [sampleMtty, gvtG, nvidiaVgpu, gvtD, kernelMtty, vfioPci];
