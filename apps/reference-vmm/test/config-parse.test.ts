@@ -180,7 +180,7 @@ devices:
     expect(
       problem('plugins:\n  - package: x\ndevices:\n  - plugin: x\n    type: t\n    slots: 00:03.0\n'),
     ).toBe(
-      'config.yaml:6:5: devices[0] has an unknown field "slots"; the known fields are plugin, parent, type, uuid, slot, attrs, vfioUser.',
+      'config.yaml:6:5: devices[0] has an unknown field "slots"; the known fields are plugin, parent, type, uuid, slot, attrs, vfioUser, vfio.',
     );
     expect(problem('plugin: []\n')).toBe(
       'config.yaml:1:1: the configuration has an unknown field "plugin"; the known fields are plugins, machine, devices, mdevctl.',
@@ -367,5 +367,19 @@ describe('slots, sizes and UUIDs', () => {
   it('makes version-5 UUIDs that depend only on the name', () => {
     expect(stableUuid('a')).toBe(stableUuid('a'));
     expect(stableUuid('a')).not.toBe(stableUuid('b'));
+  });
+});
+
+describe('parseConfig: a device of the host kernel', () => {
+  it('reads a vfio entry with its slot, and one from the command line form', () => {
+    const c = parseConfig("devices:\n  - vfio: '0000:01:00.0'\n    slot: '00:06.0'\n", 'vm.yaml');
+    expect(c.devices).toEqual([
+      {
+        kind: 'vfio',
+        device: '0000:01:00.0',
+        slot: { bus: 0, device: 6, function: 0 },
+        origin: 'vm.yaml:2:5 devices[0]',
+      },
+    ]);
   });
 });

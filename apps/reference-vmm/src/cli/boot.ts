@@ -8,10 +8,14 @@ import { formatSlot, type VmmConfig } from '../config/index.js';
 import {
   allocateMemfdGuestRam,
   type CreatedDevice,
+  closeKernelDevices,
   connectRemoteDevices,
   createDevices,
   disconnectRemoteDevices,
   type GuestRamBacking,
+  type KernelDevice,
+  kernelDevices,
+  openKernelDevices,
   type ProbedPlugin,
   probePlugins,
   type RemoteDevice,
@@ -28,6 +32,8 @@ export interface Booted {
   readonly devices: readonly CreatedDevice[];
   /** The vfio-user devices: served by another process, attached through a client. */
   readonly remote: readonly RemoteDevice[];
+  /** The host kernel's devices, opened through VFIO. */
+  readonly kernel: readonly KernelDevice[];
   readonly machine: Machine;
   /** Close the machine and remove the instances; problems are returned, not thrown. */
   shutdown(): VfioError[];
@@ -53,7 +59,8 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
   );
   for (const p of plugins) progress?.step(`probed ${p.specifier}`);
   const devices = createDevices(config, plugins);
-  // With a vfio-user device, guest RAM is a memfd: DMA_MAP hands its fd to the server.
+  // With a vfio-user device, guest RAM is a memfd: DMA_MAP hands its fd to the server. With a
+  // kernel device too: VFIO_IOMMU_MAP_DMA needs page-aligned memory, which a memfd mapping is.
   let ramBacking: GuestRamBacking | undefined;
   const releaseRam = () => {
     try {
@@ -67,7 +74,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
     machine = new Machine({
       ramSize: config.machine.ramSize,
       log: opts.log,
-      ...(vfioUserDevices(config).length > 0
+      ...(vfioUserDevices(config).length > 0 || kernelDevices(config).length > 0
         ? { allocateRam: (size: number) => (ramBacking = allocateMemfdGuestRam(size)) }
         : {}),
     });
@@ -77,6 +84,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
     throw toVfioError(err);
   }
   let remote: RemoteDevice[] = [];
+  let kernel: KernelDevice[] = [];
   const shutdown = (): VfioError[] => {
     const problems: VfioError[] = [];
     try {
@@ -85,6 +93,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
       problems.push(toVfioError(err));
     }
     problems.push(...disconnectRemoteDevices(remote));
+    problems.push(...closeKernelDevices(kernel));
     releaseRam();
     return [...problems, ...removeDevices(devices)];
   };
@@ -94,6 +103,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
       guestMemory: machine.ram.memory,
       log: opts.log,
     });
+    kernel = openKernelDevices(config, { guestMemory: machine.ram.memory });
   } catch (err) {
     shutdown();
     throw err;
@@ -109,7 +119,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
       });
       progress?.step(`attached ${d.label} at ${formatSlot(d.config.slot)}`);
     }
-    for (const r of remote) {
+    for (const r of [...remote, ...kernel]) {
       machine.attach({ device: r.device, slot: r.config.slot, label: r.label });
       progress?.step(`attached ${r.label} at ${formatSlot(r.config.slot)}`);
     }
@@ -122,5 +132,5 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
       cause: err,
     });
   }
-  return { config, plugins, devices, remote, machine, shutdown };
+  return { config, plugins, devices, remote, kernel, machine, shutdown };
 }

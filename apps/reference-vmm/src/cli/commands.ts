@@ -93,6 +93,7 @@ export async function lspciCommand(argv: readonly string[], io: CliIo): Promise<
       k: { type: 'boolean', short: 'k' },
       i: { type: 'string', short: 'i' },
       json: { type: 'boolean' },
+      vfio: { type: 'string', multiple: true },
     },
     1,
   );
@@ -101,7 +102,10 @@ export async function lspciCommand(argv: readonly string[], io: CliIo): Promise<
     return 0;
   }
   const ids = loadIds(strings(values.i)[0], io);
-  const config = await buildConfig(configArgs(values, positionals), io, 'lspci');
+  // --vfio <device>: a device of the host kernel, as the guest would see it (vfio:<device>).
+  const args = configArgs(values, positionals);
+  const vfio = strings(values.vfio).map((d) => `vfio:${d}`);
+  const config = await buildConfig({ ...args, devices: [...args.devices, ...vfio] }, io, 'lspci');
   const progress = createProgress(io.stderr, bootSteps(config) + 1, 'booting');
   const booted = await boot(config, { cwd: io.cwd, log: logger(io), progress });
   try {

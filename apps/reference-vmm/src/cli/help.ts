@@ -28,7 +28,9 @@ const CONFIG_OPTIONS = `  config                 a YAML or JSON configuration, o
                          @vfiokit/sample-mtty:mtty-1@00:04.0 (repeatable; without a
                          config file, --device starts from an empty configuration);
                          or vfio-user:<socket>[@slot], a device another process serves
-                         (vfiokit serve), e.g. vfio-user:/run/vfiokit/mtty0.sock@00:05.0
+                         (vfiokit serve), e.g. vfio-user:/run/vfiokit/mtty0.sock@00:05.0;
+                         or vfio:<device>[@slot], a device of the host kernel through VFIO
+                         (bound to vfio-pci, or an mdev), e.g. vfio:0000:01:00.0@00:06.0
   --defined              add the mdev definitions that are active (vfiokit mdev start)
                          or start automatically (start: auto)
   --state-dir <dir>      where mdev definitions live (default $XDG_STATE_HOME/vfiokit
@@ -74,7 +76,7 @@ Options:
 Example:
   vfiokit types
 `,
-  lspci: `Usage: vfiokit lspci [config] [-v|-vv|-vvv] [-n|-nn] [-k] [-x|-xxx|-xxxx] [-i <file>] [--json]
+  lspci: `Usage: vfiokit lspci [config] [-v|-vv|-vvv] [-n|-nn] [-k] [-x|-xxx|-xxxx] [-i <file>] [--json] [--vfio <device>]...
 
 Boot the configuration, run the guest's PCI probe, and print what the guest sees as pciutils
 3.9's lspci prints it: -v adds BARs, flags and every capability (extended ones too), -vv the
@@ -91,13 +93,17 @@ Options:
   -i <file>              the PCI ID database to use instead of the system's
 ${CONFIG_OPTIONS}
   --json                 print the functions as JSON (IDs and names, BARs, capabilities, config bytes)
+  --vfio <device>        a device of the host kernel through VFIO, as the guest would see it
+                         (the same as --device vfio:<device>; repeatable)
   -h, --help             show this help
 
 Example:
   vfiokit lspci -vvv
   vfiokit lspci -xxxx > guest.dump && lspci -F guest.dump -vvv
+  vfiokit lspci -vv --vfio 0000:01:00.0
 `,
   serve: `Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid] [--plugin-option <k=v>]...
+       vfiokit serve --socket <path> --vfio <device>
 
 Create one device of a plugin and serve it over vfio-user on a UNIX socket, until SIGINT or
 SIGTERM; then the client's session ends, the socket file is removed and the device is removed.
@@ -112,10 +118,14 @@ Options:
                          a UUID, one is derived from the plugin, type and socket path
   --plugin-option <k=v>  an option for the plugin's probe, as plugins[].options in a
                          configuration (repeatable; true, false and numbers are typed)
+  --vfio <device>        serve a device of the host kernel instead: a sysfs path, a PCI address
+                         or an mdev UUID (root, or the /dev/vfio nodes, and its module loaded);
+                         the client's DMA_MAPs are mapped into the kernel's IOMMU
   -h, --help             show this help
 
 Example:
   vfiokit serve --socket /run/vfiokit/mtty0.sock --device @vfiokit/sample-mtty:mtty-2
+  vfiokit serve --socket /run/vfiokit/edu.sock --vfio 0000:01:00.0
   vfiokit run --plugin @vfiokit/sample-mtty --device vfio-user:/run/vfiokit/mtty0.sock@00:05.0
 `,
   mdev: `Usage: vfiokit mdev <action> [options]

@@ -9,9 +9,15 @@ import type { DriverRun, IgdReport, MachineReport } from '../machine/index.js';
 
 const hex = (n: number) => `0x${n.toString(16)}`;
 
-/** How a device's accesses reach it: an in-process call, or a vfio-user socket to another process. */
+/** A device the VMM does not create: served by another process, or the host kernel's own. */
+type RemoteEntry =
+  | { slot: string; transport: 'vfio-user'; socket: string }
+  | { slot: string; transport: 'kernel-vfio'; device: string };
+
+/** How a device's accesses reach it: an in-process call, a vfio-user socket to another process, or the kernel's VFIO. */
 function transportOf(config: VmmConfig, slot: string): string {
-  const remote = config.devices.find((c) => c.kind === 'vfio-user' && formatPciAddress(c.slot) === slot);
+  const remote = config.devices.find((c) => c.kind !== 'mdev' && formatPciAddress(c.slot) === slot);
+  if (remote?.kind === 'vfio') return `kernel VFIO, device ${remote.device}`;
   return remote && remote.kind === 'vfio-user' ? `vfio-user, socket ${remote.socket}` : 'in-process';
 }
 
@@ -148,10 +154,12 @@ export function runJson(
       uuid: d.instance.uuid,
     })),
     /** Devices served by another process (an in-process device above has no transport field). */
-    remote: config.devices.flatMap((d) =>
+    remote: config.devices.flatMap((d): RemoteEntry[] =>
       d.kind === 'vfio-user'
         ? [{ slot: formatSlot(d.slot), transport: 'vfio-user' as const, socket: d.socket }]
-        : [],
+        : d.kind === 'vfio'
+          ? [{ slot: formatSlot(d.slot), transport: 'kernel-vfio' as const, device: d.device }]
+          : [],
     ),
     drivers: runs.map((r) => ({ ...r, slot: formatSlot(r.slot) })),
     report,

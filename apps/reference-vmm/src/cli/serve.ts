@@ -9,6 +9,7 @@
 import { lstatSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isUuid, type Logger, toVfioError, VfioError } from '@vfiokit/core';
+import { LinuxVfioDevice } from '@vfiokit/linux-vfio';
 import { createPluginHostForServer, runServe } from '@vfiokit/vfio-user';
 import { type MdevDeviceConfig, stableUuid } from '../config/index.js';
 import { createLogger, findParent, loadPlugin, type ProbedPlugin } from '../loader/index.js';
@@ -97,6 +98,39 @@ function serveLogger(io: CliIo): Logger {
   };
 }
 
+/** The server's failure to listen, said plainly for an address in use. */
+function listenError(err: unknown, socketPath: string): VfioError {
+  const e = toVfioError(err);
+  if (e.code !== 'EADDRINUSE') return e;
+  return new VfioError(
+    'EADDRINUSE',
+    `the socket path ${socketPath} is in use: a server already listens there.`,
+    {
+      hint: 'Stop that server, or give another --socket path.',
+      cause: err,
+    },
+  );
+}
+
+/**
+ * `serve --vfio <device>`: a device of the host kernel (bound to vfio-pci, or an mdev) served
+ * over vfio-user. The client's DMA_MAPs are mirrored into the kernel's IOMMU, its SET_IRQS
+ * eventfds are fed by the kernel's, and region accesses go to the kernel device.
+ */
+async function serveKernelDevice(spec: string, socketPath: string, io: CliIo): Promise<number> {
+  checkSocketPath(socketPath);
+  const device = LinuxVfioDevice.open(spec);
+  try {
+    await runServe({ socketPath, device, log: serveLogger(io) });
+  } catch (err) {
+    throw listenError(err, socketPath);
+  } finally {
+    device.dispose();
+  }
+  io.stdout.write(`vfiokit serve: stopped; ${socketPath} is removed.\n`);
+  return 0;
+}
+
 export async function serveCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { values } = parseCommand(
     'serve',
@@ -105,6 +139,7 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
       help: { type: 'boolean', short: 'h' },
       socket: { type: 'string' },
       device: { type: 'string' },
+      vfio: { type: 'string' },
       'plugin-option': { type: 'string', multiple: true },
     },
     0,
@@ -115,8 +150,14 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
   }
   const socket = strings(values.socket)[0];
   const deviceText = strings(values.device)[0];
+  const vfio = strings(values.vfio)[0];
   if (socket === undefined || socket === '') {
     throw new UsageError('vfiokit serve needs --socket <path>, the UNIX socket to listen on.', 'serve');
+  }
+  if (vfio !== undefined) {
+    if (deviceText !== undefined)
+      throw new UsageError('vfiokit serve takes --device or --vfio, not both.', 'serve');
+    return serveKernelDevice(vfio, resolve(io.cwd, socket), io);
   }
   if (deviceText === undefined) {
     throw new UsageError(
@@ -174,18 +215,7 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
   try {
     await runServe({ socketPath, device, log: serveLogger(io) });
   } catch (err) {
-    const e = toVfioError(err);
-    if (e.code === 'EADDRINUSE') {
-      throw new VfioError(
-        'EADDRINUSE',
-        `the socket path ${socketPath} is in use: a server already listens there.`,
-        {
-          hint: 'Stop that server, or give another --socket path.',
-          cause: err,
-        },
-      );
-    }
-    throw e;
+    throw listenError(err, socketPath);
   } finally {
     try {
       parent.remove(uuid);

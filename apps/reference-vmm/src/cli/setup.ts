@@ -69,9 +69,43 @@ function parseVfioUserFlag(text: string, index: number, command: string): Device
   };
 }
 
+/** The prefix of a `--device` of the host kernel: `vfio:<device>[@slot]`. */
+export const VFIO_DEVICE_PREFIX = 'vfio:';
+
+/** vfio:<device>[@slot] — a sysfs path, a PCI address or an mdev UUID; the slot follows the `@`. */
+function parseVfioFlag(text: string, index: number, command: string): DeviceDraft {
+  const rest = text.slice(VFIO_DEVICE_PREFIX.length);
+  const at = rest.lastIndexOf('@');
+  const host = at >= 0 ? rest.slice(0, at) : rest;
+  const slotText = at >= 0 ? rest.slice(at + 1) : undefined;
+  if (host.length === 0) {
+    throw new UsageError(
+      `--device "${text}" names no host device; write vfio:<device>[@slot], such as vfio:0000:01:00.0@00:05.0.`,
+      command,
+    );
+  }
+  const slot = slotText === undefined ? undefined : parsePciAddress(slotText);
+  if (slotText !== undefined && !slot) {
+    throw new UsageError(
+      `--device "${text}" has slot "${slotText}", which is not a bus:device.function address such as 00:05.0.`,
+      command,
+    );
+  }
+  return {
+    kind: 'vfio',
+    host,
+    ...(slot ? { slot } : {}),
+    describe: (key?: string) => ({
+      where: 'command line',
+      field: `--device #${index + 1}${key ? ` ${key}` : ''}`,
+    }),
+  };
+}
+
 /** plugin:type[:uuid][@slot] — the slot follows the last `@` that is not the scope's. */
 export function parseDeviceFlag(text: string, index: number, command: string): DeviceDraft {
   if (text.startsWith(VFIO_USER_DEVICE_PREFIX)) return parseVfioUserFlag(text, index, command);
+  if (text.startsWith(VFIO_DEVICE_PREFIX)) return parseVfioFlag(text, index, command);
   const bad = () =>
     new UsageError(
       `--device "${text}" is not plugin:type[:uuid][@slot], such as @vfiokit/sample-mtty:mtty-2@00:04.0.`,

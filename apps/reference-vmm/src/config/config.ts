@@ -51,7 +51,15 @@ export interface VfioUserDeviceConfig {
   readonly origin: string;
 }
 
-export type DeviceConfig = MdevDeviceConfig | VfioUserDeviceConfig;
+/** A device of the host kernel, opened through VFIO (a sysfs path, a PCI address or an mdev UUID). */
+export interface VfioDeviceConfig {
+  readonly kind: 'vfio';
+  readonly device: string;
+  readonly slot: PciAddress;
+  readonly origin: string;
+}
+
+export type DeviceConfig = MdevDeviceConfig | VfioUserDeviceConfig | VfioDeviceConfig;
 
 export interface VmmConfig {
   /** The file name, or a description (`the default configuration`). */
@@ -69,13 +77,15 @@ export interface Place {
 
 /** One device before the whole-configuration checks; `describe(key)` locates a field of it. */
 export interface DeviceDraft {
-  readonly kind: 'mdev' | 'vfio-user';
+  readonly kind: 'mdev' | 'vfio-user' | 'vfio';
   readonly plugin?: string;
   readonly parent?: string;
   readonly type?: string;
   readonly uuid?: string;
   readonly slot?: PciAddress;
   readonly socket?: string;
+  /** The host device of a `vfio` entry. */
+  readonly host?: string;
   readonly attrs?: readonly (readonly [string, string])[];
   describe(key?: string): Place;
 }
@@ -287,6 +297,7 @@ function draftFromValue(value: unknown, source: string, loc: Locator, opts: Pars
     if ('vfioUser' in d) {
       return { kind: 'vfio-user' as const, socket: d.vfioUser, slot: parsePciAddress(d.slot), describe };
     }
+    if ('vfio' in d) return { kind: 'vfio' as const, host: d.vfio, slot: parsePciAddress(d.slot), describe };
     return {
       kind: 'mdev' as const,
       plugin: d.plugin,
@@ -430,6 +441,7 @@ export function finishConfig(draft: ConfigDraft): VmmConfig {
     const head = d.describe();
     const origin = `${head.where} ${head.field}`.trim();
     if (d.kind === 'vfio-user') return { kind: 'vfio-user', socket: d.socket as string, slot, origin };
+    if (d.kind === 'vfio') return { kind: 'vfio', device: d.host as string, slot, origin };
     const type = d.type as string;
     let uuid = d.uuid;
     if (!uuid) {

@@ -50,11 +50,19 @@ export const VfioUserDeviceSchema = v.strictObject({
   slot,
 });
 
-/** A device entry is a vfio-user device when it names a socket, an mdev device otherwise. */
+/** A device of the host kernel through VFIO: a sysfs path, a PCI address or an mdev UUID. */
+export const VfioDeviceSchema = v.strictObject({
+  vfio: nonEmpty,
+  slot,
+});
+
+/** A device entry is a vfio-user device when it names a socket, a kernel device when it names `vfio`, an mdev device otherwise. */
 export const DeviceSchema = v.lazy((input) =>
   typeof input === 'object' && input !== null && 'vfioUser' in input
     ? VfioUserDeviceSchema
-    : MdevDeviceSchema,
+    : typeof input === 'object' && input !== null && 'vfio' in input
+      ? VfioDeviceSchema
+      : MdevDeviceSchema,
 );
 
 export const ConfigSchema = v.strictObject({
@@ -92,6 +100,8 @@ export const FIELD_PROBLEMS: Readonly<Record<string, string>> = {
   'devices[].attrs': 'is not a mapping of attribute names to values',
   'devices[].attrs.*': 'is not an attribute value (a string, number or boolean)',
   'devices[].vfioUser': 'is not a socket path such as /run/vfiokit/dev0.sock',
+  'devices[].vfio':
+    'is not a host device such as 0000:01:00.0, /sys/bus/pci/devices/0000:01:00.0 or an mdev UUID',
 };
 
 /** What a missing field is, for "<parent> is missing <field> (...)". */
@@ -106,5 +116,5 @@ export const KNOWN_FIELDS: Readonly<Record<string, readonly string[]>> = {
   '': ['plugins', 'machine', 'devices', 'mdevctl'],
   'plugins[]': ['package', 'options'],
   machine: ['ramSize'],
-  'devices[]': ['plugin', 'parent', 'type', 'uuid', 'slot', 'attrs', 'vfioUser'],
+  'devices[]': ['plugin', 'parent', 'type', 'uuid', 'slot', 'attrs', 'vfioUser', 'vfio'],
 };

@@ -1,4 +1,5 @@
 export * from './host.js';
 export * from './instantiate.js';
+export * from './linux-vfio.js';
 export * from './load-plugin.js';
 export * from './vfio-user.js';
