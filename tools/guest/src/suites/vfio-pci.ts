@@ -5,7 +5,8 @@
  * unbound device), runs vfiokit-conformance --vfio on it (config virtualisation, BAR regions,
  * SET_IRQS rules for INTx and MSI, reset: every check must pass on the kernel's reference
  * driver), and drives it through the backend's typed layer: BAR0 mmapped, DMA into process
- * memory mapped through type1, MSI and INTx on eventfds.
+ * memory mapped through type1, MSI and INTx on eventfds; and the reference VMM prints it as a
+ * vfio: device and serves it over vfio-user (serve --vfio) to a client that sees it.
  */
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -65,6 +66,11 @@ export default defineSuite({
           name: 'vfio-pci: the typed layer mmaps BAR0, DMAs through type1 into process memory, and takes MSI and INTx on eventfds',
           script: checkScript('vfio-pci/dma.sh'),
           timeoutSec: 120,
+        },
+        {
+          name: 'vfio-pci: vfiokit lspci shows the edu as a vfio: device, and a vfio-user client sees it through vfiokit serve --vfio',
+          script: checkScript('vfio-pci/vmm.sh'),
+          timeoutSec: 240,
         },
       ],
     },
