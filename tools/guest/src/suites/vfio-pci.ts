@@ -23,9 +23,7 @@ export default defineSuite({
       devices: [],
       modules: ['vfio', 'vfio_iommu_type1', 'vfio_pci'],
       memoryMiB: 1024,
-      // no_timer_check: under TCG the IO-APIC timer test through the remapped IO-APIC can miss
-      // its window on a loaded machine and panic ("timer doesn't work through Interrupt-remapped IO-APIC").
-      append: ['intel_iommu=on', 'no_timer_check'],
+      append: ['intel_iommu=on'],
       qemuArgs: [
         '-device',
         'intel-iommu,intremap=on',
@@ -43,6 +41,7 @@ export default defineSuite({
             '@vfiokit/conformance',
             '@vfiokit/linux-vfio',
             '@vfiokit/vfio-user',
+            '@vfiokit/reference-vmm',
           ]),
           { path: `${GUEST_PROJECT}/edu-dma.mjs`, from: join(PACKAGE_DIR, 'guest', 'node', 'edu-dma.mjs') },
         ];
