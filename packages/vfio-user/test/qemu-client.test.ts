@@ -355,7 +355,7 @@ describe('the end of a session', () => {
     client.close();
     await server.idle();
     expect(lines).toContain(
-      'session ended: trapped accesses by region: 0 (BAR0): 2 reads/0 writes, 7 (config): 0 reads/1 writes.',
+      'session ended, device reset: trapped accesses by region: 0 (BAR0): 2 reads/0 writes, 7 (config): 0 reads/1 writes.',
     );
   });
 });

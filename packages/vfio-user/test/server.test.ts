@@ -566,7 +566,7 @@ describe('sessions', () => {
     second.close();
   });
 
-  it('refuses connections beyond maxPendingClients', async () => {
+  it('refuses connections beyond maxPendingClients with EBUSY', async () => {
     await server.close();
     server = await serveDevice({
       socketPath: path,
@@ -577,6 +577,7 @@ describe('sessions', () => {
     const first = await RawClient.connect(path);
     await first.handshake();
     const second = await RawClient.connect(path);
+    expect(errnoOf(await second.handshake())).toBe(16); // EBUSY, at once
     await second.conn.closed;
     expect(second.conn.open).toBe(false);
     first.close();

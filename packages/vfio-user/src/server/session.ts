@@ -308,8 +308,17 @@ export class Session {
       }
     };
     if (file) {
-      guard('counting accesses', () => this.o.log.info(accessSummary(file)));
-      if (file.deviceInfo().reset) guard('resetting the device', () => file.reset());
+      let accesses = '';
+      guard('counting accesses', () => {
+        accesses = accessSummary(file);
+      });
+      let reset = false;
+      if (file.deviceInfo().reset)
+        guard('resetting the device', () => {
+          file.reset();
+          reset = true;
+        });
+      this.o.log.info(`session ended${reset ? ', device reset' : ''}: ${accesses}`);
       guard('unmapping DMA', () => this.dma.unmapAll());
       guard('closing the device', () => file.close());
     } else guard('unmapping DMA', () => this.dma.unmapAll());
@@ -321,7 +330,7 @@ export class Session {
 }
 
 /**
- * "session ended: trapped accesses by region: 0 (BAR0): 120 reads/8 writes, 2 (BAR2): 0/0, ...":
+ * "trapped accesses by region: 0 (BAR0): 120 reads/8 writes, 2 (BAR2): 0 reads/0 writes, ...":
  * every implemented region, so that an mmapped BAR that saw none says so. Accesses through an
  * mmap never reach the server and are not counted; that is what the count proves.
  */
@@ -342,7 +351,7 @@ function accessSummary(file: DeviceFile): string {
       `${i}${REGION_NAMES[i] ? ` (${REGION_NAMES[i]})` : ''}: ${c.reads} reads/${c.writes} writes${errors}`,
     );
   }
-  return `session ended: trapped accesses by region: ${parts.join(', ') || 'none'}.`;
+  return `trapped accesses by region: ${parts.join(', ') || 'none'}.`;
 }
 
 /** vfio-pci's region indexes (linux/vfio.h VFIO_PCI_*_REGION_INDEX). */
