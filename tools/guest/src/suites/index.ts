@@ -4,5 +4,6 @@ import gvtD from './gvt-d.js';
 import gvtG from './gvt-g.js';
 import nvidiaVgpu from './nvidia-vgpu.js';
 import sampleMtty from './sample-mtty.js';
+import vfioUserClients from './vfio-user-clients.js';
 
-export const SUITES: readonly GuestSuite[] = [sampleMtty, gvtG, nvidiaVgpu, gvtD];
+export const SUITES: readonly GuestSuite[] = [sampleMtty, gvtG, nvidiaVgpu, gvtD, vfioUserClients];
