@@ -175,3 +175,5 @@ report(join(here, '..'), `roundtrip-${mode}`, figures, [
     },
   ),
 ]);
+// The forked peers keep their IPC channels open: end the run here (the exit handler stops them).
+process.exit();

@@ -44,7 +44,7 @@ import {
 } from '../protocol/constants.js';
 import { decodeDeviceInfoRequest, decodeResetRequest, encodeDeviceInfoReply } from '../protocol/device.js';
 import type { DmaLayout } from '../protocol/dma.js';
-import type { Frame } from '../protocol/framing.js';
+import { type Frame, ownFrame } from '../protocol/framing.js';
 import {
   DEFAULT_LIMITS,
   encodeEmptyReply,
@@ -110,7 +110,7 @@ export class Session {
     this.features = new SessionFeatures(ctx);
     this.conn = new MessageConnection(socket, {
       maxMessageSize: maxMessageSize(options.limits),
-      onMessage: (frame) => this.receive(frame),
+      onLentMessage: (frame, lent) => this.receive(frame, lent),
       onClose: (reason) => this.end(reason),
     });
   }
@@ -135,7 +135,14 @@ export class Session {
 
   // ---- receiving -------------------------------------------------------------------------
 
-  private receive(frame: Frame): void {
+  /**
+   * One message from the client. A `lent` frame is reused for the next message: region reads and
+   * writes (the hot path) are served from it as it is; every other message is copied first,
+   * since its handler may keep the payload (a DMA reply resolves a pending request later,
+   * migration data may be queued).
+   */
+  private receive(lentOrOwn: Frame, lent: boolean): void {
+    const frame = lent && !servedInPlace(lentOrOwn.header) ? ownFrame(lentOrOwn) : lentOrOwn;
     const h = frame.header;
     // Whatever a handler does not take over is closed when the message is done.
     const fds = frame.fds;
@@ -366,6 +373,18 @@ const REGION_NAMES: readonly string[] = [
   'config',
   'VGA',
 ];
+
+/**
+ * Commands served from a lent frame: their handlers are done with the payload when they return
+ * (a plugin's write handler gets the bytes for the call only, as with every trapped access).
+ */
+function servedInPlace(h: MessageHeader): boolean {
+  const c = h.command;
+  return (
+    isCommand(h) &&
+    (c === VFIO_USER_REGION_READ || c === VFIO_USER_REGION_WRITE || c === VFIO_USER_REGION_WRITE_MULTI)
+  );
+}
 
 /** The limits a server announces, with libvfio-user's values where the caller gives none. */
 export function serverLimits(l: { maxDataXferSize?: number; maxMsgFds?: number } = {}): Limits {
