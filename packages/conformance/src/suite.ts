@@ -7,12 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
   CONTRACT_VERSION,
-  DeviceFile,
   type MdevInstance,
   type MdevTypeInfo,
   type ParentDevice,
   type VfioPlugin,
 } from '@vfiokit/core';
+import { DeviceFile } from '@vfiokit/core/host';
 import { ALL_CHECKS } from './checks/index.js';
 import { describeError, hex, regionName } from './checks/util.js';
 import { createFakeClock, createRecordingLogger, createTestHost } from './host.js';

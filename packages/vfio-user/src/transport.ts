@@ -2,7 +2,8 @@
  * A vfio-user message connection over a UNIX socket: framing on receive, one sendmsg per message
  * with its fds on send, a queue when the socket would block, and one close with one reason.
  */
-import { ERRNO, VfioError } from '@vfiokit/core';
+import { VfioError } from '@vfiokit/core';
+import { ERRNO } from '@vfiokit/core/abi';
 import { closeFds } from './native/memory.js';
 import { UnixConnection, type UnixConnectionOptions } from './native/socket.js';
 import { VFIO_USER_HEADER_SIZE } from './protocol/constants.js';

@@ -9,15 +9,14 @@
  * libvfio-user succeeds too. At or past the region's end it is EINVAL, as vfio_pci_bar_rw.
  * QEMU itself never sends one (vfio_region_read/write have sizes 1, 2, 4 and 8).
  */
+import { VfioError } from '@vfiokit/core';
 import {
-  type ResolvedRegion,
-  toVfioError,
   VFIO_DEVICE_GET_REGION_INFO,
   VFIO_REGION_INFO_FLAG_CAPS,
   VFIO_REGION_INFO_FLAG_MMAP,
-  VfioError,
   vfio_region_info,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { type ResolvedRegion, toVfioError } from '@vfiokit/core/host';
 import { VFIO_USER_F_TYPE_REPLY, VFIO_USER_REGION_RW_SIZE } from '../protocol/constants.js';
 import {
   decodeRegionInfoRequest,

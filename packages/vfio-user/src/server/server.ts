@@ -8,7 +8,9 @@
  * (QEMU waits 5 s, hw/vfio-user/pci.c x-msg-timeout). Past `maxPendingClients` waiting
  * connections a new one is refused the same way at once.
  */
-import { type Clock, ERRNO, type Logger, toVfioError, type VfioDevice, VfioError } from '@vfiokit/core';
+import { type Clock, type Logger, type VfioDevice, VfioError } from '@vfiokit/core';
+import { ERRNO } from '@vfiokit/core/abi';
+import { toVfioError } from '@vfiokit/core/host';
 import { createRealClock, stderrLogger } from '../host.js';
 import { closeFds } from '../native/memory.js';
 import { type UnixConnection, UnixListener } from '../native/socket.js';

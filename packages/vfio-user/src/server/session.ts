@@ -8,17 +8,9 @@
  * the client handed over (DMA mappings, eventfds) is released when the connection goes away,
  * however it goes away.
  */
-import {
-  type Clock,
-  DeviceFile,
-  type DeviceHost,
-  type Logger,
-  toVfioError,
-  VFIO_DEVICE_GET_INFO,
-  type VfioDevice,
-  VfioError,
-  vfio_device_info,
-} from '@vfiokit/core';
+import { type Clock, type Logger, type VfioDevice, VfioError } from '@vfiokit/core';
+import { VFIO_DEVICE_GET_INFO, vfio_device_info } from '@vfiokit/core/abi';
+import { DeviceFile, type DeviceHost, toVfioError } from '@vfiokit/core/host';
 import { closeFds } from '../native/memory.js';
 import type { UnixConnection } from '../native/socket.js';
 import {
