@@ -1,12 +1,5 @@
-import {
-  allocateSharedMemory,
-  ConfigSpace,
-  msixCapability,
-  PCI_BASE_ADDRESS_0,
-  PCI_COMMAND,
-  PCI_COMMAND_MEMORY,
-  PciDeviceModel,
-} from '@vfiokit/core';
+import { allocateSharedMemory, ConfigSpace, msixCapability, PciDeviceModel } from '@vfiokit/core';
+import { PCI_BASE_ADDRESS_0, PCI_COMMAND, PCI_COMMAND_MEMORY } from '@vfiokit/core/abi';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Machine } from '../src/machine/index.js';
 import { DIRECT_AREA_2, REG_STATUS, slot, TestDevice } from './machine-fixtures.js';

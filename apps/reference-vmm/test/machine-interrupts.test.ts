@@ -1,13 +1,11 @@
+import { VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX } from '@vfiokit/core';
 import {
   PCI_COMMAND,
   PCI_COMMAND_INTX_DISABLE,
   PCI_MSIX_ENTRY_VECTOR_CTRL,
   PCI_MSIX_FLAGS,
   PCI_MSIX_FLAGS_MASKALL,
-  VFIO_PCI_INTX_IRQ_INDEX,
-  VFIO_PCI_MSI_IRQ_INDEX,
-  VFIO_PCI_MSIX_IRQ_INDEX,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import { afterEach, describe, expect, it } from 'vitest';
 import { InterruptController, Machine, MSI_WINDOW_BASE } from '../src/machine/index.js';
 import { slot, TestDevice } from './machine-fixtures.js';

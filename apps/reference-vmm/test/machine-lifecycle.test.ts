@@ -1,4 +1,5 @@
-import { PCI_COMMAND, VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX } from '@vfiokit/core';
+import { VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX } from '@vfiokit/core';
+import { PCI_COMMAND } from '@vfiokit/core/abi';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Machine } from '../src/machine/index.js';
 import {

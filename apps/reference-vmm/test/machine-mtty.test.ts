@@ -1,4 +1,4 @@
-import { PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MASTER } from '@vfiokit/core';
+import { PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MASTER } from '@vfiokit/core/abi';
 import mttyPlugin, {
   MTTY_CLASS_CODE,
   MTTY_DEVICE_ID,

@@ -1,10 +1,5 @@
-import {
-  PCI_COMMAND,
-  PCI_COMMAND_IO,
-  PCI_COMMAND_MASTER,
-  PCI_COMMAND_MEMORY,
-  VfioError,
-} from '@vfiokit/core';
+import { VfioError } from '@vfiokit/core';
+import { PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY } from '@vfiokit/core/abi';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ECAM_BASE,

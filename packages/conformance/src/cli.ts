@@ -6,7 +6,8 @@
 import { mkdirSync, realpathSync, writeFileSync } from 'node:fs';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { abiReport, formatAbiReport, type VfioPlugin } from '@vfiokit/core';
+import type { VfioPlugin } from '@vfiokit/core';
+import { abiReport, formatAbiReport } from '@vfiokit/core/abi';
 import { formatResult, formatSummary } from './format.js';
 import { toJUnitXml } from './junit.js';
 import { openKernelTarget } from './kernel.js';

@@ -3,18 +3,8 @@
  * logger that keeps every message, and eventfds that count their signals, so a check can see
  * which vectors fired.
  */
-import {
-  allocateSharedMemory,
-  type Clock,
-  type DeviceHost,
-  DirtyTracker,
-  HostDma,
-  IovaMap,
-  type IrqTrigger,
-  type Logger,
-  type SharedMemory,
-  VfioError,
-} from '@vfiokit/core';
+import { allocateSharedMemory, type Clock, type Logger, type SharedMemory, VfioError } from '@vfiokit/core';
+import { type DeviceHost, DirtyTracker, HostDma, IovaMap, type IrqTrigger } from '@vfiokit/core/host';
 
 export interface TestHostOptions {
   /** Bytes of guest memory mapped read/write at IOVA 0 (rounded up to pages). Default 1 MiB. */

@@ -8,13 +8,13 @@ import { randomUUID } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import {
   CONTRACT_VERSION,
-  DeviceFile,
   type MdevInstance,
   type MdevTypeInfo,
   type ParentDevice,
   VfioError,
   type VfioPlugin,
 } from '@vfiokit/core';
+import { DeviceFile } from '@vfiokit/core/host';
 import { ALL_CHECKS } from './checks/index.js';
 import { describeError, hex, regionName } from './checks/util.js';
 import { createFakeClock, createRecordingLogger, createTestHost, type TestHost } from './host.js';

@@ -3,7 +3,8 @@
  * produces. A check is `{ id, title, run(ctx) }`; it records failures through its context and
  * keeps going, so one run names every problem it finds, not just the first.
  */
-import type { DeviceFile, MdevInstance, MdevTypeInfo, ParentDevice, VfioPlugin } from '@vfiokit/core';
+import type { MdevInstance, MdevTypeInfo, ParentDevice, VfioPlugin } from '@vfiokit/core';
+import type { DeviceFile } from '@vfiokit/core/host';
 import type { CountingTrigger, TestHost } from './host.js';
 
 /** Which device a result is about: the plugin, the parent, the mdev type and the instance UUID. */

@@ -5,16 +5,14 @@
  * - encoding region info with a 16-area sparse-mmap capability: at least 1 million per second.
  */
 import { fileURLToPath } from 'node:url';
+import { ConfigSpace, PciDeviceModel, RegisterBank } from '@vfiokit/core';
 import {
-  ConfigSpace,
-  DeviceFile,
   encodeRegionInfo,
-  PciDeviceModel,
-  RegisterBank,
   regionCapsSize,
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   vfioPciIndexToOffset,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { DeviceFile } from '@vfiokit/core/host';
 import { newBench, report, runBench, target } from '../../../scripts/bench-report.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };

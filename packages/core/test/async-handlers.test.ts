@@ -4,7 +4,8 @@
  * later rejection is caught and logged instead of reaching the process.
  */
 import { describe, expect, it } from 'vitest';
-import { ConfigSpace, DeviceFile, type DeviceHost, PciDeviceModel, VfioError } from '../src/index.js';
+import { DeviceFile, type DeviceHost } from '../src/host.js';
+import { ConfigSpace, PciDeviceModel, VfioError } from '../src/index.js';
 
 function asyncDevice(opts: { reject: boolean }) {
   const config = new ConfigSpace({

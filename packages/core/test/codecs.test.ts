@@ -22,8 +22,8 @@ import {
   VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   VFIO_REGION_INFO_CAP_TYPE,
-  VfioError,
-} from '../src/index.js';
+} from '../src/abi.js';
+import { VfioError } from '../src/index.js';
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u53 = fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER });

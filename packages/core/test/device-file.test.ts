@@ -1,7 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
-  DeviceFile,
   decodeDeviceInfo,
   decodeIrqInfo,
   decodeRegionInfo,
@@ -38,9 +37,10 @@ import {
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
-  VfioError,
   vfioPciIndexToOffset,
-} from '../src/index.js';
+} from '../src/abi.js';
+import { DeviceFile } from '../src/host.js';
+import { VfioError } from '../src/index.js';
 import { fakeDevice, fakeHost } from './helpers.js';
 
 function openFile(opts: Parameters<typeof fakeDevice>[0] = {}) {

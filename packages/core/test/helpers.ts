@@ -1,5 +1,7 @@
 /** A hand-written device and host for dispatcher tests: no PCI model, so every rule under test is the core's. */
-import type { DeviceContext, DeviceHost, IrqInfo, RegionInfo, VfioDevice } from '../src/index.js';
+
+import type { DeviceHost } from '../src/host.js';
+import type { DeviceContext, IrqInfo, RegionInfo, VfioDevice } from '../src/index.js';
 
 export const silentLog = { debug() {}, info() {}, warn() {}, error() {} };
 

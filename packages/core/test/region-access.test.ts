@@ -5,14 +5,8 @@
 
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  allocateSharedMemory,
-  ConfigSpace,
-  DeviceFile,
-  type DeviceHost,
-  PciDeviceModel,
-  VfioError,
-} from '../src/index.js';
+import { DeviceFile, type DeviceHost } from '../src/host.js';
+import { allocateSharedMemory, ConfigSpace, PciDeviceModel, VfioError } from '../src/index.js';
 import { silentLog } from './helpers.js';
 
 function device(name: string): PciDeviceModel {

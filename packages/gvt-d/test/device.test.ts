@@ -4,8 +4,8 @@ import {
   VFIO_REGION_SUBTYPE_INTEL_IGD_HOST_CFG,
   VFIO_REGION_SUBTYPE_INTEL_IGD_LPC_CFG,
   VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION,
-  vfioPciIndexToOffset,
 } from '@vfiokit/core';
+import { vfioPciIndexToOffset } from '@vfiokit/core/abi';
 import { describe, expect, it } from 'vitest';
 import {
   buildOpRegion,

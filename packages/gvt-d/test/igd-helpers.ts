@@ -1,5 +1,7 @@
 import { createTestHost } from '@vfiokit/conformance';
-import { DeviceFile, VFIO_PCI_CONFIG_REGION_INDEX, vfioPciIndexToOffset } from '@vfiokit/core';
+import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
+import { vfioPciIndexToOffset } from '@vfiokit/core/abi';
+import { DeviceFile } from '@vfiokit/core/host';
 import { buildVbt, type IgdHostFacts, IgdPassthroughDevice } from '../src/index.js';
 
 export function openIgd(facts: IgdHostFacts) {

@@ -9,7 +9,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { createFakeClock, createRecordingLogger, createTestHost } from '@vfiokit/conformance';
-import { DeviceFile } from '@vfiokit/core';
+import { DeviceFile } from '@vfiokit/core/host';
 import { newBench, report, runBench, target } from '../../../scripts/bench-report.js';
 import {
   BLT_WRITE_ALPHA,

@@ -1,16 +1,18 @@
 import {
-  decodeRegionInfo,
-  encodeRegionInfoStruct,
-  VFIO_DEVICE_GET_REGION_INFO,
   VFIO_PCI_ERR_IRQ_INDEX,
   VFIO_PCI_INTX_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
   VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_PCI_REQ_IRQ_INDEX,
-  VFIO_REGION_INFO_CAP_SPARSE_MMAP,
-  VFIO_REGION_INFO_CAP_TYPE,
   VfioError,
 } from '@vfiokit/core';
+import {
+  decodeRegionInfo,
+  encodeRegionInfoStruct,
+  VFIO_DEVICE_GET_REGION_INFO,
+  VFIO_REGION_INFO_CAP_SPARSE_MMAP,
+  VFIO_REGION_INFO_CAP_TYPE,
+} from '@vfiokit/core/abi';
 import { describe, expect, it } from 'vitest';
 import {
   buildVirtualOpRegion,
@@ -28,7 +30,7 @@ import {
 } from '../src/index.js';
 import { newParent, openVgpu } from './helpers.js';
 
-function fullRegionInfo(file: import('@vfiokit/core').DeviceFile, index: number) {
+function fullRegionInfo(file: import('@vfiokit/core/host').DeviceFile, index: number) {
   const arg = new Uint8Array(256);
   encodeRegionInfoStruct({ argsz: 256, flags: 0, index, capOffset: 0, size: 0, offset: 0 }, arg);
   const r = file.ioctl(VFIO_DEVICE_GET_REGION_INFO, arg);

@@ -1,14 +1,13 @@
 import { inflateSync } from 'node:zlib';
+import { VFIO_DEVICE_GFX_LINK_STATE_DOWN, VFIO_DEVICE_GFX_LINK_STATE_UP } from '@vfiokit/core';
 import {
   decodeGfxPlaneInfo,
   encodeGfxPlaneInfo,
-  VFIO_DEVICE_GFX_LINK_STATE_DOWN,
-  VFIO_DEVICE_GFX_LINK_STATE_UP,
   VFIO_DEVICE_QUERY_GFX_PLANE,
   VFIO_GFX_PLANE_TYPE_DMABUF,
   VFIO_GFX_PLANE_TYPE_PROBE,
   VFIO_GFX_PLANE_TYPE_REGION,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {

@@ -5,7 +5,8 @@ import {
   type FakeClock,
   type TestHost,
 } from '@vfiokit/conformance';
-import { DeviceFile, VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
+import { VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
+import { DeviceFile } from '@vfiokit/core/host';
 import {
   createGvtParent,
   GTT_PAGE_SIZE,

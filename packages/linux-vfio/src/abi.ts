@@ -3,7 +3,7 @@
  * yet (it encodes the device side). Layouts are linux/vfio.h and linux/iommufd.h of Linux 6.12;
  * test/abi.test.ts compiles C against the machine's linux/vfio.h for the structs it has.
  */
-import { vfioIo } from '@vfiokit/core';
+import { vfioIo } from '@vfiokit/core/abi';
 
 // linux/vfio.h: struct vfio_group_status { __u32 argsz; __u32 flags; }
 export const VFIO_GROUP_STATUS_SIZE = 8;

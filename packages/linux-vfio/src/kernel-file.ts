@@ -7,14 +7,11 @@
  * process: requests outside the VFIO device set, and DMA-logging features whose argument holds
  * a user pointer, are not sent (they answer ENOTTY and EFAULT with a sentence that says so).
  */
+import { type DeviceInfo, type ErrnoName, type RegionMapping, VfioError } from '@vfiokit/core';
 import {
-  type DeviceInfo,
   decodeDeviceFeature,
   decodeMigState,
-  type ErrnoName,
   errnoName,
-  type IoctlResult,
-  type RegionMapping,
   VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
   VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
@@ -34,10 +31,10 @@ import {
   VFIO_DEVICE_SET_IRQS,
   VFIO_MIG_GET_PRECOPY_INFO,
   VFIO_REGION_INFO_FLAG_WRITE,
-  VfioError,
   vfio_device_feature,
   vfio_device_feature_mig_state,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import type { IoctlResult } from '@vfiokit/core/host';
 import type { OpenedDevice } from './device/open.js';
 import type { HostSystem } from './host/system.js';
 

@@ -23,22 +23,24 @@ import {
   type RegionInfo,
   type RegionMapping,
   type SharedMemory,
+  VFIO_PCI_INTX_IRQ_INDEX,
+  VFIO_PCI_ROM_REGION_INDEX,
+  type VfioDevice,
+  VfioError,
+} from '@vfiokit/core';
+import {
   VFIO_DEVICE_FLAGS_RESET,
   VFIO_IRQ_INFO_AUTOMASKED,
   VFIO_IRQ_INFO_EVENTFD,
   VFIO_IRQ_INFO_MASKABLE,
   VFIO_IRQ_INFO_NORESIZE,
-  VFIO_PCI_INTX_IRQ_INDEX,
-  VFIO_PCI_ROM_REGION_INDEX,
   VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   VFIO_REGION_INFO_CAP_TYPE,
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
-  type VfioDevice,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import type { KernelRegion } from './device/device-fd.js';
 import { type OpenedDevice, type OpenOptions, openVfioDevice } from './device/open.js';
 import { type HostEventfd, type HostSystem, linuxSystem } from './host/system.js';

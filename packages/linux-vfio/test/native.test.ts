@@ -1,6 +1,6 @@
 import { closeSync, openSync, readSync } from 'node:fs';
-import { ERRNO, VFIO_DEVICE_GET_INFO, VFIO_GET_API_VERSION } from '@vfiokit/core';
-import { closeFd, createMemfd, Eventfd } from '@vfiokit/vfio-user';
+import { ERRNO, VFIO_DEVICE_GET_INFO, VFIO_GET_API_VERSION } from '@vfiokit/core/abi';
+import { closeFd, createMemfd, Eventfd } from '@vfiokit/vfio-user/native';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { addon } from '../src/host/native.js';

@@ -1,14 +1,13 @@
 import { createTestHost } from '@vfiokit/conformance';
+import { allocateSharedMemory, VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
 import {
-  allocateSharedMemory,
-  DeviceFile,
   encodeIrqSet,
   VFIO_DEVICE_SET_IRQS,
   VFIO_IRQ_SET_ACTION_TRIGGER,
   VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_IRQ_SET_DATA_NONE,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { DeviceFile } from '@vfiokit/core/host';
 import { describe, expect, it } from 'vitest';
 import { LinuxVfioDevice } from '../src/index.js';
 import { fakeHost, UUID } from './helpers.js';

@@ -1,10 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  PCI_CAP_ID_MSI,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-  VFIO_REGION_INFO_FLAG_MMAP,
-  vfioPciIndexToOffset,
-} from '@vfiokit/core';
+import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
+import { PCI_CAP_ID_MSI, VFIO_REGION_INFO_FLAG_MMAP, vfioPciIndexToOffset } from '@vfiokit/core/abi';
 import { describe, expect, it } from 'vitest';
 import {
   BAR0_SIZE,

@@ -1,5 +1,6 @@
 import type { GuestView, PciAddress, ProbedDevice } from '@vfiokit/core';
-import { VFIO_PCI_MSI_IRQ_INDEX, vfioPciIndexToOffset } from '@vfiokit/core';
+import { VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
+import { vfioPciIndexToOffset } from '@vfiokit/core/abi';
 import { describe, expect, it } from 'vitest';
 import { nvidiaVgpuGuestDriver } from '../src/index.js';
 import { type OpenVgpu, openVgpu, rig } from './helpers.js';

@@ -6,15 +6,9 @@ import {
   type FakeClock,
   type TestHost,
 } from '@vfiokit/conformance';
-import {
-  DeviceFile,
-  type ParentDevice,
-  PCI_COMMAND,
-  PCI_COMMAND_MEMORY,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-  VFIO_PCI_MSI_IRQ_INDEX,
-  vfioPciIndexToOffset,
-} from '@vfiokit/core';
+import { type ParentDevice, VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
+import { PCI_COMMAND, PCI_COMMAND_MEMORY, vfioPciIndexToOffset } from '@vfiokit/core/abi';
+import { DeviceFile } from '@vfiokit/core/host';
 import {
   CH_PUT,
   CHANNEL_STRIDE,

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { VfioError, vfioPciIndexToOffset } from '@vfiokit/core';
+import { VfioError } from '@vfiokit/core';
+import { vfioPciIndexToOffset } from '@vfiokit/core/abi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {

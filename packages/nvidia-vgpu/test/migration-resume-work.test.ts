@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { type DeviceFile, MigState, VfioError } from '@vfiokit/core';
+import { MigState, VfioError } from '@vfiokit/core';
+import type { DeviceFile } from '@vfiokit/core/host';
 import { describe, expect, it } from 'vitest';
 import {
   CH_GET,

@@ -1,14 +1,13 @@
 import { randomUUID } from 'node:crypto';
 import { crc32 } from 'node:zlib';
+import { MigState, VfioError } from '@vfiokit/core';
 import {
-  type DeviceFile,
-  MigState,
   VFIO_MIGRATION_P2P,
   VFIO_MIGRATION_PRE_COPY,
   VFIO_MIGRATION_STOP_COPY,
-  VfioError,
   vfioPciIndexToOffset,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import type { DeviceFile } from '@vfiokit/core/host';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { BAR3_SIZE } from '../src/abi.js';

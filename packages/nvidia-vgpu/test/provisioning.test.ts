@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createFakeClock, createRecordingLogger, createTestHost } from '@vfiokit/conformance';
-import { DeviceFile, VfioError } from '@vfiokit/core';
+import { VfioError } from '@vfiokit/core';
+import { DeviceFile } from '@vfiokit/core/host';
 import { describe, expect, it } from 'vitest';
 import plugin, {
   NVML_VGPU_PGPU_HETEROGENEOUS_MODE,

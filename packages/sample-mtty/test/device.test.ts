@@ -9,8 +9,8 @@ import {
   VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_PCI_REQ_IRQ_INDEX,
   VfioError,
-  vfioPciIndexToOffset,
 } from '@vfiokit/core';
+import { vfioPciIndexToOffset } from '@vfiokit/core/abi';
 import { describe, expect, it } from 'vitest';
 import {
   UART_FCR,

@@ -1,10 +1,7 @@
 import { createTestHost, type TestHost } from '@vfiokit/conformance';
-import {
-  DeviceFile,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-  type VfioPlugin,
-  vfioPciIndexToOffset,
-} from '@vfiokit/core';
+import { VFIO_PCI_CONFIG_REGION_INDEX, type VfioPlugin } from '@vfiokit/core';
+import { vfioPciIndexToOffset } from '@vfiokit/core/abi';
+import { DeviceFile } from '@vfiokit/core/host';
 import plugin from '../src/index.js';
 import type { MttyDevice } from '../src/mtty-device.js';
 

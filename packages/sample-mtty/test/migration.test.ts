@@ -1,13 +1,11 @@
+import { MigState, VFIO_PCI_CONFIG_REGION_INDEX, VfioError } from '@vfiokit/core';
 import {
-  type DeviceFile,
-  MigState,
   VFIO_MIGRATION_P2P,
   VFIO_MIGRATION_PRE_COPY,
   VFIO_MIGRATION_STOP_COPY,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-  VfioError,
   vfioPciIndexToOffset,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import type { DeviceFile } from '@vfiokit/core/host';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MTTY_HEADER_SIZE, MTTY_MAGIC } from '../src/migration.js';

@@ -17,7 +17,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { HostDma, IovaMap, VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
+import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
+import { HostDma, IovaMap } from '@vfiokit/core/host';
 import { newBench, report, runBench, target } from '../../../scripts/bench-report.js';
 import { connectVfioUser } from '../src/client/client-device.js';
 import { allocateMemfdMemory, mapFd } from '../src/native/memory.js';
@@ -175,3 +176,5 @@ report(join(here, '..'), `roundtrip-${mode}`, figures, [
     },
   ),
 ]);
+// The forked peers keep their IPC channels open: end the run here (the exit handler stops them).
+process.exit();

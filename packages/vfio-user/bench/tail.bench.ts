@@ -251,3 +251,5 @@ report(join(here, '..'), 'tail', figures, targets, {
   gc,
   runs: rounds.map((x) => ({ round: x.round, placement: x.placement, kind: x.kind, ...x.run })),
 });
+// The C device and the server's IPC channel keep the loop alive: end the run here.
+process.exit();

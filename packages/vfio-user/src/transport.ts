@@ -2,11 +2,12 @@
  * A vfio-user message connection over a UNIX socket: framing on receive, one sendmsg per message
  * with its fds on send, a queue when the socket would block, and one close with one reason.
  */
-import { ERRNO, VfioError } from '@vfiokit/core';
+import { VfioError } from '@vfiokit/core';
+import { ERRNO } from '@vfiokit/core/abi';
 import { closeFds } from './native/memory.js';
 import { UnixConnection, type UnixConnectionOptions } from './native/socket.js';
 import { VFIO_USER_HEADER_SIZE } from './protocol/constants.js';
-import { type Frame, FrameReassembler } from './protocol/framing.js';
+import { type Frame, FrameReassembler, type FrameSink } from './protocol/framing.js';
 import { encodeErrorReply, isCommand, maxMessageSize, wantsReply } from './protocol/header.js';
 
 export interface MessageConnectionOptions {
@@ -17,6 +18,13 @@ export interface MessageConnectionOptions {
    * messages wait for nextMessage().
    */
   onMessage?(frame: Frame): void;
+  /**
+   * onMessage for a receiver that handles each message before returning: small messages come in
+   * a frame reused for the next one (FrameReassembler.feed), so receiving allocates nothing per
+   * message. When `lent`, whatever the handler keeps past its return it must copy (ownFrame).
+   * Used instead of onMessage when given.
+   */
+  onLentMessage?(frame: Frame, lent: boolean): void;
   /** Called once. `reason` is undefined for a plain local close(). */
   onClose?(reason: VfioError | undefined): void;
   /** The send queue emptied after the socket pushed back. */
@@ -34,12 +42,22 @@ export class MessageConnection {
   private resolveClosed!: (reason: VfioError | undefined) => void;
   private closeReason: VfioError | undefined;
   private isOpen = true;
+  /** The sink of lent frames, made once (see MessageConnectionOptions.onLentMessage). */
+  private readonly lendSink: FrameSink | undefined;
 
   /** Take over a connected socket (not yet started) and start receiving. */
   constructor(socket: UnixConnection, options: MessageConnectionOptions = {}) {
     this.socket = socket;
     this.options = options;
     this.framer = new FrameReassembler({ maxMessageSize: options.maxMessageSize ?? maxMessageSize() });
+    const lentHandler = options.onLentMessage;
+    this.lendSink =
+      lentHandler !== undefined
+        ? (frame, lent) => {
+            if (this.isOpen) lentHandler(frame, lent);
+            else closeFds(frame.fds);
+          }
+        : undefined;
     this.closed = new Promise((resolve) => {
       this.resolveClosed = resolve;
     });
@@ -90,7 +108,7 @@ export class MessageConnection {
         'EINVAL',
         `a message of ${message.length} bytes is shorter than the vfio-user header.`,
       );
-    const size = new DataView(message.buffer, message.byteOffset, message.byteLength).getUint32(4, true);
+    const size = (message[4] | (message[5] << 8) | (message[6] << 16) | (message[7] << 24)) >>> 0;
     if (size !== message.length)
       throw new VfioError('EINVAL', `the message says msg_size ${size} but is ${message.length} bytes long.`);
     return this.socket.send(message, fds);
@@ -133,17 +151,20 @@ export class MessageConnection {
   private receive(chunk: Uint8Array, fds: readonly number[]): void {
     // A framing error throws out of here; the socket closes with it as the reason. The messages
     // framed before it are delivered first.
-    const frames = this.framer.push(chunk, fds);
-    for (let i = 0; i < frames.length; i++) {
-      if (!this.isOpen) {
-        closeFds(frames[i].fds);
-        continue;
-      }
-      try {
-        this.deliver(frames[i]);
-      } catch (err) {
-        for (let j = i + 1; j < frames.length; j++) closeFds(frames[j].fds);
-        throw err;
+    if (this.lendSink !== undefined) this.framer.feed(chunk, fds, this.lendSink);
+    else {
+      const frames = this.framer.push(chunk, fds);
+      for (let i = 0; i < frames.length; i++) {
+        if (!this.isOpen) {
+          closeFds(frames[i].fds);
+          continue;
+        }
+        try {
+          this.deliver(frames[i]);
+        } catch (err) {
+          for (let j = i + 1; j < frames.length; j++) closeFds(frames[j].fds);
+          throw err;
+        }
       }
     }
     const lost = this.framer.lostError;

@@ -1,13 +1,13 @@
 import { createTestHost } from '@vfiokit/conformance';
 import {
   allocateSharedMemory,
-  DeviceFile,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_PCI_INTX_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
   VfioError,
-  vfioPciIndexToOffset,
 } from '@vfiokit/core';
+import { vfioPciIndexToOffset } from '@vfiokit/core/abi';
+import { DeviceFile } from '@vfiokit/core/host';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   connectVfioUser,

@@ -8,7 +8,7 @@ import {
   VFIO_REGION_INFO_FLAG_CAPS,
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import * as P from '../src/protocol/index.js';

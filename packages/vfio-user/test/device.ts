@@ -14,9 +14,9 @@ import {
   msiCapability,
   PciDeviceModel,
   type PluginHost,
-  toVfioError,
   VfioError,
 } from '@vfiokit/core';
+import { toVfioError } from '@vfiokit/core/host';
 
 export const TEST_VENDOR = 0x1af4; // a test value only
 export const TEST_DEVICE = 0x10f0;

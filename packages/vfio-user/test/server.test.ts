@@ -1,6 +1,7 @@
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
 import {
   VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
   VFIO_DEVICE_FEATURE_DMA_LOGGING_START,
@@ -8,12 +9,9 @@ import {
   VFIO_DEVICE_FLAGS_PCI,
   VFIO_DEVICE_FLAGS_RESET,
   VFIO_DMA_UNMAP_FLAG_ALL,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-  VFIO_PCI_INTX_IRQ_INDEX,
-  VFIO_PCI_MSI_IRQ_INDEX,
   VFIO_REGION_INFO_FLAG_CAPS,
   VFIO_REGION_INFO_FLAG_MMAP,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/host.js';
 import { Eventfd } from '../src/native/eventfd.js';
@@ -566,7 +564,7 @@ describe('sessions', () => {
     second.close();
   });
 
-  it('refuses connections beyond maxPendingClients', async () => {
+  it('refuses connections beyond maxPendingClients with EBUSY', async () => {
     await server.close();
     server = await serveDevice({
       socketPath: path,
@@ -577,6 +575,7 @@ describe('sessions', () => {
     const first = await RawClient.connect(path);
     await first.handshake();
     const second = await RawClient.connect(path);
+    expect(errnoOf(await second.handshake())).toBe(16); // EBUSY, at once
     await second.conn.closed;
     expect(second.conn.open).toBe(false);
     first.close();

@@ -80,6 +80,31 @@ export interface HostCheckContext {
   /** This boot's report folder (reports/guest/<suite>/<boot>), and the guest reports' root (reports/guest). */
   readonly artifacts: string;
   readonly reportsDir: string;
+  /**
+   * Boot this boot's guest again, in another QEMU attached to the same served devices (the
+   * servers still run): its console, results and trace go to `<name>-*.log` in the boot's
+   * report folder. For checks of what a server does across clients (a QEMU killed in the
+   * middle of I/O, a second QEMU while one is attached). Killed when the boot ends, if still up.
+   */
+  startGuest(name: string, opts?: { readonly timeoutSec?: number }): ExtraGuest;
+}
+
+/** A QEMU that a host check started with startGuest(). */
+export interface ExtraGuest {
+  readonly pid: number | undefined;
+  /** Resolves when QEMU exits: its status and everything it printed. */
+  readonly done: Promise<{
+    code: number | null;
+    signal: NodeJS.Signals | null;
+    timedOut: boolean;
+    stderr: string;
+  }>;
+  /** SIGKILL, as a crash would. */
+  kill(): void;
+  /** The guest's results UART so far, as the lines /init wrote. */
+  results(): string;
+  /** The guest's console so far. */
+  console(): string;
 }
 
 /** What a boot's `prepare` gets: where downloads and builds are cached, and a log. */

@@ -3,7 +3,8 @@
  * the machine and attach every device at its slot. The caller runs the probe and the drivers,
  * then calls `shutdown()`, which closes the machine and removes the instances again.
  */
-import { type Logger, toVfioError, VfioError } from '@vfiokit/core';
+import { type Logger, VfioError } from '@vfiokit/core';
+import { toVfioError } from '@vfiokit/core/host';
 import { formatSlot, type VmmConfig } from '../config/index.js';
 import {
   allocateMemfdGuestRam,

@@ -4,7 +4,8 @@
  * driver failed, a device errored, a configuration or plugin problem), 2 a usage error.
  */
 import { readFileSync } from 'node:fs';
-import { toVfioError, type VfioError } from '@vfiokit/core';
+import type { VfioError } from '@vfiokit/core';
+import { toVfioError } from '@vfiokit/core/host';
 import { UsageError } from './args.js';
 import { lspciCommand, runCommand } from './commands.js';
 import { MAIN_USAGE, USAGE } from './help.js';

@@ -5,7 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { toVfioError, VfioError } from '@vfiokit/core';
+import { VfioError } from '@vfiokit/core';
+import { toVfioError } from '@vfiokit/core/host';
 import { loadPackageExport } from '../loader/index.js';
 import { parseCommand, UsageError } from './args.js';
 import type { CliIo } from './io.js';

@@ -8,7 +8,8 @@
  */
 import { lstatSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { isUuid, type Logger, toVfioError, VfioError } from '@vfiokit/core';
+import { isUuid, type Logger, VfioError } from '@vfiokit/core';
+import { toVfioError } from '@vfiokit/core/host';
 import { LinuxVfioDevice } from '@vfiokit/linux-vfio';
 import { createPluginHostForServer, runServe } from '@vfiokit/vfio-user';
 import { type MdevDeviceConfig, stableUuid } from '../config/index.js';

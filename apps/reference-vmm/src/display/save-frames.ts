@@ -6,21 +6,17 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { DRM_PLANE_TYPE_PRIMARY, disabledGfxPlane, encodePng, type VfioError } from '@vfiokit/core';
 import {
-  type DeviceFile,
-  DRM_PLANE_TYPE_PRIMARY,
   decodeGfxPlaneInfo,
-  disabledGfxPlane,
   encodeGfxPlaneInfo,
-  encodePng,
   type GfxPlaneInfoStruct,
-  toVfioError,
   VFIO_DEVICE_QUERY_GFX_PLANE,
   VFIO_GFX_PLANE_TYPE_PROBE,
   VFIO_GFX_PLANE_TYPE_REGION,
-  type VfioError,
   vfio_device_gfx_plane_info,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { type DeviceFile, toVfioError } from '@vfiokit/core/host';
 import { formatSlot } from '../config/index.js';
 import type { Machine } from '../machine/index.js';
 

@@ -6,7 +6,8 @@
  * etc/igd-bdsm-size (u64 LE), reserve that much RAM below 4 GiB (1 MiB aligned) and write its
  * base into BDSM (0x5c before gen 11, the qword at 0xc0 from gen 11).
  */
-import { type GuestView, type ProbedDevice, toVfioError } from '@vfiokit/core';
+import type { GuestView, ProbedDevice } from '@vfiokit/core';
+import { toVfioError } from '@vfiokit/core/host';
 import {
   FW_CFG_IGD_BDSM_SIZE,
   FW_CFG_IGD_OPREGION,

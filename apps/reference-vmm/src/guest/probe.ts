@@ -8,7 +8,12 @@ import {
   formatPciAddress,
   type GuestInterrupts,
   type GuestView,
-  msiLayout,
+  type PciAddress,
+  type ProbedBar,
+  type ProbedDevice,
+  VfioError,
+} from '@vfiokit/core';
+import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_IO_MASK,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -59,11 +64,8 @@ import {
   PCI_SUBSYSTEM_ID,
   PCI_SUBSYSTEM_VENDOR_ID,
   PCI_VENDOR_ID,
-  type PciAddress,
-  type ProbedBar,
-  type ProbedDevice,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { msiLayout } from '@vfiokit/core/host';
 import { type AddressWindow, PCI_WINDOWS, type PciWindows } from '../machine/layout.js';
 
 export interface ProbeOptions {

@@ -7,10 +7,10 @@ import {
   type Logger,
   type MdevInstance,
   type ParentDevice,
-  toVfioError,
   VfioError,
   type VfioPlugin,
 } from '@vfiokit/core';
+import { toVfioError } from '@vfiokit/core/host';
 import type { MdevDeviceConfig, PluginConfig, VmmConfig } from '../config/index.js';
 import { formatSlot } from '../config/index.js';
 import { type LoadPluginOptions, loadPlugin } from './load-plugin.js';

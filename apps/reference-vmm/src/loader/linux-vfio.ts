@@ -7,7 +7,8 @@
  *
  * This file is the one place the VMM touches @vfiokit/linux-vfio.
  */
-import { type SharedMemory, toVfioError, VfioError } from '@vfiokit/core';
+import { type SharedMemory, VfioError } from '@vfiokit/core';
+import { toVfioError } from '@vfiokit/core/host';
 import { type HostSystem, LinuxVfioDevice } from '@vfiokit/linux-vfio';
 import { formatSlot, type VfioDeviceConfig, type VmmConfig } from '../config/index.js';
 

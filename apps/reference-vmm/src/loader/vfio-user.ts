@@ -9,7 +9,8 @@
  * takes a RAM allocator and a VfioDevice.
  */
 import { isAbsolute, resolve } from 'node:path';
-import { type Logger, type SharedMemory, toVfioError, VfioError } from '@vfiokit/core';
+import { type Logger, type SharedMemory, VfioError } from '@vfiokit/core';
+import { toVfioError } from '@vfiokit/core/host';
 import { allocateMemfdMemory, connectVfioUser, type VfioUserClientDevice } from '@vfiokit/vfio-user';
 import { formatSlot, type VfioUserDeviceConfig, type VmmConfig } from '../config/index.js';
 

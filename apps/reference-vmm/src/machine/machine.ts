@@ -6,22 +6,17 @@
  */
 import {
   type Clock,
-  DeviceFile,
-  type DeviceHost,
-  DirtyTracker,
   formatPciAddress,
   type GuestDriver,
   type GuestView,
-  HostDma,
-  IovaMap,
   type Logger,
   type PciAddress,
   type ProbedDevice,
   type SharedMemory,
-  toVfioError,
   type VfioDevice,
   VfioError,
 } from '@vfiokit/core';
+import { DeviceFile, type DeviceHost, DirtyTracker, HostDma, IovaMap, toVfioError } from '@vfiokit/core/host';
 import { igdFirmware } from '../guest/igd-firmware.js';
 import { probePciBus } from '../guest/probe.js';
 import {

@@ -1,11 +1,6 @@
 /** What both halves of a live migration share: the devices that move, the knobs and the outcome. */
-import type {
-  DeviceFile,
-  GuestDriver,
-  GuestDriverResult,
-  GuestMigrationProgram,
-  ProbedDevice,
-} from '@vfiokit/core';
+import type { GuestDriver, GuestDriverResult, GuestMigrationProgram, ProbedDevice } from '@vfiokit/core';
+import type { DeviceFile } from '@vfiokit/core/host';
 import type { Machine } from '../machine/index.js';
 
 /** Version 2: the destination boots its own configuration and compares the source's description with it. */

@@ -9,7 +9,8 @@
  * Every refusal goes back to the source as ERROR with the sentence, and the source goes back to
  * RUNNING; the result says what happened here.
  */
-import { type DeviceFile, type GuestDriverResult, MigState, toVfioError, VfioError } from '@vfiokit/core';
+import { type GuestDriverResult, MigState, VfioError } from '@vfiokit/core';
+import { type DeviceFile, toVfioError } from '@vfiokit/core/host';
 import { reasonText, watchRejections } from '../machine/plugin-rejections.js';
 import {
   DEFAULT_IDLE_MS,

@@ -11,20 +11,17 @@
  * answers ERROR and the source goes back to RUNNING.
  */
 import { performance } from 'node:perf_hooks';
+import { type GuestProgramState, MigState, VfioError } from '@vfiokit/core';
 import {
-  type DeviceFile,
   decodeDeviceFeature,
   encodeDeviceFeature,
-  type GuestProgramState,
-  MigState,
-  toVfioError,
   VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_FEATURE_GET,
   VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
   VFIO_MIGRATION_PRE_COPY,
-  VfioError,
   vfio_device_feature_mig_data_size,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { type DeviceFile, toVfioError } from '@vfiokit/core/host';
 import type { Machine } from '../machine/index.js';
 import {
   CHUNK_BYTES,

@@ -1,6 +1,7 @@
 /** mdev lifecycle: capacity, available_instances, duplicate UUIDs and removing an open device. */
 import { randomUUID } from 'node:crypto';
-import { ERRNO, type MdevInstance, VfioError } from '@vfiokit/core';
+import { type MdevInstance, VfioError } from '@vfiokit/core';
+import { ERRNO } from '@vfiokit/core/abi';
 import type { CheckContext, ConformanceCheck, PluginModel } from '../types.js';
 import { describeError, pluginModel } from './util.js';
 

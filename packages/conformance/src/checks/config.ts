@@ -1,4 +1,5 @@
 /** Config space (region 7): identity, the capability list, and BAR sizing against REGION_INFO. */
+import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX } from '@vfiokit/core';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
@@ -14,14 +15,11 @@ import {
   PCI_STD_HEADER_SIZEOF,
   PCI_STD_NUM_BARS,
   PCI_VENDOR_ID,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-  VFIO_PCI_ROM_REGION_INDEX,
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
-  walkCapabilities,
-  walkExtendedCapabilities,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { walkCapabilities, walkExtendedCapabilities } from '@vfiokit/core/host';
 import type { CheckContext, ConformanceCheck } from '../types.js';
 import {
   ConfigAccess,

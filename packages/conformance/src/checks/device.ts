@@ -1,11 +1,6 @@
 /** DEVICE_GET_INFO: the flags match what the device does. */
-import {
-  VFIO_DEVICE_FLAGS_PCI,
-  VFIO_DEVICE_FLAGS_RESET,
-  VFIO_DEVICE_RESET,
-  VFIO_PCI_NUM_IRQS,
-  VFIO_PCI_NUM_REGIONS,
-} from '@vfiokit/core';
+import { VFIO_PCI_NUM_IRQS, VFIO_PCI_NUM_REGIONS } from '@vfiokit/core';
+import { VFIO_DEVICE_FLAGS_PCI, VFIO_DEVICE_FLAGS_RESET, VFIO_DEVICE_RESET } from '@vfiokit/core/abi';
 import type { ConformanceCheck } from '../types.js';
 import { describeError, describeRet, EINVAL, getDeviceInfo, ioctl } from './util.js';
 

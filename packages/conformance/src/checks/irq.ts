@@ -1,5 +1,11 @@
 /** IRQ info against the config-space capabilities, and the kernel's SET_IRQS rules. */
 import {
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_INTX_IRQ_INDEX,
+  VFIO_PCI_MSI_IRQ_INDEX,
+  VFIO_PCI_MSIX_IRQ_INDEX,
+} from '@vfiokit/core';
+import {
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
   PCI_INTERRUPT_PIN,
@@ -12,14 +18,10 @@ import {
   VFIO_IRQ_SET_DATA_BOOL,
   VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_IRQ_SET_DATA_NONE,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-  VFIO_PCI_INTX_IRQ_INDEX,
-  VFIO_PCI_MSI_IRQ_INDEX,
-  VFIO_PCI_MSIX_IRQ_INDEX,
   vfio_irq_info,
   vfio_irq_set,
-  walkCapabilities,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { walkCapabilities } from '@vfiokit/core/host';
 import type { CheckContext, ConformanceCheck } from '../types.js';
 import { openConfig } from './config.js';
 import { describeRet, EINVAL, eventfdData, getDeviceInfo, getIrqInfo, setIrqs } from './util.js';

@@ -1,15 +1,14 @@
 /** Migration v2 where a device offers it: every arc between supported states, and a save/load round trip. */
 import {
-  DeviceFile,
-  ERRNO,
-  encodeMigState,
-  isStateSupported,
   type MigrationCaps,
   type MigrationOps,
   MigState,
-  migNextState,
-  migPath,
-  migStateName,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  type VfioDevice,
+} from '@vfiokit/core';
+import {
+  ERRNO,
+  encodeMigState,
   PCI_COMMAND,
   PCI_COMMAND_IO,
   PCI_COMMAND_MEMORY,
@@ -23,9 +22,8 @@ import {
   VFIO_MIGRATION_P2P,
   VFIO_MIGRATION_PRE_COPY,
   VFIO_MIGRATION_STOP_COPY,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-  type VfioDevice,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { DeviceFile, isStateSupported, migNextState, migPath, migStateName } from '@vfiokit/core/host';
 import type { CheckContext, ConformanceCheck, ConformanceFile } from '../types.js';
 import { openConfig } from './config.js';
 import {

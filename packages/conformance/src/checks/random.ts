@@ -3,6 +3,7 @@
  * VfioError, or a -errno result), a plugin handler never throws anything but a VfioError, and
  * the device keeps answering afterwards.
  */
+import { VfioError } from '@vfiokit/core';
 import {
   VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_GET_INFO,
@@ -12,8 +13,7 @@ import {
   VFIO_DEVICE_RESET,
   VFIO_DEVICE_SET_IRQS,
   VFIO_MIG_GET_PRECOPY_INFO,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import fc from 'fast-check';
 import type { CheckContext, ConformanceCheck } from '../types.js';
 import { allRegions, describeError, describeRet, getDeviceInfo, hex, ioctl } from './util.js';

@@ -1,10 +1,9 @@
 /** GET_REGION_INFO: argsz and capability-chain rules, sparse areas, mmap, types, offsets, bounds. */
+import { VFIO_PCI_NUM_REGIONS, VfioError } from '@vfiokit/core';
 import {
   decodeRegionInfo,
   decodeRegionInfoStruct,
   ERRNO,
-  IOMMU_PAGE_SIZE,
-  VFIO_PCI_NUM_REGIONS,
   VFIO_PCI_VGA_REGION_INDEX,
   VFIO_REGION_INFO_CAP_SPARSE_MMAP,
   VFIO_REGION_INFO_CAP_TYPE,
@@ -12,9 +11,9 @@ import {
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
-  VfioError,
   vfio_region_info,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { IOMMU_PAGE_SIZE } from '@vfiokit/core/host';
 import type { CheckContext, ConformanceCheck, ConformanceFile } from '../types.js';
 import {
   describeError,

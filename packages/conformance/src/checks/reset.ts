@@ -1,4 +1,5 @@
 /** VFIO_DEVICE_RESET puts config space back to its state right after open. */
+import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_COMMAND,
@@ -9,8 +10,7 @@ import {
   PCI_STD_NUM_BARS,
   VFIO_DEVICE_FLAGS_RESET,
   VFIO_DEVICE_RESET,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import type { ConformanceCheck } from '../types.js';
 import { openConfig } from './config.js';
 import { describeRet, firstDifference, getDeviceInfo, hex, ioctl } from './util.js';

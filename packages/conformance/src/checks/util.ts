@@ -2,6 +2,7 @@
  * The raw road to a device: ioctls built from core's codecs and sent through the file's ioctl,
  * region accesses at the offsets REGION_INFO reports (never computed), and config-space helpers.
  */
+import { VFIO_PCI_CONFIG_REGION_INDEX, VfioError } from '@vfiokit/core';
 import {
   type DeviceInfoStruct,
   decodeDeviceInfo,
@@ -15,7 +16,6 @@ import {
   encodeIrqSet,
   encodeRegionInfoStruct,
   errnoName,
-  type IoctlResult,
   type IrqInfoStruct,
   type RawCap,
   type RegionCap,
@@ -25,14 +25,13 @@ import {
   VFIO_DEVICE_GET_IRQ_INFO,
   VFIO_DEVICE_GET_REGION_INFO,
   VFIO_DEVICE_SET_IRQS,
-  VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_REGION_INFO_FLAG_CAPS,
-  VfioError,
   vfio_device_info,
   vfio_irq_info,
   vfio_irq_set,
   vfio_region_info,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import type { IoctlResult } from '@vfiokit/core/host';
 import type { CheckContext, ConformanceFile, PluginModel } from '../types.js';
 
 export const REGION_NAMES = ['BAR0', 'BAR1', 'BAR2', 'BAR3', 'BAR4', 'BAR5', 'ROM', 'CONFIG', 'VGA'];

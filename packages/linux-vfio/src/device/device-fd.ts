@@ -5,6 +5,7 @@
  * takes eventfds. The raw ioctl stays available for callers that need the kernel's own answer.
  * Shape after rust-vmm vfio-ioctls' VfioDevice.
  */
+import { VfioError } from '@vfiokit/core';
 import {
   type DeviceInfoStruct,
   decodeDeviceInfo,
@@ -31,12 +32,11 @@ import {
   VFIO_IRQ_SET_DATA_EVENTFD,
   VFIO_IRQ_SET_DATA_NONE,
   VFIO_REGION_INFO_FLAG_CAPS,
-  VfioError,
   vfio_device_info,
   vfio_irq_info,
   vfio_irq_set,
   vfio_region_info,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import { errnoError, type HostSystem, ioctlError } from '../host/system.js';
 
 export interface KernelRegion extends RegionInfoStruct {

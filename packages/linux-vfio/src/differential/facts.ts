@@ -5,6 +5,7 @@
  * may answer it differently then (the kernel's mtty sample does).
  */
 import type { ConformanceFile } from '@vfiokit/conformance';
+import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
 import {
   decodeDeviceInfo,
   decodeIrqInfo,
@@ -17,12 +18,11 @@ import {
   VFIO_DEVICE_GET_INFO,
   VFIO_DEVICE_GET_IRQ_INFO,
   VFIO_DEVICE_GET_REGION_INFO,
-  VFIO_PCI_CONFIG_REGION_INDEX,
   VFIO_REGION_INFO_FLAG_CAPS,
   vfio_device_info,
   vfio_irq_info,
   vfio_region_info,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 
 export interface RegionFact {
   readonly index: number;

@@ -5,6 +5,7 @@
  * devices that ran the same checks can be compared call by call.
  */
 import type { ConformanceFile } from '@vfiokit/conformance';
+import { VfioError } from '@vfiokit/core';
 import {
   errnoName,
   VFIO_DEVICE_FEATURE,
@@ -16,8 +17,7 @@ import {
   VFIO_DEVICE_SET_IRQS,
   VFIO_MIG_GET_PRECOPY_INFO,
   VFIO_PCI_OFFSET_SHIFT,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 
 export interface RecordedCall {
   /** `SET_IRQS flags=0x21 index=0 start=0 count=1 argsz=20`, `read region 7 +0xfc len 4`. */

@@ -15,8 +15,9 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs';
-import { ERRNO, type ErrnoName, errnoName, VfioError } from '@vfiokit/core';
-import { closeFd, Eventfd } from '@vfiokit/vfio-user';
+import { type ErrnoName, VfioError } from '@vfiokit/core';
+import { ERRNO, errnoName } from '@vfiokit/core/abi';
+import { closeFd, Eventfd } from '@vfiokit/vfio-user/native';
 import { addon } from './native.js';
 
 /** An eventfd the host made: the kernel signals it, the backend reads it. */

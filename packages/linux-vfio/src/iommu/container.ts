@@ -4,6 +4,7 @@
  * (VFIO_SET_IOMMU is refused before that), and maps process memory for device DMA with
  * VFIO_IOMMU_MAP_DMA. Shape after rust-vmm vfio-ioctls' VfioContainer.
  */
+import { VfioError } from '@vfiokit/core';
 import {
   ERRNO,
   encodeDmaMap,
@@ -17,10 +18,9 @@ import {
   VFIO_IOMMU_UNMAP_DMA,
   VFIO_SET_IOMMU,
   VFIO_TYPE1v2_IOMMU,
-  VfioError,
   vfio_iommu_type1_dma_map,
   vfio_iommu_type1_dma_unmap,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import { type HostSystem, ioctlError } from '../host/system.js';
 import { type DmaMapper, type DmaMapping, MEMLOCK_HINT } from './dma.js';
 

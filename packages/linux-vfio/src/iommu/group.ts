@@ -4,13 +4,13 @@
  * VFIO_GROUP_SET_CONTAINER and hands out device fds by name with VFIO_GROUP_GET_DEVICE_FD.
  * Shape after rust-vmm vfio-ioctls' VfioGroup.
  */
+import { VfioError } from '@vfiokit/core';
 import {
   ERRNO,
   VFIO_GROUP_GET_DEVICE_FD,
   VFIO_GROUP_GET_STATUS,
   VFIO_GROUP_SET_CONTAINER,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import { VFIO_GROUP_FLAGS_CONTAINER_SET, VFIO_GROUP_FLAGS_VIABLE, VFIO_GROUP_STATUS_SIZE } from '../abi.js';
 import { type HostSystem, ioctlError } from '../host/system.js';
 import { blockingMembers, groupMembers, type HostDevice } from '../sysfs/resolve.js';

@@ -4,7 +4,8 @@
  * it with VFIO_DEVICE_BIND_IOMMUFD and attached with VFIO_DEVICE_ATTACH_IOMMUFD_PT, and DMA is
  * mapped with IOMMU_IOAS_MAP at fixed IOVAs. No group and no container are involved.
  */
-import { ERRNO, setU64, VfioError } from '@vfiokit/core';
+import { VfioError } from '@vfiokit/core';
+import { ERRNO, setU64 } from '@vfiokit/core/abi';
 import {
   IOMMU_DESTROY,
   IOMMU_DESTROY_SIZE,

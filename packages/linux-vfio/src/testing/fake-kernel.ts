@@ -6,19 +6,14 @@
  * so the answers are kernel-exact where the core is. What the real kernel does is proven in the
  * guest suites; this proves the backend's own logic.
  */
+import { type ErrnoName, type VfioDevice, VfioError } from '@vfiokit/core';
 import {
-  DeviceFile,
-  type DeviceHost,
   decodeDeviceFeature,
   decodeDmaMap,
   decodeDmaUnmap,
   decodeMigState,
   ERRNO,
-  type ErrnoName,
   encodeMigState,
-  HostDma,
-  IovaMap,
-  type IrqTrigger,
   VFIO_API_VERSION,
   VFIO_CHECK_EXTENSION,
   VFIO_DEVICE_FEATURE,
@@ -32,10 +27,9 @@ import {
   VFIO_IOMMU_UNMAP_DMA,
   VFIO_SET_IOMMU,
   VFIO_TYPE1v2_IOMMU,
-  type VfioDevice,
-  VfioError,
   vfio_device_feature,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { DeviceFile, type DeviceHost, HostDma, IovaMap, type IrqTrigger } from '@vfiokit/core/host';
 import {
   IOMMU_DESTROY,
   IOMMU_IOAS_ALLOC,

@@ -22,10 +22,10 @@ import {
   type RegionInfo,
   type RegionMapping,
   type SharedMemory,
-  VFIO_DEVICE_FLAGS_RESET,
   type VfioDevice,
   VfioError,
 } from '@vfiokit/core';
+import { VFIO_DEVICE_FLAGS_RESET } from '@vfiokit/core/abi';
 import { silentLogger } from '../host.js';
 import { closeFds } from '../native/memory.js';
 import { VFIO_USER_DEVICE_RESET, VFIO_USER_MAJOR, VFIO_USER_MINOR } from '../protocol/constants.js';

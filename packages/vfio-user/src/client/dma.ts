@@ -3,13 +3,8 @@
  * (with its fd when it has one, so the server maps it; else the I/O worker answers the server's
  * DMA_READ/DMA_WRITE from it) and unmapped when the device closes.
  */
-import {
-  type Logger,
-  type SharedMemory,
-  VFIO_DMA_MAP_FLAG_READ,
-  VFIO_DMA_MAP_FLAG_WRITE,
-  VFIO_DMA_UNMAP_FLAG_ALL,
-} from '@vfiokit/core';
+import type { Logger, SharedMemory } from '@vfiokit/core';
+import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '@vfiokit/core/abi';
 import { encodeDmaMapRequest, encodeDmaUnmapRequest } from '../protocol/dma.js';
 import type { ChannelLink } from './link.js';
 

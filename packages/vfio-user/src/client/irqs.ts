@@ -7,16 +7,13 @@
  * SET_IRQS), so after each INTx signal this client re-arms the server with SET_IRQS UNMASK
  * (No_reply) and lets the local device file do the masking the guest sees.
  */
+import { type IrqInfo, type Logger, VFIO_PCI_INTX_IRQ_INDEX, VfioError } from '@vfiokit/core';
 import {
-  type IrqInfo,
-  type Logger,
   VFIO_IRQ_INFO_AUTOMASKED,
   VFIO_IRQ_INFO_EVENTFD,
   VFIO_IRQ_INFO_MASKABLE,
   VFIO_IRQ_INFO_NORESIZE,
-  VFIO_PCI_INTX_IRQ_INDEX,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import { Eventfd } from '../native/eventfd.js';
 import { decodeIrqInfoReply, encodeIrqInfoRequest, encodeSetIrqsRequest } from '../protocol/device.js';
 import type { ChannelLink } from './link.js';

@@ -3,17 +3,14 @@
  * connect, then MIG_DEVICE_STATE and MIG_DATA_SIZE through DEVICE_FEATURE, and the stream in
  * MIG_DATA_READ/MIG_DATA_WRITE chunks of at most the server's max_data_xfer_size.
  */
+import { type MigrationOps, type MigrationStream, MigState, VfioError } from '@vfiokit/core';
 import {
-  type MigrationOps,
-  type MigrationStream,
-  MigState,
   VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
   VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
   VFIO_DEVICE_FEATURE_MIGRATION,
   VFIO_MIGRATION_P2P,
   VFIO_MIGRATION_PRE_COPY,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import { VFIO_USER_DEVICE_FEATURE } from '../protocol/constants.js';
 import {
   decodeDeviceFeatureReply,

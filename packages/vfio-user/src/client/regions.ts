@@ -14,18 +14,20 @@
  * direct access could overtake a write still on its way.
  */
 import {
-  ERRNO,
-  errnoName,
   type Logger,
   type MmapArea,
   type RegionInfo,
   type RegionMapping,
   type SharedMemory,
+  VfioError,
+} from '@vfiokit/core';
+import {
+  ERRNO,
+  errnoName,
   VFIO_REGION_INFO_FLAG_MMAP,
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import { closeFds, mapFd } from '../native/memory.js';
 import {
   VFIO_USER_F_ERROR,

@@ -6,7 +6,9 @@
  * Atomics.waitAsync and the sockets with uv_poll.
  */
 import { parentPort } from 'node:worker_threads';
-import { ERRNO as ERRNO_CODES, toVfioError, VfioError } from '@vfiokit/core';
+import { VfioError } from '@vfiokit/core';
+import { ERRNO as ERRNO_CODES } from '@vfiokit/core/abi';
+import { toVfioError } from '@vfiokit/core/host';
 import { closeFds, mapFd } from '../native/memory.js';
 import { VFIO_USER_DMA_READ, VFIO_USER_DMA_WRITE } from '../protocol/constants.js';
 import {

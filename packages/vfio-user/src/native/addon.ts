@@ -3,7 +3,8 @@
  * eventfd or SCM_RIGHTS; this is the only place that touches the addon directly.
  */
 import { createRequire } from 'node:module';
-import { ERRNO, type ErrnoName, VfioError } from '@vfiokit/core';
+import { type ErrnoName, VfioError } from '@vfiokit/core';
+import { ERRNO } from '@vfiokit/core/abi';
 
 /** The C functions, as they are exported. Descriptors are plain numbers. */
 export interface NativeAddon {

@@ -13,6 +13,8 @@ export const MAX_FDS_PER_SENDMSG = 253;
 const NO_FDS: readonly number[] = Object.freeze([]);
 /** At most this many recvmsg calls per readiness callback, so one busy peer cannot starve the loop. */
 const READS_PER_WAKEUP = 32;
+/** Received chunks up to this size are handed out in views made once per size (no allocation). */
+const SMALL_CHUNK = 512;
 
 export interface UnixConnectionHandlers {
   /**
@@ -46,6 +48,8 @@ export class UnixConnection {
   readonly name: string;
   private readonly recvBuffer: Uint8Array;
   private readonly fdsOut: Int32Array;
+  /** Views of the start of recvBuffer by length, for chunks of at most SMALL_CHUNK bytes. */
+  private readonly chunkViews: (Uint8Array | undefined)[] = [];
   private handlers: UnixConnectionHandlers | undefined;
   private poll: PollHandle | undefined;
   private queue: Pending[] = [];
@@ -237,6 +241,17 @@ export class UnixConnection {
     if (this.isOpen) this.drainReadable();
   }
 
+  /** The first `n` received bytes (the view is valid until the next receive, as the buffer). */
+  private chunk(n: number): Uint8Array {
+    if (n > SMALL_CHUNK) return this.recvBuffer.subarray(0, n);
+    let v = this.chunkViews[n];
+    if (v === undefined) {
+      v = this.recvBuffer.subarray(0, n);
+      this.chunkViews[n] = v;
+    }
+    return v;
+  }
+
   private drainReadable(): void {
     const addon = native();
     for (let i = 0; i < READS_PER_WAKEUP && this.isOpen; i++) {
@@ -266,7 +281,7 @@ export class UnixConnection {
         return;
       }
       try {
-        this.handlers!.onData(this.recvBuffer.subarray(0, n), fds);
+        this.handlers!.onData(this.chunk(n), fds);
       } catch (err) {
         this.close(
           err instanceof VfioError ? err : systemError(err, `the data handler of ${this.name} failed`),

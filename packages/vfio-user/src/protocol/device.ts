@@ -8,8 +8,8 @@
  * "Message sizes"). A request whose argsz cannot hold the fixed reply struct is refused (EINVAL),
  * as libvfio-user does.
  */
+import type { MmapArea } from '@vfiokit/core';
 import {
-  type MmapArea,
   VFIO_IRQ_SET_ACTION_MASK,
   VFIO_IRQ_SET_ACTION_TRIGGER,
   VFIO_IRQ_SET_ACTION_TYPE_MASK,
@@ -29,7 +29,7 @@ import {
   vfio_region_info_cap_sparse_mmap,
   vfio_region_info_cap_type,
   vfio_region_sparse_mmap_area,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import {
   VFIO_USER_DEVICE_GET_INFO,
   VFIO_USER_DEVICE_GET_IRQ_INFO,

@@ -12,7 +12,7 @@ import {
   VFIO_DMA_MAP_FLAG_WRITE,
   VFIO_DMA_UNMAP_FLAG_ALL,
   VFIO_DMA_UNMAP_FLAG_GET_DIRTY_BITMAP,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import {
   VFIO_USER_DMA_MAP,
   VFIO_USER_DMA_MAP_SIZE,

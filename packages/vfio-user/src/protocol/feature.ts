@@ -13,7 +13,7 @@ import {
   vfio_device_feature_dma_logging_report,
   vfio_device_feature_mig_state,
   vfio_device_feature_migration,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import {
   VFIO_USER_DEVICE_FEATURE,
   VFIO_USER_F_TYPE_REPLY,

@@ -36,6 +36,56 @@ export interface FrameReassemblerOptions {
 
 const NO_FDS: readonly number[] = Object.freeze([]);
 
+/**
+ * The largest message feed() lends in its reused frame. REGION_READ/WRITE of small registers,
+ * their replies and most info commands fit; larger ones are handed out in their own buffer.
+ */
+export const BORROW_MAX = 512;
+
+/** A header whose fields feed() rewrites for every lent message. */
+interface MutableHeader {
+  msgId: number;
+  command: number;
+  size: number;
+  flags: number;
+  errno: number;
+}
+
+/** A frame feed() reuses: valid only until onFrame returns. */
+interface LentFrame {
+  header: MutableHeader;
+  message: Uint8Array;
+  payload: Uint8Array;
+  fds: number[];
+}
+
+/**
+ * Called by feed() for each whole message, in order. `lent` frames are reused for the next
+ * message: whatever the receiver keeps past its return (the message, the payload, the header)
+ * it must copy first (ownFrame does). A lent frame carries no fds.
+ */
+export type FrameSink = (frame: Frame, lent: boolean) => void;
+
+/** A frame in buffers of its own, for a receiver that keeps a lent one past its call. */
+export function ownFrame(frame: Frame): Frame {
+  const message = frame.message.slice();
+  const h = frame.header;
+  return {
+    header: { msgId: h.msgId, command: h.command, size: h.size, flags: h.flags, errno: h.errno },
+    message,
+    payload: message.subarray(VFIO_USER_HEADER_SIZE),
+    fds: frame.fds,
+  };
+}
+
+function u16(b: Uint8Array, at: number): number {
+  return b[at] | (b[at + 1] << 8);
+}
+
+function u32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
 export class FrameReassembler {
   readonly maxMessageSize: number;
   private readonly head = new Uint8Array(VFIO_USER_HEADER_SIZE);
@@ -46,6 +96,16 @@ export class FrameReassembler {
   private fds: number[] = [];
   private lost: VfioError | undefined;
   private lostAt: MessageHeader | undefined;
+  /** feed()'s lent frame: one buffer and, per message size, views of it made on first use. */
+  private readonly lendBuffer = new Uint8Array(BORROW_MAX);
+  private readonly lendMessages: (Uint8Array | undefined)[] = [];
+  private readonly lendPayloads: (Uint8Array | undefined)[] = [];
+  private readonly lent: LentFrame = {
+    header: { msgId: 0, command: 0, size: 0, flags: 0, errno: 0 },
+    message: this.lendBuffer,
+    payload: this.lendBuffer,
+    fds: [],
+  };
 
   constructor(options: FrameReassemblerOptions = {}) {
     this.maxMessageSize = options.maxMessageSize ?? maxMessageSize();
@@ -104,6 +164,65 @@ export class FrameReassembler {
       for (const fd of fds) owner.push(fd);
     }
     return frames;
+  }
+
+  /**
+   * push() for a receiver that handles each message as it comes (a session): each whole message
+   * goes to `onFrame`, in order. A message of at most BORROW_MAX bytes that lies whole in
+   * `chunk` is copied into a frame the reassembler reuses (`lent`: no allocation per message);
+   * other messages, and every message of a chunk that carries fds, get frames of their own, as
+   * push() makes them. When framing is lost the messages before the bad header are handed
+   * out and lostError tells, as after push().
+   */
+  feed(chunk: Uint8Array, fds: readonly number[], onFrame: FrameSink): void {
+    if (fds.length > 0 || this.lost !== undefined) {
+      this.handOut(this.push(chunk, fds), onFrame);
+      return;
+    }
+    let pos = 0;
+    const end = chunk.length;
+    while (pos < end) {
+      const rest = end - pos;
+      if (this.header !== undefined || this.headFill > 0 || rest < VFIO_USER_HEADER_SIZE) break;
+      const size = u32(chunk, pos + 4);
+      if (size < VFIO_USER_HEADER_SIZE || size > BORROW_MAX || size > rest || size > this.maxMessageSize)
+        break;
+      const buffer = this.lendBuffer;
+      for (let i = 0; i < size; i++) buffer[i] = chunk[pos + i];
+      const frame = this.lent;
+      const h = frame.header;
+      h.msgId = u16(buffer, 0);
+      h.command = u16(buffer, 2);
+      h.size = size;
+      h.flags = u32(buffer, 8);
+      h.errno = u32(buffer, 12);
+      let message = this.lendMessages[size];
+      let payload = this.lendPayloads[size];
+      if (message === undefined || payload === undefined) {
+        message = buffer.subarray(0, size);
+        payload = buffer.subarray(VFIO_USER_HEADER_SIZE, size);
+        this.lendMessages[size] = message;
+        this.lendPayloads[size] = payload;
+      }
+      frame.message = message;
+      frame.payload = payload;
+      pos += size;
+      onFrame(frame, true);
+    }
+    if (pos === end) return;
+    this.handOut(this.push(pos === 0 ? chunk : chunk.subarray(pos)), onFrame);
+  }
+
+  /** Frames of their own to `onFrame`; if it throws, the fds of the rest wait in takeFds(). */
+  private handOut(frames: Frame[], onFrame: FrameSink): void {
+    for (let i = 0; i < frames.length; i++) {
+      try {
+        onFrame(frames[i], false);
+      } catch (err) {
+        for (let j = i + 1; j < frames.length; j++) for (const fd of frames[j].fds) this.fds.push(fd);
+        throw err;
+      }
+    }
   }
 
   private consume(chunk: Uint8Array, frames: Frame[]): void {

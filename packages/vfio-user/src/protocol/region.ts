@@ -20,10 +20,15 @@ import {
   expectAtLeast,
   expectSize,
   getU64,
+  le32,
   protocolError,
+  putHeader,
+  putLe32,
   setU64,
   view,
 } from './wire.js';
+
+const TWO_32 = 2 ** 32;
 
 export interface RegionAccess {
   readonly offset: number;
@@ -42,11 +47,20 @@ function writeAccess(dv: DataView, command: number, a: RegionAccess): void {
   dv.setUint32(28, checkU32(a.count, command, 'count'), true);
 }
 
-function readAccess(payload: Uint8Array, command: number, limits: Limits): RegionAccess {
-  const dv = view(payload);
-  const offset = getU64(dv, 0, command, 'offset');
-  const region = dv.getUint32(8, true);
-  const count = dv.getUint32(12, true);
+/** A RegionAccess the allocation-free decoders fill in place, message after message. */
+export interface RegionAccessSlot {
+  offset: number;
+  region: number;
+  count: number;
+}
+
+/** The offset, region and count at the start of `payload` (16 bytes or more), checked, into `out`. */
+function readAccessInto(payload: Uint8Array, command: number, limits: Limits, out: RegionAccessSlot): void {
+  const hi = le32(payload, 4);
+  // getU64 says why an offset above 2^53 - 1 is refused (it throws for such a high word).
+  const offset = hi > 0x1fffff ? getU64(view(payload), 0, command, 'offset') : hi * TWO_32 + le32(payload, 0);
+  const region = le32(payload, 8);
+  const count = le32(payload, 12);
   if (count > limits.maxDataXferSize)
     throw protocolError(
       'E2BIG',
@@ -60,7 +74,15 @@ function readAccess(payload: Uint8Array, command: number, limits: Limits): Regio
       command,
       `offset 0x${offset.toString(16)} + count ${count} wraps past 2^53.`,
     );
-  return { offset, region, count };
+  out.offset = offset;
+  out.region = region;
+  out.count = count;
+}
+
+function readAccess(payload: Uint8Array, command: number, limits: Limits): RegionAccess {
+  const a: RegionAccessSlot = { offset: 0, region: 0, count: 0 };
+  readAccessInto(payload, command, limits, a);
+  return a;
 }
 
 function dataMessage(msgId: number, command: number, flags: number, d: RegionData): Uint8Array {
@@ -76,16 +98,33 @@ function dataMessage(msgId: number, command: number, flags: number, d: RegionDat
   return bytes;
 }
 
-function readData(payload: Uint8Array, command: number, limits: Limits, what: string): RegionData {
+/** The access of a message that carries data (count bytes after it), checked, into `out`. */
+function readDataAccessInto(
+  payload: Uint8Array,
+  command: number,
+  limits: Limits,
+  what: string,
+  out: RegionAccessSlot,
+): void {
   expectAtLeast(payload, VFIO_USER_REGION_RW_SIZE, command, what);
-  const a = readAccess(payload, command, limits);
-  if (payload.length - VFIO_USER_REGION_RW_SIZE !== a.count)
+  readAccessInto(payload, command, limits, out);
+  if (payload.length - VFIO_USER_REGION_RW_SIZE !== out.count)
     throw protocolError(
       'EINVAL',
       command,
-      `count ${a.count} differs from the ${payload.length - VFIO_USER_REGION_RW_SIZE} data bytes in the ${what}.`,
+      `count ${out.count} differs from the ${payload.length - VFIO_USER_REGION_RW_SIZE} data bytes in the ${what}.`,
     );
-  return { ...a, data: payload.subarray(VFIO_USER_REGION_RW_SIZE) };
+}
+
+function readData(payload: Uint8Array, command: number, limits: Limits, what: string): RegionData {
+  const a: RegionAccessSlot = { offset: 0, region: 0, count: 0 };
+  readDataAccessInto(payload, command, limits, what, a);
+  return {
+    offset: a.offset,
+    region: a.region,
+    count: a.count,
+    data: payload.subarray(VFIO_USER_REGION_RW_SIZE),
+  };
 }
 
 export function encodeRegionReadRequest(msgId: number, a: RegionAccess, options?: SendOptions): Uint8Array {
@@ -102,6 +141,16 @@ export function encodeRegionReadRequest(msgId: number, a: RegionAccess, options?
 export function decodeRegionReadRequest(payload: Uint8Array, limits: Limits = DEFAULT_LIMITS): RegionAccess {
   expectSize(payload, VFIO_USER_REGION_RW_SIZE, VFIO_USER_REGION_READ, 'region_read');
   return readAccess(payload, VFIO_USER_REGION_READ, limits);
+}
+
+/** decodeRegionReadRequest into a slot the caller reuses: the same checks, nothing allocated. */
+export function decodeRegionReadRequestInto(
+  payload: Uint8Array,
+  limits: Limits,
+  out: RegionAccessSlot,
+): void {
+  expectSize(payload, VFIO_USER_REGION_RW_SIZE, VFIO_USER_REGION_READ, 'region_read');
+  readAccessInto(payload, VFIO_USER_REGION_READ, limits, out);
 }
 
 export function encodeRegionReadReply(msgId: number, d: RegionData): Uint8Array {
@@ -136,6 +185,30 @@ export function encodeRegionWriteRequest(msgId: number, d: RegionData, options?:
 
 export function decodeRegionWriteRequest(payload: Uint8Array, limits: Limits = DEFAULT_LIMITS): RegionData {
   return readData(payload, VFIO_USER_REGION_WRITE, limits, 'region_write');
+}
+
+/**
+ * The access of a REGION_WRITE into a slot the caller reuses: decodeRegionWriteRequest's checks,
+ * nothing allocated; the data are the `count` bytes after the first 16 of the payload.
+ */
+export function decodeRegionWriteRequestInto(
+  payload: Uint8Array,
+  limits: Limits,
+  out: RegionAccessSlot,
+): void {
+  readDataAccessInto(payload, VFIO_USER_REGION_WRITE, limits, 'region_write', out);
+}
+
+/**
+ * The header and access of a REGION_READ or REGION_WRITE reply, written into a message buffer the
+ * caller reuses (its length is the message's size: 32 bytes, plus the data of a read).
+ */
+export function putRegionReply(bytes: Uint8Array, msgId: number, command: number, a: RegionAccessSlot): void {
+  putHeader(bytes, msgId, command, VFIO_USER_F_TYPE_REPLY);
+  putLe32(bytes, 16, a.offset % TWO_32);
+  putLe32(bytes, 20, Math.floor(a.offset / TWO_32));
+  putLe32(bytes, 24, a.region);
+  putLe32(bytes, 28, a.count);
 }
 
 /** The reply echoes offset, region and count, without the data. */

@@ -88,3 +88,31 @@ export function allocMessage(
   dv.setUint32(8, flags, true);
   return { bytes, dv };
 }
+
+/** A little-endian u32 of `bytes` at `at` (the caller has checked the length). */
+export function le32(bytes: Uint8Array, at: number): number {
+  return (bytes[at] | (bytes[at + 1] << 8) | (bytes[at + 2] << 16) | (bytes[at + 3] << 24)) >>> 0;
+}
+
+/** Store a little-endian u32 into `bytes` at `at`. */
+export function putLe32(bytes: Uint8Array, at: number, value: number): void {
+  bytes[at] = value;
+  bytes[at + 1] = value >>> 8;
+  bytes[at + 2] = value >>> 16;
+  bytes[at + 3] = value >>> 24;
+}
+
+/**
+ * Write a header into the first 16 bytes of a message buffer the caller keeps (allocMessage for
+ * a buffer reused message after message): msg_id and command as given (already u16), msg_size
+ * the buffer's length, error_no 0.
+ */
+export function putHeader(bytes: Uint8Array, msgId: number, command: number, flags: number): void {
+  bytes[0] = msgId;
+  bytes[1] = msgId >>> 8;
+  bytes[2] = command;
+  bytes[3] = command >>> 8;
+  putLe32(bytes, 4, bytes.length);
+  putLe32(bytes, 8, flags);
+  putLe32(bytes, 12, 0);
+}

@@ -2,8 +2,9 @@
  * What the parts of a session (dma.ts, regions.ts, irqs.ts, features.ts) share: the device file
  * of the session, the limits both sides announced, and the one way a command becomes an ioctl.
  */
-import type { DeviceFile, Logger } from '@vfiokit/core';
+import type { Logger } from '@vfiokit/core';
 import { VfioError } from '@vfiokit/core';
+import type { DeviceFile } from '@vfiokit/core/host';
 import type { Limits } from '../protocol/header.js';
 
 /** A reply and the fds it carries. */

@@ -4,18 +4,14 @@
  * requests sent to the client (the only commands a server sends), each answered by a reply
  * matched here by msg_id.
  */
+import { VfioError } from '@vfiokit/core';
 import {
-  type DeviceHost,
-  DirtyTracker,
   errnoName,
-  HostDma,
-  IovaMap,
-  toVfioError,
   VFIO_DMA_MAP_FLAG_READ,
   VFIO_DMA_MAP_FLAG_WRITE,
   VFIO_DMA_UNMAP_FLAG_ALL,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { type DeviceHost, DirtyTracker, HostDma, IovaMap, toVfioError } from '@vfiokit/core/host';
 import { closeFd, fdSize, mapFd } from '../native/memory.js';
 import { commandName, VFIO_USER_DMA_READ, VFIO_USER_DMA_WRITE } from '../protocol/constants.js';
 import {

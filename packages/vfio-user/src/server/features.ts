@@ -2,6 +2,7 @@
  * A session's device features and migration: DEVICE_FEATURE (migration state and sizes, DMA
  * dirty logging with its ranges and bitmap inline) and the MIG_DATA_READ/WRITE stream.
  */
+import { VfioError } from '@vfiokit/core';
 import {
   VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_FEATURE_DMA_LOGGING_REPORT,
@@ -9,9 +10,8 @@ import {
   VFIO_DEVICE_FEATURE_MIG_DATA_SIZE,
   VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
   VFIO_DEVICE_FEATURE_MIGRATION,
-  VfioError,
   vfio_device_feature_mig_state,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
 import {
   decodeDeviceFeatureRequest,
   decodeDmaLoggingReport,

@@ -2,19 +2,16 @@
  * A session's interrupts: IRQ_INFO, and SET_IRQS with the eventfds the client sent, handed to
  * the device file as triggers (adopted) or closed when the call does not keep them.
  */
+import { VFIO_PCI_MSI_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX, VfioError } from '@vfiokit/core';
 import {
-  type IrqTrigger,
-  toVfioError,
   VFIO_DEVICE_GET_IRQ_INFO,
   VFIO_DEVICE_SET_IRQS,
   VFIO_IRQ_SET_ACTION_TRIGGER,
   VFIO_IRQ_SET_DATA_NONE,
-  VFIO_PCI_MSI_IRQ_INDEX,
-  VFIO_PCI_MSIX_IRQ_INDEX,
-  VfioError,
   vfio_irq_info,
   vfio_irq_set,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { type IrqTrigger, toVfioError } from '@vfiokit/core/host';
 import { Eventfd } from '../native/eventfd.js';
 import { closeFd, closeFds, dupFd } from '../native/memory.js';
 import {

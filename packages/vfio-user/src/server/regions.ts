@@ -9,16 +9,15 @@
  * libvfio-user succeeds too. At or past the region's end it is EINVAL, as vfio_pci_bar_rw.
  * QEMU itself never sends one (vfio_region_read/write have sizes 1, 2, 4 and 8).
  */
+import { VfioError } from '@vfiokit/core';
 import {
-  type ResolvedRegion,
-  toVfioError,
   VFIO_DEVICE_GET_REGION_INFO,
   VFIO_REGION_INFO_FLAG_CAPS,
   VFIO_REGION_INFO_FLAG_MMAP,
-  VfioError,
   vfio_region_info,
-} from '@vfiokit/core';
-import { VFIO_USER_F_TYPE_REPLY } from '../protocol/constants.js';
+} from '@vfiokit/core/abi';
+import { type ResolvedRegion, toVfioError } from '@vfiokit/core/host';
+import { VFIO_USER_F_TYPE_REPLY, VFIO_USER_REGION_RW_SIZE } from '../protocol/constants.js';
 import {
   decodeRegionInfoRequest,
   decodeRegionIoFdsRequest,
@@ -27,11 +26,12 @@ import {
 import { encodeErrorReply, type MessageHeader } from '../protocol/header.js';
 import {
   allocRegionReadReply,
-  decodeRegionReadRequest,
+  decodeRegionReadRequestInto,
   decodeRegionWriteMultiRequest,
-  decodeRegionWriteRequest,
+  decodeRegionWriteRequestInto,
   encodeRegionWriteMultiReply,
-  encodeRegionWriteReply,
+  putRegionReply,
+  type RegionAccessSlot,
   type RegionData,
 } from '../protocol/region.js';
 import { allocMessage } from '../protocol/wire.js';
@@ -40,6 +40,10 @@ import { ioctl, PAGE, type Reply, type SessionContext } from './context.js';
 /** The largest argument buffer built for an info ioctl, whatever argsz the client claims. */
 const MAX_INFO_ARG = 64 * 1024;
 const REGION_INFO_SIZE = vfio_region_info.size;
+/** Where a REGION_READ reply's data start: after the header and the echoed access. */
+const REPLY_DATA = 16 + VFIO_USER_REGION_RW_SIZE;
+/** The largest REGION_READ reply built in the reused buffer (bigger reads get their own). */
+const REPLY_MAX = 16 + VFIO_USER_REGION_RW_SIZE + 256;
 
 /** A region's mmappable memory as one memfd: the fd and the fd offset of the region's start. */
 interface RegionFd {
@@ -49,6 +53,15 @@ interface RegionFd {
 
 export class SessionRegions {
   private readonly regionFds = new Map<number, RegionFd | null>();
+  /** The access being served, decoded in place. */
+  private readonly access: RegionAccessSlot = { offset: 0, region: 0, count: 0 };
+  /** Replies of small reads and writes: one buffer, and views of it by size made on first use. */
+  private readonly replyBuffer = new Uint8Array(REPLY_MAX);
+  private readonly replyViews: (Uint8Array | undefined)[] = [];
+  private readonly replyData: (Uint8Array | undefined)[] = [];
+  private readonly reply: { bytes: Uint8Array; fds?: readonly number[] } = { bytes: this.replyBuffer };
+  private writePayload: Uint8Array | undefined;
+  private writeData: Uint8Array = this.replyBuffer;
 
   constructor(private readonly ctx: SessionContext) {}
 
@@ -138,9 +151,13 @@ export class SessionRegions {
   }
 
   // ---- REGION_READ / REGION_WRITE --------------------------------------------------------
+  // The hot path of a session: a small read or write allocates nothing. The access is decoded
+  // into one reused slot, the reply is built in one reused buffer (through views made once per
+  // size; the socket copies a reply only when it has to queue it), and the device is reached by
+  // region index, so no file offset (a number above 2^40) crosses a call.
 
-  /** The device-file offset of `offset` inside region `index`; EINVAL when it is not inside. */
-  private fileOffset(index: number, offset: number, count: number): number {
+  /** Region `index`; EINVAL unless `offset` lies inside it (the rest is the device file's to check). */
+  private regionHolding(index: number, offset: number, count: number): ResolvedRegion {
     const r = this.ctx.device().regionInfo(index);
     if (offset >= r.size)
       throw new VfioError(
@@ -152,21 +169,76 @@ export class SessionRegions {
           hint: 'Keep offset + count within the size REGION_INFO reports.',
         },
       );
-    return r.offset + offset;
+    return r;
+  }
+
+  /** The device-file offset of `offset` inside region `index`; EINVAL when it is not inside. */
+  private fileOffset(index: number, offset: number, count: number): number {
+    return this.regionHolding(index, offset, count).offset + offset;
+  }
+
+  /** A reply of `size` bytes in the reused buffer (size <= REPLY_MAX). */
+  private replyOfSize(size: number): Uint8Array {
+    let v = this.replyViews[size];
+    if (v === undefined) {
+      v = this.replyBuffer.subarray(0, size);
+      this.replyViews[size] = v;
+    }
+    return v;
+  }
+
+  /** The data part of a reused read reply of `count` bytes. */
+  private replyDataOf(count: number): Uint8Array {
+    let v = this.replyData[count];
+    if (v === undefined) {
+      v = this.replyBuffer.subarray(REPLY_DATA, REPLY_DATA + count);
+      this.replyData[count] = v;
+    }
+    return v;
+  }
+
+  private replyWith(bytes: Uint8Array): Reply {
+    const r = this.reply;
+    r.bytes = bytes;
+    return r;
   }
 
   regionRead(h: MessageHeader, payload: Uint8Array): Reply {
-    const a = decodeRegionReadRequest(payload, this.ctx.limits);
-    const at = this.fileOffset(a.region, a.offset, a.count);
-    const reply = allocRegionReadReply(h.msgId, a);
-    if (a.count > 0) this.ctx.device().read(at, reply.data);
-    return { bytes: reply.bytes };
+    const a = this.access;
+    decodeRegionReadRequestInto(payload, this.ctx.limits, a);
+    this.regionHolding(a.region, a.offset, a.count);
+    if (REPLY_DATA + a.count > REPLY_MAX) {
+      const big = allocRegionReadReply(h.msgId, a);
+      this.ctx.device().readRegion(a.region, a.offset, big.data);
+      return { bytes: big.bytes };
+    }
+    const bytes = this.replyOfSize(REPLY_DATA + a.count);
+    // A 0-byte access succeeds without reaching the device, as read(2) of 0 bytes.
+    if (a.count > 0) this.ctx.device().readRegion(a.region, a.offset, this.replyDataOf(a.count));
+    putRegionReply(bytes, h.msgId, h.command, a);
+    return this.replyWith(bytes);
   }
 
   regionWrite(h: MessageHeader, payload: Uint8Array): Reply {
-    const d = decodeRegionWriteRequest(payload, this.ctx.limits);
-    this.write(d);
-    return { bytes: encodeRegionWriteReply(h.msgId, d) };
+    const a = this.access;
+    decodeRegionWriteRequestInto(payload, this.ctx.limits, a);
+    this.regionHolding(a.region, a.offset, a.count);
+    if (a.count > 0) {
+      // A lent payload is the same view for every message of its size: so is its data view.
+      let data = this.writeData;
+      if (payload !== this.writePayload) {
+        data = payload.subarray(VFIO_USER_REGION_RW_SIZE);
+        // Only small payloads are kept for the next message (never a large buffer of a past one).
+        if (payload.length <= REPLY_MAX) {
+          this.writePayload = payload;
+          this.writeData = data;
+        }
+      }
+      this.ctx.device().writeRegion(a.region, a.offset, data);
+    }
+    const bytes = this.replyOfSize(REPLY_DATA);
+    putRegionReply(bytes, h.msgId, h.command, a);
+    return this.replyWith(bytes);
   }
 
   private write(d: RegionData): void {

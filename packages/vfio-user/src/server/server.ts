@@ -1,13 +1,22 @@
 /**
  * serveDevice: expose any VfioDevice on a UNIX socket. One client at a time, as the
- * specification says: a connection that arrives while a session runs waits, unread, until the
- * session ends (libvfio-user leaves it in the listen backlog the same way); past
- * `maxPendingClients` waiting connections a new one is closed at once.
+ * specification says. A connection that arrives while a session runs waits, unread, for the
+ * session to end (libvfio-user leaves it in the listen backlog the same way), so a client that
+ * replaces one that just died is served; but only for `pendingTimeoutMs`: then its VERSION is
+ * answered with EBUSY and the connection closed, so that the client reports "Device or resource
+ * busy" (QEMU: "version reply: Device or resource busy") instead of its own silent timeout
+ * (QEMU waits 5 s, hw/vfio-user/pci.c x-msg-timeout). Past `maxPendingClients` waiting
+ * connections a new one is refused the same way at once.
  */
-import { type Clock, type Logger, toVfioError, type VfioDevice, VfioError } from '@vfiokit/core';
+import { type Clock, type Logger, type VfioDevice, VfioError } from '@vfiokit/core';
+import { ERRNO } from '@vfiokit/core/abi';
+import { toVfioError } from '@vfiokit/core/host';
 import { createRealClock, stderrLogger } from '../host.js';
+import { closeFds } from '../native/memory.js';
 import { type UnixConnection, UnixListener } from '../native/socket.js';
 import type { DmaLayout } from '../protocol/dma.js';
+import { encodeErrorReply, isCommand, wantsReply } from '../protocol/header.js';
+import { MessageConnection } from '../transport.js';
 import { Session, serverLimits } from './session.js';
 
 export interface ServerLimitOptions {
@@ -19,8 +28,14 @@ export interface ServerLimitOptions {
    * chunks of this size.
    */
   readonly maxMsgFds?: number;
-  /** Connections that may wait while a session runs (default 4); more are refused. */
+  /** Connections that may wait while a session runs (default 4); more are refused with EBUSY. */
   readonly maxPendingClients?: number;
+  /**
+   * How long a connection waits for the running session to end before it is refused with EBUSY
+   * (default 2000 ms: less than the 5 s QEMU waits for the VERSION reply, more than a dead
+   * client's session takes to end).
+   */
+  readonly pendingTimeoutMs?: number;
   /** How long a DMA_READ/DMA_WRITE to the client may wait for its reply (default 5000 ms). */
   readonly requestTimeoutMs?: number;
 }
@@ -46,7 +61,9 @@ export class VfioUserServer {
   /** Resolves when close() finished. */
   readonly closed: Promise<void>;
   private readonly listener: UnixListener;
-  private readonly waiting: UnixConnection[] = [];
+  private readonly waiting: { conn: UnixConnection; timer: ReturnType<typeof setTimeout> }[] = [];
+  /** Connections being told EBUSY. */
+  private readonly refusing = new Set<MessageConnection>();
   private current: Session | undefined;
   private served = 0;
   private isOpen = true;
@@ -87,7 +104,7 @@ export class VfioUserServer {
 
   /** Resolves when no session runs and no connection waits. */
   idle(): Promise<void> {
-    if (!this.current && this.waiting.length === 0) return Promise.resolve();
+    if (this.isIdle()) return Promise.resolve();
     return new Promise((r) => this.idleWaiters.push(r));
   }
 
@@ -96,7 +113,11 @@ export class VfioUserServer {
     if (!this.isOpen) return this.closed;
     this.isOpen = false;
     this.listener.close();
-    for (const c of this.waiting.splice(0)) c.close();
+    for (const w of this.waiting.splice(0)) {
+      clearTimeout(w.timer);
+      w.conn.close();
+    }
+    for (const r of this.refusing) r.close();
     this.current?.close(new VfioError('ECONNRESET', 'the server is shutting down.'));
     this.current = undefined;
     this.resolveClosed();
@@ -111,12 +132,70 @@ export class VfioUserServer {
     }
     if (this.current) {
       if (this.waiting.length >= (this.opts.limits?.maxPendingClients ?? 4)) {
-        this.log.warn(`${this.socketPath}: a client was refused; one session runs and others wait.`);
-        conn.close();
-      } else this.waiting.push(conn);
+        this.refuse(conn, `${this.waiting.length} more wait already`);
+        return;
+      }
+      const entry = {
+        conn,
+        timer: setTimeout(() => {
+          const i = this.waiting.indexOf(entry);
+          if (i < 0) return;
+          this.waiting.splice(i, 1);
+          this.refuse(conn, 'the running session did not end in time');
+        }, this.opts.limits?.pendingTimeoutMs ?? 2000),
+      };
+      this.waiting.push(entry);
       return;
     }
     this.start(conn);
+  }
+
+  /** Answer the client's first command with EBUSY, then close (at most 1 s for it to come). */
+  private refuse(conn: UnixConnection, why: string): void {
+    this.log.warn(
+      `${this.socketPath}: a client was refused with EBUSY: one client is served at a time, and ${why}.`,
+    );
+    if (!conn.open) {
+      this.settle();
+      return;
+    }
+    let done = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const finish = (mc: MessageConnection) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      mc.close();
+    };
+    const mc = new MessageConnection(conn, {
+      onMessage: (f) => {
+        closeFds(f.fds.splice(0));
+        if (!done && isCommand(f.header) && wantsReply(f.header)) {
+          try {
+            mc.send(encodeErrorReply(f.header.msgId, f.header.command, ERRNO.EBUSY));
+          } catch {
+            // it left already
+          }
+        }
+        finish(mc);
+      },
+      onClose: () => {
+        done = true;
+        clearTimeout(timer);
+        this.refusing.delete(mc);
+        this.settle();
+      },
+    });
+    this.refusing.add(mc);
+    timer = setTimeout(() => finish(mc), 1000);
+  }
+
+  private isIdle(): boolean {
+    return !this.current && this.waiting.length === 0 && this.refusing.size === 0;
+  }
+
+  private settle(): void {
+    if (this.isIdle()) for (const w of this.idleWaiters.splice(0)) w();
   }
 
   private start(conn: UnixConnection): void {
@@ -149,12 +228,13 @@ export class VfioUserServer {
   private next(): void {
     if (this.current) return;
     while (this.isOpen && this.waiting.length > 0) {
-      const conn = this.waiting.shift()!;
+      const { conn, timer } = this.waiting.shift()!;
+      clearTimeout(timer);
       if (!conn.open) continue;
       this.start(conn);
       return;
     }
-    if (!this.current && this.waiting.length === 0) for (const w of this.idleWaiters.splice(0)) w();
+    this.settle();
   }
 }
 

@@ -8,17 +8,9 @@
  * the client handed over (DMA mappings, eventfds) is released when the connection goes away,
  * however it goes away.
  */
-import {
-  type Clock,
-  DeviceFile,
-  type DeviceHost,
-  type Logger,
-  toVfioError,
-  VFIO_DEVICE_GET_INFO,
-  type VfioDevice,
-  VfioError,
-  vfio_device_info,
-} from '@vfiokit/core';
+import { type Clock, type Logger, type VfioDevice, VfioError } from '@vfiokit/core';
+import { VFIO_DEVICE_GET_INFO, vfio_device_info } from '@vfiokit/core/abi';
+import { DeviceFile, type DeviceHost, toVfioError } from '@vfiokit/core/host';
 import { closeFds } from '../native/memory.js';
 import type { UnixConnection } from '../native/socket.js';
 import {
@@ -44,7 +36,7 @@ import {
 } from '../protocol/constants.js';
 import { decodeDeviceInfoRequest, decodeResetRequest, encodeDeviceInfoReply } from '../protocol/device.js';
 import type { DmaLayout } from '../protocol/dma.js';
-import type { Frame } from '../protocol/framing.js';
+import { type Frame, ownFrame } from '../protocol/framing.js';
 import {
   DEFAULT_LIMITS,
   encodeEmptyReply,
@@ -110,7 +102,7 @@ export class Session {
     this.features = new SessionFeatures(ctx);
     this.conn = new MessageConnection(socket, {
       maxMessageSize: maxMessageSize(options.limits),
-      onMessage: (frame) => this.receive(frame),
+      onLentMessage: (frame, lent) => this.receive(frame, lent),
       onClose: (reason) => this.end(reason),
     });
   }
@@ -135,7 +127,14 @@ export class Session {
 
   // ---- receiving -------------------------------------------------------------------------
 
-  private receive(frame: Frame): void {
+  /**
+   * One message from the client. A `lent` frame is reused for the next message: region reads and
+   * writes (the hot path) are served from it as it is; every other message is copied first,
+   * since its handler may keep the payload (a DMA reply resolves a pending request later,
+   * migration data may be queued).
+   */
+  private receive(lentOrOwn: Frame, lent: boolean): void {
+    const frame = lent && !servedInPlace(lentOrOwn.header) ? ownFrame(lentOrOwn) : lentOrOwn;
     const h = frame.header;
     // Whatever a handler does not take over is closed when the message is done.
     const fds = frame.fds;
@@ -308,8 +307,17 @@ export class Session {
       }
     };
     if (file) {
-      guard('counting accesses', () => this.o.log.info(accessSummary(file)));
-      if (file.deviceInfo().reset) guard('resetting the device', () => file.reset());
+      let accesses = '';
+      guard('counting accesses', () => {
+        accesses = accessSummary(file);
+      });
+      let reset = false;
+      if (file.deviceInfo().reset)
+        guard('resetting the device', () => {
+          file.reset();
+          reset = true;
+        });
+      this.o.log.info(`session ended${reset ? ', device reset' : ''}: ${accesses}`);
       guard('unmapping DMA', () => this.dma.unmapAll());
       guard('closing the device', () => file.close());
     } else guard('unmapping DMA', () => this.dma.unmapAll());
@@ -321,7 +329,7 @@ export class Session {
 }
 
 /**
- * "session ended: trapped accesses by region: 0 (BAR0): 120 reads/8 writes, 2 (BAR2): 0/0, ...":
+ * "trapped accesses by region: 0 (BAR0): 120 reads/8 writes, 2 (BAR2): 0 reads/0 writes, ...":
  * every implemented region, so that an mmapped BAR that saw none says so. Accesses through an
  * mmap never reach the server and are not counted; that is what the count proves.
  */
@@ -342,7 +350,7 @@ function accessSummary(file: DeviceFile): string {
       `${i}${REGION_NAMES[i] ? ` (${REGION_NAMES[i]})` : ''}: ${c.reads} reads/${c.writes} writes${errors}`,
     );
   }
-  return `session ended: trapped accesses by region: ${parts.join(', ') || 'none'}.`;
+  return `trapped accesses by region: ${parts.join(', ') || 'none'}.`;
 }
 
 /** vfio-pci's region indexes (linux/vfio.h VFIO_PCI_*_REGION_INDEX). */
@@ -357,6 +365,18 @@ const REGION_NAMES: readonly string[] = [
   'config',
   'VGA',
 ];
+
+/**
+ * Commands served from a lent frame: their handlers are done with the payload when they return
+ * (a plugin's write handler gets the bytes for the call only, as with every trapped access).
+ */
+function servedInPlace(h: MessageHeader): boolean {
+  const c = h.command;
+  return (
+    isCommand(h) &&
+    (c === VFIO_USER_REGION_READ || c === VFIO_USER_REGION_WRITE || c === VFIO_USER_REGION_WRITE_MULTI)
+  );
+}
 
 /** The limits a server announces, with libvfio-user's values where the caller gives none. */
 export function serverLimits(l: { maxDataXferSize?: number; maxMsgFds?: number } = {}): Limits {

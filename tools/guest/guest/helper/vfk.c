@@ -10,6 +10,7 @@
  *   vfk verify <bdf> <bar> <offset> <bytes> <seed>    check it; print the first differing word
  *   vfk gvtg-pvinfo | gvtg-aperture ...               GVT-g (gvtg.c)
  *   vfk nvidia ...                                    the NVIDIA vGPU (nvidia.c)
+ *   vfk io-burst <port> <count>                       back-to-back outb, then inb (ioport.c)
  *
  * Output is "key=value" lines; the exit status is 0 on success, 1 on a failed check, 2 on
  * bad usage or a system error (with the reason on stderr).
@@ -186,7 +187,7 @@ static int cmd_pattern(int argc, char **argv, int check)
 int main(int argc, char **argv)
 {
 	if (argc < 2)
-		die("usage: vfk rd|wr|fill|verify|gvtg-pvinfo|gvtg-aperture|nvidia ...");
+		die("usage: vfk rd|wr|fill|verify|gvtg-pvinfo|gvtg-aperture|nvidia|io-burst ...");
 	const char *c = argv[1];
 	if (!strcmp(c, "rd"))
 		return cmd_rw(argc, argv, 0);
@@ -200,6 +201,8 @@ int main(int argc, char **argv)
 		return cmd_gvtg(argc, argv);
 	if (!strcmp(c, "nvidia"))
 		return cmd_nvidia(argc, argv);
+	if (!strcmp(c, "io-burst"))
+		return cmd_io_burst(argc, argv);
 	die("unknown command \"%s\"", c);
 	return 2;
 }

@@ -24,5 +24,6 @@ uint64_t dma_page(void **out);
 /* Commands in their own files. */
 int cmd_gvtg(int argc, char **argv);
 int cmd_nvidia(int argc, char **argv);
+int cmd_io_burst(int argc, char **argv);
 
 #endif

@@ -3,7 +3,7 @@
 // and MSI and INTx delivered to eventfds. Prints key=value facts; exits 1 on the first mismatch.
 // edu's registers: QEMU docs/specs/edu.rst.
 import { linuxSystem, openVfioDevice } from '@vfiokit/linux-vfio';
-import { allocateMemfdMemory, Eventfd } from '@vfiokit/vfio-user';
+import { allocateMemfdMemory, Eventfd } from '@vfiokit/vfio-user/native';
 
 const bdf = process.argv[2];
 const fact = (k, v) => console.log(`${k}=${v}`);

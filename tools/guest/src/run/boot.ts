@@ -22,7 +22,7 @@ import {
   guestAddress,
   type HostCheckContext,
 } from '../suite.js';
-import { BASE_APPEND, readOutput, startQemu } from './qemu.js';
+import { BASE_APPEND, type QemuRun, readOutput, startQemu } from './qemu.js';
 import { type CheckRecord, factsOf, parseResults } from './results.js';
 import { type ServerProcess, startServer } from './serve.js';
 
@@ -70,6 +70,8 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
   ) => results.push({ suite: suite.name, boot: boot.name, name, status, message, output, ms });
   const guestChecks = boot.checks.filter((c) => c.script !== undefined);
   const servers: ServerProcess[] = [];
+  /** QEMUs host checks started (startGuest): killed and waited for before the servers stop. */
+  const extras: QemuRun[] = [];
   try {
     const env: Record<string, string> = { ...boot.env, VFK_SUITE: suite.name, VFK_BOOT: boot.name };
     for (const d of boot.devices) {
@@ -125,27 +127,25 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
     const timeoutSec =
       boot.timeoutSec ?? guestChecks.reduce((t, c) => t + (c.timeoutSec ?? DEFAULT_CHECK_TIMEOUT), 0) + 90;
     const qemuStart = Date.now();
-    const run = startQemu(
-      {
-        qemu: ctx.qemu,
-        kernel: ctx.kernel.vmlinuz,
-        initrd,
-        append: [...BASE_APPEND, ...(boot.append ?? [])],
-        memoryMiB: boot.memoryMiB ?? 512,
-        smp: boot.smp ?? 1,
-        devices: boot.devices.map((d) => ({
-          socket: serverOf(d.id).socket,
-          addr: d.addr,
-          ...(d.qemuProperties ? { properties: d.qemuProperties } : {}),
-        })),
-        consoleFile: files.console,
-        resultsFile: files.results,
-        traceEvents: boot.qemuTrace ?? [],
-        traceFile: files.trace,
-        extra: boot.qemuArgs ?? [],
-      },
-      timeoutSec * 1000,
-    );
+    const qemuOptions = (out: typeof files) => ({
+      qemu: ctx.qemu,
+      kernel: ctx.kernel.vmlinuz,
+      initrd,
+      append: [...BASE_APPEND, ...(boot.append ?? [])],
+      memoryMiB: boot.memoryMiB ?? 512,
+      smp: boot.smp ?? 1,
+      devices: boot.devices.map((d) => ({
+        socket: serverOf(d.id).socket,
+        addr: d.addr,
+        ...(d.qemuProperties ? { properties: d.qemuProperties } : {}),
+      })),
+      consoleFile: out.console,
+      resultsFile: out.results,
+      traceEvents: boot.qemuTrace ?? [],
+      traceFile: out.trace,
+      extra: boot.qemuArgs ?? [],
+    });
+    const run = startQemu(qemuOptions(files), timeoutSec * 1000);
     const exit = await run.done;
     const qemuMs = Date.now() - qemuStart;
     // The server prints its session's summary (trapped accesses by region) once QEMU's socket closed.
@@ -244,6 +244,23 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
         root: ctx.root,
         artifacts: art,
         reportsDir: ctx.reportsDir,
+        startGuest: (name, opts) => {
+          const out = {
+            console: join(art, `${name}-console.log`),
+            results: join(art, `${name}-results.log`),
+            trace: join(art, `${name}-qemu-trace.log`),
+          };
+          const extra = startQemu(qemuOptions(out), (opts?.timeoutSec ?? timeoutSec) * 1000);
+          extras.push(extra);
+          void extra.done.then((e) => writeFileSync(join(art, `${name}-qemu.log`), e.stderr));
+          return {
+            pid: extra.pid,
+            done: extra.done,
+            kill: extra.kill,
+            results: () => readOutput(out.results),
+            console: () => readOutput(out.console),
+          };
+        },
       };
       const t0 = Date.now();
       try {
@@ -258,6 +275,8 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
       }
     }
 
+    for (const q of extras) q.kill();
+    await Promise.all(extras.splice(0).map((q) => q.done));
     // The servers: none may have died, each stops on SIGTERM with status 0.
     const early = servers.filter((s) => s.exited() !== undefined);
     const stops = await Promise.all(servers.splice(0).map(async (s) => ({ s, exit: await s.stop() })));
@@ -284,6 +303,8 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
       if (!results.some((r) => r.name === n))
         record(n, 'failed', `the boot could not run: ${(err as Error).message}`, '');
   } finally {
+    for (const q of extras) q.kill();
+    await Promise.all(extras.map((q) => q.done));
     await Promise.all(servers.map((s) => s.stop()));
     rmSync(work, { recursive: true, force: true });
   }

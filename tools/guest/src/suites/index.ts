@@ -6,5 +6,14 @@ import kernelMtty from './kernel-mtty/index.js';
 import nvidiaVgpu from './nvidia-vgpu.js';
 import sampleMtty from './sample-mtty.js';
 import vfioPci from './vfio-pci.js';
+import vfioUserClients from './vfio-user-clients.js';
 
-export const SUITES: readonly GuestSuite[] = [sampleMtty, gvtG, nvidiaVgpu, gvtD, kernelMtty, vfioPci];
+export const SUITES: readonly GuestSuite[] = [
+  sampleMtty,
+  gvtG,
+  nvidiaVgpu,
+  gvtD,
+  vfioUserClients,
+  kernelMtty,
+  vfioPci,
+];

@@ -3,7 +3,7 @@
  * decoders, ls-caps-vendor.c); PCI Express lives in express.ts, the extended list in ecaps.ts.
  * Offsets and bits are linux/pci_regs.h's (pciutils' lib/header.h).
  */
-import { msiLayout } from '@vfiokit/core';
+import { msiLayout } from '@vfiokit/core/host';
 import { BITS, FLAG, fetch, hex, type Printer } from './context.js';
 import { showExtCaps } from './ecaps.js';
 import { express } from './express.js';

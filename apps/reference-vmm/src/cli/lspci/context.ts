@@ -1,11 +1,6 @@
 /** The shared state of one lspci run: options, a function's configuration bytes, the output lines. */
-import {
-  type GuestView,
-  PCI_CFG_SPACE_EXP_SIZE,
-  PCI_CFG_SPACE_SIZE,
-  type PciAddress,
-  type ProbedBar,
-} from '@vfiokit/core';
+import type { GuestView, PciAddress, ProbedBar } from '@vfiokit/core';
+import { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE } from '@vfiokit/core/abi';
 import type { PciIds } from './ids.js';
 
 export interface LspciOptions {

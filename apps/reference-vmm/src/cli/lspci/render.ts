@@ -1,7 +1,6 @@
 /** lspci for a probed bus: the text (lspci.c show_device), or the same facts as JSON. */
+import type { GuestDriver, GuestView, PciAddress, ProbedDevice } from '@vfiokit/core';
 import {
-  type GuestDriver,
-  type GuestView,
   PCI_CAP_ID_EXP,
   PCI_CAP_ID_PCIX,
   PCI_CFG_SPACE_EXP_SIZE,
@@ -12,10 +11,8 @@ import {
   PCI_SUBSYSTEM_ID,
   PCI_SUBSYSTEM_VENDOR_ID,
   PCI_VENDOR_ID,
-  type PciAddress,
-  type ProbedDevice,
-  walkExtendedCapabilities,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { walkExtendedCapabilities } from '@vfiokit/core/host';
 import { formatSlot } from '../../config/index.js';
 import { showCaps } from './caps.js';
 import {

@@ -14,26 +14,26 @@
  *   host bridge and puts an LPC bridge with the host LPC's IDs at 00:1f.0.
  */
 import {
-  type DeviceFile,
   formatPciAddress,
   type Logger,
-  PCI_CLASS_REVISION,
-  PCI_DEVICE_ID,
-  PCI_REVISION_ID,
-  PCI_SUBSYSTEM_ID,
-  PCI_SUBSYSTEM_VENDOR_ID,
-  PCI_VENDOR_ID,
   type PciAddress,
-  type ResolvedRegion,
-  toVfioError,
   VFIO_PCI_NUM_REGIONS,
-  VFIO_REGION_INFO_CAP_TYPE,
   VFIO_REGION_SUBTYPE_INTEL_IGD_HOST_CFG,
   VFIO_REGION_SUBTYPE_INTEL_IGD_LPC_CFG,
   VFIO_REGION_SUBTYPE_INTEL_IGD_OPREGION,
   VFIO_REGION_TYPE_PCI_VENDOR_TYPE,
   VfioError,
 } from '@vfiokit/core';
+import {
+  PCI_CLASS_REVISION,
+  PCI_DEVICE_ID,
+  PCI_REVISION_ID,
+  PCI_SUBSYSTEM_ID,
+  PCI_SUBSYSTEM_VENDOR_ID,
+  PCI_VENDOR_ID,
+  VFIO_REGION_INFO_CAP_TYPE,
+} from '@vfiokit/core/abi';
+import { type DeviceFile, type ResolvedRegion, toVfioError } from '@vfiokit/core/host';
 import type { AccessHandler, AccessSize } from '../address-map.js';
 import { EmulatedConfig } from '../emulated-config.js';
 import type { FwCfg } from '../fw-cfg.js';

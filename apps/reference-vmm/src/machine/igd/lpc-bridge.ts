@@ -3,7 +3,8 @@
  * "vfio-pci-igd-lpc-bridge"): an emulated function with no BARs whose vendor, device, revision
  * and subsystem IDs are the host LPC bridge's, because the IGD's VBIOS and driver check them.
  */
-import { ConfigSpace, PCI_REVISION_ID } from '@vfiokit/core';
+import { ConfigSpace } from '@vfiokit/core';
+import { PCI_REVISION_ID } from '@vfiokit/core/abi';
 import { EmulatedFunction } from '../emulated-function.js';
 
 // qemu include/hw/pci/pci_ids.h: PCI_CLASS_BRIDGE_ISA 0x0601 (prog-if 0)

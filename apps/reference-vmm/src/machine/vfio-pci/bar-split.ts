@@ -5,11 +5,9 @@
  * out of the direct areas, as QEMU's vfio_pci_fixup_msix_region does. The split depends on
  * REGION_INFO and the MSI-X capability only, so it is made once, when the device is attached.
  */
-import {
-  type ResolvedRegion,
-  VFIO_REGION_INFO_CAP_SPARSE_MMAP,
-  VFIO_REGION_INFO_FLAG_MMAP,
-} from '@vfiokit/core';
+
+import { VFIO_REGION_INFO_CAP_SPARSE_MMAP, VFIO_REGION_INFO_FLAG_MMAP } from '@vfiokit/core/abi';
+import type { ResolvedRegion } from '@vfiokit/core/host';
 import { PAGE } from './bytes.js';
 
 /** How a part of a BAR reaches the guest. */

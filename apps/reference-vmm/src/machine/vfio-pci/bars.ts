@@ -4,8 +4,8 @@
  * the device decodes the BAR, direct parts through an mmap of the region, trapped parts through
  * the device file, and moved or removed when the guest writes COMMAND or a BAR.
  */
+import type { RegionMapping } from '@vfiokit/core';
 import {
-  type DeviceFile,
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_IO_MASK,
   PCI_BASE_ADDRESS_MEM_MASK,
@@ -16,9 +16,8 @@ import {
   PCI_COMMAND_IO,
   PCI_COMMAND_MEMORY,
   PCI_STD_NUM_BARS,
-  type RegionMapping,
-  type ResolvedRegion,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import type { DeviceFile, ResolvedRegion } from '@vfiokit/core/host';
 import {
   type AccessHandler,
   type AccessSize,

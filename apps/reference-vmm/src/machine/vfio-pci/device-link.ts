@@ -5,15 +5,13 @@
  * services through their VFIOPCIDevice.
  */
 import {
-  type DeviceFile,
   formatPciAddress,
-  type IrqSetRequest,
   type Logger,
   type PciAddress,
-  toVfioError,
   VFIO_PCI_CONFIG_REGION_INDEX,
   VfioError,
 } from '@vfiokit/core';
+import { type DeviceFile, type IrqSetRequest, toVfioError } from '@vfiokit/core/host';
 import { type AccessSize, type AddressMap, allOnes, hexOf } from '../address-map.js';
 import type { InterruptController, InterruptSource } from '../interrupt-controller.js';
 import { MSI_WINDOW_BASE, MSI_WINDOW_SIZE } from '../layout.js';

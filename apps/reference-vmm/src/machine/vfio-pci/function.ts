@@ -7,8 +7,8 @@
  * it finds the capabilities, sends config accesses to the part they concern, keeps the three
  * interrupt modes exclusive, and resets and shuts the function down.
  */
+import { type PciAddress, type RegionMapping, VFIO_PCI_CONFIG_REGION_INDEX, VfioError } from '@vfiokit/core';
 import {
-  type DeviceFile,
   PCI_BASE_ADDRESS_0,
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
@@ -25,11 +25,8 @@ import {
   PCI_STATUS_CAP_LIST,
   PCI_STD_HEADER_SIZEOF,
   PCI_STD_NUM_BARS,
-  type PciAddress,
-  type RegionMapping,
-  VFIO_PCI_CONFIG_REGION_INDEX,
-  VfioError,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import type { DeviceFile } from '@vfiokit/core/host';
 import { type AccessHandler, type AccessSize, allOnes } from '../address-map.js';
 import type { EmulatedConfig } from '../emulated-config.js';
 import type { InterruptSource } from '../interrupt-controller.js';

@@ -3,7 +3,8 @@
  * INTx vector 0, a level-triggered line that VFIO automasks when it fires and the VMM unmasks
  * when the guest ends the interrupt.
  */
-import { type IrqSetRequest, type IrqTrigger, VFIO_PCI_INTX_IRQ_INDEX } from '@vfiokit/core';
+import { VFIO_PCI_INTX_IRQ_INDEX } from '@vfiokit/core';
+import type { IrqSetRequest, IrqTrigger } from '@vfiokit/core/host';
 import { intxVectorFor } from '../interrupt-controller.js';
 import type { DeviceLink } from './device-link.js';
 

@@ -5,11 +5,8 @@
  * the message the guest programmed; a vector masked by its per-vector mask bit is held pending
  * until it is unmasked.
  */
+import { VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
 import {
-  type IrqSetRequest,
-  type IrqTrigger,
-  msiCapabilitySize,
-  msiLayout,
   PCI_MSI_ADDRESS_HI,
   PCI_MSI_ADDRESS_LO,
   PCI_MSI_FLAGS,
@@ -18,8 +15,8 @@ import {
   PCI_MSI_FLAGS_MASKBIT,
   PCI_MSI_FLAGS_QMASK,
   PCI_MSI_FLAGS_QSIZE,
-  VFIO_PCI_MSI_IRQ_INDEX,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import { type IrqSetRequest, type IrqTrigger, msiCapabilitySize, msiLayout } from '@vfiokit/core/host';
 import { TWO_32 } from './bytes.js';
 import type { DeviceLink, InterruptModes } from './device-link.js';
 

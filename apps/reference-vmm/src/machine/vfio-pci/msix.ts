@@ -6,9 +6,8 @@
  * table entry; a masked vector (or every vector, under the function mask) is held in the PBA
  * until it is unmasked.
  */
+import { VFIO_PCI_MSIX_IRQ_INDEX } from '@vfiokit/core';
 import {
-  type IrqSetRequest,
-  type IrqTrigger,
   PCI_MSIX_ENTRY_CTRL_MASKBIT,
   PCI_MSIX_ENTRY_DATA,
   PCI_MSIX_ENTRY_LOWER_ADDR,
@@ -25,9 +24,9 @@ import {
   PCI_MSIX_TABLE,
   PCI_MSIX_TABLE_BIR,
   PCI_MSIX_TABLE_OFFSET,
-  VFIO_PCI_MSIX_IRQ_INDEX,
   VFIO_REGION_INFO_CAP_MSIX_MAPPABLE,
-} from '@vfiokit/core';
+} from '@vfiokit/core/abi';
+import type { IrqSetRequest, IrqTrigger } from '@vfiokit/core/host';
 import type { AccessHandler, AccessSize } from '../address-map.js';
 import type { MsixPlacement } from './bar-split.js';
 import { getLe, Scratch, setLe, TWO_32 } from './bytes.js';

@@ -9,7 +9,8 @@ import {
   runCheck,
   selectChecks,
 } from '@vfiokit/conformance';
-import { CONTRACT_VERSION, DeviceFile } from '@vfiokit/core';
+import { CONTRACT_VERSION } from '@vfiokit/core';
+import { DeviceFile } from '@vfiokit/core/host';
 import { runSide, type SideRun } from '@vfiokit/linux-vfio';
 import plugin from '@vfiokit/sample-mtty';
 

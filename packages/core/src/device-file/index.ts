@@ -1,2 +1,0 @@
-export * from './device-file.js';
-export * from './irq-state.js';

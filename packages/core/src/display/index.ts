@@ -1,2 +1,0 @@
-export * from './drm-format.js';
-export * from './png.js';

@@ -1,1 +1,0 @@
-export * from './pci-device-model.js';

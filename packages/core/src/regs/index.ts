@@ -1,1 +1,0 @@
-export * from './register-bank.js';
