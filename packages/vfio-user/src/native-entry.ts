@@ -5,4 +5,11 @@
  * it. The sockets and sessions stay private.
  */
 export { Eventfd } from './native/eventfd.js';
-export { allocateMemfdMemory, closeFd, closeFds, createMemfd, type MemfdMemory, mapFd } from './native/memory.js';
+export {
+  allocateMemfdMemory,
+  closeFd,
+  closeFds,
+  createMemfd,
+  type MemfdMemory,
+  mapFd,
+} from './native/memory.js';
