@@ -4,7 +4,6 @@
  * then calls `shutdown()`, which closes the machine and removes the instances again.
  */
 import { type Logger, VfioError } from '@vfiokit/core';
-import { toVfioError } from '@vfiokit/core/host';
 import { formatSlot, type VmmConfig } from '../config/index.js';
 import {
   allocateMemfdGuestRam,
@@ -18,6 +17,7 @@ import {
   type RemoteDevice,
   removeDevices,
   systemClock,
+  unexpectedFault,
   vfioUserDevices,
 } from '../loader/index.js';
 import { Machine } from '../machine/index.js';
@@ -75,7 +75,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
   } catch (err) {
     releaseRam();
     removeDevices(devices);
-    throw toVfioError(err);
+    throw unexpectedFault(err);
   }
   let remote: RemoteDevice[] = [];
   const shutdown = (): VfioError[] => {
@@ -83,7 +83,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
     try {
       machine.close();
     } catch (err) {
-      problems.push(toVfioError(err));
+      problems.push(unexpectedFault(err));
     }
     problems.push(...disconnectRemoteDevices(remote));
     releaseRam();
@@ -116,7 +116,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
     }
   } catch (err) {
     shutdown();
-    const e = toVfioError(err);
+    const e = unexpectedFault(err);
     throw new VfioError(e.code, `attaching a device failed: ${e.problem}`, {
       ...e.place,
       hint: e.hint,

@@ -1,4 +1,5 @@
 export * from './host.js';
 export * from './instantiate.js';
 export * from './load-plugin.js';
+export * from './plugin-fault.js';
 export * from './vfio-user.js';
