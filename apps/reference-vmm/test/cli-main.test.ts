@@ -112,7 +112,7 @@ describe('vfiokit run', () => {
     const r = await cli(['run', '--device', '@nobody/ghost:ghost-1']);
     expect(r.code).toBe(1);
     expect(r.err.split('\n')[0]).toMatch(
-      /^vfiokit run: plugin package "@nobody\/ghost" is not installed where .* or vfiokit can find it\.$/,
+      /^vfiokit run: command line --device #1: plugin package "@nobody\/ghost" is not installed where .* or vfiokit can find it\.$/,
     );
     expect(r.err.split('\n')[1]).toBe(
       '  Install it in your project (pnpm add @nobody/ghost) or check the name.',

@@ -44,7 +44,13 @@ devices:
     attrs: { speed: 115200, loop: true }
 `,
     );
-    expect(c.plugins).toEqual([{ package: MTTY, options: { ports: 24 } }]);
+    expect(c.plugins).toEqual([
+      {
+        package: MTTY,
+        options: { ports: 24 },
+        origin: expect.stringMatching(/^config\.yaml:\d+:\d+ plugins\[0\]$/),
+      },
+    ]);
     expect(c.machine.ramSize).toBe(512 * 2 ** 20);
     expect(c.devices).toHaveLength(1);
     const d = c.devices[0];
@@ -213,7 +219,7 @@ devices:
       'config.yaml:1:21: machine.ramSize "12Q" is not a memory size such as 256M or 268435456.',
     );
     expect(problem('machine:\n  ramSize: 4G\n')).toBe(
-      'config.yaml:2:12: machine.ramSize "4G" is not a whole number of 4 KiB pages between 1M and 2816M.',
+      'config.yaml:2:12: machine.ramSize "4G" is not a whole number of 4 KiB pages between 2M and 2816M.',
     );
     expect(problem('machine:\n  ramSize: 1000\n')).toMatch(
       /machine\.ramSize 1000 is not a whole number of 4 KiB pages/,

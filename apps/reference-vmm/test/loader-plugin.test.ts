@@ -159,8 +159,13 @@ describe('probePlugins', () => {
     );
     expect(err).toBeInstanceOf(VfioError);
     expect(err?.problem).toMatch(
-      /^plugin "\.\/probe-throws\.mjs" failed to probe its parent devices: the device handler failed: no hardware here\.$/,
+      /^plugin "\.\/probe-throws\.mjs" failed to probe its parent devices: the plugin's code threw an Error: no hardware here\.$/,
     );
+    // A probe is not a device access: nothing was refused, no device state is in question.
+    expect(err?.hint).toBe(
+      'This is a bug in plugin "./probe-throws.mjs": it should throw a VfioError that says what is wrong.',
+    );
+    expect(err?.message).not.toMatch(/device handler|access was refused/);
   });
 
   it('hands each plugin its options and returns its parents', async () => {

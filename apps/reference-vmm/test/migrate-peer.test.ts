@@ -6,7 +6,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { connect, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -24,6 +24,7 @@ import {
   MIGRATION_PROTOCOL_VERSION,
   MSG_ERROR,
   MSG_HELLO,
+  migrateIn,
   migrateOut,
   readPeerError,
 } from '../src/migrate/index.js';
@@ -182,6 +183,52 @@ describe('the migration destination boots its own configuration', () => {
       expect(await exit).toBe(1);
     },
   );
+});
+
+describe('a peer that goes silent', () => {
+  // Nothing else can happen while the peer is silent: the idle timeout is the only way out, so a
+  // loaded machine makes these slower, never different.
+  async function pair(): Promise<[Socket, Socket]> {
+    const dir = mkdtempSync(join(tmpdir(), 'vfiokit-peer-'));
+    const path = join(dir, 's.sock');
+    const server = createServer({ allowHalfOpen: true });
+    await new Promise<void>((ok) => server.listen(path, ok));
+    const accepted = new Promise<Socket>((ok) => server.once('connection', ok));
+    const client = await connectWhenListening(path);
+    const peer = await accepted;
+    server.close();
+    return [client, peer];
+  }
+
+  it('the destination gives up on a source that connects and sends nothing, and says why', async () => {
+    const { target } = await bootMachine(MIGRATE_DEFAULT_CONFIG);
+    const [client, server] = await pair();
+    const peer = new Channel(client);
+    const r = await migrateIn(new Channel(server), target, { idleMs: 300 });
+    expect(r.ok).toBe(false);
+    expect(r.error).toMatch(/^ETIMEDOUT: the migration peer sent nothing for 0\.3 s\./);
+    expect(readPeerError(await peer.next()).message).toMatch(/sent nothing for 0\.3 s/);
+    peer.close();
+  });
+
+  it('the source gives up on a destination that never answers HELLO, and runs on', async () => {
+    const src = await bootMachine(MIGRATE_DEFAULT_CONFIG);
+    const d = src.target.devices[0];
+    const states = [await d.driver.migration.start(src.b.machine.guest, d.probed)];
+    const [client, server] = await pair();
+    const outcome = await migrateOut({
+      ch: new Channel(client),
+      machine: src.b.machine,
+      devices: src.target.devices,
+      states,
+      tuning: { idleMs: 300 },
+    });
+    expect(outcome.ok).toBe(false);
+    expect(outcome.error).toMatch(/^ETIMEDOUT: the migration peer sent nothing for 0\.6 s\./);
+    expect(outcome.resumed).toBe(false);
+    expect(d.file.migrationState).toBe(MigState.RUNNING);
+    server.destroy();
+  });
 });
 
 describe('vfiokit migrate --incoming as a process', () => {

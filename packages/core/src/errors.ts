@@ -19,6 +19,7 @@ export const ERRNO = Object.freeze({
   EBUSY: 16,
   EEXIST: 17,
   ENODEV: 19,
+  ENOTDIR: 20,
   EISDIR: 21,
   EINVAL: 22,
   ENOSPC: 28,

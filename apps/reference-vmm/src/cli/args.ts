@@ -36,6 +36,15 @@ export function parseCommand(
       throw new UsageError(`vfiokit ${command} has no option ${name}.`, command);
     }
     if (c === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') {
+      // The value that follows starts with a dash: parseArgs will not guess whether it is one.
+      if (/argument is ambiguous/.test(msg)) {
+        const at = argv.indexOf(name);
+        const next = at >= 0 ? argv[at + 1] : undefined;
+        throw new UsageError(
+          `option ${name} of vfiokit ${command} needs a value, and "${next ?? ''}" after it starts with a dash; write ${name}=${next ?? '<value>'} if that is the value.`,
+          command,
+        );
+      }
       throw new UsageError(
         `option ${name} of vfiokit ${command} ${/argument missing/.test(msg) ? 'needs a value' : 'takes no value'}.`,
         command,

@@ -4,7 +4,6 @@
  * then calls `shutdown()`, which closes the machine and removes the instances again.
  */
 import { type Logger, VfioError } from '@vfiokit/core';
-import { toVfioError } from '@vfiokit/core/host';
 import { formatSlot, type VmmConfig } from '../config/index.js';
 import {
   allocateMemfdGuestRam,
@@ -22,6 +21,7 @@ import {
   type RemoteDevice,
   removeDevices,
   systemClock,
+  unexpectedFault,
   vfioUserDevices,
 } from '../loader/index.js';
 import { Machine } from '../machine/index.js';
@@ -82,7 +82,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
   } catch (err) {
     releaseRam();
     removeDevices(devices);
-    throw toVfioError(err);
+    throw unexpectedFault(err);
   }
   let remote: RemoteDevice[] = [];
   let kernel: KernelDevice[] = [];
@@ -91,7 +91,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
     try {
       machine.close();
     } catch (err) {
-      problems.push(toVfioError(err));
+      problems.push(unexpectedFault(err));
     }
     problems.push(...disconnectRemoteDevices(remote));
     problems.push(...closeKernelDevices(kernel));
@@ -126,7 +126,7 @@ export async function boot(config: VmmConfig, opts: BootOptions): Promise<Booted
     }
   } catch (err) {
     shutdown();
-    const e = toVfioError(err);
+    const e = unexpectedFault(err);
     throw new VfioError(e.code, `attaching a device failed: ${e.problem}`, {
       ...e.place,
       hint: e.hint,

@@ -14,9 +14,9 @@ plugin, type, PCI identity, BARs and vectors) with its own and refuses any diffe
 goes STOP -> RESUMING, writes the streams, -> STOP -> RUNNING, and the guest program verifies
 its memory and in-flight work there. The stream carries state only: the destination never loads
 a plugin or a configuration from it. Its socket is owner-only (0600): only this user and root
-may connect, and whoever connects can hand the destination a guest. A progress bar shows on a terminal;
-the last line gives the total time and the downtime. If the destination refuses the stream, the
-source goes back to RUNNING and the guest program verifies on the source.
+may connect, and whoever connects can hand the destination a guest. A progress bar shows on a
+terminal; the last line gives the total time and the downtime. If the destination refuses the
+stream, the source goes back to RUNNING and the guest program verifies on the source.
 
 Options:
   config                 a YAML or JSON configuration (every device must migrate)
@@ -25,8 +25,7 @@ Options:
   --incoming <socket>    be the destination: boot the configuration, listen on the socket
                          (owner-only), take one migration; SIGINT/SIGTERM stop it and remove
                          the socket
-  --round-bytes <n>      bytes sent per pre-copy round (default 1048576)
-  --corrupt-at <n>       for tests: flip the byte at offset n of the first device's stream
+  --round-bytes <n>      bytes sent per pre-copy round, at least 4096 (default 1048576)
   --json                 print the outcome as JSON
   -h, --help             show this help
 

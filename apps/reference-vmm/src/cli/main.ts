@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { VfioError } from '@vfiokit/core';
-import { toVfioError } from '@vfiokit/core/host';
+import { unexpectedFault } from '../loader/index.js';
 import { UsageError } from './args.js';
 import { lspciCommand, runCommand } from './commands.js';
 import { MAIN_USAGE, USAGE } from './help.js';
@@ -55,7 +55,8 @@ export function describeError(err: VfioError): string {
 }
 
 export async function main(argv: readonly string[], io: CliIo = processIo()): Promise<number> {
-  const [command, ...rest] = argv;
+  // `pnpm run vfiokit -- --help` hands the `--` on: before a command it means nothing.
+  const [command, ...rest] = argv[0] === '--' ? argv.slice(1) : argv;
   if (command === undefined) {
     io.stderr.write(MAIN_USAGE);
     return 2;
@@ -83,7 +84,7 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
       io.stderr.write(`vfiokit: ${err.problem}\n\n${USAGE[err.command.split(' ')[0]] ?? MAIN_USAGE}`);
       return 2;
     }
-    io.stderr.write(`vfiokit ${command}: ${describeError(toVfioError(err))}\n`);
+    io.stderr.write(`vfiokit ${command}: ${describeError(unexpectedFault(err))}\n`);
     return 1;
   }
 }

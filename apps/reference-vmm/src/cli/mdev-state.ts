@@ -5,11 +5,12 @@
  * holding `{ "parent", "mdev_type", "attrs" }` — what sysfs would tell about it. As in mdevctl a
  * UUID may be defined under several parents, but only one device with a UUID can be active.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { isUuid, VfioError } from '@vfiokit/core';
 import { type MdevDefinition, type MdevStart, parseMdevctlDevice, toMdevctlDevice } from '../config/index.js';
+import { makeDirectory } from '../make-directory.js';
 
 export function defaultStateDir(env: Readonly<Record<string, string | undefined>>): string {
   if (env.XDG_STATE_HOME) return join(env.XDG_STATE_HOME, 'vfiokit');
@@ -77,7 +78,7 @@ export class MdevStore {
   }
 
   private ensureDir(path: string): void {
-    mkdirSync(path, { recursive: true });
+    makeDirectory(path, 'the mdev state folder');
   }
 
   private readDefinition(parent: string, uuid: string): MdevDefinition {

@@ -13,9 +13,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { VfioError } from '@vfiokit/core';
-import { toVfioError } from '@vfiokit/core/host';
 import { formatSize } from '../config/index.js';
-import { Channel, type MigrationOutcome, type MigrationProgress, migrateOut } from '../migrate/index.js';
+import { unexpectedFault } from '../loader/index.js';
+import {
+  Channel,
+  type MigrationOutcome,
+  type MigrationProgress,
+  migrateOut,
+  PAGE,
+} from '../migrate/index.js';
 import { parseCommand, strings, UsageError } from './args.js';
 import { USAGE_MIGRATE } from './help-migrate.js';
 import type { CliIo, OutStream } from './io.js';
@@ -85,12 +91,13 @@ async function connectWithRetry(
   }
 }
 
-function count(v: unknown, name: string): number | undefined {
+function count(v: unknown, name: string, min: number): number | undefined {
   const s = strings(v)[0];
   if (s === undefined) return undefined;
-  const n = Number(s);
-  if (!Number.isSafeInteger(n) || n < 0)
+  const n = /^\d+$/.test(s) ? Number(s) : Number.NaN;
+  if (!Number.isSafeInteger(n))
     throw new UsageError(`--${name} "${s}" is not a whole number of bytes.`, 'migrate');
+  if (n < min) throw new UsageError(`--${name} ${n} is below ${min} bytes.`, 'migrate');
   return n;
 }
 
@@ -117,6 +124,7 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
       incoming: { type: 'string' },
       to: { type: 'string' },
       'round-bytes': { type: 'string' },
+      // For tests, so not in the help: flip the byte at this offset of the first device's stream.
       'corrupt-at': { type: 'string' },
     },
     1,
@@ -130,8 +138,9 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
   const config = await migrationConfig(args, io);
   const inc = strings(values.incoming)[0];
   if (inc !== undefined) return incomingCommand(resolve(io.cwd, inc), config, io, json);
-  const roundBytes = count(values['round-bytes'], 'round-bytes');
-  const corruptAt = count(values['corrupt-at'], 'corrupt-at');
+  // A pre-copy round sends at least a page of RAM, or the guest never stops dirtying faster than it goes.
+  const roundBytes = count(values['round-bytes'], 'round-bytes', PAGE);
+  const corruptAt = count(values['corrupt-at'], 'corrupt-at', 0);
   const { booted, target } = await bootForMigration(config, io);
   const devices = target.devices;
   let dir: string | undefined;
@@ -202,9 +211,16 @@ export async function migrateCommand(argv: readonly string[], io: CliIo): Promis
           );
       }
     }
+    if (outcome.corrupted === false) {
+      // The knob is for tests: one that did nothing must not let a test pass.
+      io.stderr.write(
+        `vfiokit migrate: --corrupt-at ${corruptAt} lies past the end of the first device's stream, so nothing was flipped.\n`,
+      );
+      return 1;
+    }
     return outcome.ok ? 0 : 1;
   } catch (err) {
-    const e = toVfioError(err);
+    const e = unexpectedFault(err);
     if (childErr)
       throw new VfioError(
         e.code,

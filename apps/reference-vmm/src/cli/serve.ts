@@ -6,17 +6,17 @@
  * and served until SIGINT or SIGTERM; then the session ends, the socket file is removed and the
  * instance is removed from its parent.
  */
-import { lstatSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isUuid, type Logger, VfioError } from '@vfiokit/core';
 import { toVfioError } from '@vfiokit/core/host';
 import { LinuxVfioDevice } from '@vfiokit/linux-vfio';
 import { createPluginHostForServer, runServe } from '@vfiokit/vfio-user';
 import { type MdevDeviceConfig, stableUuid } from '../config/index.js';
-import { createLogger, findParent, loadPlugin, type ProbedPlugin } from '../loader/index.js';
+import { createLogger, findParent, loadPlugin, type ProbedPlugin, pluginFault } from '../loader/index.js';
 import { parseCommand, strings, UsageError } from './args.js';
 import { USAGE } from './help.js';
 import type { CliIo } from './io.js';
+import { checkSocketPath } from './socket-path.js';
 
 export interface ServeDeviceSpec {
   readonly plugin: string;
@@ -71,21 +71,6 @@ export function parsePluginOptions(list: readonly string[]): Record<string, unkn
             : text;
   }
   return options;
-}
-
-/** A file that is not a socket would be replaced by bind() failing with a vague message: say it plainly. */
-function checkSocketPath(path: string): void {
-  let isSocket: boolean;
-  try {
-    isSocket = lstatSync(path).isSocket();
-  } catch {
-    return;
-  }
-  if (!isSocket) {
-    throw new VfioError('EEXIST', `the socket path ${path} is in use by a file that is not a socket.`, {
-      hint: 'Give a path where nothing exists yet, or remove that file.',
-    });
-  }
 }
 
 /** Lines the server writes while serving: information on stdout, warnings and errors on stderr. */
@@ -181,11 +166,7 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
       parents: plugin.probe(createPluginHostForServer({ log: pluginLog, options })),
     };
   } catch (err) {
-    const e = toVfioError(err);
-    throw new VfioError(e.code, `plugin "${spec.plugin}" failed to probe its parent devices: ${e.problem}`, {
-      hint: e.hint,
-      cause: err,
-    });
+    throw pluginFault(err, `plugin "${spec.plugin}" failed to probe its parent devices`, spec.plugin);
   }
   const uuid = spec.uuid ?? stableUuid(`serve/${spec.plugin}/${spec.type}@${socketPath}`);
   const want: MdevDeviceConfig = {
@@ -203,15 +184,7 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
   try {
     device = parent.create(spec.type, uuid).device;
   } catch (err) {
-    const e = toVfioError(err);
-    throw new VfioError(
-      e.code,
-      `creating ${spec.type} ${uuid} on parent ${parent.name} failed: ${e.problem}`,
-      {
-        hint: e.hint,
-        cause: err,
-      },
-    );
+    throw pluginFault(err, `creating ${spec.type} ${uuid} on parent ${parent.name} failed`, spec.plugin);
   }
   try {
     await runServe({ socketPath, device, log: serveLogger(io) });
@@ -221,7 +194,9 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
     try {
       parent.remove(uuid);
     } catch (err) {
-      io.stderr.write(`vfiokit serve: warning: ${toVfioError(err).problem}\n`);
+      io.stderr.write(
+        `vfiokit serve: warning: ${pluginFault(err, `removing ${uuid} from parent ${parent.name} failed`, spec.plugin).problem}\n`,
+      );
     }
   }
   io.stdout.write(`vfiokit serve: stopped; ${socketPath} is removed.\n`);

@@ -1,7 +1,7 @@
 /** Turning command-line arguments into a checked configuration. */
 
 import { readFile } from 'node:fs/promises';
-import { basename, resolve } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import { VfioError } from '@vfiokit/core';
 import {
   type ConfigDraft,
@@ -160,7 +160,7 @@ export async function buildConfig(args: ConfigArgs, io: CliIo, command: string):
         { hint: 'Give the path of a YAML or JSON configuration, or none for the default configuration.' },
       );
     }
-    draft = parseConfigDraft(text, basename(path), defaults);
+    draft = parseConfigDraft(text, basename(path), { ...defaults, dir: dirname(path) });
   } else if (args.devices.length > 0) {
     draft = { source: 'the command line', plugins: [], ramSize: defaultDraft().ramSize, devices: [] };
   } else {

@@ -6,11 +6,11 @@
  *   config.yaml:7:11: devices[1].slot "00:3" is not a bus:device.function address such as 00:03.0.
  */
 import { readFile } from 'node:fs/promises';
-import { basename } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { type PciAddress, VfioError } from '@vfiokit/core';
 import * as v from 'valibot';
 import { type Document, isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
-import { DEFAULT_RAM_SIZE, MAX_RAM_SIZE } from '../machine/index.js';
+import { DEFAULT_RAM_SIZE, MAX_RAM_SIZE, MIN_RAM_SIZE } from '../machine/index.js';
 import {
   FIRST_AUTO_DEVICE,
   formatSlot,
@@ -28,6 +28,10 @@ export interface PluginConfig {
   /** The package name (or a path to a module, for a local plugin). */
   readonly package: string;
   readonly options: Readonly<Record<string, unknown>>;
+  /** Where it was listed (`config.yaml:2:5 plugins[0]`), for errors found when it loads. */
+  readonly origin?: string;
+  /** The folder a module path is relative to: the configuration file's (else the working directory). */
+  readonly baseDir?: string;
 }
 
 export interface MdevDeviceConfig {
@@ -93,6 +97,7 @@ export interface DeviceDraft {
 export interface PluginDraft {
   readonly package: string;
   readonly options?: Readonly<Record<string, unknown>>;
+  readonly baseDir?: string;
   describe(key?: string): Place;
 }
 
@@ -103,8 +108,6 @@ export interface ConfigDraft {
   readonly devices: DeviceDraft[];
 }
 
-// Guest RAM is mapped from GPA 0 up to where the machine's ECAM window starts.
-const MIN_RAM_SIZE = 2 ** 20;
 const PAGE_SIZE = 4096;
 
 export class ConfigError extends VfioError {
@@ -235,6 +238,8 @@ function issueSentence(issue: v.BaseIssue<unknown>, loc: Locator): ConfigError {
 export interface ParseOptions {
   /** Plugins to use when the document is a bare `mdevctl list --dumpjson` list (the in-tree ones). */
   readonly defaultPlugins?: readonly PluginConfig[];
+  /** The configuration file's folder: plugin module paths in it are relative to it. */
+  readonly dir?: string;
 }
 
 function attrsOf(rec: Readonly<Record<string, string | number | boolean>> | undefined): [string, string][] {
@@ -280,7 +285,7 @@ function draftFromValue(value: unknown, source: string, loc: Locator, opts: Pars
     if (bytes < MIN_RAM_SIZE || bytes > MAX_RAM_SIZE || bytes % PAGE_SIZE !== 0) {
       throw new ConfigError(
         place,
-        `machine.ramSize ${typeof ram === 'number' ? ram : JSON.stringify(ram)} is not a whole number of 4 KiB pages between 1M and ${formatSize(MAX_RAM_SIZE)}.`,
+        `machine.ramSize ${typeof ram === 'number' ? ram : JSON.stringify(ram)} is not a whole number of 4 KiB pages between ${formatSize(MIN_RAM_SIZE)} and ${formatSize(MAX_RAM_SIZE)}.`,
       );
     }
     ramSize = bytes;
@@ -289,6 +294,7 @@ function draftFromValue(value: unknown, source: string, loc: Locator, opts: Pars
   const plugins: PluginDraft[] = (input.plugins ?? []).map((p, i) => ({
     package: p.package,
     options: p.options ?? {},
+    ...(opts.dir !== undefined ? { baseDir: opts.dir } : {}),
     describe: (key?: string) => loc.place(key ? ['plugins', i, key] : ['plugins', i]),
   }));
 
@@ -387,6 +393,12 @@ export function finishConfig(draft: ConfigDraft): VmmConfig {
     if (d.slot) {
       const place = d.describe('slot');
       const slotText = formatSlot(d.slot);
+      if (d.slot.bus !== 0) {
+        throw new ConfigError(
+          place,
+          `${place.field} ${slotText} is on bus ${slotText.slice(0, 2)}, but this machine has one PCI bus, 00; ${d.slot.device === 0 ? 'use a free slot on it, such as 00:03.0' : `use 00:${slotText.slice(3)} or another free slot on it`}.`,
+        );
+      }
       if (sameAddress(d.slot, HOST_BRIDGE_SLOT)) {
         throw new ConfigError(
           place,
@@ -463,7 +475,15 @@ export function finishConfig(draft: ConfigDraft): VmmConfig {
 
   return {
     source: draft.source,
-    plugins: draft.plugins.map((p) => ({ package: p.package, options: p.options ?? {} })),
+    plugins: draft.plugins.map((p) => {
+      const head = p.describe();
+      return {
+        package: p.package,
+        options: p.options ?? {},
+        origin: `${head.where} ${head.field}`.trim(),
+        ...(p.baseDir !== undefined ? { baseDir: p.baseDir } : {}),
+      };
+    }),
     machine: { ramSize: draft.ramSize },
     devices,
   };
@@ -494,5 +514,5 @@ export async function loadConfigFile(path: string, opts: ParseOptions = {}): Pro
       { hint: 'Give the path of a YAML or JSON configuration, or no path for the default configuration.' },
     );
   }
-  return parseConfig(text, basename(path), opts);
+  return parseConfig(text, basename(path), { dir: dirname(path), ...opts });
 }

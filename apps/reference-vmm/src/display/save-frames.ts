@@ -4,9 +4,9 @@
  * vfio_display_region_update does), read the frame from the region the answer names and write
  * it as `<slot>.png`.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DRM_PLANE_TYPE_PRIMARY, disabledGfxPlane, encodePng, type VfioError } from '@vfiokit/core';
+import { DRM_PLANE_TYPE_PRIMARY, disabledGfxPlane, encodePng, VfioError } from '@vfiokit/core';
 import {
   decodeGfxPlaneInfo,
   encodeGfxPlaneInfo,
@@ -19,6 +19,7 @@ import {
 import { type DeviceFile, toVfioError } from '@vfiokit/core/host';
 import { formatSlot } from '../config/index.js';
 import type { Machine } from '../machine/index.js';
+import { makeDirectory } from '../make-directory.js';
 
 export interface SavedFrame {
   readonly slot: string;
@@ -90,11 +91,23 @@ export async function saveFrames(machine: Machine, dir: string): Promise<SaveFra
       continue;
     }
     if (!made) {
-      await mkdir(dir, { recursive: true });
+      makeDirectory(dir, 'the frames folder');
       made = true;
     }
     const path = join(dir, `${slot}.png`);
-    await writeFile(path, png);
+    try {
+      await writeFile(path, png);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new VfioError(
+        code === 'EACCES' || code === 'ENOSPC' || code === 'EISDIR' ? code : 'EIO',
+        `cannot write the frame ${path}: ${(err as Error).message}.`,
+        {
+          hint: 'Give a --save-frames folder this user may write.',
+          cause: err,
+        },
+      );
+    }
     saved.push({
       slot,
       path,

@@ -14,6 +14,7 @@ import { toVfioError } from '@vfiokit/core/host';
 import type { MdevDeviceConfig, PluginConfig, VmmConfig } from '../config/index.js';
 import { formatSlot } from '../config/index.js';
 import { type LoadPluginOptions, loadPlugin } from './load-plugin.js';
+import { pluginFault } from './plugin-fault.js';
 
 export interface ProbedPlugin {
   readonly specifier: string;
@@ -43,20 +44,26 @@ export async function probePlugins(
 ): Promise<ProbedPlugin[]> {
   const out: ProbedPlugin[] = [];
   for (const cfg of plugins) {
-    const { plugin } = await loadPlugin(cfg.package, opts);
+    let plugin: VfioPlugin;
+    try {
+      ({ plugin } = await loadPlugin(cfg.package, {
+        ...opts,
+        ...(cfg.baseDir !== undefined ? { baseDir: cfg.baseDir } : {}),
+      }));
+    } catch (err) {
+      // Say where the plugin is listed, as a device's errors do.
+      if (!(err instanceof VfioError) || cfg.origin === undefined) throw err;
+      throw new VfioError(err.code, `${cfg.origin}: ${err.problem}`, {
+        ...err.place,
+        hint: err.hint,
+        cause: err,
+      });
+    }
     let parents: readonly ParentDevice[];
     try {
       parents = plugin.probe({ clock: host.clock, log: host.log, options: cfg.options });
     } catch (err) {
-      const e = toVfioError(err);
-      throw new VfioError(
-        e.code,
-        `plugin "${cfg.package}" failed to probe its parent devices: ${e.problem}`,
-        {
-          hint: e.hint,
-          cause: err,
-        },
-      );
+      throw pluginFault(err, `plugin "${cfg.package}" failed to probe its parent devices`, cfg.package);
     }
     out.push({ specifier: cfg.package, plugin, parents });
   }
@@ -121,11 +128,10 @@ export function createDevices(config: VmmConfig, probed: readonly ProbedPlugin[]
       try {
         instance = parent.create(d.type, d.uuid, Object.fromEntries(d.attrs));
       } catch (err) {
-        const e = toVfioError(err);
-        throw new VfioError(
-          e.code,
-          `${d.origin}: creating ${d.type} ${d.uuid} at ${formatSlot(d.slot)} on parent ${parent.name} failed: ${e.problem}`,
-          { hint: e.hint, cause: err },
+        throw pluginFault(
+          err,
+          `${d.origin}: creating ${d.type} ${d.uuid} at ${formatSlot(d.slot)} on parent ${parent.name} failed`,
+          plugin.specifier,
         );
       }
       created.push({ config: d, plugin, parent, instance, label: `${d.type} ${d.uuid.slice(0, 8)}` });
@@ -144,7 +150,9 @@ export function removeDevices(created: readonly CreatedDevice[]): VfioError[] {
     try {
       c.parent.remove(c.instance.uuid);
     } catch (err) {
-      problems.push(toVfioError(err));
+      problems.push(
+        pluginFault(err, `removing ${c.label} from parent ${c.parent.name} failed`, c.plugin.specifier),
+      );
     }
   }
   return problems;

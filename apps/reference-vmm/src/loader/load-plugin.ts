@@ -22,6 +22,8 @@ export interface LoadedPlugin {
 export interface LoadPluginOptions {
   /** The directory whose package.json is the first place to look. Default: process.cwd(). */
   readonly cwd?: string;
+  /** Where a module path (`./my-plugin.js`) starts: the configuration file's folder. Default: `cwd`. */
+  readonly baseDir?: string;
 }
 
 function isPathSpecifier(s: string): boolean {
@@ -67,12 +69,19 @@ function loadFailed(specifier: string, err: unknown): VfioError {
   );
 }
 
-async function importModule(specifier: string, cwd: string): Promise<{ mod: unknown; from: string }> {
+async function importModule(
+  specifier: string,
+  cwd: string,
+  baseDir = cwd,
+): Promise<{ mod: unknown; from: string }> {
   if (isPathSpecifier(specifier)) {
-    const path = specifier.startsWith('file:') ? new URL(specifier).pathname : resolve(cwd, specifier);
+    const path = specifier.startsWith('file:') ? new URL(specifier).pathname : resolve(baseDir, specifier);
     if (!existsSync(path)) {
       throw new VfioError('ENOENT', `plugin module ${specifier} does not exist (looked at ${path}).`, {
-        hint: 'Give the path of the plugin module relative to the working directory, or its package name.',
+        hint:
+          baseDir === cwd
+            ? 'Give the path of the plugin module relative to the working directory, or its package name.'
+            : "Give the path of the plugin module relative to the configuration file's folder, or its package name.",
       });
     }
     try {
@@ -163,7 +172,7 @@ export function checkPlugin(mod: unknown, specifier: string): VfioPlugin {
 /** Import a plugin by package name (or path) and check it. */
 export async function loadPlugin(specifier: string, opts: LoadPluginOptions = {}): Promise<LoadedPlugin> {
   const cwd = opts.cwd ?? process.cwd();
-  const { mod, from } = await importModule(specifier, cwd);
+  const { mod, from } = await importModule(specifier, cwd, opts.baseDir ?? cwd);
   return { specifier, plugin: checkPlugin(mod, specifier), from };
 }
 

@@ -8,6 +8,8 @@ import { MAX_RAM_SIZE } from './layout.js';
 
 /** Allocations start above the first MiB (real mode memory, BIOS areas), as on a PC. */
 const FIRST_ALLOCATION = 0x10_0000;
+/** The smallest guest RAM: room for the first allocation and as much again. */
+export const MIN_RAM_SIZE = 2 * FIRST_ALLOCATION;
 const PAGE = 4096;
 
 export class GuestMemory implements GuestRam {
@@ -21,12 +23,7 @@ export class GuestMemory implements GuestRam {
    * must map guest RAM (its fd travels with DMA_MAP). It must return exactly `size` bytes.
    */
   constructor(size: number, allocate: (size: number) => SharedMemory = allocateSharedMemory) {
-    if (
-      !Number.isSafeInteger(size) ||
-      size < 2 * FIRST_ALLOCATION ||
-      size > MAX_RAM_SIZE ||
-      size % PAGE !== 0
-    ) {
+    if (!Number.isSafeInteger(size) || size < MIN_RAM_SIZE || size > MAX_RAM_SIZE || size % PAGE !== 0) {
       throw new VfioError(
         'EINVAL',
         `guest RAM of ${String(size)} bytes is not a whole number of pages from 2 MiB to ${MAX_RAM_SIZE / 2 ** 20} MiB.`,

@@ -2,7 +2,7 @@ export type { AccessHandler, AccessSize, MappedRange, RangeKind, RangeSpec } fro
 export { AddressMap, allOnes, MemoryHandler } from './address-map.js';
 export { EmulatedConfig } from './emulated-config.js';
 export * from './fw-cfg.js';
-export { GuestMemory } from './guest-memory.js';
+export { GuestMemory, MIN_RAM_SIZE } from './guest-memory.js';
 export type { ConfigTarget } from './host-bridge.js';
 export {
   HostBridge,

@@ -22,6 +22,7 @@ import {
   vfio_device_feature_mig_data_size,
 } from '@vfiokit/core/abi';
 import { type DeviceFile, toVfioError } from '@vfiokit/core/host';
+import { pluginFault } from '../loader/plugin-fault.js';
 import type { Machine } from '../machine/index.js';
 import {
   CHUNK_BYTES,
@@ -172,6 +173,15 @@ async function drain(
   return n;
 }
 
+/** One step of a device's guest program: what it throws is the plugin's failure, said so. */
+async function guestStep(d: MigratingDevice, step: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (err) {
+    throw pluginFault(err, `the guest program ${d.driver.name} of ${d.slot} failed in ${step}`, d.plugin);
+  }
+}
+
 function yieldToGuest(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -256,7 +266,9 @@ export async function migrateOut(opts: {
         const roundStart = performance.now();
         rounds++;
         for (let i = 0; i < devices.length; i++)
-          await devices[i].driver.migration.keepRunning(machine.guest, devices[i].probed, states[i]);
+          await guestStep(devices[i], 'keepRunning', () =>
+            devices[i].driver.migration.keepRunning(machine.guest, devices[i].probed, states[i]),
+          );
         await yieldToGuest();
         let dirtied = 0;
         for (const d of devices) {
@@ -286,7 +298,9 @@ export async function migrateOut(opts: {
     }
     // The vCPUs stop: the guest's last act leaves work in flight.
     for (let i = 0; i < devices.length; i++)
-      await devices[i].driver.migration.leaveInFlight(machine.guest, devices[i].probed, states[i]);
+      await guestStep(devices[i], 'leaveInFlight', () =>
+        devices[i].driver.migration.leaveInFlight(machine.guest, devices[i].probed, states[i]),
+      );
     tStop = performance.now();
     stopped = true;
     for (const d of devices) d.file.setMigrationState(MigState.STOP_COPY);
