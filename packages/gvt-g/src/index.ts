@@ -43,7 +43,22 @@ export {
   type VgpuResources,
   zeroPages,
 } from './host-gpu.js';
-export { buildVgpuRegisters, isWhitelistedRegister, type MmioHooks } from './mmio.js';
+export { VgpuInterrupts } from './interrupt.js';
+export {
+  F_CMD_ACCESS,
+  F_GMADR,
+  F_MODE_MASK,
+  F_RO,
+  GvtMmioModel,
+  type MmioInfo,
+  MmioTable,
+  maskedWrite,
+  resetVgpuMmio,
+  type UnknownAccess,
+  Vreg,
+  type VregHooks,
+} from './mmio/index.js';
+export { ENGINES, type EngineDesc } from './mmio/regs.js';
 export { buildVirtualOpRegion, buildVirtualVbt, emulateSwsci, OPREGION_SIGNATURE } from './opregion.js';
 export { createGvtParent, GVTG_DRIVER, type GvtParent, type GvtParentOptions } from './parent.js';
 export { encodePng } from './png.js';
@@ -54,6 +69,7 @@ export {
   type SchedulableVgpu,
   TimeSliceScheduler,
 } from './scheduler.js';
+export { buildVbiosImage, ROM_SIGNATURE, vbiosRegionSize } from './vbios.js';
 export {
   GVTG_CURSOR_REGION_INDEX,
   GVTG_EDID_REGION_INDEX,

@@ -60,7 +60,7 @@ function setup(d: OpenVgpu) {
       d.setReg(RING_HEAD, 0);
       d.setReg(RING_START, hi);
       d.setReg(RING_CTL, RING_VALID);
-      d.vgpu.regs.set('RING_TAIL', padded.length * 4);
+      d.vgpu.regs.set(RING_TAIL, padded.length * 4);
       return d.vgpu.submit();
     },
     kick(words: readonly number[]) {
