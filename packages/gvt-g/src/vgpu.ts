@@ -77,16 +77,18 @@ import {
 import { CURSOR_REGION_SIZE, FRAME_REGION_SIZE, VirtualDisplay } from './display.js';
 import { buildEdid } from './edid.js';
 import { EDID_REGION_SIZE, EdidRegion } from './edid-region.js';
-import { RenderEngine } from './engine.js';
+import { CommandStreamer } from './engine.js';
+import { type ContextElement, EngineExeclist } from './execlist.js';
 import { GgttShadow, GmAccess } from './ggtt.js';
 import { type HostGpu, type VgpuResources, zeroPages } from './host-gpu.js';
 import { VgpuInterrupts } from './interrupt.js';
 import { type GvtMmioModel, resetVgpuMmio, type Vreg } from './mmio/index.js';
-import { RCS0, SDEISR } from './mmio/regs.js';
+import { ENGINES, type EngineDesc, GT_CONTEXT_SWITCH_INTERRUPT, RCS0, RING, SDEISR } from './mmio/regs.js';
 import { buildVirtualOpRegion, buildVirtualVbt, emulateSwsci, OPREGION_SCIC } from './opregion.js';
 import type { SchedulableVgpu, TimeSliceScheduler } from './scheduler.js';
 import { buildVbiosImage, vbiosRegionSize } from './vbios.js';
 import type { VgpuTypeConfig } from './vgpu-types.js';
+import { runContextWorkload } from './workload.js';
 
 export const GVTG_OPREGION_REGION_INDEX = 9;
 export const GVTG_EDID_REGION_INDEX = 10;
@@ -151,10 +153,10 @@ export function vgpuConfigSpace(host: HostGpu, name: string, romSize = 0): Confi
   return config;
 }
 
-interface Workload {
-  readonly trace: Uint32Array;
-  readonly tail: number;
-}
+/** Queued work: a ring-buffer-mode submission of the render ring, or one execlist element. */
+type Workload =
+  | { readonly kind: 'ring'; readonly trace: Uint32Array; readonly tail: number }
+  | { readonly kind: 'context'; readonly engine: EngineDesc; readonly element: ContextElement };
 
 export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   readonly type: VgpuTypeConfig;
@@ -167,7 +169,10 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   readonly ggtt: GgttShadow;
   readonly gm: GmAccess;
   readonly scanner: CommandScanner;
-  readonly engine: RenderEngine;
+  /** The render engine's command streamer (ring-buffer mode runs there). */
+  readonly engine: CommandStreamer;
+  private readonly streamers = new Map<number, CommandStreamer>();
+  private readonly execlists = new Map<number, EngineExeclist>();
   readonly screen: VirtualDisplay;
   readonly edid: EdidRegion;
   readonly opregion: Uint8Array;
@@ -287,7 +292,9 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.regs.setLogger(log);
     this.regs.hooks = {
       g2vNotify: (v) => this.g2vNotify(v),
-      ringTailWritten: () => this.submit(),
+      ringTailWritten: () => {
+        if (!this.execlists.get(RCS0)?.enabled) this.submit();
+      },
       fenceWritten: (k, v) => {
         this.host.fenceRegs[resources.fences[k]] = v;
       },
@@ -295,16 +302,46 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       resetEngines: (mask) => this.resetEngines(mask),
       elspWritten: (engine, value) => this.elspWritten(engine, value),
       execlistsEnabled: (engine, on) => this.execlistsEnabled(engine, on),
-      hwsWritten: () => {},
+      hwsWritten: (engine, gm) => {
+        const el = this.execlists.get(engine);
+        if (el) el.hwsp = gm;
+      },
     };
     this.irq = new VgpuInterrupts(this.regs, () => this.deliverMsi());
     this.ggtt = new GgttShadow(host, resources, uuid);
     this.gm = new GmAccess(host, this.ggtt);
     this.scanner = new CommandScanner(this.gm, (offset) => opts.mmio.table.commandAccess(offset));
-    this.engine = new RenderEngine(this.gm, {
-      writeRegister: (offset, value) => this.regs.writeDword(offset, value),
-      userInterrupt: () => this.irq.engineEvent(RCS0, GT_RENDER_USER_INTERRUPT),
-    });
+    for (const e of ENGINES) {
+      this.streamers.set(
+        e.id,
+        new CommandStreamer(this.gm, {
+          writeRegister: (offset, value) => this.regs.writeDword(offset, value),
+          readRegister: (offset) => this.regs.readDword(offset),
+          userInterrupt: () => this.irq.engineEvent(e.id, GT_RENDER_USER_INTERRUPT),
+          timestamp: () => BigInt(this.regs.readDword(e.base + RING.TIMESTAMP)),
+        }),
+      );
+      this.execlists.set(
+        e.id,
+        new EngineExeclist(e, this.regs, {
+          writeStatusPage: (hwsp, index, values) => {
+            const bytes = new Uint8Array(4 * values.length);
+            const dv = new DataView(bytes.buffer);
+            values.forEach((v, k) => {
+              dv.setUint32(4 * k, v >>> 0, true);
+            });
+            return this.gm.write(hwsp + 4 * index, bytes);
+          },
+          contextSwitch: (engine) => this.irq.engineEvent(engine.id, GT_CONTEXT_SWITCH_INTERRUPT),
+          queue: (engine, element) => {
+            this.queue.push({ kind: 'context', engine, element });
+            this.scheduler.kick();
+          },
+          dropQueued: (engine) => this.dropQueued(engine.id),
+        }),
+      );
+    }
+    this.engine = this.streamers.get(RCS0)!;
     this.screen = new VirtualDisplay(
       this.regs,
       this.gm,
@@ -429,12 +466,40 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
 
   /** GDRST reset these engines: their pending work is dropped (intel_gvt_reset_vgpu_locked). */
   private resetEngines(mask: number): void {
-    if (mask & (1 << RCS0)) this.queue.length = 0;
+    for (const [id, el] of this.execlists) if (mask & (1 << id)) el.reset();
+    if (mask & (1 << RCS0)) this.dropQueued(RCS0, true);
   }
 
-  private elspWritten(_engine: number, _value: number): void {}
+  /** Forget queued work of an engine (its execlist was preempted or reset). */
+  private dropQueued(engine: number, ringToo = false): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const w = this.queue[i];
+      if ((w.kind === 'context' && w.engine.id === engine) || (ringToo && w.kind === 'ring'))
+        this.queue.splice(i, 1);
+    }
+  }
 
-  private execlistsEnabled(_engine: number, _on: boolean): void {}
+  private elspWritten(engine: number, value: number): void {
+    const el = this.execlists.get(engine);
+    if (el === undefined) return;
+    if (!el.enabled) {
+      this.logger?.warn(
+        `${this.name}: ELSP of ${el.engine.name} written while execlists are off in RING_MODE; ignored.`,
+      );
+      return;
+    }
+    el.write(value);
+  }
+
+  private execlistsEnabled(engine: number, on: boolean): void {
+    const el = this.execlists.get(engine);
+    if (el) el.enabled = on;
+  }
+
+  /** The execlist of an engine, for tests and statistics. */
+  execlist(engine: number): EngineExeclist | undefined {
+    return this.execlists.get(engine);
+  }
 
   // ---- PVINFO g2v notifications --------------------------------------------------------------------
 
@@ -480,7 +545,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       this.setHead(tail);
       return result;
     }
-    this.queue.push({ trace: this.scanner.trace.slice(0, this.scanner.traceLength), tail });
+    this.queue.push({ kind: 'ring', trace: this.scanner.trace.slice(0, this.scanner.traceLength), tail });
     this.scheduler.kick();
     return result;
   }
@@ -493,10 +558,42 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   runSlice(): void {
     while (this.queue.length > 0) {
       const w = this.queue.shift()!;
-      this.engine.execute(w.trace, w.trace.length);
-      this.setHead(w.tail);
-      this.stats.workloadsCompleted++;
+      if (w.kind === 'ring') {
+        this.engine.execute(w.trace, w.trace.length);
+        this.setHead(w.tail);
+        this.stats.workloadsCompleted++;
+        continue;
+      }
+      this.runContext(w.engine, w.element);
     }
+  }
+
+  /** One execlist element: audited, run, and reported complete in the CSB. */
+  private runContext(engine: EngineDesc, element: ContextElement): void {
+    const el = this.execlists.get(engine.id)!;
+    this.stats.workloadsSubmitted++;
+    const r = runContextWorkload(
+      {
+        gm: this.gm,
+        scanner: this.scanner,
+        streamer: this.streamers.get(engine.id)!,
+        dma: this.isOpen ? this.ctx.dma : undefined,
+        dirty: this.isOpen ? this.ctx.dirty : undefined,
+      },
+      engine,
+      element,
+      el.hwsp,
+    );
+    if (!r.ok) {
+      // scheduler.c: a workload that fails its scan is the guest's error; the context does not
+      // complete, and the guest's hang detection resets the engine.
+      this.stats.workloadsRefused++;
+      this.stats.lastRefusal = r.problem;
+      this.logger?.warn(`${this.name}: ${engine.name}: scan workload error: ${r.problem}`);
+      return;
+    }
+    this.stats.workloadsCompleted++;
+    el.completed(element);
   }
 
   private setHead(offset: number): void {
@@ -594,6 +691,11 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     resetVgpuMmio(this.regs, this.vgpuId, this.resources);
     this.ggtt.reset();
     this.queue.length = 0;
+    for (const el of this.execlists.values()) {
+      el.reset();
+      el.enabled = false;
+      el.hwsp = 0;
+    }
     this.irq.reset();
     this.swsci = 0;
     this.asls = 0;

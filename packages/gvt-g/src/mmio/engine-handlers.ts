@@ -71,7 +71,12 @@ export function defineEngineRegisters(t: MmioTable<Vreg>): void {
     def(RING.HEAD, 'RING_HEAD');
     def(RING.START, 'RING_START', F_GMADR);
     def(RING.CTL, 'RING_CTL');
-    def(RING.SYNC_0, 'RING_SYNC_0');
+    def(RING.SYNC_0, 'RING_SYNC_0', F_CMD_ACCESS);
+    def(RING.SYNC_0 + 4, 'RING_SYNC_1', F_CMD_ACCESS);
+    def(0x28, 'RING_EXCC', F_CMD_ACCESS);
+    def(0x134, 'RING_REG_0x134', F_CMD_ACCESS);
+    def(0x244, 'RING_CONTEXT_CONTROL', F_CMD_ACCESS);
+    def(0xd4, 'CSFE_CHICKEN1', F_MODE_MASK | F_CMD_ACCESS);
     def(RING.PSMI_CTL, 'RING_PSMI_CTL', F_MODE_MASK | F_CMD_ACCESS);
     def(RING.MAX_IDLE, 'RING_MAX_IDLE');
     def(RING.ACTHD_UDW, 'RING_ACTHD_UDW');
