@@ -75,6 +75,7 @@ import {
   VGT_PVINFO_PAGE,
 } from './constants.js';
 import { CURSOR_REGION_SIZE, FRAME_REGION_SIZE, VirtualDisplay } from './display.js';
+import { DisplayPipes } from './display-pipes.js';
 import { buildEdid } from './edid.js';
 import { EDID_REGION_SIZE, EdidRegion } from './edid-region.js';
 import { CommandStreamer } from './engine.js';
@@ -175,6 +176,8 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   private readonly execlists = new Map<number, EngineExeclist>();
   readonly screen: VirtualDisplay;
   readonly edid: EdidRegion;
+  /** Pipe timing, vblanks and the virtual monitor's AUX channel. */
+  readonly pipes: DisplayPipes;
   readonly opregion: Uint8Array;
   readonly stats: VgpuStats = {
     workloadsSubmitted: 0,
@@ -302,6 +305,9 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       resetEngines: (mask) => this.resetEngines(mask),
       elspWritten: (engine, value) => this.elspWritten(engine, value),
       execlistsEnabled: (engine, on) => this.execlistsEnabled(engine, on),
+      auxWritten: (ch, value) => this.pipes.auxWritten(ch, value),
+      pipeEnabled: (pipe, on) => this.pipes.pipeEnabled(pipe, on),
+      scanline: (pipe) => this.pipes.scanline(pipe),
       hwsWritten: (engine, gm) => {
         const el = this.execlists.get(engine);
         if (el) el.hwsp = gm;
@@ -355,6 +361,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       disconnect: () => this.hotplug(false),
     });
     edidBox.region = this.edid;
+    this.pipes = new DisplayPipes(this.regs, this.irq, () => this.edid.current);
     this.regs.set(SDEISR, SDE_PORTD_HOTPLUG_CPT);
   }
 
@@ -675,11 +682,13 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   protected override onOpen(ctx: DeviceContext): void {
     this.logger = ctx.log;
     this.regs.setLogger(ctx.log);
+    this.pipes.attach(ctx.clock);
     this.ggtt.attach(ctx.dma, ctx.dirty, ctx.log);
     this.scheduler.add(this);
   }
 
   protected override onClose(): void {
+    this.pipes.detach();
     this.scheduler.remove(this);
     this.ggtt.detach();
     this.queue.length = 0;
@@ -702,6 +711,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.ppgttRoots.clear();
     for (const f of this.resources.fences) this.host.fenceRegs[f] = 0;
     this.edid.reset();
+    this.pipes.reset();
     this.regs.set(SDEISR, SDE_PORTD_HOTPLUG_CPT);
     zeroPages(
       this.host.aperture.bytes,

@@ -52,6 +52,10 @@ export const KBL_HOST_REGISTERS: ReadonlyMap<number, number> = new Map([
   [0x145998, (7 << 16) | (22 << 8) | 23],
   // The host driver disabled legacy VGA.
   [0x41000, 1 << 31],
+  // DDI buffers of ports A-E disabled and idle; the virtual monitor's port D strapped present
+  // (SFUSE_STRAP_DDID_DETECTED), as emulate_monitor_status_change sets it.
+  ...[0, 1, 2, 3, 4].map((p): [number, number] => [0x64000 + 0x100 * p, 1 << 7]),
+  [0xc2014, 1 << 0],
   // Engines idle with their rings stopped.
   ...ENGINES.map((e): [number, number] => [e.base + RING.MI_MODE, STOP_RING | MODE_IDLE]),
 ]);

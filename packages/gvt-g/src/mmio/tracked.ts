@@ -3,7 +3,7 @@
  * read back what the guest wrote, starting from the host snapshot. Flags say which are masked
  * registers and which the command audit lets commands reach, as handlers.c sets them.
  */
-import { F_CMD_ACCESS, F_MODE_MASK, type MmioTable } from './table.js';
+import { F_CMD_ACCESS, F_MODE_MASK, F_RO, type MmioTable } from './table.js';
 import type { Vreg } from './vreg.js';
 
 type Tracked = readonly [offset: number, name: string, flags?: number, size?: number];
@@ -46,6 +46,7 @@ export const TRACKED: readonly Tracked[] = [
   [0xc340, 'DMA_GUC_WOPCM_OFFSET'],
   // Render and slice chicken bits, cache modes and counters the command audit lets i915's context
   // workarounds and userspace reach (handlers.c init_generic/bdw/skl_mmio_info, F_CMD_ACCESS)
+  [0x2024, '_MMIO(0x2024)'],
   [0x2088, '_MMIO(0x2088)', MM],
   [0x2090, '_3D_CHICKEN3', MM],
   [0x20a0, '_MMIO(0x20a0)', CMD],
@@ -113,6 +114,15 @@ export const TRACKED: readonly Tracked[] = [
   [0x14500c, 'SKL_MAD_DIMM_CH0_0_0_0_MCHBAR_MCMAIN'],
   [0x145010, 'SKL_MAD_DIMM_CH1_0_0_0_MCHBAR_MCMAIN'],
   [0x145998, 'GEN6_RP_STATE_CAP'],
+  // RPS (i915_reg.h GEN6_RP_*)
+  [0xa008, 'GEN6_RPNSWREQ'],
+  [0xa00c, 'GEN6_RC_VIDEO_FREQ'],
+  [0xa024, 'GEN6_RP_CONTROL'],
+  [0xa02c, 'GEN6_RP_UP_THRESHOLD'],
+  [0xa030, 'GEN6_RP_DOWN_THRESHOLD'],
+  [0xa068, 'GEN6_RP_UP_EI'],
+  [0xa06c, 'GEN6_RP_DOWN_EI'],
+  [0xa070, 'GEN6_RP_IDLE_HYSTERSIS'],
   [0x145e04, 'SKL_MC_BIOS_DATA_0_0_0_MCHBAR_PCU'],
   // display: VGA, chicken bits, FBC, arbitration, DC states, audio (i915_reg.h, display/*_regs.h)
   [0x41000, 'CPU_VGACNTRL'],
@@ -126,12 +136,22 @@ export const TRACKED: readonly Tracked[] = [
   [0x46408, 'HSW_NDE_RSTWRN_OPT'],
   [0x46430, 'GEN8_CHICKEN_DCPR_1'],
   [0x51000, 'SKL_DFSM'],
+  [0x650c0, 'HSW_AUD_PIN_ELD_CP_VLD'],
   [0x65900, 'AUD_FREQ_CNTRL'],
+  [0x4f060, '_MMIO(0x4f060)'],
+  [0x420cc, 'CHICKEN_TRANS_EDP'],
+  // SKL DPLL1-3 configuration, the DDI PHY buffer control
+  [0x6c00c, 'DISPIO_CR_TX_BMU_CR0'],
+  [0x6c040, 'DPLL_CFGCR', 0, 6 * 4],
   // south display (PCH): clock gating, hotplug, GPIO, raw clock, panel power
+  [0xc2014, 'SFUSE_STRAP', F_RO],
   [0xc2020, 'SOUTH_DSPCLK_GATE_D'],
   [0xc4030, 'PCH_PORT_HOTPLUG'],
   [0xc403c, 'PCH_PORT_HOTPLUG2'],
   [0xc5010, 'PCH_GPIO', 0, 6 * 4],
+  // GMBUS0-5 (the DP-only VBT gives the guest no GMBUS EDID to read; the driver resets them)
+  [0xc5100, 'PCH_GMBUS0_4', 0, 5 * 4],
+  [0xc5120, 'PCH_GMBUS5'],
   [0xc6204, 'PCH_RAWCLK_FREQ'],
 ];
 

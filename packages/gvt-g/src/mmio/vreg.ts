@@ -37,6 +37,12 @@ export interface VregHooks {
   execlistsEnabled(engine: number, on: boolean): void;
   /** The hardware status page address of `engine` was written. */
   hwsWritten(engine: number, gm: number): void;
+  /** DP_AUX_CH_CTL of channel `ch` (A = 0) was written with `value`. */
+  auxWritten(ch: number, value: number): void;
+  /** TRANSCONF of `pipe` turned the pipe on or off. */
+  pipeEnabled(pipe: number, on: boolean): void;
+  /** The scanline `pipe` is on now (PIPEDSL). */
+  scanline(pipe: number): number;
 }
 
 const NO_HOOKS: VregHooks = {
@@ -48,6 +54,9 @@ const NO_HOOKS: VregHooks = {
   elspWritten() {},
   execlistsEnabled() {},
   hwsWritten() {},
+  auxWritten() {},
+  pipeEnabled() {},
+  scanline: () => 0,
 };
 
 export class Vreg implements MmioContext {
