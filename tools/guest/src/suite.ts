@@ -23,6 +23,8 @@ export interface ServedDevice {
   readonly pluginOptions?: readonly string[];
   /** More properties of QEMU's vfio-user-pci device (merged into its JSON). */
   readonly qemuProperties?: Readonly<Record<string, unknown>>;
+  /** More `vfiokit serve` arguments; `{artifacts}` stands for the boot's artifact directory. */
+  readonly serveArgs?: readonly string[];
 }
 
 /** A file for the guest: its path inside the initramfs and where its bytes come from. */
@@ -84,6 +86,8 @@ export interface HostCheckContext {
    * middle of I/O, a second QEMU while one is attached). Killed when the boot ends, if still up.
    */
   startGuest(name: string, opts?: { readonly timeoutSec?: number }): ExtraGuest;
+  /** The boot's artifact directory (reports/guest/<suite>/<boot>). */
+  readonly artifacts: string;
 }
 
 /** A QEMU that a host check started with startGuest(). */

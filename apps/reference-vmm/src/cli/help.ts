@@ -97,7 +97,7 @@ Example:
   vfiokit lspci -vvv
   vfiokit lspci -xxxx > guest.dump && lspci -F guest.dump -vvv
 `,
-  serve: `Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid] [--plugin-option <k=v>]...
+  serve: `Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid] [--plugin-option <k=v>]... [--save-frames <dir>]
 
 Create one device of a plugin and serve it over vfio-user on a UNIX socket, until SIGINT or
 SIGTERM; then the client's session ends, the socket file is removed and the device is removed.
@@ -112,6 +112,8 @@ Options:
                          a UUID, one is derived from the plugin, type and socket path
   --plugin-option <k=v>  an option for the plugin's probe, as plugins[].options in a
                          configuration (repeatable; true, false and numbers are typed)
+  --save-frames <dir>    while serving, save the device's primary plane (QUERY_GFX_PLANE, REGION
+                         mode) as <dir>/<uuid>.png each time it changes
   -h, --help             show this help
 
 Example:

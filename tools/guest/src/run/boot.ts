@@ -98,6 +98,7 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
             device,
             socket: join(work, `${device.id}.sock`),
             logFile: join(art, `server-${device.id}.log`),
+            artifacts: art,
           }),
         );
       }),
@@ -249,6 +250,7 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
             console: () => readOutput(out.console),
           };
         },
+        artifacts: art,
       };
       const t0 = Date.now();
       try {

@@ -2,8 +2,9 @@
 import type { GuestSuite } from '../suite.js';
 import gvtD from './gvt-d.js';
 import gvtG from './gvt-g.js';
+import i915 from './i915.js';
 import nvidiaVgpu from './nvidia-vgpu.js';
 import sampleMtty from './sample-mtty.js';
 import vfioUserClients from './vfio-user-clients.js';
 
-export const SUITES: readonly GuestSuite[] = [sampleMtty, gvtG, nvidiaVgpu, gvtD, vfioUserClients];
+export const SUITES: readonly GuestSuite[] = [sampleMtty, gvtG, i915, nvidiaVgpu, gvtD, vfioUserClients];
