@@ -174,6 +174,7 @@ export class CommandScanner {
   private command(depth: number): boolean {
     const dw0 = this.fetch();
     if (dw0 === FAULT) return false;
+    if (dw0 === 0) return true; // MI_NOOP
     const info = decodeCommand(dw0, this.target.engine);
     if (typeof info === 'string') return this.refuse(info);
     if (info.kind === KIND.NOOP_1) return true;

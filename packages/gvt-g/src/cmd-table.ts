@@ -91,6 +91,13 @@ const BLT_XY_COLOR_BLT = 0x50;
 
 const hex8 = (v: number) => `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
 
+/** One-dword MI commands decode to the same answer every time. */
+const FIXED_MI = new Map<number, DecodedCommand>(
+  [...MI]
+    .filter(([, i]) => i.lengthBits === 0)
+    .map(([op, i]) => [op, Object.freeze({ name: i.name, kind: i.kind, length: 1 })]),
+);
+
 /** The command dword 0 starts on `engine`, or why the audit refuses it. */
 export function decodeCommand(dw0: number, engine: EngineClass): DecodedCommand | string {
   const client = dw0 >>> 29;
@@ -99,8 +106,8 @@ export function decodeCommand(dw0: number, engine: EngineClass): DecodedCommand 
     const info = MI.get(op);
     if (info === undefined) return `MI command opcode 0x${op.toString(16)} is not allowed`;
     if (!info.rings.includes(engine)) return `${info.name} is not a command of the ${engine} engine`;
-    const length = info.lengthBits === 0 ? 1 : (dw0 & ((1 << info.lengthBits) - 1)) + 2;
-    return { name: info.name, kind: info.kind, length };
+    if (info.lengthBits === 0) return FIXED_MI.get(op)!;
+    return { name: info.name, kind: info.kind, length: (dw0 & ((1 << info.lengthBits) - 1)) + 2 };
   }
   if (client === 2) {
     if (engine !== 'bcs' && engine !== 'rcs')
