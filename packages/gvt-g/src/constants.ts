@@ -43,6 +43,9 @@ export const OPREGION_SIZE = 2 * GTT_PAGE_SIZE;
  * maps the OpRegion — and finds its VBT — the way it does on any IGD: ASLS, then memremap.
  */
 export const OPREGION_BAR0_WINDOW = 4 * MiB;
+/** pci_regs.h: the first BAR and COMMAND's I/O space enable. */
+export const PCI_BASE_ADDRESS_0 = 0x10;
+export const PCI_COMMAND_IO = 0x1;
 /** INTEL_GVT_PCI_OPREGION: ASLS in config space. */
 export const PCI_ASLS = 0xfc;
 /** INTEL_GVT_PCI_SWSCI. */
