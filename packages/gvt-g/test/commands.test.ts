@@ -249,9 +249,7 @@ describe('command submission', () => {
         s.kick(bbStart(s.batchGm(0)));
         d.parent.scheduler.tick();
       }),
-      // Each run can blit hundreds of MiB or scan the 256 Ki-dword limit: 100 runs keep this
-      // test within its time on a loaded machine.
-      { numRuns: 100 },
+      { numRuns: 300 },
     );
     expect(d.host.memory.bytes.slice(0, RAM)).toEqual(other);
   });
