@@ -13,7 +13,9 @@ export interface RegionTraps {
 
 /** The trapped accesses of the first session in a server's log (QEMU's), or undefined without one. */
 export function sessionTraps(log: string): Map<number, RegionTraps> | undefined {
-  const line = /^vfiokit serve: session ended(?:, device reset)?: trapped accesses by region: (.*)$/m.exec(log)?.[1];
+  const line = /^vfiokit serve: session ended(?:, device reset)?: trapped accesses by region: (.*)$/m.exec(
+    log,
+  )?.[1];
   if (line === undefined) return undefined;
   const out = new Map<number, RegionTraps>();
   for (const m of line.matchAll(/(\d+)(?: \([^)]*\))?: (\d+) reads\/(\d+) writes/g))
