@@ -1,33 +1,23 @@
 /**
  * The command scanner (gvt/cmd_parser.c's role): before anything of a guest's submission runs,
  * every command reachable from the ring — through first- and second-level batch buffers and
- * chained jumps — is decoded, audited and copied into a shadow trace. Only the trace runs, so
- * the guest cannot change a command after it was checked.
+ * chained jumps, in the global GTT or the context's PPGTT — is decoded by the command table
+ * (cmd-table.ts), audited and copied into a shadow trace. Only the trace runs, so the guest
+ * cannot change a command after it was checked.
  *
- * Audit rules: only a known subset of i915 commands (MI_NOOP, MI_USER_INTERRUPT,
- * MI_BATCH_BUFFER_START/END, MI_STORE_DATA_IMM, MI_LOAD_REGISTER_IMM, XY_COLOR_BLT); register
- * writes only to the whitelist; every address (stores, blit rectangles, batch starts) inside the
- * vGPU's graphics memory and through the global GTT (no PPGTT); batch nesting at most two levels
- * deep; at most `maxDwords` dwords scanned per submission (which also ends self-referencing
- * batches).
+ * Audit rules: a command must be one the table knows on the engine it runs on, of a length its
+ * opcode allows; register accesses (MI_LOAD_REGISTER_IMM/MEM/REG, MI_STORE_REGISTER_MEM) only
+ * to registers the MMIO table flags F_CMD_ACCESS; every address a command writes or jumps to
+ * inside the vGPU's graphics memory (GGTT) or mapped in its PPGTT; batch nesting at most two
+ * levels deep; at most `maxDwords` dwords per submission (which also ends self-referencing
+ * batches). A refusal is the guest's error: the workload does not run and the reason is kept.
+ *
+ * Trace format: for each command with an effect, a tag word (the kind, bit 8 set when its
+ * address is a PPGTT address, and the engine's HWSP-relative flag), its length, then its dwords.
  */
-import {
-  BLT_OPCODE_XY_COLOR_BLT,
-  GTT_PAGE_SIZE,
-  INSTR_BC_CLIENT,
-  INSTR_MI_CLIENT,
-  MI_BATCH_PPGTT_GEN8,
-  MI_BATCH_SECOND_LEVEL,
-  MI_OPCODE_BATCH_BUFFER_END,
-  MI_OPCODE_BATCH_BUFFER_START,
-  MI_OPCODE_LOAD_REGISTER_IMM,
-  MI_OPCODE_NOOP,
-  MI_OPCODE_STORE_DATA_IMM,
-  MI_OPCODE_USER_INTERRUPT,
-  MI_USE_GGTT,
-  XY_COLOR_BLT_GEN8_DWORDS,
-} from './constants.js';
-import type { GmAccess } from './ggtt.js';
+import type { GpuAddressSpace } from './address-space.js';
+import { type CmdKind, decodeCommand, type EngineClass, KIND } from './cmd-table.js';
+import { GTT_PAGE_SIZE, MI_BATCH_PPGTT_GEN8, MI_BATCH_SECOND_LEVEL, MI_USE_GGTT } from './constants.js';
 
 export interface ScanLimits {
   /** Dwords scanned per submission, all levels together. */
@@ -45,9 +35,22 @@ export type ScanResult =
 
 /** Bytes per pixel by BR13 colour depth (8bpp, 565, 1555, 32bpp). */
 export const BLT_BYTES_PER_PIXEL = [1, 2, 2, 4] as const;
+/** Tag bit: the command's memory operand is a PPGTT address. */
+export const TRACE_PPGTT = 1 << 8;
+
+/** Where one submission's commands live and what they may reach. */
+export interface ScanTarget {
+  readonly engine: EngineClass;
+  /** The vGPU's GGTT view. */
+  readonly ggtt: GpuAddressSpace;
+  /** The context's PPGTT; absent in ring-buffer mode (no PPGTT then). */
+  readonly ppgtt?: GpuAddressSpace;
+}
 
 const TWO_32 = 2 ** 32;
 const FAULT = -1;
+/** The 3 dwords of a gen8 MI_BATCH_BUFFER_START. */
+const BB_START_DWORDS = 3;
 
 export class CommandScanner {
   /** The shadow trace of the last successful scan: commands to execute, in order. */
@@ -56,8 +59,9 @@ export class CommandScanner {
   private words: Uint32Array = new Uint32Array(0);
   private idx = 0;
   private pageEnd = 0;
-  /** GM address of the next dword to fetch. */
+  /** GM address of the next dword to fetch, in `space`. */
   private addr = 0;
+  private space: GpuAddressSpace;
   private scanned = 0;
   private commands = 0;
   private problem = '';
@@ -65,19 +69,25 @@ export class CommandScanner {
   /** Ring wrap: when `addr` reaches ringEnd it continues at ringStart (0 outside the ring). */
   private ringStart = 0;
   private ringEnd = 0;
+  private target: ScanTarget;
+  private readonly cmd = new Uint32Array(0x10000 + 2);
 
   constructor(
-    private readonly gm: GmAccess,
+    private readonly gm: GpuAddressSpace,
     private readonly registerAllowed: (offset: number) => boolean,
     readonly limits: ScanLimits = DEFAULT_SCAN_LIMITS,
-  ) {}
+  ) {
+    this.space = gm;
+    this.target = { engine: 'rcs', ggtt: gm };
+  }
 
   /**
-   * Scan the ring's commands from `head` to `tail` (byte offsets in a ring of `size` bytes at GM
-   * address `start`), following batch buffers.
+   * Scan the ring's commands from `head` to `tail` (byte offsets in a ring of `size` bytes at GGTT
+   * address `start`), following batch buffers. Without a target the ring is the render engine's
+   * in ring-buffer mode, with no PPGTT.
    */
-  scanRing(start: number, size: number, head: number, tail: number): ScanResult {
-    this.reset();
+  scanRing(start: number, size: number, head: number, tail: number, target?: ScanTarget): ScanResult {
+    this.reset(target);
     if (!this.gm.inside(start, size) || start % GTT_PAGE_SIZE !== 0) {
       return this.fail(
         `the ring at GM 0x${start.toString(16)} (${size} bytes) is not inside this vGPU's graphics memory`,
@@ -93,67 +103,68 @@ export class CommandScanner {
     this.ringStart = start;
     this.ringEnd = start + size;
     const total = (tail - head + size) % size;
-    this.seek(start + head);
+    this.seek(this.gm, start + head);
     let consumed = 0;
     while (consumed < total) {
       const before = this.scanned;
       if (!this.command(0)) return this.failure();
       consumed += (this.scanned - before) * 4;
-      if (this.followBatch !== 0) {
-        const target = this.followBatch;
-        this.followBatch = 0;
+      if (this.followBatch !== undefined) {
+        const { space, at } = this.followBatch;
+        this.followBatch = undefined;
         const back = this.addr;
         const saveStart = this.ringStart;
         const saveEnd = this.ringEnd;
         this.ringStart = 0;
         this.ringEnd = 0;
-        if (!this.batch(target, 1)) return this.failure();
+        if (!this.batch(space, at, 1)) return this.failure();
         this.ringStart = saveStart;
         this.ringEnd = saveEnd;
-        this.seek(back);
+        this.seek(this.gm, back);
       }
     }
     if (consumed !== total) return this.fail('a command in the ring runs past the tail', this.addr);
     return { ok: true, dwords: this.scanned, traceLength: this.traceLength, commands: this.commands };
   }
 
-  /** Scan a batch buffer at GM `start` as a first-level batch (the engine's MI_BATCH_BUFFER_START). */
-  scanBatch(start: number): ScanResult {
-    this.reset();
-    if (!this.batch(start, 1)) return this.failure();
+  /** Scan a batch buffer at GGTT `start` as a first-level batch. */
+  scanBatch(start: number, target?: ScanTarget): ScanResult {
+    this.reset(target);
+    if (!this.batch(this.gm, start, 1)) return this.failure();
     return { ok: true, dwords: this.scanned, traceLength: this.traceLength, commands: this.commands };
   }
 
   /** Set by a ring-level MI_BATCH_BUFFER_START: the batch to scan before the ring goes on. */
-  private followBatch = 0;
+  private followBatch: { space: GpuAddressSpace; at: number } | undefined;
   /** Set by a batch-level MI_BATCH_BUFFER_START: where to go, and whether it returns. */
-  private jumpTarget = 0;
+  private jump: { space: GpuAddressSpace; at: number } | undefined;
   private jumpSecondLevel = false;
   private ended = false;
 
-  private batch(start: number, depth: number): boolean {
+  private batch(space: GpuAddressSpace, start: number, depth: number): boolean {
     if (depth > this.limits.maxDepth) {
       this.problem = `batch buffers nest deeper than ${this.limits.maxDepth} levels`;
       this.problemAt = start;
       return false;
     }
-    this.seek(start);
+    this.seek(space, start);
     for (;;) {
       if (!this.command(depth)) return false;
       if (this.ended) {
         this.ended = false;
         return true;
       }
-      if (this.jumpTarget !== 0) {
-        const target = this.jumpTarget;
-        this.jumpTarget = 0;
+      if (this.jump !== undefined) {
+        const { space: to, at } = this.jump;
+        this.jump = undefined;
         if (this.jumpSecondLevel) {
           const back = this.addr;
-          if (!this.batch(target, depth + 1)) return false;
-          this.seek(back);
+          const from = this.space;
+          if (!this.batch(to, at, depth + 1)) return false;
+          this.seek(from, back);
         } else {
           // A chained batch: the jump never returns here.
-          this.seek(target);
+          this.seek(to, at);
         }
       }
     }
@@ -163,160 +174,214 @@ export class CommandScanner {
   private command(depth: number): boolean {
     const dw0 = this.fetch();
     if (dw0 === FAULT) return false;
-    const client = dw0 >>> 29;
-    if (client === INSTR_MI_CLIENT) {
-      const op = (dw0 >>> 23) & 0x3f;
-      switch (op) {
-        case MI_OPCODE_NOOP:
-          return true;
-        case MI_OPCODE_USER_INTERRUPT:
-          this.commands++;
-          this.emit(dw0);
-          return true;
-        case MI_OPCODE_BATCH_BUFFER_END:
-          if (depth === 0) return this.refuse('MI_BATCH_BUFFER_END in the ring');
-          this.ended = true;
-          return true;
-        case MI_OPCODE_STORE_DATA_IMM:
-          return this.storeDataImm(dw0);
-        case MI_OPCODE_LOAD_REGISTER_IMM:
-          return this.loadRegisterImm(dw0);
-        case MI_OPCODE_BATCH_BUFFER_START:
-          return this.batchBufferStart(dw0, depth);
-        default:
-          return this.refuse(`MI command opcode 0x${op.toString(16)} is not allowed`);
-      }
-    }
-    if (client === INSTR_BC_CLIENT && ((dw0 >>> 22) & 0x7f) === BLT_OPCODE_XY_COLOR_BLT)
-      return this.colorBlt(dw0);
-    return this.refuse(`command 0x${(dw0 >>> 0).toString(16).padStart(8, '0')} is not in the allowed subset`);
-  }
-
-  private storeDataImm(dw0: number): boolean {
-    const len = (dw0 & 0x3ff) + 2;
-    if (len !== 4 && len !== 5) return this.refuse(`MI_STORE_DATA_IMM of ${len} dwords (4 or 5 expected)`);
-    if ((dw0 & MI_USE_GGTT) === 0) return this.refuse('MI_STORE_DATA_IMM through the PPGTT');
-    const lo = this.fetch();
-    const hi = this.fetch();
-    const v0 = this.fetch();
-    const v1 = len === 5 ? this.fetch() : 0;
-    if (lo === FAULT || hi === FAULT || v0 === FAULT || v1 === FAULT) return false;
-    const address = (lo & ~3) + (hi & 0xffff) * TWO_32;
-    if (!this.gm.inside(address, 4 * (len - 3))) {
-      return this.refuse(`MI_STORE_DATA_IMM to GM 0x${address.toString(16)}, outside this vGPU`);
+    if (dw0 === 0) return true; // MI_NOOP
+    const info = decodeCommand(dw0, this.target.engine);
+    if (typeof info === 'string') return this.refuse(info);
+    if (info.kind === KIND.NOOP_1) return true;
+    const len = info.length;
+    if (len > this.cmd.length) return this.refuse(`${info.name} of ${len} dwords is longer than any command`);
+    this.cmd[0] = dw0;
+    for (let k = 1; k < len; k++) {
+      const w = this.fetch();
+      if (w === FAULT) return false;
+      this.cmd[k] = w;
     }
     this.commands++;
-    this.emit(dw0);
-    this.emit(lo);
-    this.emit(hi);
-    this.emit(v0);
-    if (len === 5) this.emit(v1);
-    return true;
+    return this.audit(info.name, info.kind, len, depth);
   }
 
-  private loadRegisterImm(dw0: number): boolean {
-    const len = (dw0 & 0xff) + 2;
-    if ((len - 1) % 2 !== 0)
-      return this.refuse(`MI_LOAD_REGISTER_IMM of ${len} dwords is not offset/value pairs`);
-    this.emit(dw0);
-    for (let k = 1; k < len; k += 2) {
-      const reg = this.fetch();
-      const value = this.fetch();
-      if (reg === FAULT || value === FAULT) return false;
-      const offset = reg & 0x7ffffc;
-      if (!this.registerAllowed(offset)) {
-        return this.refuse(
-          `MI_LOAD_REGISTER_IMM to register 0x${offset.toString(16)}, which is not whitelisted`,
+  private audit(name: string, kind: CmdKind, len: number, depth: number): boolean {
+    const c = this.cmd;
+    switch (kind) {
+      case KIND.STATE:
+        return true;
+      case KIND.BB_END:
+        if (depth === 0) return this.refuse('MI_BATCH_BUFFER_END in the ring');
+        this.ended = true;
+        return true;
+      case KIND.BB_START:
+        return this.batchBufferStart(len, depth);
+      case KIND.USER_INTERRUPT:
+        return this.emit(kind, 0, len);
+      case KIND.STORE_DWORD: {
+        if (len < 4) return this.refuse(`${name} of ${len} dwords (4 or more expected)`);
+        const ggtt = (c[0] & MI_USE_GGTT) !== 0;
+        return this.memory(name, kind, len, ggtt, (c[1] & ~3) + (c[2] & 0xffff) * TWO_32, 4 * (len - 3));
+      }
+      case KIND.STORE_INDEX:
+        // MI_STORE_DATA_INDEX: an offset into the engine's status page (audited at execution).
+        return this.emit(kind, 0, len);
+      case KIND.LRI: {
+        if ((len - 1) % 2 !== 0) return this.refuse(`${name} of ${len} dwords is not offset/value pairs`);
+        for (let k = 1; k < len; k += 2) {
+          const offset = c[k] & 0x7ffffc;
+          if (!this.registerAllowed(offset)) {
+            return this.refuse(`${name} to register 0x${offset.toString(16)}, which is not whitelisted`);
+          }
+          c[k] = offset;
+        }
+        return this.emit(kind, 0, len);
+      }
+      case KIND.SRM:
+      case KIND.LRM: {
+        if (len < 4) return this.refuse(`${name} of ${len} dwords (4 expected)`);
+        const offset = c[1] & 0x7ffffc;
+        if (!this.registerAllowed(offset))
+          return this.refuse(`${name} of register 0x${offset.toString(16)}, which is not whitelisted`);
+        c[1] = offset;
+        return this.memory(
+          name,
+          kind,
+          len,
+          (c[0] & MI_USE_GGTT) !== 0,
+          (c[2] & ~3) + (c[3] & 0xffff) * TWO_32,
+          4,
         );
       }
-      this.emit(offset);
-      this.emit(value);
+      case KIND.LRR: {
+        for (const k of [1, 2]) {
+          const offset = c[k] & 0x7ffffc;
+          if (!this.registerAllowed(offset))
+            return this.refuse(`${name} of register 0x${offset.toString(16)}, which is not whitelisted`);
+          c[k] = offset;
+        }
+        return this.emit(kind, 0, len);
+      }
+      case KIND.PIPE_CONTROL: {
+        if (len < 5) return this.refuse(`${name} of ${len} dwords (6 expected on gen8)`);
+        const op = (c[1] >>> 14) & 3;
+        if (op === 0 || c[1] & PC_STORE_DATA_INDEX) return this.emit(kind, 0, len);
+        const ggtt = (c[1] & PC_GLOBAL_GTT) !== 0;
+        return this.memory(name, kind, len, ggtt, (c[2] & ~7) + (c[3] & 0xffff) * TWO_32, 8);
+      }
+      case KIND.FLUSH_DW: {
+        const op = (c[0] >>> 14) & 3;
+        if (op === 0 || c[0] & FLUSH_DW_STORE_INDEX) return this.emit(kind, 0, len);
+        if (len < 4) return this.refuse(`${name} with a post-sync write of ${len} dwords (4 or 5 expected)`);
+        const ggtt = (c[1] & FLUSH_DW_USE_GTT) !== 0;
+        return this.memory(
+          name,
+          kind,
+          len,
+          ggtt,
+          (c[1] & ~7) + (c[2] & 0xffff) * TWO_32,
+          op === 1 ? 4 * (len - 3) : 8,
+        );
+      }
+      case KIND.SEMAPHORE_WAIT: {
+        if (len < 4) return this.refuse(`${name} of ${len} dwords (4 expected)`);
+        const ggtt = (c[0] & MI_USE_GGTT) !== 0;
+        const space = this.spaceFor(name, ggtt);
+        if (space === undefined) return false;
+        const at = (c[2] & ~3) + (c[3] & 0xffff) * TWO_32;
+        if (!space.inside(at, 4))
+          return this.refuse(`${name} on memory at 0x${at.toString(16)}, outside this vGPU`);
+        return this.emit(kind, ggtt ? 0 : TRACE_PPGTT, len);
+      }
+      case KIND.COLOR_BLT:
+        return this.colorBlt(len);
+      default:
+        return this.refuse(`${name} has no execution`);
     }
-    this.commands++;
-    return true;
   }
 
-  private batchBufferStart(dw0: number, depth: number): boolean {
-    const len = (dw0 & 0xff) + 2;
-    if (len !== 3) return this.refuse(`MI_BATCH_BUFFER_START of ${len} dwords (3 expected on gen8)`);
-    if (dw0 & MI_BATCH_PPGTT_GEN8) return this.refuse('MI_BATCH_BUFFER_START through the PPGTT');
-    const lo = this.fetch();
-    const hi = this.fetch();
-    if (lo === FAULT || hi === FAULT) return false;
-    const target = (lo & ~3) + (hi & 0xffff) * TWO_32;
-    if (!this.gm.inside(target, 4)) {
-      return this.refuse(`MI_BATCH_BUFFER_START to GM 0x${target.toString(16)}, outside this vGPU`);
+  /** The space a command's address lives in; a refusal when it names a PPGTT the context lacks. */
+  private spaceFor(name: string, ggtt: boolean): GpuAddressSpace | undefined {
+    if (ggtt) return this.gm;
+    if (this.target.ppgtt === undefined) {
+      this.refuse(`${name} through the PPGTT, which ring-buffer mode does not have`);
+      return undefined;
     }
-    this.commands++;
+    return this.target.ppgtt;
+  }
+
+  private memory(
+    name: string,
+    kind: CmdKind,
+    len: number,
+    ggtt: boolean,
+    at: number,
+    bytes: number,
+  ): boolean {
+    const space = this.spaceFor(name, ggtt);
+    if (space === undefined) return false;
+    if (!space.inside(at, bytes)) {
+      return this.refuse(
+        `${name} to ${ggtt ? 'GM' : 'PPGTT address'} 0x${at.toString(16)}, outside this vGPU`,
+      );
+    }
+    return this.emit(kind, ggtt ? 0 : TRACE_PPGTT, len);
+  }
+
+  private batchBufferStart(len: number, depth: number): boolean {
+    const c = this.cmd;
+    if (len !== BB_START_DWORDS)
+      return this.refuse(`MI_BATCH_BUFFER_START of ${len} dwords (3 expected on gen8)`);
+    const ppgtt = (c[0] & MI_BATCH_PPGTT_GEN8) !== 0;
+    const space = this.spaceFor('MI_BATCH_BUFFER_START', !ppgtt);
+    if (space === undefined) return false;
+    const target = (c[1] & ~3) + (c[2] & 0xffff) * TWO_32;
+    if (!space.inside(target, 4)) {
+      return this.refuse(
+        `MI_BATCH_BUFFER_START to ${ppgtt ? 'PPGTT address' : 'GM'} 0x${target.toString(16)}, outside this vGPU`,
+      );
+    }
     if (depth === 0) {
-      if (dw0 & MI_BATCH_SECOND_LEVEL) return this.refuse('a second-level batch started from the ring');
-      this.followBatch = target;
+      if (c[0] & MI_BATCH_SECOND_LEVEL) return this.refuse('a second-level batch started from the ring');
+      this.followBatch = { space, at: target };
       return true;
     }
-    this.jumpTarget = target;
-    this.jumpSecondLevel = (dw0 & MI_BATCH_SECOND_LEVEL) !== 0;
+    this.jump = { space, at: target };
+    this.jumpSecondLevel = (c[0] & MI_BATCH_SECOND_LEVEL) !== 0;
     if (this.jumpSecondLevel && depth + 1 > this.limits.maxDepth) {
       return this.refuse(`batch buffers nest deeper than ${this.limits.maxDepth} levels`);
     }
     return true;
   }
 
-  private colorBlt(dw0: number): boolean {
-    const len = (dw0 & 0xff) + 2;
-    if (len !== XY_COLOR_BLT_GEN8_DWORDS)
-      return this.refuse(`XY_COLOR_BLT of ${len} dwords (7 expected on gen8)`);
-    const br13 = this.fetch();
-    const tl = this.fetch();
-    const br = this.fetch();
-    const lo = this.fetch();
-    const hi = this.fetch();
-    const color = this.fetch();
-    if (br13 === FAULT || tl === FAULT || br === FAULT || lo === FAULT || hi === FAULT || color === FAULT)
-      return false;
+  private colorBlt(len: number): boolean {
+    const c = this.cmd;
+    if (len !== 7) return this.refuse(`XY_COLOR_BLT of ${len} dwords (7 expected on gen8)`);
+    const br13 = c[1];
     const bpp = BLT_BYTES_PER_PIXEL[(br13 >>> 24) & 3];
     const pitch = br13 & 0xffff;
-    const x1 = tl & 0xffff;
-    const y1 = tl >>> 16;
-    const x2 = br & 0xffff;
-    const y2 = br >>> 16;
-    const dst = lo + (hi & 0xffff) * TWO_32;
+    const x1 = c[2] & 0xffff;
+    const y1 = c[2] >>> 16;
+    const x2 = c[3] & 0xffff;
+    const y2 = c[3] >>> 16;
+    const dst = c[4] + (c[5] & 0xffff) * TWO_32;
     if (x2 > x1 && y2 > y1) {
       if (x2 * bpp > pitch)
         return this.refuse(`XY_COLOR_BLT rows of ${x2 * bpp} bytes exceed the ${pitch}-byte pitch`);
       const first = dst + y1 * pitch + x1 * bpp;
       const end = dst + (y2 - 1) * pitch + x2 * bpp;
-      if (!this.gm.inside(first, end - first)) {
+      const space = this.target.ppgtt ?? this.gm;
+      if (!space.inside(first, end - first)) {
         return this.refuse(
           `XY_COLOR_BLT rectangle at GM 0x${first.toString(16)}..0x${end.toString(16)} is outside this vGPU`,
         );
       }
     }
-    this.commands++;
-    this.emit(dw0);
-    this.emit(br13);
-    this.emit(tl);
-    this.emit(br);
-    this.emit(lo);
-    this.emit(hi);
-    this.emit(color);
-    return true;
+    return this.emit(KIND.COLOR_BLT, this.target.ppgtt ? TRACE_PPGTT : 0, len);
   }
 
   // ---- fetching ---------------------------------------------------------------------------------
 
-  private reset(): void {
+  private reset(target: ScanTarget | undefined): void {
+    this.target = target ?? { engine: 'rcs', ggtt: this.gm };
     this.traceLength = 0;
     this.scanned = 0;
     this.commands = 0;
     this.problem = '';
-    this.followBatch = 0;
-    this.jumpTarget = 0;
+    this.followBatch = undefined;
+    this.jump = undefined;
     this.ended = false;
     this.ringStart = 0;
     this.ringEnd = 0;
   }
 
-  private seek(addr: number): void {
+  private seek(space: GpuAddressSpace, addr: number): void {
+    this.space = space;
     this.addr = addr;
     this.idx = 0;
     this.pageEnd = 0;
@@ -331,9 +396,10 @@ export class CommandScanner {
     }
     if (this.idx === this.pageEnd) {
       if (this.ringEnd !== 0 && this.addr >= this.ringEnd) this.addr = this.ringStart;
-      const page = this.gm.pageWords(this.addr);
+      const page = this.space.pageWords(this.addr);
       if (page === undefined || this.addr % 4 !== 0) {
-        this.problem = `commands at GM 0x${this.addr.toString(16)} are not in mapped graphics memory of this vGPU`;
+        const where = this.space === this.gm ? 'GM' : 'PPGTT address';
+        this.problem = `commands at ${where} 0x${this.addr.toString(16)} are not in mapped graphics memory of this vGPU`;
         this.problemAt = this.addr;
         return FAULT;
       }
@@ -346,13 +412,17 @@ export class CommandScanner {
     return this.words[this.idx++];
   }
 
-  private emit(word: number): void {
-    if (this.traceLength === this.trace.length) {
-      const bigger = new Uint32Array(this.trace.length * 2);
+  /** Copy the current command into the trace behind its tag and length. */
+  private emit(kind: CmdKind, flags: number, len: number): boolean {
+    if (this.traceLength + len + 2 > this.trace.length) {
+      const bigger = new Uint32Array(Math.max(this.trace.length * 2, this.traceLength + len + 2));
       bigger.set(this.trace);
       this.trace = bigger;
     }
-    this.trace[this.traceLength++] = word;
+    this.trace[this.traceLength++] = kind | flags;
+    this.trace[this.traceLength++] = len;
+    for (let k = 0; k < len; k++) this.trace[this.traceLength++] = this.cmd[k];
+    return true;
   }
 
   private refuse(problem: string): boolean {
@@ -369,3 +439,10 @@ export class CommandScanner {
     return { ok: false, problem: this.problem, address: this.problemAt };
   }
 }
+
+/** PIPE_CONTROL dword 1: post-sync address in the global GTT, or an index into the status page. */
+export const PC_GLOBAL_GTT = 1 << 24;
+export const PC_STORE_DATA_INDEX = 1 << 21;
+/** MI_FLUSH_DW: dword 0 bit 21 stores to the status page index; dword 1 bit 2 selects the GGTT. */
+export const FLUSH_DW_STORE_INDEX = 1 << 21;
+export const FLUSH_DW_USE_GTT = 1 << 2;

@@ -36,6 +36,16 @@ export const GVT_MAX_SURFACE_SIZE = 36 * MiB;
 // ---- reg.h / kvmgt.c ------------------------------------------------------------------------------
 /** INTEL_GVT_OPREGION_PAGES × 4 KiB. */
 export const OPREGION_SIZE = 2 * GTT_PAGE_SIZE;
+/**
+ * Where BAR0 shows the virtual OpRegion (in the 2..8 MiB hole between the register file and
+ * the GGTT). With no firmware to copy the OpRegion into guest RAM and write ASLS (as QEMU's
+ * vfio-pci igd quirk and its BIOS do), ASLS reads this window's guest-physical address, so i915
+ * maps the OpRegion — and finds its VBT — the way it does on any IGD: ASLS, then memremap.
+ */
+export const OPREGION_BAR0_WINDOW = 4 * MiB;
+/** pci_regs.h: the first BAR and COMMAND's I/O space enable. */
+export const PCI_BASE_ADDRESS_0 = 0x10;
+export const PCI_COMMAND_IO = 0x1;
 /** INTEL_GVT_PCI_OPREGION: ASLS in config space. */
 export const PCI_ASLS = 0xfc;
 /** INTEL_GVT_PCI_SWSCI. */

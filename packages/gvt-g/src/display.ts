@@ -10,10 +10,12 @@ import {
   DRM_PLANE_TYPE_PRIMARY,
   disabledGfxPlane,
   type GfxPlaneInfo,
-  type RegisterBank,
   type SharedMemory,
 } from '@vfiokit/core';
 import {
+  CURBASE_A,
+  CURCNTR_A,
+  CURPOS_A,
   CURSOR_POS_SIGN,
   DRM_FORMAT_ARGB8888,
   DRM_FORMAT_XBGR8888,
@@ -24,14 +26,22 @@ import {
   MCURSOR_MODE_128_ARGB_AX,
   MCURSOR_MODE_256_ARGB_AX,
   MCURSOR_MODE_MASK,
+  PLANE_CTL_1_A,
   PLANE_CTL_ENABLE,
   PLANE_CTL_FORMAT_MASK,
   PLANE_CTL_FORMAT_XRGB_8888,
   PLANE_CTL_ORDER_RGBX,
   PLANE_CTL_TILED_MASK,
+  PLANE_POS_1_A,
+  PLANE_SIZE_1_A,
+  PLANE_STRIDE_1_A,
   PLANE_STRIDE_UNIT,
+  PLANE_SURF_1_A,
+  PVINFO,
+  VGT_PVINFO_PAGE,
 } from './constants.js';
 import type { GmAccess } from './ggtt.js';
+import type { Vreg } from './mmio/vreg.js';
 
 /** The frame region holds the largest surface GVT decodes. */
 export const FRAME_REGION_SIZE = GVT_MAX_SURFACE_SIZE;
@@ -53,7 +63,7 @@ export class VirtualDisplay {
   lastProblem = '';
 
   constructor(
-    private readonly regs: RegisterBank,
+    private readonly regs: Vreg,
     private readonly gm: GmAccess,
     readonly frame: SharedMemory,
     readonly cursor: SharedMemory,
@@ -63,19 +73,19 @@ export class VirtualDisplay {
 
   /** The primary plane as programmed, or a sentence saying why it cannot be shown. */
   decodePrimary(): DecodedPlane | string {
-    const ctl = this.regs.get('PLANE_CTL_1_A');
+    const ctl = this.regs.get(PLANE_CTL_1_A);
     if ((ctl & PLANE_CTL_ENABLE) === 0) return 'the primary plane is disabled';
     if ((ctl & PLANE_CTL_FORMAT_MASK) >>> 0 !== PLANE_CTL_FORMAT_XRGB_8888) {
       return `primary plane format 0x${((ctl & PLANE_CTL_FORMAT_MASK) >>> 24).toString(16)} is not XRGB8888`;
     }
     if ((ctl & PLANE_CTL_TILED_MASK) !== 0)
       return 'the primary plane is tiled; only linear surfaces are decoded';
-    const size = this.regs.get('PLANE_SIZE_1_A');
+    const size = this.regs.get(PLANE_SIZE_1_A);
     const width = (size & 0xffff) + 1;
     const height = (size >>> 16) + 1;
-    const stride = (this.regs.get('PLANE_STRIDE_1_A') & 0x3ff) * PLANE_STRIDE_UNIT;
-    const surface = this.regs.get('PLANE_SURF_1_A') & ~(GTT_PAGE_SIZE - 1) & 0xffffffff;
-    const pos = this.regs.get('PLANE_POS_1_A');
+    const stride = (this.regs.get(PLANE_STRIDE_1_A) & 0x3ff) * PLANE_STRIDE_UNIT;
+    const surface = this.regs.get(PLANE_SURF_1_A) & ~(GTT_PAGE_SIZE - 1) & 0xffffffff;
+    const pos = this.regs.get(PLANE_POS_1_A);
     if (stride < width * 4) return `stride ${stride} is less than ${width} pixels of 4 bytes`;
     if (stride * height > GVT_MAX_SURFACE_SIZE)
       return `a ${stride}x${height} surface exceeds the 36 MiB GVT decodes`;
@@ -116,7 +126,7 @@ export class VirtualDisplay {
 
   /** QUERY_GFX_PLANE in REGION mode for the cursor (hot spot from PVINFO, as GVT reports it). */
   queryCursor(): GfxPlaneInfo {
-    const ctl = this.regs.get('CURCNTR_A');
+    const ctl = this.regs.get(CURCNTR_A);
     const mode = ctl & MCURSOR_MODE_MASK;
     const side =
       mode === MCURSOR_MODE_64_ARGB_AX
@@ -131,13 +141,13 @@ export class VirtualDisplay {
         mode === 0 ? 'the cursor is disabled' : `cursor mode 0x${mode.toString(16)} is not an ARGB mode`;
       return disabledGfxPlane(DRM_PLANE_TYPE_CURSOR, this.cursorRegionIndex);
     }
-    const base = (this.regs.get('CURBASE_A') & ~(GTT_PAGE_SIZE - 1)) >>> 0;
+    const base = (this.regs.get(CURBASE_A) & ~(GTT_PAGE_SIZE - 1)) >>> 0;
     const size = side * side * 4;
     if (!this.gm.read(base, this.cursor.bytes.subarray(0, size))) {
       this.lastProblem = `the cursor at GM 0x${base.toString(16)} is outside this vGPU or unmapped`;
       return disabledGfxPlane(DRM_PLANE_TYPE_CURSOR, this.cursorRegionIndex);
     }
-    const pos = this.regs.get('CURPOS_A');
+    const pos = this.regs.get(CURPOS_A);
     const coord = (v: number) => (v & CURSOR_POS_SIGN ? -(v & 0x7fff) : v & 0x7fff);
     this.lastProblem = '';
     return {
@@ -151,8 +161,8 @@ export class VirtualDisplay {
       // u32 fields: a cursor partly off the left or top edge wraps, as GVT's int-to-u32 copy does
       xPos: coord(pos & 0xffff) >>> 0,
       yPos: coord(pos >>> 16) >>> 0,
-      xHot: this.regs.get(`vgt_if.cursor_x_hot`) >>> 0,
-      yHot: this.regs.get(`vgt_if.cursor_y_hot`) >>> 0,
+      xHot: this.regs.get(VGT_PVINFO_PAGE + PVINFO.cursorXHot) >>> 0,
+      yHot: this.regs.get(VGT_PVINFO_PAGE + PVINFO.cursorYHot) >>> 0,
       id: this.cursorRegionIndex,
     };
   }

@@ -9,6 +9,7 @@
  * page. Nothing here ever writes an entry outside this vGPU's ranges.
  */
 import type { DirtyLog, DmaSpace, Logger, PinnedRange } from '@vfiokit/core';
+import type { GpuAddressSpace } from './address-space.js';
 import { GTT_PAGE_SIZE } from './constants.js';
 import type { GmRange, HostGpu, VgpuResources } from './host-gpu.js';
 
@@ -246,7 +247,7 @@ export function insideRanges(addr: number, length: number, a: GmRange, b: GmRang
  * The vGPU's accesses to graphics memory as the GPU makes them (the engine, the display and the
  * command scanner): bounded to its ranges, through present host GGTT entries only.
  */
-export class GmAccess {
+export class GmAccess implements GpuAddressSpace {
   private readonly aperture: Uint8Array;
   private readonly aperture32: Uint32Array;
 
@@ -335,7 +336,16 @@ export class GmAccess {
       const n = Math.min(length - done, GTT_PAGE_SIZE - ((addr + done) % GTT_PAGE_SIZE));
       const b = p.bytes;
       if (plen === 1) b.fill(pattern[0], p.at, p.at + n);
-      else for (let k = 0; k < n; k++) b[p.at + k] = pattern[(done + k) % plen];
+      else {
+        // The pattern once (in phase with the start), then doubled with copyWithin.
+        const first = Math.min(n, plen);
+        for (let k = 0; k < first; k++) b[p.at + k] = pattern[(done + k) % plen];
+        for (let have = first; have < n; ) {
+          const take = Math.min(have - (have % plen), n - have);
+          b.copyWithin(p.at + have, p.at, p.at + take);
+          have += take;
+        }
+      }
       if (addr + done >= this.host.apertureSize) this.markDirty(p.page, p.at, n);
       done += n;
     }

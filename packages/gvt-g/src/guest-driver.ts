@@ -224,12 +224,16 @@ async function run(guest: GuestView, dev: ProbedDevice): Promise<GuestDriverResu
       return { ok: false, summary: `pixel (${x}, ${y}) outside the blit changed` };
   }
 
-  // The OpRegion the firmware copied for us (ASLS), when the VMM provides one.
+  // The OpRegion at ASLS, as intel_opregion_setup maps it: the copy the firmware placed in RAM,
+  // or, with none, the vGPU's own window in BAR0.
   const asls = guest.configRead(dev.address, PCI_ASLS, 4) >>> 0;
   let opregion = 'absent';
   if (asls !== 0) {
     const sig = new Uint8Array(16);
-    guest.ram.read(asls, sig);
+    if (asls >= mmio && asls < mmio + GVT_GTT_START_OFFSET) {
+      for (let i = 0; i < sig.length; i += 4)
+        new DataView(sig.buffer).setUint32(i, guest.mmioRead(asls + i, 4), true);
+    } else guest.ram.read(asls, sig);
     opregion = new TextDecoder().decode(sig) === OPREGION_SIGNATURE ? 'IntelGraphicsMem' : 'bad signature';
     if (opregion !== 'IntelGraphicsMem')
       return { ok: false, summary: 'the OpRegion at ASLS has no IntelGraphicsMem signature' };

@@ -16,12 +16,14 @@ export default definePlugin({
   guestDrivers: [gvtgGuestDriver],
 });
 
+export type { GpuAddressSpace } from './address-space.js';
 export * from './cmd-parser.js';
+export { type CmdKind, type DecodedCommand, decodeCommand, type EngineClass, KIND } from './cmd-table.js';
 export * from './constants.js';
 export { CURSOR_REGION_SIZE, type DecodedPlane, FRAME_REGION_SIZE, VirtualDisplay } from './display.js';
 export { buildEdid, EDID_BLOCK_SIZE, EDID_HEADER, edidBlockProblem, edidPreferredMode } from './edid.js';
 export { EDID_REGION_SIZE, EdidRegion, type EdidSink } from './edid-region.js';
-export { type EngineHooks, type ExecutionResult, RenderEngine } from './engine.js';
+export { CommandStreamer, type EngineHooks, type ExecutionResult, type ExecutionSpaces } from './engine.js';
 export { GEN8_PAGE_PRESENT, GgttShadow, type GgttStats, GmAccess, insideRanges } from './ggtt.js';
 export {
   GUEST_BATCH_MAGIC,
@@ -43,10 +45,26 @@ export {
   type VgpuResources,
   zeroPages,
 } from './host-gpu.js';
-export { buildVgpuRegisters, isWhitelistedRegister, type MmioHooks } from './mmio.js';
+export { VgpuInterrupts } from './interrupt.js';
+export {
+  F_CMD_ACCESS,
+  F_GMADR,
+  F_MODE_MASK,
+  F_RO,
+  GvtMmioModel,
+  type MmioInfo,
+  MmioTable,
+  maskedWrite,
+  resetVgpuMmio,
+  type UnknownAccess,
+  Vreg,
+  type VregHooks,
+} from './mmio/index.js';
+export { ENGINES, type EngineDesc } from './mmio/regs.js';
 export { buildVirtualOpRegion, buildVirtualVbt, emulateSwsci, OPREGION_SIGNATURE } from './opregion.js';
 export { createGvtParent, GVTG_DRIVER, type GvtParent, type GvtParentOptions } from './parent.js';
 export { encodePng } from './png.js';
+export { PPGTT_SIZE, Ppgtt } from './ppgtt.js';
 export {
   GVT_TIME_SLICE_NS,
   GVT_TS_BALANCE_PERIOD_NS,
@@ -54,6 +72,7 @@ export {
   type SchedulableVgpu,
   TimeSliceScheduler,
 } from './scheduler.js';
+export { buildVbiosImage, ROM_SIGNATURE, vbiosRegionSize } from './vbios.js';
 export {
   GVTG_CURSOR_REGION_INDEX,
   GVTG_EDID_REGION_INDEX,

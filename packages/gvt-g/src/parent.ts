@@ -12,6 +12,7 @@ import {
 } from '@vfiokit/core';
 import { GVT_MAX_VGPU, MiB } from './constants.js';
 import { type HostGpu, SimulatedHostGpu } from './host-gpu.js';
+import { GvtMmioModel } from './mmio/index.js';
 import { TimeSliceScheduler } from './scheduler.js';
 import { GvtgVgpu } from './vgpu.js';
 import {
@@ -67,6 +68,7 @@ export function createGvtParent(
       allocateMemory: allocate,
     });
   const scheduler = new TimeSliceScheduler(host.clock);
+  const mmio = new GvtMmioModel();
   const vgpus = new Map<string, GvtgVgpu>();
   const ids = new Set<number>();
   const types = typesForHost(gpu);
@@ -105,6 +107,7 @@ export function createGvtParent(
           host: gpu,
           resources,
           scheduler,
+          mmio,
           allocateMemory: allocate,
         });
         vgpus.set(uuid, vgpu);

@@ -27,7 +27,6 @@ import {
   pciExpressCapability,
   powerManagementCapability,
   type RegionHandler,
-  type RegisterBank,
   type SharedMemory,
   VFIO_PCI_ERR_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
@@ -42,7 +41,6 @@ import {
 } from '@vfiokit/core';
 import { CommandScanner, type ScanResult } from './cmd-parser.js';
 import {
-  GEN8_MASTER_IRQ_CONTROL,
   GMCH_GMS_MASK_GEN8,
   GT_RENDER_USER_INTERRUPT,
   GTT_PAGE_SIZE,
@@ -50,11 +48,19 @@ import {
   GVT_GTT_START_OFFSET,
   GVT_MMIO_SIZE,
   HEAD_ADDR,
+  OPREGION_BAR0_WINDOW,
   OPREGION_SIZE,
   PCI_ASLS,
+  PCI_BASE_ADDRESS_0,
+  PCI_COMMAND_IO,
   PCI_GMCH_CTRL,
   PCI_SWSCI,
+  PVINFO,
+  RING_CTL,
+  RING_HEAD,
   RING_NR_PAGES,
+  RING_START,
+  RING_TAIL,
   RING_VALID,
   SDE_PORTD_HOTPLUG_CPT,
   SWSCI_SCI_SELECT,
@@ -66,17 +72,24 @@ import {
   VGT_G2V_PPGTT_L3_PAGE_TABLE_DESTROY,
   VGT_G2V_PPGTT_L4_PAGE_TABLE_CREATE,
   VGT_G2V_PPGTT_L4_PAGE_TABLE_DESTROY,
+  VGT_PVINFO_PAGE,
 } from './constants.js';
 import { CURSOR_REGION_SIZE, FRAME_REGION_SIZE, VirtualDisplay } from './display.js';
+import { DisplayPipes } from './display-pipes.js';
 import { buildEdid } from './edid.js';
 import { EDID_REGION_SIZE, EdidRegion } from './edid-region.js';
-import { RenderEngine } from './engine.js';
+import { CommandStreamer } from './engine.js';
+import { type ContextElement, EngineExeclist } from './execlist.js';
 import { GgttShadow, GmAccess } from './ggtt.js';
 import { type HostGpu, type VgpuResources, zeroPages } from './host-gpu.js';
-import { buildVgpuRegisters, isWhitelistedRegister } from './mmio.js';
-import { buildVirtualOpRegion, emulateSwsci, OPREGION_SCIC } from './opregion.js';
+import { VgpuInterrupts } from './interrupt.js';
+import { type GvtMmioModel, resetVgpuMmio, type Vreg } from './mmio/index.js';
+import { ENGINES, type EngineDesc, GT_CONTEXT_SWITCH_INTERRUPT, RCS0, RING, SDEISR } from './mmio/regs.js';
+import { buildVirtualOpRegion, buildVirtualVbt, emulateSwsci, OPREGION_SCIC } from './opregion.js';
 import type { SchedulableVgpu, TimeSliceScheduler } from './scheduler.js';
+import { buildVbiosImage, vbiosRegionSize } from './vbios.js';
 import type { VgpuTypeConfig } from './vgpu-types.js';
+import { runContextWorkload } from './workload.js';
 
 export const GVTG_OPREGION_REGION_INDEX = 9;
 export const GVTG_EDID_REGION_INDEX = 10;
@@ -98,6 +111,8 @@ export interface VgpuOptions {
   readonly host: HostGpu;
   readonly resources: VgpuResources;
   readonly scheduler: TimeSliceScheduler;
+  /** The parent's register model (table and host snapshot). */
+  readonly mmio: GvtMmioModel;
   readonly allocateMemory: (size: number, name: string) => SharedMemory;
 }
 
@@ -111,7 +126,7 @@ export interface VgpuStats {
 }
 
 /** The vGPU's config space: the host IGD's identity and capabilities, GMS cleared. */
-export function vgpuConfigSpace(host: HostGpu, name: string): ConfigSpace {
+export function vgpuConfigSpace(host: HostGpu, name: string, romSize = 0): ConfigSpace {
   const id = host.identity;
   const config = new ConfigSpace({
     name,
@@ -120,6 +135,10 @@ export function vgpuConfigSpace(host: HostGpu, name: string): ConfigSpace {
   });
   config.defineBar({ index: 0, kind: 'mem64', size: host.mmioBarSize });
   config.defineBar({ index: 2, kind: 'mem64', size: host.apertureSize, prefetchable: true });
+  if (romSize > 0) config.defineRom(romSize);
+  // An IGD is a VGA controller: it decodes the legacy VGA ports with no I/O BAR, and firmware
+  // looks for COMMAND.IO before it runs the VGA ROM.
+  config.decodeWithoutBar(PCI_COMMAND_IO);
   const u16 = (v: number) => Uint8Array.of(v & 0xff, (v >>> 8) & 0xff);
   const u32 = (v: number) => Uint8Array.of(v & 0xff, (v >>> 8) & 0xff, (v >>> 16) & 0xff, v >>> 24);
   // cfg_space.c: the guest sees no stolen memory.
@@ -135,23 +154,30 @@ export function vgpuConfigSpace(host: HostGpu, name: string): ConfigSpace {
   return config;
 }
 
-interface Workload {
-  readonly trace: Uint32Array;
-  readonly tail: number;
-}
+/** Queued work: a ring-buffer-mode submission of the render ring, or one execlist element. */
+type Workload =
+  | { readonly kind: 'ring'; readonly trace: Uint32Array; readonly tail: number }
+  | { readonly kind: 'context'; readonly engine: EngineDesc; readonly element: ContextElement };
 
 export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   readonly type: VgpuTypeConfig;
   readonly vgpuId: number;
   readonly host: HostGpu;
   readonly resources: VgpuResources;
-  readonly regs: RegisterBank;
+  /** The vGPU's register file (gvt's vreg). */
+  readonly regs: Vreg;
+  readonly irq: VgpuInterrupts;
   readonly ggtt: GgttShadow;
   readonly gm: GmAccess;
   readonly scanner: CommandScanner;
-  readonly engine: RenderEngine;
+  /** The render engine's command streamer (ring-buffer mode runs there). */
+  readonly engine: CommandStreamer;
+  private readonly streamers = new Map<number, CommandStreamer>();
+  private readonly execlists = new Map<number, EngineExeclist>();
   readonly screen: VirtualDisplay;
   readonly edid: EdidRegion;
+  /** Pipe timing, vblanks and the virtual monitor's AUX channel. */
+  readonly pipes: DisplayPipes;
   readonly opregion: Uint8Array;
   readonly stats: VgpuStats = {
     workloadsSubmitted: 0,
@@ -163,18 +189,18 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   };
   /** PPGTT roots the guest announced through g2v_notify (pdp[0] of each). */
   readonly ppgttRoots = new Set<number>();
-  /** The OpRegion base the guest wrote into ASLS. */
+  /** The OpRegion base the guest (or its firmware) wrote into ASLS; 0 when none was written. */
   asls = 0;
   private readonly scheduler: TimeSliceScheduler;
   private readonly queue: Workload[] = [];
-  private lineHigh = false;
   private swsci = 0;
   private logger: Logger | undefined;
   private readonly scratch = new DataView(new ArrayBuffer(8));
 
   constructor(opts: VgpuOptions) {
     const { host, resources, type, uuid } = opts;
-    const config = vgpuConfigSpace(host, uuid);
+    const vbios = buildVbiosImage(host.identity, buildVirtualVbt());
+    const config = vgpuConfigSpace(host, uuid, vbiosRegionSize(vbios));
     const frame = opts.allocateMemory(FRAME_REGION_SIZE, `${uuid} frame`);
     const cursor = opts.allocateMemory(CURSOR_REGION_SIZE, `${uuid} cursor`);
     const opregion = buildVirtualOpRegion();
@@ -201,6 +227,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       name: uuid,
       config,
       bars,
+      rom: vbios,
       extraRegions: [
         {
           index: GVTG_OPREGION_REGION_INDEX,
@@ -264,27 +291,63 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       warn: (m) => this.logger?.warn(m),
       error: (m) => this.logger?.error(m),
     };
-    this.regs = buildVgpuRegisters({
-      name: uuid,
-      vgpuId: opts.id,
-      resources,
-      log,
-      hooks: {
-        g2vNotify: (v) => this.g2vNotify(v),
-        ringTailWritten: () => this.submit(),
-        fenceWritten: (k, v) => {
-          this.host.fenceRegs[resources.fences[k]] = v;
-        },
-        interruptsChanged: () => this.updateInterrupt(),
+    this.regs = opts.mmio.createVreg(`${uuid} BAR0`, opts.id, resources);
+    this.regs.setLogger(log);
+    this.regs.hooks = {
+      g2vNotify: (v) => this.g2vNotify(v),
+      ringTailWritten: () => {
+        if (!this.execlists.get(RCS0)?.enabled) this.submit();
       },
-    });
+      fenceWritten: (k, v) => {
+        this.host.fenceRegs[resources.fences[k]] = v;
+      },
+      interruptsChanged: () => this.irq.update(),
+      resetEngines: (mask) => this.resetEngines(mask),
+      elspWritten: (engine, value) => this.elspWritten(engine, value),
+      execlistsEnabled: (engine, on) => this.execlistsEnabled(engine, on),
+      auxWritten: (ch, value) => this.pipes.auxWritten(ch, value),
+      pipeEnabled: (pipe, on) => this.pipes.pipeEnabled(pipe, on),
+      scanline: (pipe) => this.pipes.scanline(pipe),
+      hwsWritten: (engine, gm) => {
+        const el = this.execlists.get(engine);
+        if (el) el.hwsp = gm;
+      },
+    };
+    this.irq = new VgpuInterrupts(this.regs, () => this.deliverMsi());
     this.ggtt = new GgttShadow(host, resources, uuid);
     this.gm = new GmAccess(host, this.ggtt);
-    this.scanner = new CommandScanner(this.gm, isWhitelistedRegister);
-    this.engine = new RenderEngine(this.gm, {
-      writeRegister: (offset, value) => this.regs.write(offset, u32le(value)),
-      userInterrupt: () => this.injectGtEvent(GT_RENDER_USER_INTERRUPT),
-    });
+    this.scanner = new CommandScanner(this.gm, (offset) => opts.mmio.table.commandAccess(offset));
+    for (const e of ENGINES) {
+      this.streamers.set(
+        e.id,
+        new CommandStreamer(this.gm, {
+          writeRegister: (offset, value) => this.regs.writeDword(offset, value),
+          readRegister: (offset) => this.regs.readDword(offset),
+          userInterrupt: () => this.irq.engineEvent(e.id, GT_RENDER_USER_INTERRUPT),
+          timestamp: () => BigInt(this.regs.readDword(e.base + RING.TIMESTAMP)),
+        }),
+      );
+      this.execlists.set(
+        e.id,
+        new EngineExeclist(e, this.regs, {
+          writeStatusPage: (hwsp, index, values) => {
+            const bytes = new Uint8Array(4 * values.length);
+            const dv = new DataView(bytes.buffer);
+            values.forEach((v, k) => {
+              dv.setUint32(4 * k, v >>> 0, true);
+            });
+            return this.gm.write(hwsp + 4 * index, bytes);
+          },
+          contextSwitch: (engine) => this.irq.engineEvent(engine.id, GT_CONTEXT_SWITCH_INTERRUPT),
+          queue: (engine, element) => {
+            this.queue.push({ kind: 'context', engine, element });
+            this.scheduler.kick();
+          },
+          dropQueued: (engine) => this.dropQueued(engine.id),
+        }),
+      );
+    }
+    this.engine = this.streamers.get(RCS0)!;
     this.screen = new VirtualDisplay(
       this.regs,
       this.gm,
@@ -298,7 +361,8 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       disconnect: () => this.hotplug(false),
     });
     edidBox.region = this.edid;
-    this.regs.set('SDEISR', SDE_PORTD_HOTPLUG_CPT);
+    this.pipes = new DisplayPipes(this.regs, this.irq, () => this.edid.current);
+    this.regs.set(SDEISR, SDE_PORTD_HOTPLUG_CPT);
   }
 
   get weight(): number {
@@ -322,6 +386,8 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       const part = dst.subarray(pos, pos + n);
       if (at < GVT_MMIO_SIZE) this.regs.read(at, part);
       else if (at >= GVT_GTT_START_OFFSET) this.readGgtt(at, part);
+      else if (at >= OPREGION_BAR0_WINDOW && at + n <= OPREGION_BAR0_WINDOW + OPREGION_SIZE)
+        part.set(this.opregion.subarray(at - OPREGION_BAR0_WINDOW, at - OPREGION_BAR0_WINDOW + n));
       else part.fill(0);
       pos += n;
     }
@@ -390,44 +456,63 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
 
   // ---- interrupts ---------------------------------------------------------------------------------
 
-  /** A GT event (bank 0): latched in IIR unless IMR masks it. */
-  injectGtEvent(bit: number): void {
-    if (this.regs.get('GEN8_GT_IMR0') & bit) return;
-    this.regs.set('GEN8_GT_IIR0', (this.regs.get('GEN8_GT_IIR0') | bit) >>> 0);
-    this.updateInterrupt();
-  }
-
-  /** A south display (PCH) event. */
-  injectSdeEvent(bit: number): void {
-    if (this.regs.get('SDEIMR') & bit) return;
-    this.regs.set('SDEIIR', (this.regs.get('SDEIIR') | bit) >>> 0);
-    this.updateInterrupt();
-  }
-
-  /** The interrupt condition rose: one MSI goes out (GVT injects through the MSI eventfd). */
-  private updateInterrupt(): void {
-    const enabled = (this.regs.get('GEN8_MASTER_IRQ') & GEN8_MASTER_IRQ_CONTROL) !== 0;
-    const pending =
-      enabled &&
-      ((this.regs.get('GEN8_GT_IIR0') & this.regs.get('GEN8_GT_IER0')) !== 0 ||
-        (this.regs.get('SDEIIR') & this.regs.get('SDEIER')) !== 0);
-    if (pending && !this.lineHigh && this.isOpen && this.ctx.irq.enabled(VFIO_PCI_MSI_IRQ_INDEX)) {
-      this.ctx.irq.trigger(VFIO_PCI_MSI_IRQ_INDEX, 0);
-      this.stats.interruptsDelivered++;
-    }
-    this.lineHigh = pending;
+  /** One MSI (GVT injects through the MSI eventfd). */
+  private deliverMsi(): void {
+    if (!this.isOpen || !this.ctx.irq.enabled(VFIO_PCI_MSI_IRQ_INDEX)) return;
+    this.ctx.irq.trigger(VFIO_PCI_MSI_IRQ_INDEX, 0);
+    this.stats.interruptsDelivered++;
   }
 
   private hotplug(connected: boolean): void {
-    const isr = this.regs.get('SDEISR');
-    this.regs.set('SDEISR', connected ? (isr | SDE_PORTD_HOTPLUG_CPT) >>> 0 : isr & ~SDE_PORTD_HOTPLUG_CPT);
-    this.injectSdeEvent(SDE_PORTD_HOTPLUG_CPT);
+    const isr = this.regs.get(SDEISR);
+    this.regs.set(SDEISR, connected ? (isr | SDE_PORTD_HOTPLUG_CPT) >>> 0 : isr & ~SDE_PORTD_HOTPLUG_CPT);
+    this.irq.sdeEvent(SDE_PORTD_HOTPLUG_CPT);
+  }
+
+  // ---- engines -------------------------------------------------------------------------------------
+
+  /** GDRST reset these engines: their pending work is dropped (intel_gvt_reset_vgpu_locked). */
+  private resetEngines(mask: number): void {
+    for (const [id, el] of this.execlists) if (mask & (1 << id)) el.reset();
+    if (mask & (1 << RCS0)) this.dropQueued(RCS0, true);
+  }
+
+  /** Forget queued work of an engine (its execlist was preempted or reset). */
+  private dropQueued(engine: number, ringToo = false): void {
+    for (let i = this.queue.length - 1; i >= 0; i--) {
+      const w = this.queue[i];
+      if ((w.kind === 'context' && w.engine.id === engine) || (ringToo && w.kind === 'ring'))
+        this.queue.splice(i, 1);
+    }
+  }
+
+  private elspWritten(engine: number, value: number): void {
+    const el = this.execlists.get(engine);
+    if (el === undefined) return;
+    if (!el.enabled) {
+      this.logger?.warn(
+        `${this.name}: ELSP of ${el.engine.name} written while execlists are off in RING_MODE; ignored.`,
+      );
+      return;
+    }
+    el.write(value);
+  }
+
+  private execlistsEnabled(engine: number, on: boolean): void {
+    const el = this.execlists.get(engine);
+    if (el) el.enabled = on;
+  }
+
+  /** The execlist of an engine, for tests and statistics. */
+  execlist(engine: number): EngineExeclist | undefined {
+    return this.execlists.get(engine);
   }
 
   // ---- PVINFO g2v notifications --------------------------------------------------------------------
 
   private g2vNotify(value: number): void {
-    const root = this.regs.get('vgt_if.pdp0_lo') + this.regs.get('vgt_if.pdp0_hi') * 2 ** 32;
+    const root =
+      this.regs.get(VGT_PVINFO_PAGE + PVINFO.pdp) + this.regs.get(VGT_PVINFO_PAGE + PVINFO.pdp + 4) * 2 ** 32;
     switch (value) {
       case VGT_G2V_PPGTT_L3_PAGE_TABLE_CREATE:
       case VGT_G2V_PPGTT_L4_PAGE_TABLE_CREATE:
@@ -449,12 +534,12 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
 
   /** RING_TAIL was written: audit what lies between HEAD and TAIL, queue it for the scheduler. */
   submit(): ScanResult | undefined {
-    const ctl = this.regs.get('RING_CTL');
-    const head = this.regs.get('RING_HEAD') & HEAD_ADDR;
-    const tail = this.regs.get('RING_TAIL') & TAIL_ADDR;
+    const ctl = this.regs.get(RING_CTL);
+    const head = this.regs.get(RING_HEAD) & HEAD_ADDR;
+    const tail = this.regs.get(RING_TAIL) & TAIL_ADDR;
     if ((ctl & RING_VALID) === 0 || head === tail) return undefined;
     const size = (((ctl & RING_NR_PAGES) >>> 12) + 1) * GTT_PAGE_SIZE;
-    const start = this.regs.get('RING_START') & ~(GTT_PAGE_SIZE - 1);
+    const start = this.regs.get(RING_START) & ~(GTT_PAGE_SIZE - 1);
     const result = this.scanner.scanRing(start >>> 0, size, head, tail);
     this.stats.workloadsSubmitted++;
     if (!result.ok) {
@@ -467,7 +552,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       this.setHead(tail);
       return result;
     }
-    this.queue.push({ trace: this.scanner.trace.slice(0, this.scanner.traceLength), tail });
+    this.queue.push({ kind: 'ring', trace: this.scanner.trace.slice(0, this.scanner.traceLength), tail });
     this.scheduler.kick();
     return result;
   }
@@ -480,15 +565,47 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   runSlice(): void {
     while (this.queue.length > 0) {
       const w = this.queue.shift()!;
-      this.engine.execute(w.trace, w.trace.length);
-      this.setHead(w.tail);
-      this.stats.workloadsCompleted++;
+      if (w.kind === 'ring') {
+        this.engine.execute(w.trace, w.trace.length);
+        this.setHead(w.tail);
+        this.stats.workloadsCompleted++;
+        continue;
+      }
+      this.runContext(w.engine, w.element);
     }
   }
 
+  /** One execlist element: audited, run, and reported complete in the CSB. */
+  private runContext(engine: EngineDesc, element: ContextElement): void {
+    const el = this.execlists.get(engine.id)!;
+    this.stats.workloadsSubmitted++;
+    const r = runContextWorkload(
+      {
+        gm: this.gm,
+        scanner: this.scanner,
+        streamer: this.streamers.get(engine.id)!,
+        dma: this.isOpen ? this.ctx.dma : undefined,
+        dirty: this.isOpen ? this.ctx.dirty : undefined,
+      },
+      engine,
+      element,
+      el.hwsp,
+    );
+    if (!r.ok) {
+      // scheduler.c: a workload that fails its scan is the guest's error; the context does not
+      // complete, and the guest's hang detection resets the engine.
+      this.stats.workloadsRefused++;
+      this.stats.lastRefusal = r.problem;
+      this.logger?.warn(`${this.name}: ${engine.name}: scan workload error: ${r.problem}`);
+      return;
+    }
+    this.stats.workloadsCompleted++;
+    el.completed(element);
+  }
+
   private setHead(offset: number): void {
-    const head = this.regs.get('RING_HEAD');
-    this.regs.set('RING_HEAD', ((head & ~HEAD_ADDR) | (offset & HEAD_ADDR)) >>> 0);
+    const head = this.regs.get(RING_HEAD);
+    this.regs.set(RING_HEAD, ((head & ~HEAD_ADDR) | (offset & HEAD_ADDR)) >>> 0);
   }
 
   // ---- display ----------------------------------------------------------------------------------------
@@ -506,6 +623,8 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
 
   protected override onConfigWrite(offset: number, length: number): void {
     if (offset < PCI_ASLS + 4 && offset + length > PCI_ASLS) this.asls = this.config.readU32(PCI_ASLS);
+    if (this.asls === 0 && offset < PCI_BASE_ADDRESS_0 + 8 && offset + length > PCI_BASE_ADDRESS_0)
+      this.pointAslsAtWindow();
     if (offset < PCI_SWSCI + 4 && offset + length > PCI_SWSCI) {
       const value = this.config.readU32(PCI_SWSCI);
       const previous = this.swsci;
@@ -518,6 +637,20 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       if (previous & SWSCI_SCI_TRIGGER || !(value & SWSCI_SCI_TRIGGER)) return;
       this.emulateOpRegionRequest();
     }
+  }
+
+  /**
+   * With no OpRegion base written, ASLS reads the BAR0 window that shows the virtual OpRegion
+   * (0 while BAR0 is unassigned, being sized, or above 4 GiB, where ASLS cannot point).
+   */
+  private pointAslsAtWindow(): void {
+    const bar0 = this.config.barAddress(0) ?? 0;
+    const at = bar0 + OPREGION_BAR0_WINDOW;
+    const value = bar0 !== 0 && at + OPREGION_SIZE <= 2 ** 32 ? at : 0;
+    this.config.setRaw(
+      PCI_ASLS,
+      Uint8Array.of(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, value >>> 24),
+    );
   }
 
   /** intel_vgpu_emulate_opregion_request: SCIC and PARM live in the guest's copy of the OpRegion. */
@@ -548,11 +681,14 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
 
   protected override onOpen(ctx: DeviceContext): void {
     this.logger = ctx.log;
+    this.regs.setLogger(ctx.log);
+    this.pipes.attach(ctx.clock);
     this.ggtt.attach(ctx.dma, ctx.dirty, ctx.log);
     this.scheduler.add(this);
   }
 
   protected override onClose(): void {
+    this.pipes.detach();
     this.scheduler.remove(this);
     this.ggtt.detach();
     this.queue.length = 0;
@@ -561,16 +697,22 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
 
   /** Device reset: every piece of virtual state back to creation (cfg space is reset by the base). */
   protected override onReset(): void {
-    this.regs.reset();
+    resetVgpuMmio(this.regs, this.vgpuId, this.resources);
     this.ggtt.reset();
     this.queue.length = 0;
-    this.lineHigh = false;
+    for (const el of this.execlists.values()) {
+      el.reset();
+      el.enabled = false;
+      el.hwsp = 0;
+    }
+    this.irq.reset();
     this.swsci = 0;
     this.asls = 0;
     this.ppgttRoots.clear();
     for (const f of this.resources.fences) this.host.fenceRegs[f] = 0;
     this.edid.reset();
-    this.regs.set('SDEISR', SDE_PORTD_HOTPLUG_CPT);
+    this.pipes.reset();
+    this.regs.set(SDEISR, SDE_PORTD_HOTPLUG_CPT);
     zeroPages(
       this.host.aperture.bytes,
       this.resources.low.base,
@@ -585,8 +727,4 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.scheduler.remove(this);
     this.ggtt.reset();
   }
-}
-
-function u32le(value: number): Uint8Array {
-  return Uint8Array.of(value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, (value >>> 24) & 0xff);
 }

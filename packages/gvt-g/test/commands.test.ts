@@ -60,7 +60,7 @@ function setup(d: OpenVgpu) {
       d.setReg(RING_HEAD, 0);
       d.setReg(RING_START, hi);
       d.setReg(RING_CTL, RING_VALID);
-      d.vgpu.regs.set('RING_TAIL', padded.length * 4);
+      d.vgpu.regs.set(RING_TAIL, padded.length * 4);
       return d.vgpu.submit();
     },
     kick(words: readonly number[]) {
@@ -167,8 +167,14 @@ describe('command submission', () => {
   });
 
   it.each([
-    ['a 3D command', [0x7a000004, 0, 0, 0, 0, 0], 'not in the allowed subset'],
-    ['an unknown MI command', [miInstr(0x26, 2), 0, 0, 0], 'not allowed'],
+    ['a command of no client', [0xe0000000], 'not in the allowed subset'],
+    ['an unknown MI command', [miInstr(0x3e, 2), 0, 0, 0], 'not allowed'],
+    ['a command of another engine', [miInstr(0x26, 2), 0, 0, 0], 'not a command of the rcs engine'],
+    [
+      'a post-sync write outside the vGPU',
+      [0x7a000004, (1 << 24) | (1 << 14), 0x1000, 0, 0, 0],
+      'outside this vGPU',
+    ],
     ['a register write off the whitelist', [miLoadRegisterImm(1), 0x2030, 0], 'not whitelisted'],
     ['a store outside the vGPU', [...sdi(0x1000, 1)], 'outside this vGPU'],
     ['a store through the PPGTT', [MI_STORE_DATA_IMM | 2, 0x1000, 0, 1], 'PPGTT'],

@@ -56,7 +56,9 @@ describe('the vGPU device, region for region', () => {
     expect(sparse && 'areas' in sparse ? sparse.areas : undefined).toEqual([
       { offset: d.vgpu.resources.low.base, size: 128 * MiB },
     ]);
-    for (const i of [3, 4, 5, 6, 8]) expect(fullRegionInfo(d.file, i).size).toBe(0);
+    for (const i of [3, 4, 5, 8]) expect(fullRegionInfo(d.file, i).size).toBe(0);
+    // The expansion ROM: the video BIOS image that carries the VBT.
+    expect(fullRegionInfo(d.file, 6).size).toBe(2048);
   });
 
   it('maps its aperture slice directly: mmap bytes and trapped accesses are the same memory', () => {

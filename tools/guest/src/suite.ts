@@ -23,6 +23,8 @@ export interface ServedDevice {
   readonly pluginOptions?: readonly string[];
   /** More properties of QEMU's vfio-user-pci device (merged into its JSON). */
   readonly qemuProperties?: Readonly<Record<string, unknown>>;
+  /** More `vfiokit serve` arguments; `{artifacts}` stands for the boot's artifact directory. */
+  readonly serveArgs?: readonly string[];
 }
 
 /** A file for the guest: its path inside the initramfs and where its bytes come from. */

@@ -47,4 +47,12 @@ describe("the server's session summary", () => {
     expect(t.get(7)).toEqual({ reads: 300, writes: 20 });
     expect(sessionTraps('vfiokit serve: serving x')).toBeUndefined();
   });
+
+  it('reads the line the server prints when it reset the device after the client left', () => {
+    const t = sessionTraps(
+      'vfiokit serve: session ended, device reset: trapped accesses by region: 0 (BAR0): 26 reads/13 writes, 2 (BAR2): 0 reads/0 writes.',
+    )!;
+    expect(t.get(0)).toEqual({ reads: 26, writes: 13 });
+    expect(t.get(2)).toEqual({ reads: 0, writes: 0 });
+  });
 });

@@ -102,7 +102,7 @@ Example:
   vfiokit lspci -xxxx > guest.dump && lspci -F guest.dump -vvv
   vfiokit lspci -vv --vfio 0000:01:00.0
 `,
-  serve: `Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid] [--plugin-option <k=v>]...
+  serve: `Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid] [--plugin-option <k=v>]... [--save-frames <dir>]
        vfiokit serve --socket <path> --vfio <device>
 
 Create one device of a plugin and serve it over vfio-user on a UNIX socket, until SIGINT or
@@ -121,6 +121,8 @@ Options:
   --vfio <device>        serve a device of the host kernel instead: a sysfs path, a PCI address
                          or an mdev UUID (root, or the /dev/vfio nodes, and its module loaded);
                          the client's DMA_MAPs are mapped into the kernel's IOMMU
+  --save-frames <dir>    while serving, save the device's primary plane (QUERY_GFX_PLANE, REGION
+                         mode) as <dir>/<uuid>.png each time it changes
   -h, --help             show this help
 
 Example:

@@ -6,7 +6,13 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DRM_PLANE_TYPE_PRIMARY, disabledGfxPlane, encodePng, VfioError } from '@vfiokit/core';
+import {
+  DRM_PLANE_TYPE_PRIMARY,
+  disabledGfxPlane,
+  encodePng,
+  type VfioDevice,
+  VfioError,
+} from '@vfiokit/core';
 import {
   decodeGfxPlaneInfo,
   encodeGfxPlaneInfo,
@@ -66,6 +72,19 @@ export function queryPrimaryPlane(file: DeviceFile): GfxPlaneInfoStruct | undefi
 export function captureFrame(file: DeviceFile, plane: GfxPlaneInfoStruct): Uint8Array {
   const frame = new Uint8Array(plane.stride * plane.height);
   file.readRegion(plane.id, 0, frame);
+  return encodePng(plane, frame);
+}
+
+/**
+ * A served device's primary plane as a PNG, asked of the device itself (there is no device file
+ * while a vfio-user client has it): undefined when it has no display or the plane is disabled.
+ */
+export function captureDevicePlane(device: VfioDevice): Uint8Array | undefined {
+  const plane = device.display?.queryPlane('region', DRM_PLANE_TYPE_PRIMARY);
+  if (plane === undefined || plane.drmFormat === 0 || plane.width === 0 || plane.height === 0)
+    return undefined;
+  const frame = new Uint8Array(plane.stride * plane.height);
+  device.read(plane.id, 0, frame);
   return encodePng(plane, frame);
 }
 

@@ -150,6 +150,17 @@ describe('ConfigSpace header', () => {
     expect(cs.intxDisabled()).toBe(true);
   });
 
+  it('lets a VGA controller take COMMAND.IO for its legacy ports without an I/O BAR', () => {
+    const cs = space();
+    cs.defineBar({ index: 0, kind: 'mem64', size: 0x100000 });
+    cs.writeU16(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
+    expect(cs.ioEnabled()).toBe(false);
+    cs.decodeWithoutBar(PCI_COMMAND_IO);
+    cs.writeU16(PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO);
+    expect(cs.ioEnabled()).toBe(true);
+    expect(() => cs.decodeWithoutBar(PCI_COMMAND_MASTER)).toThrow(VfioError);
+  });
+
   it('lets COMMAND.MEMORY and COMMAND.IO be written once a BAR of that kind exists', () => {
     const cs = space();
     cs.defineBar({ index: 0, kind: 'mem32', size: 0x1000 });

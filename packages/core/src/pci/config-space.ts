@@ -360,6 +360,21 @@ export class ConfigSpace {
   }
 
   /**
+   * Let the guest set COMMAND bits no BAR implies: a VGA controller decodes the legacy I/O
+   * ports (0x3b0-0x3df) and the memory window at 0xa0000 with no BAR for either, so it takes
+   * COMMAND.IO and COMMAND.MEMORY like a device with I/O and memory BARs.
+   */
+  decodeWithoutBar(bits: number): void {
+    if ((bits & ~(PCI_COMMAND_IO | PCI_COMMAND_MEMORY)) !== 0) {
+      throw this.invalid(
+        `COMMAND bits ${hex(bits)} are not decode enables.`,
+        'Pass PCI_COMMAND_IO and/or PCI_COMMAND_MEMORY.',
+      );
+    }
+    this.enableCommandBits(bits);
+  }
+
+  /**
    * A device-specific field outside the header and the capabilities (an IGD's ASLS at 0xfc, say):
    * power-on bytes and masks per byte. The bytes are reserved so no capability is placed there.
    */

@@ -108,6 +108,7 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
             device,
             socket: join(work, `${device.id}.sock`),
             logFile: join(art, `server-${device.id}.log`),
+            artifacts: art,
           }),
         );
       }),

@@ -25,6 +25,8 @@ export async function startServer(opts: {
   readonly device: ServedDevice;
   readonly socket: string;
   readonly logFile: string;
+  /** The boot's artifact directory, for `{artifacts}` in serveArgs. */
+  readonly artifacts?: string;
 }): Promise<ServerProcess> {
   const args = [
     join(opts.root, 'apps', 'reference-vmm', 'dist', 'cli.js'),
@@ -34,6 +36,7 @@ export async function startServer(opts: {
     '--device',
     opts.device.device,
     ...(opts.device.pluginOptions ?? []).flatMap((o) => ['--plugin-option', o]),
+    ...(opts.device.serveArgs ?? []).map((a) => a.replaceAll('{artifacts}', opts.artifacts ?? '.')),
   ];
   const child: ChildProcess = spawn(process.execPath, args, {
     cwd: opts.root,

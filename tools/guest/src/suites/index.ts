@@ -2,6 +2,7 @@
 import type { GuestSuite } from '../suite.js';
 import gvtD from './gvt-d.js';
 import gvtG from './gvt-g.js';
+import i915 from './i915.js';
 import kernelMtty from './kernel-mtty/index.js';
 import nvidiaVgpu from './nvidia-vgpu.js';
 import sampleMtty from './sample-mtty.js';
@@ -11,6 +12,7 @@ import vfioUserClients from './vfio-user-clients.js';
 export const SUITES: readonly GuestSuite[] = [
   sampleMtty,
   gvtG,
+  i915,
   nvidiaVgpu,
   gvtD,
   vfioUserClients,

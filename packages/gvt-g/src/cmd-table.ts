@@ -1,0 +1,146 @@
+/**
+ * The command table (gvt/cmd_parser.c cmd_info[]): which commands exist on which engine of a
+ * gen9 GPU, how long each is, and what executing it means here. Facts from
+ * intel_gpu_commands.h and cmd_parser.c; length fields are "dwords - 2" in the low bits of
+ * dword 0, 8 bits wide unless the table says otherwise (MI_STORE_DATA_IMM 10, MI_FLUSH_DW 6,
+ * 3DSTATE_SO_DECL_LIST and the binding-table edits 9, media 16).
+ *
+ * Kinds: STATE commands are audited for length and kept out of the trace (the simulated GPU
+ * renders no 3D or media work, so pipeline state changes nothing it models); the others run.
+ */
+export type EngineClass = 'rcs' | 'bcs' | 'vcs' | 'vecs';
+
+export const KIND = Object.freeze({
+  NOOP_1: 0,
+  STATE: 1,
+  BB_START: 2,
+  BB_END: 3,
+  USER_INTERRUPT: 4,
+  STORE_DWORD: 5,
+  STORE_INDEX: 6,
+  LRI: 7,
+  SRM: 8,
+  LRM: 9,
+  LRR: 10,
+  PIPE_CONTROL: 11,
+  FLUSH_DW: 12,
+  SEMAPHORE_WAIT: 13,
+  COLOR_BLT: 14,
+} as const);
+export type CmdKind = (typeof KIND)[keyof typeof KIND];
+
+export interface DecodedCommand {
+  readonly name: string;
+  readonly kind: CmdKind;
+  /** Dwords, dword 0 included. */
+  readonly length: number;
+}
+
+const ALL: readonly EngineClass[] = ['rcs', 'bcs', 'vcs', 'vecs'];
+const RCS: readonly EngineClass[] = ['rcs'];
+const NOT_RCS: readonly EngineClass[] = ['bcs', 'vcs', 'vecs'];
+
+interface MiInfo {
+  readonly name: string;
+  readonly kind: CmdKind;
+  readonly rings: readonly EngineClass[];
+  /** Bits of the length field; 0 for a one-dword command. */
+  readonly lengthBits: number;
+}
+
+const mi = (name: string, kind: CmdKind, rings: readonly EngineClass[], lengthBits = 0): MiInfo => ({
+  name,
+  kind,
+  rings,
+  lengthBits,
+});
+
+/** MI commands by opcode (bits 28:23). */
+const MI: ReadonlyMap<number, MiInfo> = new Map([
+  [0x00, mi('MI_NOOP', KIND.NOOP_1, ALL)],
+  [0x02, mi('MI_USER_INTERRUPT', KIND.USER_INTERRUPT, ALL)],
+  [0x03, mi('MI_WAIT_FOR_EVENT', KIND.STATE, ALL)],
+  [0x05, mi('MI_ARB_CHECK', KIND.STATE, ALL)],
+  [0x06, mi('MI_RS_CONTROL', KIND.STATE, RCS)],
+  [0x07, mi('MI_REPORT_HEAD', KIND.STATE, ALL)],
+  [0x08, mi('MI_ARB_ON_OFF', KIND.STATE, ALL)],
+  [0x0a, mi('MI_BATCH_BUFFER_END', KIND.BB_END, ALL)],
+  [0x0b, mi('MI_SUSPEND_FLUSH', KIND.STATE, ALL)],
+  [0x0c, mi('MI_PREDICATE', KIND.STATE, RCS)],
+  [0x0d, mi('MI_TOPOLOGY_FILTER', KIND.STATE, ALL)],
+  [0x0e, mi('MI_SET_APPID', KIND.STATE, ALL)],
+  [0x0f, mi('MI_RS_CONTEXT', KIND.STATE, RCS)],
+  [0x16, mi('MI_SEMAPHORE_SIGNAL', KIND.STATE, ALL, 8)],
+  [0x1c, mi('MI_SEMAPHORE_WAIT', KIND.SEMAPHORE_WAIT, ALL, 8)],
+  [0x20, mi('MI_STORE_DATA_IMM', KIND.STORE_DWORD, ALL, 10)],
+  [0x21, mi('MI_STORE_DATA_INDEX', KIND.STORE_INDEX, ALL, 8)],
+  [0x22, mi('MI_LOAD_REGISTER_IMM', KIND.LRI, ALL, 8)],
+  [0x24, mi('MI_STORE_REGISTER_MEM', KIND.SRM, ALL, 8)],
+  [0x26, mi('MI_FLUSH_DW', KIND.FLUSH_DW, NOT_RCS, 6)],
+  [0x29, mi('MI_LOAD_REGISTER_MEM', KIND.LRM, ALL, 8)],
+  [0x2a, mi('MI_LOAD_REGISTER_REG', KIND.LRR, ALL, 8)],
+  [0x31, mi('MI_BATCH_BUFFER_START', KIND.BB_START, ALL, 8)],
+]);
+
+/** 3D state commands whose length field is 9 bits (cmd_parser.c). */
+const NINE_BIT_3D = new Set([0x7917, 0x7943, 0x7944, 0x7945, 0x7946, 0x7947]);
+/** One-dword render commands: PIPELINE_SELECT, 3DSTATE_VF_STATISTICS. */
+const ONE_DWORD_3D = new Set([0x6904, 0x680b]);
+/** Blitter opcodes (bits 28:22). */
+const BLT_XY_COLOR_BLT = 0x50;
+
+const hex8 = (v: number) => `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
+
+/** One-dword MI commands decode to the same answer every time. */
+const FIXED_MI = new Map<number, DecodedCommand>(
+  [...MI]
+    .filter(([, i]) => i.lengthBits === 0)
+    .map(([op, i]) => [op, Object.freeze({ name: i.name, kind: i.kind, length: 1 })]),
+);
+
+/** The command dword 0 starts on `engine`, or why the audit refuses it. */
+export function decodeCommand(dw0: number, engine: EngineClass): DecodedCommand | string {
+  const client = dw0 >>> 29;
+  if (client === 0) {
+    const op = (dw0 >>> 23) & 0x3f;
+    const info = MI.get(op);
+    if (info === undefined) return `MI command opcode 0x${op.toString(16)} is not allowed`;
+    if (!info.rings.includes(engine)) return `${info.name} is not a command of the ${engine} engine`;
+    if (info.lengthBits === 0) return FIXED_MI.get(op)!;
+    return { name: info.name, kind: info.kind, length: (dw0 & ((1 << info.lengthBits) - 1)) + 2 };
+  }
+  if (client === 2) {
+    if (engine !== 'bcs' && engine !== 'rcs')
+      return `blitter command ${hex8(dw0)} is not a command of the ${engine} engine`;
+    const op = (dw0 >>> 22) & 0x7f;
+    if (op === BLT_XY_COLOR_BLT)
+      return { name: 'XY_COLOR_BLT', kind: KIND.COLOR_BLT, length: (dw0 & 0xff) + 2 };
+    return `command ${hex8(dw0)} is not in the allowed subset (the simulated blitter fills rectangles only)`;
+  }
+  if (client === 3) {
+    if (engine !== 'rcs') return `command ${hex8(dw0)} is not in the allowed subset of the ${engine} engine`;
+    const pipe = (dw0 >>> 27) & 3;
+    const op = (dw0 >>> 24) & 7;
+    const sub = (dw0 >>> 16) & 0xff;
+    const id = dw0 >>> 16;
+    if (ONE_DWORD_3D.has(id)) return { name: `GFXPIPE 0x${id.toString(16)}`, kind: KIND.STATE, length: 1 };
+    if (pipe === 3 && op === 2 && sub === 0)
+      return { name: 'PIPE_CONTROL', kind: KIND.PIPE_CONTROL, length: (dw0 & 0xff) + 2 };
+    if (pipe === 3 && op === 3 && sub === 0)
+      return { name: '3DPRIMITIVE', kind: KIND.STATE, length: (dw0 & 0xff) + 2 };
+    if (pipe === 3 && (op === 0 || op === 1)) {
+      const bits = NINE_BIT_3D.has(id) ? 9 : 8;
+      return {
+        name: `3DSTATE 0x${id.toString(16)}`,
+        kind: KIND.STATE,
+        length: (dw0 & ((1 << bits) - 1)) + 2,
+      };
+    }
+    if (pipe === 2)
+      return { name: `MEDIA 0x${id.toString(16)}`, kind: KIND.STATE, length: (dw0 & 0xffff) + 2 };
+    if (pipe === 0 || pipe === 1) {
+      return { name: `GFXPIPE 0x${id.toString(16)}`, kind: KIND.STATE, length: (dw0 & 0xff) + 2 };
+    }
+  }
+  return `command ${hex8(dw0)} is not in the allowed subset`;
+}

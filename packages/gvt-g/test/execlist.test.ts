@@ -1,0 +1,192 @@
+import { describe, expect, it } from 'vitest';
+import {
+  GTT_PAGE_SIZE,
+  MI_BATCH_BUFFER_END,
+  MI_BATCH_BUFFER_START_GEN8,
+  MI_BATCH_PPGTT_GEN8,
+  MI_NOOP,
+  MI_STORE_DATA_IMM,
+  MI_USE_GGTT,
+  MI_USER_INTERRUPT,
+  MiB,
+  miInstr,
+  miLoadRegisterImm,
+} from '../src/index.js';
+import { mapGm, newParent, type OpenVgpu, openVgpu } from './helpers.js';
+
+const RCS = 0x2000;
+const RAM = 0x100000;
+const masked = (bits: number) => ((bits << 16) | bits) >>> 0;
+const PIPE_CONTROL_QW_GGTT = [0x7a000004, (1 << 24) | (1 << 14)];
+const MI_ARB_ON_OFF = miInstr(0x08, 1);
+
+/** A render context in GGTT pages backed by guest RAM, with a 4-level PPGTT in RAM. */
+function setup(d: OpenVgpu) {
+  const hi = d.vgpu.resources.high.base;
+  mapGm(d, hi, RAM, 8);
+  const mem = new DataView(d.host.memory.bytes.buffer);
+  const gmToRam = (gm: number) => RAM + (gm - hi);
+  const put = (ram: number, words: readonly number[]) =>
+    words.forEach((w, i) => {
+      mem.setUint32(ram + 4 * i, w >>> 0, true);
+    });
+  const u32 = (ram: number) => mem.getUint32(ram, true);
+  const hwsp = hi;
+  const ctx = hi + GTT_PAGE_SIZE; // PPHWSP, then the register state page
+  const ring = hi + 3 * GTT_PAGE_SIZE;
+  // PPGTT: PML4, PDP, PD, PT in RAM at 2 MiB; VA 0x10000 → batch page, 0x20000 → target page.
+  const pt = 0x200000;
+  const [pml4, pdp, pd, ptPage, batchRam, targetRam] = [0, 1, 2, 3, 4, 5].map((k) => pt + k * GTT_PAGE_SIZE);
+  const entry = (table: number, index: number, to: number) => put(table + 8 * index, [to | 1, 0]);
+  entry(pml4, 0, pdp);
+  entry(pdp, 0, pd);
+  entry(pd, 0, ptPage);
+  entry(ptPage, 0x10, batchRam);
+  entry(ptPage, 0x20, targetRam);
+  d.setReg(RCS + 0x29c, masked(1 << 15)); // RING_MODE: execlists on
+  d.setReg(RCS + 0x80, hwsp); // RING_HWS_PGA
+  d.setReg(0x44304, ~0x101 >>> 0);
+  d.setReg(0x4430c, 0x101);
+  d.setReg(0x44200, 1 << 31);
+  const writeContext = (head: number, tail: number) =>
+    put(gmToRam(ctx + GTT_PAGE_SIZE), [
+      MI_NOOP,
+      miLoadRegisterImm(5),
+      RCS + 0x244,
+      0,
+      RCS + 0x34,
+      head,
+      RCS + 0x30,
+      tail,
+      RCS + 0x38,
+      ring,
+      RCS + 0x3c,
+      1, // one page, valid
+      miLoadRegisterImm(2),
+      RCS + 0x274,
+      0,
+      RCS + 0x270,
+      pml4,
+      MI_BATCH_BUFFER_END,
+    ]);
+  const elsp = (contextId: number) => {
+    const lo = ctx | 1 | (3 << 3);
+    for (const v of [0, 0, contextId, lo]) d.setReg(RCS + 0x230, v);
+  };
+  return { hi, hwsp, ctx, ring, put, u32, gmToRam, writeContext, elsp, batchRam, targetRam };
+}
+
+describe('execlist submission', () => {
+  it('runs a context: ring and PPGTT batch, breadcrumbs in the status page, CSB and interrupts', () => {
+    const d = openVgpu(newParent(512), 'i915-GVTg_V5_8', undefined, 8 * MiB);
+    const s = setup(d);
+    s.put(s.batchRam, [MI_STORE_DATA_IMM | 2, 0x20000, 0, 0x33, MI_BATCH_BUFFER_END]);
+    const ring = [
+      MI_STORE_DATA_IMM | MI_USE_GGTT | 2,
+      s.hwsp + 0x100,
+      0,
+      0x11,
+      ...PIPE_CONTROL_QW_GGTT,
+      s.hwsp + 0x108,
+      0,
+      0x22,
+      0,
+      MI_BATCH_BUFFER_START_GEN8 | MI_BATCH_PPGTT_GEN8,
+      0x10000,
+      0,
+      MI_USER_INTERRUPT,
+      MI_ARB_ON_OFF,
+      MI_NOOP,
+    ];
+    s.put(s.gmToRam(s.ring), ring);
+    s.writeContext(0, ring.length * 4);
+    s.elsp(0x1234);
+    const hws = s.gmToRam(s.hwsp);
+    // IDLE_ACTIVE at once, in the status page and the CSB registers, with its interrupt.
+    expect(s.u32(hws + 0x10 * 4)).toBe(1);
+    expect(s.u32(hws + 0x11 * 4)).toBe(0x1234);
+    expect(s.u32(hws + 0x1f * 4)).toBe(0);
+    expect(d.reg(RCS + 0x370)).toBe(1);
+    expect(d.reg(RCS + 0x3a0) & 7).toBe(0);
+    expect(d.msiCount()).toBe(1);
+    expect(d.reg(0x44308) & 0x100).toBe(0x100);
+    d.setReg(0x44308, 0x100);
+
+    d.parent.scheduler.tick();
+    expect(s.u32(hws + 0x100)).toBe(0x11);
+    expect(s.u32(hws + 0x108)).toBe(0x22);
+    expect(s.u32(s.targetRam)).toBe(0x33);
+    // ACTIVE_IDLE | COMPLETE for the context, the user interrupt and the context switch.
+    expect(s.u32(hws + 0x12 * 4)).toBe((1 << 3) | (1 << 4));
+    expect(s.u32(hws + 0x13 * 4)).toBe(0x1234);
+    expect(s.u32(hws + 0x1f * 4)).toBe(1);
+    expect(d.reg(0x44308) & 0x101).toBe(0x101);
+    // Context save: the head reached the tail.
+    expect(s.u32(s.gmToRam(s.ctx + GTT_PAGE_SIZE) + 5 * 4)).toBe(ring.length * 4);
+    expect(d.vgpu.stats.workloadsCompleted).toBe(1);
+  });
+
+  it('reports a resubmission of the running context as a lite restore', () => {
+    const d = openVgpu(newParent(512), 'i915-GVTg_V5_8', undefined, 8 * MiB);
+    const s = setup(d);
+    s.put(s.gmToRam(s.ring), [MI_NOOP, MI_NOOP, MI_NOOP, MI_NOOP]);
+    s.writeContext(0, 8);
+    s.elsp(7);
+    s.writeContext(0, 16);
+    s.elsp(7);
+    const hws = s.gmToRam(s.hwsp);
+    expect(s.u32(hws + 0x12 * 4)).toBe((1 << 1) | (1 << 15));
+    d.parent.scheduler.tick();
+    expect(s.u32(hws + 0x14 * 4)).toBe((1 << 3) | (1 << 4));
+    expect(d.vgpu.stats.workloadsCompleted).toBe(1);
+    expect(s.u32(s.gmToRam(s.ctx + GTT_PAGE_SIZE) + 5 * 4)).toBe(16);
+  });
+
+  it('does not complete a context the audit refuses, and an engine reset clears the execlist', () => {
+    const d = openVgpu(newParent(512), 'i915-GVTg_V5_8', undefined, 8 * MiB);
+    const s = setup(d);
+    s.put(s.gmToRam(s.ring), [miLoadRegisterImm(1), 0x941c, 1, MI_NOOP]);
+    s.writeContext(0, 16);
+    s.elsp(9);
+    d.parent.scheduler.tick();
+    expect(d.vgpu.stats.lastRefusal).toContain('0x941c, which is not whitelisted');
+    expect(d.vgpu.stats.workloadsRefused).toBe(1);
+    expect(d.reg(RCS + 0x3a0) & 7).toBe(0); // only IDLE_ACTIVE was written
+    expect(d.reg(0x941c)).toBe(0);
+    expect(d.vgpu.execlist(0)?.busy).toBe(true);
+    d.setReg(0x941c, 1 << 1); // GDRST: render
+    expect(d.vgpu.execlist(0)?.busy).toBe(false);
+    expect(d.reg(RCS + 0x3a0) & 7).toBe(7);
+  });
+
+  it('runs MI_FLUSH_DW post-sync writes on the blitter and ignores ELSP while execlists are off', () => {
+    const d = openVgpu(newParent(512), 'i915-GVTg_V5_8', undefined, 8 * MiB);
+    const s = setup(d);
+    const BCS = 0x22000;
+    d.setReg(BCS + 0x80, s.hwsp + 0x800);
+    for (const v of [0, 0, 1, (s.ctx + 2 * GTT_PAGE_SIZE) | 1]) d.setReg(BCS + 0x230, v);
+    expect(d.vgpu.execlist(1)?.busy).toBe(false);
+    d.setReg(BCS + 0x29c, masked(1 << 15));
+    // A blitter context image one page on, sharing the ring page.
+    s.put(s.gmToRam(s.ctx + 3 * GTT_PAGE_SIZE), [
+      MI_NOOP,
+      miLoadRegisterImm(4),
+      BCS + 0x34,
+      0,
+      BCS + 0x30,
+      16,
+      BCS + 0x38,
+      s.ring,
+      BCS + 0x3c,
+      1,
+      MI_BATCH_BUFFER_END,
+    ]);
+    // MI_FLUSH_DW | STOREDW to a GGTT address, then a user interrupt.
+    s.put(s.gmToRam(s.ring), [miInstr(0x26, 2) | (1 << 14), (s.hwsp + 0x200) | (1 << 2), 0, 0x44]);
+    s.put(s.gmToRam(s.ring) + 16, [MI_USER_INTERRUPT, MI_NOOP]);
+    for (const v of [0, 0, 1, (s.ctx + 2 * GTT_PAGE_SIZE) | 1]) d.setReg(BCS + 0x230, v);
+    d.parent.scheduler.tick();
+    expect(s.u32(s.gmToRam(s.hwsp) + 0x200)).toBe(0x44);
+    expect(s.u32(s.gmToRam(s.hwsp + 0x800) + 0x12 * 4)).toBe((1 << 3) | (1 << 4));
+  });
+});
