@@ -433,7 +433,14 @@ export class ResumeStream implements ResumingStream<ParsedState> {
   private phase = Phase.Header;
   private readonly head = new Uint8Array(STREAM_HEADER_SIZE);
   private headFill = 0;
+  /** The device state record's bytes while they arrive in pieces. */
   private payload: Uint8Array | undefined;
+  /** Where an FB or BAR3 record's pages go (the device's memory), while one arrives. */
+  private memory: Uint8Array | undefined;
+  private memoryAt = 0;
+  /** Whether the record's payload CRC is checked, and the CRC of its bytes so far. */
+  private checked = false;
+  private crc = 0;
   private payloadFill = 0;
   private payloadLength = 0;
   private tag = 0;
@@ -470,24 +477,31 @@ export class ResumeStream implements ResumingStream<ParsedState> {
       if (this.phase === Phase.Done) this.fail('there are bytes after the END record');
       if (this.phase === Phase.Payload) {
         const want = this.payloadLength - this.payloadFill;
-        if (this.payloadFill === 0 && chunk.length - at >= want) {
-          const whole = chunk.subarray(at, at + want);
-          at += want;
-          this.received += want;
-          this.finishPayload(whole);
+        const n = Math.min(want, chunk.length - at);
+        const piece = n === chunk.length ? chunk : chunk.subarray(at, at + n);
+        at += n;
+        this.received += n;
+        const memory = this.memory;
+        if (memory !== undefined) {
+          // Framebuffer and BAR3 pages go straight to where they belong, checked as they pass
+          // (a record that fails its check refuses the stream; the device is then never loaded).
+          memory.set(piece, this.memoryAt + this.payloadFill);
+          if (this.checked) this.crc = crc32(piece, this.crc);
+          this.payloadFill += n;
+          if (this.payloadFill === this.payloadLength) this.finishPages();
+          continue;
+        }
+        if (this.payloadFill === 0 && n === want) {
+          this.finishState(piece);
           continue;
         }
         if (this.payload === undefined) this.payload = new Uint8Array(this.payloadLength);
-        const n = Math.min(want, chunk.length - at);
-        this.payload.set(chunk.subarray(at, at + n), this.payloadFill);
+        this.payload.set(piece, this.payloadFill);
         this.payloadFill += n;
-        at += n;
-        this.received += n;
         if (this.payloadFill === this.payloadLength) {
           const whole = this.payload;
           this.payload = undefined;
-          this.payloadFill = 0;
-          this.finishPayload(whole);
+          this.finishState(whole);
         }
         continue;
       }
@@ -544,18 +558,19 @@ export class ResumeStream implements ResumingStream<ParsedState> {
     if (tag === TAG_FB) {
       if (b < 1 || b > MAX_RUN_PAGES || a + b > this.pages)
         this.fail(`an FB record names pages ${a}..${a + b - 1} of a ${this.pages}-page framebuffer`);
-      this.payloadLength = b * MIG_PAGE_SIZE;
-      this.phase = Phase.Payload;
+      this.startPages(this.dev.fb, a, b);
     } else if (tag === TAG_BAR3) {
       if (b < 1 || b > MAX_RUN_PAGES || a + b > BAR3_PAGES)
         this.fail(`a BAR3 record names pages ${a}..${a + b - 1} of a ${BAR3_PAGES}-page BAR3`);
       if (this.state) this.fail('a BAR3 record came after the device state');
-      this.payloadLength = b * MIG_PAGE_SIZE;
-      this.phase = Phase.Payload;
+      this.startPages(this.dev.bar3, a, b);
+      this.dev.bar3Touched = true;
     } else if (tag === TAG_STATE) {
       if (a === 0 || a > MAX_STATE_BYTES || b !== 0) this.fail(`the device state record claims ${a} bytes`);
       if (this.state) this.fail('the device state was sent twice');
+      this.memory = undefined;
       this.payloadLength = a;
+      this.payloadFill = 0;
       this.phase = Phase.Payload;
     } else if (tag === TAG_END) {
       if (a !== seq || b !== 0) this.fail('the END record does not count the records before it');
@@ -566,20 +581,28 @@ export class ResumeStream implements ResumingStream<ParsedState> {
     }
   }
 
-  private finishPayload(payload: Uint8Array): void {
+  /** The payload of an FB or BAR3 record: `count` pages from page `first` of `memory`. */
+  private startPages(memory: Uint8Array, first: number, count: number): void {
+    this.memory = memory;
+    this.memoryAt = first * MIG_PAGE_SIZE;
+    this.payloadLength = count * MIG_PAGE_SIZE;
+    this.payloadFill = 0;
+    this.checked = (this.flags & MIG_FLAG_PAYLOAD_CRC) !== 0;
+    this.crc = 0;
+    this.phase = Phase.Payload;
+  }
+
+  private finishPages(): void {
     this.phase = Phase.Record;
-    const check = this.tag === TAG_STATE || (this.flags & MIG_FLAG_PAYLOAD_CRC) !== 0;
-    if (check && crc32(payload) >>> 0 !== this.payloadCrc)
+    this.memory = undefined;
+    if (this.checked && this.crc >>> 0 !== this.payloadCrc)
       this.fail(`record ${this.seq - 1} has a bad payload checksum`);
-    if (this.tag === TAG_FB) {
-      this.dev.fb.set(payload, this.a * MIG_PAGE_SIZE);
-      return;
-    }
-    if (this.tag === TAG_BAR3) {
-      this.dev.bar3.set(payload, this.a * MIG_PAGE_SIZE);
-      this.dev.bar3Touched = true;
-      return;
-    }
+  }
+
+  /** The device state record (always checked), whole. */
+  private finishState(payload: Uint8Array): void {
+    this.phase = Phase.Record;
+    if (crc32(payload) >>> 0 !== this.payloadCrc) this.fail(`record ${this.seq - 1} has a bad payload checksum`);
     const parsed = parseDeviceState(this.dev, payload);
     if (typeof parsed === 'string') this.fail(`the device state is wrong: ${parsed}`);
     this.state = parsed;
