@@ -24,13 +24,13 @@
  * device state at RESUMING → STOP after END arrived; anything wrong is a VfioError (the core then
  * puts the device in ERROR).
  */
-import { crc32 } from 'node:zlib';
 import {
   type ConfigSpace,
   type MigrationCaps,
   type MigrationOps,
   type MigrationStream,
   type MigState,
+  migrationChecksum,
   type PrecopyInfo,
   type RegisterBank,
   type ResumingStream,
@@ -132,7 +132,7 @@ function recordHeader(tag: number, seq: number, a: number, b: number, payloadCrc
   v.setUint32(8, a, true);
   v.setUint32(12, b, true);
   v.setUint32(16, payloadCrc >>> 0, true);
-  v.setUint32(20, crc32(h.subarray(0, 20)) >>> 0, true);
+  v.setUint32(20, migrationChecksum(h.subarray(0, 20)), true);
   return h;
 }
 
@@ -268,7 +268,7 @@ export class SaveStream implements SavingStream {
     v.setUint32(12, this.flags, true);
     v.setFloat64(16, dev.fbSize, true);
     v.setUint32(24, MIG_PAGE_SIZE, true);
-    v.setUint32(28, crc32(h.subarray(0, 28)) >>> 0, true);
+    v.setUint32(28, migrationChecksum(h.subarray(0, 28)), true);
     this.out.push(h);
   }
 
@@ -356,7 +356,7 @@ export class SaveStream implements SavingStream {
     // the vGPU runs the pages are copied at read time.
     const payload = this.final ? this.dev.fb.subarray(start, end) : this.dev.fb.slice(start, end);
     if (this.shadow) this.shadow.set(payload, start);
-    const crc = this.flags & MIG_FLAG_PAYLOAD_CRC ? crc32(payload) : 0;
+    const crc = this.flags & MIG_FLAG_PAYLOAD_CRC ? migrationChecksum(payload) : 0;
     this.out.push(recordHeader(TAG_FB, this.seq++, first, count, crc));
     this.out.push(payload);
   }
@@ -372,7 +372,7 @@ export class SaveStream implements SavingStream {
     while (n < MAX_RUN_PAGES && first + n < BAR3_PAGES && !zeroPage(bar3, first + n)) n++;
     this.bar3Scan = first + n;
     const payload = bar3.subarray(first * MIG_PAGE_SIZE, (first + n) * MIG_PAGE_SIZE);
-    const crc = this.flags & MIG_FLAG_PAYLOAD_CRC ? crc32(payload) : 0;
+    const crc = this.flags & MIG_FLAG_PAYLOAD_CRC ? migrationChecksum(payload) : 0;
     this.out.push(recordHeader(TAG_BAR3, this.seq++, first, n, crc));
     this.out.push(payload);
     return true;
@@ -380,7 +380,7 @@ export class SaveStream implements SavingStream {
 
   private emitStateAndEnd(): void {
     const state = saveDeviceState(this.dev);
-    this.out.push(recordHeader(TAG_STATE, this.seq++, state.length, 0, crc32(state)));
+    this.out.push(recordHeader(TAG_STATE, this.seq++, state.length, 0, migrationChecksum(state)));
     this.out.push(state);
     this.out.push(recordHeader(TAG_END, this.seq, this.seq, 0, 0));
     this.seq++;
@@ -486,7 +486,7 @@ export class ResumeStream implements ResumingStream<ParsedState> {
           // Framebuffer and BAR3 pages go straight to where they belong, checked as they pass
           // (a record that fails its check refuses the stream; the device is then never loaded).
           memory.set(piece, this.memoryAt + this.payloadFill);
-          if (this.checked) this.crc = crc32(piece, this.crc);
+          if (this.checked) this.crc = migrationChecksum(piece, this.crc);
           this.payloadFill += n;
           if (this.payloadFill === this.payloadLength) this.finishPages();
           continue;
@@ -523,7 +523,7 @@ export class ResumeStream implements ResumingStream<ParsedState> {
     const v = new DataView(this.head.buffer, 0, STREAM_HEADER_SIZE);
     if (v.getUint32(0, true) !== MIG_MAGIC)
       this.fail(`the magic is 0x${v.getUint32(0, true).toString(16)}, not a vGPU stream`);
-    if (v.getUint32(28, true) !== crc32(this.head.subarray(0, 28)) >>> 0)
+    if (v.getUint32(28, true) !== migrationChecksum(this.head.subarray(0, 28)))
       this.fail('the stream header checksum does not match');
     if (v.getUint32(4, true) !== MIG_VERSION)
       this.fail(`the stream is version ${v.getUint32(4, true)}; this device reads ${MIG_VERSION}`);
@@ -544,7 +544,7 @@ export class ResumeStream implements ResumingStream<ParsedState> {
 
   private checkRecordHeader(): void {
     const v = new DataView(this.head.buffer, 0, RECORD_HEADER_SIZE);
-    if (v.getUint32(20, true) !== crc32(this.head.subarray(0, 20)) >>> 0)
+    if (v.getUint32(20, true) !== migrationChecksum(this.head.subarray(0, 20)))
       this.fail(`record ${this.seq} has a bad header checksum`);
     const tag = v.getUint32(0, true);
     const seq = v.getUint32(4, true);
@@ -595,14 +595,15 @@ export class ResumeStream implements ResumingStream<ParsedState> {
   private finishPages(): void {
     this.phase = Phase.Record;
     this.memory = undefined;
-    if (this.checked && this.crc >>> 0 !== this.payloadCrc)
+    if (this.checked && this.crc !== this.payloadCrc)
       this.fail(`record ${this.seq - 1} has a bad payload checksum`);
   }
 
   /** The device state record (always checked), whole. */
   private finishState(payload: Uint8Array): void {
     this.phase = Phase.Record;
-    if (crc32(payload) >>> 0 !== this.payloadCrc) this.fail(`record ${this.seq - 1} has a bad payload checksum`);
+    if (migrationChecksum(payload) !== this.payloadCrc)
+      this.fail(`record ${this.seq - 1} has a bad payload checksum`);
     const parsed = parseDeviceState(this.dev, payload);
     if (typeof parsed === 'string') this.fail(`the device state is wrong: ${parsed}`);
     this.state = parsed;
