@@ -1,7 +1,9 @@
 /**
  * Targets of the foundation (packages/core):
- * - a trapped 4-byte read through the whole dispatcher into a register bank costs at most 25×
- *   a raw DataView.getUint32 on the same buffer, both measured in this run;
+ * - a trapped 4-byte read through the whole dispatcher into a register bank, the way the VMM and
+ *   the vfio-user server make it (DeviceFile.readRegion: the region by index), costs at most 10×
+ *   a raw DataView.getUint32 on the same buffer, both measured in this run (5× is the moonshot);
+ * - the same read as a pread at a file offset (DeviceFile.read): at most 25×;
  * - encoding region info with a 16-area sparse-mmap capability: at least 1 million per second.
  */
 import { fileURLToPath } from 'node:url';
@@ -13,7 +15,7 @@ import {
   vfioPciIndexToOffset,
 } from '@vfiokit/core/abi';
 import { DeviceFile } from '@vfiokit/core/host';
-import { newBench, report, runBench, target } from '../../../scripts/bench-report.js';
+import { newBench, ratioTarget, report, runBench, target } from '../../../scripts/bench-report.js';
 
 const silent = { debug() {}, info() {}, warn() {}, error() {} };
 const bank = new RegisterBank({
@@ -71,6 +73,12 @@ bench
   .add('raw DataView.getUint32 ×1000', () => {
     for (let i = 0; i < BATCH; i++) sink ^= raw.getUint32((i & 63) * 4, true);
   })
+  .add('trapped 4-byte read ×1000: DeviceFile.readRegion → PciDeviceModel → RegisterBank', () => {
+    for (let i = 0; i < BATCH; i++) {
+      file.readRegion(0, (i & 63) * 4, dst);
+      sink ^= dstView.getUint32(0, true);
+    }
+  })
   .add('trapped 4-byte read ×1000: DeviceFile → PciDeviceModel → RegisterBank', () => {
     for (let i = 0; i < BATCH; i++) {
       file.read(bar0 + (i & 63) * 4, dst);
@@ -87,12 +95,28 @@ bench
   });
 
 const figures = await runBench(bench);
-const rawNs = figures.get('raw DataView.getUint32 ×1000')!.meanNs;
-const trapNs = figures.get('trapped 4-byte read ×1000: DeviceFile → PciDeviceModel → RegisterBank')!.meanNs;
+const RAW = 'raw DataView.getUint32 ×1000';
+const REGION = 'trapped 4-byte read ×1000: DeviceFile.readRegion → PciDeviceModel → RegisterBank';
+const FILE = 'trapped 4-byte read ×1000: DeviceFile → PciDeviceModel → RegisterBank';
 const encodes =
   figures.get('encode region info with a 16-area sparse-mmap capability ×1000')!.opsPerSec * BATCH;
 report(fileURLToPath(new URL('..', import.meta.url)), 'core-dispatcher', figures, [
-  target('trapped 4-byte read / raw DataView.getUint32 (mean ns ratio)', trapNs / rawNs, { max: 25 }),
+  ratioTarget(
+    'trapped 4-byte read by region (readRegion) / raw DataView.getUint32 (mean ns ratio), at most 10',
+    figures,
+    REGION,
+    RAW,
+    'meanNs',
+    { max: 10 },
+  ),
+  ratioTarget(
+    'trapped 4-byte read at a file offset (read) / raw DataView.getUint32 (mean ns ratio), at most 25',
+    figures,
+    FILE,
+    RAW,
+    'meanNs',
+    { max: 25 },
+  ),
   target('region info encodes per second (16 sparse areas)', encodes, { min: 1_000_000 }),
 ]);
 if (sink === 0.5) console.log(sink);

@@ -204,14 +204,22 @@ export class DeviceFile {
   read(offset: number, dst: Uint8Array): number {
     const r = this.table.lookup(offset);
     if (r === undefined) throw this.refuseFileAccess('read', offset, dst.length);
-    return this.access(false, r.index, offset - r.offset, dst);
+    // A region's file offset is `index << 40`, so the difference is a float the engine would box
+    // at every call on the way to the handler; as the int it almost always is, it crosses unboxed.
+    const rel = offset - r.offset;
+    const small = rel | 0;
+    if (small === rel) return this.access(false, r.index, small, dst);
+    return this.access(false, r.index, rel, dst);
   }
 
   /** pwrite on the device file. Throws VfioError; never a partial access. */
   write(offset: number, src: Uint8Array): number {
     const r = this.table.lookup(offset);
     if (r === undefined) throw this.refuseFileAccess('write', offset, src.length);
-    return this.access(true, r.index, offset - r.offset, src);
+    const rel = offset - r.offset;
+    const small = rel | 0;
+    if (small === rel) return this.access(true, r.index, small, src);
+    return this.access(true, r.index, rel, src);
   }
 
   /**
@@ -249,24 +257,18 @@ export class DeviceFile {
     ) {
       throw this.refuseRegionAccess(write ? 'write' : 'read', index, offset, n, r);
     }
-    const c = this.table.countersOf(index);
     try {
       // Typed void, but a handler may be async: what it returns is looked at, never awaited.
       const ret: unknown = write
         ? this.device.write(index, offset, buf)
         : this.device.read(index, offset, buf);
       if (ret !== undefined) this.refuseThenable(write ? 'write' : 'read', index, offset, ret);
-      if (write) {
-        c.writes++;
-        c.bytesWritten += n;
-      } else {
-        c.reads++;
-        c.bytesRead += n;
-      }
     } catch (err) {
-      c.errors++;
+      this.table.countError(index);
       throw toVfioError(err, { device: this.name, region: index, offset });
     }
+    if (write) this.table.countWrite(index, n);
+    else this.table.countRead(index, n);
     return n;
   }
 
@@ -302,7 +304,7 @@ export class DeviceFile {
   ): VfioError {
     // As for read() and write(), a region of size 0 is no region at all.
     const r = region !== undefined && region.size > 0 ? region : undefined;
-    if (r) this.table.countersOf(r.index).errors++;
+    if (r) this.table.countError(r.index);
     if (!this.isOpen) return notOpenError(this.name, what);
     return regionAccessError(this.name, what, index, offset, n, r, this.regions.length);
   }

@@ -35,13 +35,19 @@ export interface RegionCounters {
 /** vfio-pci's region spacing: a region index is the top bits of a file offset (`index << 40`). */
 const INDEX_SPAN = 1099511627776; // 2 ** VFIO_PCI_OFFSET_SHIFT, drivers/vfio/pci/vfio_pci_priv.h
 
+/** Counters kept per region: reads, writes, bytes read, bytes written, errors. */
+const COUNTERS = 5;
+
 export class RegionTable {
   /** Every region index of the device, absent ones included (size 0). */
   readonly regions: ResolvedRegion[] = [];
   /** The fast path: regions at vfio-pci's default offsets, looked up by index. */
   private readonly byShift: ResolvedRegion[] = [];
-  /** Made at a region's first access (or look): most regions of a device are never accessed. */
-  private readonly counters: (RegionCounters | undefined)[] = [];
+  /**
+   * The access counters, COUNTERS numbers per region index (reads, writes, bytes read, bytes
+   * written, errors): a typed array, so that counting an access is two stores on the hot path.
+   */
+  private readonly tally: Float64Array;
 
   constructor(device: VfioDevice, numRegions: number) {
     for (let i = 0; i < numRegions; i++) {
@@ -50,6 +56,7 @@ export class RegionTable {
       this.regions.push(resolved);
       if (resolved.offset === defaultOffset(i)) this.byShift[i] = resolved;
     }
+    this.tally = new Float64Array(this.regions.length * COUNTERS);
   }
 
   get length(): number {
@@ -65,20 +72,31 @@ export class RegionTable {
     return undefined;
   }
 
-  /** The counters of region `index`, or undefined for an index the device lacks. */
+  /** The counters of region `index` as they are now, or undefined for an index the device lacks. */
   countersFor(index: number): RegionCounters | undefined {
     if (!Number.isInteger(index) || index < 0 || index >= this.regions.length) return undefined;
-    return this.countersOf(index);
+    const t = this.tally;
+    const k = index * COUNTERS;
+    return { reads: t[k], writes: t[k + 1], bytesRead: t[k + 2], bytesWritten: t[k + 3], errors: t[k + 4] };
   }
 
-  /** The counters of region `index` (a valid index), made on first use. */
-  countersOf(index: number): RegionCounters {
-    let c = this.counters[index];
-    if (c === undefined) {
-      c = { reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, errors: 0 };
-      this.counters[index] = c;
-    }
-    return c;
+  /** A read of `n` bytes in region `index` (a valid index) was served. */
+  countRead(index: number, n: number): void {
+    const k = index * COUNTERS;
+    this.tally[k]++;
+    this.tally[k + 2] += n;
+  }
+
+  /** A write of `n` bytes in region `index` (a valid index) was served. */
+  countWrite(index: number, n: number): void {
+    const k = index * COUNTERS;
+    this.tally[k + 1]++;
+    this.tally[k + 3] += n;
+  }
+
+  /** An access to region `index` (a valid index) was refused or failed. */
+  countError(index: number): void {
+    this.tally[index * COUNTERS + 4]++;
   }
 }
 

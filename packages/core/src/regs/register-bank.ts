@@ -143,6 +143,15 @@ export class RegisterBank {
 
   /** One entry per 4-byte slot: a register index, UNMAPPED, or -2 - k for sub-slot table k. */
   private readonly slots: Int32Array;
+  /**
+   * Per 4-byte slot: where in `store` an aligned 4-byte read of it starts when the slot is one
+   * plain register (FAST_READ4: readable, no read hook) covering the whole slot; -1 otherwise.
+   * The trapped-MMIO hot path reads it with one lookup.
+   */
+  private readonly fastRead4: Int32Array;
+  /** The destination of the last fast 4-byte read, and a view of it. */
+  private lastDst: Uint8Array | undefined;
+  private lastDstView: DataView = new DataView(new ArrayBuffer(4));
   /** Four entries per sub-slot table: the register index of each byte, or UNMAPPED. */
   private readonly subSlots: Int32Array;
 
@@ -282,6 +291,12 @@ export class RegisterBank {
       }
     }
     this.subSlots = Int32Array.from(sub);
+    this.fastRead4 = new Int32Array(slotCount).fill(-1);
+    for (let slot = 0; slot < slotCount; slot++) {
+      const r = this.slots[slot];
+      if (r >= 0 && (this.regFlags[r] & FAST_READ4) !== 0)
+        this.fastRead4[slot] = this.regBase[r] + slot * 4 - this.regOffset[r];
+    }
     this.resetImage = this.store.slice();
     this.layoutHash = fnv1a(layout.join(';'));
   }
@@ -299,9 +314,9 @@ export class RegisterBank {
   // ---- guest access ---------------------------------------------------------------------------
 
   readU32(offset: number): number {
-    const r = this.slots[offset >>> 2];
-    if (r >= 0 && (offset & 3) === 0 && (this.regFlags[r] & FAST_READ4) !== 0) {
-      return this.storeView.getUint32(this.regBase[r] + offset - this.regOffset[r], true);
+    if ((offset & 3) === 0 && offset < this.size) {
+      const p = this.fastRead4[offset >>> 2];
+      if (p >= 0) return this.storeView.getUint32(p, true);
     }
     this.readInto(offset, this.readScratch, 4);
     return this.readScratchView.getUint32(0, true);
@@ -324,15 +339,17 @@ export class RegisterBank {
   /** Read `dst.length` (1, 2, 4 or 8) bytes at `offset`. Never throws for a bad guest access. */
   read(offset: number, dst: Uint8Array): void {
     // The trapped-MMIO hot path: an aligned 4-byte read of a plain register is four byte loads.
-    if (dst.length === 4 && (offset & 3) === 0) {
-      const r = this.slots[offset >>> 2];
-      if (r >= 0 && (this.regFlags[r] & FAST_READ4) !== 0) {
-        const p = this.regBase[r] + offset - this.regOffset[r];
-        const store = this.store;
-        dst[0] = store[p];
-        dst[1] = store[p + 1];
-        dst[2] = store[p + 2];
-        dst[3] = store[p + 3];
+    if (dst.length === 4 && (offset & 3) === 0 && offset < this.size) {
+      const p = this.fastRead4[offset >>> 2];
+      if (p >= 0) {
+        // One 32-bit load and one 32-bit store: four byte stores would stall the caller's 32-bit
+        // read of `dst` (a store cannot forward to a wider load). Callers reuse their buffer, so
+        // the view of the last one is kept.
+        if (dst !== this.lastDst) {
+          this.lastDst = dst;
+          this.lastDstView = new DataView(dst.buffer, dst.byteOffset, 4);
+        }
+        this.lastDstView.setUint32(0, this.storeView.getUint32(p, true), true);
         return;
       }
     }
