@@ -29,7 +29,10 @@ Runs the vfiokit conformance suite on a plugin package (its default export), or 
 the running kernel through VFIO.
 
 Options:
-  --plugin <package>  the plugin package name (resolved from the current directory) or a path
+  --plugin <package>  the plugin: a path to its entry file or folder, or a package name, found
+                      in node_modules at or above the current directory, else among the
+                      packages of the workspace the current directory is in (built), else
+                      installed beside vfiokit-conformance
   --vfio <device>     a kernel VFIO device: a sysfs path, a PCI address (0000:01:00.0) or an mdev
                       UUID; needs @vfiokit/linux-vfio installed, root (or the /dev/vfio nodes) and
                       the vfio, vfio_iommu_type1 and vfio-pci (or mdev) modules

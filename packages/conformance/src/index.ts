@@ -26,6 +26,19 @@ export {
 export { escapeXml, toJUnitXml, toXmlChars } from './junit.js';
 export { loadPlugin, validatePlugin } from './load.js';
 export {
+  activeConditions,
+  findWorkspace,
+  globMatch,
+  isPackageName,
+  type PluginSource,
+  packageEntries,
+  packageEntry,
+  parsePnpmWorkspace,
+  type ResolvedPlugin,
+  resolvePlugin,
+  workspaceDirs,
+} from './resolve.js';
+export {
   type ConformanceOptions,
   type DeviceTarget,
   describeConformance,

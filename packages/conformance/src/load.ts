@@ -1,8 +1,7 @@
 /** Loading a plugin package by name, as the VMM's loader does, and saying plainly what is wrong with it. */
-import { createRequire } from 'node:module';
-import * as path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { CONTRACT_VERSION, VfioError, type VfioPlugin } from '@vfiokit/core';
+import { resolvePlugin } from './resolve.js';
 
 /** `value` as a VfioPlugin, or a VfioError EINVAL whose message says in one sentence what is wrong. */
 export function validatePlugin(value: unknown, from: string): VfioPlugin {
@@ -28,27 +27,19 @@ export function validatePlugin(value: unknown, from: string): VfioPlugin {
 }
 
 /**
- * Import a plugin by package name (or path), resolved from `cwd` the way `node` would resolve it
- * there; fall back to a plain import from this package.
+ * Import a plugin by package name (or path), found from `cwd` as resolvePlugin() says: a path, a
+ * package in node_modules at or above `cwd`, a package of the workspace `cwd` is in, or a package
+ * installed beside this suite.
  */
 export async function loadPlugin(name: string, cwd: string = process.cwd()): Promise<VfioPlugin> {
+  const found = resolvePlugin(name, cwd);
   let mod: Record<string, unknown>;
   try {
-    const isPath = name.startsWith('.') || path.isAbsolute(name);
-    let target: string;
-    if (isPath) target = pathToFileURL(path.resolve(cwd, name)).href;
-    else {
-      try {
-        target = pathToFileURL(createRequire(path.join(cwd, 'package.json')).resolve(name)).href;
-      } catch {
-        target = name;
-      }
-    }
-    mod = (await import(target)) as Record<string, unknown>;
+    mod = (await import(pathToFileURL(found.file).href)) as Record<string, unknown>;
   } catch (cause) {
     throw new VfioError(
       'ENOENT',
-      `cannot load plugin package "${name}": ${cause instanceof Error ? cause.message : String(cause)}`,
+      `cannot load plugin package "${name}" from ${found.file}: ${cause instanceof Error ? cause.message : String(cause)}`,
       {
         hint: 'Install the package (and build it) where you run the suite, or pass a path to its entry file.',
         cause,
