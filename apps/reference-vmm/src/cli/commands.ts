@@ -1,11 +1,9 @@
-/** The commands: run, types, lspci, mdev. Each returns its exit code. */
-import { readFile } from 'node:fs/promises';
+/** The commands: run and lspci (mdev and types are in mdev.ts and types.ts). Each returns its exit code. */
 import { resolve } from 'node:path';
 import { type GuestDriver, VfioError } from '@vfiokit/core';
-import { formatMdevctlList, type MdevStart, parseMdevctlDevice } from '../config/index.js';
 import { saveFrames } from '../display/save-frames.js';
-import { createLogger, probePlugins, systemClock } from '../loader/index.js';
-import { count, parseCommand, strings, UsageError } from './args.js';
+import { createLogger } from '../loader/index.js';
+import { count, parseCommand, strings } from './args.js';
 import { boot, bootSteps } from './boot.js';
 import { USAGE } from './help.js';
 import type { CliIo } from './io.js';
@@ -17,7 +15,6 @@ import {
   renderLspci,
   systemPciIds,
 } from './lspci/index.js';
-import { defaultStateDir, MdevStore } from './mdev-state.js';
 import { createProgress } from './progress.js';
 import { outcome, renderRunReport, runJson } from './report.js';
 import { buildConfig, CONFIG_OPTIONS, configArgs } from './setup.js';

@@ -198,7 +198,11 @@ export class MdevStore {
     const auto = this.defined().filter((d) => d.start === 'auto' && !taken.has(d.uuid));
     const seen = new Set<string>();
     // one device per UUID: the first parent (in sorted order) whose definition starts automatically
-    const once = auto.filter((d) => (seen.has(d.uuid) ? false : (seen.add(d.uuid), true)));
+    const once = auto.filter((d) => {
+      if (seen.has(d.uuid)) return false;
+      seen.add(d.uuid);
+      return true;
+    });
     return [...active.map(({ defined: _d, ...a }) => a), ...once.map(({ active: _a, ...d }) => d)];
   }
 }
