@@ -55,11 +55,11 @@ export class ByteReader {
     return (b[offset] | (b[offset + 1] << 8) | (b[offset + 2] << 16) | (b[offset + 3] << 24)) >>> 0;
   }
 
-  /** A u64 as two u32 halves (no bigint, so results stay JSON-safe). */
-  u64Hex(offset: number, field: string): string {
+  /** A u64, exact (toJsonValue writes a bigint as a "0x…" string). */
+  u64Big(offset: number, field: string): bigint {
     const lo = this.u32(offset, field);
     const hi = this.u32(offset + 4, field);
-    return `0x${hi.toString(16).padStart(8, '0')}${lo.toString(16).padStart(8, '0')}`;
+    return (BigInt(hi) << 32n) | BigInt(lo);
   }
 
   /** A u64 that must be exact as a JS number (addresses and offsets: at most 2^53 - 1). */
@@ -69,7 +69,7 @@ export class ByteReader {
     if (hi > 0x1fffff) {
       throw this.invalid(
         offset,
-        `${field} = ${this.u64Hex(offset, field)} is larger than any physical address or offset (2^53 - 1).`,
+        `${field} = 0x${this.u64Big(offset, field).toString(16)} is larger than any physical address or offset (2^53 - 1).`,
         'The field is corrupt; rebuild the OpRegion.',
       );
     }
@@ -132,11 +132,13 @@ export function bytesToHex(bytes: Uint8Array): string {
 }
 
 /**
- * A JSON-safe copy of a parsed OpRegion or VBT: every Uint8Array becomes a lower-case hex string.
+ * A JSON-safe copy of a parsed OpRegion or VBT: every Uint8Array becomes a lower-case hex string
+ * and every bigint (the 64-bit fields: RVDA, FDSS, a physical address) a "0x…" hex string, exact.
  * `JSON.stringify(toJsonValue(parseVbt(bytes)))` gives a stable, bigint-free document.
  */
 export function toJsonValue(value: unknown): unknown {
   if (value instanceof Uint8Array) return bytesToHex(value);
+  if (typeof value === 'bigint') return `0x${value.toString(16)}`;
   if (Array.isArray(value)) return value.map(toJsonValue);
   if (value !== null && typeof value === 'object') {
     const out: Record<string, unknown> = {};

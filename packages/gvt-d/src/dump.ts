@@ -21,7 +21,8 @@ function startsWith(b: Uint8Array, sig: string): boolean {
   return true;
 }
 
-const hx = (n: number, w = 0) => `0x${n.toString(16).padStart(w, '0')}`;
+/** Hex of a number or a bigint (the 64-bit fields stay exact: never through a double). */
+const hx = (n: number | bigint, w = 0) => `0x${n.toString(16).padStart(w, '0')}`;
 
 export function opregionDump(bytes: Uint8Array, options: OpRegionDumpOptions = {}): string {
   let doc: { kind: 'opregion'; opRegion: OpRegion } | { kind: 'vbt'; vbt: Vbt };
@@ -81,7 +82,9 @@ function dumpOpRegion(op: OpRegion, out: string[]): void {
   out.push(
     `  cpfm ${hx(s.cpfm)}  epfm ${hx(s.epfm)}  pfmb ${hx(s.pfmb)}  cddv ${hx(s.cddv)}  pcft ${hx(s.pcft)}  srot ${s.srot}  iuer ${hx(s.iuer)}`,
   );
-  out.push(`  fdss ${s.fdss}  fdsp ${hx(s.fdsp)}  stat ${hx(s.stat)}  rvda ${hx(s.rvda)}  rvds ${s.rvds}`);
+  out.push(
+    `  fdss ${hx(s.fdss, 16)}  fdsp ${hx(s.fdsp)}  stat ${hx(s.stat)}  rvda ${hx(s.rvda)}  rvds ${s.rvds}`,
+  );
   out.push('Mailbox 5 (ASLE_EXT)');
   out.push(`  phed ${hx(op.phed)}`);
   const l = op.vbtLocation;

@@ -37,6 +37,27 @@ describe('opregionDump', () => {
     );
   });
 
+  it('shows a 64-bit RVDA and FDSS exactly, above 2^53 too (issue 17 item 7)', () => {
+    const setU64 = (b: Uint8Array, off: number, v: bigint) =>
+      new DataView(b.buffer, b.byteOffset, b.byteLength).setBigUint64(off, v, true);
+    // No extended VBT (RVDS 0): RVDA is only shown.
+    const op = buildOpRegion({ vbt: syntheticVbt() });
+    setU64(op, 0x3ba, 0xfedcba9876543210n);
+    setU64(op, 0x3aa, 0x8000000000000001n);
+    const text = opregionDump(op);
+    expect(text).toContain('rvda 0xfedcba9876543210');
+    expect(text).toContain('fdss 0x8000000000000001');
+    expect(text).not.toContain('0x1fffffffffffff');
+    const doc = JSON.parse(opregionDump(op, { json: true }));
+    expect(doc.opRegion.asle.rvda).toBe('0xfedcba9876543210');
+    expect(doc.opRegion.asle.fdss).toBe('0x8000000000000001');
+    // OpRegion 2.0 with RVDS: RVDA is a host physical address, shown as one, exact.
+    const v20 = buildOpRegion({ vbt: syntheticVbt() });
+    setU64(v20, 0x3ba, 0x0020000000001000n);
+    new DataView(v20.buffer).setUint32(0x3c2, 4096, true);
+    expect(opregionDump(v20)).toContain('VBT at host physical address 0x20000000001000 (OpRegion 2.0 RVDA)');
+  });
+
   it('gives JSON that parses, with the kind and the parsed fields', () => {
     const doc = JSON.parse(opregionDump(buildOpRegion({ vbt: syntheticVbt() }), { json: true }));
     expect(doc.kind).toBe('opregion');

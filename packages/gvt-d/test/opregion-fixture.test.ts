@@ -69,8 +69,8 @@ describe.skipIf(!haveFixtures)(fixtureSuite('real Skylake OpRegion dump (rikka0w
     }
     expect(op.asle.bclm).toEqual((a.bclm as string[]).map(num));
     expect(op.asle.plut.filter((b) => b !== 0).length).toBe(a.plut_nonzero_bytes);
-    expect(BigInt(op.asle.fdss)).toBe(BigInt(a.fdss as number));
-    expect(op.asle.rvda).toBe(num(a.rvda_0x3ba));
+    expect(op.asle.fdss).toBe(BigInt(a.fdss as number));
+    expect(op.asle.rvda).toBe(BigInt(num(a.rvda_0x3ba)));
     expect(op.asle.rvds).toBe(a.rvds_0x3c2);
     expect(op.phed).toBe(json!.mailbox5_asle_ext.phed);
   });

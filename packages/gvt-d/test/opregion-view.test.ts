@@ -95,6 +95,19 @@ describe('presentOpRegion: the OpRegion region as vfio_pci_igd.c shows it', () =
     expect(catchVfioError(() => presentOpRegion(host, extended.subarray(0, 10))).place.offset).toBe(RVDS);
   });
 
+  it('names a 64-bit RVDA exactly in its errors, above 2^53 too (issue 17 item 7)', () => {
+    const { host } = opRegion20WithPhysicalVbt(largeVbt(), 0x98765432);
+    le32(host, RVDA + 4, 0x00fedcba);
+    expect(catchVfioError(() => presentOpRegion(host)).message).toContain(
+      'host physical address 0xfedcba98765432;',
+    );
+    const v21 = buildOpRegion({ vbt: largeVbt() }).slice(0, 0x2000);
+    le32(v21, RVDA + 4, 0xffffffff);
+    expect(catchVfioError(() => presentOpRegion(v21)).message).toContain('RVDA 0xffffffff00002000 + RVDS');
+    const parsed = catchVfioError(() => parseOpRegion(v21));
+    expect(parsed.message).toContain('RVDA 0xffffffff00002000 + RVDS');
+  });
+
   it('refuses a 2.1 RVDA + RVDS past the copy', () => {
     const built = buildOpRegion({ vbt: largeVbt() });
     expect(catchVfioError(() => presentOpRegion(built.subarray(0, 0x2100))).place.offset).toBe(RVDA);

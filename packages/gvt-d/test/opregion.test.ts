@@ -18,7 +18,7 @@ describe('buildOpRegion + parseOpRegion', () => {
     expect(op.sizeKiB).toBe(8);
     expect(op.version).toMatchObject({ major: 2, minor: 0, text: '2.0.0' });
     expect(op.mailboxes.raw).toBe(0x1f);
-    expect(op.asle.rvda).toBe(0);
+    expect(op.asle.rvda).toBe(0n);
     expect(op.asle.rvds).toBe(0);
     expect(op.vbtLocation).toEqual({ kind: 'mailbox4', offset: 0x400, capacity: 6144, size: 6144 });
     expect(op.vbtBytes).toEqual(vbt);
@@ -31,7 +31,7 @@ describe('buildOpRegion + parseOpRegion', () => {
     expect(bytes.length).toBe(OPREGION_SIZE + 6145);
     const op = parseOpRegion(bytes);
     expect(op.version).toMatchObject({ major: 2, minor: 1 });
-    expect(op.asle.rvda).toBe(0x2000);
+    expect(op.asle.rvda).toBe(0x2000n);
     expect(op.asle.rvds).toBe(6145);
     expect(op.vbtLocation).toEqual({ kind: 'extended', offset: 0x2000, size: 6145 });
     expect(op.vbtBytes).toEqual(vbt);
@@ -119,10 +119,10 @@ describe('buildOpRegion + parseOpRegion', () => {
           expect(op.vbt?.blocks.map((b) => b.id)).toEqual(blocks.map((b) => b.id));
           const { rvda, rvds, fdss, ...rest } = op.asle;
           expect(rest).toEqual(a);
-          expect(fdss).toBe('0x0000000000000000');
+          expect(fdss).toBe(0n);
           const extended = placement === 'extended' || vbt.length > 6144;
           expect(op.vbtLocation.kind).toBe(extended ? 'extended' : 'mailbox4');
-          expect([rvda, rvds]).toEqual(extended ? [0x2000, vbt.length] : [0, 0]);
+          expect([rvda, rvds]).toEqual(extended ? [0x2000n, vbt.length] : [0n, 0]);
         },
       ),
       { numRuns: 150 },
@@ -136,7 +136,7 @@ describe('parseOpRegion: where the VBT is', () => {
     le32(bytes, 0x3ba, 0x7f00_0000);
     le32(bytes, 0x3c2, 9000);
     const op = parseOpRegion(bytes);
-    expect(op.vbtLocation).toEqual({ kind: 'physical', address: 0x7f00_0000, size: 9000 });
+    expect(op.vbtLocation).toEqual({ kind: 'physical', address: 0x7f00_0000n, size: 9000 });
     expect(op.vbt).toBeNull();
     expect(op.vbtBytes).toBeNull();
     expect(op.warnings[0]).toContain('physical address');

@@ -97,15 +97,15 @@ export function presentOpRegion(hostOpRegion: Uint8Array, extendedVbt?: Uint8Arr
       vbt = extendedVbt.subarray(0, rvds);
     } else if (version < OPREGION_VERSION_RVDA_RELATIVE) {
       throw invalid(
-        `the OpRegion is 2.0 with an extended VBT at host physical address 0x${(rvdaHi * 2 ** 32 + rvdaLo).toString(16)}; its bytes are not in this copy.`,
+        `the OpRegion is 2.0 with an extended VBT at host physical address 0x${((BigInt(rvdaHi) << 32n) | BigInt(rvdaLo)).toString(16)}; its bytes are not in this copy.`,
         ASLE_OFF_RVDA,
         'Give the extended VBT separately (extendedVbt), as the kernel maps it from RVDA.',
       );
     } else {
-      const rvda = rvdaHi * 2 ** 32 + rvdaLo;
+      const rvda = rvdaLo; // used only when rvdaHi is 0
       if (rvdaHi !== 0 || rvda + rvds > op.length) {
         throw invalid(
-          `RVDA 0x${rvda.toString(16)} + RVDS ${rvds} ends past the ${op.length} bytes of the host OpRegion.`,
+          `RVDA 0x${((BigInt(rvdaHi) << 32n) | BigInt(rvdaLo)).toString(16)} + RVDS ${rvds} ends past the ${op.length} bytes of the host OpRegion.`,
           ASLE_OFF_RVDA,
           'Supply the OpRegion through its extended VBT, or give the extended VBT separately.',
         );

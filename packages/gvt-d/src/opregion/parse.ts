@@ -148,19 +148,19 @@ export interface Asle {
   pcft: number;
   srot: number;
   iuer: number;
-  /** u64, as 16 hex digits (kept exact without bigint). */
-  fdss: string;
+  /** u64, exact. */
+  fdss: bigint;
   fdsp: number;
   stat: number;
-  /** u64; a value above 2^53 - 1 reads as Number.MAX_SAFE_INTEGER (and is an error when it is used). */
-  rvda: number;
+  /** u64, exact: from OpRegion 2.1 an offset from the OpRegion's start, in 2.0 a host physical address. */
+  rvda: bigint;
   rvds: number;
 }
 
 export type VbtLocation =
   | { kind: 'mailbox4'; offset: number; capacity: number; size: number }
   | { kind: 'extended'; offset: number; size: number }
-  | { kind: 'physical'; address: number; size: number }
+  | { kind: 'physical'; address: bigint; size: number }
   | { kind: 'none' };
 
 export interface OpRegion {
@@ -267,7 +267,6 @@ export function parseOpRegion(bytes: Uint8Array): OpRegion {
   const bclm: number[] = [];
   for (let i = 0; i < ASLE_BCLM_LENGTH; i++) bclm.push(r.u16(ASLE_OFF_BCLM + 2 * i, `bclm[${i}]`));
   const plut = Array.from(r.view(ASLE_OFF_PLUT, ASLE_PLUT_SIZE, 'plut'));
-  const rvdaHi = r.u32(ASLE_OFF_RVDA + 4, 'rvda');
   const asle: Asle = {
     ardy: r.u32(ASLE_OFF_ARDY, 'ardy'),
     aslc: r.u32(ASLE_OFF_ASLC, 'aslc'),
@@ -285,11 +284,10 @@ export function parseOpRegion(bytes: Uint8Array): OpRegion {
     pcft: r.u32(ASLE_OFF_PCFT, 'pcft'),
     srot: r.u32(ASLE_OFF_SROT, 'srot'),
     iuer: r.u32(ASLE_OFF_IUER, 'iuer'),
-    fdss: r.u64Hex(ASLE_OFF_FDSS, 'fdss'),
+    fdss: r.u64Big(ASLE_OFF_FDSS, 'fdss'),
     fdsp: r.u32(ASLE_OFF_FDSP, 'fdsp'),
     stat: r.u32(ASLE_OFF_STAT, 'stat'),
-    // A huge RVDA is only an error when it is used; report it saturated otherwise.
-    rvda: rvdaHi > 0x1fffff ? Number.MAX_SAFE_INTEGER : r.u64(ASLE_OFF_RVDA, 'rvda'),
+    rvda: r.u64Big(ASLE_OFF_RVDA, 'rvda'),
     rvds: r.u32(ASLE_OFF_RVDS, 'rvds'),
   };
 
@@ -298,29 +296,30 @@ export function parseOpRegion(bytes: Uint8Array): OpRegion {
   let vbtBytes: Uint8Array | null = null;
   let vbt: Vbt | null = null;
 
-  if (versionCode >= OPREGION_VERSION_RVDA && asle.rvda !== 0 && asle.rvds !== 0) {
-    const rvda = r.u64(ASLE_OFF_RVDA, 'RVDA (u64 at 0x3ba)');
+  if (versionCode >= OPREGION_VERSION_RVDA && asle.rvda !== 0n && asle.rvds !== 0) {
+    const rvdaBig = asle.rvda;
     const rvds = asle.rvds;
     if (versionCode < OPREGION_VERSION_RVDA_RELATIVE) {
-      vbtLocation = { kind: 'physical', address: rvda, size: rvds };
+      vbtLocation = { kind: 'physical', address: rvdaBig, size: rvds };
       warnings.push(
-        `OpRegion 2.0 places the VBT at host physical address 0x${rvda.toString(16)} (${rvds} bytes); a copy cannot reach it, so no VBT was read.`,
+        `OpRegion 2.0 places the VBT at host physical address 0x${rvdaBig.toString(16)} (${rvds} bytes); a copy cannot reach it, so no VBT was read.`,
       );
     } else {
-      if (rvda < OPREGION_SIZE) {
+      if (rvdaBig < BigInt(OPREGION_SIZE)) {
         throw r.invalid(
           ASLE_OFF_RVDA,
-          `RVDA is 0x${rvda.toString(16)}, inside the 8 KiB OpRegion; from OpRegion 2.1 it must be an offset of at least 0x2000.`,
+          `RVDA is 0x${rvdaBig.toString(16)}, inside the 8 KiB OpRegion; from OpRegion 2.1 it must be an offset of at least 0x2000.`,
           'RVDA is corrupt; the extended VBT must follow the header and mailboxes.',
         );
       }
-      if (rvda + rvds > bytes.length) {
+      if (rvdaBig + BigInt(rvds) > BigInt(bytes.length)) {
         throw r.invalid(
           ASLE_OFF_RVDA,
-          `RVDA 0x${rvda.toString(16)} + RVDS ${rvds} (u32 at 0x3c2) ends at 0x${(rvda + rvds).toString(16)}, outside the ${bytes.length}-byte region.`,
+          `RVDA 0x${rvdaBig.toString(16)} + RVDS ${rvds} (u32 at 0x3c2) ends at 0x${(rvdaBig + BigInt(rvds)).toString(16)}, outside the ${bytes.length}-byte region.`,
           'The extended VBT is missing from this copy, or RVDA/RVDS are corrupt.',
         );
       }
+      const rvda = Number(rvdaBig); // inside the region, so exact
       vbtLocation = { kind: 'extended', offset: rvda, size: rvds };
       vbt = parseVbt(bytes.subarray(rvda, rvda + rvds), { base: rvda, region: OPREGION_REGION });
       vbtBytes = bytes.slice(rvda, rvda + vbt.header.vbtSize);
