@@ -1,8 +1,8 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildOpRegion, syntheticVbt } from '@vfiokit/gvt-d';
+import { buildOpRegion, buildVbt, syntheticVbt } from '@vfiokit/gvt-d';
 import { describe, expect, it } from 'vitest';
 import { bufferIo } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
@@ -152,6 +152,61 @@ describe('vfiokit opregion dump', () => {
       expect(r.out).toContain('version        2.0.0');
       expect(r.out).toContain('vbios_ver      "1046"');
       expect(r.out).toMatch(/signature {6}"\$VBT SKYLAKE/);
+    },
+  );
+});
+
+describe('vfiokit opregion decode', () => {
+  it("prints an OpRegion's VBT as intel_vbt_decode does", async () => {
+    const cwd = workdir();
+    writeFileSync(join(cwd, 'op.bin'), buildOpRegion({ vbt: syntheticVbt() }));
+    const r = await cli(['opregion', 'decode', 'op.bin'], cwd);
+    // No block 41/42 (BDB 221): the tool says on stderr that it tries to build block 41.
+    expect(r.err).toMatch(/^(Generating LVDS data table pointers\n)+$/);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/^VBT header:\n\tVBT signature:\t\t"\$VBT SYNTHETIC {6}"\n/);
+    expect(r.out).toContain('BDB blocks present:\n\t  1   2  12  40\n\n');
+    expect(r.out).toContain('BDB block 40 (4 bytes) - LVDS options block:\n\tPanel type: 2\n');
+    const options = new Uint8Array(24);
+    options[0] = 3;
+    writeFileSync(join(cwd, 'panels.vbt'), buildVbt([{ id: 40, data: options }], { bdbVersion: 200 }));
+    const one = await cli(
+      ['opregion', 'decode', 'panels.vbt', '--block=40', '--panel-type', '0x5', '--all-panels'],
+      cwd,
+    );
+    expect(one.code).toBe(0);
+    expect(one.out).toMatch(/^BDB block 40 \(24 bytes\) - LVDS options block:\n\tPanel type: 3\n/);
+    expect(one.out).toContain('\tPanel 5 *\n');
+    expect(one.out.match(/\tPanel \d+/g)?.length).toBe(16);
+    expect((await cli(['opregion', 'decode', 'op.bin', '--describe'], cwd)).out).toBe('221-synthetic\n');
+  });
+
+  it("ends 1 with the tool's message for a missing block, and refuses bad options", async () => {
+    const cwd = workdir();
+    writeFileSync(join(cwd, 'data.vbt'), syntheticVbt());
+    const missing = await cli(['opregion', 'decode', 'data.vbt', '--block', '99'], cwd);
+    expect(missing).toMatchObject({ code: 1, out: '', err: 'Block 99 not found\n' });
+    const bad = await cli(['opregion', 'decode', 'data.vbt', '--panel-type', '16'], cwd);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("invalid panel type '16'");
+    expect((await cli(['opregion', 'decode', 'data.vbt', '--devid', 'zz'], cwd)).err).toContain(
+      "invalid devid 'zz'",
+    );
+    expect((await cli(['opregion', 'decode'], cwd)).err).toContain(
+      'vfiokit opregion decode needs the file to decode.',
+    );
+    const main = await cli(['--help']);
+    expect(main.out).toContain('opregion decode <f>');
+  });
+
+  it.runIf(haveReal)(
+    haveReal
+      ? 'decodes the real Skylake OpRegion exactly as intel_vbt_decode 1.27.1 did'
+      : `decodes the real Skylake OpRegion — ${REAL_OPREGION} not found: skipped`,
+    async () => {
+      const r = await cli(['opregion', 'decode', REAL_OPREGION]);
+      expect(r.code).toBe(0);
+      expect(r.out).toBe(readFileSync(`${REAL_OPREGION}.decode.txt`, 'latin1'));
     },
   );
 });

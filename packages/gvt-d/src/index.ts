@@ -93,6 +93,15 @@ export type {
 } from './vbt/blocks.js';
 export { type BuildVbtOptions, buildVbt, type VbtBlockInput } from './vbt/build.js';
 export {
+  findVbtSignature,
+  type IntelVbtDecodeOptions,
+  type IntelVbtDecodeResult,
+  intelVbtDecode,
+  VBT_DECODERS,
+  vbiosDeviceId,
+  vbtDecoderBlockIds,
+} from './vbt/decode/index.js';
+export {
   BDB_BLOCK_NAMES,
   BDB_DRIVER_FEATURES,
   BDB_GENERAL_DEFINITIONS,
@@ -101,6 +110,16 @@ export {
   BDB_MIPI_SEQUENCE,
   blockName,
 } from './vbt/layout.js';
+export {
+  type EdpPanel,
+  encodeDtd,
+  type LfpPanel,
+  type LfpPanelInput,
+  lfpDataBlocks,
+  type PanelTiming,
+  type VbtPanels,
+  vbtPanels,
+} from './vbt/lfp.js';
 export {
   type BdbHeader,
   findBlock,

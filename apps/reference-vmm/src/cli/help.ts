@@ -11,6 +11,7 @@ Commands:
   mdev <action>     mdevctl's define, undefine, modify, start, stop, list and types
   migrate [config]  live-migrate a running guest's vGPU to a second VMM process (PRE_COPY, then STOP_COPY)
   opregion dump <f> print an Intel IGD OpRegion or VBT file readably (or --json)
+  opregion decode <f>  print its VBT as intel_vbt_decode does, every block it decodes
   serve             serve one plugin device on a UNIX socket over vfio-user (for QEMU and others)
 
 Options:
