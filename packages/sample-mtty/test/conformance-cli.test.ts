@@ -16,11 +16,12 @@ const repo = path.resolve(pkgDir, '../..');
 const cli = path.join(repo, 'packages/conformance/dist/cli.js');
 const built = existsSync(cli) && existsSync(path.join(pkgDir, 'dist/index.js'));
 
-function run(cwd: string): Promise<{ code: number; out: string; err: string }> {
+function run(cwd: string, command = [cli]): Promise<{ code: number; out: string; err: string }> {
+  const [file, ...args] = command[0] === cli ? [process.execPath, cli] : command;
   return new Promise((resolve) => {
     execFile(
-      process.execPath,
-      [cli, '--plugin', '@vfiokit/sample-mtty', '--check', 'device', '--seed', '1'],
+      file,
+      [...args, '--plugin', '@vfiokit/sample-mtty', '--check', 'device', '--seed', '1'],
       // Plain node as a user runs it: no --conditions and no NODE_PATH (vitest sets one to pnpm's
       // hoisted store, which would find any package).
       { cwd, env: { ...process.env, NODE_OPTIONS: '', NODE_PATH: '' }, timeout: 120_000 },
@@ -43,6 +44,14 @@ describe.skipIf(!built)(
       const r = await run(cwd);
       expect(r.err).toBe('');
       expect(r.out).toContain('device @vfiokit/sample-mtty/');
+      expect(r.out).toMatch(/\d+ passed, 0 failed/);
+      expect(r.code).toBe(0);
+    });
+
+    it("is on the repository root's bin path, as `pnpm exec vfiokit-conformance` runs it", async () => {
+      // The root package depends on @vfiokit/conformance so that pnpm links the command there.
+      const r = await run(repo, [path.join(repo, 'node_modules/.bin/vfiokit-conformance')]);
+      expect(r.err).toBe('');
       expect(r.out).toMatch(/\d+ passed, 0 failed/);
       expect(r.code).toBe(0);
     });
