@@ -5,6 +5,9 @@
  */
 import fc from 'fast-check';
 
+/** Room for an EA capability: its header, a bridge's bus-number dword, 3 entries of 5 dwords. */
+const EA_BYTES = 8 + 3 * 20;
+
 /** Standard capability IDs and the bytes each needs (the register block lspci reads). */
 const CAPS: readonly [number, number][] = [
   [0x01, 8], // power management
@@ -22,6 +25,7 @@ const CAPS: readonly [number, number][] = [
   [0x11, 12], // MSI-X
   [0x12, 8], // SATA
   [0x13, 6], // advanced features
+  [0x14, EA_BYTES], // enhanced allocation (entries made well-formed by enhancedAllocation())
   [0x00, 4], // null
   [0x15, 4], // an ID lspci does not know
 ];
@@ -122,10 +126,13 @@ function build(plan: Plan): Uint8Array {
   if (plan.noCapList || !offsets || caps.length === 0) c[0x06] &= ~0x10;
   else {
     c[0x06] |= 0x10;
-    c[0x34] = offsets[0] | (c[0x34] & 3);
+    // the list starts where lspci looks for it: 0x34, or 0x14 in a CardBus header
+    const pointer = plan.headerType === 2 ? 0x14 : 0x34;
+    c[pointer] = offsets[0] | (c[pointer] & 3);
     for (let i = 0; i < caps.length; i++) {
       c[offsets[i]] = caps[i][0];
       c[offsets[i] + 1] = i + 1 < caps.length ? offsets[i + 1] | (c[offsets[i] + 1] & 3) : 0;
+      if (caps[i][0] === 0x14) enhancedAllocation(c, offsets[i], plan.headerType === 1);
     }
   }
   const ecaps = plan.ecaps.map((e) => ({ ...e, size: ECAPS[e.id][1], cid: ECAPS[e.id][0] }));
@@ -143,6 +150,25 @@ function build(plan: Plan): Uint8Array {
     }
   }
   return c;
+}
+
+/**
+ * An EA capability (PCIe r6.0 §7.8.5) at `at` whose entries are what a device can present: at
+ * most 3 entries, and each entry's Entry Size counts exactly the dwords that follow its header
+ * (Base, MaxOffset, and Base[63:32] / MaxOffset[63:32] when bit 1 of Base / MaxOffset says they
+ * are there). pciutils 3.9's cap_ea() fetches only Entry Size dwords but then reads Base,
+ * MaxOffset and both high dwords anyway, so a shorter Entry Size (random bytes give one half of
+ * the time) makes lspci -F stop with "Internal bug: Accessing non-read configuration byte" and
+ * exit 1. Everything else in the entries stays random.
+ */
+function enhancedAllocation(c: Uint8Array, at: number, bridge: boolean): void {
+  c[at + 2] = (c[at + 2] & 0xc0) | (c[at + 2] % 4);
+  let entry = at + 4 + (bridge ? 4 : 0);
+  for (let i = 0; i < (c[at + 2] & 0x3f); i++) {
+    const size = 2 + ((c[entry + 4] >> 1) & 1) + ((c[entry + 8] >> 1) & 1);
+    c[entry] = (c[entry] & ~7) | size;
+    entry += 4 + 4 * size;
+  }
 }
 
 /** IDs: half of the time real entries from pci.ids, so names, subsystems and classes are looked up. */
