@@ -273,6 +273,13 @@ describe('vfiokit mdev (mdevctl verbs)', () => {
     expect((await cli(['mdev', 'undefine', '-u', 'nope'])).first).toBe(
       'vfiokit: vfiokit mdev undefine: "nope" is not a UUID for --uuid.',
     );
+    // an option without its value is named as it was typed, long or short
+    expect((await cli(['mdev', 'define', '--type'])).first).toBe(
+      'vfiokit: option --type of vfiokit mdev define needs a value.',
+    );
+    expect((await cli(['mdev', 'define', '-p', 'mtty', '-t'])).first).toBe(
+      'vfiokit: option -t of vfiokit mdev define needs a value.',
+    );
   });
 });
 

@@ -192,6 +192,12 @@ describe('vfiokit opregion decode', () => {
     expect((await cli(['opregion', 'decode', 'data.vbt', '--devid', 'zz'], cwd)).err).toContain(
       "invalid devid 'zz'",
     );
+    writeFileSync(join(cwd, 'notes.txt'), 'no VBT here\n');
+    expect(await cli(['opregion', 'decode', 'notes.txt'], cwd)).toMatchObject({
+      code: 1,
+      out: '',
+      err: 'VBT signature missing\n  notes.txt holds no usable VBT: give a VBT (data.vbt, /sys/kernel/debug/dri/0/i915_vbt), an OpRegion dump (i915_opregion) or a video BIOS image.\n',
+    });
     expect((await cli(['opregion', 'decode'], cwd)).err).toContain(
       'vfiokit opregion decode needs the file to decode.',
     );

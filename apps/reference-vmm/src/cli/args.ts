@@ -30,7 +30,10 @@ export function parseCommand(
     parsed = parseArgs({ args: [...argv], options, allowPositionals: true, strict: true }) as Parsed;
   } catch (err) {
     const msg = err instanceof Error ? err.message : String(err);
-    const name = /'(-[^' ]+)/.exec(msg)?.[1] ?? '';
+    // parseArgs names an option as declared ("'-t, --type <value>'"): say it as it was typed
+    const declared = [...(/'([^']*)'/.exec(msg)?.[1] ?? '').matchAll(/--?[^\s,<]+/g)].map((m) => m[0]);
+    const name =
+      declared.find((n) => argv.some((a) => a === n || a.startsWith(`${n}=`))) ?? declared.at(-1) ?? '';
     const c = (err as { code?: string }).code;
     if (c === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
       throw new UsageError(`vfiokit ${command} has no option ${name}.`, command);

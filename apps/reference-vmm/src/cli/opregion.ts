@@ -178,6 +178,12 @@ async function decodeCommand(argv: readonly string[], io: CliIo): Promise<number
   });
   io.stdout.write(r.stdout);
   if (r.stderr) io.stderr.write(r.stderr);
+  // The tool's own line first (scripts compare it), then what to do about it.
+  if (r.exitCode !== 0 && r.stdout === '' && /^(VBT signature missing|Invalid VBT found)/.test(r.stderr)) {
+    io.stderr.write(
+      `  ${file} holds no usable VBT: give a VBT (data.vbt, /sys/kernel/debug/dri/0/i915_vbt), an OpRegion dump (i915_opregion) or a video BIOS image.\n`,
+    );
+  }
   return r.exitCode;
 }
 
