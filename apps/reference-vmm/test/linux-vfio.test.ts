@@ -62,15 +62,23 @@ describe('a kernel device in the reference VMM', () => {
   });
 
   it('says what is missing when the host has no such device, from run and from lspci --vfio', async () => {
-    for (const argv of [
-      ['run', '--device', 'vfio:0000:7f:1f.7@00:05.0'],
-      ['lspci', '--vfio', '0000:7f:1f.7'],
-    ]) {
+    for (const [argv, flag] of [
+      [
+        ['run', '--device', 'vfio:0000:7f:1f.7@00:05.0'],
+        'command line --device #1: cannot attach it at 00:05.0',
+      ],
+      [['lspci', '--vfio', '0000:7f:1f.7'], 'command line --vfio 0000:7f:1f.7: cannot attach it at'],
+    ] as const) {
       const io = bufferIo({ cwd: process.cwd(), env: {} });
       const code = await main(argv, io);
-      expect(code).not.toBe(0);
+      expect(code).toBe(1);
+      expect(io.err()).toContain('ENODEV: device 0000:7f:1f.7: ');
+      expect(io.err()).toContain(flag);
       expect(io.err()).toContain('there is no PCI device 0000:7f:1f.7');
     }
+    const io = bufferIo({ cwd: process.cwd(), env: {} });
+    expect(await main(['serve', '--socket', '/tmp/vfiokit-none.sock', '--vfio', 'nonsense'], io)).toBe(1);
+    expect(io.err()).toContain('vfiokit serve: EINVAL: device nonsense: "nonsense" is not a device');
   });
 
   it('refuses a vfio: device that names nothing, and a serve with both --device and --vfio', async () => {

@@ -33,10 +33,25 @@ export async function openKernelTarget(
   try {
     mod = (await import(target)) as Partial<LinuxBackend>;
   } catch (cause) {
-    throw new VfioError('ENOENT', `--vfio needs the Linux backend ${name}, which cannot be loaded.`, {
-      hint: `Install it next to the suite (npm install ${name}); it builds a small native addon with node-gyp.`,
-      cause,
-    });
+    const e = cause as NodeJS.ErrnoException;
+    if (target === name && e.code === 'ERR_MODULE_NOT_FOUND' && e.message.includes(`'${name}'`)) {
+      throw new VfioError(
+        'ENOENT',
+        `--vfio needs the Linux backend ${name}, which is not installed where ${cwd} or the suite can find it.`,
+        {
+          hint: `Install it next to the suite (npm install ${name}) and run from that project; it builds a small native addon with node-gyp.`,
+          cause,
+        },
+      );
+    }
+    throw new VfioError(
+      'EIO',
+      `the Linux backend ${name} is installed but cannot be loaded: ${e.message.replace(/\.?$/, '.')}`,
+      {
+        hint: `Its native addon may not be built for this Node: run npm rebuild ${name} (it needs node-gyp, make and a C compiler).`,
+        cause,
+      },
+    );
   }
   if (typeof mod.kernelTarget !== 'function')
     throw new VfioError(

@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,7 +66,20 @@ describe('vfiokit-conformance', () => {
     await expect(
       openKernelTarget('0000:01:00.0', { cwd: dir, backend: '@vfiokit/no-such-backend' }),
     ).rejects.toThrow(
-      /--vfio needs the Linux backend @vfiokit\/no-such-backend, which cannot be loaded\. Install it next to the suite/,
+      `ENOENT: --vfio needs the Linux backend @vfiokit/no-such-backend, which is not installed where ${dir} or the suite can find it. Install it next to the suite`,
+    );
+  });
+
+  it('tells a backend that is installed but fails to load from one that is missing', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'vfiokit-broken-backend-'));
+    const pkg = path.join(dir, 'node_modules', '@vfiokit', 'broken-backend');
+    mkdirSync(pkg, { recursive: true });
+    writeFileSync(path.join(pkg, 'package.json'), '{"name":"@vfiokit/broken-backend","main":"index.js"}');
+    writeFileSync(path.join(pkg, 'index.js'), "throw new Error('the addon linux_vfio.node is missing');");
+    await expect(
+      openKernelTarget('0000:01:00.0', { cwd: dir, backend: '@vfiokit/broken-backend' }),
+    ).rejects.toThrow(
+      'EIO: the Linux backend @vfiokit/broken-backend is installed but cannot be loaded: the addon linux_vfio.node is missing. Its native addon may not be built for this Node: run npm rebuild @vfiokit/broken-backend',
     );
   });
 

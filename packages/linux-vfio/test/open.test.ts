@@ -82,7 +82,7 @@ describe('opening through the container and group API', () => {
     k.vfioLoaded = false;
     const e = errorOf(() => openVfioDevice(k, BDF));
     expect(e.code).toBe('ENOENT');
-    expect(e.message).toContain('modprobe vfio vfio_iommu_type1');
+    expect(e.message).toContain('modprobe -a vfio vfio_iommu_type1');
   });
 
   it('says how to bind a function that another driver holds, and one that has no driver', () => {
@@ -111,6 +111,10 @@ describe('opening through the container and group API', () => {
     expect(e.code).toBe('ENODEV');
     expect(e.message).toContain('no IOMMU group');
     expect(e.message).toContain('intel_iommu=on');
+    // Unbound as well: the IOMMU comes first, since vfio-pci will not bind without it.
+    const unbound = errorOf(() => openVfioDevice(k, { ...host, driver: undefined }));
+    expect(unbound.message).toContain('no IOMMU group');
+    expect(unbound.message).not.toContain('driver_override');
   });
 
   it('lists the devices that keep a group from being viable', () => {

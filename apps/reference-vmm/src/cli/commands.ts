@@ -101,8 +101,7 @@ export async function lspciCommand(argv: readonly string[], io: CliIo): Promise<
   const ids = loadIds(strings(values.i)[0], io);
   // --vfio <device>: a device of the host kernel, as the guest would see it (vfio:<device>).
   const args = configArgs(values, positionals);
-  const vfio = strings(values.vfio).map((d) => `vfio:${d}`);
-  const config = await buildConfig({ ...args, devices: [...args.devices, ...vfio] }, io, 'lspci');
+  const config = await buildConfig({ ...args, vfio: strings(values.vfio) }, io, 'lspci');
   const progress = createProgress(io.stderr, bootSteps(config) + 1, 'booting');
   const booted = await boot(config, { cwd: io.cwd, log: logger(io), progress });
   try {

@@ -108,7 +108,13 @@ function listenError(err: unknown, socketPath: string): VfioError {
  */
 async function serveKernelDevice(spec: string, socketPath: string, io: CliIo): Promise<number> {
   checkSocketPath(socketPath);
-  const device = LinuxVfioDevice.open(spec);
+  let device: LinuxVfioDevice;
+  try {
+    device = LinuxVfioDevice.open(spec);
+  } catch (err) {
+    // The device as the place: the message then carries the errno name and what was asked for.
+    throw toVfioError(err, { device: spec });
+  }
   try {
     await runServe({ socketPath, device, log: serveLogger(io) });
   } catch (err) {

@@ -21,6 +21,8 @@ export interface ConfigArgs {
   readonly file?: string;
   readonly plugins: readonly string[];
   readonly devices: readonly string[];
+  /** Devices of the host kernel given as `--vfio <device>` (lspci): as `--device vfio:<device>`. */
+  readonly vfio?: readonly string[];
   readonly defined: boolean;
   readonly stateDir?: string;
 }
@@ -73,7 +75,12 @@ function parseVfioUserFlag(text: string, index: number, command: string): Device
 export const VFIO_DEVICE_PREFIX = 'vfio:';
 
 /** vfio:<device>[@slot] — a sysfs path, a PCI address or an mdev UUID; the slot follows the `@`. */
-function parseVfioFlag(text: string, index: number, command: string): DeviceDraft {
+function parseVfioFlag(
+  text: string,
+  index: number,
+  command: string,
+  flag = `--device #${index + 1}`,
+): DeviceDraft {
   const rest = text.slice(VFIO_DEVICE_PREFIX.length);
   const at = rest.lastIndexOf('@');
   const host = at >= 0 ? rest.slice(0, at) : rest;
@@ -95,10 +102,7 @@ function parseVfioFlag(text: string, index: number, command: string): DeviceDraf
     kind: 'vfio',
     host,
     ...(slot ? { slot } : {}),
-    describe: (key?: string) => ({
-      where: 'command line',
-      field: `--device #${index + 1}${key ? ` ${key}` : ''}`,
-    }),
+    describe: (key?: string) => ({ where: 'command line', field: `${flag}${key ? ` ${key}` : ''}` }),
   };
 }
 
@@ -161,7 +165,7 @@ export async function buildConfig(args: ConfigArgs, io: CliIo, command: string):
       );
     }
     draft = parseConfigDraft(text, basename(path), { ...defaults, dir: dirname(path) });
-  } else if (args.devices.length > 0) {
+  } else if (args.devices.length > 0 || (args.vfio ?? []).length > 0) {
     draft = { source: 'the command line', plugins: [], ramSize: defaultDraft().ramSize, devices: [] };
   } else {
     draft = defaultDraft();
@@ -179,6 +183,8 @@ export async function buildConfig(args: ConfigArgs, io: CliIo, command: string):
     if (d.kind === 'mdev') addPlugin(d.plugin as string, `--device #${i + 1}`);
     devices.push(d);
   });
+  for (const host of args.vfio ?? [])
+    devices.push(parseVfioFlag(`${VFIO_DEVICE_PREFIX}${host}`, devices.length, command, `--vfio ${host}`));
   if (args.defined) {
     const store = new MdevStore(args.stateDir ?? defaultStateDir(io.env));
     for (const def of store.runnable()) {

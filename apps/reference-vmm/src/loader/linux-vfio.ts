@@ -40,11 +40,12 @@ export function openKernelDevices(
         });
       } catch (err) {
         const e = toVfioError(err);
-        throw new VfioError(
-          e.code,
-          `${d.origin}: the kernel device ${d.device} cannot be attached at ${formatSlot(d.slot)}: ${e.problem}`,
-          { ...(e.hint ? { hint: e.hint } : {}), cause: err },
-        );
+        // The device as the place, so that the message carries the errno name and the device.
+        throw new VfioError(e.code, `${d.origin}: cannot attach it at ${formatSlot(d.slot)}: ${e.problem}`, {
+          device: d.device,
+          ...(e.hint ? { hint: e.hint } : {}),
+          cause: err,
+        });
       }
       out.push({ config: d, device, label: `vfio ${device.name}` });
     }

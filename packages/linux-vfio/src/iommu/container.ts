@@ -53,7 +53,7 @@ export class VfioContainer implements DmaMapper {
         {
           hint:
             e.code === 'ENOENT'
-              ? 'Load it as root: modprobe vfio vfio_iommu_type1 (and vfio-pci for a PCI device, mdev and the vendor driver for a mediated one).'
+              ? 'Load it as root: modprobe -a vfio vfio_iommu_type1 (and vfio-pci for a PCI device, mdev and the vendor driver for a mediated one).'
               : 'Run as root, or give this user read and write access to /dev/vfio/vfio.',
           cause: err,
         },

@@ -155,15 +155,7 @@ function bindHint(d: HostDevice): string {
  * throws the error that names the missing piece.
  */
 export function requireVfioReady(d: HostDevice): number {
-  if (d.bus === 'pci' && !isVfioPciDriver(d.driver)) {
-    throw new VfioError(
-      d.driver ? 'EBUSY' : 'ENODEV',
-      d.driver
-        ? `PCI device ${d.name} is bound to ${d.driver}, not to vfio-pci.`
-        : `PCI device ${d.name} is not bound to any driver, so VFIO does not offer it.`,
-      { device: d.name, hint: bindHint(d) },
-    );
-  }
+  // The group first: without an IOMMU vfio-pci refuses to bind, so binding would not help.
   if (d.iommuGroup === undefined) {
     throw new VfioError(
       'ENODEV',
@@ -174,9 +166,18 @@ export function requireVfioReady(d: HostDevice): number {
         device: d.name,
         hint:
           d.bus === 'pci'
-            ? 'Enable VT-d (or AMD-Vi) in the firmware and boot with intel_iommu=on (or amd_iommu=on); `dmesg | grep -i -e DMAR -e IOMMU` shows whether it came up.'
+            ? 'Enable VT-d (or AMD-Vi) in the firmware and boot with intel_iommu=on (or amd_iommu=on); in a QEMU guest, give the q35 machine -device intel-iommu,intremap=on. `dmesg | grep -i -e DMAR -e IOMMU` shows whether it came up.'
             : `Load its vendor driver's VFIO support (the module that registered ${d.parentPath ?? 'the parent'}) and the vfio and mdev modules.`,
       },
+    );
+  }
+  if (d.bus === 'pci' && !isVfioPciDriver(d.driver)) {
+    throw new VfioError(
+      d.driver ? 'EBUSY' : 'ENODEV',
+      d.driver
+        ? `PCI device ${d.name} is bound to ${d.driver}, not to vfio-pci.`
+        : `PCI device ${d.name} is not bound to any driver, so VFIO does not offer it.`,
+      { device: d.name, hint: bindHint(d) },
     );
   }
   return d.iommuGroup;

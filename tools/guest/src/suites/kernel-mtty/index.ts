@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { compareRuns, renderDifferential, type SideRun } from '@vfiokit/linux-vfio';
 import { buildMttyModule } from '../../assets/mtty-module.js';
-import { GUEST_PROJECT, projectFiles } from '../../assets/project.js';
+import { GUEST_PROJECT, NODE_GUEST_QEMU_ARGS, projectFiles } from '../../assets/project.js';
 import { PACKAGE_DIR } from '../../env.js';
 import { checkScript, defineSuite, type HostCheckContext } from '../../suite.js';
 import { MTTY_EXPLANATIONS } from './explanations.js';
@@ -70,6 +70,7 @@ export default defineSuite({
       devices: [],
       modules: ['vfio', 'vfio_iommu_type1', 'mdev'],
       memoryMiB: 1024,
+      qemuArgs: [...NODE_GUEST_QEMU_ARGS],
       env: { UUID, RUNS: String(RUNS), SEED: String(SEED) },
       async prepare(p) {
         const ko = await buildMttyModule({ cacheDir: p.cacheDir, release: p.kernelRelease, log: p.log });
