@@ -1,8 +1,12 @@
 /**
  * The TypeScript client of the tail benchmark, run as its own process so that it can be pinned:
  * attach the device served on argv[2] as the VMM does (VfioUserClientDevice, synchronous reads
- * through the I/O worker), make argv[4] warm-up and then argv[3] timed 4-byte config reads, and
- * print one JSON line: the latency summary and the garbage collection spent while timing.
+ * through the I/O worker), make argv[4] warm-up and then argv[3] timed requests, and print one
+ * JSON line: the latency summary and the garbage collection spent while timing.
+ *
+ * A request is a 4-byte config read; with argv[5] = N, it is a batch as a guest driver's burst
+ * of register writes makes one: N posted 4-byte writes to BAR 0 (postedWrites: the client sends
+ * them as one REGION_WRITE_MULTI) and then the config read, whose reply says they were applied.
  */
 import { performance } from 'node:perf_hooks';
 import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
@@ -10,25 +14,44 @@ import { connectVfioUser } from '../src/client/client-device.js';
 import { readGc } from './gc-meter.js';
 import { summarise } from './latency.js';
 
-const [path, requestsArg, warmupArg] = process.argv.slice(2);
+const [path, requestsArg, warmupArg, writesArg] = process.argv.slice(2);
 const requests = Number(requestsArg);
 const warmup = Number(warmupArg);
-if (!path || !(requests >= 1) || !(warmup >= 0))
-  throw new Error('usage: client-peer <socket> <requests> <warmup>');
+const writes = Number(writesArg ?? 0);
+if (!path || !(requests >= 1) || !(warmup >= 0) || !(writes >= 0))
+  throw new Error('usage: client-peer <socket> <requests> <warmup> [writes per batch]');
 
-const dev = await connectVfioUser(path);
+const dev = await connectVfioUser(path, { postedWrites: writes > 0 });
+if (writes > 0 && !dev.postsWrites)
+  throw new Error('the client does not post its writes: the batch bench needs a device without mmaps');
+// COMMAND.MEMORY on, as a guest driver has it before it writes BAR 0.
+if (writes > 0) dev.write(VFIO_PCI_CONFIG_REGION_INDEX, 4, new Uint8Array([2, 0]));
 const buf = new Uint8Array(4);
+const word = new Uint8Array(4);
+const wordView = new DataView(word.buffer);
+const one = () => {
+  for (let w = 0; w < writes; w++) {
+    wordView.setUint32(0, w, true);
+    dev.write(0, (w * 4) % 4096, word);
+  }
+  dev.read(VFIO_PCI_CONFIG_REGION_INDEX, 0, buf);
+};
 const times = new Float64Array(requests);
-for (let i = 0; i < warmup; i++) dev.read(VFIO_PCI_CONFIG_REGION_INDEX, 0, buf);
+for (let i = 0; i < warmup; i++) one();
 const before = readGc();
 for (let i = 0; i < requests; i++) {
   const t0 = performance.now();
-  dev.read(VFIO_PCI_CONFIG_REGION_INDEX, 0, buf);
+  one();
   times[i] = (performance.now() - t0) * 1e6;
 }
 const after = readGc();
-dev.disconnect();
 if (buf[0] !== 0xf4 || buf[1] !== 0x1a) throw new Error('the config read did not return vendor 0x1af4');
+if (writes > 0) {
+  dev.read(0, ((writes - 1) * 4) % 4096, buf);
+  if (new DataView(buf.buffer).getUint32(0, true) !== writes - 1)
+    throw new Error('BAR 0 does not read back the last posted write: a batch was lost');
+}
+dev.disconnect();
 process.stdout.write(
   `${JSON.stringify({
     ...summarise(times, requests),

@@ -15,6 +15,12 @@
  *       after another, timing each of the latter with CLOCK_MONOTONIC, and prints one JSON line:
  *       {"requests":n,"medianNs":..,"p99Ns":..,"worstNs":..,"meanNs":..}.
  *
+ *   ping multi <socket> <requests> <warmup> <writes>
+ *       The same, but each timed request is a batch as QEMU posts it: one REGION_WRITE_MULTI of
+ *       <writes> 4-byte writes to BAR 0 (No_reply set), then a 4-byte config REGION_READ whose
+ *       reply says the batch was applied. The device answers REGION_WRITE_MULTI and offers
+ *       "write_multiple" in its VERSION reply.
+ *
  * Layouts: QEMU docs/interop/vfio-user.rst (header, VERSION, REGION_READ) and linux/vfio.h
  * (vfio_device_info, vfio_region_info, vfio_irq_info).
  */
@@ -40,6 +46,7 @@ enum {
 	CMD_REGION_READ = 9,
 	CMD_REGION_WRITE = 10,
 	CMD_DEVICE_RESET = 13,
+	CMD_REGION_WRITE_MULTI = 15,
 };
 
 #define HEADER_SIZE 16
@@ -47,6 +54,12 @@ enum {
 #define F_NO_REPLY (1u << 4)
 #define F_ERROR (1u << 5)
 #define RW_SIZE 16 /* offset u64, region u32, count u32 */
+/* REGION_WRITE_MULTI (QEMU hw/vfio-user/protocol.h): wr_cnt u64, then VFIO_USER_MULTI_MAX
+ * entries at most of {offset u64, region u32, count u32, data[VFIO_USER_MULTI_DATA = 8]}. */
+#define MULTI_HEADER 8
+#define MULTI_ENTRY 24
+#define MULTI_DATA 8
+#define MULTI_MAX 200
 #define MAX_MSG (1u << 20)
 
 #define CONFIG_REGION 7 /* VFIO_PCI_CONFIG_REGION_INDEX */
@@ -152,7 +165,7 @@ static size_t answer(const struct header *h, const uint8_t *payload, uint32_t le
 
 	switch (h->command) {
 	case CMD_VERSION: {
-		static const char json[] = "{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576}}";
+		static const char json[] = "{\"capabilities\":{\"max_msg_fds\":8,\"max_data_xfer_size\":1048576,\"write_multiple\":true}}";
 		p[0] = 0; p[1] = 0; /* major 0 */
 		p[2] = 2; p[3] = 0; /* minor 2 */
 		memcpy(p + 4, json, sizeof json); /* with its NUL */
@@ -217,6 +230,24 @@ static size_t answer(const struct header *h, const uint8_t *payload, uint32_t le
 			n += count;
 		} else {
 			memcpy(bytes + offset, payload + RW_SIZE, count);
+		}
+		break;
+	}
+	case CMD_REGION_WRITE_MULTI: {
+		uint64_t count = len >= MULTI_HEADER ? get64(payload) : 0;
+		if (count < 1 || count > MULTI_MAX || len != MULTI_HEADER + count * MULTI_ENTRY) {
+			error = EINVAL;
+			break;
+		}
+		for (uint64_t i = 0; i < count && !error; i++) {
+			const uint8_t *e = payload + MULTI_HEADER + i * MULTI_ENTRY;
+			uint64_t offset = get64(e);
+			uint32_t n = get32(e + 12);
+			bytes = region_bytes(get32(e + 8), &size);
+			if (!bytes || n > MULTI_DATA || offset > size || n > size - offset)
+				error = EINVAL;
+			else
+				memcpy(bytes + offset, e + 16, n);
 		}
 		break;
 	}
@@ -323,7 +354,8 @@ static void round_trip(int fd, const uint8_t *req, size_t req_len, uint16_t id, 
 	}
 }
 
-static int client(const char *path, long requests, long warmup, uint32_t region, uint64_t offset)
+static int client(const char *path, long requests, long warmup, uint32_t region, uint64_t offset,
+		  uint32_t writes)
 {
 	struct sockaddr_un sa = address_of(path);
 	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -346,18 +378,63 @@ static int client(const char *path, long requests, long warmup, uint32_t region,
 	put64(req + HEADER_SIZE, offset);
 	put32(req + HEADER_SIZE + 8, region);
 	put32(req + HEADER_SIZE + 12, 4);
+	/* The batch: `writes` 4-byte writes to BAR 0, one after another, posted (No_reply). */
+	static uint8_t multi[HEADER_SIZE + MULTI_HEADER + MULTI_MAX * MULTI_ENTRY];
+	size_t multi_len = HEADER_SIZE + MULTI_HEADER + (size_t)writes * MULTI_ENTRY;
+	struct header mh = { 0, CMD_REGION_WRITE_MULTI, (uint32_t)multi_len, F_NO_REPLY, 0 };
+	memset(multi, 0, sizeof multi);
+	put64(multi + HEADER_SIZE, writes);
+	for (uint32_t i = 0; i < writes; i++) {
+		uint8_t *e = multi + HEADER_SIZE + MULTI_HEADER + i * MULTI_ENTRY;
+		put64(e, (uint64_t)(i * 4) % sizeof bar0);
+		put32(e + 8, 0);
+		put32(e + 12, 4);
+		put32(e + 16, i);
+	}
+	if (writes > 0) {
+		/* COMMAND.MEMORY on (config offset 4), as a guest driver has it before it writes BAR 0. */
+		uint8_t on[HEADER_SIZE + RW_SIZE + 2];
+		struct header wh = { 0xffff, CMD_REGION_WRITE, sizeof on, 0, 0 };
+		memcpy(on, &wh, HEADER_SIZE);
+		memset(on + HEADER_SIZE, 0, RW_SIZE + 2);
+		put64(on + HEADER_SIZE, 4);
+		put32(on + HEADER_SIZE + 8, CONFIG_REGION);
+		put32(on + HEADER_SIZE + 12, 2);
+		on[HEADER_SIZE + RW_SIZE] = 2; /* PCI_COMMAND_MEMORY */
+		round_trip(fd, on, sizeof on, 0xffff, HEADER_SIZE + RW_SIZE);
+	}
 	uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)requests);
 	if (!lat)
 		die("malloc");
 	uint16_t id = 1;
 	for (long i = 0; i < warmup + requests; i++, id++) {
+		uint64_t t0 = now_ns();
+		if (writes > 0) {
+			mh.msg_id = id++;
+			memcpy(multi, &mh, HEADER_SIZE);
+			if (write_full(fd, multi, multi_len) < 0)
+				die("write");
+		}
 		rh.msg_id = id;
 		memcpy(req, &rh, HEADER_SIZE);
-		uint64_t t0 = now_ns();
 		round_trip(fd, req, sizeof req, id, HEADER_SIZE + RW_SIZE + 4);
 		uint64_t t1 = now_ns();
 		if (i >= warmup)
 			lat[i - warmup] = t1 - t0;
+	}
+	if (writes > 0) {
+		/* Every batch was applied: the last write of the last batch reads back. */
+		uint32_t last = writes - 1;
+		rh.msg_id = id;
+		memcpy(req, &rh, HEADER_SIZE);
+		put64(req + HEADER_SIZE, (uint64_t)(last * 4) % sizeof bar0);
+		put32(req + HEADER_SIZE + 8, 0);
+		round_trip(fd, req, sizeof req, id, HEADER_SIZE + RW_SIZE + 4);
+		if (get32(in + HEADER_SIZE + RW_SIZE) != last) {
+			fprintf(stderr, "ping: BAR 0 reads 0x%x after the batches, 0x%x expected\n",
+				get32(in + HEADER_SIZE + RW_SIZE), last);
+			exit(1);
+		}
 	}
 	close(fd);
 	double sum = 0;
@@ -387,9 +464,21 @@ int main(int argc, char **argv)
 			fprintf(stderr, "ping: requests must be at least 1, warmup at least 0\n");
 			return 2;
 		}
-		return client(argv[2], requests, warmup, region, offset);
+		return client(argv[2], requests, warmup, region, offset, 0);
+	}
+	if (argc == 6 && strcmp(argv[1], "multi") == 0) {
+		long requests = atol(argv[3]);
+		long warmup = atol(argv[4]);
+		long writes = atol(argv[5]);
+		if (requests < 1 || warmup < 0 || writes < 1 || writes > MULTI_MAX) {
+			fprintf(stderr, "ping: requests must be at least 1, warmup at least 0, writes 1 to %d\n",
+				MULTI_MAX);
+			return 2;
+		}
+		return client(argv[2], requests, warmup, CONFIG_REGION, 0, (uint32_t)writes);
 	}
 	fprintf(stderr, "usage: ping serve <socket>\n"
-			"       ping client <socket> <requests> <warmup> [region [offset]]\n");
+			"       ping client <socket> <requests> <warmup> [region [offset]]\n"
+			"       ping multi <socket> <requests> <warmup> <writes>\n");
 	return 2;
 }

@@ -19,7 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
 import { HostDma, IovaMap } from '@vfiokit/core/host';
-import { newBench, report, runBench, target } from '../../../scripts/bench-report.js';
+import { newBench, ratioTarget, report, runBench, target } from '../../../scripts/bench-report.js';
 import { connectVfioUser } from '../src/client/client-device.js';
 import { allocateMemfdMemory, mapFd } from '../src/native/memory.js';
 import { UnixConnection } from '../src/native/socket.js';
@@ -160,19 +160,27 @@ process.stderr.write(
     `DMA 1 MiB ${gbps(figures.get(DMA)!.opsPerSec)} GB/s, memcpy ${gbps(figures.get(MEMCPY)!.opsPerSec)} GB/s\n`,
 );
 report(join(here, '..'), `roundtrip-${mode}`, figures, [
-  target(`REGION_READ p50 relative to the bare round trip (${mode})`, proto.p50Ns / floor.p50Ns, {
+  ratioTarget(`REGION_READ p50 relative to the bare round trip (${mode})`, figures, PROTO, FLOOR, 'p50Ns', {
     max: 1.5,
   }),
-  target(
+  ratioTarget(
     `VfioUserClientDevice.read p50 relative to the bare round trip (${mode}; informational, two thread hops more)`,
-    sync.p50Ns / floor.p50Ns,
+    figures,
+    SYNC,
+    FLOOR,
+    'p50Ns',
     { max: 10 },
   ),
   target(
     'device DMA through an mmapped fd relative to memcpy',
     figures.get(DMA)!.opsPerSec / figures.get(MEMCPY)!.opsPerSec,
+    { min: 0.5 },
     {
-      min: 0.5,
+      figure: DMA,
+      baseline: MEMCPY,
+      field: 'opsPerSec',
+      figureValue: figures.get(DMA)!.opsPerSec,
+      baselineValue: figures.get(MEMCPY)!.opsPerSec,
     },
   ),
 ]);
