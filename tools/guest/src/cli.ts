@@ -2,35 +2,38 @@
 /**
  * `pnpm run test:guest`: every guest suite, or those named.
  *
- *   node dist/cli.js [--suite <name>]... [--boot <name>]... [--jobs <n>] [--list]
+ *   node dist/cli.js [--suite <name>]... [--boot <name>]... [--jobs <n>] [--list] [--help]
  *
  * Writes reports/guest/junit.xml (and each boot's logs beside it) and ends with
  * "guest suite: ok — checks passed N, failed N, skipped N"; exits 1 when a check failed.
  */
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { guestKernel } from './assets/kernel.js';
 import { guestUserland } from './assets/userland.js';
+import { parseGuestCli, USAGE } from './cli-args.js';
 import { cacheDir, chooseQemu, jobs, PACKAGE_DIR, repoRoot } from './env.js';
 import { type CaseResult, junitXml } from './report/junit.js';
 import { ATTACH_CHECK, runBoot, SERVER_CHECK } from './run/boot.js';
+import { stopChildrenOnExit } from './run/children.js';
 import type { GuestBoot, GuestSuite } from './suite.js';
 import { SUITES } from './suites/index.js';
 
-const { values } = parseArgs({
-  options: {
-    suite: { type: 'string', multiple: true },
-    boot: { type: 'string', multiple: true },
-    jobs: { type: 'string' },
-    list: { type: 'boolean' },
-  },
-});
+const parsed = parseGuestCli(process.argv.slice(2));
+if (!parsed.ok) {
+  console.error(`guest: ${parsed.error}`);
+  process.exit(2);
+}
+const options = parsed.options;
+if (options.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
 
 const root = repoRoot();
 const log = (line: string) => console.log(`guest: ${line}`);
-const wantSuites = values.suite ?? [];
-const wantBoots = values.boot ?? [];
+const wantSuites = options.suites;
+const wantBoots = options.boots;
 for (const s of wantSuites)
   if (!SUITES.some((x) => x.name === s)) {
     console.error(`guest: no suite "${s}"; the suites are ${SUITES.map((x) => x.name).join(', ')}.`);
@@ -44,7 +47,7 @@ const selected: { suite: GuestSuite; boot: GuestBoot }[] = SUITES.filter(
     .map((boot) => ({ suite, boot })),
 );
 
-if (values.list) {
+if (options.list) {
   for (const { suite, boot } of selected) {
     console.log(`${suite.name}/${boot.name}: ${boot.devices.map((d) => `${d.device}@${d.addr}`).join(', ')}`);
     for (const c of boot.checks) console.log(`  ${c.name}`);
@@ -81,6 +84,7 @@ function finish(cases: readonly CaseResult[], started: number): never {
 }
 
 const started = Date.now();
+stopChildrenOnExit((line) => console.error(`guest: ${line}`));
 const choice = chooseQemu(process.env, root);
 if (choice.kind === 'skip') {
   console.log(`guest: ${choice.why}`);
@@ -101,7 +105,7 @@ try {
     log,
   });
   const kernel = await guestKernel({ cacheDir: cache, userland, log });
-  const parallel = values.jobs !== undefined ? Math.max(1, Number(values.jobs) || 1) : jobs(process.env);
+  const parallel = options.jobs ?? jobs(process.env);
   log(
     `${selected.length} boots, ${parallel} at a time: ${qemu}, Debian kernel ${kernel.release} (${kernel.packageVersion}), cache ${cache}`,
   );

@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import { adopt } from './children.js';
 
 export interface QemuDevice {
   readonly socket: string;
@@ -112,7 +113,7 @@ export interface QemuRun {
 }
 
 export function startQemu(o: QemuOptions, timeoutMs: number): QemuRun {
-  const child = spawn(o.qemu, qemuArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = adopt(spawn(o.qemu, qemuArgs(o), { stdio: ['ignore', 'pipe', 'pipe'] }), 'SIGKILL');
   let stderr = '';
   child.stdout.on('data', (c: Buffer) => {
     stderr += c.toString('utf8');

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { join } from 'node:path';
 import type { ServedDevice } from '../suite.js';
+import { adopt } from './children.js';
 
 export interface ServerProcess {
   readonly device: ServedDevice;
@@ -38,11 +39,14 @@ export async function startServer(opts: {
     ...(opts.device.pluginOptions ?? []).flatMap((o) => ['--plugin-option', o]),
     ...(opts.device.serveArgs ?? []).map((a) => a.replaceAll('{artifacts}', opts.artifacts ?? '.')),
   ];
-  const child: ChildProcess = spawn(process.execPath, args, {
-    cwd: opts.root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, FORCE_COLOR: '0' },
-  });
+  const child: ChildProcess = adopt(
+    spawn(process.execPath, args, {
+      cwd: opts.root,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, FORCE_COLOR: '0' },
+    }),
+    'SIGTERM',
+  );
   const file: WriteStream = createWriteStream(opts.logFile);
   file.write(`$ vfiokit ${args.slice(1).join(' ')}\n`);
   let text = '';
