@@ -2,16 +2,16 @@
  * Each failure blamed on the party that caused it, in its own words; paths under /proc that used
  * to spin forever; and the small command-line traps of issue 17.
  */
-import { existsSync, mkdirSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bufferIo } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { makeDirectory } from '../src/make-directory.js';
+import { tempDir } from './temp-dirs.js';
 
-const workdir = () => mkdtempSync(join(tmpdir(), 'vfiokit-faults-'));
+const workdir = () => tempDir('vfiokit-faults-');
 const fixtures = fileURLToPath(new URL('./fixtures/plugins/', import.meta.url));
 const hasProc = existsSync('/proc/self');
 

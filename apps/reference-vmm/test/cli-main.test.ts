@@ -1,15 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { bufferIo } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
+import { tempDir } from './temp-dirs.js';
 
 /** A working directory with no node_modules above it: plugins resolve from vfiokit's own location. */
 function workdir(): string {
-  return mkdtempSync(join(tmpdir(), 'vfiokit-cli-'));
+  return tempDir('vfiokit-cli-');
 }
 
 async function cli(

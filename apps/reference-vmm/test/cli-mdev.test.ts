@@ -2,8 +2,7 @@
  * `vfiokit types` and `vfiokit mdev`: the mdevctl verbs, flags, JSON and messages (mdevctl's
  * src/main.rs, src/mdev.rs, tests/list/default/*.json), and types agreeing with types --json.
  */
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { VfioError } from '@vfiokit/core';
 import fc from 'fast-check';
@@ -12,16 +11,13 @@ import { bufferIo } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { MdevStore } from '../src/cli/mdev-state.js';
 import type { MdevDefinition } from '../src/config/index.js';
+import { tempDir } from './temp-dirs.js';
 
 const MTTY = '@vfiokit/sample-mtty';
 const U1 = '9f579710-6ffc-4201-987a-4ffa0fb1f3a5';
 const U2 = '4a0a190f-dcf3-4def-9342-c48768f0c940';
 
-async function cli(
-  argv: string[],
-  cwd = mkdtempSync(join(tmpdir(), 'vfiokit-mdev-')),
-  files: Record<string, string> = {},
-) {
+async function cli(argv: string[], cwd = tempDir('vfiokit-mdev-'), files: Record<string, string> = {}) {
   for (const [name, text] of Object.entries(files)) writeFileSync(join(cwd, name), text);
   const io = bufferIo({ cwd, env: { XDG_STATE_HOME: join(cwd, 'state') } });
   const code = await main(argv, io);
@@ -81,7 +77,7 @@ describe('vfiokit types', () => {
     const plugins = ['@vfiokit/sample-mtty', '@vfiokit/gvt-g', '@vfiokit/gvt-d', '@vfiokit/nvidia-vgpu'];
     for (let mask = 1; mask < 1 << plugins.length; mask++) {
       const set = plugins.filter((_, i) => mask & (1 << i));
-      const cwd = mkdtempSync(join(tmpdir(), 'vfiokit-types-'));
+      const cwd = tempDir('vfiokit-types-');
       const config = {
         plugins: set.map((p) => ({
           package: p,
@@ -299,7 +295,7 @@ describe('MdevStore', () => {
           },
         ),
         (defs) => {
-          const store = new MdevStore(mkdtempSync(join(tmpdir(), 'vfiokit-store-')));
+          const store = new MdevStore(tempDir('vfiokit-store-'));
           for (const d of defs) store.writeDefinition(d as MdevDefinition);
           const back = store.defined().map(({ active: _a, ...d }) => d);
           const want = [...defs].sort((a, b) =>
@@ -315,7 +311,7 @@ describe('MdevStore', () => {
   it('throws nothing but a VfioError for any content of a definition or an active record', () => {
     fc.assert(
       fc.property(fc.oneof(fc.string(), fc.json()), fc.oneof(fc.string(), fc.json()), uuid, (def, act, u) => {
-        const dir = mkdtempSync(join(tmpdir(), 'vfiokit-store-'));
+        const dir = tempDir('vfiokit-store-');
         mkdirSync(join(dir, 'mdevctl.d', 'mtty'), { recursive: true });
         mkdirSync(join(dir, 'active'), { recursive: true });
         writeFileSync(join(dir, 'mdevctl.d', 'mtty', u), def);

@@ -1,5 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -8,6 +7,7 @@ import { bufferIo } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { captureFrame, queryPrimaryPlane, saveFrames } from '../src/display/save-frames.js';
 import { bootConfig, GVTG_CONFIG, NVIDIA_CONFIG, runDrivers } from './gpu-helpers.js';
+import { tempDir } from './temp-dirs.js';
 
 let booted: Booted | undefined;
 afterEach(() => {
@@ -88,14 +88,14 @@ describe('@vfiokit/gvt-g on the reference machine', () => {
       machine: { ramSize: '64M' },
       devices: [...(GVTG_CONFIG.devices ?? []), ...(NVIDIA_CONFIG.devices ?? [])],
     });
-    const dir = mkdtempSync(join(tmpdir(), 'vfiokit-frames-'));
+    const dir = tempDir('vfiokit-frames-');
     const r = await saveFrames(booted.machine, dir);
     expect(r.saved).toEqual([]);
     expect(r.problems).toEqual([{ slot: '00:04.0', problem: expect.stringMatching(/plane is disabled/) }]);
   });
 
   it('vfiokit run --save-frames writes <slot>.png for the gvt-g display of the default configuration', async () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'vfiokit-frames-'));
+    const cwd = tempDir('vfiokit-frames-');
     const io = bufferIo({ cwd });
     const code = await main(['run', '--save-frames', 'frames'], io);
     expect(io.err()).toBe('');
@@ -106,7 +106,7 @@ describe('@vfiokit/gvt-g on the reference machine', () => {
   });
 
   it('vfiokit run --save-frames --json lists the saved frames', async () => {
-    const cwd = mkdtempSync(join(tmpdir(), 'vfiokit-frames-'));
+    const cwd = tempDir('vfiokit-frames-');
     const io = bufferIo({ cwd });
     expect(await main(['run', '--json', '--save-frames', 'out'], io)).toBe(0);
     const j = JSON.parse(io.out()) as {

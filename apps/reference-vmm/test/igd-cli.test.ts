@@ -1,5 +1,4 @@
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildOpRegion, buildVbt, syntheticVbt } from '@vfiokit/gvt-d';
@@ -7,9 +6,10 @@ import { describe, expect, it } from 'vitest';
 import { bufferIo } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
 import { loadPackageExport } from '../src/loader/index.js';
+import { tempDir } from './temp-dirs.js';
 
 function workdir(): string {
-  return mkdtempSync(join(tmpdir(), 'vfiokit-igd-'));
+  return tempDir('vfiokit-igd-');
 }
 
 async function cli(argv: string[], cwd = workdir()) {

@@ -1,14 +1,14 @@
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CONTRACT_VERSION, VfioError } from '@vfiokit/core';
 import { describe, expect, it } from 'vitest';
 import { checkPlugin, createLogger, loadPlugin, probePlugins, systemClock } from '../src/loader/index.js';
+import { tempDir } from './temp-dirs.js';
 
 const fixtures = fileURLToPath(new URL('./fixtures/plugins/', import.meta.url));
 /** A directory with no package.json or node_modules above it, so lookups fall back to vfiokit's own location. */
-const bare = mkdtempSync(join(tmpdir(), 'vfiokit-loader-'));
+const bare = tempDir('vfiokit-loader-');
 
 async function loadError(specifier: string, cwd = fixtures): Promise<VfioError> {
   const err = await loadPlugin(specifier, { cwd }).then(
@@ -37,7 +37,7 @@ describe('loadPlugin', () => {
   });
 
   it('finds a third-party package from the working directory’s node_modules first', async () => {
-    const project = mkdtempSync(join(tmpdir(), 'vfiokit-project-'));
+    const project = tempDir('vfiokit-project-');
     writeFileSync(join(project, 'package.json'), '{"name":"project","private":true}');
     const pkg = join(project, 'node_modules', 'third-party-plugin');
     mkdirSync(pkg, { recursive: true });

@@ -6,8 +6,7 @@
  * tests skip and say so.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -17,6 +16,7 @@ import { main } from '../src/cli/main.js';
 import { DEFAULT_CONFIG } from '../src/default-config.js';
 import { createLogger, probePlugins, systemClock } from '../src/loader/index.js';
 import { functionArbitrary, knownIds } from './lspci-random-config.js';
+import { tempDir } from './temp-dirs.js';
 
 function pciutils(): { ok: true; version: string } | { ok: false; why: string } {
   const r = spawnSync('lspci', ['--version'], { encoding: 'utf8' });
@@ -31,7 +31,7 @@ if (!tool.ok) console.warn(`lspci-pciutils: skipped: ${tool.why}`);
 else if (tool.version !== 'lspci version 3.9.0')
   console.warn(`lspci-pciutils: comparing with ${tool.version}; the formats follow pciutils 3.9.0`);
 
-const dir = mkdtempSync(join(tmpdir(), 'vfiokit-lspci-'));
+const dir = tempDir('vfiokit-lspci-');
 
 /**
  * Real lspci on a dump file. Its stderr is kept only to explain a failure (libkmod complains

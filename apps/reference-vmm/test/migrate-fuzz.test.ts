@@ -8,9 +8,7 @@
  * took one the source sent, a sentence and not a stack, no hang; and the source must be back in
  * RUNNING with its guest intact.
  */
-import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { MigState } from '@vfiokit/core';
@@ -38,6 +36,7 @@ import {
   migrateOut,
   PAGE,
 } from '../src/migrate/index.js';
+import { tempDir } from './temp-dirs.js';
 
 /** A small machine, so a whole migration takes a few tens of milliseconds: 2 MiB of RAM, a 1 MiB framebuffer. */
 const FUZZ_CONFIG: ConfigInput = {
@@ -71,7 +70,7 @@ async function bootMachine() {
 }
 
 async function socketPair(): Promise<[Socket, Socket]> {
-  const path = join(mkdtempSync(join(tmpdir(), 'vfiokit-fuzz-')), 'm.sock');
+  const path = join(tempDir('vfiokit-fuzz-'), 'm.sock');
   const server = createServer({ allowHalfOpen: true });
   await new Promise<void>((ok) => server.listen(path, ok));
   const accepted = new Promise<Socket>((ok) => server.once('connection', ok));

@@ -4,10 +4,9 @@
  * stream can describe a machine, never name code.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { MigState } from '@vfiokit/core';
@@ -28,6 +27,7 @@ import {
   migrateOut,
   readPeerError,
 } from '../src/migrate/index.js';
+import { tempDir } from './temp-dirs.js';
 
 const booted: Booted[] = [];
 afterEach(() => {
@@ -57,7 +57,7 @@ async function socketAppears(path: string): Promise<void> {
 
 /** `vfiokit migrate --incoming` in this process, and a client connected to it. */
 async function destination(args: readonly string[] = []) {
-  const dir = mkdtempSync(join(tmpdir(), 'vfiokit-peer-'));
+  const dir = tempDir('vfiokit-peer-');
   const sock = join(dir, 'in.sock');
   const io = bufferIo({ cwd: dir });
   const exit = main(['migrate', '--incoming', sock, ...args], io);
@@ -157,7 +157,7 @@ describe('the migration destination boots its own configuration', () => {
     'refuses a source whose machine differs (%s) before any state moves; the source runs on',
     async (_, destConfig, why) => {
       const { dir, sock, exit } = await (async () => {
-        const d = mkdtempSync(join(tmpdir(), 'vfiokit-peer-'));
+        const d = tempDir('vfiokit-peer-');
         const s = join(d, 'in.sock');
         const file = join(d, 'dest.json');
         writeFileSync(file, JSON.stringify(destConfig));
@@ -189,7 +189,7 @@ describe('a peer that goes silent', () => {
   // Nothing else can happen while the peer is silent: the idle timeout is the only way out, so a
   // loaded machine makes these slower, never different.
   async function pair(): Promise<[Socket, Socket]> {
-    const dir = mkdtempSync(join(tmpdir(), 'vfiokit-peer-'));
+    const dir = tempDir('vfiokit-peer-');
     const path = join(dir, 's.sock');
     const server = createServer({ allowHalfOpen: true });
     await new Promise<void>((ok) => server.listen(path, ok));
@@ -254,7 +254,7 @@ describe('vfiokit migrate --incoming as a process', () => {
   it.each(['SIGTERM', 'SIGINT'] as const)(
     'removes its socket on %s, so the next destination listens on the same path',
     async (signal) => {
-      const sock = join(mkdtempSync(join(tmpdir(), 'vfiokit-peer-')), 'in.sock');
+      const sock = join(tempDir('vfiokit-peer-'), 'in.sock');
       const first = start(sock);
       const done = exited(first);
       await socketAppears(sock);

@@ -1,6 +1,4 @@
-import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MigState } from '@vfiokit/core';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -19,6 +17,7 @@ import {
   migrateIn,
   migrateOut,
 } from '../src/migrate/index.js';
+import { tempDir } from './temp-dirs.js';
 
 const booted: Booted[] = [];
 afterEach(() => {
@@ -27,7 +26,7 @@ afterEach(() => {
 
 /** A connected pair of channels over a UNIX socket in a temp directory. */
 async function socketPair(): Promise<[Channel, Channel]> {
-  const path = join(mkdtempSync(join(tmpdir(), 'vfiokit-mig-')), 'm.sock');
+  const path = join(tempDir('vfiokit-mig-'), 'm.sock');
   const server = createServer({ allowHalfOpen: true });
   await new Promise<void>((ok) => server.listen(path, ok));
   const accepted = new Promise<Socket>((ok) => server.once('connection', ok));
