@@ -1,7 +1,7 @@
 /**
  * @vfiokit/core/host — what a VMM, a transport or a test harness needs to drive devices: the
  * device file (the kernel-exact dispatcher), interrupt and migration state, IOVA maps and host
- * DMA, dirty tracking, the PCI capability walk, and the conversion of any failure into a
+ * DMA, dirty tracking, and the conversion of any failure into a
  * VfioError. Plugins do not need it: they implement the contract of `@vfiokit/core`.
  */
 
@@ -54,11 +54,3 @@ export {
   msiCapabilitySize,
   msiLayout,
 } from './pci/capabilities.js';
-export {
-  type FoundCapability,
-  type FoundExtendedCapability,
-  type WalkProblem,
-  type WalkResult,
-  walkCapabilities,
-  walkExtendedCapabilities,
-} from './pci/walk.js';

@@ -148,6 +148,18 @@ export {
   type RomState,
 } from './pci/config-space.js';
 export {
+  CapabilityWalk,
+  type ConfigReader,
+  ExtendedCapabilityWalk,
+  type FoundCapability,
+  type FoundExtendedCapability,
+  findCapability,
+  type WalkProblem,
+  type WalkResult,
+  walkCapabilities,
+  walkExtendedCapabilities,
+} from './pci/walk.js';
+export {
   type AccessWidth,
   RegisterBank,
   type RegisterBankOptions,

@@ -5,6 +5,8 @@
  * walk the capability list, and set up MSI-X, else MSI, else INTx.
  */
 import {
+  CapabilityWalk,
+  type ConfigReader,
   formatPciAddress,
   type GuestInterrupts,
   type GuestView,
@@ -23,10 +25,6 @@ import {
   PCI_BASE_ADDRESS_SPACE_IO,
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
-  PCI_CAP_LIST_ID,
-  PCI_CAP_LIST_NEXT,
-  PCI_CAPABILITY_LIST,
-  PCI_CFG_SPACE_SIZE,
   PCI_CLASS_REVISION,
   PCI_COMMAND,
   PCI_COMMAND_INTX_DISABLE,
@@ -57,9 +55,6 @@ import {
   PCI_MSIX_TABLE,
   PCI_MSIX_TABLE_BIR,
   PCI_MSIX_TABLE_OFFSET,
-  PCI_STATUS,
-  PCI_STATUS_CAP_LIST,
-  PCI_STD_HEADER_SIZEOF,
   PCI_STD_NUM_BARS,
   PCI_SUBSYSTEM_ID,
   PCI_SUBSYSTEM_VENDOR_ID,
@@ -151,39 +146,33 @@ function findPrevious(previous: readonly ProbedDevice[] | undefined, f: Found): 
 
 // ---- capabilities (pci_find_capability) -----------------------------------------------------------
 
+/** Guest config cycles to one function, as the capability walk reads them (one reader per probe). */
+class FunctionConfig implements ConfigReader {
+  guest: GuestView | undefined;
+  address: PciAddress = { bus: 0, device: 0, function: 0 };
+  configRead(offset: number, size: 1 | 2 | 4): number {
+    return (this.guest as GuestView).configRead(this.address, offset, size);
+  }
+}
+
+const capabilityReader = new FunctionConfig();
+const capabilityWalk = new CapabilityWalk();
+
 /**
- * The standard capability list, walked as walkCapabilities does (a misaligned, out-of-range or
- * repeated pointer ends the walk, and the guest logs it) but with the visited offsets kept in two
- * 32-bit masks, one bit per dword of config space, instead of a table.
+ * The standard capability list, by core's capability walk: a misaligned, out-of-range or
+ * repeated pointer ends it, and the guest logs it, keeping what came before.
  */
 function readCapabilities(guest: GuestView, a: PciAddress): { id: number; offset: number }[] {
   const capabilities: { id: number; offset: number }[] = [];
-  if ((guest.configRead(a, PCI_STATUS, 1) & PCI_STATUS_CAP_LIST) === 0) return capabilities;
-  let visitedLow = 0;
-  let visitedHigh = 0;
-  let pos = guest.configRead(a, PCI_CAPABILITY_LIST, 1) & 0xff;
-  let problem: string | undefined;
-  while (pos !== 0) {
-    if ((pos & 3) !== 0) problem = 'misaligned';
-    else if (pos < PCI_STD_HEADER_SIZEOF || pos + 2 > PCI_CFG_SPACE_SIZE) problem = 'out-of-range';
-    else {
-      const dword = pos >>> 2;
-      const bit = 1 << (dword & 31);
-      const seen = dword < 32 ? visitedLow & bit : visitedHigh & bit;
-      if (seen) problem = 'loop';
-      else if (dword < 32) visitedLow |= bit;
-      else visitedHigh |= bit;
-    }
-    if (problem !== undefined) {
-      guest.log(
-        `${formatPciAddress(a)}: capability list is broken (${problem} at 0x${pos.toString(16)}); using what came before it.`,
-      );
-      break;
-    }
-    // __pci_find_next_cap_ttl reads the ID and the next pointer as one word.
-    const header = guest.configRead(a, pos + PCI_CAP_LIST_ID, 2);
-    capabilities.push({ id: header & 0xff, offset: pos });
-    pos = (header >>> ((PCI_CAP_LIST_NEXT - PCI_CAP_LIST_ID) * 8)) & 0xff;
+  capabilityReader.guest = guest;
+  capabilityReader.address = a;
+  const w = capabilityWalk.begin(capabilityReader);
+  while (w.next()) capabilities.push({ id: w.id, offset: w.offset });
+  capabilityReader.guest = undefined;
+  if (w.problem !== undefined) {
+    guest.log(
+      `${formatPciAddress(a)}: capability list is broken (${w.problem} at 0x${w.at.toString(16)}); using what came before it.`,
+    );
   }
   return capabilities;
 }

@@ -1,5 +1,10 @@
 /** Config space (region 7): identity, the capability list, and BAR sizing against REGION_INFO. */
-import { VFIO_PCI_CONFIG_REGION_INDEX, VFIO_PCI_ROM_REGION_INDEX } from '@vfiokit/core';
+import {
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VFIO_PCI_ROM_REGION_INDEX,
+  walkCapabilities,
+  walkExtendedCapabilities,
+} from '@vfiokit/core';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_MEM_TYPE_64,
@@ -19,7 +24,6 @@ import {
   VFIO_REGION_INFO_FLAG_READ,
   VFIO_REGION_INFO_FLAG_WRITE,
 } from '@vfiokit/core/abi';
-import { walkCapabilities, walkExtendedCapabilities } from '@vfiokit/core/host';
 import type { CheckContext, ConformanceCheck } from '../types.js';
 import {
   ConfigAccess,

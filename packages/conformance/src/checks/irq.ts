@@ -4,6 +4,7 @@ import {
   VFIO_PCI_INTX_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
   VFIO_PCI_MSIX_IRQ_INDEX,
+  walkCapabilities,
 } from '@vfiokit/core';
 import {
   PCI_CAP_ID_MSI,
@@ -21,7 +22,6 @@ import {
   vfio_irq_info,
   vfio_irq_set,
 } from '@vfiokit/core/abi';
-import { walkCapabilities } from '@vfiokit/core/host';
 import type { CheckContext, ConformanceCheck } from '../types.js';
 import { openConfig } from './config.js';
 import { describeRet, EINVAL, eventfdData, getDeviceInfo, getIrqInfo, setIrqs } from './util.js';

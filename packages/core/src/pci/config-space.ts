@@ -81,6 +81,7 @@ import {
   PCI_SUBSYSTEM_VENDOR_ID,
   PCI_VENDOR_ID,
 } from './constants.js';
+import { type ConfigReader, findCapability } from './walk.js';
 
 export interface PciIdentity {
   vendorId: number;
@@ -209,7 +210,7 @@ function hex(n: number): string {
   return `0x${n.toString(16)}`;
 }
 
-export class ConfigSpace {
+export class ConfigSpace implements ConfigReader {
   readonly size: number;
   readonly identity: Readonly<PciIdentity>;
   private readonly name: string | undefined;
@@ -514,6 +515,11 @@ export class ConfigSpace {
     if (this.listeners.length !== 0) this.notify(offset, n);
   }
 
+  /** `size` bytes at `offset`, little-endian: the ConfigReader a capability walk reads through. */
+  configRead(offset: number, size: 1 | 2 | 4): number {
+    return size === 1 ? this.readU8(offset) : size === 2 ? this.readU16(offset) : this.readU32(offset);
+  }
+
   readU8(offset: number): number {
     this.checkRange(offset, 1);
     return this.bytes[offset];
@@ -732,9 +738,10 @@ export class ConfigSpace {
     for (let i = 0; i < listeners.length; i++) listeners[i](offset, length);
   }
 
+  /** The first capability with `id`, found by the one capability walk over these bytes. */
   private findCapability(id: number): number | undefined {
-    for (let i = 0; i < this.caps.length; i++) if (this.caps[i].id === id) return this.caps[i].offset;
-    return undefined;
+    const offset = findCapability(this, id, this.size);
+    return offset < 0 ? undefined : offset;
   }
 
   private init8(offset: number, value: number, writable = 0, rw1c = 0): void {

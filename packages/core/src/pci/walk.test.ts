@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PCI_CAPABILITY_LIST, PCI_STATUS, PCI_STATUS_CAP_LIST } from './constants.js';
-import { walkCapabilities, walkExtendedCapabilities } from './walk.js';
+import {
+  CapabilityWalk,
+  type ConfigReader,
+  ExtendedCapabilityWalk,
+  findCapability,
+  walkCapabilities,
+  walkExtendedCapabilities,
+} from './walk.js';
 
 /** Raw configuration bytes with STATUS.CAP_LIST set and the given [offset, id, next] entries. */
 function standard(first: number, entries: [number, number, number][], size = 256): Uint8Array {
@@ -233,5 +240,111 @@ describe('walkExtendedCapabilities', () => {
         },
       ),
     );
+  });
+});
+
+/** Config bytes read through the ConfigReader a cursor takes, counting each read by its size. */
+function counted(b: Uint8Array) {
+  const v = new DataView(b.buffer);
+  const reads = { 1: 0, 2: 0, 4: 0 };
+  const reader: ConfigReader = {
+    configRead(offset, size) {
+      reads[size]++;
+      return size === 1 ? b[offset] : size === 2 ? v.getUint16(offset, true) : v.getUint32(offset, true);
+    },
+  };
+  return { reader, reads };
+}
+
+describe('CapabilityWalk', () => {
+  it('steps through the list and reads each ID and next pointer as one word, as Linux does', () => {
+    const { reader, reads } = counted(
+      standard(0x40, [
+        [0x40, 0x01, 0x60],
+        [0x60, 0x05, 0x00],
+      ]),
+    );
+    const w = new CapabilityWalk().begin(reader);
+    const seen: [number, number][] = [];
+    while (w.next()) seen.push([w.id, w.offset]);
+    expect(seen).toEqual([
+      [0x01, 0x40],
+      [0x05, 0x60],
+    ]);
+    expect(w.problem).toBeUndefined();
+    // STATUS and the list pointer, then one 16-bit read per capability
+    expect(reads).toEqual({ 1: 2, 2: 2, 4: 0 });
+  });
+
+  it('says what ended a broken list and where, and can be reused for the next device', () => {
+    const w = new CapabilityWalk();
+    const looped = counted(
+      standard(0x40, [
+        [0x40, 0x01, 0x48],
+        [0x48, 0x05, 0x40],
+      ]),
+    );
+    let n = 0;
+    for (w.begin(looped.reader); w.next(); ) n++;
+    expect([n, w.problem, w.at, w.from]).toEqual([2, 'loop', 0x40, 0x49]);
+    const fine = counted(standard(0x50, [[0x50, 0x10, 0x00]]));
+    n = 0;
+    for (w.begin(fine.reader); w.next(); ) n++;
+    expect([n, w.problem, w.id]).toEqual([1, undefined, 0x10]);
+  });
+
+  it('agrees with walkCapabilities on any configuration bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 256, maxLength: 256 }), (b) => {
+        const w = new CapabilityWalk().begin(counted(b).reader);
+        const found: { id: number; offset: number }[] = [];
+        while (w.next()) found.push({ id: w.id, offset: w.offset });
+        const r = walkCapabilities((o) => b[o], 256);
+        expect(found).toEqual(r.capabilities);
+        expect(w.problem).toBe(r.ok ? undefined : r.reason);
+      }),
+    );
+  });
+});
+
+describe('ExtendedCapabilityWalk', () => {
+  it('steps through the extended list with each version', () => {
+    const b = extended([
+      [0x100, 0x0001, 2, 0x140],
+      [0x140, 0x000b, 1, 0x000],
+    ]);
+    const { reader } = counted(b);
+    const w = new ExtendedCapabilityWalk().begin(reader);
+    const seen: number[][] = [];
+    while (w.next()) seen.push([w.id, w.version, w.offset]);
+    expect(seen).toEqual([
+      [0x0001, 2, 0x100],
+      [0x000b, 1, 0x140],
+    ]);
+  });
+});
+
+describe('findCapability', () => {
+  it('finds the first capability with an ID, or answers -1', () => {
+    const { reader } = counted(
+      standard(0x40, [
+        [0x40, 0x05, 0x50],
+        [0x50, 0x11, 0x60],
+        [0x60, 0x05, 0x00],
+      ]),
+    );
+    expect(findCapability(reader, 0x05)).toBe(0x40);
+    expect(findCapability(reader, 0x11)).toBe(0x50);
+    expect(findCapability(reader, 0x10)).toBe(-1);
+  });
+
+  it('ends on a looping list', () => {
+    const { reader } = counted(
+      standard(0x40, [
+        [0x40, 0x01, 0x44],
+        [0x44, 0x02, 0x40],
+      ]),
+    );
+    expect(findCapability(reader, 0x09)).toBe(-1);
   });
 });

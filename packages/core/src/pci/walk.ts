@@ -1,7 +1,17 @@
 /**
- * Capability-list walkers for configuration bytes from any device: they read through a callback,
- * stop at the first problem and say where it is, and always terminate (a visited table catches
- * loops). The conformance suite and the lspci-style printer use them on untrusted bytes.
+ * The PCI capability walk, once for every side: the VMM's probe, the config space of a device
+ * model, the conformance suite and the lspci printer all follow capability pointers through
+ * these cursors. A cursor is reused from walk to walk and allocates nothing per step: it reads
+ * through a ConfigReader (a guest config cycle, a device's own bytes), keeps the offsets it has
+ * visited in a bit mask, stops at the first bad pointer and says what was wrong with it and
+ * where. walkCapabilities and walkExtendedCapabilities collect a whole walk into an array for
+ * reports.
+ *
+ * Rules (Linux drivers/pci/pci.c __pci_find_next_cap_ttl and pci_find_next_ext_capability,
+ * made exact): the standard list starts at the pointer at 0x34 when STATUS.CAP_LIST is set; a
+ * pointer with its low two bits set is 'misaligned', one into the standard header or without room
+ * for its ID and next bytes is 'out-of-range', and an offset reached twice is a 'loop'. Each
+ * capability's ID and next pointer are read as one 16-bit word, as Linux reads them.
  */
 
 import {
@@ -19,6 +29,11 @@ import {
   PCI_STATUS_CAP_LIST,
   PCI_STD_HEADER_SIZEOF,
 } from './constants.js';
+
+/** Where a walk reads configuration space: `size` little-endian bytes at `offset`. */
+export interface ConfigReader {
+  configRead(offset: number, size: 1 | 2 | 4): number;
+}
 
 export interface FoundCapability {
   id: number;
@@ -45,67 +60,187 @@ export type WalkResult<T> =
     };
 
 /**
- * Walk the standard capability list: from the pointer at 0x34 through each next pointer.
- * An empty list when STATUS.CAP_LIST is clear or the pointer is 0. A pointer with its low two
- * bits set is 'misaligned', one below 0x40 or without room for the id and next bytes is
- * 'out-of-range', and an offset reached twice is a 'loop'.
+ * A cursor over the standard capability list. `begin(reader)`, then `next()` until it returns
+ * false; while it returns true, `id` and `offset` are the current capability. After the end,
+ * `problem` is undefined for a list that ended with a 0 pointer, or says what the bad pointer
+ * was, `at` where it pointed and `from` where it was read.
  */
+export class CapabilityWalk {
+  id = 0;
+  offset = 0;
+  problem: WalkProblem | undefined = undefined;
+  at = 0;
+  from = 0;
+  private reader: ConfigReader | undefined;
+  private limit = 0;
+  private pending = 0;
+  /** Visited capability offsets, one bit per dword of the 256-byte space. */
+  private visitedLow = 0;
+  private visitedHigh = 0;
+
+  /** Start a walk of `reader`'s list; `size` is how many bytes of config space it has. */
+  begin(reader: ConfigReader, size: number = PCI_CFG_SPACE_SIZE): this {
+    this.reader = reader;
+    this.limit = Math.min(size, PCI_CFG_SPACE_SIZE);
+    this.problem = undefined;
+    this.id = 0;
+    this.offset = 0;
+    this.at = 0;
+    this.visitedLow = 0;
+    this.visitedHigh = 0;
+    this.from = PCI_CAPABILITY_LIST;
+    const listed =
+      this.limit >= PCI_STD_HEADER_SIZEOF && (reader.configRead(PCI_STATUS, 1) & PCI_STATUS_CAP_LIST) !== 0;
+    this.pending = listed ? reader.configRead(PCI_CAPABILITY_LIST, 1) & 0xff : 0;
+    return this;
+  }
+
+  /** Step to the next capability; false at the end of the list or at a bad pointer. */
+  next(): boolean {
+    const reader = this.reader;
+    const pos = this.pending;
+    if (reader === undefined || pos === 0) return false;
+    this.pending = 0;
+    if ((pos & 3) !== 0) return this.fail('misaligned', pos);
+    if (pos < PCI_STD_HEADER_SIZEOF || pos + 2 > this.limit) return this.fail('out-of-range', pos);
+    const dword = pos >>> 2;
+    const bit = 1 << (dword & 31);
+    if (dword < 32) {
+      if (this.visitedLow & bit) return this.fail('loop', pos);
+      this.visitedLow |= bit;
+    } else {
+      if (this.visitedHigh & bit) return this.fail('loop', pos);
+      this.visitedHigh |= bit;
+    }
+    const header = reader.configRead(pos + PCI_CAP_LIST_ID, 2);
+    this.id = header & 0xff;
+    this.offset = pos;
+    this.from = pos + PCI_CAP_LIST_NEXT;
+    this.pending = (header >>> ((PCI_CAP_LIST_NEXT - PCI_CAP_LIST_ID) * 8)) & 0xff;
+    return true;
+  }
+
+  private fail(problem: WalkProblem, at: number): false {
+    this.problem = problem;
+    this.at = at;
+    return false;
+  }
+}
+
+/**
+ * A cursor over the extended capability list of a 4096-byte configuration space, from 0x100:
+ * as CapabilityWalk, with `version` beside `id`. The list is empty when the space is 256 bytes or
+ * the first header is 0 or all ones; a next pointer with its low two bits set is 'misaligned', one
+ * below 0x100 (other than 0, the end) or without room for a header is 'out-of-range', and an
+ * offset reached twice is a 'loop'.
+ */
+export class ExtendedCapabilityWalk {
+  id = 0;
+  version = 0;
+  offset = 0;
+  problem: WalkProblem | undefined = undefined;
+  at = 0;
+  from = 0;
+  private reader: ConfigReader | undefined;
+  private pending = 0;
+  /** Visited header offsets, one bit per dword of the extended space (0x100..0xfff). */
+  private readonly visited = new Int32Array((PCI_CFG_SPACE_EXP_SIZE - PCI_EXT_CAP_START) / 4 / 32);
+
+  begin(reader: ConfigReader, size: number = PCI_CFG_SPACE_EXP_SIZE): this {
+    this.reader = reader;
+    this.problem = undefined;
+    this.id = 0;
+    this.version = 0;
+    this.offset = 0;
+    this.at = 0;
+    this.from = 0;
+    this.visited.fill(0);
+    this.pending = 0;
+    if (size >= PCI_CFG_SPACE_EXP_SIZE) {
+      const header = reader.configRead(PCI_EXT_CAP_START, 4) >>> 0;
+      if (header !== 0 && header !== 0xffffffff) this.pending = PCI_EXT_CAP_START;
+    }
+    return this;
+  }
+
+  next(): boolean {
+    const reader = this.reader;
+    const pos = this.pending;
+    if (reader === undefined || pos === 0) return false;
+    this.pending = 0;
+    if (pos !== PCI_EXT_CAP_START) {
+      if ((pos & 3) !== 0) return this.fail('misaligned', pos);
+      if (pos < PCI_EXT_CAP_START || pos + 4 > PCI_CFG_SPACE_EXP_SIZE) return this.fail('out-of-range', pos);
+    }
+    const dword = (pos - PCI_EXT_CAP_START) >>> 2;
+    const bit = 1 << (dword & 31);
+    if (this.visited[dword >>> 5] & bit) return this.fail('loop', pos);
+    this.visited[dword >>> 5] |= bit;
+    const header = reader.configRead(pos, 4) >>> 0;
+    this.id = header & PCI_EXT_CAP_ID_MASK;
+    this.version = (header >>> PCI_EXT_CAP_VER_SHIFT) & PCI_EXT_CAP_VER_MASK;
+    this.offset = pos;
+    this.from = pos;
+    this.pending = header >>> PCI_EXT_CAP_NEXT_SHIFT;
+    return true;
+  }
+
+  private fail(problem: WalkProblem, at: number): false {
+    this.problem = problem;
+    this.at = at;
+    return false;
+  }
+}
+
+/** The cursor findCapability reuses: a find never runs inside another (no callbacks). */
+const findWalk = new CapabilityWalk();
+
+/** The offset of the first standard capability with `id` (pci_find_capability), or -1. */
+export function findCapability(reader: ConfigReader, id: number, size: number = PCI_CFG_SPACE_SIZE): number {
+  const w = findWalk.begin(reader, size);
+  while (w.next()) if (w.id === id) return w.offset;
+  return -1;
+}
+
+/** Reads of a byte-wise source, for the walks that collect into arrays. */
+class ByteReader implements ConfigReader {
+  constructor(private readonly readU8: (offset: number) => number) {}
+  configRead(offset: number, size: 1 | 2 | 4): number {
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = v * 256 + (this.readU8(offset + i) & 0xff);
+    return v;
+  }
+}
+
+/** Reads of a dword-wise source (the extended space is walked a header at a time). */
+class DwordReader implements ConfigReader {
+  constructor(private readonly readU32: (offset: number) => number) {}
+  configRead(offset: number, size: 1 | 2 | 4): number {
+    const v = this.readU32(offset & ~3) >>> ((offset & 3) * 8);
+    return size === 4 ? v >>> 0 : v & (size === 2 ? 0xffff : 0xff);
+  }
+}
+
+/** The whole standard list, read a byte at a time through `readU8` (see CapabilityWalk for the rules). */
 export function walkCapabilities(
   readU8: (offset: number) => number,
   size: number,
 ): WalkResult<FoundCapability> {
   const capabilities: FoundCapability[] = [];
-  const limit = Math.min(size, PCI_CFG_SPACE_SIZE);
-  if (limit < PCI_STD_HEADER_SIZEOF) return { ok: true, capabilities };
-  if ((readU8(PCI_STATUS) & PCI_STATUS_CAP_LIST) === 0) return { ok: true, capabilities };
-  const visited = new Uint8Array(PCI_CFG_SPACE_SIZE);
-  let from = PCI_CAPABILITY_LIST;
-  let pos = readU8(from) & 0xff;
-  while (pos !== 0) {
-    if ((pos & 3) !== 0) return { ok: false, reason: 'misaligned', at: pos, from, capabilities };
-    if (pos < PCI_STD_HEADER_SIZEOF || pos + 2 > limit) {
-      return { ok: false, reason: 'out-of-range', at: pos, from, capabilities };
-    }
-    if (visited[pos] !== 0) return { ok: false, reason: 'loop', at: pos, from, capabilities };
-    visited[pos] = 1;
-    capabilities.push({ id: readU8(pos + PCI_CAP_LIST_ID) & 0xff, offset: pos });
-    from = pos + PCI_CAP_LIST_NEXT;
-    pos = readU8(from) & 0xff;
-  }
-  return { ok: true, capabilities };
+  const w = new CapabilityWalk().begin(new ByteReader(readU8), size);
+  while (w.next()) capabilities.push({ id: w.id, offset: w.offset });
+  if (w.problem === undefined) return { ok: true, capabilities };
+  return { ok: false, reason: w.problem, at: w.at, from: w.from, capabilities };
 }
 
-/**
- * Walk the extended capability list of a 4096-byte configuration space from 0x100. An empty
- * list when the space is 256 bytes or the first header is 0 or all ones (nothing there). A next
- * pointer with its low two bits set is 'misaligned', one below 0x100 (other than 0, the end) or
- * without room for a header is 'out-of-range', and an offset reached twice is a 'loop'.
- */
+/** The whole extended list, read a dword at a time through `readU32` (see ExtendedCapabilityWalk). */
 export function walkExtendedCapabilities(
   readU32: (offset: number) => number,
   size: number,
 ): WalkResult<FoundExtendedCapability> {
   const capabilities: FoundExtendedCapability[] = [];
-  if (size < PCI_CFG_SPACE_EXP_SIZE) return { ok: true, capabilities };
-  let header = readU32(PCI_EXT_CAP_START) >>> 0;
-  if (header === 0 || header === 0xffffffff) return { ok: true, capabilities };
-  const visited = new Uint8Array(PCI_CFG_SPACE_EXP_SIZE / 4);
-  let pos = PCI_EXT_CAP_START;
-  for (;;) {
-    visited[pos >>> 2] = 1;
-    capabilities.push({
-      id: header & PCI_EXT_CAP_ID_MASK,
-      version: (header >>> PCI_EXT_CAP_VER_SHIFT) & PCI_EXT_CAP_VER_MASK,
-      offset: pos,
-    });
-    const next = header >>> PCI_EXT_CAP_NEXT_SHIFT;
-    if (next === 0) return { ok: true, capabilities };
-    if ((next & 3) !== 0) return { ok: false, reason: 'misaligned', at: next, from: pos, capabilities };
-    if (next < PCI_EXT_CAP_START || next + 4 > PCI_CFG_SPACE_EXP_SIZE) {
-      return { ok: false, reason: 'out-of-range', at: next, from: pos, capabilities };
-    }
-    if (visited[next >>> 2] !== 0) return { ok: false, reason: 'loop', at: next, from: pos, capabilities };
-    pos = next;
-    header = readU32(pos) >>> 0;
-  }
+  const w = new ExtendedCapabilityWalk().begin(new DwordReader(readU32), size);
+  while (w.next()) capabilities.push({ id: w.id, version: w.version, offset: w.offset });
+  if (w.problem === undefined) return { ok: true, capabilities };
+  return { ok: false, reason: w.problem, at: w.at, from: w.from, capabilities };
 }

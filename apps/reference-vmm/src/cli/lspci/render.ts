@@ -1,5 +1,6 @@
 /** lspci for a probed bus: the text (lspci.c show_device), or the same facts as JSON. */
 import type { GuestDriver, GuestView, PciAddress, ProbedDevice } from '@vfiokit/core';
+import { walkExtendedCapabilities } from '@vfiokit/core';
 import {
   PCI_CAP_ID_EXP,
   PCI_CAP_ID_PCIX,
@@ -12,7 +13,6 @@ import {
   PCI_SUBSYSTEM_VENDOR_ID,
   PCI_VENDOR_ID,
 } from '@vfiokit/core/abi';
-import { walkExtendedCapabilities } from '@vfiokit/core/host';
 import { formatSlot } from '../../config/index.js';
 import { showCaps } from './caps.js';
 import {
