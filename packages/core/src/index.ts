@@ -35,6 +35,8 @@ export {
   VFIO_REGION_TYPE_PCI_VENDOR_TYPE,
 } from './abi/constants.js';
 export { vfio_region_gfx_edid } from './abi/layout.js';
+// ---- bytes -----------------------------------------------------------------------------------
+export { hex, leBytes, PAGE_SIZE, readLe, TWO_32, writeLe } from './bytes.js';
 export type {
   Clock,
   DeviceContext,
@@ -99,6 +101,7 @@ export {
 export { isDeviceOpen } from './device-file/device-file.js';
 export { DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888, DRM_FORMAT_XRGB8888 } from './display/drm-format.js';
 export { encodePng, type PngFrame } from './display/png.js';
+
 // ---- errors ----------------------------------------------------------------------------------
 export { type ErrnoName, type ErrorPlace, VfioError, type VfioErrorOptions } from './errors.js';
 export { isUuid, MdevParent, type MdevParentOptions, type MdevTypeSpec } from './mdev/parent.js';

@@ -4,6 +4,27 @@
  * OpRegion driver and an OpRegion dump.
  */
 
+/** The IGD facts gvt-d shares with the VMM (@vfiokit/hw), re-exported here as before. */
+export {
+  IGD_ASLS,
+  IGD_BDSM,
+  IGD_BDSM_GEN11,
+  IGD_BDSM_MMIO_OFFSET,
+  IGD_GGC_MMIO_OFFSET,
+  IGD_GMCH,
+  IGD_GMCH_GEN6_GMS_MASK,
+  IGD_GMCH_GEN6_GMS_SHIFT,
+  IGD_GMCH_GEN8_GMS_MASK,
+  IGD_GMCH_GEN8_GMS_SHIFT,
+  IGD_GMCH_SIZE,
+  IGD_GMCH_VGA_DISABLE,
+  type IgdGeneration,
+  igdBdsmRegister,
+  igdGeneration,
+  igdGms,
+  igdOverrideGms,
+  igdStolenMemorySize,
+} from '@vfiokit/hw';
 export { bytesToHex, toJsonValue } from './bytes.js';
 export {
   IGD_REGION_TYPE,
@@ -46,14 +67,6 @@ export type {
   PciIds,
 } from './host/types.js';
 export * from './igd/constants.js';
-export {
-  type IgdGeneration,
-  igdBdsmRegister,
-  igdGeneration,
-  igdGms,
-  igdOverrideGms,
-  igdStolenMemorySize,
-} from './igd/generation.js';
 export {
   type AsleInput,
   type BuildOpRegionOptions,

@@ -15,6 +15,7 @@
  * Trace format: for each command with an effect, a tag word (the kind, bit 8 set when its
  * address is a PPGTT address, and the engine's HWSP-relative flag), its length, then its dwords.
  */
+import { TWO_32 } from '@vfiokit/core';
 import type { GpuAddressSpace } from './address-space.js';
 import { type CmdKind, decodeCommand, type EngineClass, KIND } from './cmd-table.js';
 import { GTT_PAGE_SIZE, MI_BATCH_PPGTT_GEN8, MI_BATCH_SECOND_LEVEL, MI_USE_GGTT } from './constants.js';
@@ -47,7 +48,6 @@ export interface ScanTarget {
   readonly ppgtt?: GpuAddressSpace;
 }
 
-const TWO_32 = 2 ** 32;
 const FAULT = -1;
 /** The 3 dwords of a gen8 MI_BATCH_BUFFER_START. */
 const BB_START_DWORDS = 3;

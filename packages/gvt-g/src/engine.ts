@@ -7,6 +7,7 @@
  * counted (nothing else runs on this engine meanwhile that could satisfy it).
  */
 
+import { TWO_32 } from '@vfiokit/core';
 import type { GpuAddressSpace } from './address-space.js';
 import { BLT_BYTES_PER_PIXEL, FLUSH_DW_STORE_INDEX, PC_STORE_DATA_INDEX, TRACE_PPGTT } from './cmd-parser.js';
 import { KIND } from './cmd-table.js';
@@ -37,8 +38,6 @@ export interface ExecutionResult {
   /** Semaphore waits whose condition did not hold when they ran. */
   readonly unsatisfiedWaits: number;
 }
-
-const TWO_32 = 2 ** 32;
 
 export class CommandStreamer {
   private readonly scratch = new Uint8Array(256 * 4);

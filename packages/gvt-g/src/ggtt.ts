@@ -8,7 +8,9 @@
  * PTE whose frame is not mapped is stored for the guest but the host entry stays on the scratch
  * page. Nothing here ever writes an entry outside this vGPU's ranges.
  */
+
 import type { DirtyLog, DmaSpace, Logger, PinnedRange } from '@vfiokit/core';
+import { TWO_32 } from '@vfiokit/core';
 import type { GpuAddressSpace } from './address-space.js';
 import { GTT_PAGE_SIZE } from './constants.js';
 import type { GmRange, HostGpu, VgpuResources } from './host-gpu.js';
@@ -16,7 +18,6 @@ import type { GmRange, HostGpu, VgpuResources } from './host-gpu.js';
 /** gen8 PTE: bit 0 present; the frame in bits 45:12 (GVT's ADDR_4K_MASK). */
 export const GEN8_PAGE_PRESENT = 1;
 const FRAME_LIMIT = 2 ** 34;
-const TWO_32 = 2 ** 32;
 
 interface PinSlot {
   readonly gfn: number;

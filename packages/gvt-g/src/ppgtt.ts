@@ -10,7 +10,9 @@
  * address; PS (bit 7) in a PDPE maps 1 GiB, in a PDE 2 MiB; IPS (bit 11) in a PDE makes its page
  * table one of 64 KiB pages, every 16th entry used (gen9).
  */
+
 import type { DirtyLog, DmaSpace } from '@vfiokit/core';
+import { TWO_32 } from '@vfiokit/core';
 import type { GpuAddressSpace } from './address-space.js';
 import { GTT_PAGE_SIZE } from './constants.js';
 
@@ -20,7 +22,6 @@ const IPS = 1 << 11;
 /** The 48-bit address space of a 4-level PPGTT. */
 export const PPGTT_SIZE = 2 ** 48;
 const ADDR_MASK_HI = 0x3fff; // bits 45:32
-const TWO_32 = 2 ** 32;
 
 export class Ppgtt implements GpuAddressSpace {
   /** Translations found during this workload: GPU page → guest-physical page (or -1). */

@@ -12,6 +12,7 @@ import {
   type DeviceContext,
   MigState,
   msiCapability,
+  PAGE_SIZE,
   PciDeviceModel,
   pciExpressCapability,
   powerManagementCapability,
@@ -55,8 +56,6 @@ import { type EngineHost, FbAllocator, VgpuEngine } from './engine.js';
 import { handleRpc, type ManagerHost, type RpcCounters } from './manager.js';
 import { type MigrationHost, VgpuMigration } from './migration.js';
 import type { EngineClient } from './scheduler.js';
-
-const PAGE = 4096;
 
 /** What a vGPU needs from its physical GPU. */
 export interface GpuLink {
@@ -364,8 +363,8 @@ export class VgpuDevice
   markDirty(offset: number, length: number): void {
     const bits = this.dirtyPages;
     if (bits === undefined || length <= 0) return;
-    const last = Math.floor((offset + length - 1) / PAGE);
-    for (let page = Math.floor(offset / PAGE); page <= last; page++) {
+    const last = Math.floor((offset + length - 1) / PAGE_SIZE);
+    for (let page = Math.floor(offset / PAGE_SIZE); page <= last; page++) {
       const w = page >>> 5;
       const m = 1 << (page & 31);
       if ((bits[w] & m) === 0) {

@@ -8,6 +8,7 @@
  * in-flight work to finish (semaphore value and interrupt status) and checks every byte it ever
  * wrote.
  */
+
 import type {
   GuestDriverResult,
   GuestMigrationProgram,
@@ -15,6 +16,7 @@ import type {
   GuestView,
   ProbedDevice,
 } from '@vfiokit/core';
+import { PAGE_SIZE } from '@vfiokit/core';
 import {
   CH_GET,
   CH_PUT,
@@ -41,8 +43,7 @@ import {
 } from './abi.js';
 import { Bars } from './guest-bars.js';
 
-const PAGE = 4096;
-const PAGE_WORDS = PAGE / 4;
+const PAGE_WORDS = PAGE_SIZE / 4;
 const RING_BYTES = 4096;
 /** The bulk buffer: half the framebuffer, at most 4 MiB. */
 const MAX_BULK = 4 << 20;
@@ -146,7 +147,7 @@ async function start(guest: GuestView, device: ProbedDevice): Promise<GuestProgr
   const scratch = alloc(SCRATCH);
   const bulk = alloc(bulkSize);
   const copyDst = alloc(copyLen);
-  const semaphore = alloc(PAGE);
+  const semaphore = alloc(PAGE_SIZE);
   const ch = io.rpc(RPC_CHANNEL_CREATE, [pb, 0, RING_BYTES], seq++, 1);
   if (ch.result !== RPC_OK) throw new Error(`channel creation failed with ${ch.result}`);
   const st: MigrationState = {
@@ -182,12 +183,18 @@ async function keepRunning(guest: GuestView, device: ProbedDevice, state: GuestP
   const io = bars(guest, device);
   const st = asState(state);
   const r = st.rounds++;
-  const scratchPage = r % (SCRATCH / PAGE);
-  for (let i = 0; i < PAGE_WORDS; i++) io.setFb(st.scratch + scratchPage * PAGE + i * 4, roundWord(r, i));
+  const scratchPage = r % (SCRATCH / PAGE_SIZE);
+  for (let i = 0; i < PAGE_WORDS; i++)
+    io.setFb(st.scratch + scratchPage * PAGE_SIZE + i * 4, roundWord(r, i));
   st.scratchRound[scratchPage] = r;
   if (channelIdle(io, st)) {
-    const bulkPage = (r * 7) % (st.bulkSize / PAGE);
-    push(io, st, [methodHeader(METHOD_MEMSET), st.bulk + bulkPage * PAGE, PAGE, roundWord(r, 0xffff)]);
+    const bulkPage = (r * 7) % (st.bulkSize / PAGE_SIZE);
+    push(io, st, [
+      methodHeader(METHOD_MEMSET),
+      st.bulk + bulkPage * PAGE_SIZE,
+      PAGE_SIZE,
+      roundWord(r, 0xffff),
+    ]);
     st.bulkRound[bulkPage] = r;
   }
 }

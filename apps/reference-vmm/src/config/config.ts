@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { type PciAddress, VfioError } from '@vfiokit/core';
+import { PAGE_SIZE, type PciAddress, VfioError } from '@vfiokit/core';
 import * as v from 'valibot';
 import { type Document, isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
 import { DEFAULT_RAM_SIZE, MAX_RAM_SIZE, MIN_RAM_SIZE } from '../machine/index.js';
@@ -107,8 +107,6 @@ export interface ConfigDraft {
   readonly ramSize: number;
   readonly devices: DeviceDraft[];
 }
-
-const PAGE_SIZE = 4096;
 
 export class ConfigError extends VfioError {
   constructor(

@@ -8,6 +8,7 @@
  */
 import type { GuestView, ProbedDevice } from '@vfiokit/core';
 import { toVfioError } from '@vfiokit/core/host';
+import { IGD_ASLS, igdBdsmRegister, igdGeneration } from '@vfiokit/hw';
 import {
   FW_CFG_IGD_BDSM_SIZE,
   FW_CFG_IGD_OPREGION,
@@ -15,7 +16,6 @@ import {
   PCI_BASE_CLASS_DISPLAY,
   PCI_VENDOR_ID_INTEL,
 } from '../machine/igd/assignment.js';
-import { IGD_ASLS, igdBdsmRegister, igdGeneration } from '../machine/igd/generation.js';
 import { fwCfgFiles, fwCfgReadFile } from './fw-cfg.js';
 
 // OVMF IgdAssignmentDxe / SeaBIOS: the OpRegion copy is 4 KiB aligned, stolen memory 1 MiB aligned

@@ -13,6 +13,7 @@ import {
   type PciAddress,
   type ProbedBar,
   type ProbedDevice,
+  TWO_32,
   VfioError,
 } from '@vfiokit/core';
 import {
@@ -81,7 +82,6 @@ export interface VectorBlockAllocator {
 const DEVICES = 32;
 const FUNCTIONS = 8;
 const NO_DEVICE = 0xffff;
-const TWO_32 = 2 ** 32;
 
 interface Found {
   address: PciAddress;

@@ -2,7 +2,7 @@
  * Guest RAM: shared memory from guest-physical address 0 up to its size, with a simple
  * allocator for driver buffers (firmware and kernel keep the first MiB).
  */
-import { allocateSharedMemory, type GuestRam, type SharedMemory, VfioError } from '@vfiokit/core';
+import { allocateSharedMemory, type GuestRam, PAGE_SIZE, type SharedMemory, VfioError } from '@vfiokit/core';
 import { hexOf } from './address-map.js';
 import { MAX_RAM_SIZE } from './layout.js';
 
@@ -10,7 +10,6 @@ import { MAX_RAM_SIZE } from './layout.js';
 const FIRST_ALLOCATION = 0x10_0000;
 /** The smallest guest RAM: room for the first allocation and as much again. */
 export const MIN_RAM_SIZE = 2 * FIRST_ALLOCATION;
-const PAGE = 4096;
 
 export class GuestMemory implements GuestRam {
   readonly memory: SharedMemory;
@@ -23,7 +22,7 @@ export class GuestMemory implements GuestRam {
    * must map guest RAM (its fd travels with DMA_MAP). It must return exactly `size` bytes.
    */
   constructor(size: number, allocate: (size: number) => SharedMemory = allocateSharedMemory) {
-    if (!Number.isSafeInteger(size) || size < MIN_RAM_SIZE || size > MAX_RAM_SIZE || size % PAGE !== 0) {
+    if (!Number.isSafeInteger(size) || size < MIN_RAM_SIZE || size > MAX_RAM_SIZE || size % PAGE_SIZE !== 0) {
       throw new VfioError(
         'EINVAL',
         `guest RAM of ${String(size)} bytes is not a whole number of pages from 2 MiB to ${MAX_RAM_SIZE / 2 ** 20} MiB.`,
@@ -54,7 +53,7 @@ export class GuestMemory implements GuestRam {
     this.bytes.set(src, gpa);
   }
 
-  alloc(size: number, align = PAGE): number {
+  alloc(size: number, align = PAGE_SIZE): number {
     if (
       !Number.isSafeInteger(size) ||
       size <= 0 ||

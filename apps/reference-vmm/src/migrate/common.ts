@@ -1,5 +1,7 @@
 /** What both halves of a live migration share: the devices that move, the knobs and the outcome. */
+
 import type { GuestDriver, GuestDriverResult, GuestMigrationProgram, ProbedDevice } from '@vfiokit/core';
+import { PAGE_SIZE } from '@vfiokit/core';
 import type { DeviceFile } from '@vfiokit/core/host';
 import type { Machine } from '../machine/index.js';
 
@@ -7,7 +9,8 @@ import type { Machine } from '../machine/index.js';
 export const MIGRATION_PROTOCOL_VERSION = 2;
 /** Bytes read from a device's data fd (or of RAM) per message. */
 export const CHUNK_BYTES = 1 << 20;
-export const PAGE = 4096;
+/** The page size, under the name this module's users know (PAGE_SIZE in @vfiokit/core). */
+export const PAGE = PAGE_SIZE;
 /** How long one end waits for the other's next message before it gives up (MigrationTuning.idleMs). */
 export const DEFAULT_IDLE_MS = 30_000;
 

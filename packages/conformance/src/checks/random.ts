@@ -3,7 +3,7 @@
  * VfioError, or a -errno result), a plugin handler never throws anything but a VfioError, and
  * the device keeps answering afterwards.
  */
-import { VfioError } from '@vfiokit/core';
+import { PAGE_SIZE, VfioError } from '@vfiokit/core';
 import {
   VFIO_DEVICE_FEATURE,
   VFIO_DEVICE_GET_INFO,
@@ -38,8 +38,6 @@ function stillAnswers(ctx: CheckContext, after: string): void {
       actual: describeRet(ret),
     });
 }
-
-const PAGE = 4096;
 
 export const randomChecks: readonly ConformanceCheck[] = [
   {
@@ -81,7 +79,7 @@ export const randomChecks: readonly ConformanceCheck[] = [
         ),
         length: kernel
           ? fc.integer({ min: 1, max: 8 })
-          : fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 2 * PAGE })),
+          : fc.oneof(fc.integer({ min: 1, max: 8 }), fc.integer({ min: 0, max: 2 * PAGE_SIZE })),
         write: readOnly ? fc.constant(false) : fc.boolean(),
         seed: fc.nat(),
       });

@@ -240,9 +240,8 @@ export class ConfigAccess {
   }
 }
 
-export function hex(value: number): string {
-  return `0x${value.toString(16)}`;
-}
+/** hex() of @vfiokit/core, for the checks that import it from here. */
+export { hex } from '@vfiokit/core';
 
 /** First offset where two byte arrays differ, or -1. */
 export function firstDifference(a: Uint8Array, b: Uint8Array): number {

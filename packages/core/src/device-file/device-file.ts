@@ -24,11 +24,11 @@ import {
   VFIO_MIGRATION_PRE_COPY,
   VFIO_MIGRATION_STOP_COPY,
 } from '../abi/constants.js';
+import { PAGE_SIZE } from '../bytes.js';
 import type { DeviceContext } from '../contract/context.js';
 import type { DeviceInfo, IrqInfo, RegionMapping, VfioDevice } from '../contract/device.js';
 import { MigState, type PrecopyInfo } from '../contract/migration.js';
 import { toVfioError, type VfioError } from '../errors.js';
-import { IOMMU_PAGE_SIZE } from '../memory/page.js';
 import { MigrationController } from '../migration/controller.js';
 import {
   alreadyOpenError,
@@ -61,8 +61,6 @@ import {
 export type { DeviceHost, DmaLogging } from './device-host.js';
 export { irqInfoFlags } from './ioctl-info.js';
 export type { RegionCounters, ResolvedRegion } from './region-table.js';
-
-const PAGE_SIZE = IOMMU_PAGE_SIZE;
 
 /** States in which a migration data stream stays open. */
 const STREAM_STATES = new Set([

@@ -10,8 +10,10 @@
  * Dirty pages are kept in a sparse map of fixed-size chunks, so logging a huge IOVA range costs
  * memory only for the parts that were written.
  */
+
+import { hex } from '../bytes.js';
 import { VfioError } from '../errors.js';
-import { hex, IOMMU_PAGE_SIZE, IOVA_LIMIT } from './page.js';
+import { IOMMU_PAGE_SIZE, IOVA_LIMIT } from './page.js';
 
 /** struct vfio_device_feature_dma_logging_range (linux/vfio.h). */
 export interface DirtyRange {

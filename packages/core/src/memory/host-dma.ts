@@ -4,11 +4,11 @@
  * VFIO_IOMMU_NOTIFY_DMA_UNMAP notifier that must make the driver unpin), and dirty logging of
  * device writes (VFIO_DEVICE_FEATURE_DMA_LOGGING_*).
  */
+import { hex } from '../bytes.js';
 import type { DirtyLog, DmaSpace, IommuListener, PinnedRange } from '../contract/context.js';
 import { VfioError } from '../errors.js';
 import type { DirtyTracker } from './dirty.js';
 import { type DmaMapping, IovaMap } from './iova-map.js';
-import { hex } from './page.js';
 
 /**
  * How the host reaches guest memory that is not in this process (mappings made with

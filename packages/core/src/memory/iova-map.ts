@@ -7,8 +7,10 @@
  * search. DMA reads and writes may cross from one mapping into the next adjacent one; anything
  * else is a fault that is detected before a single byte moves.
  */
+
+import { hex } from '../bytes.js';
 import { toVfioError, VfioError } from '../errors.js';
-import { DMA_ENTRY_LIMIT, hex, IOMMU_PAGE_SIZE, IOVA_LIMIT, isPageAligned } from './page.js';
+import { DMA_ENTRY_LIMIT, IOMMU_PAGE_SIZE, IOVA_LIMIT, isPageAligned } from './page.js';
 
 /** What VFIO_IOMMU_MAP_DMA asks for, with the process memory behind it as bytes. */
 export interface DmaMapRequest {

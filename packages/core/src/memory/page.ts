@@ -3,8 +3,10 @@
  * driver, not of linux/vfio.h, so they live here rather than in abi/constants.ts.
  */
 
-/** PAGE_SIZE on x86-64 (arch/x86/include/asm/page_types.h) and the smallest bit of type1's pgsize_bitmap. */
-export const IOMMU_PAGE_SIZE = 4096;
+import { PAGE_SIZE } from '../bytes.js';
+
+/** The page size (bytes.ts PAGE_SIZE), which is also the smallest bit of type1's pgsize_bitmap. */
+export const IOMMU_PAGE_SIZE = PAGE_SIZE;
 
 /**
  * Default limit of mappings per container: the `dma_entry_limit` module parameter of
@@ -21,8 +23,4 @@ export const IOVA_LIMIT = Number.MAX_SAFE_INTEGER + 1;
 
 export function isPageAligned(value: number, pageSize: number = IOMMU_PAGE_SIZE): boolean {
   return value % pageSize === 0;
-}
-
-export function hex(value: number): string {
-  return `0x${value.toString(16)}`;
 }

@@ -12,6 +12,7 @@
  * "as built".
  */
 
+import { hex, TWO_32 } from '../bytes.js';
 import { VfioError } from '../errors.js';
 import { type CapabilityBody, EXTENDED_CAPABILITY_HEADER_SIZE, msiLayout } from './capabilities.js';
 import {
@@ -189,7 +190,6 @@ const BAR_LIMITS = {
 // PCI Local Bus Specification 3.0 §6.2.5.2: bits 10..1 of the ROM BAR are reserved, so at least 2 KiB
 const ROM_MIN_SIZE = 0x800;
 const ROM_MAX_SIZE = 2 ** 31;
-const TWO_32 = 2 ** 32;
 
 // The COMMAND bits every function implements; IO and MEMORY become writable with a BAR of their kind.
 const COMMAND_BASE_WRITABLE =
@@ -204,10 +204,6 @@ const STATUS_RW1C =
 
 function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && 2 ** Math.round(Math.log2(n)) === n;
-}
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
 }
 
 export class ConfigSpace implements ConfigReader {

@@ -24,6 +24,7 @@
  * DataView read, with no allocation.
  */
 
+import { hex, TWO_32 } from '../bytes.js';
 import type { Logger } from '../contract/context.js';
 import { VfioError } from '../errors.js';
 
@@ -80,11 +81,6 @@ const FAST_WRITE4 = 2;
 const ACCESS_RO = 4;
 const ACCESS_WO = 8;
 const LOG_LIMIT = 32;
-const TWO_32 = 2 ** 32;
-
-function hex(n: number): string {
-  return `0x${n.toString(16)}`;
-}
 
 function isWidth(w: unknown): w is AccessWidth {
   return w === 1 || w === 2 || w === 4 || w === 8;

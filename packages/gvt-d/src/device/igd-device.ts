@@ -23,6 +23,7 @@ import {
   allocateDeviceMemory,
   ConfigSpace,
   type ExtraRegion,
+  leBytes,
   msiCapability,
   PciDeviceModel,
   type PluginHost,
@@ -36,17 +37,20 @@ import {
   VfioError,
   vendorCapability,
 } from '@vfiokit/core';
-import { identityFromConfig, igdRegisters } from '../host/facts.js';
-import type { IgdHostFacts } from '../host/types.js';
 import {
   IGD_ASLS,
-  IGD_BAR_APERTURE,
-  IGD_BAR_IO,
-  IGD_BAR_MMIO,
   IGD_BDSM_MMIO_OFFSET,
   IGD_GGC_MMIO_OFFSET,
   IGD_GMCH,
   IGD_GMCH_SIZE,
+  igdBdsmRegister,
+} from '@vfiokit/hw';
+import { identityFromConfig, igdRegisters } from '../host/facts.js';
+import type { IgdHostFacts } from '../host/types.js';
+import {
+  IGD_BAR_APERTURE,
+  IGD_BAR_IO,
+  IGD_BAR_MMIO,
   IGD_IOBAR_DATA,
   IGD_IOBAR_INDEX,
   IGD_REGION_HOST_CFG,
@@ -56,7 +60,6 @@ import {
   PCI_CLASS_BRIDGE_ISA,
   PCI_VENDOR_ID_INTEL,
 } from '../igd/constants.js';
-import { igdBdsmRegister } from '../igd/generation.js';
 import { type OpRegionView, presentOpRegion } from './opregion-view.js';
 
 /** VFIO_REGION_TYPE_PCI_VENDOR_TYPE | PCI_VENDOR_ID_INTEL as an unsigned 32-bit value (vfio_pci_igd.c). */
@@ -74,16 +77,6 @@ export interface IgdDeviceOptions {
   readonly name?: string;
   /** Where the aperture's memory comes from (the plugin host's allocator: a memfd under vfio-user). */
   readonly host?: Pick<PluginHost, 'allocateMemory'>;
-}
-
-function le(value: number, size: number): Uint8Array {
-  const b = new Uint8Array(size);
-  let v = value;
-  for (let i = 0; i < size; i++) {
-    b[i] = v % 256;
-    v = Math.floor(v / 256);
-  }
-  return b;
 }
 
 function readOnlyRegion(index: number, subtype: number, bytes: Uint8Array): ExtraRegion {
@@ -176,16 +169,16 @@ export function igdConfigSpace(facts: IgdHostFacts, name: string, asls: number):
   }
   config.addCapability(vendorCapability(vendorBody), CAP_VENDOR_AT);
   const regs = igdRegisters(igd);
-  config.defineField(IGD_GMCH, le(regs.ggc, IGD_GMCH_SIZE));
+  config.defineField(IGD_GMCH, leBytes(regs.ggc, IGD_GMCH_SIZE));
   const bdsm = igdBdsmRegister(facts.generation);
-  config.defineField(bdsm.offset, le(regs.bdsm, bdsm.size));
+  config.defineField(bdsm.offset, leBytes(regs.bdsm, bdsm.size));
   config.addCapability(pciExpressCapability({ type: 'rc-integrated' }), CAP_PCIE_AT);
   config.addCapability(msiCapability({ vectors: 1, addr64: false, perVectorMask: false }), CAP_MSI_AT);
   config.addCapability(powerManagementCapability(), CAP_PM_AT);
   const virtualised = asls !== 0 && asls !== 0xffffffff;
   config.defineField(
     IGD_ASLS,
-    le(asls, 4),
+    leBytes(asls, 4),
     virtualised ? { writeMask: new Uint8Array([0xff, 0xff, 0xff, 0xff]) } : {},
   );
   return config;

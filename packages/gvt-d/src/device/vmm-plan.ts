@@ -5,8 +5,6 @@
  * The device (IgdPassthroughDevice) is the kernel's half; this plan is QEMU's half.
  */
 
-import { igdRegisters } from '../host/facts.js';
-import type { IgdHostFacts } from '../host/types.js';
 import {
   IGD_ASLS,
   IGD_BDSM_MMIO_OFFSET,
@@ -14,9 +12,13 @@ import {
   IGD_GMCH,
   IGD_GMCH_SIZE,
   IGD_GMCH_VGA_DISABLE,
-  PCI_CLASS_DISPLAY_VGA,
-} from '../igd/constants.js';
-import { igdBdsmRegister, igdOverrideGms, igdStolenMemorySize } from '../igd/generation.js';
+  igdBdsmRegister,
+  igdOverrideGms,
+  igdStolenMemorySize,
+} from '@vfiokit/hw';
+import { igdRegisters } from '../host/facts.js';
+import type { IgdHostFacts } from '../host/types.js';
+import { PCI_CLASS_DISPLAY_VGA } from '../igd/constants.js';
 
 export interface EmulatedRegister {
   readonly name: 'ASLS' | 'BDSM' | 'GGC';

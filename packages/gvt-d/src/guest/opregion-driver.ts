@@ -7,7 +7,8 @@
  */
 import type { GuestDriver, GuestDriverResult, GuestView, ProbedDevice } from '@vfiokit/core';
 import { VfioError } from '@vfiokit/core';
-import { IGD_ASLS, IGD_DEVFN, PCI_BASE_CLASS_DISPLAY, PCI_VENDOR_ID_INTEL } from '../igd/constants.js';
+import { IGD_ASLS } from '@vfiokit/hw';
+import { IGD_DEVFN, PCI_BASE_CLASS_DISPLAY, PCI_VENDOR_ID_INTEL } from '../igd/constants.js';
 import { ASLE_OFF_RVDA, ASLE_OFF_RVDS, OPR_OFF_OVER_MINOR, OPREGION_SIZE } from '../opregion/layout.js';
 import { type OpRegion, parseOpRegion } from '../opregion/parse.js';
 

@@ -1,7 +1,6 @@
 /** Building and reading IgdHostFacts: identity from config bytes, derived generation and stolen size. */
 import { VfioError } from '@vfiokit/core';
-import { IGD_ASLS, IGD_GMCH } from '../igd/constants.js';
-import { igdBdsmRegister, igdGeneration, igdStolenMemorySize } from '../igd/generation.js';
+import { IGD_ASLS, IGD_GMCH, igdBdsmRegister, igdGeneration, igdStolenMemorySize } from '@vfiokit/hw';
 import type { IgdBarSizes, IgdHostFacts, IgdIdentity } from './types.js';
 
 const u16 = (b: Uint8Array, o: number) => (o + 2 <= b.length ? b[o] | (b[o + 1] << 8) : 0);

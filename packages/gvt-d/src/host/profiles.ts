@@ -5,18 +5,16 @@
  * with GGCLCK (bit 0) and GGMS 8 MiB (bits 7..6 = 3), BDSM 1 MiB aligned with its lock bit set.
  */
 import { VfioError } from '@vfiokit/core';
+import { IGD_ASLS, IGD_GMCH, igdBdsmRegister, igdGeneration } from '@vfiokit/hw';
 import {
-  IGD_ASLS,
   IGD_DEFAULT_APERTURE_SIZE,
   IGD_DEFAULT_IO_SIZE,
   IGD_DEFAULT_MMIO_SIZE,
-  IGD_GMCH,
   PCI_CLASS_BRIDGE_HOST,
   PCI_CLASS_BRIDGE_ISA,
   PCI_CLASS_DISPLAY_VGA,
   PCI_VENDOR_ID_INTEL,
 } from '../igd/constants.js';
-import { igdBdsmRegister, igdGeneration } from '../igd/generation.js';
 import type { HostProfile, IgdBarSizes, PciIds } from './types.js';
 
 const intel = (deviceId: number, revision: number, classCode: number): PciIds => ({

@@ -2,7 +2,7 @@
  * Where the host's IGD facts come from: a fixture (a file or bytes plus a host profile) or a real
  * Linux host (sysfs and debugfs). The device is built from IgdHostFacts alone.
  */
-import type { IgdGeneration } from '../igd/generation.js';
+import type { IgdGeneration } from '@vfiokit/hw';
 
 export interface IgdIdentity {
   vendorId: number;

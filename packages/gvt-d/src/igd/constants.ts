@@ -16,23 +16,8 @@ export const IGD_DEVFN = { device: 0x02, function: 0 } as const; // qemu hw/vfio
 export const HOST_BRIDGE_DEVFN = { device: 0x00, function: 0 } as const; // vfio_pci_igd.c PCI_DEVFN(0, 0)
 export const LPC_BRIDGE_DEVFN = { device: 0x1f, function: 0 } as const; // vfio_pci_igd.c PCI_DEVFN(0x1f, 0)
 
-// qemu hw/vfio/igd.c: IGD_GMCH, IGD_BDSM, IGD_BDSM_GEN11, IGD_ASLS
-export const IGD_GMCH = 0x50; // Graphics Control (GGC), 2 bytes used
-export const IGD_GMCH_SIZE = 2; // qemu igd.c: the BAR0 GGC mirror is 2 bytes
-export const IGD_BDSM = 0x5c; // Base Data of Stolen Memory, 4 bytes, before gen 11
-export const IGD_BDSM_GEN11 = 0xc0; // 8 bytes from gen 11
-export const IGD_ASLS = 0xfc; // ASL Storage: the OpRegion's physical address (vfio_pci_igd.c OPREGION_PCI_ADDR)
-
-// qemu hw/vfio/igd.c: GMCH bits
-export const IGD_GMCH_VGA_DISABLE = 1 << 1;
-export const IGD_GMCH_GEN6_GMS_SHIFT = 3;
-export const IGD_GMCH_GEN6_GMS_MASK = 0x1f;
-export const IGD_GMCH_GEN8_GMS_SHIFT = 8;
-export const IGD_GMCH_GEN8_GMS_MASK = 0xff;
-
-// qemu hw/vfio/igd.c: where BAR0 mirrors GGC and BDSM
-export const IGD_GGC_MMIO_OFFSET = 0x108040;
-export const IGD_BDSM_MMIO_OFFSET = 0x1080c0;
+// The IGD's GGC, BDSM and ASLS registers and their BAR0 mirrors are hardware facts the VMM
+// needs too: they live in @vfiokit/hw, and this package's entry re-exports them.
 
 /**
  * BAR layout of the IGD (GTTMMADR, GMADR, IOBAR). Sizes are those of a Skylake GT2 as lspci

@@ -3,12 +3,12 @@
  * (with its fd when it has one, so the server maps it; else the I/O worker answers the server's
  * DMA_READ/DMA_WRITE from it) and unmapped when the device closes.
  */
+
 import type { Logger, SharedMemory } from '@vfiokit/core';
+import { PAGE_SIZE } from '@vfiokit/core';
 import { VFIO_DMA_MAP_FLAG_READ, VFIO_DMA_MAP_FLAG_WRITE, VFIO_DMA_UNMAP_FLAG_ALL } from '@vfiokit/core/abi';
 import { encodeDmaMapRequest, encodeDmaUnmapRequest } from '../protocol/dma.js';
 import type { ChannelLink } from './link.js';
-
-const PAGE = 4096;
 
 export class ClientDma {
   private mapped = false;
@@ -23,7 +23,7 @@ export class ClientDma {
   map(): void {
     const g = this.guest;
     if (!g) return;
-    const size = g.size - (g.size % PAGE);
+    const size = g.size - (g.size % PAGE_SIZE);
     if (size === 0) return;
     this.link.call(
       encodeDmaMapRequest(this.link.msgId(), {

@@ -2,6 +2,7 @@
  * REGION_READ, REGION_WRITE and REGION_WRITE_MULTI: device region access by message, for the
  * parts of regions the client does not mmap. Data is returned as views into the payload: no copy.
  */
+import { TWO_32 } from '@vfiokit/core';
 import {
   VFIO_USER_F_TYPE_REPLY,
   VFIO_USER_MULTI_DATA,
@@ -27,8 +28,6 @@ import {
   setU64,
   view,
 } from './wire.js';
-
-const TWO_32 = 2 ** 32;
 
 export interface RegionAccess {
   readonly offset: number;

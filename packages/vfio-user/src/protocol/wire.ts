@@ -1,8 +1,6 @@
 /** Bounded little-endian field access shared by the codecs. Every read is checked first. */
-import { type ErrnoName, VfioError } from '@vfiokit/core';
+import { type ErrnoName, TWO_32, VfioError } from '@vfiokit/core';
 import { commandName, VFIO_USER_HEADER_SIZE } from './constants.js';
-
-const TWO_32 = 2 ** 32;
 
 export function protocolError(code: ErrnoName, command: number, problem: string, hint?: string): VfioError {
   return new VfioError(code, `${commandName(command)}: ${problem}`, hint ? { hint } : {});

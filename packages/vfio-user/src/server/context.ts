@@ -3,7 +3,7 @@
  * of the session, the limits both sides announced, and the one way a command becomes an ioctl.
  */
 import type { Logger } from '@vfiokit/core';
-import { VfioError } from '@vfiokit/core';
+import { PAGE_SIZE, VfioError } from '@vfiokit/core';
 import type { DeviceFile } from '@vfiokit/core/host';
 import type { Limits } from '../protocol/header.js';
 
@@ -24,7 +24,8 @@ export interface SessionContext {
   device(): DeviceFile;
 }
 
-export const PAGE = 4096;
+/** The page size, under the name this module's users know (PAGE_SIZE in @vfiokit/core). */
+export const PAGE = PAGE_SIZE;
 export const NO_FDS: readonly number[] = Object.freeze([]);
 
 /** An ioctl on the device file, its error thrown, its output returned. */

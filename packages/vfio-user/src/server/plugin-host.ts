@@ -3,11 +3,9 @@
  * their fds can go out with REGION_INFO replies and the client maps the same pages.
  */
 import type { Clock, Logger, PluginHost, SharedMemory } from '@vfiokit/core';
-import { VfioError } from '@vfiokit/core';
+import { PAGE_SIZE, VfioError } from '@vfiokit/core';
 import { createRealClock, stderrLogger } from '../host.js';
 import { allocateMemfdMemory } from '../native/memory.js';
-
-const PAGE = 4096;
 
 export interface ServerPluginHostOptions {
   readonly log?: Logger;
@@ -21,7 +19,7 @@ export function allocateMemfdSharedMemory(size: number, name: string): SharedMem
     throw new VfioError('EINVAL', `cannot allocate device memory of ${String(size)} bytes for ${name}.`, {
       hint: 'Pass a positive whole number of bytes.',
     });
-  return allocateMemfdMemory(name, Math.ceil(size / PAGE) * PAGE);
+  return allocateMemfdMemory(name, Math.ceil(size / PAGE_SIZE) * PAGE_SIZE);
 }
 
 export function createPluginHostForServer(opts: ServerPluginHostOptions = {}): PluginHost {

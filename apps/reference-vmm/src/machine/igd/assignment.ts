@@ -15,7 +15,9 @@
  */
 import {
   formatPciAddress,
+  hex,
   type Logger,
+  leBytes,
   type PciAddress,
   VFIO_PCI_NUM_REGIONS,
   VFIO_REGION_SUBTYPE_INTEL_IGD_HOST_CFG,
@@ -34,10 +36,6 @@ import {
   VFIO_REGION_INFO_CAP_TYPE,
 } from '@vfiokit/core/abi';
 import { type DeviceFile, type ResolvedRegion, toVfioError } from '@vfiokit/core/host';
-import type { AccessHandler, AccessSize } from '../address-map.js';
-import { EmulatedConfig } from '../emulated-config.js';
-import type { FwCfg } from '../fw-cfg.js';
-import type { HostBridge } from '../host-bridge.js';
 import {
   IGD_ASLS,
   IGD_BDSM_MMIO_OFFSET,
@@ -47,8 +45,12 @@ import {
   igdBdsmRegister,
   igdGeneration,
   igdOverrideGms,
-  igdStolenSize,
-} from './generation.js';
+  igdStolenMemorySize,
+} from '@vfiokit/hw';
+import type { AccessHandler, AccessSize } from '../address-map.js';
+import { EmulatedConfig } from '../emulated-config.js';
+import type { FwCfg } from '../fw-cfg.js';
+import type { HostBridge } from '../host-bridge.js';
 import { LpcBridge, type LpcIdentity } from './lpc-bridge.js';
 
 // linux include/linux/pci_ids.h PCI_VENDOR_ID_INTEL
@@ -254,20 +256,6 @@ class ConfigMirror implements AccessHandler {
   }
 }
 
-function le(value: number, size: number): Uint8Array {
-  const b = new Uint8Array(size);
-  let v = value;
-  for (let i = 0; i < size; i++) {
-    b[i] = v % 256;
-    v = Math.floor(v / 256);
-  }
-  return b;
-}
-
-function hex(n: number, width = 0): string {
-  return `0x${n.toString(16).padStart(width, '0')}`;
-}
-
 function sameSlot(a: PciAddress, b: { device: number; function: number }): boolean {
   return a.bus === 0 && a.device === b.device && a.function === b.function;
 }
@@ -326,18 +314,18 @@ export class IgdAssignment {
 
     const config = new EmulatedConfig(fn.configSize);
     const emulated: IgdEmulatedRegister[] = [{ name: 'ASLS', offset: IGD_ASLS, size: 4, writable: true }];
-    config.emulate(IGD_ASLS, le(0, 4), true);
+    config.emulate(IGD_ASLS, leBytes(0, 4), true);
     const mirrors: { offset: number; size: number; config: number }[] = [];
     if (options.gms !== undefined) {
       // GMCH is read-only and emulated with the overridden GMS
-      config.emulate(IGD_GMCH, le(ggc, 4), false);
+      config.emulate(IGD_GMCH, leBytes(ggc, 4), false);
       emulated.push({ name: 'GGC', offset: IGD_GMCH, size: 4, writable: false });
       mirrors.push({ offset: IGD_GGC_MMIO_OFFSET, size: 2, config: IGD_GMCH });
     }
     const bdsm = igdBdsmRegister(gen);
     if (gen > 0) {
       // BDSM is read-write and emulated, starting at 0: the firmware writes its reserved base
-      config.emulate(bdsm.offset, le(0, bdsm.size), true);
+      config.emulate(bdsm.offset, leBytes(0, bdsm.size), true);
       emulated.push({ name: 'BDSM', offset: bdsm.offset, size: bdsm.size, writable: true });
     }
     if (gen >= 6) mirrors.push({ offset: IGD_BDSM_MMIO_OFFSET, size: bdsm.size, config: bdsm.offset });
@@ -354,7 +342,7 @@ export class IgdAssignment {
       ),
     }));
 
-    this.stolenBytes = igdStolenSize(gen, ggc);
+    this.stolenBytes = igdStolenMemorySize(gen, ggc);
     const fw = machine.fwCfg;
     fw.addFile(FW_CFG_IGD_OPREGION, this.opRegion);
     const size = new Uint8Array(8);

@@ -113,3 +113,36 @@ describe('x-igd-gms override (qemu vfio_pci_igd_override_gms)', () => {
     );
   });
 });
+
+describe('the generation table against real device IDs', () => {
+  it('names SNB 6, HSW 7, BDW 8, SKL/KBL/APL 9, ICL 11, TGL/ADL 12, else -1', () => {
+    expect(
+      [0x0102, 0x0412, 0x1616, 0x1912, 0x5916, 0x5a84, 0x0a84, 0x8a52, 0x9a49, 0x4680, 0x2e12].map(
+        igdGeneration,
+      ),
+    ).toEqual([6, 7, 8, 9, 9, 9, 9, 11, 12, 12, -1]);
+  });
+
+  it('uses 32 MiB steps, and 4 MiB steps for GMS 0xf0-0xfe from gen 9', () => {
+    expect(igdStolenMemorySize(9, 0x0200)).toBe(64 * MiB);
+    expect(igdStolenMemorySize(9, 0xfe00)).toBe(60 * MiB);
+    expect(igdStolenMemorySize(8, 0xf000)).toBe(0xf0 * 32 * MiB);
+    expect(igdStolenMemorySize(6, 0x0018)).toBe(3 * 32 * MiB);
+  });
+
+  it('names the device in a refused GMS override, and says which values fit', () => {
+    expect(() => igdOverrideGms(9, 0x50, 0x01c1, '00:02.0')).toThrow(
+      /GMS override 80 does not suit an IGD of generation 9/,
+    );
+    let err: unknown;
+    try {
+      igdOverrideGms(8, 0x41, 0, '00:02.0');
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(VfioError);
+    expect((err as VfioError).code).toBe('EINVAL');
+    expect((err as VfioError).message).toContain('00:02.0');
+    expect((err as VfioError).message).toContain('0x40');
+  });
+});
