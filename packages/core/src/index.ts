@@ -159,6 +159,7 @@ export {
   findCapability,
   type WalkProblem,
   type WalkResult,
+  type WalkRules,
   walkCapabilities,
   walkExtendedCapabilities,
 } from './pci/walk.js';

@@ -324,6 +324,108 @@ describe('ExtendedCapabilityWalk', () => {
   });
 });
 
+/** lib/caps.c pci_scan_trad_caps and ls-caps.c show_caps, line by line, as the model of the 'pciutils' rules. */
+function pciutilsStandard(b: Uint8Array, pointer = PCI_CAPABILITY_LIST): { found: number[][]; end: string } {
+  const found: number[][] = [];
+  if (!(b[PCI_STATUS] & PCI_STATUS_CAP_LIST)) return { found, end: 'end' };
+  const beenThere = new Uint8Array(256);
+  let where = b[pointer] & ~3;
+  while (where) {
+    const id = b[where];
+    const next = b[where + 1] & ~3;
+    if (beenThere[where]++) return { found, end: `loop@${where}` };
+    if (id === 0xff) return { found, end: `broken@${where}` };
+    found.push([id, where]);
+    where = next;
+  }
+  return { found, end: 'end' };
+}
+
+/** lib/caps.c pci_scan_ext_caps, as the model of the extended 'pciutils' rules. */
+function pciutilsExtended(b: Uint8Array): { found: number[][]; end: string } {
+  const v = new DataView(b.buffer);
+  const found: number[][] = [];
+  const beenThere = new Uint8Array(0x1000);
+  let where = 0x100;
+  do {
+    const header = v.getUint32(where, true);
+    if (!header || header === 0xffffffff) break;
+    if (beenThere[where]++) return { found, end: `loop@${where}` };
+    found.push([header & 0xffff, (header >>> 16) & 0xf, where]);
+    where = (header >>> 20) & ~3;
+  } while (where);
+  return { found, end: 'end' };
+}
+
+describe("the 'pciutils' rules", () => {
+  it('clears the low bits of each pointer, allows pointers into the header and calls ID 0xff broken', () => {
+    const b = standard(0x43, [
+      [0x40, 0x01, 0x11],
+      [0x10, 0x05, 0x60],
+      [0x60, 0xff, 0x00],
+    ]);
+    const w = new CapabilityWalk().begin(counted(b).reader, 256, 'pciutils');
+    const seen: number[][] = [];
+    while (w.next()) seen.push([w.id, w.offset]);
+    expect(seen).toEqual([
+      [0x01, 0x40],
+      [0x05, 0x10],
+    ]);
+    expect([w.problem, w.at]).toEqual(['broken', 0x60]);
+    // Linux's rules stop at the first misaligned pointer instead
+    const linux = new CapabilityWalk().begin(counted(b).reader);
+    expect([linux.next(), linux.problem, linux.at]).toEqual([false, 'misaligned', 0x43]);
+  });
+
+  it("starts at a CardBus bridge's pointer when told", () => {
+    const b = standard(0x00, [[0x80, 0x0a, 0x00]]);
+    b[0x14] = 0x80;
+    const w = new CapabilityWalk().begin(counted(b).reader, 256, 'pciutils', 0x14);
+    expect([w.next(), w.id, w.offset, w.next(), w.problem]).toEqual([true, 0x0a, 0x80, false, undefined]);
+  });
+
+  it('follows an extended next pointer below 0x100 and ends at any 0 or all-ones header', () => {
+    const b = extended([
+      [0x100, 0x0001, 1, 0x040],
+      [0x040, 0x0003, 1, 0x200],
+    ]);
+    new DataView(b.buffer).setUint32(0x200, 0xffffffff, true);
+    const w = new ExtendedCapabilityWalk().begin(counted(b).reader, 4096, 'pciutils');
+    const seen: number[][] = [];
+    while (w.next()) seen.push([w.id, w.offset]);
+    expect(seen).toEqual([
+      [0x0001, 0x100],
+      [0x0003, 0x040],
+    ]);
+    expect(w.problem).toBeUndefined();
+  });
+
+  it('walks any configuration bytes exactly as pciutils does', () => {
+    const w = new CapabilityWalk();
+    const x = new ExtendedCapabilityWalk();
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ minLength: 4096, maxLength: 4096 }),
+        fc.constantFrom(PCI_CAPABILITY_LIST, 0x14),
+        fc.boolean(),
+        (b, pointer, listed) => {
+          if (listed) b[PCI_STATUS] |= PCI_STATUS_CAP_LIST;
+          const { reader } = counted(b);
+          const found: number[][] = [];
+          for (w.begin(reader, 256, 'pciutils', pointer); w.next(); ) found.push([w.id, w.offset]);
+          const model = pciutilsStandard(b, pointer);
+          expect({ found, end: w.problem === undefined ? 'end' : `${w.problem}@${w.at}` }).toEqual(model);
+          const ext: number[][] = [];
+          for (x.begin(reader, 4096, 'pciutils'); x.next(); ) ext.push([x.id, x.version, x.offset]);
+          expect({ found: ext, end: x.problem === undefined ? 'end' : `${x.problem}@${x.at}` }).toEqual(
+            pciutilsExtended(b),
+          );
+        },
+      ),
+    );
+  });
+});
+
 describe('findCapability', () => {
   it('finds the first capability with an ID, or answers -1', () => {
     const { reader } = counted(

@@ -12,6 +12,12 @@
  * pointer with its low two bits set is 'misaligned', one into the standard header or without room
  * for its ID and next bytes is 'out-of-range', and an offset reached twice is a 'loop'. Each
  * capability's ID and next pointer are read as one 16-bit word, as Linux reads them.
+ *
+ * With the 'pciutils' rules (lib/caps.c pci_scan_trad_caps / pci_scan_ext_caps, ls-caps.c
+ * show_caps / show_ext_caps), which lspci must print exactly: every pointer is taken with its low
+ * two bits cleared and none is out of range, a standard capability with ID 0xff is 'broken', an
+ * extended list goes on through any next pointer (even one below 0x100) and ends cleanly at any
+ * header that is 0 or all ones, and an offset reached twice is a 'loop'.
  */
 
 import {
@@ -44,7 +50,11 @@ export interface FoundExtendedCapability extends FoundCapability {
   version: number;
 }
 
-export type WalkProblem = 'loop' | 'out-of-range' | 'misaligned';
+/** 'broken' is pciutils' "<chain broken>": a standard capability with ID 0xff. */
+export type WalkProblem = 'loop' | 'out-of-range' | 'misaligned' | 'broken';
+
+/** Whose reading of a capability list a walk follows: Linux's (the default) or pciutils' (lspci). */
+export type WalkRules = 'linux' | 'pciutils';
 
 export type WalkResult<T> =
   | { ok: true; capabilities: T[] }
@@ -74,24 +84,35 @@ export class CapabilityWalk {
   private reader: ConfigReader | undefined;
   private limit = 0;
   private pending = 0;
+  private pciutils = false;
   /** Visited capability offsets, one bit per dword of the 256-byte space. */
   private visitedLow = 0;
   private visitedHigh = 0;
 
-  /** Start a walk of `reader`'s list; `size` is how many bytes of config space it has. */
-  begin(reader: ConfigReader, size: number = PCI_CFG_SPACE_SIZE): this {
+  /**
+   * Start a walk of `reader`'s list; `size` is how many bytes of config space it has, `pointer`
+   * where the first pointer is (0x34, or 0x14 in a CardBus bridge's header).
+   */
+  begin(
+    reader: ConfigReader,
+    size: number = PCI_CFG_SPACE_SIZE,
+    rules: WalkRules = 'linux',
+    pointer: number = PCI_CAPABILITY_LIST,
+  ): this {
     this.reader = reader;
     this.limit = Math.min(size, PCI_CFG_SPACE_SIZE);
+    this.pciutils = rules === 'pciutils';
     this.problem = undefined;
     this.id = 0;
     this.offset = 0;
     this.at = 0;
     this.visitedLow = 0;
     this.visitedHigh = 0;
-    this.from = PCI_CAPABILITY_LIST;
+    this.from = pointer;
     const listed =
-      this.limit >= PCI_STD_HEADER_SIZEOF && (reader.configRead(PCI_STATUS, 1) & PCI_STATUS_CAP_LIST) !== 0;
-    this.pending = listed ? reader.configRead(PCI_CAPABILITY_LIST, 1) & 0xff : 0;
+      (this.pciutils || this.limit >= PCI_STD_HEADER_SIZEOF) &&
+      (reader.configRead(PCI_STATUS, 1) & PCI_STATUS_CAP_LIST) !== 0;
+    this.pending = listed ? reader.configRead(pointer, 1) & (this.pciutils ? 0xfc : 0xff) : 0;
     return this;
   }
 
@@ -101,8 +122,10 @@ export class CapabilityWalk {
     const pos = this.pending;
     if (reader === undefined || pos === 0) return false;
     this.pending = 0;
-    if ((pos & 3) !== 0) return this.fail('misaligned', pos);
-    if (pos < PCI_STD_HEADER_SIZEOF || pos + 2 > this.limit) return this.fail('out-of-range', pos);
+    if (!this.pciutils) {
+      if ((pos & 3) !== 0) return this.fail('misaligned', pos);
+      if (pos < PCI_STD_HEADER_SIZEOF || pos + 2 > this.limit) return this.fail('out-of-range', pos);
+    }
     const dword = pos >>> 2;
     const bit = 1 << (dword & 31);
     if (dword < 32) {
@@ -114,9 +137,10 @@ export class CapabilityWalk {
     }
     const header = reader.configRead(pos + PCI_CAP_LIST_ID, 2);
     this.id = header & 0xff;
+    if (this.pciutils && this.id === 0xff) return this.fail('broken', pos);
     this.offset = pos;
     this.from = pos + PCI_CAP_LIST_NEXT;
-    this.pending = (header >>> ((PCI_CAP_LIST_NEXT - PCI_CAP_LIST_ID) * 8)) & 0xff;
+    this.pending = (header >>> ((PCI_CAP_LIST_NEXT - PCI_CAP_LIST_ID) * 8)) & (this.pciutils ? 0xfc : 0xff);
     return true;
   }
 
@@ -132,7 +156,7 @@ export class CapabilityWalk {
  * as CapabilityWalk, with `version` beside `id`. The list is empty when the space is 256 bytes or
  * the first header is 0 or all ones; a next pointer with its low two bits set is 'misaligned', one
  * below 0x100 (other than 0, the end) or without room for a header is 'out-of-range', and an
- * offset reached twice is a 'loop'.
+ * offset reached twice is a 'loop'. (The 'pciutils' rules: see the top of this file.)
  */
 export class ExtendedCapabilityWalk {
   id = 0;
@@ -143,11 +167,14 @@ export class ExtendedCapabilityWalk {
   from = 0;
   private reader: ConfigReader | undefined;
   private pending = 0;
-  /** Visited header offsets, one bit per dword of the extended space (0x100..0xfff). */
-  private readonly visited = new Int32Array((PCI_CFG_SPACE_EXP_SIZE - PCI_EXT_CAP_START) / 4 / 32);
+  private pciutils = false;
+  /** Visited header offsets, one bit per dword of the 4096-byte space (pciutils may go below 0x100). */
+  private readonly visited = new Int32Array(PCI_CFG_SPACE_EXP_SIZE / 4 / 32);
 
-  begin(reader: ConfigReader, size: number = PCI_CFG_SPACE_EXP_SIZE): this {
+  /** Start a walk of `reader`'s extended list; `size` is how many bytes of config space it has. */
+  begin(reader: ConfigReader, size: number = PCI_CFG_SPACE_EXP_SIZE, rules: WalkRules = 'linux'): this {
     this.reader = reader;
+    this.pciutils = rules === 'pciutils';
     this.problem = undefined;
     this.id = 0;
     this.version = 0;
@@ -156,7 +183,10 @@ export class ExtendedCapabilityWalk {
     this.from = 0;
     this.visited.fill(0);
     this.pending = 0;
-    if (size >= PCI_CFG_SPACE_EXP_SIZE) {
+    if (this.pciutils) {
+      // show_ext_caps reads the first header in its loop; reads past the space are the reader's.
+      this.pending = PCI_EXT_CAP_START;
+    } else if (size >= PCI_CFG_SPACE_EXP_SIZE) {
       const header = reader.configRead(PCI_EXT_CAP_START, 4) >>> 0;
       if (header !== 0 && header !== 0xffffffff) this.pending = PCI_EXT_CAP_START;
     }
@@ -168,20 +198,27 @@ export class ExtendedCapabilityWalk {
     const pos = this.pending;
     if (reader === undefined || pos === 0) return false;
     this.pending = 0;
-    if (pos !== PCI_EXT_CAP_START) {
+    let header = 0;
+    if (this.pciutils) {
+      // pci_scan_ext_caps: a 0 or all-ones header ends the list wherever it is.
+      header = reader.configRead(pos, 4) >>> 0;
+      if (header === 0 || header === 0xffffffff) return false;
+    } else if (pos !== PCI_EXT_CAP_START) {
       if ((pos & 3) !== 0) return this.fail('misaligned', pos);
       if (pos < PCI_EXT_CAP_START || pos + 4 > PCI_CFG_SPACE_EXP_SIZE) return this.fail('out-of-range', pos);
     }
-    const dword = (pos - PCI_EXT_CAP_START) >>> 2;
+    const dword = pos >>> 2;
     const bit = 1 << (dword & 31);
     if (this.visited[dword >>> 5] & bit) return this.fail('loop', pos);
     this.visited[dword >>> 5] |= bit;
-    const header = reader.configRead(pos, 4) >>> 0;
+    if (!this.pciutils) header = reader.configRead(pos, 4) >>> 0;
     this.id = header & PCI_EXT_CAP_ID_MASK;
     this.version = (header >>> PCI_EXT_CAP_VER_SHIFT) & PCI_EXT_CAP_VER_MASK;
     this.offset = pos;
     this.from = pos;
-    this.pending = header >>> PCI_EXT_CAP_NEXT_SHIFT;
+    this.pending = this.pciutils
+      ? (header >>> PCI_EXT_CAP_NEXT_SHIFT) & ~3
+      : header >>> PCI_EXT_CAP_NEXT_SHIFT;
     return true;
   }
 

@@ -3,6 +3,7 @@
  * decoders, ls-caps-vendor.c); PCI Express lives in express.ts, the extended list in ecaps.ts.
  * Offsets and bits are linux/pci_regs.h's (pciutils' lib/header.h).
  */
+import { CapabilityWalk } from '@vfiokit/core';
 import { msiLayout } from '@vfiokit/core/host';
 import { BITS, FLAG, fetch, hex, type Printer } from './context.js';
 import { showExtCaps } from './ecaps.js';
@@ -10,106 +11,101 @@ import { express } from './express.js';
 import { headerType, PCI_HEADER_TYPE_BRIDGE, PCI_HEADER_TYPE_NORMAL } from './header.js';
 import { subsystemName } from './names.js';
 
-const PCI_STATUS = 0x06;
-const PCI_STATUS_CAP_LIST = 0x10;
+/** The cursor show_caps walks with, by pciutils' rules (never two walks at once: no callbacks). */
+const walk = new CapabilityWalk();
 
 /** show_caps: walk the list from the pointer at `pointer`; then the extended list when a PCI Express or PCI-X capability was seen. */
 export function showCaps(p: Printer, pointer: number): void {
   const { cfg } = p;
   let canHaveExt = false;
   let type = -1;
-  if (cfg.u16(PCI_STATUS) & PCI_STATUS_CAP_LIST) {
-    const seen = new Uint8Array(256);
-    let where = cfg.u8(pointer) & ~3;
-    while (where) {
-      if (!fetch(cfg, where, 4)) {
-        p.out('\tCapabilities: <access denied>');
+  // The walk checks STATUS.CAP_LIST, clears each pointer's low bits and stops at a loop or ID 0xff.
+  const w = walk.begin(cfg, cfg.size, 'pciutils', pointer);
+  for (;;) {
+    const more = w.next();
+    if (!more && w.problem === undefined) break;
+    const where = more ? w.offset : w.at;
+    if (!fetch(cfg, where, 4)) {
+      p.out('\tCapabilities: <access denied>');
+      break;
+    }
+    const head = `\tCapabilities: [${hex(where, 2)}] `;
+    if (!more) {
+      p.out(`${head}<chain ${w.problem === 'loop' ? 'looped' : 'broken'}>`);
+      break;
+    }
+    const id = w.id;
+    const cap = cfg.u16(where + 2);
+    switch (id) {
+      case 0x00:
+        p.out(`${head}Null`);
         break;
-      }
-      const id = cfg.u8(where);
-      const next = cfg.u8(where + 1) & ~3;
-      const cap = cfg.u16(where + 2);
-      const head = `\tCapabilities: [${hex(where, 2)}] `;
-      if (seen[where]++) {
-        p.out(`${head}<chain looped>`);
+      case 0x01:
+        pm(p, head, where, cap);
         break;
-      }
-      if (id === 0xff) {
-        p.out(`${head}<chain broken>`);
+      case 0x02:
+        agp(p, head, where, cap);
         break;
-      }
-      switch (id) {
-        case 0x00:
-          p.out(`${head}Null`);
-          break;
-        case 0x01:
-          pm(p, head, where, cap);
-          break;
-        case 0x02:
-          agp(p, head, where, cap);
-          break;
-        case 0x03:
-          p.out(`${head}Vital Product Data`);
-          // ls-vpd.c reads VPD through the OS, which lspci has no way to here (nor from a dump)
-          if (p.opts.verbose > 1) p.out('\t\tNot readable');
-          break;
-        case 0x04:
-          p.out(`${head}Slot ID: ${cap & 0x1f} slots, First${FLAG(cap, 0x20)}, chassis ${hex(cap >> 8, 2)}`);
-          break;
-        case 0x05:
-          msi(p, head, where, cap);
-          break;
-        case 0x06:
-          p.out(`${head}CompactPCI hot-swap <?>`);
-          break;
-        case 0x07:
-          pcix(p, head, where);
-          canHaveExt = true;
-          break;
-        case 0x08:
-          hyperTransport(p, head, where, cap);
-          break;
-        case 0x09:
-          vendor(p, head, where, cap);
-          break;
-        case 0x0a:
-          p.out(`${head}Debug port: BAR=${cap >> 13} offset=${hex(cap & 0x1fff, 4)}`);
-          break;
-        case 0x0b:
-          p.out(`${head}CompactPCI central resource control <?>`);
-          break;
-        case 0x0c:
-          p.out(`${head}Hot-plug capable`);
-          break;
-        case 0x0d:
-          ssvid(p, head, where);
-          break;
-        case 0x0e:
-          p.out(`${head}AGP3 <?>`);
-          break;
-        case 0x0f:
-          p.out(`${head}Secure device <?>`);
-          break;
-        case 0x10:
-          type = express(p, head, where, cap);
-          canHaveExt = true;
-          break;
-        case 0x11:
-          msix(p, head, where, cap);
-          break;
-        case 0x12:
-          sata(p, head, where, cap);
-          break;
-        case 0x13:
-          advancedFeatures(p, head, where);
-          break;
-        case 0x14:
-          enhancedAllocation(p, head, where, cap);
-          break;
-        default:
-          p.out(`${head}Capability ID ${id ? `0x${id.toString(16)}` : '0'} [${hex(cap, 4)}]`);
-      }
-      where = next;
+      case 0x03:
+        p.out(`${head}Vital Product Data`);
+        // ls-vpd.c reads VPD through the OS, which lspci has no way to here (nor from a dump)
+        if (p.opts.verbose > 1) p.out('\t\tNot readable');
+        break;
+      case 0x04:
+        p.out(`${head}Slot ID: ${cap & 0x1f} slots, First${FLAG(cap, 0x20)}, chassis ${hex(cap >> 8, 2)}`);
+        break;
+      case 0x05:
+        msi(p, head, where, cap);
+        break;
+      case 0x06:
+        p.out(`${head}CompactPCI hot-swap <?>`);
+        break;
+      case 0x07:
+        pcix(p, head, where);
+        canHaveExt = true;
+        break;
+      case 0x08:
+        hyperTransport(p, head, where, cap);
+        break;
+      case 0x09:
+        vendor(p, head, where, cap);
+        break;
+      case 0x0a:
+        p.out(`${head}Debug port: BAR=${cap >> 13} offset=${hex(cap & 0x1fff, 4)}`);
+        break;
+      case 0x0b:
+        p.out(`${head}CompactPCI central resource control <?>`);
+        break;
+      case 0x0c:
+        p.out(`${head}Hot-plug capable`);
+        break;
+      case 0x0d:
+        ssvid(p, head, where);
+        break;
+      case 0x0e:
+        p.out(`${head}AGP3 <?>`);
+        break;
+      case 0x0f:
+        p.out(`${head}Secure device <?>`);
+        break;
+      case 0x10:
+        type = express(p, head, where, cap);
+        canHaveExt = true;
+        break;
+      case 0x11:
+        msix(p, head, where, cap);
+        break;
+      case 0x12:
+        sata(p, head, where, cap);
+        break;
+      case 0x13:
+        advancedFeatures(p, head, where);
+        break;
+      case 0x14:
+        enhancedAllocation(p, head, where, cap);
+        break;
+      default:
+        p.out(`${head}Capability ID ${id ? `0x${id.toString(16)}` : '0'} [${hex(cap, 4)}]`);
     }
   }
   if (canHaveExt) showExtCaps(p, type);

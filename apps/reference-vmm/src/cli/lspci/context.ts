@@ -1,5 +1,5 @@
 /** The shared state of one lspci run: options, a function's configuration bytes, the output lines. */
-import type { GuestView, PciAddress, ProbedBar } from '@vfiokit/core';
+import type { GuestView, PciAddress, ProbedBar, ConfigReader as WalkReader } from '@vfiokit/core';
 import { PCI_CFG_SPACE_EXP_SIZE, PCI_CFG_SPACE_SIZE } from '@vfiokit/core/abi';
 import type { PciIds } from './ids.js';
 
@@ -35,8 +35,11 @@ export const FLAG = (x: number, bit: number) => ((x & bit) !== 0 ? '+' : '-');
 export const BITS = (x: number, at: number, width: number) =>
   width >= 32 ? x >>> at : (x >>> at) & ((1 << width) - 1);
 
-/** Configuration bytes as lspci reads them: little-endian fields, `size` bytes readable (256 or 4096). */
-export interface ConfigReader {
+/**
+ * Configuration bytes as lspci reads them: little-endian fields, `size` bytes readable (256 or
+ * 4096); configRead is the same read for core's capability walk.
+ */
+export interface ConfigReader extends WalkReader {
   readonly size: number;
   u8(off: number): number;
   u16(off: number): number;
@@ -56,6 +59,10 @@ abstract class LittleEndian implements ConfigReader {
   }
   u32(off: number): number {
     return (this.u16(off) | (this.u16(off + 2) << 16)) >>> 0;
+  }
+  /** The same bytes as core's capability walk reads them. */
+  configRead(offset: number, size: 1 | 2 | 4): number {
+    return size === 1 ? this.u8(offset) : size === 2 ? this.u16(offset) : this.u32(offset);
   }
   /** The first `n` bytes (clamped to what is readable). */
   bytes(n: number): Uint8Array {

@@ -4,6 +4,7 @@
  * PCI_ERR_*, PCI_ACS_*, PCI_IOV_*... (pciutils' lib/header.h). A CXL designated-vendor
  * capability prints its header line with `<?>`: the CXL register decode is not carried over.
  */
+import { ExtendedCapabilityWalk } from '@vfiokit/core';
 import { BITS, FLAG, fetch, hex, type Printer } from './context.js';
 import { multicast, rcec, rootComplexLink, virtualChannel } from './ecaps-links.js';
 
@@ -32,25 +33,26 @@ const NAME_ONLY: Readonly<Record<number, string>> = {
   41: 'Native PCIe Enclosure Management <?>',
 };
 
+/** The cursor show_ext_caps walks with, by pciutils' rules. */
+const walk = new ExtendedCapabilityWalk();
+
 /** show_ext_caps: follow the chain from 0x100 until a zero or all-ones header or a loop. */
 export function showExtCaps(p: Printer, type: number): void {
   const { cfg } = p;
-  const seen = new Uint8Array(0x1000);
-  let where = 0x100;
-  do {
+  const w = walk.begin(cfg, cfg.size, 'pciutils');
+  for (;;) {
+    const more = w.next();
+    if (!more && w.problem === undefined) break;
+    const where = more ? w.offset : w.at;
     if (!fetch(cfg, where, 4)) break;
-    const header = cfg.u32(where);
-    if (!header || header === 0xffffffff) break;
-    const id = header & 0xffff;
-    const version = (header >>> 16) & 0xf;
+    const version = more ? w.version : (cfg.u32(where) >>> 16) & 0xf;
     const head = `\tCapabilities: [${hex(where, 3)}${p.opts.verbose > 1 ? ` v${version}` : ''}] `;
-    if (seen[where]++) {
+    if (!more) {
       p.out(`${head}<chain looped>`);
       break;
     }
-    decode(p, head, id, where, type);
-    where = (header >>> 20) & ~3;
-  } while (where);
+    decode(p, head, w.id, where, type);
+  }
 }
 
 type Decoder = (p: Printer, head: string, where: number, type: number) => void;

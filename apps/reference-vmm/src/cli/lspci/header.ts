@@ -3,6 +3,7 @@
  * show_bases, show_rom, show_range and the bridge header (show_htype1), and show_hex_dump.
  * Register offsets and bits are linux/pci_regs.h's.
  */
+import { CapabilityWalk } from '@vfiokit/core';
 import { formatSlot } from '../../config/index.js';
 import { FLAG, hex, type Printer } from './context.js';
 import { className, deviceName, progIfName, subsystemName } from './names.js';
@@ -116,18 +117,14 @@ function devsel(status: number): string {
   return ['fast', 'medium', 'slow', '??'][(status & PCI_STATUS_DEVSEL_MASK) >> 9];
 }
 
+/** The cursor pci_find_cap walks with, by pciutils' rules. */
+const findWalk = new CapabilityWalk();
+
 /** lib/caps.c pci_find_cap: the first standard capability with this ID (the walk stops at a loop or 0xff), or -1. */
 function findCapability(p: Printer, id: number): number {
-  if (!(p.cfg.u16(PCI_STATUS) & 0x10)) return -1;
-  const seen = new Uint8Array(256);
-  let where = p.cfg.u8(PCI_CAPABILITY_LIST) & ~3;
-  while (where) {
-    const cid = p.cfg.u8(where);
-    const next = p.cfg.u8(where + 1) & ~3;
-    if (seen[where]++ || cid === 0xff) break;
-    if (cid === id) return where;
-    where = next;
-  }
+  // pci_scan_trad_caps starts at 0x34 whatever the header type
+  const w = findWalk.begin(p.cfg, p.cfg.size, 'pciutils', PCI_CAPABILITY_LIST);
+  while (w.next()) if (w.id === id) return w.offset;
   return -1;
 }
 

@@ -7,23 +7,23 @@
  * it finds the capabilities, sends config accesses to the part they concern, keeps the three
  * interrupt modes exclusive, and resets and shuts the function down.
  */
-import { type PciAddress, type RegionMapping, VFIO_PCI_CONFIG_REGION_INDEX, VfioError } from '@vfiokit/core';
+import {
+  CapabilityWalk,
+  type PciAddress,
+  type RegionMapping,
+  VFIO_PCI_CONFIG_REGION_INDEX,
+  VfioError,
+} from '@vfiokit/core';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_CAP_ID_MSI,
   PCI_CAP_ID_MSIX,
-  PCI_CAP_LIST_ID,
-  PCI_CAP_LIST_NEXT,
-  PCI_CAPABILITY_LIST,
   PCI_CFG_SPACE_SIZE,
   PCI_COMMAND,
   PCI_HEADER_TYPE,
   PCI_HEADER_TYPE_MFD,
   PCI_INTERRUPT_PIN,
   PCI_MSIX_FLAGS,
-  PCI_STATUS,
-  PCI_STATUS_CAP_LIST,
-  PCI_STD_HEADER_SIZEOF,
   PCI_STD_NUM_BARS,
 } from '@vfiokit/core/abi';
 import type { DeviceFile } from '@vfiokit/core/host';
@@ -124,29 +124,14 @@ export class VfioPciFunction {
     this.intx.enable();
   }
 
-  /**
-   * The first MSI and MSI-X capabilities, in one walk of the standard list. The walk keeps
-   * walkCapabilities' rules (it stops at a misaligned or out-of-range pointer) but needs no
-   * table of visited offsets: as Linux's __pci_find_next_cap_ttl it takes at most one step per
-   * dword of the device-dependent header, so a looped list ends too. -1 for an absent one.
-   */
+  /** The first MSI and MSI-X capabilities, in one walk of the standard list; -1 for an absent one. */
   private findMsiCapabilities(): [number, number] {
-    const link = this.link;
     let msiAt = -1;
     let msixAt = -1;
-    if (link.configRead(PCI_STATUS, 1) & PCI_STATUS_CAP_LIST) {
-      const limit = Math.min(this.configSize, PCI_CFG_SPACE_SIZE);
-      let pos = link.configRead(PCI_CAPABILITY_LIST, 1);
-      for (let steps = (PCI_CFG_SPACE_SIZE - PCI_STD_HEADER_SIZEOF) / 4; steps > 0 && pos !== 0; steps--) {
-        if ((pos & 3) !== 0 || pos < PCI_STD_HEADER_SIZEOF || pos + 2 > limit) break;
-        // The ID and the next pointer in one word, as Linux reads a capability header.
-        const header = link.configRead(pos + PCI_CAP_LIST_ID, 2);
-        const id = header & 0xff;
-        if (id === PCI_CAP_ID_MSI && msiAt < 0) msiAt = pos;
-        else if (id === PCI_CAP_ID_MSIX && msixAt < 0) msixAt = pos;
-        if (msiAt >= 0 && msixAt >= 0) break;
-        pos = (header >>> ((PCI_CAP_LIST_NEXT - PCI_CAP_LIST_ID) * 8)) & 0xff;
-      }
+    const walk = new CapabilityWalk().begin(this.link, this.configSize);
+    while ((msiAt < 0 || msixAt < 0) && walk.next()) {
+      if (walk.id === PCI_CAP_ID_MSI && msiAt < 0) msiAt = walk.offset;
+      else if (walk.id === PCI_CAP_ID_MSIX && msixAt < 0) msixAt = walk.offset;
     }
     return [msiAt, msixAt];
   }
