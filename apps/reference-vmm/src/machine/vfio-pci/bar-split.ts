@@ -6,9 +6,9 @@
  * REGION_INFO and the MSI-X capability only, so it is made once, when the device is attached.
  */
 
+import { PAGE_SIZE } from '@vfiokit/core';
 import { VFIO_REGION_INFO_CAP_SPARSE_MMAP, VFIO_REGION_INFO_FLAG_MMAP } from '@vfiokit/core/abi';
 import type { ResolvedRegion } from '@vfiokit/core/host';
-import { PAGE } from './bytes.js';
 
 /** How a part of a BAR reaches the guest. */
 export type PartHow = 'direct' | 'trapped' | 'msix-table' | 'msix-pba';
@@ -140,11 +140,11 @@ class CutList {
 const CUTS = new CutList();
 
 function pageDown(offset: number): number {
-  return Math.floor(offset / PAGE) * PAGE;
+  return Math.floor(offset / PAGE_SIZE) * PAGE_SIZE;
 }
 
 function pageUp(offset: number): number {
-  return Math.ceil(offset / PAGE) * PAGE;
+  return Math.ceil(offset / PAGE_SIZE) * PAGE_SIZE;
 }
 
 /** An mmap area that lies inside the region (others are ignored). */

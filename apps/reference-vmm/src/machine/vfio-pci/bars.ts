@@ -4,7 +4,7 @@
  * the device decodes the BAR, direct parts through an mmap of the region, trapped parts through
  * the device file, and moved or removed when the guest writes COMMAND or a BAR.
  */
-import type { RegionMapping } from '@vfiokit/core';
+import { type RegionMapping, TWO_32 } from '@vfiokit/core';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_IO_MASK,
@@ -28,7 +28,7 @@ import {
   type RangeKind,
 } from '../address-map.js';
 import { type BarPart, type PartHow, splitBar } from './bar-split.js';
-import { clear, overlaps, Scratch, TWO_32 } from './bytes.js';
+import { clear, overlaps, Scratch } from './bytes.js';
 import type { DeviceLink } from './device-link.js';
 import type { Msix } from './msix.js';
 

@@ -1,11 +1,8 @@
 /**
- * The few byte helpers an assigned function's parts share: scratch buffers for one device access
- * at a time, and little-endian reads and writes of the tables the VMM keeps (MSI-X table, PBA).
+ * The few helpers an assigned function's parts share beside core's byte helpers (PAGE_SIZE,
+ * TWO_32, readLe/writeLe): scratch buffers for one device access at a time, range overlap.
  */
 import type { AccessSize } from '../address-map.js';
-
-export const PAGE = 4096;
-export const TWO_32 = 2 ** 32;
 
 /**
  * Scratch bytes for one access at a time. A guest access runs to its end before the next one
@@ -36,22 +33,6 @@ export class Scratch {
     else if (size === 2) this.view.setUint16(0, value & 0xffff, true);
     else this.view.setUint8(0, value & 0xff);
   }
-}
-
-/** A little-endian value of `size` bytes at `at`. */
-export function getLe(b: Uint8Array, at: number, size: AccessSize): number {
-  if (size === 1) return b[at];
-  if (size === 2) return b[at] | (b[at + 1] << 8);
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}
-
-export function setLe(b: Uint8Array, at: number, size: AccessSize, value: number): void {
-  b[at] = value;
-  if (size === 1) return;
-  b[at + 1] = value >>> 8;
-  if (size === 2) return;
-  b[at + 2] = value >>> 16;
-  b[at + 3] = value >>> 24;
 }
 
 /** Whether [a0, a1) and [b0, b1) share a byte. */

@@ -2,6 +2,7 @@ import {
   allocateSharedMemory,
   ConfigSpace,
   msixCapability,
+  PAGE_SIZE,
   PciDeviceModel,
   VFIO_PCI_MSIX_IRQ_INDEX,
 } from '@vfiokit/core';
@@ -9,7 +10,6 @@ import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Machine } from '../machine.js';
 
-const PAGE = 4096;
 const MSIX_ENTRY = 16;
 const SLOT = { bus: 0, device: 3, function: 0 };
 
@@ -41,8 +41,8 @@ function expectedSplit(
   const holes = special
     .filter((s) => s.offset < size)
     .map((s) => {
-      const from = Math.floor(s.offset / PAGE) * PAGE;
-      return { offset: from, size: Math.ceil((s.offset + s.size) / PAGE) * PAGE - from };
+      const from = Math.floor(s.offset / PAGE_SIZE) * PAGE_SIZE;
+      return { offset: from, size: Math.ceil((s.offset + s.size) / PAGE_SIZE) * PAGE_SIZE - from };
     });
   const cuts = new Set([0, size]);
   for (const r of [...direct, ...holes, ...special]) {
@@ -92,7 +92,7 @@ const layoutArb: fc.Arbitrary<Layout> = fc
         next = page + len + 1;
       }
     }
-    const sizeOf = (bar: 0 | 2) => (bar === 0 ? 2 ** r.barLog2 : PAGE);
+    const sizeOf = (bar: 0 | 2) => (bar === 0 ? 2 ** r.barLog2 : PAGE_SIZE);
     return {
       barLog2: r.barLog2,
       areas,
@@ -119,7 +119,7 @@ function deviceWith(l: Layout): PciDeviceModel {
     },
   });
   config.defineBar({ index: 0, kind: 'mem32', size: 2 ** l.barLog2 });
-  config.defineBar({ index: 2, kind: 'mem32', size: PAGE });
+  config.defineBar({ index: 2, kind: 'mem32', size: PAGE_SIZE });
   config.addCapability(
     msixCapability({
       tableSize: l.tableSize,
@@ -136,7 +136,7 @@ function deviceWith(l: Layout): PciDeviceModel {
       0: {
         memory: allocateSharedMemory(2 ** l.barLog2),
         ...(l.areas
-          ? { sparseMmap: l.areas.map((a) => ({ offset: a.page * PAGE, size: a.pages * PAGE })) }
+          ? { sparseMmap: l.areas.map((a) => ({ offset: a.page * PAGE_SIZE, size: a.pages * PAGE_SIZE })) }
           : {}),
         ...(l.mappable ? { msixMappable: true } : {}),
       },
@@ -170,7 +170,9 @@ describe('BAR parts', () => {
             if (emulated && l.pbaBar === bar.index)
               special.push({ offset: l.pbaOffset, size: Math.ceil(l.tableSize / 64) * 8, how: 'msix-pba' });
             const areas =
-              bar.index === 0 ? l.areas?.map((a) => ({ offset: a.page * PAGE, size: a.pages * PAGE })) : [];
+              bar.index === 0
+                ? l.areas?.map((a) => ({ offset: a.page * PAGE_SIZE, size: a.pages * PAGE_SIZE }))
+                : [];
             expect(fn.barParts(bar).map((p) => [p.offset, p.size, p.how])).toEqual(
               expectedSplit(size, areas, special),
             );

@@ -5,7 +5,7 @@
  * the message the guest programmed; a vector masked by its per-vector mask bit is held pending
  * until it is unmasked.
  */
-import { VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
+import { TWO_32, VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
 import {
   PCI_MSI_ADDRESS_HI,
   PCI_MSI_ADDRESS_LO,
@@ -17,7 +17,6 @@ import {
   PCI_MSI_FLAGS_QSIZE,
 } from '@vfiokit/core/abi';
 import { type IrqSetRequest, type IrqTrigger, msiCapabilitySize, msiLayout } from '@vfiokit/core/host';
-import { TWO_32 } from './bytes.js';
 import type { DeviceLink, InterruptModes } from './device-link.js';
 
 const DISABLE_MSI: IrqSetRequest = Object.freeze({

@@ -6,7 +6,7 @@
  * table entry; a masked vector (or every vector, under the function mask) is held in the PBA
  * until it is unmasked.
  */
-import { VFIO_PCI_MSIX_IRQ_INDEX } from '@vfiokit/core';
+import { readLe, TWO_32, VFIO_PCI_MSIX_IRQ_INDEX, writeLe } from '@vfiokit/core';
 import {
   PCI_MSIX_ENTRY_CTRL_MASKBIT,
   PCI_MSIX_ENTRY_DATA,
@@ -29,7 +29,7 @@ import {
 import type { IrqSetRequest, IrqTrigger } from '@vfiokit/core/host';
 import type { AccessHandler, AccessSize } from '../address-map.js';
 import type { MsixPlacement } from './bar-split.js';
-import { getLe, Scratch, setLe, TWO_32 } from './bytes.js';
+import { Scratch } from './bytes.js';
 import type { DeviceLink, InterruptModes } from './device-link.js';
 
 const DISABLE_MSIX: IrqSetRequest = Object.freeze({
@@ -61,7 +61,7 @@ class MsixTrigger implements IrqTrigger {
 class TableHandler implements AccessHandler {
   constructor(private readonly msix: Msix) {}
   read(offset: number, size: AccessSize): number {
-    return getLe(this.msix.table, offset, size);
+    return readLe(this.msix.table, offset, size);
   }
   write(offset: number, size: AccessSize, value: number): void {
     this.msix.tableWrite(offset, size, value);
@@ -72,7 +72,7 @@ class TableHandler implements AccessHandler {
 class PbaHandler implements AccessHandler {
   constructor(private readonly msix: Msix) {}
   read(offset: number, size: AccessSize): number {
-    return getLe(this.msix.pba, offset, size);
+    return readLe(this.msix.pba, offset, size);
   }
   write(): void {
     // PCI Local Bus Specification 3.0 §6.8.2.10: the PBA is read-only; writes are dropped.
@@ -165,9 +165,9 @@ export class Msix implements MsixPlacement {
     const ctrl = entry * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL;
     const wasMasked = this.masked(entry);
     const t = this.table;
-    setLe(t, offset, size, value);
+    writeLe(t, offset, size, value);
     // PCI Local Bus Specification 3.0 §6.8.2.9: only the Mask Bit of Vector Control is defined.
-    setLe(t, ctrl, 4, getLe(t, ctrl, 4) & PCI_MSIX_ENTRY_CTRL_MASKBIT);
+    writeLe(t, ctrl, 4, readLe(t, ctrl, 4) & PCI_MSIX_ENTRY_CTRL_MASKBIT);
     if (wasMasked && !this.masked(entry)) this.releasePending(entry);
   }
 
@@ -175,7 +175,7 @@ export class Msix implements MsixPlacement {
     if (!this.emulated)
       return (this.mappableEntry(entry, PCI_MSIX_ENTRY_VECTOR_CTRL) & PCI_MSIX_ENTRY_CTRL_MASKBIT) !== 0;
     return (
-      (getLe(this.table, entry * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL, 4) &
+      (readLe(this.table, entry * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL, 4) &
         PCI_MSIX_ENTRY_CTRL_MASKBIT) !==
       0
     );
@@ -215,9 +215,9 @@ export class Msix implements MsixPlacement {
     if (this.emulated) {
       const t = this.table;
       address =
-        getLe(t, base + PCI_MSIX_ENTRY_LOWER_ADDR, 4) +
-        getLe(t, base + PCI_MSIX_ENTRY_UPPER_ADDR, 4) * TWO_32;
-      data = getLe(t, base + PCI_MSIX_ENTRY_DATA, 4);
+        readLe(t, base + PCI_MSIX_ENTRY_LOWER_ADDR, 4) +
+        readLe(t, base + PCI_MSIX_ENTRY_UPPER_ADDR, 4) * TWO_32;
+      data = readLe(t, base + PCI_MSIX_ENTRY_DATA, 4);
     } else {
       address =
         this.mappableEntry(entry, PCI_MSIX_ENTRY_LOWER_ADDR) +
@@ -271,7 +271,12 @@ export class Msix implements MsixPlacement {
     this.table.fill(0);
     this.pba.fill(0);
     for (let i = 0; i < this.tableSize; i++) {
-      setLe(this.table, i * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL, 4, PCI_MSIX_ENTRY_CTRL_MASKBIT);
+      writeLe(
+        this.table,
+        i * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL,
+        4,
+        PCI_MSIX_ENTRY_CTRL_MASKBIT,
+      );
     }
   }
 
@@ -283,9 +288,9 @@ export class Msix implements MsixPlacement {
       const base = i * PCI_MSIX_ENTRY_SIZE;
       entries.push({
         address:
-          getLe(t, base + PCI_MSIX_ENTRY_LOWER_ADDR, 4) +
-          getLe(t, base + PCI_MSIX_ENTRY_UPPER_ADDR, 4) * TWO_32,
-        data: getLe(t, base + PCI_MSIX_ENTRY_DATA, 4),
+          readLe(t, base + PCI_MSIX_ENTRY_LOWER_ADDR, 4) +
+          readLe(t, base + PCI_MSIX_ENTRY_UPPER_ADDR, 4) * TWO_32,
+        data: readLe(t, base + PCI_MSIX_ENTRY_DATA, 4),
         masked: this.entryMasked(i),
         pending: (this.pba[i >>> 3] & (1 << (i & 7))) !== 0,
       });
