@@ -1,12 +1,2 @@
-import { defineConfig } from 'vitest/config';
-
-export default defineConfig({
-  resolve: { conditions: ['@vfiokit/source'] },
-  ssr: { resolve: { conditions: ['@vfiokit/source'] } },
-  test: {
-    include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
-    reporters: ['default', 'junit'],
-    outputFile: { junit: 'reports/junit.xml' },
-    testTimeout: 30_000,
-  },
-});
+// The repository's one vitest configuration (vitest.shared.ts at the root).
+export { default } from '../../vitest.shared.ts';
