@@ -112,3 +112,27 @@ describe('region handlers that return a Promise', () => {
     expect(file.readRegion(7, 0, new Uint8Array(2))).toBe(2);
   });
 });
+
+describe('config write listeners that return a Promise', () => {
+  it('refuse the config write with EIO (the bytes are written, the guest hears of the bug) and log the rejection', async () => {
+    const { file, warnings } = open(false);
+    const model = file.device as PciDeviceModel;
+    let heard = 0;
+    model.config.onWrite(() => {
+      heard++;
+    });
+    const stop = model.config.onWrite(async (offset) => {
+      if (offset === 0x3c) throw new Error('the interrupt line went away');
+    });
+    const r = refusal(() => file.writeRegion(7, 0x3c, new Uint8Array([5])));
+    expect(r.code).toBe('EIO');
+    expect(r.message).toMatch(/device async-0, region 7, offset 0x3c: the write handler returned a Promise/);
+    expect(heard).toBe(1); // every listener still hears the write
+    await new Promise((ok) => setTimeout(ok, 10));
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/rejected after the access was refused: the interrupt line went away/);
+    stop();
+    expect(file.writeRegion(7, 0x3c, new Uint8Array([6]))).toBe(1);
+    expect(heard).toBe(2);
+  });
+});

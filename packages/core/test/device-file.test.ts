@@ -206,9 +206,12 @@ describe('VFIO_DEVICE_GET_IRQ_INFO', () => {
     expect(
       file.ioctl(VFIO_DEVICE_GET_IRQ_INFO, encodeIrqInfo({ argsz: 15, flags: 0, index: 0, count: 0 })).ret,
     ).toBe(-ERRNO.EINVAL);
-    expect(
-      file.ioctl(VFIO_DEVICE_GET_IRQ_INFO, encodeIrqInfo({ argsz: 16, flags: 0, index: 5, count: 0 })).ret,
-    ).toBe(-ERRNO.EINVAL);
+    const beyond = file.ioctl(
+      VFIO_DEVICE_GET_IRQ_INFO,
+      encodeIrqInfo({ argsz: 16, flags: 0, index: 5, count: 0 }),
+    );
+    expect(beyond.ret).toBe(-ERRNO.EINVAL);
+    expect(beyond.error?.message).toMatch(/there is no IRQ index 5; the device has 5 IRQ indexes\./);
   });
 });
 
@@ -222,9 +225,9 @@ describe('VFIO_DEVICE_SET_IRQS follows vfio_set_irqs_validate_and_prepare', () =
   });
   it('returns EINVAL for an index at or beyond num_irqs', () => {
     const { file } = openFile();
-    expect(file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_NONE | T, 5, 0, 1)).ret).toBe(
-      -ERRNO.EINVAL,
-    );
+    const r = file.ioctl(VFIO_DEVICE_SET_IRQS, irqSet(VFIO_IRQ_SET_DATA_NONE | T, 5, 0, 1));
+    expect(r.ret).toBe(-ERRNO.EINVAL);
+    expect(r.error?.message).toMatch(/there is no IRQ index 5; the device has 5 IRQ indexes\./);
   });
   it('returns EINVAL when start + count overflows (CVE-2016-9083)', () => {
     const { file } = openFile();

@@ -97,10 +97,10 @@ export function noRegionError(device: string, index: number, regionCount: number
 }
 
 export function noIrqError(device: string, index: number, irqCount: number): VfioError {
-  return new VfioError('EINVAL', `there is no IRQ index ${index}.`, {
+  return new VfioError('EINVAL', `there is no IRQ index ${index}; the device has ${irqCount} IRQ indexes.`, {
     device,
     irq: index,
-    hint: `The device has ${irqCount} IRQ indexes; ask GET_IRQ_INFO for each.`,
+    hint: 'Ask DEVICE_GET_INFO for num_irqs, then GET_IRQ_INFO for each index below it.',
   });
 }
 

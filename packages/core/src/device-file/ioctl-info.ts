@@ -34,7 +34,7 @@ import {
 } from '../abi/layout.js';
 import type { IrqInfo } from '../contract/device.js';
 import { VfioError } from '../errors.js';
-import { argszError } from './access-errors.js';
+import { argszError, noIrqError } from './access-errors.js';
 import type { IoctlScope } from './device-host.js';
 
 /** VFIO_IRQ_INFO_* flags of an IRQ index. */
@@ -93,12 +93,7 @@ export function ioctlGetIrqInfo(f: IoctlScope, out: Uint8Array): number {
   const minsz = vfio_irq_info.size; // offsetofend(struct vfio_irq_info, count)
   const s = decodeIrqInfo(out);
   if (s.argsz < minsz) throw argszError(f.name, 'vfio_irq_info', s.argsz, minsz);
-  if (s.index >= f.info.numIrqs) {
-    throw new VfioError('EINVAL', `IRQ index ${s.index} is not below num_irqs ${f.info.numIrqs}.`, {
-      device: f.name,
-      irq: s.index,
-    });
-  }
+  if (s.index >= f.info.numIrqs) throw noIrqError(f.name, s.index, f.info.numIrqs);
   const info = f.file.irqInfo(s.index);
   encodeIrqInfo({ argsz: s.argsz, flags: irqInfoFlags(info), index: s.index, count: info.count }, out);
   return 0;

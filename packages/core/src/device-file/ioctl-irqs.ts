@@ -17,7 +17,7 @@ import {
 } from '../abi/constants.js';
 import { vfio_irq_set } from '../abi/layout.js';
 import { VfioError } from '../errors.js';
-import { argszError } from './access-errors.js';
+import { argszError, noIrqError } from './access-errors.js';
 import type { IoctlScope } from './device-host.js';
 import type { IrqTrigger } from './irq-state.js';
 
@@ -26,9 +26,7 @@ export function ioctlSetIrqs(f: IoctlScope, out: Uint8Array): number {
   const s = decodeIrqSet(out);
   const place = { device: f.name, irq: s.index };
   if (s.argsz < minsz) throw argszError(f.name, 'vfio_irq_set', s.argsz, minsz);
-  if (s.index >= f.info.numIrqs) {
-    throw new VfioError('EINVAL', `IRQ index ${s.index} is not below num_irqs ${f.info.numIrqs}.`, place);
-  }
+  if (s.index >= f.info.numIrqs) throw noIrqError(f.name, s.index, f.info.numIrqs);
   if (s.count >= 0xffffffff - s.start) {
     throw new VfioError('EINVAL', `start ${s.start} + count ${s.count} overflows.`, place);
   }

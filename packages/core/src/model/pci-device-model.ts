@@ -358,9 +358,14 @@ export class PciDeviceModel implements VfioDevice {
     this.config.read(offset, dst);
   }
 
-  protected writeConfig(offset: number, src: Uint8Array): void {
-    this.config.write(offset, src);
-    this.onConfigWrite(offset, src.length);
+  /**
+   * Returns a thenable a write listener or onConfigWrite returned (an async one), which the
+   * DeviceFile refuses as it refuses an async BAR handler; otherwise undefined.
+   */
+  protected writeConfig(offset: number, src: Uint8Array): unknown {
+    const listener = this.config.write(offset, src);
+    const hook: unknown = this.onConfigWrite(offset, src.length);
+    return listener ?? hook;
   }
 
   // ---- interrupts ----------------------------------------------------------------------------

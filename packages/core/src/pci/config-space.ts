@@ -178,7 +178,10 @@ export interface FieldMasks {
   rw1cMask?: Uint8Array;
 }
 
-/** Called after every guest write with the range written. */
+/**
+ * Called after every guest write with the range written. It must finish before it returns: one
+ * that returns a Promise (an async listener) has the guest's access refused (see write()).
+ */
 export type ConfigWriteListener = (offset: number, length: number) => void;
 
 // PCI Local Bus Specification 3.0 §6.2.5.1: I/O BARs decode at most 256 bytes, memory BARs at least 16
@@ -494,8 +497,12 @@ export class ConfigSpace implements ConfigReader {
     for (let i = 0; i < n; i++) dst[i] = bytes[offset + i];
   }
 
-  /** Per byte: writable bits take the new value, RW1C bits clear where 1 is written, the rest keep. */
-  write(offset: number, src: Uint8Array): void {
+  /**
+   * Per byte: writable bits take the new value, RW1C bits clear where 1 is written, the rest keep.
+   * Returns what a write listener returned when that is a thenable (an async listener), so that
+   * the DeviceFile refuses the access as it refuses an async BAR handler; otherwise undefined.
+   */
+  write(offset: number, src: Uint8Array): unknown {
     const n = src.length;
     this.checkRange(offset, n);
     // writeByte's rule, with the tables in locals: a guest config write runs for every access.
@@ -508,7 +515,7 @@ export class ConfigSpace implements ConfigReader {
       const w = wmask[at];
       bytes[at] = ((bytes[at] & ~w) | (value & w)) & ~(value & w1cmask[at]);
     }
-    if (this.listeners.length !== 0) this.notify(offset, n);
+    return this.listeners.length !== 0 ? this.notify(offset, n) : undefined;
   }
 
   /** `size` bytes at `offset`, little-endian: the ConfigReader a capability walk reads through. */
@@ -729,9 +736,20 @@ export class ConfigSpace implements ConfigReader {
     this.bytes[offset] = ((old & ~w) | (value & w)) & ~(value & this.w1cmask[offset]);
   }
 
-  private notify(offset: number, length: number): void {
+  /** Every listener hears the write; the first thenable one returned is the answer (write()). */
+  private notify(offset: number, length: number): unknown {
     const listeners = this.listeners;
-    for (let i = 0; i < listeners.length; i++) listeners[i](offset, length);
+    let pending: unknown;
+    for (let i = 0; i < listeners.length; i++) {
+      const ret: unknown = listeners[i](offset, length);
+      if (
+        pending === undefined &&
+        ret !== undefined &&
+        typeof (ret as { then?: unknown }).then === 'function'
+      )
+        pending = ret;
+    }
+    return pending;
   }
 
   /** The first capability with `id`, found by the one capability walk over these bytes. */
