@@ -3,6 +3,10 @@
  * bridge and the assigned devices (ECAM and 0xCF8/0xCFC config access), an interrupt
  * controller and an IOMMU mapping guest RAM for device DMA. Guest programs see it through
  * `guest` (a GuestView) only.
+ *
+ * Why one file past 600 lines: devices, guest programs, config access and the report all work on
+ * the machine's private slot table and address maps; the report section (and
+ * emulatedDeviceReport) is the seam for a split into machine/report.ts.
  */
 import {
   type Clock,

@@ -1,3 +1,8 @@
+/**
+ * ConfigSpace's behaviour, one describe per part (header, BAR sizing, capabilities, MSI and
+ * MSI-X state, write listeners, reset and snapshot, properties); past 600 lines because it
+ * follows the one class of config-space.ts.
+ */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { VfioError } from '../errors.js';

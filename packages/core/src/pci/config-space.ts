@@ -10,6 +10,11 @@
  * changes only the live bytes, and reset() returns the live bytes to the power-on state. So
  * there is no seal step: finish setup before the guest sees the device, and reset() is always
  * "as built".
+ *
+ * Why one file past 600 lines: the byte table and its masks are the one private state that
+ * setup, guest access, decode, MSI/MSI-X state and reset all read and write, and every guest
+ * config access runs through write()/read() here; splitting the class would expose the masks
+ * across modules. The capability builders (capabilities.ts) and the walk (walk.ts) are apart.
  */
 
 import { hex, TWO_32 } from '../bytes.js';

@@ -7,6 +7,9 @@
  * size the full payload needs, which may be more than was sent (docs/interop/vfio-user.rst,
  * "Message sizes"). A request whose argsz cannot hold the fixed reply struct is refused (EINVAL),
  * as libvfio-user does.
+ *
+ * Past 600 lines because it is one codec pair per device message of the spec's device section,
+ * each beside its payload type; the region capability chain is the largest part.
  */
 import type { MmapArea } from '@vfiokit/core';
 import {
