@@ -21,6 +21,10 @@ function transportOf(config: VmmConfig, slot: string): string {
   return remote && remote.kind === 'vfio-user' ? `vfio-user, socket ${remote.socket}` : 'in-process';
 }
 
+function isKernelDevice(config: VmmConfig, slot: string): boolean {
+  return config.devices.some((c) => c.kind === 'vfio' && formatPciAddress(c.slot) === slot);
+}
+
 function vectors(perVector: Readonly<Record<string, number>>): string {
   const parts = Object.entries(perVector).map(([v, n]) => `${v}: ${n}`);
   return parts.length ? ` (${parts.join(', ')})` : '';
@@ -65,7 +69,7 @@ export function renderRunReport(
     const who = d.emulated
       ? 'emulated by the VMM'
       : d.plugin === undefined
-        ? `served elsewhere, ${d.name}`
+        ? `${isKernelDevice(config, d.slot) ? 'a device of the host kernel' : 'served elsewhere'}, ${d.name}`
         : `plugin ${d.plugin ?? '?'}${created ? `, parent ${created.parent.name}` : ''}, type ${d.typeId ?? '?'}, ${d.name}`;
     out.push(`  ${d.slot} ${d.label}  ${id}  ${who}${d.resettable ? '' : ', no reset'}`);
     for (const r of d.regions) {

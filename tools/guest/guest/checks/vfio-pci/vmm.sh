@@ -8,7 +8,7 @@ V="node node_modules/@vfiokit/reference-vmm/dist/cli.js"
 printf 'plugins: []\nmachine:\n  ramSize: 16M\ndevices:\n  - vfio: "%s"\n    slot: "00:05.0"\n' "$B" > /tmp/vfio.yaml
 out=$($V run /tmp/vfio.yaml 2>&1) || { echo "$out"; fail "vfiokit run with a vfio: device in its configuration failed"; }
 echo "$out"
-echo "$out" | grep -q "^  0000:00:05.0 .* 1234:11e8 " || fail "vfiokit run did not probe the edu at 00:05.0"
+echo "$out" | grep -q "^  0000:00:05.0 .* 1234:11e8 .*a device of the host kernel, $B" || fail "vfiokit run did not probe the edu at 00:05.0 as a device of the host kernel"
 echo "$out" | grep -q "transport: kernel VFIO, device $B" || fail "vfiokit run does not report the edu as a kernel VFIO device"
 echo "$out" | grep -q "^    BAR0 .* direct " || fail "vfiokit run did not map BAR0 straight to the device"
 out=$($V lspci -nn -v --vfio "$B" 2>&1) || { echo "$out"; fail "vfiokit lspci --vfio failed"; }
