@@ -41,6 +41,7 @@ import {
   VGT_PVINFO_PAGE,
 } from './constants.js';
 import type { GmAccess } from './ggtt.js';
+import { MemoryPages } from './memory-pages.js';
 import type { Vreg } from './mmio/vreg.js';
 
 /** The frame region holds the largest surface GVT decodes. */
@@ -61,6 +62,9 @@ export interface DecodedPlane {
 export class VirtualDisplay {
   /** Why the last query reported a plane disabled, for logs and tests. */
   lastProblem = '';
+  /** What of the frame and cursor regions may hold data (a reset clears only that). */
+  private readonly framePages: MemoryPages;
+  private readonly cursorPages: MemoryPages;
 
   constructor(
     private readonly regs: Vreg,
@@ -69,7 +73,22 @@ export class VirtualDisplay {
     readonly cursor: SharedMemory,
     readonly frameRegionIndex: number,
     readonly cursorRegionIndex: number,
-  ) {}
+  ) {
+    this.framePages = new MemoryPages(frame);
+    this.cursorPages = new MemoryPages(cursor);
+  }
+
+  /** The user mapped part of region `index` (the frame or the cursor). */
+  mapped(index: number, offset: number, size: number): void {
+    if (index === this.frameRegionIndex) this.framePages.mapped(offset, size);
+    else if (index === this.cursorRegionIndex) this.cursorPages.mapped(offset, size);
+  }
+
+  /** Device reset: both regions read as zero again. */
+  clear(): void {
+    this.framePages.clear(0, this.frame.size);
+    this.cursorPages.clear(0, this.cursor.size);
+  }
 
   /** The primary plane as programmed, or a sentence saying why it cannot be shown. */
   decodePrimary(): DecodedPlane | string {
@@ -103,6 +122,7 @@ export class VirtualDisplay {
       return disabledGfxPlane(DRM_PLANE_TYPE_PRIMARY, this.frameRegionIndex);
     }
     const size = p.stride * p.height;
+    this.framePages.written(0, size);
     if (!this.gm.read(p.surface, this.frame.bytes.subarray(0, size))) {
       this.lastProblem = `part of the surface at GM 0x${p.surface.toString(16)} has no GGTT mapping`;
       return disabledGfxPlane(DRM_PLANE_TYPE_PRIMARY, this.frameRegionIndex);
@@ -143,6 +163,7 @@ export class VirtualDisplay {
     }
     const base = (this.regs.get(CURBASE_A) & ~(GTT_PAGE_SIZE - 1)) >>> 0;
     const size = side * side * 4;
+    this.cursorPages.written(0, size);
     if (!this.gm.read(base, this.cursor.bytes.subarray(0, size))) {
       this.lastProblem = `the cursor at GM 0x${base.toString(16)} is outside this vGPU or unmapped`;
       return disabledGfxPlane(DRM_PLANE_TYPE_CURSOR, this.cursorRegionIndex);

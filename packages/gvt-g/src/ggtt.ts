@@ -321,6 +321,7 @@ export class GmAccess implements GpuAddressSpace {
       const n = Math.min(src.length - done, GTT_PAGE_SIZE - ((addr + done) % GTT_PAGE_SIZE));
       p.bytes.set(src.subarray(done, done + n), p.at);
       if (addr + done >= this.host.apertureSize) this.markDirty(p.page, p.at, n);
+      else this.host.aperturePages.written(p.at, n);
       done += n;
     }
     return true;
@@ -348,6 +349,7 @@ export class GmAccess implements GpuAddressSpace {
         }
       }
       if (addr + done >= this.host.apertureSize) this.markDirty(p.page, p.at, n);
+      else this.host.aperturePages.written(p.at, n);
       done += n;
     }
     return true;

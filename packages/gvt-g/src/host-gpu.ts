@@ -16,7 +16,6 @@
  * the same bytes. A low-GM entry must still be valid (checked, translated, pinned) before the
  * GPU or the display may touch that page.
  */
-import { Buffer } from 'node:buffer';
 import { type SharedMemory, VfioError } from '@vfiokit/core';
 import {
   GiB,
@@ -27,6 +26,7 @@ import {
   MiB,
   PCI_GMCH_CTRL,
 } from './constants.js';
+import { MemoryPages } from './memory-pages.js';
 
 export interface GmRange {
   readonly base: number;
@@ -91,6 +91,8 @@ export interface HostGpu {
   readonly fenceCount: number;
   /** The aperture (BAR2) memory. */
   readonly aperture: SharedMemory;
+  /** Which aperture pages may hold data: what a reset or a release has to clear. */
+  readonly aperturePages: MemoryPages;
   readonly ggtt: HostGgtt;
   /** Host fence register values (64-bit, exact below 2^53). */
   readonly fenceRegs: Float64Array;
@@ -182,6 +184,7 @@ export class SimulatedHostGpu implements HostGpu {
   readonly gmSize: number;
   readonly fenceCount: number;
   readonly aperture: SharedMemory;
+  readonly aperturePages: MemoryPages;
   readonly ggtt: HostGgtt;
   readonly fenceRegs: Float64Array;
   private readonly low: RangeAllocator;
@@ -223,6 +226,7 @@ export class SimulatedHostGpu implements HostGpu {
     this.aperture = opts.allocateMemory
       ? opts.allocateMemory(aperture, `${this.name} aperture`)
       : allocateApertureMemory(aperture);
+    this.aperturePages = new MemoryPages(this.aperture);
     this.ggtt = new HostGgtt(gm / GTT_PAGE_SIZE);
     this.fenceRegs = new Float64Array(fences);
     this.low = new RangeAllocator(HOST_LOW_GM_SIZE, aperture - HOST_LOW_GM_SIZE);
@@ -272,22 +276,8 @@ export class SimulatedHostGpu implements HostGpu {
       const end = first + range.size / GTT_PAGE_SIZE;
       for (let p = first; p < end; p++) this.ggtt.clear(p);
     }
-    zeroPages(this.aperture.bytes, resources.low.base, resources.low.base + resources.low.size);
-  }
-}
-
-const ZERO_PAGE = Buffer.alloc(GTT_PAGE_SIZE);
-
-/**
- * Zero [start, end) page by page, writing only pages that are not already zero: a slice handed
- * to the next vGPU carries nothing of the last one, and untouched pages stay untouched (a
- * comparison maps no memory; a fill would).
- */
-export function zeroPages(bytes: Uint8Array, start: number, end: number): void {
-  for (let at = start; at < end; at += GTT_PAGE_SIZE) {
-    const n = Math.min(GTT_PAGE_SIZE, end - at);
-    const page = Buffer.from(bytes.buffer, bytes.byteOffset + at, n);
-    if (n !== GTT_PAGE_SIZE ? page.some((b) => b !== 0) : !page.equals(ZERO_PAGE)) page.fill(0);
+    // The slice goes to the next vGPU with nothing of this one; its user (and mapping) is gone.
+    this.aperturePages.clear(resources.low.base, resources.low.base + resources.low.size, true);
   }
 }
 

@@ -43,9 +43,9 @@ export {
   SimulatedHostGpu,
   type SimulatedHostGpuOptions,
   type VgpuResources,
-  zeroPages,
 } from './host-gpu.js';
 export { VgpuInterrupts } from './interrupt.js';
+export { MemoryPages } from './memory-pages.js';
 export {
   F_CMD_ACCESS,
   F_GMADR,

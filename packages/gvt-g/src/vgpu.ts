@@ -27,6 +27,7 @@ import {
   pciExpressCapability,
   powerManagementCapability,
   type RegionHandler,
+  type RegionMapping,
   type SharedMemory,
   VFIO_PCI_ERR_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
@@ -81,7 +82,7 @@ import { EDID_REGION_SIZE, EdidRegion } from './edid-region.js';
 import { CommandStreamer } from './engine.js';
 import { type ContextElement, EngineExeclist } from './execlist.js';
 import { GgttShadow, GmAccess } from './ggtt.js';
-import { type HostGpu, type VgpuResources, zeroPages } from './host-gpu.js';
+import type { HostGpu, VgpuResources } from './host-gpu.js';
 import { VgpuInterrupts } from './interrupt.js';
 import { type GvtMmioModel, resetVgpuMmio, type Vreg } from './mmio/index.js';
 import { ENGINES, type EngineDesc, GT_CONTEXT_SWITCH_INTERRUPT, RCS0, RING, SDEISR } from './mmio/regs.js';
@@ -450,8 +451,18 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       );
     }
     const bytes = this.host.aperture.bytes;
-    if (write) bytes.set(data, offset);
-    else data.set(bytes.subarray(offset, offset + data.length));
+    if (write) {
+      bytes.set(data, offset);
+      this.host.aperturePages.written(offset, data.length);
+    } else data.set(bytes.subarray(offset, offset + data.length));
+  }
+
+  /** A user maps the aperture slice or a display region: its pages may hold data from now on. */
+  override mmap(index: number, offset: number, size: number): RegionMapping {
+    const mapping = super.mmap(index, offset, size);
+    if (index === 2) this.host.aperturePages.mapped(offset, size);
+    else this.screen.mapped(index, offset, size);
+    return mapping;
   }
 
   // ---- interrupts ---------------------------------------------------------------------------------
@@ -713,13 +724,10 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.edid.reset();
     this.pipes.reset();
     this.regs.set(SDEISR, SDE_PORTD_HOTPLUG_CPT);
-    zeroPages(
-      this.host.aperture.bytes,
-      this.resources.low.base,
-      this.resources.low.base + this.resources.low.size,
-    );
-    zeroPages(this.screen.frame.bytes, 0, this.screen.frame.size);
-    zeroPages(this.screen.cursor.bytes, 0, this.screen.cursor.size);
+    // Only what was written or mapped is cleared: a fresh 512 MiB slice is not read at all.
+    const { low } = this.resources;
+    this.host.aperturePages.clear(low.base, low.base + low.size);
+    this.screen.clear();
   }
 
   /** Give the host's resources back (the vGPU was removed). */

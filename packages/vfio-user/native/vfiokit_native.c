@@ -187,6 +187,20 @@ static napi_value fstat_size_fn(napi_env env, napi_callback_info info) {
   return make_int(env, (int64_t)st.st_size);
 }
 
+/* fallocate(PUNCH_HOLE | KEEP_SIZE): the range reads as zero through every mapping and holds no
+ * memory any more (shmem frees the pages; a partial page at either end is zeroed). */
+static napi_value punch_hole_fn(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  int fd;
+  uint64_t offset, length;
+  if (argc < 3 || !arg_fd(env, argv[0], &fd) || !arg_size(env, argv[1], &offset) || !arg_size(env, argv[2], &length))
+    return throw_type(env, "punchHole(fd, offset, length): fd must be a descriptor, offset and length safe integers >= 0");
+  if (length == 0) return NULL;
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset, (off_t)length) < 0)
+    return throw_errno(env, "fallocate(FALLOC_FL_PUNCH_HOLE)", errno);
+  return NULL;
+}
+
 static napi_value open_fd_count_fn(napi_env env, napi_callback_info info) {
   DIR *d = opendir("/proc/self/fd");
   if (!d) return throw_errno(env, "opendir(/proc/self/fd)", errno);
@@ -608,6 +622,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"dup", NULL, dup_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setNonBlocking", NULL, set_nonblocking_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"fstatSize", NULL, fstat_size_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"punchHole", NULL, punch_hole_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"openFdCount", NULL, open_fd_count_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfdCreate", NULL, eventfd_create_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"eventfdWrite", NULL, eventfd_write_fn, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { fstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,23 @@ describe('memfd and mmap', () => {
     expect(Array.from(other.subarray(100, 103))).toEqual([1, 2, 3]);
     mem.close();
     mem.close();
+  });
+
+  it('discards a range: zero through every mapping, its pages freed, a partial page zeroed', () => {
+    const mem = allocateMemfdMemory('discard', 4 * 4096);
+    const other = new Uint8Array(mapFd(mem.fd, 4 * 4096));
+    mem.bytes.fill(7);
+    expect(fstatSync(mem.fd).blocks * 512).toBe(4 * 4096);
+    mem.discard(4096, 2 * 4096 + 10);
+    expect(fstatSync(mem.fd).blocks * 512).toBe(2 * 4096);
+    expect(other[4095]).toBe(7);
+    expect(other.subarray(4096, 3 * 4096 + 10).every((b) => b === 0)).toBe(true);
+    expect(other[3 * 4096 + 10]).toBe(7);
+    mem.discard(0, 0);
+    expectVfioError(() => mem.discard(3 * 4096, 2 * 4096), 'EINVAL', /discard/);
+    expectVfioError(() => mem.discard(-1, 1), 'EINVAL', /discard/);
+    mem.close();
+    expectVfioError(() => mem.discard(0, 4096), 'EBADF', /fallocate/);
   });
 
   it('reports bad descriptors, sizes and offsets as VfioErrors naming the syscall', () => {

@@ -68,6 +68,12 @@ export interface SharedMemory {
   readonly bytes: Uint8Array;
   /** A file descriptor for the same memory, when it lives in a memfd (vfio-user needs one). */
   readonly fd?: number;
+  /**
+   * Give `length` bytes at `offset` back without reading them: afterwards they read as zero
+   * through every mapping and whole pages among them hold no memory (a memfd punches a hole).
+   * Absent when the memory cannot do this; the owner then zeroes what it wrote.
+   */
+  discard?(offset: number, length: number): void;
 }
 
 /** A mapping of part of a region, returned by mmap. */

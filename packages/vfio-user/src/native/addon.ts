@@ -14,6 +14,7 @@ export interface NativeAddon {
   dup(fd: number): number;
   setNonBlocking(fd: number): void;
   fstatSize(fd: number): number;
+  punchHole(fd: number, offset: number, length: number): void;
   openFdCount(): number;
   eventfdCreate(initval: number, semaphore?: boolean): number;
   eventfdWrite(fd: number, value: number): boolean;

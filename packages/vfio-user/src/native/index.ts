@@ -10,6 +10,7 @@ export {
   type MemfdMemory,
   mapFd,
   openFdCount,
+  punchHole,
 } from './memory.js';
 export {
   MAX_FDS_PER_SENDMSG,

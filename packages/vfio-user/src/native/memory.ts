@@ -73,6 +73,18 @@ export function fdSize(fd: number): number {
   }
 }
 
+/**
+ * Give `length` bytes at `offset` of the file behind `fd` back (fallocate PUNCH_HOLE): they read
+ * as zero through every mapping, and whole pages among them hold no memory any more.
+ */
+export function punchHole(fd: number, offset: number, length: number): void {
+  try {
+    native().punchHole(fd, offset, length);
+  } catch (err) {
+    throw systemError(err, `discarding ${length} bytes at offset ${offset} of fd ${fd} failed`);
+  }
+}
+
 /** How many descriptors this process has open (entries of /proc/self/fd): for leak tests. */
 export function openFdCount(): number {
   return native().openFdCount();
@@ -81,6 +93,8 @@ export function openFdCount(): number {
 /** SharedMemory backed by a memfd: `fd` travels in vfio-user replies; `close()` releases it. */
 export interface MemfdMemory extends SharedMemory {
   readonly fd: number;
+  /** fallocate(PUNCH_HOLE) over the range: zero through every mapping, its pages freed. */
+  discard(offset: number, length: number): void;
   /** Close the descriptor. The mapping stays valid until `bytes` is collected. Idempotent. */
   close(): void;
 }
@@ -100,6 +114,23 @@ export function allocateMemfdMemory(name: string, size: number): MemfdMemory {
     size,
     bytes,
     fd,
+    discard(offset: number, length: number) {
+      if (
+        !Number.isSafeInteger(offset) ||
+        !Number.isSafeInteger(length) ||
+        offset < 0 ||
+        length < 0 ||
+        offset + length > size
+      )
+        throw new VfioError(
+          'EINVAL',
+          `cannot discard ${length} bytes at ${offset} of a memfd of ${size} bytes.`,
+          {
+            hint: 'Discard a range inside the memory.',
+          },
+        );
+      punchHole(fd, offset, length);
+    },
     close() {
       if (!open) return;
       open = false;
