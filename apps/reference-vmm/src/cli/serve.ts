@@ -6,14 +6,13 @@
  * and served until SIGINT or SIGTERM; then the session ends, the socket file is removed and the
  * instance is removed from its parent.
  */
-import { renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { isUuid, type Logger, type VfioDevice, VfioError } from '@vfiokit/core';
+import { resolve } from 'node:path';
+import { isUuid, type Logger, VfioError } from '@vfiokit/core';
 import { toVfioError } from '@vfiokit/core/host';
 import { LinuxVfioDevice } from '@vfiokit/linux-vfio';
 import { createPluginHostForServer, runServe } from '@vfiokit/vfio-user';
 import { type MdevDeviceConfig, stableUuid } from '../config/index.js';
-import { captureDevicePlane } from '../display/save-frames.js';
+import { type FrameSaver, saveDeviceFrames } from '../display/save-frames.js';
 import { createLogger, findParent, loadPlugin, type ProbedPlugin, pluginFault } from '../loader/index.js';
 import { makeDirectory } from '../make-directory.js';
 import { parseCommand, strings, UsageError } from './args.js';
@@ -126,41 +125,6 @@ async function serveKernelDevice(spec: string, socketPath: string, io: CliIo): P
   return 0;
 }
 
-/** How often --save-frames looks at the primary plane. */
-const FRAME_INTERVAL_MS = 250;
-
-/**
- * --save-frames <dir>: while serving, the device's primary plane is saved as <dir>/<uuid>.png
- * whenever it changed (written beside and renamed, so a reader never sees half a file); the last
- * frame stays when the client leaves and the device is reset.
- */
-function saveFramesWhileServing(device: VfioDevice, dir: string, io: CliIo): { stop(): void } {
-  makeDirectory(dir, 'the frames folder');
-  const path = join(dir, `${device.name}.png`);
-  let last: Uint8Array | undefined;
-  let warned = false;
-  const save = () => {
-    try {
-      const png = captureDevicePlane(device);
-      if (png === undefined || (last !== undefined && Buffer.compare(png, last) === 0)) return;
-      writeFileSync(`${path}.tmp`, png);
-      renameSync(`${path}.tmp`, path);
-      last = png;
-    } catch (err) {
-      if (!warned) io.stderr.write(`vfiokit serve: warning: --save-frames: ${toVfioError(err).problem}\n`);
-      warned = true;
-    }
-  };
-  const timer = setInterval(save, FRAME_INTERVAL_MS);
-  timer.unref();
-  return {
-    stop() {
-      clearInterval(timer);
-      save();
-    },
-  };
-}
-
 export async function serveCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { values } = parseCommand(
     'serve',
@@ -200,6 +164,10 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
   const options = parsePluginOptions(strings(values['plugin-option']));
   const socketPath = resolve(io.cwd, socket);
   checkSocketPath(socketPath);
+  const frameArg = strings(values['save-frames'])[0];
+  const frameDir = frameArg === undefined ? undefined : resolve(io.cwd, frameArg);
+  // A folder that cannot be made is refused before any device exists.
+  if (frameDir !== undefined) makeDirectory(frameDir, 'the frames folder');
 
   const pluginLog = createLogger((line) => io.stderr.write(`vfiokit serve: ${line}\n`), 'warn');
   const { plugin } = await loadPlugin(spec.plugin, { cwd: io.cwd });
@@ -231,10 +199,13 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
   } catch (err) {
     throw pluginFault(err, `creating ${spec.type} ${uuid} on parent ${parent.name} failed`, spec.plugin);
   }
-  const frameDir = strings(values['save-frames'])[0];
-  const frames =
-    frameDir === undefined ? undefined : saveFramesWhileServing(device, resolve(io.cwd, frameDir), io);
+  let frames: FrameSaver | undefined;
   try {
+    if (frameDir !== undefined) {
+      frames = saveDeviceFrames(device, frameDir, {
+        warn: (problem) => io.stderr.write(`vfiokit serve: warning: --save-frames: ${problem}\n`),
+      });
+    }
     await runServe({ socketPath, device, log: serveLogger(io) });
   } catch (err) {
     throw listenError(err, socketPath);

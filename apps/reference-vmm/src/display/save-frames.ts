@@ -2,8 +2,11 @@
  * Saving what each display shows: for every attached device that offers a display plane, ask
  * VFIO_DEVICE_QUERY_GFX_PLANE (REGION mode, through the device file's ioctl as QEMU's
  * vfio_display_region_update does), read the frame from the region the answer names and write
- * it as `<slot>.png`.
+ * it as `<slot>.png`. A served device (`vfiokit serve --save-frames`) is asked directly and its
+ * frame kept as `<uuid>.png` while it serves.
  */
+import { Buffer } from 'node:buffer';
+import { renameSync, writeFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
@@ -86,6 +89,59 @@ export function captureDevicePlane(device: VfioDevice): Uint8Array | undefined {
   const frame = new Uint8Array(plane.stride * plane.height);
   device.read(plane.id, 0, frame);
   return encodePng(plane, frame);
+}
+
+/** How often a served device's primary plane is looked at. */
+export const FRAME_INTERVAL_MS = 250;
+
+export interface FrameSaver {
+  /** `<dir>/<device name>.png`. */
+  readonly path: string;
+  /** Look at the plane now; write the file when the frame changed. True when it was written. */
+  save(): boolean;
+  /** Stop looking, after one last look. */
+  stop(): void;
+}
+
+/**
+ * Keep `<dir>/<device name>.png` showing a served device's primary plane: looked at every
+ * `intervalMs`, rewritten only when the frame changed (written beside and renamed, so a reader
+ * never sees half a file). The folder is made (or refused, with the reason) at once; a later
+ * failure is warned about once and does not stop the device being served.
+ */
+export function saveDeviceFrames(
+  device: VfioDevice,
+  dir: string,
+  opts: { readonly intervalMs?: number; readonly warn: (problem: string) => void },
+): FrameSaver {
+  makeDirectory(dir, 'the frames folder');
+  const path = join(dir, `${device.name}.png`);
+  let last: Uint8Array | undefined;
+  let warned = false;
+  const save = (): boolean => {
+    try {
+      const png = captureDevicePlane(device);
+      if (png === undefined || (last !== undefined && Buffer.compare(png, last) === 0)) return false;
+      writeFileSync(`${path}.tmp`, png);
+      renameSync(`${path}.tmp`, path);
+      last = png;
+      return true;
+    } catch (err) {
+      if (!warned) opts.warn(toVfioError(err, { device: device.name }).problem);
+      warned = true;
+      return false;
+    }
+  };
+  const timer = setInterval(save, opts.intervalMs ?? FRAME_INTERVAL_MS);
+  timer.unref();
+  return {
+    path,
+    save,
+    stop() {
+      clearInterval(timer);
+      save();
+    },
+  };
 }
 
 /** Save every display's current frame into `dir` (created when missing) as `<slot>.png`. */
