@@ -149,6 +149,8 @@ export default defineSuite({
       ],
       modules: ['i915'],
       append: ['log_buf_len=4M'],
+      // Every trapped access, in order: the input of apps/reference-vmm/bench/record-i915-trace.ts.
+      qemuTrace: ['vfio_region_read', 'vfio_region_write'],
       files: [{ path: '/vfk/i915/pattern.bin', data: pattern() }],
       env: { ROW: String(ROW), ROWS: String(ROWS), TEXT },
       checks: [
