@@ -12,6 +12,11 @@
  *
  * IRQs: INTx (maskable, automasked) and MSI (one vector, NORESIZE); MSI-X, ERR and REQ are
  * EINVAL as in kvmgt. Interrupts reach the guest through MSI only, as GVT injects them.
+ *
+ * One file past 600 lines: this is the composing class (kvmgt.c's role) that routes each region
+ * to its part (mmio/ the register table, ggtt.ts, the execlists, the scanner, display), and
+ * the routing, the config-space hooks and the lifecycle share its private state. Where it would
+ * split next: the submission path (elspWritten..runContext) into its own scheduler-facing part.
  */
 import {
   type BarBacking,
