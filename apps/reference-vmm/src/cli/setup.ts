@@ -53,13 +53,7 @@ function parseVfioUserFlag(text: string, index: number, command: string): Device
       command,
     );
   }
-  const slot = slotText === undefined ? undefined : parsePciAddress(slotText);
-  if (slotText !== undefined && !slot) {
-    throw new UsageError(
-      `--device "${text}" has slot "${slotText}", which is not a bus:device.function address such as 00:05.0.`,
-      command,
-    );
-  }
+  const slot = deviceSlot(text, slotText, command);
   return {
     kind: 'vfio-user',
     socket,
@@ -69,6 +63,18 @@ function parseVfioUserFlag(text: string, index: number, command: string): Device
       field: `--device #${index + 1}${key ? ` ${key}` : ''}`,
     }),
   };
+}
+
+/** The slot after a `--device`'s `@`, or undefined without one; a malformed one is refused. */
+function deviceSlot(text: string, slotText: string | undefined, command: string) {
+  if (slotText === undefined) return undefined;
+  const slot = parsePciAddress(slotText);
+  if (!slot)
+    throw new UsageError(
+      `--device "${text}" has slot "${slotText}", which is not a bus:device.function address such as 00:05.0.`,
+      command,
+    );
+  return slot;
 }
 
 /** The prefix of a `--device` of the host kernel: `vfio:<device>[@slot]`. */
@@ -91,13 +97,7 @@ function parseVfioFlag(
       command,
     );
   }
-  const slot = slotText === undefined ? undefined : parsePciAddress(slotText);
-  if (slotText !== undefined && !slot) {
-    throw new UsageError(
-      `--device "${text}" has slot "${slotText}", which is not a bus:device.function address such as 00:05.0.`,
-      command,
-    );
-  }
+  const slot = deviceSlot(text, slotText, command);
   return {
     kind: 'vfio',
     host,
