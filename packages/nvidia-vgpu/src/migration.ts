@@ -447,8 +447,6 @@ export class ResumeStream implements ResumingStream<ParsedState> {
   private crc = 0;
   private payloadFill = 0;
   private payloadLength = 0;
-  private tag = 0;
-  private a = 0;
   private payloadCrc = 0;
   private seq = 0;
   private flags = 0;
@@ -556,8 +554,6 @@ export class ResumeStream implements ResumingStream<ParsedState> {
     const b = v.getUint32(12, true);
     if (seq !== this.seq) this.fail(`record ${seq} arrived where record ${this.seq} was due`);
     this.seq++;
-    this.tag = tag;
-    this.a = a;
     this.payloadCrc = v.getUint32(16, true);
     if (tag === TAG_FB) {
       if (b < 1 || b > MAX_RUN_PAGES || a + b > this.pages)

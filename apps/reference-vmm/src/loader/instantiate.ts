@@ -10,7 +10,6 @@ import {
   VfioError,
   type VfioPlugin,
 } from '@vfiokit/core';
-import { toVfioError } from '@vfiokit/core/host';
 import type { MdevDeviceConfig, PluginConfig, VmmConfig } from '../config/index.js';
 import { formatSlot } from '../config/index.js';
 import { type LoadPluginOptions, loadPlugin } from './load-plugin.js';
