@@ -74,6 +74,8 @@ export {
 } from './scheduler.js';
 export { buildVbiosImage, ROM_SIGNATURE, vbiosRegionSize } from './vbios.js';
 export {
+  type EngineStats,
+  engineSummary,
   GVTG_CURSOR_REGION_INDEX,
   GVTG_EDID_REGION_INDEX,
   GVTG_FRAME_REGION_INDEX,
@@ -81,6 +83,7 @@ export {
   GVTG_REGION_SUBTYPE_CURSOR,
   GVTG_REGION_SUBTYPE_FRAME,
   GvtgVgpu,
+  type VgpuStats,
   vgpuConfigSpace,
 } from './vgpu.js';
 export {

@@ -129,6 +129,17 @@ export interface VgpuStats {
   interruptsDelivered: number;
   swsciRequests: number;
   lastRefusal: string;
+  /** Execlist workloads by engine name (rcs0, bcs0, vcs0, vecs0). */
+  readonly engines: Record<string, EngineStats>;
+}
+
+export interface EngineStats {
+  /** Context workloads that ran to completion (their CSB said COMPLETE). */
+  completed: number;
+  /** Workloads the command scanner refused (the guest's error; they never ran). */
+  refused: number;
+  /** Commands the engine executed for completed workloads. */
+  commands: number;
 }
 
 /** The vGPU's config space: the host IGD's identity and capabilities, GMS cleared. */
@@ -192,6 +203,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     interruptsDelivered: 0,
     swsciRequests: 0,
     lastRefusal: '',
+    engines: Object.fromEntries(ENGINES.map((e) => [e.name, { completed: 0, refused: 0, commands: 0 }])),
   };
   /** PPGTT roots the guest announced through g2v_notify (pdp[0] of each). */
   readonly ppgttRoots = new Set<number>();
@@ -611,11 +623,14 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       // scheduler.c: a workload that fails its scan is the guest's error; the context does not
       // complete, and the guest's hang detection resets the engine.
       this.stats.workloadsRefused++;
+      this.stats.engines[engine.name].refused++;
       this.stats.lastRefusal = r.problem;
       this.logger?.warn(`${this.name}: ${engine.name}: scan workload error: ${r.problem}`);
       return;
     }
     this.stats.workloadsCompleted++;
+    this.stats.engines[engine.name].completed++;
+    this.stats.engines[engine.name].commands += r.run.commands;
     el.completed(element);
   }
 
@@ -704,6 +719,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   }
 
   protected override onClose(): void {
+    this.logger?.info(`${this.name}: workloads by engine: ${engineSummary(this.stats.engines)}`);
     this.pipes.detach();
     this.scheduler.remove(this);
     this.ggtt.detach();
@@ -740,4 +756,11 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.scheduler.remove(this);
     this.ggtt.reset();
   }
+}
+
+/** "rcs0 12 completed (40 commands), 0 refused; bcs0 ..." */
+export function engineSummary(engines: Readonly<Record<string, EngineStats>>): string {
+  return Object.entries(engines)
+    .map(([n, e]) => `${n} ${e.completed} completed (${e.commands} commands), ${e.refused} refused`)
+    .join('; ');
 }

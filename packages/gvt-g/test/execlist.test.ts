@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  engineSummary,
   GTT_PAGE_SIZE,
   MI_BATCH_BUFFER_END,
   MI_BATCH_BUFFER_START_GEN8,
@@ -124,6 +125,15 @@ describe('execlist submission', () => {
     // Context save: the head reached the tail.
     expect(s.u32(s.gmToRam(s.ctx + GTT_PAGE_SIZE) + 5 * 4)).toBe(ring.length * 4);
     expect(d.vgpu.stats.workloadsCompleted).toBe(1);
+    // Counted on the render engine alone, with the commands it ran.
+    const rcs = d.vgpu.stats.engines.rcs0;
+    expect(rcs.completed).toBe(1);
+    expect(rcs.refused).toBe(0);
+    expect(rcs.commands).toBeGreaterThanOrEqual(3);
+    expect(d.vgpu.stats.engines.bcs0).toEqual({ completed: 0, refused: 0, commands: 0 });
+    expect(engineSummary(d.vgpu.stats.engines)).toMatch(
+      new RegExp(`^rcs0 1 completed \\(${rcs.commands} commands\\), 0 refused; bcs0 0 completed`),
+    );
   });
 
   it('reports a resubmission of the running context as a lite restore', () => {
@@ -151,6 +161,7 @@ describe('execlist submission', () => {
     d.parent.scheduler.tick();
     expect(d.vgpu.stats.lastRefusal).toContain('0x941c, which is not whitelisted');
     expect(d.vgpu.stats.workloadsRefused).toBe(1);
+    expect(d.vgpu.stats.engines.rcs0).toEqual({ completed: 0, refused: 1, commands: 0 });
     expect(d.reg(RCS + 0x3a0) & 7).toBe(0); // only IDLE_ACTIVE was written
     expect(d.reg(0x941c)).toBe(0);
     expect(d.vgpu.execlist(0)?.busy).toBe(true);
@@ -188,5 +199,8 @@ describe('execlist submission', () => {
     d.parent.scheduler.tick();
     expect(s.u32(s.gmToRam(s.hwsp) + 0x200)).toBe(0x44);
     expect(s.u32(s.gmToRam(s.hwsp + 0x800) + 0x12 * 4)).toBe((1 << 3) | (1 << 4));
+    expect(d.vgpu.stats.engines.bcs0.completed).toBe(1);
+    expect(d.vgpu.stats.engines.bcs0.commands).toBe(1); // the MI_FLUSH_DW (the tail is at 16)
+    expect(d.vgpu.stats.engines.rcs0.completed).toBe(0);
   });
 });

@@ -11,6 +11,7 @@
  *   vfk gvtg-pvinfo | gvtg-aperture ...               GVT-g (gvtg.c)
  *   vfk nvidia ...                                    the NVIDIA vGPU (nvidia.c)
  *   vfk io-burst <port> <count>                       back-to-back outb, then inb (ioport.c)
+ *   vfk i915-exec <card> <requests>                   stores on every i915 engine (i915.c)
  *
  * Output is "key=value" lines; the exit status is 0 on success, 1 on a failed check, 2 on
  * bad usage or a system error (with the reason on stderr).
@@ -203,6 +204,8 @@ int main(int argc, char **argv)
 		return cmd_nvidia(argc, argv);
 	if (!strcmp(c, "io-burst"))
 		return cmd_io_burst(argc, argv);
+	if (!strcmp(c, "i915-exec"))
+		return cmd_i915_exec(argc, argv);
 	die("unknown command \"%s\"", c);
 	return 2;
 }

@@ -25,5 +25,6 @@ uint64_t dma_page(void **out);
 int cmd_gvtg(int argc, char **argv);
 int cmd_nvidia(int argc, char **argv);
 int cmd_io_burst(int argc, char **argv);
+int cmd_i915_exec(int argc, char **argv);
 
 #endif

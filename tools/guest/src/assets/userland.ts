@@ -2,7 +2,9 @@
  * The guest's user space: busybox (busybox-static: sh, stty, dd, od, devmem, modprobe...),
  * lspci and setpci from pciutils with the libraries they load and the pci.ids names, and the
  * small static helper `vfk` (guest/vfk.c: mmap of sysfs BAR files, page frames of DMA
- * buffers), compiled here with `gcc -static` and cached by the hash of its source.
+ * buffers, i915 execbuf), compiled here with `gcc -static` and cached by the hash of its source.
+ * The DRM uapi headers come from Debian's libdrm-dev (/usr/include/libdrm: the kernel's
+ * include/uapi/drm as libdrm ships it; Debian's linux-libc-dev leaves drm/ out).
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -37,7 +39,11 @@ export async function guestUserland(opts: {
   readonly log: (line: string) => void;
 }): Promise<Userland> {
   const fetch = (name: string) => debianPackage(name, { cacheDir: opts.cacheDir, log: opts.log });
-  const [busyboxPkg, ...pci] = await Promise.all([fetch('busybox-static'), ...PCIUTILS_PACKAGES.map(fetch)]);
+  const [busyboxPkg, drmHeaders, ...pci] = await Promise.all([
+    fetch('busybox-static'),
+    fetch('libdrm-dev'),
+    ...PCIUTILS_PACKAGES.map(fetch),
+  ]);
   const pkgs: DebianPackage[] = [busyboxPkg, ...pci];
   const busybox = join(busyboxPkg.root, 'bin', 'busybox');
   const pciutils = pci[0];
@@ -51,7 +57,10 @@ export async function guestUserland(opts: {
   for (const exe of [lspci, setpci])
     for (const l of libraryClosure(exe, search)) libraries.set(l.guestPath, l);
   const ids = pkgs.map((p) => join(p.root, 'usr', 'share', 'misc', 'pci.ids')).find((f) => existsSync(f));
-  const helper = await compileHelper(opts.helperDir, opts.cacheDir, opts.log);
+  const drmInclude = join(drmHeaders.root, 'usr', 'include', 'libdrm');
+  if (!existsSync(join(drmInclude, 'i915_drm.h')))
+    throw new Error(`${drmInclude}/i915_drm.h is missing from libdrm-dev ${drmHeaders.version}.`);
+  const helper = await compileHelper(opts.helperDir, drmInclude, drmHeaders.version, opts.cacheDir, opts.log);
   return {
     busybox,
     lspci,
@@ -59,20 +68,22 @@ export async function guestUserland(opts: {
     pciIds: ids,
     libraries: [...libraries.values()],
     helper,
-    versions: Object.fromEntries(pkgs.map((p) => [p.name, p.version])),
+    versions: Object.fromEntries([...pkgs, drmHeaders].map((p) => [p.name, p.version])),
   };
 }
 
-/** `gcc -static -O2` of the helper, once per source version. */
+/** `gcc -static -O2` of the helper, once per source and headers version. */
 async function compileHelper(
   sourceDir: string,
+  includeDir: string,
+  headersVersion: string,
   cacheDir: string,
   log: (line: string) => void,
 ): Promise<string> {
   const names = readdirSync(sourceDir)
     .filter((f) => f.endsWith('.c') || f.endsWith('.h'))
     .sort();
-  const digest = createHash('sha256');
+  const digest = createHash('sha256').update(`libdrm-dev ${headersVersion}\0`);
   for (const n of names) digest.update(`${n}\0`).update(readFileSync(join(sourceDir, n)));
   const hash = digest.digest('hex').slice(0, 16);
   const dir = join(cacheDir, 'helper');
@@ -83,7 +94,7 @@ async function compileHelper(
   log('compiling the guest helper (gcc -static)');
   try {
     const sources = names.filter((n) => n.endsWith('.c')).map((n) => join(sourceDir, n));
-    await run('gcc', ['-static', '-O2', '-Wall', '-Werror', '-o', tmp, ...sources]);
+    await run('gcc', ['-static', '-O2', '-Wall', '-Werror', '-I', includeDir, '-o', tmp, ...sources]);
   } catch (err) {
     const e = err as { stderr?: string; message: string };
     throw new Error(
