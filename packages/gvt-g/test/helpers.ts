@@ -105,3 +105,14 @@ export function openVgpu(parent: GvtParent, typeId: string, uuid = UUID_A, memor
 export function mapGm(d: OpenVgpu, gm: number, gpa: number, pages: number): void {
   for (let p = 0; p < pages; p++) d.writePte(gm / GTT_PAGE_SIZE + p, gpa + p * GTT_PAGE_SIZE + 1);
 }
+
+/**
+ * The first byte offset where `a` and `b` differ, -1 when equal (same length). For megabytes of
+ * memory: expect().toEqual walks a typed array element by element, seconds per MiB.
+ */
+export function firstDifference(a: Uint8Array, b: Uint8Array): number {
+  if (Buffer.compare(a, b) === 0) return -1;
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return i;
+  return n;
+}
