@@ -2,27 +2,31 @@
  * vfk i915-exec <card> <requests>: real work on every engine i915 exposes, the way
  * intel-gpu-tools' gem_exec_store does it, through the DRM uapi alone.
  *
- * The engines come from DRM_IOCTL_I915_QUERY (DRM_I915_QUERY_ENGINE_INFO); one context maps
- * them all (I915_CONTEXT_PARAM_ENGINES), so execbuf's ring selector is the engine's index. Each
- * engine gets a data object of one page and a batch object holding <requests> batches of 64
- * bytes; request k is one DRM_IOCTL_I915_GEM_EXECBUFFER2 starting at batch k, which stores
- * the distinct value VALUE(engine, k) into dword k of the data object with the gen8 form of
+ * The engines come from DRM_IOCTL_I915_QUERY (DRM_I915_QUERY_ENGINE_INFO); two contexts map
+ * them all (I915_CONTEXT_PARAM_ENGINES), so execbuf's ring selector is the engine's index, and
+ * each context has its own PPGTT. On each engine each context gets a data object of one page
+ * and a batch object holding <requests> batches of 64 bytes. Request k runs in context
+ * LANE(k) (pairs alternate: 0 1 in the first, 2 3 in the second...), one
+ * DRM_IOCTL_I915_GEM_EXECBUFFER2 starting at batch k, which stores the distinct value
+ * VALUE(engine, k) into dword k of that context's data object with the gen8 form of
  * MI_STORE_DWORD_IMM (64-bit address, filled in by a relocation) and ends with
- * MI_BATCH_BUFFER_END. Every odd request first jumps with MI_BATCH_BUFFER_START to the second
- * half of its 64 bytes (a chained batch, its address relocated too) — unless i915 refuses the
- * chain with EINVAL: on gen9 it parses blitter batches itself (i915_cmd_parser.c), and allows
- * MI_BATCH_BUFFER_START only back to a command already executed; that engine's odd requests
- * then start at the store half directly, and its line says chain_refused=EINVAL.
+ * MI_BATCH_BUFFER_END; dword k of the other context's object must stay 0. Every odd request
+ * first jumps with MI_BATCH_BUFFER_START to the second half of its 64 bytes (a chained batch,
+ * its address relocated too) — unless i915 refuses the chain with EINVAL: on gen9 it parses
+ * blitter batches itself (i915_cmd_parser.c), and allows MI_BATCH_BUFFER_START only back to a
+ * command already executed; that engine's odd requests then start at the store half directly,
+ * and its line says chain_refused=EINVAL.
  *
- * Request 0 of every engine goes first and binds the objects (its relocations are applied);
- * once it is done the batches are rewritten with the addresses execbuf reported, so the other
- * requests' relocations hold already. Those are interleaved over the engines, so the engines
- * run at once; then each data object is waited for (DRM_IOCTL_I915_GEM_WAIT, bounded) and read
- * back (DRM_IOCTL_I915_GEM_PREAD).
+ * The first request of each context on each engine goes first and binds the objects (its
+ * relocations are applied); once it is done the batches are rewritten with the addresses
+ * execbuf reported, so the other requests' relocations hold already. Those are interleaved over
+ * the engines, so the engines run at once and each engine's two contexts queue behind each
+ * other; then each data object is waited for (DRM_IOCTL_I915_GEM_WAIT, bounded) and read back
+ * (DRM_IOCTL_I915_GEM_PREAD).
  *
  * Output, one line per engine:
  *   engine=<i> class=<c> instance=<n> name=<rcs0...> requests=<N> chained=<M> correct=<K> wait_ms=<t>
- *   [chain_refused=EINVAL] [timed_out=1]
+ *   contexts=2 stray=<S> [chain_refused=EINVAL] [timed_out=1]
  * and a first_bad line naming the first wrong dword of an engine that has one. Exit 1 when
  * any value is wrong or a wait timed out, 2 on a refused ioctl (with errno on stderr).
  */
@@ -52,6 +56,7 @@
 #define CHAIN_AT 32 /* where a chained request's second batch starts in its slot */
 #define MAX_ENGINES 16
 #define MAX_REQUESTS 1024 /* dwords of the one-page data object */
+#define CONTEXTS 2
 #define WAIT_NS (20ll * 1000 * 1000 * 1000)
 
 static const char *const class_names[] = { "rcs", "bcs", "vcs", "vecs", "ccs" };
@@ -89,15 +94,23 @@ static void gem_rw(int fd, uint32_t handle, void *data, uint64_t size, int write
 	}
 }
 
-struct engine {
-	struct i915_engine_class_instance ci;
-	char name[16];
+/* What one context uses on one engine: its own objects, at addresses of its own PPGTT. */
+struct lane {
 	uint32_t data, batch;
 	uint64_t data_offset, batch_offset; /* GPU addresses, as execbuf last reported them */
 	uint64_t written_data, written_batch; /* the addresses the batches hold */
+};
+
+struct engine {
+	struct i915_engine_class_instance ci;
+	char name[16];
+	struct lane lane[CONTEXTS];
 	int chained;
 	int chain_refused; /* i915 refused a chained batch on this engine (errno) */
 };
+
+/* Request k runs in context LANE(k): pairs of requests alternate, so a pair is one plain, one chained. */
+#define LANE(k) (((k) >> 1) & 1)
 
 /* The engines i915 reports, in its order. */
 static int query_engines(int fd, struct engine *out)
@@ -154,7 +167,7 @@ static uint32_t context_with_engines(int fd, const struct engine *e, int n)
  * it are the ones presumed for the objects (`written_*`); a relocation whose presumed offset is
  * the object's real one is left as written (execbuf's contract), any other is rewritten.
  */
-static void write_batches(int fd, struct engine *e, int idx, int requests)
+static void write_batches(int fd, struct lane *l, int idx, int requests)
 {
 	uint64_t size = (uint64_t)requests * SLOT;
 	uint32_t *b = calloc(1, size);
@@ -164,14 +177,14 @@ static void write_batches(int fd, struct engine *e, int idx, int requests)
 		uint32_t *s = b + k * SLOT / 4;
 		uint32_t *store = s;
 		if (k & 1) {
-			uint64_t to = e->batch_offset + (uint64_t)k * SLOT + CHAIN_AT;
+			uint64_t to = l->batch_offset + (uint64_t)k * SLOT + CHAIN_AT;
 			s[0] = MI_BATCH_BUFFER_START_GEN8 | MI_BATCH_PPGTT;
 			s[1] = (uint32_t)to;
 			s[2] = (uint32_t)(to >> 32);
 			s[3] = MI_BATCH_BUFFER_END; /* never reached */
 			store = s + CHAIN_AT / 4;
 		}
-		uint64_t at = e->data_offset + 4u * (uint64_t)k;
+		uint64_t at = l->data_offset + 4u * (uint64_t)k;
 		store[0] = MI_STORE_DWORD_IMM_GEN8;
 		store[1] = (uint32_t)at;
 		store[2] = (uint32_t)(at >> 32);
@@ -179,10 +192,10 @@ static void write_batches(int fd, struct engine *e, int idx, int requests)
 		store[4] = MI_BATCH_BUFFER_END;
 		store[5] = MI_NOOP;
 	}
-	gem_rw(fd, e->batch, b, size, 1);
+	gem_rw(fd, l->batch, b, size, 1);
 	free(b);
-	e->written_data = e->data_offset;
-	e->written_batch = e->batch_offset;
+	l->written_data = l->data_offset;
+	l->written_batch = l->batch_offset;
 }
 
 static int execbuf(int fd, struct drm_i915_gem_execbuffer2 *eb)
@@ -194,8 +207,9 @@ static int execbuf(int fd, struct drm_i915_gem_execbuffer2 *eb)
 	return r < 0 ? errno : 0;
 }
 
-static void submit(int fd, uint32_t ctx, struct engine *e, int idx, int k)
+static void submit(int fd, const uint32_t *ctx, struct engine *e, int idx, int k)
 {
+	struct lane *l = &e->lane[LANE(k)];
 	struct drm_i915_gem_relocation_entry reloc[2];
 	int nreloc = 0;
 	uint32_t slot = (uint32_t)k * SLOT;
@@ -206,23 +220,23 @@ static void submit(int fd, uint32_t ctx, struct engine *e, int idx, int k)
 		store = slot + CHAIN_AT;
 	if (chain) {
 		reloc[nreloc++] = (struct drm_i915_gem_relocation_entry){
-			.target_handle = e->batch,
+			.target_handle = l->batch,
 			.offset = slot + 4,
 			.delta = slot + CHAIN_AT,
-			.presumed_offset = e->written_batch,
+			.presumed_offset = l->written_batch,
 		};
 	}
 	reloc[nreloc++] = (struct drm_i915_gem_relocation_entry){
-		.target_handle = e->data,
+		.target_handle = l->data,
 		.offset = store + 4,
 		.delta = 4u * (uint32_t)k,
-		.presumed_offset = e->written_data,
+		.presumed_offset = l->written_data,
 		.read_domains = I915_GEM_DOMAIN_INSTRUCTION,
 		.write_domain = I915_GEM_DOMAIN_INSTRUCTION,
 	};
 	struct drm_i915_gem_exec_object2 obj[2] = {
-		{ .handle = e->data, .offset = e->data_offset, .flags = EXEC_OBJECT_WRITE },
-		{ .handle = e->batch, .offset = e->batch_offset, .relocation_count = nreloc,
+		{ .handle = l->data, .offset = l->data_offset, .flags = EXEC_OBJECT_WRITE },
+		{ .handle = l->batch, .offset = l->batch_offset, .relocation_count = nreloc,
 		  .relocs_ptr = (uintptr_t)reloc },
 	};
 	struct drm_i915_gem_execbuffer2 eb = {
@@ -231,7 +245,7 @@ static void submit(int fd, uint32_t ctx, struct engine *e, int idx, int k)
 		.batch_start_offset = chain ? slot : store,
 		.batch_len = chain ? SLOT : SLOT - (store - slot),
 		.flags = (uint64_t)idx,
-		.rsvd1 = ctx,
+		.rsvd1 = ctx[LANE(k)],
 	};
 	int err = execbuf(fd, &eb);
 	if (err == EINVAL && chain && e->chained == 0) {
@@ -242,17 +256,17 @@ static void submit(int fd, uint32_t ctx, struct engine *e, int idx, int k)
 	}
 	if (err)
 		die("DRM_IOCTL_I915_GEM_EXECBUFFER2 on %s (request %d): %s", e->name, k, strerror(err));
-	e->data_offset = obj[0].offset;
-	e->batch_offset = obj[1].offset;
+	l->data_offset = obj[0].offset;
+	l->batch_offset = obj[1].offset;
 	if (chain)
 		e->chained++;
 }
 
-/* Wait for the engine's data object to be idle; 1 when the bound passed first. */
-static int wait_idle(int fd, struct engine *e, double *waited)
+/* Wait for a lane's data object to be idle; 1 when the bound passed first. */
+static int wait_idle(int fd, const struct engine *e, const struct lane *l, double *waited)
 {
 	double w0 = seconds();
-	struct drm_i915_gem_wait w = { .bo_handle = e->data, .timeout_ns = WAIT_NS };
+	struct drm_i915_gem_wait w = { .bo_handle = l->data, .timeout_ns = WAIT_NS };
 	int timed_out = 0;
 	if (ioctl(fd, DRM_IOCTL_I915_GEM_WAIT, &w) < 0) {
 		if (errno != ETIME)
@@ -268,8 +282,8 @@ int cmd_i915_exec(int argc, char **argv)
 	if (argc != 4)
 		die("usage: vfk i915-exec <card> <requests>");
 	int requests = (int)num(argv[3]);
-	if (requests < 1 || requests > MAX_REQUESTS)
-		die("requests must be 1..%d", MAX_REQUESTS);
+	if (requests < 4 || requests > MAX_REQUESTS)
+		die("requests must be 4..%d", MAX_REQUESTS);
 	int fd = open(argv[2], O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		die("open %s: %s", argv[2], strerror(errno));
@@ -278,49 +292,74 @@ int cmd_i915_exec(int argc, char **argv)
 	int n = query_engines(fd, e);
 	if (n == 0)
 		die("i915 reports no engines");
-	uint32_t ctx = context_with_engines(fd, e, n);
-	printf("engines=%d\n", n);
-	for (int i = 0; i < n; i++) {
-		e[i].data = gem_create(fd, 4096);
-		e[i].batch = gem_create(fd, (uint64_t)requests * SLOT);
-		write_batches(fd, &e[i], i, requests);
-	}
+	uint32_t ctx[CONTEXTS];
+	for (int c = 0; c < CONTEXTS; c++)
+		ctx[c] = context_with_engines(fd, e, n);
+	printf("engines=%d contexts=%d\n", n, CONTEXTS);
+	for (int i = 0; i < n; i++)
+		for (int c = 0; c < CONTEXTS; c++) {
+			e[i].lane[c].data = gem_create(fd, 4096);
+			e[i].lane[c].batch = gem_create(fd, (uint64_t)requests * SLOT);
+			write_batches(fd, &e[i].lane[c], i, requests);
+		}
 	double t0 = seconds();
 	/*
-	 * Request 0 of each engine binds its objects (its relocations are applied); the batches are
-	 * then rewritten with the addresses execbuf reported, so the other requests need none.
+	 * The first request of each context on each engine (0 and 2) binds its objects, its
+	 * relocations applied; the batches are then rewritten with the addresses execbuf reported,
+	 * so the other requests' relocations hold already.
 	 */
 	double waited;
-	for (int i = 0; i < n; i++)
-		submit(fd, ctx, &e[i], i, 0);
 	for (int i = 0; i < n; i++) {
-		if (wait_idle(fd, &e[i], &waited))
-			die("request 0 on %s did not complete in %lld s", e[i].name, WAIT_NS / 1000000000);
-		if (e[i].data_offset != e[i].written_data || e[i].batch_offset != e[i].written_batch)
-			write_batches(fd, &e[i], i, requests);
+		submit(fd, ctx, &e[i], i, 0);
+		submit(fd, ctx, &e[i], i, 2);
 	}
+	for (int i = 0; i < n; i++)
+		for (int c = 0; c < CONTEXTS; c++) {
+			struct lane *l = &e[i].lane[c];
+			if (wait_idle(fd, &e[i], l, &waited))
+				die("the first request of context %d on %s did not complete in %lld s", c, e[i].name,
+				    WAIT_NS / 1000000000);
+			if (l->data_offset != l->written_data || l->batch_offset != l->written_batch)
+				write_batches(fd, l, i, requests);
+		}
 	for (int k = 1; k < requests; k++)
 		for (int i = 0; i < n; i++)
-			submit(fd, ctx, &e[i], i, k);
+			if (k != 2)
+				submit(fd, ctx, &e[i], i, k);
 	printf("submitted=%d seconds=%.3f\n", requests * n, seconds() - t0);
 	int bad = 0;
 	for (int i = 0; i < n; i++) {
-		int timed_out = wait_idle(fd, &e[i], &waited);
-		uint32_t got[MAX_REQUESTS];
-		gem_rw(fd, e[i].data, got, 4u * (uint32_t)requests, 0);
-		int correct = 0, first = -1;
+		uint32_t got[CONTEXTS][MAX_REQUESTS];
+		int timed_out = 0;
+		double total = 0;
+		for (int c = 0; c < CONTEXTS; c++) {
+			timed_out |= wait_idle(fd, &e[i], &e[i].lane[c], &waited);
+			total += waited;
+			gem_rw(fd, e[i].lane[c].data, got[c], 4u * (uint32_t)requests, 0);
+		}
+		/* Right: the value in its context's object, and nothing at that dword in the other's. */
+		int correct = 0, stray = 0, first = -1;
 		for (int k = 0; k < requests; k++) {
-			if (got[k] == value_of(i, k))
+			int ok = got[LANE(k)][k] == value_of(i, k);
+			if (got[!LANE(k)][k] != 0) {
+				stray++;
+				ok = 0;
+			}
+			if (ok)
 				correct++;
 			else if (first < 0)
 				first = k;
 		}
-		printf("engine=%d class=%u instance=%u name=%s requests=%d chained=%d correct=%d wait_ms=%.1f%s%s\n",
+		printf("engine=%d class=%u instance=%u name=%s requests=%d chained=%d correct=%d wait_ms=%.1f "
+		       "contexts=%d stray=%d%s%s\n",
 		       i, e[i].ci.engine_class, e[i].ci.engine_instance, e[i].name, requests, e[i].chained, correct,
-		       waited * 1000, e[i].chain_refused ? " chain_refused=EINVAL" : "", timed_out ? " timed_out=1" : "");
+		       total * 1000, CONTEXTS, stray, e[i].chain_refused ? " chain_refused=EINVAL" : "",
+		       timed_out ? " timed_out=1" : "");
 		if (first >= 0)
-			printf("first_bad=%s dword=%d got=0x%08" PRIx32 " want=0x%08" PRIx32 "\n", e[i].name, first,
-			       got[first], value_of(i, first));
+			printf("first_bad=%s dword=%d context=%d got=0x%08" PRIx32 " other=0x%08" PRIx32 " want=0x%08" PRIx32
+			       "\n",
+			       e[i].name, first, LANE(first), got[LANE(first)][first], got[!LANE(first)][first],
+			       value_of(i, first));
 		if (timed_out || correct != requests)
 			bad = 1;
 	}

@@ -5,7 +5,7 @@
  * dmesg, and the primary plane `vfiokit serve --save-frames` saved — the console text and a
  * known image the guest wrote to /dev/fb0, pixel for pixel. Then real requests on every engine:
  * `vfk i915-exec` (guest/helper/i915.c) stores distinct values through execbuf on each engine
- * i915 reports, and the values, the kernel's messages and the server's per-engine workload
+ * i915 reports, from two contexts with their own PPGTTs, and the values, the kernel's messages and the server's per-engine workload
  * counts must all say the requests completed with no hang and no reset.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -152,8 +152,23 @@ const TROUBLE = /GPU HANG|reset|\*ERROR\*|WARNING|wedged|hangcheck/i;
 async function requestsComplete(ctx: HostCheckContext) {
   const lines = ctx.guest?.lines ?? [];
   const engines = lines.flatMap((l) => {
-    const m = /^engine=\d+ .*name=(\S+) requests=(\d+) chained=(\d+) correct=(\d+) wait_ms=(\S+)/.exec(l);
-    return m ? [{ name: m[1], requests: +m[2], chained: +m[3], correct: +m[4], line: l }] : [];
+    const m =
+      /^engine=\d+ .*name=(\S+) requests=(\d+) chained=(\d+) correct=(\d+) wait_ms=\S+ contexts=(\d+) stray=(\d+)/.exec(
+        l,
+      );
+    return m
+      ? [
+          {
+            name: m[1],
+            requests: +m[2],
+            chained: +m[3],
+            correct: +m[4],
+            contexts: +m[5],
+            stray: +m[6],
+            line: l,
+          },
+        ]
+      : [];
   });
   const dmesg = lines.filter((l) => l.startsWith('dmesg: ')).map((l) => l.slice(7));
   // The server's counts are printed when the device closes, just after the session's summary.
@@ -175,6 +190,8 @@ async function requestsComplete(ctx: HostCheckContext) {
   for (const e of engines) {
     if (e.requests !== REQUESTS || e.correct !== e.requests)
       problems.push(`${e.name}: ${e.correct} of ${e.requests} values right`);
+    if (e.stray !== 0) problems.push(`${e.name}: ${e.stray} values landed in the other context's object`);
+    if (e.contexts < 2) problems.push(`${e.name}: ${e.contexts} context(s), 2 expected`);
     // On gen9 i915 parses blitter batches itself and refuses a jump forward (i915_cmd_parser.c
     // check_bbstart: "not a previously executed cmd"); every other engine must chain.
     const refused = e.line.includes('chain_refused=EINVAL') && e.name === 'bcs0';
