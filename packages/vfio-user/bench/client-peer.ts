@@ -1,7 +1,7 @@
 /**
  * The TypeScript client of the tail benchmark, run as its own process so that it can be pinned:
  * attach the device served on argv[2] as the VMM does (VfioUserClientDevice, synchronous reads
- * through the I/O worker), make argv[4] warm-up and then argv[3] timed requests, and print one
+ * on the calling thread), make argv[4] warm-up and then argv[3] timed requests, and print one
  * JSON line: the latency summary and the garbage collection spent while timing.
  *
  * A request is a 4-byte config read; with argv[5] = N, it is a batch as a guest driver's burst
@@ -64,6 +64,6 @@ process.stdout.write(
     gcMinor: after.minor - before.minor,
     gcMajor: after.major - before.major,
   })}\n`,
-  // The I/O worker is gone with disconnect(); exit without waiting for anything else.
+  // Exit without waiting for anything else (the GC observer).
   () => process.exit(0),
 );

@@ -4,8 +4,7 @@
  * - the floor: a bare 4-byte request/response (bench/echo-server.ts echoes it back);
  * - a 4-byte REGION_READ from a TypeScript client to our server (bench/serve-device.ts), sent
  *   from the event loop (the protocol alone), and through VfioUserClientDevice.read (the
- *   synchronous device contract: Atomics.wait on the client's I/O worker, which adds a thread
- *   hop each way);
+ *   synchronous device contract: the reply is waited for on the calling thread);
  * - bulk DMA: 1 MiB copied by the server's DMA path (IovaMap over a memfd mapped from its fd,
  *   as DMA_MAP does) against a plain memcpy.
  *
@@ -126,7 +125,7 @@ const src = new Uint8Array(SIZE).map((_, i) => i * 3);
 
 const FLOOR = `4-byte request/response over a UNIX socket (2 processes, ${mode})`;
 const PROTO = `4-byte REGION_READ, event-loop client to TS server (${mode})`;
-const SYNC = `4-byte REGION_READ, VfioUserClientDevice.read via the I/O worker (${mode})`;
+const SYNC = `4-byte REGION_READ, VfioUserClientDevice.read on the calling thread (${mode})`;
 const DMA = 'device DMA read of 1 MiB from an mmapped memfd (IovaMap)';
 const MEMCPY = 'copy 1 MiB with Uint8Array.set (memcpy)';
 

@@ -3,8 +3,9 @@
  *
  * memfd + mmap (shared device memory), eventfd (interrupts), non-blocking UNIX stream sockets
  * with SCM_RIGHTS (file descriptors travel with vfio-user messages), readiness through libuv's
- * uv_poll (the event loop never blocks and never spins) and a count of open descriptors for
- * leak tests.
+ * uv_poll (the event loop never blocks and never spins), one bounded blocking wait for a caller
+ * that waits for a reply on its own thread (poll(2)), and a count of open descriptors for leak
+ * tests.
  *
  * Conventions: every failure throws an Error with `errno`, `code` and `syscall`; nothing
  * aborts on bad input; "would block" is a return value (-1 or null), never an exception; every
@@ -14,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -612,6 +614,45 @@ static napi_value poll_stop_fn(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+static napi_value poll_ref_fn(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  poll_t *p = argc >= 2 ? arg_poll(env, argv[0]) : NULL;
+  bool ref;
+  if (!p || napi_get_value_bool(env, argv[1], &ref) != napi_ok)
+    return throw_type(env, "pollRef(handle, ref): bad arguments");
+  if (p->closing) return NULL;
+  if (ref) uv_ref((uv_handle_t *)&p->handle);
+  else uv_unref((uv_handle_t *)&p->handle);
+  return NULL;
+}
+
+/*
+ * waitFd(fd, events, timeoutMs): block in poll(2) until fd is readable (1) or writable (2) as
+ * asked, or timeoutMs passes. Returns the events that are ready (0: timed out or interrupted;
+ * the caller checks its own deadline). A hang-up or error counts as both, so that the next
+ * recvmsg/sendmsg reports it.
+ */
+static napi_value wait_fd_fn(napi_env env, napi_callback_info info) {
+  GET_ARGS(3);
+  int fd;
+  int32_t mask, timeout;
+  if (argc < 3 || !arg_fd(env, argv[0], &fd) || !arg_int32(env, argv[1], &mask) ||
+      !arg_int32(env, argv[2], &timeout) || timeout < 0)
+    return throw_type(env, "waitFd(fd, events, timeoutMs): timeoutMs must be a non-negative int32");
+  struct pollfd pfd = {.fd = fd, .events = (short)((mask & 1 ? POLLIN : 0) | (mask & 2 ? POLLOUT : 0))};
+  int r = poll(&pfd, 1, timeout);
+  if (r < 0) {
+    if (errno == EINTR) return make_int(env, 0);
+    return throw_errno(env, "poll", errno);
+  }
+  if (r == 0) return make_int(env, 0);
+  if (pfd.revents & POLLNVAL) return throw_errno(env, "poll", EBADF);
+  int ready = 0;
+  if (pfd.revents & (POLLIN | POLLHUP | POLLERR)) ready |= 1;
+  if (pfd.revents & (POLLOUT | POLLHUP | POLLERR)) ready |= 2;
+  return make_int(env, ready & mask);
+}
+
 /* ---- module ------------------------------------------------------------------------------ */
 
 static napi_value init(napi_env env, napi_value exports) {
@@ -636,6 +677,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"pollStart", NULL, poll_start_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollUpdate", NULL, poll_update_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStop", NULL, poll_stop_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollRef", NULL, poll_ref_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"waitFd", NULL, wait_fd_fn, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -25,6 +25,11 @@ export interface MessageConnectionOptions {
    * Used instead of onMessage when given.
    */
   onLentMessage?(frame: Frame, lent: boolean): void;
+  /**
+   * Asked after each received chunk was handled: true stops this round of reading, so a caller
+   * driving the socket with pump() returns as soon as what it waits for has come.
+   */
+  readUntil?(): boolean;
   /** Called once. `reason` is undefined for a plain local close(). */
   onClose?(reason: VfioError | undefined): void;
   /** The send queue emptied after the socket pushed back. */
@@ -44,12 +49,14 @@ export class MessageConnection {
   private isOpen = true;
   /** The sink of lent frames, made once (see MessageConnectionOptions.onLentMessage). */
   private readonly lendSink: FrameSink | undefined;
+  private readonly readUntil: (() => boolean) | undefined;
 
   /** Take over a connected socket (not yet started) and start receiving. */
   constructor(socket: UnixConnection, options: MessageConnectionOptions = {}) {
     this.socket = socket;
     this.options = options;
     this.framer = new FrameReassembler({ maxMessageSize: options.maxMessageSize ?? maxMessageSize() });
+    this.readUntil = options.readUntil;
     const lentHandler = options.onLentMessage;
     this.lendSink =
       lentHandler !== undefined
@@ -82,6 +89,22 @@ export class MessageConnection {
     options: MessageConnectionOptions & UnixConnectionOptions & { timeoutMs?: number } = {},
   ): Promise<MessageConnection> {
     return new MessageConnection(await UnixConnection.connect(path, options), options);
+  }
+
+  /** connect() for a synchronous caller. */
+  static connectSync(
+    path: string,
+    options: MessageConnectionOptions & UnixConnectionOptions & { timeoutMs?: number } = {},
+  ): MessageConnection {
+    return new MessageConnection(UnixConnection.connectSync(path, options), options);
+  }
+
+  /**
+   * Wait at most `timeoutMs` on this thread for the socket and handle what came (see
+   * UnixConnection.pump): the way a synchronous caller waits for its reply.
+   */
+  pump(timeoutMs: number): boolean {
+    return this.socket.pump(timeoutMs);
   }
 
   get open(): boolean {
@@ -148,7 +171,7 @@ export class MessageConnection {
     this.socket.close(reason);
   }
 
-  private receive(chunk: Uint8Array, fds: readonly number[]): void {
+  private receive(chunk: Uint8Array, fds: readonly number[]): boolean {
     // A framing error throws out of here; the socket closes with it as the reason. The messages
     // framed before it are delivered first.
     if (this.lendSink !== undefined) this.framer.feed(chunk, fds, this.lendSink);
@@ -172,6 +195,7 @@ export class MessageConnection {
       this.refuseLostFrame();
       throw lost;
     }
+    return this.readUntil?.() === true;
   }
 
   /**

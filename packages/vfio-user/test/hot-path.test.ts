@@ -10,23 +10,34 @@ import { VFIO_PCI_CONFIG_REGION_INDEX } from '@vfiokit/core';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { silentLogger } from '../src/host.js';
-import { VFIO_USER_REGION_READ, VFIO_USER_REGION_WRITE } from '../src/protocol/constants.js';
+import {
+  VFIO_USER_F_NO_REPLY,
+  VFIO_USER_REGION_READ,
+  VFIO_USER_REGION_WRITE,
+  VFIO_USER_REGION_WRITE_MULTI,
+} from '../src/protocol/constants.js';
 import { BORROW_MAX, type Frame, FrameReassembler, ownFrame } from '../src/protocol/framing.js';
 import { DEFAULT_LIMITS, isErrorReply } from '../src/protocol/header.js';
 import {
   allocRegionReadReply,
+  checkRegionWriteMultiRequest,
   decodeRegionReadReply,
   decodeRegionReadRequest,
   decodeRegionReadRequestInto,
+  decodeRegionWriteMultiRequest,
   decodeRegionWriteRequest,
   decodeRegionWriteRequestInto,
   encodeRegionReadRequest,
+  encodeRegionWriteMultiRequest,
   encodeRegionWriteReply,
   encodeRegionWriteRequest,
   putRegionReply,
+  putRegionRequest,
+  putWriteMultiEntry,
   type RegionAccessSlot,
 } from '../src/protocol/region.js';
 import { encodeVersionRequest } from '../src/protocol/version.js';
+import { putHeader, putLe32 } from '../src/protocol/wire.js';
 import { createPluginHostForServer } from '../src/server/plugin-host.js';
 import { serveDevice, type VfioUserServer } from '../src/server/server.js';
 import { MessageConnection } from '../src/transport.js';
@@ -65,7 +76,7 @@ const message = fc
   .map(([id, data]) => encodeRegionWriteRequest(id, { offset: 0, region: 0, count: data.length, data }));
 
 describe('FrameReassembler.feed', () => {
-  it('hands out the same messages as push() for any chunking, lending only whole small ones', () => {
+  it('hands out the same messages as push() for any chunking, lending whole ones (copied when small, else views of the chunk)', () => {
     fc.assert(
       fc.property(
         fc.array(message, { minLength: 1, maxLength: 8 }),
@@ -83,7 +94,8 @@ describe('FrameReassembler.feed', () => {
             const chunk = stream.subarray(cuts[i], cuts[i + 1]);
             for (const f of a.push(chunk)) pushed.push(summary(f));
             b.feed(chunk, [], (f, lent) => {
-              if (lent) expect(f.message.length).toBeLessThanOrEqual(BORROW_MAX);
+              if (lent && f.message.length > BORROW_MAX) expect(f.message.buffer).toBe(chunk.buffer);
+              else if (lent) expect(f.message.buffer).not.toBe(chunk.buffer);
               fed.push(summary(f));
             });
           }
@@ -219,6 +231,139 @@ describe('allocation-free region access codecs', () => {
           const mine2 = new Uint8Array(32);
           putRegionReply(mine2, msgId, VFIO_USER_REGION_WRITE, a);
           expect(Array.from(mine2)).toEqual(Array.from(written));
+        },
+      ),
+    );
+  });
+});
+
+/** REGION_WRITE_MULTI decoded as it was before the in-place check: DataView reads, entry by entry. */
+function referenceWriteMulti(payload: Uint8Array) {
+  const dv = new DataView(payload.buffer, payload.byteOffset, payload.length);
+  if (payload.length < 8) throw new Error('short');
+  const u64 = (at: number) => {
+    const hi = dv.getUint32(at + 4, true);
+    if (hi > 0x1fffff) throw new Error('EOVERFLOW');
+    return hi * 2 ** 32 + dv.getUint32(at, true);
+  };
+  const n = u64(0);
+  if (n !== (payload.length - 8) / 24) throw new Error('EINVAL count');
+  const out: { offset: number; region: number; count: number; data: number[] }[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = 8 + i * 24;
+    const offset = u64(p);
+    const count = dv.getUint32(p + 12, true);
+    if (count > 8) throw new Error('EINVAL entry');
+    if (offset + count > Number.MAX_SAFE_INTEGER) throw new Error('EOVERFLOW');
+    out.push({
+      offset,
+      region: dv.getUint32(p + 8, true),
+      count,
+      data: Array.from(payload.subarray(p + 16, p + 16 + count)),
+    });
+  }
+  return out;
+}
+
+/** What happened, with the error's errno kind only (the wording is the codec's own). */
+function kind(fn: () => unknown): unknown {
+  try {
+    return { ok: fn() };
+  } catch (err) {
+    const m = (err as Error).message;
+    return { error: /EOVERFLOW|above 2\^53|wraps/.test(m) ? 'EOVERFLOW' : 'EINVAL' };
+  }
+}
+
+const multiEntry = fc.record({
+  offsetLo: fc.nat({ max: 0xffffffff }),
+  offsetHi: fc.oneof(fc.nat({ max: 0x1fffff }), fc.nat({ max: 0xffffffff })),
+  region: fc.nat({ max: 0xffffffff }),
+  count: fc.oneof(fc.nat({ max: 8 }), fc.nat({ max: 0xffffffff })),
+  data: fc.uint8Array({ minLength: 8, maxLength: 8 }),
+});
+
+describe('REGION_WRITE_MULTI without allocation', () => {
+  it('checks and decodes any payload as the entry-by-entry decoder did, errors included (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(multiEntry, { maxLength: 6 }),
+        fc.integer({ min: -2, max: 2 }),
+        (entries, skew) => {
+          const payload = new Uint8Array(8 + entries.length * 24);
+          const dv = new DataView(payload.buffer);
+          dv.setUint32(0, Math.max(0, entries.length + skew), true);
+          entries.forEach((e, i) => {
+            const p = 8 + i * 24;
+            dv.setUint32(p, e.offsetLo, true);
+            dv.setUint32(p + 4, e.offsetHi, true);
+            dv.setUint32(p + 8, e.region, true);
+            dv.setUint32(p + 12, e.count, true);
+            payload.set(e.data, p + 16);
+          });
+          const want = kind(() => referenceWriteMulti(payload));
+          expect(
+            kind(() =>
+              decodeRegionWriteMultiRequest(payload).map((w) => ({ ...w, data: Array.from(w.data) })),
+            ),
+          ).toEqual(want);
+          const n = kind(() => checkRegionWriteMultiRequest(payload));
+          expect(n).toEqual('ok' in (want as object) ? { ok: (want as { ok: unknown[] }).ok.length } : want);
+        },
+      ),
+    );
+  });
+
+  it('builds requests and entries in place exactly as the allocating encoders do', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 0xffff }),
+        fc.array(
+          fc.record({
+            offset: fc.nat({ max: 2 ** 53 - 9 }),
+            region: fc.nat({ max: 0xffffffff }),
+            data: fc.uint8Array({ maxLength: 8 }),
+          }),
+          { minLength: 1, maxLength: 5 },
+        ),
+        (msgId, writes) => {
+          const w0 = writes[0];
+          const read = new Uint8Array(32);
+          putRegionRequest(read, msgId, VFIO_USER_REGION_READ, 0, w0.region, w0.offset, w0.data.length);
+          expect(Array.from(read)).toEqual(
+            Array.from(
+              encodeRegionReadRequest(msgId, { offset: w0.offset, region: w0.region, count: w0.data.length }),
+            ),
+          );
+          const write = new Uint8Array(32 + w0.data.length);
+          putRegionRequest(
+            write,
+            msgId,
+            VFIO_USER_REGION_WRITE,
+            VFIO_USER_F_NO_REPLY,
+            w0.region,
+            w0.offset,
+            w0.data.length,
+          );
+          write.set(w0.data, 32);
+          const d = writes.map((w) => ({
+            offset: w.offset,
+            region: w.region,
+            count: w.data.length,
+            data: w.data,
+          }));
+          expect(Array.from(write)).toEqual(
+            Array.from(encodeRegionWriteRequest(msgId, d[0], { noReply: true })),
+          );
+          const multi = encodeRegionWriteMultiRequest(msgId, d, { noReply: true });
+          const mine = new Uint8Array(multi.length).fill(0xee);
+          putHeader(mine, msgId, VFIO_USER_REGION_WRITE_MULTI, VFIO_USER_F_NO_REPLY);
+          putLe32(mine, 16, writes.length);
+          putLe32(mine, 20, 0);
+          writes.forEach((w, i) => {
+            putWriteMultiEntry(mine, 24 + i * 24, w.region, w.offset, w.data);
+          });
+          expect(Array.from(mine)).toEqual(Array.from(multi));
         },
       ),
     );

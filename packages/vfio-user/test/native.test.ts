@@ -201,4 +201,45 @@ describe('UNIX sockets', () => {
     expect(reasons).toHaveLength(1);
     expectVfioError(() => a.send(new Uint8Array(1)), 'ECONNRESET');
   });
+
+  it("waits on its own thread in pump(): delivers what came, stops at the handler's word, times out", () => {
+    const [a, b] = UnixConnection.pair({ ref: false });
+    const got: number[] = [];
+    b.start({ onData: (c) => got.push(...c) === 4 });
+    a.start({ onData: () => {} });
+    const t0 = performance.now();
+    expect(b.pump(30)).toBe(false);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(25);
+    a.send(new Uint8Array([1, 2]));
+    expect(b.pump(1000)).toBe(true);
+    expect(got).toEqual([1, 2]);
+    a.close();
+    expect(b.pump(1000)).toBe(true);
+    expect(b.open).toBe(false);
+    b.close();
+  });
+
+  it('polls one descriptor in waitFd for reading and writing, and refuses bad arguments', () => {
+    const [x, y] = native().socketPair();
+    try {
+      expect(native().waitFd(x, 1, 10)).toBe(0);
+      expect(native().waitFd(x, 2, 10)).toBe(2);
+      native().sendMsg(y, new Uint8Array([7]));
+      expect(native().waitFd(x, 3, 10)).toBe(3);
+      expect(() => native().waitFd(x, 1, -1)).toThrow(/timeoutMs/);
+    } finally {
+      closeFds([x, y]);
+    }
+    expect(() => native().waitFd(x, 1, 0)).toThrow(/poll failed: Bad file descriptor/);
+  });
+
+  it('connects synchronously, and refuses a path nobody serves with a VfioError', () => {
+    const path = join(dir, 'sync.sock');
+    const listener = UnixListener.listen(path);
+    const c = UnixConnection.connectSync(path, { timeoutMs: 1000 });
+    expect(c.open).toBe(true);
+    c.close();
+    listener.close();
+    expectVfioError(() => UnixConnection.connectSync(join(dir, 'nobody.sock'), { timeoutMs: 100 }), 'ENOENT');
+  });
 });

@@ -28,7 +28,7 @@ describe('sessions with a server in another process', () => {
   afterAll(() => srv?.stop());
 
   it('leaks no fd on either side over 1,000 connect/disconnect cycles', async () => {
-    // Warm up: the client's I/O worker starts once per process.
+    // Warm up: the client's modules and the addon load once per process.
     (await connectVfioUser(srv.paths[0])).disconnect();
     await srv.idle();
     const clientBefore = openFdCount();

@@ -2,9 +2,9 @@
  * VfioUserClientDevice: a device served by another process, behind the same VfioDevice contract
  * as an in-process one, so the reference VMM and the conformance suite use it unchanged.
  *
- * The contract is synchronous and the socket is not. The socket lives in an I/O worker thread
- * (worker.ts) whose event loop never blocks; a synchronous access goes through the channel's
- * main-thread end (link.ts), which waits with Atomics.wait until the worker hands the reply back.
+ * The contract is synchronous: an access sends its request and waits for the reply on the
+ * calling thread, in poll(2) bounded by the request timeout (link.ts), answering the server's
+ * DMA_READ/DMA_WRITE meanwhile; between requests the event loop answers them.
  *
  * What crosses the socket: VERSION and device, region and IRQ info once, at connect (so info(),
  * regionInfo() and irqInfo() are plain reads); REGION_READ/WRITE for read()/write()
@@ -33,24 +33,23 @@ import { decodeDeviceInfoReply, encodeDeviceInfoRequest } from '../protocol/devi
 import type { DmaLayout } from '../protocol/dma.js';
 import { DEFAULT_LIMITS, encodeEmptyRequest, type Limits } from '../protocol/header.js';
 import { capabilityLimits, decodeVersion, encodeVersionRequest } from '../protocol/version.js';
-import { MAX_CHANNEL_FDS } from './channel.js';
 import { ClientDma } from './dma.js';
 import { ClientIrqs } from './irqs.js';
-import { ChannelLink } from './link.js';
+import { ClientLink, type LinkOptions, MAX_FDS } from './link.js';
 import { fetchMigration } from './migration.js';
 import { ClientRegions } from './regions.js';
 
 export interface ConnectOptions {
   /**
    * Guest memory, DMA_MAPped at IOVA 0 when the device opens: with its fd when it has one (the
-   * server maps it), else without (the worker answers DMA_READ/DMA_WRITE; the bytes must then be
-   * a SharedArrayBuffer so the worker can reach them).
+   * server maps it), else without (this client answers the server's DMA_READ/DMA_WRITE from its
+   * bytes, while a request waits or whenever the event loop runs).
    */
   readonly guestMemory?: SharedMemory;
   readonly log?: Logger;
   /** Longest wait for one reply, in ms (default 5000). */
   readonly timeoutMs?: number;
-  /** Longest wait for connect and handshake, in ms (default 5000). */
+  /** Longest wait for the connect, in ms (default 5000). */
   readonly connectTimeoutMs?: number;
   /** The DMA_READ/DMA_WRITE layout the server uses (default 'qemu', as serveDevice). */
   readonly dmaLayout?: DmaLayout;
@@ -71,7 +70,7 @@ export class VfioUserClientDevice implements VfioDevice {
   readonly name: string;
   readonly socketPath: string;
   declare readonly migration?: MigrationOps;
-  private readonly link: ChannelLink;
+  private readonly link: ClientLink;
   private readonly regions: ClientRegions;
   private readonly irqs: ClientIrqs;
   private readonly dma: ClientDma;
@@ -80,39 +79,46 @@ export class VfioUserClientDevice implements VfioDevice {
   private deviceInfo: DeviceInfo = { reset: false, numRegions: 0, numIrqs: 0 };
   private ctx: DeviceContext | undefined;
 
-  private constructor(socketPath: string, opts: ConnectOptions) {
-    this.socketPath = socketPath;
-    this.name = opts.name ?? `vfio-user:${socketPath}`;
+  private constructor(link: ClientLink, opts: ConnectOptions) {
+    this.socketPath = link.socketPath;
+    this.name = link.name;
     const log = opts.log ?? silentLogger;
     this.maxDataXferSize = opts.maxDataXferSize ?? DEFAULT_LIMITS.maxDataXferSize;
     this.postedWrites = opts.postedWrites ?? false;
-    this.link = new ChannelLink({
+    this.link = link;
+    this.regions = new ClientRegions(link, log);
+    this.irqs = new ClientIrqs(link, log, (index, vector) => this.ctx?.irq.trigger(index, vector));
+    this.dma = new ClientDma(link, log, opts.guestMemory, opts.dmaLayout ?? 'qemu', this.maxDataXferSize);
+    link.onTimeout = () => this.irqs.closeAll();
+    link.onCommand = (frame) => this.dma.serve(frame);
+  }
+
+  private static linkOptions(socketPath: string, opts: ConnectOptions): LinkOptions {
+    return {
       socketPath,
-      name: this.name,
-      guestMemory: opts.guestMemory,
+      name: opts.name ?? `vfio-user:${socketPath}`,
       timeoutMs: opts.timeoutMs ?? 5000,
       connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
-      dmaLayout: opts.dmaLayout ?? 'qemu',
-      maxDataXferSize: this.maxDataXferSize,
-      onTimeout: () => this.irqs.closeAll(),
-    });
-    this.regions = new ClientRegions(this.link, log);
-    this.irqs = new ClientIrqs(this.link, log, (index, vector) => this.ctx?.irq.trigger(index, vector));
-    this.dma = new ClientDma(this.link, log, opts.guestMemory);
+      maxDataXferSize: opts.maxDataXferSize ?? DEFAULT_LIMITS.maxDataXferSize,
+    };
   }
 
   /** Connect, negotiate and read every info up front; the wait for the socket does not block. */
   static async connect(socketPath: string, opts: ConnectOptions = {}): Promise<VfioUserClientDevice> {
-    const d = new VfioUserClientDevice(socketPath, opts);
-    await d.link.connected();
+    const d = new VfioUserClientDevice(
+      await ClientLink.connect(VfioUserClientDevice.linkOptions(socketPath, opts)),
+      opts,
+    );
     d.afterConnect();
     return d;
   }
 
-  /** The same, blocking (Atomics.wait on the worker) for callers that are synchronous (a parent's create()). */
+  /** The same, blocking, for callers that are synchronous (a parent's create()). */
   static connectSync(socketPath: string, opts: ConnectOptions = {}): VfioUserClientDevice {
-    const d = new VfioUserClientDevice(socketPath, opts);
-    d.link.connectedSync();
+    const d = new VfioUserClientDevice(
+      ClientLink.connectSync(VfioUserClientDevice.linkOptions(socketPath, opts)),
+      opts,
+    );
     d.afterConnect();
     return d;
   }
@@ -157,7 +163,7 @@ export class VfioUserClientDevice implements VfioDevice {
         major: VFIO_USER_MAJOR,
         minor: VFIO_USER_MINOR,
         capabilities: {
-          maxMsgFds: MAX_CHANNEL_FDS,
+          maxMsgFds: MAX_FDS,
           maxDataXferSize: this.maxDataXferSize,
           writeMultiple: true,
         },
@@ -170,7 +176,7 @@ export class VfioUserClientDevice implements VfioDevice {
     const limits = capabilityLimits(version.capabilities);
     // Never send more than this side can frame in one message either.
     link.limits = {
-      maxMsgFds: Math.min(limits.maxMsgFds, MAX_CHANNEL_FDS),
+      maxMsgFds: Math.min(limits.maxMsgFds, MAX_FDS),
       maxDataXferSize: Math.min(limits.maxDataXferSize, this.maxDataXferSize),
     };
     const info = decodeDeviceInfoReply(link.request(encodeDeviceInfoRequest(link.msgId())).payload);
@@ -242,7 +248,7 @@ export function connectVfioUser(
   return VfioUserClientDevice.connect(socketPath, opts);
 }
 
-/** connectVfioUser for synchronous callers: blocks (Atomics.wait on the I/O worker) until attached. */
+/** connectVfioUser for synchronous callers: blocks until attached. */
 export function connectVfioUserSync(socketPath: string, opts: ConnectOptions = {}): VfioUserClientDevice {
   return VfioUserClientDevice.connectSync(socketPath, opts);
 }

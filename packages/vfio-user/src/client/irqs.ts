@@ -16,14 +16,14 @@ import {
 } from '@vfiokit/core/abi';
 import { Eventfd } from '../native/eventfd.js';
 import { decodeIrqInfoReply, encodeIrqInfoRequest, encodeSetIrqsRequest } from '../protocol/device.js';
-import type { ChannelLink } from './link.js';
+import type { ClientLink } from './link.js';
 
 export class ClientIrqs {
   private readonly irqs: (IrqInfo | undefined)[] = [];
   private readonly eventfds = new Map<number, Eventfd[]>();
 
   constructor(
-    private readonly link: ChannelLink,
+    private readonly link: ClientLink,
     private readonly log: Logger,
     /** Where a signal goes: the local device file's trigger, while the device is open. */
     private readonly trigger: (index: number, vector: number) => void,

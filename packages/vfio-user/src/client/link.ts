@@ -1,246 +1,186 @@
 /**
- * The main thread's end of a client channel (channel.ts): it starts the one I/O worker of the
- * process, opens a channel in it, writes each request into the shared buffer and waits with
- * Atomics.wait until the worker hands the reply back. That wait is the one blocking call on
- * the main thread, it is bounded by the request timeout, and it waits only on the worker: the
- * server's DMA_READ/DMA_WRITE are answered by the worker meanwhile.
+ * A client device's connection to its server, driven from the thread that makes the requests.
+ *
+ * The device contract is synchronous, so a request is sent with one sendmsg and its reply is
+ * waited for right here: poll(2) on the socket, bounded by the request timeout, then recvmsg
+ * (MessageConnection.pump). That is what a C client pays for a round trip, and no other thread
+ * is involved. A server may need guest memory before it can reply (DMA_READ/DMA_WRITE when the
+ * memory has no fd): those commands are answered while the request waits, from inside the
+ * same receive loop. Between requests the event loop watches the socket (an unref'd uv_poll,
+ * so an idle connection keeps no process alive) and answers them there, and notices a server
+ * that went away.
+ *
+ * Small replies come in the framer's lent frame and are copied into one reused buffer; the
+ * hot path (regions.ts) builds its requests in `out` and reads the reply from `reply` and
+ * `replyView` in place, so a small region access allocates nothing.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { pathToFileURL } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import { type SharedMemory, VfioError } from '@vfiokit/core';
-import { ERRNO, errnoName } from '@vfiokit/core/abi';
+import { VfioError } from '@vfiokit/core';
+import { errnoName } from '@vfiokit/core/abi';
+import { toVfioError } from '@vfiokit/core/host';
+import { systemCode } from '../native/addon.js';
 import { closeFds } from '../native/memory.js';
-import { commandName, VFIO_USER_HEADER_SIZE } from '../protocol/constants.js';
-import type { DmaLayout } from '../protocol/dma.js';
-import type { Frame } from '../protocol/framing.js';
+import { MAX_FDS_PER_SENDMSG } from '../native/socket.js';
+import {
+  commandName,
+  VFIO_USER_F_TYPE_MASK,
+  VFIO_USER_F_TYPE_REPLY,
+  VFIO_USER_HEADER_SIZE,
+  VFIO_USER_MULTI_MAX,
+  VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
+  VFIO_USER_WRITE_MULTI_HEADER_SIZE,
+} from '../protocol/constants.js';
+import { BORROW_MAX, type Frame } from '../protocol/framing.js';
 import {
   DEFAULT_LIMITS,
   decodeHeader,
+  encodeErrorReply,
+  isCommand,
   isErrorReply,
   type Limits,
   maxMessageSize,
   replyErrno,
+  wantsReply,
 } from '../protocol/header.js';
-import {
-  type ChannelMessage,
-  CLOSED,
-  CONNECTING,
-  CONTROL_WORDS,
-  ERRNO as ERRNO_WORD,
-  FDS_AT,
-  type GuestMemoryRef,
-  IDLE,
-  LEN,
-  MAPPED,
-  MAX_CHANNEL_FDS,
-  NFDS,
-  NOREPLY,
-  REPLY,
-  REQUEST,
-  STATE,
-  waitAsync,
-} from './channel.js';
+import { MessageConnection } from '../transport.js';
 
-// ---- the shared I/O worker ------------------------------------------------------------------
+/** SCM_MAX_FD (include/net/scm.h): the most fds one message carries either way. */
+export const MAX_FDS = MAX_FDS_PER_SENDMSG;
 
-let ioWorker: Worker | undefined;
-let nextChannel = 1;
+/** The size of `out`: the largest request built in place, a full REGION_WRITE_MULTI. */
+export const OUT_SIZE =
+  VFIO_USER_HEADER_SIZE +
+  VFIO_USER_WRITE_MULTI_HEADER_SIZE +
+  VFIO_USER_MULTI_MAX * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
 
-function worker(): Worker {
-  if (ioWorker) return ioWorker;
-  const here = import.meta.url;
-  let w: Worker;
-  if (here.endsWith('.ts')) {
-    // Running from source (tests, tsx): the worker needs the same TypeScript loader.
-    const tsx = tsxEsmApi(here);
-    const entry = new URL('./worker.ts', here).href;
-    w = new Worker(
-      `import(${JSON.stringify(tsx)}).then((api) => { api.register(); return import(${JSON.stringify(entry)}); });`,
-      { eval: true, execArgv: ['--conditions=@vfiokit/source'] },
-    );
-  } else w = new Worker(new URL('./worker.js', here));
-  w.unref();
-  w.on('error', (err) => {
-    process.stderr.write(`vfio-user client worker failed: ${String(err)}\n`);
-    ioWorker = undefined;
-  });
-  w.on('exit', () => {
-    if (ioWorker === w) ioWorker = undefined;
-  });
-  ioWorker = w;
-  return w;
-}
-
-/** tsx's ESM register API, found through its package exports (require.resolve would pick the CJS build). */
-function tsxEsmApi(from: string): string {
-  const pkgPath = createRequire(from).resolve('tsx/package.json');
-  const pkg = JSON.parse(readFileSync(pkgPath, 'utf8')) as {
-    exports: Record<string, { import: { default: string } }>;
-  };
-  return pathToFileURL(join(dirname(pkgPath), pkg.exports['./esm/api'].import.default)).href;
-}
-
-function guestRef(memory: SharedMemory | undefined): GuestMemoryRef | undefined {
-  if (!memory) return undefined;
-  if (memory.fd !== undefined) return { fd: memory.fd, size: memory.size };
-  const buf = memory.bytes.buffer;
-  if (!(buf instanceof SharedArrayBuffer))
-    throw new VfioError(
-      'EINVAL',
-      'guest memory without an fd must live in a SharedArrayBuffer, so the client I/O worker can answer DMA_READ and DMA_WRITE from it.',
-      { hint: 'Use allocateSharedMemory() or memfd-backed memory.' },
-    );
-  return { buffer: buf, byteOffset: memory.bytes.byteOffset, size: memory.size };
-}
-
-// ---- one channel ----------------------------------------------------------------------------
-
-/**
- * How long the first connection of a process may wait for the I/O worker itself to start (it
- * loads its modules, and from source compiles them) on top of connectTimeoutMs. The connect
- * deadline is the worker's (it connects with connectTimeoutMs and reports ETIMEDOUT); this one
- * only catches a worker that never starts.
- */
-const WORKER_START_MS = 30_000;
+const NO_FDS: number[] = [];
 
 export interface LinkOptions {
   readonly socketPath: string;
   /** The device's name, for messages. */
   readonly name: string;
-  readonly guestMemory: SharedMemory | undefined;
   readonly timeoutMs: number;
   readonly connectTimeoutMs: number;
-  readonly dmaLayout: DmaLayout;
-  /** max_data_xfer_size this client accepts: the size of the shared buffer. */
+  /** max_data_xfer_size this client accepts: bounds the messages it frames. */
   readonly maxDataXferSize: number;
-  /** Called when a request timed out, before the channel closes (the device drops its eventfds). */
-  readonly onTimeout: () => void;
 }
 
-export class ChannelLink {
+export class ClientLink {
   readonly socketPath: string;
   readonly name: string;
-  /** The control words and the message buffer shared with the worker. */
-  readonly ctrl: Int32Array;
-  readonly data: Uint8Array;
-  readonly dv: DataView;
   /** What the server accepts per message (set after VERSION), capped by what this side frames. */
   limits: Limits = DEFAULT_LIMITS;
-  private readonly id: number;
+  /** A buffer to build a small request in (sent through outMessage(length)). */
+  readonly out = new Uint8Array(OUT_SIZE);
+  readonly outView = new DataView(this.out.buffer);
+  /** The last reply (the whole message), valid until the next request. */
+  reply: Uint8Array;
+  /** A view of the last reply's bytes, offsets from its first byte. */
+  replyView: DataView;
+  /** The fds that came with the last reply; the caller owns them. */
+  replyFds: number[] = NO_FDS;
+  /**
+   * The server's commands (DMA_READ/DMA_WRITE): returns the reply to send. A throw becomes an
+   * error reply with its errno. The frame may be lent: copy what is kept.
+   */
+  onCommand: ((frame: Frame) => Uint8Array) | undefined;
+  /** Called when a request timed out, before the connection closes (the device drops its eventfds). */
+  onTimeout: (() => void) | undefined;
   private readonly timeoutMs: number;
-  private readonly connectTimeoutMs: number;
-  private readonly onTimeout: () => void;
+  private readonly frameSize: number;
+  private conn: MessageConnection | undefined;
   private dead: VfioError | undefined;
+  private closeReason: VfioError | undefined;
   private nextMsgId = 0;
+  /** The reply being waited for. */
+  private waiting = false;
+  private expectId = 0;
+  private expectCommand = 0;
+  private got = false;
+  /** Small replies are copied here out of the lent frame. */
+  private readonly small = new Uint8Array(BORROW_MAX);
+  private readonly smallView = new DataView(this.small.buffer);
+  private readonly smallViews: (Uint8Array | undefined)[] = [];
+  private readonly outViews: (Uint8Array | undefined)[] = [];
   /** Runs before every request and post: sends the posted writes still held (regions.ts). */
   private beforeSend: (() => void) | undefined;
 
-  constructor(o: LinkOptions) {
+  private constructor(o: LinkOptions) {
     this.socketPath = o.socketPath;
     this.name = o.name;
     this.timeoutMs = o.timeoutMs;
-    this.connectTimeoutMs = o.connectTimeoutMs;
-    this.onTimeout = o.onTimeout;
-    const dataSize = maxMessageSize({ maxMsgFds: 0, maxDataXferSize: o.maxDataXferSize });
-    const control = new SharedArrayBuffer(CONTROL_WORDS * 4);
-    const data = new SharedArrayBuffer(dataSize);
-    this.ctrl = new Int32Array(control);
-    this.data = new Uint8Array(data);
-    this.dv = new DataView(data);
-    this.id = nextChannel++;
-    const guest = guestRef(o.guestMemory);
-    const msg: ChannelMessage = {
-      type: 'open',
-      id: this.id,
-      path: o.socketPath,
-      control,
-      data,
-      ...(guest ? { guest } : {}),
-      dmaLayout: o.dmaLayout,
-      maxDataXferSize: o.maxDataXferSize,
-      connectTimeoutMs: o.connectTimeoutMs,
-    };
-    worker().postMessage(msg);
+    this.frameSize = maxMessageSize({ maxMsgFds: 0, maxDataXferSize: o.maxDataXferSize });
+    this.reply = this.small.subarray(0, 0);
+    this.replyView = this.smallView;
   }
 
-  /** Wait for the worker's connect without blocking the event loop. */
-  async connected(): Promise<void> {
-    const r = waitAsync(this.ctrl, STATE, CONNECTING, this.connectTimeoutMs + WORKER_START_MS);
-    if (r.async) {
-      // Atomics.waitAsync holds no handle on the event loop and the I/O worker is unref'd: a
-      // ref'd timer keeps a process that has nothing else to do alive until the connection is up.
-      const keepAlive = setInterval(() => {}, 60_000);
-      try {
-        await r.value;
-      } finally {
-        clearInterval(keepAlive);
-      }
+  /** Connect without blocking the event loop. */
+  static async connect(o: LinkOptions): Promise<ClientLink> {
+    const link = new ClientLink(o);
+    try {
+      link.conn = await MessageConnection.connect(o.socketPath, link.connectionOptions(o));
+    } catch (err) {
+      throw link.connectError(err, o.connectTimeoutMs);
     }
-    this.checkConnected();
+    return link;
   }
 
-  /** The same, blocking. */
-  connectedSync(): void {
-    Atomics.wait(this.ctrl, STATE, CONNECTING, this.connectTimeoutMs + WORKER_START_MS);
-    this.checkConnected();
+  /** The same, blocking (only while a full listen backlog makes the connect retry). */
+  static connectSync(o: LinkOptions): ClientLink {
+    const link = new ClientLink(o);
+    try {
+      link.conn = MessageConnection.connectSync(o.socketPath, link.connectionOptions(o));
+    } catch (err) {
+      throw link.connectError(err, o.connectTimeoutMs);
+    }
+    return link;
   }
 
-  private checkConnected(): void {
-    const s = Atomics.load(this.ctrl, STATE);
-    if (s === IDLE) return;
-    const timedOut = s === CONNECTING || this.ctrl[ERRNO_WORD] === ERRNO.ETIMEDOUT;
-    const err = timedOut
-      ? new VfioError(
-          'ETIMEDOUT',
-          `connecting to ${this.socketPath} did not finish within ${this.connectTimeoutMs} ms.`,
-          {
-            device: this.name,
-            hint:
-              s === CONNECTING
-                ? 'The client I/O worker did not start.'
-                : 'Is a server listening there? A busy one keeps later clients waiting.',
-          },
-        )
-      : this.closedError('connecting');
-    this.close();
-    throw err;
+  private connectionOptions(o: LinkOptions) {
+    return {
+      name: o.socketPath,
+      timeoutMs: o.connectTimeoutMs,
+      maxMessageSize: this.frameSize,
+      ref: false,
+      onLentMessage: (frame: Frame, lent: boolean) => this.receive(frame, lent),
+      readUntil: () => this.got,
+      onClose: (reason: VfioError | undefined) => {
+        this.closeReason = reason;
+      },
+    };
+  }
+
+  private connectError(err: unknown, ms: number): VfioError {
+    if (systemCode(err) === 'EAGAIN')
+      return new VfioError('ETIMEDOUT', `connecting to ${this.socketPath} did not finish within ${ms} ms.`, {
+        device: this.name,
+        hint: 'Is a server listening there? A busy one keeps later clients waiting.',
+        cause: err,
+      });
+    const e = toVfioError(err);
+    return new VfioError(e.code, e.problem, {
+      device: this.name,
+      ...(e.hint ? { hint: e.hint } : {}),
+      cause: err,
+    });
   }
 
   /** Whether the connection is still up. */
   get open(): boolean {
-    return this.dead === undefined && Atomics.load(this.ctrl, STATE) !== CLOSED;
+    return this.dead === undefined && this.conn !== undefined && this.conn.open;
   }
 
-  /** Tell the worker whether guest memory is mapped (it answers DMA_READ/WRITE only then). */
-  set guestMapped(mapped: boolean) {
-    Atomics.store(this.ctrl, MAPPED, mapped ? 1 : 0);
-  }
-
-  /** Close the channel and wait (at most 2 s) for the worker to close the socket. Idempotent. */
+  /** Close the connection (the server sees the hang-up at once). Idempotent. */
   close(): void {
-    if (Atomics.load(this.ctrl, STATE) !== CLOSED) {
-      ioWorker?.postMessage({ type: 'close', id: this.id } satisfies ChannelMessage);
-      const end = performance.now() + 2000;
-      for (;;) {
-        const s = Atomics.load(this.ctrl, STATE);
-        const left = end - performance.now();
-        if (s === CLOSED || left <= 0) break;
-        Atomics.wait(this.ctrl, STATE, s, left);
-      }
-    }
+    this.conn?.close();
     this.dead ??= new VfioError('ECONNRESET', `the connection to ${this.socketPath} was closed.`);
   }
 
   private closedError(what: string): VfioError {
-    const errno = this.ctrl[ERRNO_WORD] || ERRNO.ECONNRESET;
-    const code = errnoName(errno) ?? 'EIO';
+    const r = this.closeReason;
     return new VfioError(
-      code === 'ECONNRESET' || code === 'EIO' ? code : 'ECONNRESET',
-      `${what}: the vfio-user server at ${this.socketPath} is gone (${errnoName(errno) ?? `errno ${errno}`}).`,
+      'ECONNRESET',
+      `${what}: the vfio-user server at ${this.socketPath} is gone (${r ? `${r.code}: ${r.problem.replace(/\.$/, '')}` : 'ECONNRESET'}).`,
       { device: this.name, hint: 'Restart the server and attach the device again.' },
     );
   }
@@ -250,46 +190,105 @@ export class ChannelLink {
     return this.nextMsgId;
   }
 
+  /** The first `length` bytes of `out`, as one message to send (views made once per length). */
+  outMessage(length: number): Uint8Array {
+    let v = this.outViews[length];
+    if (v === undefined) {
+      v = this.out.subarray(0, length);
+      this.outViews[length] = v;
+    }
+    return v;
+  }
+
   /**
-   * Hand `len` bytes already in the data buffer to the worker and wait for the reply (or the
-   * send, for No_reply). The reply is then in `data` (LEN bytes, NFDS fds); the caller reads it
-   * and calls done().
+   * Send one whole message and, unless `noReply`, wait here for its reply, answering the
+   * server's commands meanwhile. The reply is then in `reply`, `replyView` and `replyFds`.
    */
-  exchange(len: number, fds: readonly number[], noReply: boolean, what: string): void {
+  exchange(message: Uint8Array, fds: readonly number[], noReply: boolean, what: string): void {
     if (this.dead) throw this.dead;
-    const c = this.ctrl;
-    if (Atomics.load(c, STATE) === CLOSED) throw (this.dead = this.closedError(what));
-    if (fds.length > MAX_CHANNEL_FDS)
+    const conn = this.conn!;
+    if (!conn.open) throw (this.dead = this.closedError(what));
+    if (fds.length > MAX_FDS)
       throw new VfioError('E2BIG', `${fds.length} fds do not fit one message.`, { device: this.name });
-    c[LEN] = len;
-    c[NFDS] = fds.length;
-    for (let i = 0; i < fds.length; i++) c[FDS_AT + i] = fds[i];
-    c[NOREPLY] = noReply ? 1 : 0;
-    Atomics.store(c, STATE, REQUEST);
-    Atomics.notify(c, STATE);
+    this.expectId = message[0] | (message[1] << 8);
+    this.expectCommand = message[2] | (message[3] << 8);
+    this.got = false;
+    this.waiting = !noReply;
+    try {
+      conn.send(message, fds);
+    } catch (err) {
+      this.waiting = false;
+      if (!conn.open) throw (this.dead = this.closedError(what));
+      throw err;
+    }
+    if (noReply) return;
     const end = performance.now() + this.timeoutMs;
-    for (;;) {
-      const s = Atomics.load(c, STATE);
-      if (s === REPLY) return;
-      if (s === CLOSED) throw (this.dead = this.closedError(what));
+    while (!this.got) {
+      if (!conn.open) {
+        this.waiting = false;
+        throw (this.dead = this.closedError(what));
+      }
       const left = end - performance.now();
       if (left <= 0) {
+        this.waiting = false;
         this.dead = new VfioError(
           'ETIMEDOUT',
           `${what}: the server at ${this.socketPath} did not answer within ${this.timeoutMs} ms.`,
           { device: this.name, hint: 'The connection is closed; attach the device again.' },
         );
-        this.onTimeout();
-        this.close();
+        this.onTimeout?.();
+        conn.close();
         throw this.dead;
       }
-      Atomics.wait(c, STATE, REQUEST, left);
+      conn.pump(left);
     }
   }
 
-  /** The reply of the last exchange has been read: the channel is free again. */
-  done(): void {
-    Atomics.store(this.ctrl, STATE, IDLE);
+  /** Each message from the server: the awaited reply, a command to answer, or a stray reply. */
+  private receive(frame: Frame, lent: boolean): void {
+    const h = frame.header;
+    if (
+      this.waiting &&
+      (h.flags & VFIO_USER_F_TYPE_MASK) === VFIO_USER_F_TYPE_REPLY &&
+      h.msgId === this.expectId &&
+      h.command === this.expectCommand
+    ) {
+      this.waiting = false;
+      this.got = true;
+      if (lent && frame.message.length <= BORROW_MAX) {
+        const size = frame.message.length;
+        const small = this.small;
+        const src = frame.message;
+        for (let i = 0; i < size; i++) small[i] = src[i];
+        let v = this.smallViews[size];
+        if (v === undefined) {
+          v = small.subarray(0, size);
+          this.smallViews[size] = v;
+        }
+        this.reply = v;
+        this.replyView = this.smallView;
+        this.replyFds = NO_FDS;
+      } else {
+        // A large lent reply is a view of the socket's receive buffer: it gets its own.
+        const m = lent ? frame.message.slice() : frame.message;
+        this.reply = m;
+        this.replyView = new DataView(m.buffer, m.byteOffset, m.length);
+        this.replyFds = frame.fds;
+      }
+      return;
+    }
+    closeFds(frame.fds);
+    if (!isCommand(h)) return; // a stray reply: nothing asked for it
+    let reply: Uint8Array;
+    try {
+      if (!this.onCommand)
+        throw new VfioError('EINVAL', `command ${h.command} is not one a server sends to a client.`);
+      reply = this.onCommand(frame);
+    } catch (err) {
+      if (!wantsReply(h)) return;
+      reply = encodeErrorReply(h.msgId, h.command, toVfioError(err).errno);
+    }
+    if (wantsReply(h)) this.conn!.send(reply);
   }
 
   /** Have `fn` run before each later request() and post(), to keep messages in order. */
@@ -297,18 +296,15 @@ export class ChannelLink {
     this.beforeSend = fn;
   }
 
-  /** Send a whole message and return the reply; an error reply throws its errno. */
+  /** Send a whole message and return the reply in buffers of its own; an error reply throws its errno. */
   request(message: Uint8Array, fds: readonly number[] = []): Frame {
     this.beforeSend?.();
-    const command = new DataView(message.buffer, message.byteOffset).getUint16(2, true);
-    const what = commandName(command);
-    this.data.set(message);
-    this.exchange(message.length, fds, false, what);
-    const c = this.ctrl;
-    const reply = this.data.slice(0, c[LEN]);
-    const got: number[] = [];
-    for (let i = 0; i < c[NFDS]; i++) got.push(c[FDS_AT + i]);
-    this.done();
+    const what = commandName(message[2] | (message[3] << 8));
+    this.exchange(message, fds, false, what);
+    // A small reply lives in the reused buffer: the caller gets a copy it may keep.
+    const reply = this.reply.buffer === this.small.buffer ? this.reply.slice() : this.reply;
+    const got = this.replyFds === NO_FDS ? [] : this.replyFds;
+    this.replyFds = NO_FDS;
     const header = decodeHeader(reply);
     if (isErrorReply(header)) {
       closeFds(got);
@@ -327,11 +323,9 @@ export class ChannelLink {
     return frame;
   }
 
-  /** Send without waiting for a reply (No_reply set); returns once the worker sent it. */
+  /** Send without waiting for a reply (No_reply set). */
   post(message: Uint8Array): void {
     this.beforeSend?.();
-    this.data.set(message);
-    this.exchange(message.length, [], true, commandName(new DataView(message.buffer).getUint16(2, true)));
-    this.done();
+    this.exchange(message, NO_FDS, true, commandName(message[2] | (message[3] << 8)));
   }
 }

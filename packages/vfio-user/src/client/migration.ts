@@ -22,12 +22,12 @@ import {
   featureFlags,
 } from '../protocol/feature.js';
 import { getU64 } from '../protocol/wire.js';
-import type { ChannelLink } from './link.js';
+import type { ClientLink } from './link.js';
 
 const SAVING = new Set([MigState.STOP_COPY, MigState.PRE_COPY, MigState.PRE_COPY_P2P]);
 
 /** The device's migration ops, or undefined when the server offers no migration. */
-export function fetchMigration(link: ChannelLink): MigrationOps | undefined {
+export function fetchMigration(link: ClientLink): MigrationOps | undefined {
   let flags: number;
   try {
     const data = feature(link, VFIO_DEVICE_FEATURE_MIGRATION, 'get', new Uint8Array(0), 8);
@@ -64,7 +64,7 @@ export function fetchMigration(link: ChannelLink): MigrationOps | undefined {
 }
 
 function feature(
-  link: ChannelLink,
+  link: ClientLink,
   feature: number,
   op: 'get' | 'set',
   data: Uint8Array,
@@ -81,13 +81,13 @@ function feature(
   return decodeDeviceFeatureReply(frame.payload).data;
 }
 
-function migrationRead(link: ChannelLink, max: number): Uint8Array {
+function migrationRead(link: ClientLink, max: number): Uint8Array {
   const size = Math.min(max, link.limits.maxDataXferSize);
   const frame = link.call(encodeMigDataReadRequest(link.msgId(), size));
   return decodeMigDataReadReply(frame.payload, link.limits).data.slice();
 }
 
-function migrationWrite(link: ChannelLink, chunk: Uint8Array): void {
+function migrationWrite(link: ClientLink, chunk: Uint8Array): void {
   const step = link.limits.maxDataXferSize;
   for (let pos = 0; pos < chunk.length; pos += step)
     link.call(encodeMigDataWriteRequest(link.msgId(), chunk.subarray(pos, pos + step)));

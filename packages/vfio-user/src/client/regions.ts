@@ -19,6 +19,7 @@ import {
   type RegionInfo,
   type RegionMapping,
   type SharedMemory,
+  TWO_32,
   VfioError,
 } from '@vfiokit/core';
 import {
@@ -31,6 +32,8 @@ import {
 import { closeFds, mapFd } from '../native/memory.js';
 import {
   VFIO_USER_F_ERROR,
+  VFIO_USER_F_NO_REPLY,
+  VFIO_USER_F_TYPE_COMMAND,
   VFIO_USER_F_TYPE_MASK,
   VFIO_USER_F_TYPE_REPLY,
   VFIO_USER_HEADER_SIZE,
@@ -38,18 +41,29 @@ import {
   VFIO_USER_MULTI_MAX,
   VFIO_USER_REGION_READ,
   VFIO_USER_REGION_RW_SIZE,
+  VFIO_USER_REGION_WRITE,
+  VFIO_USER_REGION_WRITE_MULTI,
+  VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
+  VFIO_USER_WRITE_MULTI_HEADER_SIZE,
 } from '../protocol/constants.js';
 import { decodeRegionInfoReply, encodeRegionInfoRequest, type RegionInfoReply } from '../protocol/device.js';
 import type { Frame } from '../protocol/framing.js';
 import {
   decodeRegionWriteReply,
-  encodeRegionWriteMultiRequest,
   encodeRegionWriteRequest,
-  type RegionData,
+  putRegionRequest,
+  putWriteMultiEntry,
 } from '../protocol/region.js';
-import { setU64 } from '../protocol/wire.js';
-import { FDS_AT, LEN, NFDS } from './channel.js';
-import type { ChannelLink } from './link.js';
+import { le32, putHeader, putLe32 } from '../protocol/wire.js';
+import { type ClientLink, OUT_SIZE } from './link.js';
+
+const RW_SIZE = VFIO_USER_HEADER_SIZE + VFIO_USER_REGION_RW_SIZE;
+/** Where a REGION_WRITE_MULTI's entries start: after the header and wr_cnt. */
+const MULTI_ENTRIES = VFIO_USER_HEADER_SIZE + VFIO_USER_WRITE_MULTI_HEADER_SIZE;
+const POSTED = VFIO_USER_F_TYPE_COMMAND | VFIO_USER_F_NO_REPLY;
+/** Data of at most this many bytes is copied byte by byte (cheaper than a view for a register). */
+const SMALL_COPY = 64;
+const NO_FDS: readonly number[] = Object.freeze([]);
 
 interface MappedArea extends MmapArea {
   readonly memory: SharedMemory;
@@ -71,12 +85,20 @@ export class ClientRegions {
   private readonly regions: (RemoteRegion | undefined)[] = [];
   private posting = false;
   private multi = false;
-  /** Posted writes of at most 8 bytes not sent yet. */
-  private held: RegionData[] = [];
+  /** Posted writes of at most 8 bytes not sent yet, as the entries of a REGION_WRITE_MULTI. */
+  private readonly batch = new Uint8Array(OUT_SIZE);
+  private readonly batchViews: (Uint8Array | undefined)[] = [];
+  private readonly entryViews: (Uint8Array | undefined)[] = [];
+  private heldCount = 0;
   private flushQueued = false;
+  /** The task that sends what is held when the current one ends (made once). */
+  private readonly flushTask = () => {
+    this.flushQueued = false;
+    this.flushQuietly();
+  };
 
   constructor(
-    private readonly link: ChannelLink,
+    private readonly link: ClientLink,
     private readonly log: Logger,
   ) {}
 
@@ -162,56 +184,69 @@ export class ClientRegions {
   }
 
   read(index: number, offset: number, dst: Uint8Array): void {
-    if (this.held.length > 0) this.flush();
+    if (this.heldCount > 0) this.flush();
     const step = this.link.limits.maxDataXferSize;
     for (let pos = 0; pos < dst.length; pos += step)
-      this.readChunk(index, offset + pos, dst.subarray(pos, Math.min(dst.length, pos + step)));
+      this.readChunk(
+        index,
+        offset + pos,
+        pos === 0 && dst.length <= step ? dst : dst.subarray(pos, Math.min(dst.length, pos + step)),
+      );
   }
 
-  /** REGION_READ written straight into the channel buffer and read straight out of it. */
+  /** REGION_READ built in the link's request buffer and read straight out of the reply. */
   private readChunk(index: number, offset: number, dst: Uint8Array): void {
     const link = this.link;
-    const dv = link.dv;
-    const id = link.msgId();
     const count = dst.length;
-    const size = VFIO_USER_HEADER_SIZE + VFIO_USER_REGION_RW_SIZE;
-    dv.setUint16(0, id, true);
-    dv.setUint16(2, VFIO_USER_REGION_READ, true);
-    dv.setUint32(4, size, true);
-    dv.setUint32(8, 0, true);
-    dv.setUint32(12, 0, true);
-    setU64(dv, 16, offset);
-    dv.setUint32(24, index, true);
-    dv.setUint32(28, count, true);
-    link.exchange(size, [], false, 'VFIO_USER_REGION_READ');
-    const c = link.ctrl;
-    const len = c[LEN];
-    const nfds = c[NFDS];
-    if (nfds > 0) closeFds(Array.from(c.subarray(FDS_AT, FDS_AT + nfds)));
+    const message = link.outMessage(RW_SIZE);
+    putRegionRequest(
+      message,
+      link.msgId(),
+      VFIO_USER_REGION_READ,
+      VFIO_USER_F_TYPE_COMMAND,
+      index,
+      offset,
+      count,
+    );
+    link.exchange(message, NO_FDS, false, 'VFIO_USER_REGION_READ');
+    const problem = this.replyProblem('REGION_READ', index, offset, RW_SIZE + count);
+    if (problem) throw problem;
+    const reply = link.reply;
+    if (count <= SMALL_COPY) for (let i = 0; i < count; i++) dst[i] = reply[RW_SIZE + i];
+    else dst.set(reply.subarray(RW_SIZE, RW_SIZE + count));
+  }
+
+  /**
+   * What is wrong with the reply to a REGION_READ/REGION_WRITE just exchanged (fds that came
+   * with it are closed): undefined when it is a reply of `size` bytes carrying the count asked.
+   */
+  private replyProblem(what: string, index: number, offset: number, size: number): VfioError | undefined {
+    const link = this.link;
+    if (link.replyFds.length > 0) closeFds(link.replyFds);
+    const len = link.reply.length;
+    const dv = link.replyView;
     const flags = len >= VFIO_USER_HEADER_SIZE ? dv.getUint32(8, true) : 0;
-    let problem: VfioError | undefined;
     if (len < VFIO_USER_HEADER_SIZE || (flags & VFIO_USER_F_TYPE_MASK) !== VFIO_USER_F_TYPE_REPLY)
-      problem = new VfioError('EPROTO', 'the REGION_READ reply is malformed.', { device: link.name });
-    else if (flags & VFIO_USER_F_ERROR) {
+      return new VfioError('EPROTO', `the ${what} reply is malformed.`, { device: link.name });
+    if (flags & VFIO_USER_F_ERROR) {
       const errno = dv.getUint32(12, true) || ERRNO.EINVAL;
-      problem = new VfioError(errnoName(errno) ?? 'EIO', `the server refused REGION_READ (errno ${errno}).`, {
+      return new VfioError(errnoName(errno) ?? 'EIO', `the server refused ${what} (errno ${errno}).`, {
         device: link.name,
         region: index,
         offset,
       });
-    } else if (len !== size + count || dv.getUint32(28, true) !== count)
-      problem = new VfioError(
+    }
+    const count = size - RW_SIZE;
+    const expected = what === 'REGION_READ' ? size : RW_SIZE;
+    if (len !== expected || dv.getUint32(28, true) !== count)
+      return new VfioError(
         'EPROTO',
-        `the REGION_READ reply carries ${len - size} bytes; ${count} were asked.`,
-        {
-          device: link.name,
-          region: index,
-          offset,
-        },
+        what === 'REGION_READ'
+          ? `the REGION_READ reply carries ${len - RW_SIZE} bytes; ${count} were asked.`
+          : `the REGION_WRITE reply is ${len} bytes with count ${len >= RW_SIZE ? dv.getUint32(28, true) : '?'}; 32 bytes with count ${count} were expected.`,
+        { device: link.name, region: index, offset },
       );
-    else dst.set(link.data.subarray(size, size + count));
-    link.done();
-    if (problem) throw problem;
+    return undefined;
   }
 
   write(index: number, offset: number, src: Uint8Array): void {
@@ -222,7 +257,15 @@ export class ClientRegions {
       return;
     }
     for (let pos = 0; pos < src.length; pos += step) {
-      const data = src.subarray(pos, Math.min(src.length, pos + step));
+      const data =
+        pos === 0 && src.length <= step ? src : src.subarray(pos, Math.min(src.length, pos + step));
+      if (RW_SIZE + data.length <= OUT_SIZE) {
+        this.writeInPlace(index, offset + pos, data, VFIO_USER_F_TYPE_COMMAND);
+        link.exchange(link.outMessage(RW_SIZE + data.length), NO_FDS, false, 'VFIO_USER_REGION_WRITE');
+        const problem = this.replyProblem('REGION_WRITE', index, offset + pos, RW_SIZE + data.length);
+        if (problem) throw problem;
+        continue;
+      }
       const frame = link.call(
         encodeRegionWriteRequest(link.msgId(), {
           offset: offset + pos,
@@ -235,17 +278,32 @@ export class ClientRegions {
     }
   }
 
+  /** A REGION_WRITE of `data` (at most OUT_SIZE - 32 bytes) built in the link's request buffer. */
+  private writeInPlace(index: number, offset: number, data: Uint8Array, flags: number): void {
+    const link = this.link;
+    const count = data.length;
+    const message = link.outMessage(RW_SIZE + count);
+    putRegionRequest(message, link.msgId(), VFIO_USER_REGION_WRITE, flags, index, offset, count);
+    if (count <= SMALL_COPY) for (let i = 0; i < count; i++) message[RW_SIZE + i] = data[i];
+    else message.set(data, RW_SIZE);
+  }
+
   private post(index: number, offset: number, src: Uint8Array, step: number): void {
     if (this.multi && src.length <= VFIO_USER_MULTI_DATA) {
-      // The caller may reuse its buffer: keep a copy.
-      this.held.push({ offset, region: index, count: src.length, data: src.slice() });
-      if (this.held.length >= VFIO_USER_MULTI_MAX) this.flush();
+      // Held in the batch buffer itself: the caller may reuse its own at once.
+      const n = this.heldCount;
+      putWriteMultiEntry(
+        this.batch,
+        MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
+        index,
+        offset,
+        src,
+      );
+      this.heldCount = n + 1;
+      if (n + 1 >= VFIO_USER_MULTI_MAX) this.flush();
       else if (!this.flushQueued) {
         this.flushQueued = true;
-        queueMicrotask(() => {
-          this.flushQueued = false;
-          this.flushQuietly();
-        });
+        queueMicrotask(this.flushTask);
       }
       return;
     }
@@ -264,15 +322,39 @@ export class ClientRegions {
 
   /** Send the held posted writes: one REGION_WRITE for one, REGION_WRITE_MULTI for more. */
   flush(): void {
-    const held = this.held;
-    if (held.length === 0) return;
-    this.held = [];
+    const n = this.heldCount;
+    if (n === 0) return;
+    this.heldCount = 0;
     const link = this.link;
-    link.post(
-      held.length === 1
-        ? encodeRegionWriteRequest(link.msgId(), held[0], { noReply: true })
-        : encodeRegionWriteMultiRequest(link.msgId(), held, { noReply: true }),
-    );
+    const batch = this.batch;
+    if (n === 1) {
+      // The one write as a plain REGION_WRITE, from its entry.
+      const at = MULTI_ENTRIES;
+      const count = le32(batch, at + 12);
+      const offset = le32(batch, at) + le32(batch, at + 4) * TWO_32;
+      this.writeInPlace(le32(batch, at + 8), offset, this.entryData(count), POSTED);
+      link.post(link.outMessage(RW_SIZE + count));
+      return;
+    }
+    let message = this.batchViews[n];
+    if (message === undefined) {
+      message = batch.subarray(0, MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE);
+      this.batchViews[n] = message;
+    }
+    putHeader(message, link.msgId(), VFIO_USER_REGION_WRITE_MULTI, POSTED);
+    putLe32(message, VFIO_USER_HEADER_SIZE, n);
+    putLe32(message, VFIO_USER_HEADER_SIZE + 4, 0);
+    link.post(message);
+  }
+
+  /** The data of the first held entry, `count` bytes (views made once per count). */
+  private entryData(count: number): Uint8Array {
+    let v = this.entryViews[count];
+    if (v === undefined) {
+      v = this.batch.subarray(MULTI_ENTRIES + 16, MULTI_ENTRIES + 16 + count);
+      this.entryViews[count] = v;
+    }
+    return v;
   }
 
   /** flush() from a task of its own, where nobody could catch a failure. */

@@ -28,6 +28,10 @@ export interface NativeAddon {
   pollStart(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle;
   pollUpdate(handle: PollHandle, events: number): void;
   pollStop(handle: PollHandle): void;
+  /** Whether the handle keeps the event loop alive (uv_ref / uv_unref). */
+  pollRef(handle: PollHandle, ref: boolean): void;
+  /** Block in poll(2) for POLL_READABLE / POLL_WRITABLE; the ready ones, 0 on timeout or EINTR. */
+  waitFd(fd: number, events: number, timeoutMs: number): number;
 }
 
 /** An opaque uv_poll handle. */

@@ -1,6 +1,9 @@
 /**
  * Non-blocking UNIX stream sockets with descriptor passing, driven by uv_poll: reads happen
  * when the socket is readable, queued writes when it is writable, and nothing waits or spins.
+ * A caller that waits for an answer on its own thread (the client's synchronous requests) may
+ * also drive the socket itself with pump(): one bounded poll(2), then the same send and
+ * receive steps the event loop's readiness callback takes.
  */
 import { unlinkSync } from 'node:fs';
 import { VfioError } from '@vfiokit/core';
@@ -20,8 +23,10 @@ export interface UnixConnectionHandlers {
   /**
    * Bytes and the descriptors that arrived with them. `chunk` is a view of the connection's
    * receive buffer, valid only during the call; the descriptors now belong to the handler.
+   * Returning `true` stops this round of reading (what the caller waited for has come); the
+   * rest stays in the socket for the next one.
    */
-  onData(chunk: Uint8Array, fds: readonly number[]): void;
+  onData(chunk: Uint8Array, fds: readonly number[]): unknown;
   /** Called once: `error` is undefined for a local close() without a reason. */
   onClose?(error: VfioError | undefined): void;
   /** The send queue emptied after back-pressure. */
@@ -41,6 +46,13 @@ export interface UnixConnectionOptions {
   maxReceiveFds?: number;
   /** A name for messages (the socket path, "socketpair"...). */
   name?: string;
+  /** Whether the open connection keeps the event loop alive (default true). */
+  ref?: boolean;
+}
+
+/** Sleep on the calling thread (a connect retry of a synchronous caller). */
+function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 export class UnixConnection {
@@ -50,12 +62,14 @@ export class UnixConnection {
   private readonly fdsOut: Int32Array;
   /** Views of the start of recvBuffer by length, for chunks of at most SMALL_CHUNK bytes. */
   private readonly chunkViews: (Uint8Array | undefined)[] = [];
+  private largeChunk: Uint8Array | undefined;
   private handlers: UnixConnectionHandlers | undefined;
   private poll: PollHandle | undefined;
   private queue: Pending[] = [];
   private queued = 0;
   private writeInterest = false;
   private isOpen = true;
+  private readonly ref: boolean;
 
   /** Take ownership of a connected, non-blocking socket descriptor. */
   constructor(fd: number, options: UnixConnectionOptions = {}) {
@@ -64,6 +78,7 @@ export class UnixConnection {
     this.recvBuffer = new Uint8Array(options.receiveBufferSize ?? 256 * 1024);
     const maxFds = Math.min(options.maxReceiveFds ?? MAX_FDS_PER_SENDMSG, MAX_FDS_PER_SENDMSG);
     this.fdsOut = new Int32Array(2 + maxFds);
+    this.ref = options.ref ?? true;
   }
 
   /** A connected pair (socketpair(AF_UNIX, SOCK_STREAM)). */
@@ -108,6 +123,29 @@ export class UnixConnection {
     });
   }
 
+  /** connect() for a synchronous caller: the retries while the backlog is full sleep on this thread. */
+  static connectSync(
+    path: string,
+    options: UnixConnectionOptions & { timeoutMs?: number } = {},
+  ): UnixConnection {
+    const deadline = Date.now() + (options.timeoutMs ?? 5000);
+    for (;;) {
+      try {
+        return new UnixConnection(native().unixConnect(path), { name: path, ...options });
+      } catch (err) {
+        if (systemCode(err) === 'EAGAIN' && Date.now() < deadline) {
+          sleepSync(2);
+          continue;
+        }
+        throw systemError(
+          err,
+          `connecting to ${path} failed`,
+          'Check that a vfio-user server listens on that path.',
+        );
+      }
+    }
+  }
+
   get open(): boolean {
     return this.isOpen;
   }
@@ -126,6 +164,7 @@ export class UnixConnection {
       this.poll = native().pollStart(this.fd, this.interest(), (status, events) =>
         this.ready(status, events),
       );
+      if (!this.ref) native().pollRef(this.poll, false);
     } catch (err) {
       this.close(systemError(err, `polling connection ${this.name} failed`));
     }
@@ -160,6 +199,27 @@ export class UnixConnection {
     }
     this.updateInterest();
     return false;
+  }
+
+  /**
+   * Drive the socket from the calling thread: wait at most `timeoutMs` in poll(2) until it is
+   * readable (or writable, while something is queued), then send what is queued and receive
+   * what came, as the event loop's readiness callback does (onData, onClose). Returns false
+   * when nothing was ready in time.
+   */
+  pump(timeoutMs: number): boolean {
+    if (!this.isOpen) return false;
+    let ready: number;
+    try {
+      ready = native().waitFd(this.fd, this.interest(), Math.max(0, Math.ceil(timeoutMs)));
+    } catch (err) {
+      this.close(systemError(err, `waiting on connection ${this.name} failed`));
+      return false;
+    }
+    if (ready === 0) return false;
+    if (ready & POLL_WRITABLE) this.flush();
+    if (this.isOpen && ready & POLL_READABLE) this.drainReadable();
+    return true;
   }
 
   /** Close once: stop polling, close the socket and any queued descriptors, tell onClose. */
@@ -243,7 +303,12 @@ export class UnixConnection {
 
   /** The first `n` received bytes (the view is valid until the next receive, as the buffer). */
   private chunk(n: number): Uint8Array {
-    if (n > SMALL_CHUNK) return this.recvBuffer.subarray(0, n);
+    if (n > SMALL_CHUNK) {
+      // One view kept for the last large size: batches of one size come again and again.
+      if (this.largeChunk === undefined || this.largeChunk.length !== n)
+        this.largeChunk = this.recvBuffer.subarray(0, n);
+      return this.largeChunk;
+    }
     let v = this.chunkViews[n];
     if (v === undefined) {
       v = this.recvBuffer.subarray(0, n);
@@ -281,7 +346,7 @@ export class UnixConnection {
         return;
       }
       try {
-        this.handlers!.onData(this.chunk(n), fds);
+        if (this.handlers!.onData(this.chunk(n), fds) === true) return;
       } catch (err) {
         this.close(
           err instanceof VfioError ? err : systemError(err, `the data handler of ${this.name} failed`),

@@ -37,8 +37,8 @@ export interface FrameReassemblerOptions {
 const NO_FDS: readonly number[] = Object.freeze([]);
 
 /**
- * The largest message feed() lends in its reused frame. REGION_READ/WRITE of small registers,
- * their replies and most info commands fit; larger ones are handed out in their own buffer.
+ * The largest message feed() copies into its reused frame. REGION_READ/WRITE of small registers,
+ * their replies and most info commands fit; a larger one is lent as a view of the chunk.
  */
 export const BORROW_MAX = 512;
 
@@ -106,6 +106,9 @@ export class FrameReassembler {
     payload: this.lendBuffer,
     fds: [],
   };
+  /** The last chunk lent whole as one large message, and its payload view. */
+  private bigChunk: Uint8Array | undefined;
+  private bigPayload: Uint8Array | undefined;
 
   constructor(options: FrameReassemblerOptions = {}) {
     this.maxMessageSize = options.maxMessageSize ?? maxMessageSize();
@@ -168,10 +171,10 @@ export class FrameReassembler {
 
   /**
    * push() for a receiver that handles each message as it comes (a session): each whole message
-   * goes to `onFrame`, in order. A message of at most BORROW_MAX bytes that lies whole in
-   * `chunk` is copied into a frame the reassembler reuses (`lent`: no allocation per message);
-   * other messages, and every message of a chunk that carries fds, get frames of their own, as
-   * push() makes them. When framing is lost the messages before the bad header are handed
+   * goes to `onFrame`, in order. A message that lies whole in `chunk` comes in a frame the
+   * reassembler reuses (`lent`: no allocation per message), copied into its buffer when it has
+   * at most BORROW_MAX bytes, else as a view of the chunk; a message split across chunks, and
+   * every message of a chunk that carries fds, get frames of their own, as push() makes them. When framing is lost the messages before the bad header are handed
    * out and lostError tells, as after push().
    */
   feed(chunk: Uint8Array, fds: readonly number[], onFrame: FrameSink): void {
@@ -185,12 +188,35 @@ export class FrameReassembler {
       const rest = end - pos;
       if (this.header !== undefined || this.headFill > 0 || rest < VFIO_USER_HEADER_SIZE) break;
       const size = u32(chunk, pos + 4);
-      if (size < VFIO_USER_HEADER_SIZE || size > BORROW_MAX || size > rest || size > this.maxMessageSize)
-        break;
-      const buffer = this.lendBuffer;
-      for (let i = 0; i < size; i++) buffer[i] = chunk[pos + i];
+      if (size < VFIO_USER_HEADER_SIZE || size > rest || size > this.maxMessageSize) break;
       const frame = this.lent;
       const h = frame.header;
+      if (size > BORROW_MAX) {
+        // Too large to copy for nothing: lend a view of the chunk itself (valid, as the chunk,
+        // for the call). A message that is the whole chunk reuses its views while the
+        // receiver hands in the same chunk view (a socket does per size).
+        if (pos === 0 && size === end) {
+          if (chunk !== this.bigChunk) {
+            this.bigChunk = chunk;
+            this.bigPayload = chunk.subarray(VFIO_USER_HEADER_SIZE);
+          }
+          frame.message = chunk;
+          frame.payload = this.bigPayload!;
+        } else {
+          frame.message = chunk.subarray(pos, pos + size);
+          frame.payload = frame.message.subarray(VFIO_USER_HEADER_SIZE);
+        }
+        h.msgId = u16(chunk, pos);
+        h.command = u16(chunk, pos + 2);
+        h.size = size;
+        h.flags = u32(chunk, pos + 8);
+        h.errno = u32(chunk, pos + 12);
+        pos += size;
+        onFrame(frame, true);
+        continue;
+      }
+      const buffer = this.lendBuffer;
+      for (let i = 0; i < size; i++) buffer[i] = chunk[pos + i];
       h.msgId = u16(buffer, 0);
       h.command = u16(buffer, 2);
       h.size = size;

@@ -210,6 +210,48 @@ export function putRegionReply(bytes: Uint8Array, msgId: number, command: number
   putLe32(bytes, 28, a.count);
 }
 
+/**
+ * The header and access of a REGION_READ or REGION_WRITE request, written into a message buffer
+ * the caller reuses (its length is the message's size: 32 bytes, plus the data of a write, which
+ * the caller puts at 32). `offset` is a safe integer, `region` and `count` u32, `msgId` u16.
+ */
+export function putRegionRequest(
+  bytes: Uint8Array,
+  msgId: number,
+  command: number,
+  flags: number,
+  region: number,
+  offset: number,
+  count: number,
+): void {
+  putHeader(bytes, msgId, command, flags);
+  putLe32(bytes, 16, offset % TWO_32);
+  putLe32(bytes, 20, Math.floor(offset / TWO_32));
+  putLe32(bytes, 24, region);
+  putLe32(bytes, 28, count);
+}
+
+/**
+ * One REGION_WRITE_MULTI entry at `at` of a message buffer the caller reuses: offset, region,
+ * count and the data (at most VFIO_USER_MULTI_DATA bytes), the rest of the 8 data bytes zeroed.
+ */
+export function putWriteMultiEntry(
+  bytes: Uint8Array,
+  at: number,
+  region: number,
+  offset: number,
+  data: Uint8Array,
+): void {
+  const count = data.length;
+  putLe32(bytes, at, offset % TWO_32);
+  putLe32(bytes, at + 4, Math.floor(offset / TWO_32));
+  putLe32(bytes, at + 8, region);
+  putLe32(bytes, at + 12, count);
+  const d = at + 16;
+  for (let i = 0; i < count; i++) bytes[d + i] = data[i];
+  for (let i = count; i < VFIO_USER_MULTI_DATA; i++) bytes[d + i] = 0;
+}
+
 /** The reply echoes offset, region and count, without the data. */
 export function encodeRegionWriteReply(msgId: number, a: RegionAccess): Uint8Array {
   const { bytes, dv } = allocMessage(
@@ -258,23 +300,45 @@ export function encodeRegionWriteMultiRequest(
 }
 
 export function decodeRegionWriteMultiRequest(payload: Uint8Array): RegionData[] {
+  const n = checkRegionWriteMultiRequest(payload);
+  const writes: RegionData[] = [];
+  for (let i = 0; i < n; i++) {
+    const p = VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+    const count = le32(payload, p + 12);
+    writes.push({
+      offset: le32(payload, p) + le32(payload, p + 4) * TWO_32,
+      region: le32(payload, p + 8),
+      count,
+      data: payload.subarray(p + 16, p + 16 + count),
+    });
+  }
+  return writes;
+}
+
+/**
+ * Check a REGION_WRITE_MULTI payload without decoding it into objects (the server's hot path
+ * reads the entries in place) and return wr_cnt: the errors decodeRegionWriteMultiRequest throws.
+ */
+export function checkRegionWriteMultiRequest(payload: Uint8Array): number {
   const C = VFIO_USER_REGION_WRITE_MULTI;
   expectAtLeast(payload, VFIO_USER_WRITE_MULTI_HEADER_SIZE, C, 'region_write_multi');
-  const dv = view(payload);
-  const n = getU64(dv, 0, C, 'wr_cnt');
+  const n = le32(payload, 0) + le32(payload, 4) * TWO_32;
   const fit = (payload.length - VFIO_USER_WRITE_MULTI_HEADER_SIZE) / VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
-  if (n !== fit)
+  if (n !== fit) {
+    // The same words as getU64 for a count past 2^53.
+    if (le32(payload, 4) > 0x1fffff) getU64(view(payload), 0, C, 'wr_cnt');
     throw protocolError(
       'EINVAL',
       C,
       `wr_cnt is ${n} but the payload of ${payload.length} bytes holds ${fit} writes.`,
     );
-  const writes: RegionData[] = [];
+  }
   for (let i = 0; i < n; i++) {
     const p = VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
-    const offset = getU64(dv, p, C, `write ${i} offset`);
-    const region = dv.getUint32(p + 8, true);
-    const count = dv.getUint32(p + 12, true);
+    const hi = le32(payload, p + 4);
+    if (hi > 0x1fffff) getU64(view(payload), p, C, `write ${i} offset`);
+    const offset = le32(payload, p) + hi * TWO_32;
+    const count = le32(payload, p + 12);
     if (count > VFIO_USER_MULTI_DATA)
       throw protocolError(
         'EINVAL',
@@ -283,9 +347,8 @@ export function decodeRegionWriteMultiRequest(payload: Uint8Array): RegionData[]
       );
     if (offset + count > Number.MAX_SAFE_INTEGER)
       throw protocolError('EOVERFLOW', C, `write ${i} wraps past 2^53.`);
-    writes.push({ offset, region, count, data: payload.subarray(p + 16, p + 16 + count) });
   }
-  return writes;
+  return n;
 }
 
 export function encodeRegionWriteMultiReply(msgId: number, completed: number): Uint8Array {

@@ -9,7 +9,7 @@
  * libvfio-user succeeds too. At or past the region's end it is EINVAL, as vfio_pci_bar_rw.
  * QEMU itself never sends one (vfio_region_read/write have sizes 1, 2, 4 and 8).
  */
-import { VfioError } from '@vfiokit/core';
+import { TWO_32, VfioError } from '@vfiokit/core';
 import {
   VFIO_DEVICE_GET_REGION_INFO,
   VFIO_REGION_INFO_FLAG_CAPS,
@@ -17,7 +17,14 @@ import {
   vfio_region_info,
 } from '@vfiokit/core/abi';
 import { type ResolvedRegion, toVfioError } from '@vfiokit/core/host';
-import { VFIO_USER_F_TYPE_REPLY, VFIO_USER_REGION_RW_SIZE } from '../protocol/constants.js';
+import {
+  VFIO_USER_F_TYPE_REPLY,
+  VFIO_USER_HEADER_SIZE,
+  VFIO_USER_MULTI_DATA,
+  VFIO_USER_REGION_RW_SIZE,
+  VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
+  VFIO_USER_WRITE_MULTI_HEADER_SIZE,
+} from '../protocol/constants.js';
 import {
   decodeRegionInfoRequest,
   decodeRegionIoFdsRequest,
@@ -26,15 +33,13 @@ import {
 import { encodeErrorReply, type MessageHeader } from '../protocol/header.js';
 import {
   allocRegionReadReply,
+  checkRegionWriteMultiRequest,
   decodeRegionReadRequestInto,
-  decodeRegionWriteMultiRequest,
   decodeRegionWriteRequestInto,
-  encodeRegionWriteMultiReply,
   putRegionReply,
   type RegionAccessSlot,
-  type RegionData,
 } from '../protocol/region.js';
-import { allocMessage } from '../protocol/wire.js';
+import { allocMessage, le32, putHeader, putLe32 } from '../protocol/wire.js';
 import { ioctl, PAGE, type Reply, type SessionContext } from './context.js';
 
 /** The largest argument buffer built for an info ioctl, whatever argsz the client claims. */
@@ -61,6 +66,9 @@ export class SessionRegions {
   private readonly replyData: (Uint8Array | undefined)[] = [];
   private readonly reply: { bytes: Uint8Array; fds?: readonly number[] } = { bytes: this.replyBuffer };
   private writePayload: Uint8Array | undefined;
+  /** The data of one REGION_WRITE_MULTI entry, by count (entryData). */
+  private readonly entryBuffer = new Uint8Array(VFIO_USER_MULTI_DATA);
+  private readonly entryViews: (Uint8Array | undefined)[] = [];
   private writeData: Uint8Array = this.replyBuffer;
 
   constructor(private readonly ctx: SessionContext) {}
@@ -172,11 +180,6 @@ export class SessionRegions {
     return r;
   }
 
-  /** The device-file offset of `offset` inside region `index`; EINVAL when it is not inside. */
-  private fileOffset(index: number, offset: number, count: number): number {
-    return this.regionHolding(index, offset, count).offset + offset;
-  }
-
   /** A reply of `size` bytes in the reused buffer (size <= REPLY_MAX). */
   private replyOfSize(size: number): Uint8Array {
     let v = this.replyViews[size];
@@ -241,35 +244,53 @@ export class SessionRegions {
     return this.replyWith(bytes);
   }
 
-  private write(d: RegionData): void {
-    const at = this.fileOffset(d.region, d.offset, d.count);
-    if (d.count > 0) this.ctx.device().write(at, d.data);
-  }
-
   /**
    * REGION_WRITE_MULTI: QEMU coalesces posted writes of at most 8 bytes into one message when
    * its outgoing queue is long (hw/vfio-user/device.c vfio_user_device_io_region_write, sent
    * with No_reply). It stands for the REGION_WRITEs it replaces, so every write is tried in
-   * order and one that fails does not stop the ones after it, as separate posted writes would
-   * not. The reply (when asked for) carries wr_cnt, the writes done; if one failed it is an
-   * error reply with the first failure's errno instead, so a client learns what went wrong.
+   * order, as a REGION_WRITE would be, and one that fails does not stop the ones after it, as
+   * separate posted writes would not. The reply (when asked for) carries wr_cnt, the writes
+   * done; if one failed it is an error reply with the first failure's errno instead, so a
+   * client learns what went wrong. The entries are read in place (a malformed message is
+   * refused whole before any write) and each write's data is copied into a reused 8-byte view,
+   * so a batch allocates nothing.
    */
   regionWriteMulti(h: MessageHeader, payload: Uint8Array): Reply {
-    const writes = decodeRegionWriteMultiRequest(payload);
+    const n = checkRegionWriteMultiRequest(payload);
     let first: VfioError | undefined;
     let done = 0;
-    for (let i = 0; i < writes.length; i++) {
+    for (let i = 0; i < n; i++) {
+      const p = VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+      const offset = le32(payload, p) + le32(payload, p + 4) * TWO_32;
+      const region = le32(payload, p + 8);
+      const count = le32(payload, p + 12);
       try {
-        this.write(writes[i]);
+        this.regionHolding(region, offset, count);
+        if (count > 0) this.ctx.device().writeRegion(region, offset, this.entryData(payload, p + 16, count));
         done++;
       } catch (err) {
         const e = toVfioError(err, { device: this.ctx.name });
-        this.ctx.log.debug(`REGION_WRITE_MULTI write ${i} of ${writes.length} failed: ${e.message}`);
+        this.ctx.log.debug(`REGION_WRITE_MULTI write ${i} of ${n} failed: ${e.message}`);
         first ??= e;
       }
     }
     if (first) return { bytes: encodeErrorReply(h.msgId, h.command, first.errno) };
-    return { bytes: encodeRegionWriteMultiReply(h.msgId, done) };
+    const bytes = this.replyOfSize(VFIO_USER_HEADER_SIZE + 8);
+    putHeader(bytes, h.msgId, h.command, VFIO_USER_F_TYPE_REPLY);
+    putLe32(bytes, VFIO_USER_HEADER_SIZE, done);
+    putLe32(bytes, VFIO_USER_HEADER_SIZE + 4, 0);
+    return this.replyWith(bytes);
+  }
+
+  /** `count` (at most 8) bytes of `payload` at `at`, copied into a view reused per count. */
+  private entryData(payload: Uint8Array, at: number, count: number): Uint8Array {
+    let v = this.entryViews[count];
+    if (v === undefined) {
+      v = this.entryBuffer.subarray(0, count);
+      this.entryViews[count] = v;
+    }
+    for (let i = 0; i < count; i++) v[i] = payload[at + i];
+    return v;
   }
 
   /** Forget the region fds found (the device file that owned them is closed). */
