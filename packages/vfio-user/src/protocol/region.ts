@@ -25,6 +25,7 @@ import {
   protocolError,
   putHeader,
   putLe32,
+  putLe64,
   setU64,
   view,
 } from './wire.js';
@@ -204,8 +205,7 @@ export function decodeRegionWriteRequestInto(
  */
 export function putRegionReply(bytes: Uint8Array, msgId: number, command: number, a: RegionAccessSlot): void {
   putHeader(bytes, msgId, command, VFIO_USER_F_TYPE_REPLY);
-  putLe32(bytes, 16, a.offset % TWO_32);
-  putLe32(bytes, 20, Math.floor(a.offset / TWO_32));
+  putLe64(bytes, 16, a.offset);
   putLe32(bytes, 24, a.region);
   putLe32(bytes, 28, a.count);
 }
@@ -225,8 +225,7 @@ export function putRegionRequest(
   count: number,
 ): void {
   putHeader(bytes, msgId, command, flags);
-  putLe32(bytes, 16, offset % TWO_32);
-  putLe32(bytes, 20, Math.floor(offset / TWO_32));
+  putLe64(bytes, 16, offset);
   putLe32(bytes, 24, region);
   putLe32(bytes, 28, count);
 }
@@ -243,8 +242,7 @@ export function putWriteMultiEntry(
   data: Uint8Array,
 ): void {
   const count = data.length;
-  putLe32(bytes, at, offset % TWO_32);
-  putLe32(bytes, at + 4, Math.floor(offset / TWO_32));
+  putLe64(bytes, at, offset);
   putLe32(bytes, at + 8, region);
   putLe32(bytes, at + 12, count);
   const d = at + 16;

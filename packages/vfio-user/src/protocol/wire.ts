@@ -101,6 +101,20 @@ export function putLe32(bytes: Uint8Array, at: number, value: number): void {
 }
 
 /**
+ * Store a little-endian u64 (a safe integer) into `bytes` at `at`. Values below 2^32, every
+ * register offset, take the integer path: no float modulo or division on the hot path.
+ */
+export function putLe64(bytes: Uint8Array, at: number, value: number): void {
+  if (value <= 0xffffffff) {
+    putLe32(bytes, at, value >>> 0);
+    putLe32(bytes, at + 4, 0);
+  } else {
+    putLe32(bytes, at, value % TWO_32);
+    putLe32(bytes, at + 4, Math.floor(value / TWO_32));
+  }
+}
+
+/**
  * Write a header into the first 16 bytes of a message buffer the caller keeps (allocMessage for
  * a buffer reused message after message): msg_id and command as given (already u16), msg_size
  * the buffer's length, error_no 0.

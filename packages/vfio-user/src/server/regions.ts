@@ -261,7 +261,8 @@ export class SessionRegions {
     let done = 0;
     for (let i = 0; i < n; i++) {
       const p = VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
-      const offset = le32(payload, p) + le32(payload, p + 4) * TWO_32;
+      const hi = le32(payload, p + 4);
+      const offset = hi === 0 ? le32(payload, p) : le32(payload, p) + hi * TWO_32;
       const region = le32(payload, p + 8);
       const count = le32(payload, p + 12);
       try {
