@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { VfioError } from '@vfiokit/core';
+import { VFIO_PCI_CONFIG_REGION_INDEX, VfioError } from '@vfiokit/core';
 import { connectVfioUser } from '@vfiokit/vfio-user';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -32,7 +32,7 @@ describe('vfiokit serve: the command line', () => {
   it('prints its usage with options and an example for --help', async () => {
     const r = await cli(['serve', '--help']);
     expect(r.code).toBe(0);
-    expect(r.out).toContain('Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid]');
+    expect(r.out).toContain('Usage: vfiokit serve (--socket <path> --device <plugin>:<type>[:uuid])...');
     expect(r.out).toContain('Options:');
     expect(r.out).toContain('Example:');
     expect((await cli(['--help'])).out).toContain('  serve ');
@@ -104,6 +104,95 @@ describe('vfiokit serve: the command line', () => {
   });
 });
 
+describe('vfiokit serve: several devices', () => {
+  it('refuses --device and --socket counts that do not pair up', async () => {
+    const r = await cli([
+      'serve',
+      '--socket',
+      'a.sock',
+      '--device',
+      `${MTTY}:mtty-1`,
+      '--device',
+      `${MTTY}:mtty-2`,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.first).toBe(
+      'vfiokit: vfiokit serve got 2 --device and 1 --socket: each --device needs its own --socket, paired in order (the first --socket serves the first --device).',
+    );
+    const more = await cli([
+      'serve',
+      '--socket',
+      'a.sock',
+      '--socket',
+      'b.sock',
+      '--device',
+      `${MTTY}:mtty-1`,
+    ]);
+    expect(more.code).toBe(2);
+    expect(more.first).toContain('got 1 --device and 2 --socket');
+  });
+
+  it('refuses one socket path for two devices, however it is spelled', async () => {
+    const r = await cli([
+      'serve',
+      '--socket',
+      'a.sock',
+      '--device',
+      `${MTTY}:mtty-1`,
+      '--socket',
+      `./x/../a.sock`,
+      '--device',
+      `${MTTY}:mtty-1`,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.first).toBe(
+      `vfiokit: --socket ${join(work, 'a.sock')} is given for two devices: each device is served on its own socket.`,
+    );
+  });
+
+  it('refuses one UUID for two devices', async () => {
+    const uuid = '83b8f4f2-509f-382f-3c1e-e6bfe0fa1001';
+    const r = await cli([
+      'serve',
+      '--socket',
+      'a.sock',
+      '--device',
+      `${MTTY}:mtty-1:${uuid}`,
+      '--socket',
+      'b.sock',
+      '--device',
+      `${MTTY}:mtty-2:${uuid.toUpperCase()}`,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.first).toBe(
+      `vfiokit: --device "${MTTY}:mtty-2:${uuid.toUpperCase()}": UUID ${uuid} is given for two devices; each device needs its own.`,
+    );
+  });
+
+  it('serves --vfio on one socket only', async () => {
+    const r = await cli(['serve', '--socket', 'a.sock', '--socket', 'b.sock', '--vfio', '0000:01:00.0']);
+    expect(r.code).toBe(2);
+    expect(r.first).toBe('vfiokit: vfiokit serve --vfio serves one device on one socket; it got 2 --socket.');
+  });
+
+  it('names the device that cannot be created and creates none of the others', async () => {
+    const r = await cli([
+      'serve',
+      '--socket',
+      'a.sock',
+      '--device',
+      `${MTTY}:mtty-1`,
+      '--socket',
+      'b.sock',
+      '--device',
+      `${MTTY}:mtty-9`,
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.first).toContain(`--device "${MTTY}:mtty-9": plugin "${MTTY}" offers no mdev type "mtty-9"`);
+    expect(existsSync(join(work, 'a.sock'))).toBe(false);
+  });
+});
+
 describe('vfiokit serve: the process', () => {
   let server: ServeProcess | undefined;
   afterAll(async () => {
@@ -122,6 +211,74 @@ describe('vfiokit serve: the process', () => {
     client.disconnect();
     await server.stop();
     server = undefined;
+  });
+
+  it('serves two GVT-g vGPUs of one parent, each on its socket: their PVINFO ranges and fences do not overlap', async () => {
+    const a = '83b8f4f2-509f-382f-3c1e-e6bfe0fa10a1';
+    const b = '83b8f4f2-509f-382f-3c1e-e6bfe0fa10b2';
+    const bSocket = join(work, 'vgpu-b.sock');
+    server = await ServeProcess.start(`@vfiokit/gvt-g:i915-GVTg_V5_4:${a}`, {
+      extra: ['--socket', bSocket, '--device', `@vfiokit/gvt-g:i915-GVTg_V5_4:${b}`],
+    });
+    const running = server;
+    await expect.poll(() => running.stdout.match(/serving /g)?.length ?? 0, { timeout: 30_000 }).toBe(2);
+    expect(running.stdout).toContain(`vfiokit serve: ${a}: serving ${a} on ${running.socketPath}\n`);
+    expect(running.stdout).toContain(`vfiokit serve: ${b}: serving ${b} on ${bSocket}\n`);
+    const clients = [await connectVfioUser(running.socketPath), await connectVfioUser(bSocket)];
+    // vgt_if at 0x78000 in BAR0: mappable base/size, hidden base/size, fence count.
+    const ranges = clients.map((c) => {
+      c.write(VFIO_PCI_CONFIG_REGION_INDEX, 0x04, new Uint8Array([0x06, 0x00])); // memory decode
+      const rd = (offset: number) => {
+        const word = new Uint8Array(4);
+        c.read(0, 0x78000 + offset, word);
+        return new DataView(word.buffer).getUint32(0, true);
+      };
+      return {
+        magic: (BigInt(rd(4)) << 32n) | BigInt(rd(0)),
+        low: [rd(0x40), rd(0x44)],
+        high: [rd(0x48), rd(0x4c)],
+      };
+    });
+    const overlap = ([b1, s1]: number[], [b2, s2]: number[]) => b1 < b2 + s2 && b2 < b1 + s1;
+    for (const r of ranges) expect(r.magic).toBe(0x4776544776544776n); // VGT_MAGIC
+    expect(ranges[0].low[1]).toBe(128 << 20);
+    expect(overlap(ranges[0].low, ranges[1].low)).toBe(false);
+    expect(overlap(ranges[0].high, ranges[1].high)).toBe(false);
+    for (const c of clients) c.disconnect();
+    const exit = await running.stop();
+    expect(exit).toEqual({ code: 0, signal: null });
+    expect(existsSync(bSocket)).toBe(false);
+    expect(running.stdout).toContain(`vfiokit serve: stopped; ${bSocket} is removed.\n`);
+    expect(running.stderr).toBe('');
+    server = undefined;
+  });
+
+  it('stops the devices already serving when a later socket is in use, and removes them', async () => {
+    const other = await ServeProcess.start(`${MTTY}:mtty-1`);
+    try {
+      const first = join(work, 'first.sock');
+      const r = await cli([
+        'serve',
+        '--socket',
+        first,
+        '--device',
+        `${MTTY}:mtty-1`,
+        '--socket',
+        other.socketPath,
+        '--device',
+        `${MTTY}:mtty-1`,
+      ]);
+      expect(r.code).toBe(1);
+      expect(r.err).toContain(
+        `vfiokit serve: the socket path ${other.socketPath} is in use: a server already listens there.`,
+      );
+      expect(existsSync(first)).toBe(false);
+      const client = await connectVfioUser(other.socketPath);
+      expect(client.connected).toBe(true);
+      client.disconnect();
+    } finally {
+      await other.stop();
+    }
   });
 
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {

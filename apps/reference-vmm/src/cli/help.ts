@@ -12,7 +12,7 @@ Commands:
   migrate [config]  live-migrate a running guest's vGPU to a second VMM process (PRE_COPY, then STOP_COPY)
   opregion dump <f> print an Intel IGD OpRegion or VBT file readably (or --json)
   opregion decode <f>  print its VBT as intel_vbt_decode does, every block it decodes
-  serve             serve one plugin device on a UNIX socket over vfio-user (for QEMU and others)
+  serve             serve plugin devices on UNIX sockets over vfio-user (for QEMU and others)
 
 Options:
   -h, --help        show help (also: vfiokit <command> --help)
@@ -103,17 +103,23 @@ Example:
   vfiokit lspci -xxxx > guest.dump && lspci -F guest.dump -vvv
   vfiokit lspci -vv --vfio 0000:01:00.0
 `,
-  serve: `Usage: vfiokit serve --socket <path> --device <plugin>:<type>[:uuid] [--plugin-option <k=v>]... [--save-frames <dir>]
+  serve: `Usage: vfiokit serve (--socket <path> --device <plugin>:<type>[:uuid])... [--plugin-option <k=v>]... [--save-frames <dir>]
        vfiokit serve --socket <path> --vfio <device>
 
-Create one device of a plugin and serve it over vfio-user on a UNIX socket, until SIGINT or
-SIGTERM; then the client's session ends, the socket file is removed and the device is removed.
-A vfio-user client attaches it: QEMU 10.1+ with -device vfio-user-pci, or vfiokit run with a
-vfio-user:<socket> device. One client is served at a time; the next one waits until it leaves.
-Mmappable regions live in memfds whose fds go to the client, and interrupts are eventfds.
+Create devices of a plugin and serve each over vfio-user on its own UNIX socket, until SIGINT
+or SIGTERM; then the clients' sessions end, the socket files are removed and the devices are
+removed. A vfio-user client attaches a device: QEMU 10.1+ with -device vfio-user-pci, or
+vfiokit run with a vfio-user:<socket> device. One client per socket is served at a time; the
+next one waits until it leaves. Mmappable regions live in memfds whose fds go to the client,
+and interrupts are eventfds.
+
+Several --socket/--device pairs serve several devices from one process, paired in order (the
+first --socket serves the first --device). The plugin is probed once, so devices of one plugin
+share its parent: two GVT-g vGPUs carve one host GPU's aperture and fences between them. With
+several devices, each device's lines start with its UUID.
 
 Options:
-  --socket <path>        the UNIX socket to listen on (must not be in use)
+  --socket <path>        the UNIX socket to listen on (must not be in use); one per device
   --device <spec>        plugin:type[:uuid], e.g. @vfiokit/sample-mtty:mtty-2; the plugin is a
                          package name (or a module path) loaded as vfiokit run loads it; without
                          a UUID, one is derived from the plugin, type and socket path
@@ -122,13 +128,15 @@ Options:
   --vfio <device>        serve a device of the host kernel instead: a sysfs path, a PCI address
                          or an mdev UUID (root, or the /dev/vfio nodes, and its module loaded);
                          the client's DMA_MAPs are mapped into the kernel's IOMMU
-  --save-frames <dir>    while serving, save the device's primary plane (QUERY_GFX_PLANE, REGION
+  --save-frames <dir>    while serving, save each device's primary plane (QUERY_GFX_PLANE, REGION
                          mode) as <dir>/<uuid>.png each time it changes
   -h, --help             show this help
 
 Example:
   vfiokit serve --socket /run/vfiokit/mtty0.sock --device @vfiokit/sample-mtty:mtty-2
   vfiokit serve --socket /run/vfiokit/edu.sock --vfio 0000:01:00.0
+  vfiokit serve --socket /run/vfiokit/a.sock --device @vfiokit/gvt-g:i915-GVTg_V5_4 \\
+                --socket /run/vfiokit/b.sock --device @vfiokit/gvt-g:i915-GVTg_V5_4
   vfiokit run --plugin @vfiokit/sample-mtty --device vfio-user:/run/vfiokit/mtty0.sock@00:05.0
 `,
   mdev: `Usage: vfiokit mdev <action> [options]

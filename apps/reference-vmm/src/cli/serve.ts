@@ -1,10 +1,11 @@
 /**
- * `vfiokit serve`: create one device of a plugin and serve it on a UNIX socket over vfio-user,
- * so that QEMU (`-device vfio-user-pci`), another vfiokit or any vfio-user client attaches it.
- * The plugin is loaded by the VMM's loader (by package name or path, like `run`), probed with a
- * host whose mmappable memory comes from memfds (their fds travel with REGION_INFO replies),
- * and served until SIGINT or SIGTERM; then the session ends, the socket file is removed and the
- * instance is removed from its parent.
+ * `vfiokit serve`: create devices of a plugin and serve each on its own UNIX socket over
+ * vfio-user, so that QEMU (`-device vfio-user-pci`), another vfiokit or any vfio-user client
+ * attaches it. The plugin is loaded by the VMM's loader (by package name or path, like `run`)
+ * and probed once, with a host whose mmappable memory comes from memfds (their fds travel with
+ * REGION_INFO replies): several devices of one plugin are mdevs of the same parent, as two
+ * vGPUs of one host GPU are. Served until SIGINT or SIGTERM; then the sessions end, the socket
+ * files are removed and the instances are removed from their parent.
  */
 import { resolve } from 'node:path';
 import { isUuid, type Logger, VfioError } from '@vfiokit/core';
@@ -75,12 +76,15 @@ export function parsePluginOptions(list: readonly string[]): Record<string, unkn
   return options;
 }
 
-/** Lines the server writes while serving: information on stdout, warnings and errors on stderr. */
-function serveLogger(io: CliIo): Logger {
-  const err = (level: string) => (m: string) => io.stderr.write(`vfiokit serve: ${level}: ${m}\n`);
+/**
+ * Lines the server writes while serving: information on stdout, warnings and errors on stderr.
+ * Serving several devices, each device's lines start with its UUID (`prefix`).
+ */
+function serveLogger(io: CliIo, prefix = ''): Logger {
+  const err = (level: string) => (m: string) => io.stderr.write(`vfiokit serve: ${prefix}${level}: ${m}\n`);
   return {
     debug() {},
-    info: (m) => io.stdout.write(`vfiokit serve: ${m}\n`),
+    info: (m) => io.stdout.write(`vfiokit serve: ${prefix}${m}\n`),
     warn: err('warning'),
     error: err('error'),
   };
@@ -125,14 +129,73 @@ async function serveKernelDevice(spec: string, socketPath: string, io: CliIo): P
   return 0;
 }
 
+/** One `--device` and the `--socket` it is served on. */
+interface ServeEntry {
+  readonly text: string;
+  readonly spec: ServeDeviceSpec;
+  readonly socketPath: string;
+}
+
+/**
+ * The `--device`/`--socket` pairs, in order: the first --socket serves the first --device. Two
+ * entries may not share a socket path or a UUID.
+ */
+export function pairServeDevices(
+  devices: readonly string[],
+  sockets: readonly string[],
+  cwd: string,
+): ServeEntry[] {
+  if (devices.length !== sockets.length) {
+    throw new UsageError(
+      `vfiokit serve got ${devices.length} --device and ${sockets.length} --socket: each --device needs its own --socket, paired in order (the first --socket serves the first --device).`,
+      'serve',
+    );
+  }
+  const entries = devices.map((text, i) => ({
+    text,
+    spec: parseServeDevice(text),
+    socketPath: resolve(cwd, sockets[i]),
+  }));
+  const paths = new Set<string>();
+  const uuids = new Set<string>();
+  for (const e of entries) {
+    if (paths.has(e.socketPath)) {
+      throw new UsageError(
+        `--socket ${e.socketPath} is given for two devices: each device is served on its own socket.`,
+        'serve',
+      );
+    }
+    paths.add(e.socketPath);
+    const { uuid } = e.spec;
+    if (uuid !== undefined) {
+      if (uuids.has(uuid)) {
+        throw new UsageError(
+          `--device "${e.text}": UUID ${uuid} is given for two devices; each device needs its own.`,
+          'serve',
+        );
+      }
+      uuids.add(uuid);
+    }
+  }
+  return entries;
+}
+
+/** A created device, where it is served, and its parent to remove it from. */
+interface Created {
+  readonly entry: ServeEntry;
+  readonly uuid: string;
+  readonly parent: ReturnType<typeof findParent>['parent'];
+  readonly device: ReturnType<ReturnType<typeof findParent>['parent']['create']>['device'];
+}
+
 export async function serveCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const { values } = parseCommand(
     'serve',
     argv,
     {
       help: { type: 'boolean', short: 'h' },
-      socket: { type: 'string' },
-      device: { type: 'string' },
+      socket: { type: 'string', multiple: true },
+      device: { type: 'string', multiple: true },
       vfio: { type: 'string' },
       'plugin-option': { type: 'string', multiple: true },
       'save-frames': { type: 'string' },
@@ -143,82 +206,122 @@ export async function serveCommand(argv: readonly string[], io: CliIo): Promise<
     io.stdout.write(USAGE.serve);
     return 0;
   }
-  const socket = strings(values.socket)[0];
-  const deviceText = strings(values.device)[0];
+  const sockets = strings(values.socket);
+  const deviceTexts = strings(values.device);
   const vfio = strings(values.vfio)[0];
-  if (socket === undefined || socket === '') {
+  if (sockets.length === 0 || sockets.some((s) => s === '')) {
     throw new UsageError('vfiokit serve needs --socket <path>, the UNIX socket to listen on.', 'serve');
   }
   if (vfio !== undefined) {
-    if (deviceText !== undefined)
+    if (deviceTexts.length > 0)
       throw new UsageError('vfiokit serve takes --device or --vfio, not both.', 'serve');
-    return serveKernelDevice(vfio, resolve(io.cwd, socket), io);
+    if (sockets.length > 1)
+      throw new UsageError(
+        `vfiokit serve --vfio serves one device on one socket; it got ${sockets.length} --socket.`,
+        'serve',
+      );
+    return serveKernelDevice(vfio, resolve(io.cwd, sockets[0]), io);
   }
-  if (deviceText === undefined) {
+  if (deviceTexts.length === 0) {
     throw new UsageError(
       `vfiokit serve needs --device <plugin>:<type>[:uuid], such as ${SPEC_EXAMPLE}.`,
       'serve',
     );
   }
-  const spec = parseServeDevice(deviceText);
+  const entries = pairServeDevices(deviceTexts, sockets, io.cwd);
   const options = parsePluginOptions(strings(values['plugin-option']));
-  const socketPath = resolve(io.cwd, socket);
-  checkSocketPath(socketPath);
+  for (const e of entries) checkSocketPath(e.socketPath);
   const frameArg = strings(values['save-frames'])[0];
   const frameDir = frameArg === undefined ? undefined : resolve(io.cwd, frameArg);
   // A folder that cannot be made is refused before any device exists.
   if (frameDir !== undefined) makeDirectory(frameDir, 'the frames folder');
 
+  // Each plugin is loaded and probed once: the devices of one plugin share its parents, as
+  // mdevs of one parent device do on a host.
   const pluginLog = createLogger((line) => io.stderr.write(`vfiokit serve: ${line}\n`), 'warn');
-  const { plugin } = await loadPlugin(spec.plugin, { cwd: io.cwd });
-  let probed: ProbedPlugin;
-  try {
-    probed = {
-      specifier: spec.plugin,
-      plugin,
-      parents: plugin.probe(createPluginHostForServer({ log: pluginLog, options })),
-    };
-  } catch (err) {
-    throw pluginFault(err, `plugin "${spec.plugin}" failed to probe its parent devices`, spec.plugin);
-  }
-  const uuid = spec.uuid ?? stableUuid(`serve/${spec.plugin}/${spec.type}@${socketPath}`);
-  const want: MdevDeviceConfig = {
-    kind: 'mdev',
-    plugin: spec.plugin,
-    parent: undefined,
-    type: spec.type,
-    uuid,
-    slot: { bus: 0, device: 0, function: 0 },
-    attrs: [],
-    origin: `--device "${deviceText}"`,
-  };
-  const { parent } = findParent(want, [probed]);
-  let device: ReturnType<typeof parent.create>['device'];
-  try {
-    device = parent.create(spec.type, uuid).device;
-  } catch (err) {
-    throw pluginFault(err, `creating ${spec.type} ${uuid} on parent ${parent.name} failed`, spec.plugin);
-  }
-  let frames: FrameSaver | undefined;
-  try {
-    if (frameDir !== undefined) {
-      frames = saveDeviceFrames(device, frameDir, {
-        warn: (problem) => io.stderr.write(`vfiokit serve: warning: --save-frames: ${problem}\n`),
-      });
-    }
-    await runServe({ socketPath, device, log: serveLogger(io) });
-  } catch (err) {
-    throw listenError(err, socketPath);
-  } finally {
-    frames?.stop();
+  const probedBy = new Map<string, ProbedPlugin>();
+  for (const { spec } of entries) {
+    if (probedBy.has(spec.plugin)) continue;
+    const { plugin } = await loadPlugin(spec.plugin, { cwd: io.cwd });
     try {
-      parent.remove(uuid);
+      probedBy.set(spec.plugin, {
+        specifier: spec.plugin,
+        plugin,
+        parents: plugin.probe(createPluginHostForServer({ log: pluginLog, options })),
+      });
     } catch (err) {
-      io.stderr.write(
-        `vfiokit serve: warning: ${pluginFault(err, `removing ${uuid} from parent ${parent.name} failed`, spec.plugin).problem}\n`,
-      );
+      throw pluginFault(err, `plugin "${spec.plugin}" failed to probe its parent devices`, spec.plugin);
     }
   }
-  io.stdout.write(`vfiokit serve: stopped; ${socketPath} is removed.\n`);
+  const created: Created[] = [];
+  const removeAll = () => {
+    for (const { uuid, parent, entry } of created.splice(0).reverse()) {
+      try {
+        parent.remove(uuid);
+      } catch (err) {
+        io.stderr.write(
+          `vfiokit serve: warning: ${pluginFault(err, `removing ${uuid} from parent ${parent.name} failed`, entry.spec.plugin).problem}\n`,
+        );
+      }
+    }
+  };
+  const frames: FrameSaver[] = [];
+  try {
+    for (const entry of entries) {
+      const { spec } = entry;
+      const uuid = spec.uuid ?? stableUuid(`serve/${spec.plugin}/${spec.type}@${entry.socketPath}`);
+      const want: MdevDeviceConfig = {
+        kind: 'mdev',
+        plugin: spec.plugin,
+        parent: undefined,
+        type: spec.type,
+        uuid,
+        slot: { bus: 0, device: 0, function: 0 },
+        attrs: [],
+        origin: `--device "${entry.text}"`,
+      };
+      const { parent } = findParent(want, [probedBy.get(spec.plugin)!]);
+      let device: Created['device'];
+      try {
+        device = parent.create(spec.type, uuid).device;
+      } catch (err) {
+        throw pluginFault(err, `creating ${spec.type} ${uuid} on parent ${parent.name} failed`, spec.plugin);
+      }
+      created.push({ entry, uuid, parent, device });
+    }
+    if (frameDir !== undefined) {
+      for (const { device } of created) {
+        frames.push(
+          saveDeviceFrames(device, frameDir, {
+            warn: (problem) => io.stderr.write(`vfiokit serve: warning: --save-frames: ${problem}\n`),
+          }),
+        );
+      }
+    }
+    // One server per device; a device that cannot listen stops the others.
+    const stop = new AbortController();
+    const several = created.length > 1;
+    const served = await Promise.allSettled(
+      created.map(async ({ entry, device, uuid }) => {
+        try {
+          await runServe({
+            socketPath: entry.socketPath,
+            device,
+            log: serveLogger(io, several ? `${uuid}: ` : ''),
+            signal: stop.signal,
+          });
+        } catch (err) {
+          stop.abort();
+          throw listenError(err, entry.socketPath);
+        }
+      }),
+    );
+    const failed = served.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  } finally {
+    for (const f of frames) f.stop();
+    removeAll();
+  }
+  for (const e of entries) io.stdout.write(`vfiokit serve: stopped; ${e.socketPath} is removed.\n`);
   return 0;
 }
