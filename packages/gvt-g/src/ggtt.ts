@@ -256,7 +256,7 @@ export class GmAccess implements GpuAddressSpace {
     private readonly host: HostGpu,
     private readonly shadow: GgttShadow,
   ) {
-    this.aperture = host.aperture.bytes;
+    this.aperture = shadow.resources.aperture.bytes;
     this.aperture32 = new Uint32Array(
       this.aperture.buffer,
       this.aperture.byteOffset,
@@ -321,7 +321,7 @@ export class GmAccess implements GpuAddressSpace {
       const n = Math.min(src.length - done, GTT_PAGE_SIZE - ((addr + done) % GTT_PAGE_SIZE));
       p.bytes.set(src.subarray(done, done + n), p.at);
       if (addr + done >= this.host.apertureSize) this.markDirty(p.page, p.at, n);
-      else this.host.aperturePages.written(p.at, n);
+      else this.shadow.resources.aperturePages.written(p.at, n);
       done += n;
     }
     return true;
@@ -349,7 +349,7 @@ export class GmAccess implements GpuAddressSpace {
         }
       }
       if (addr + done >= this.host.apertureSize) this.markDirty(p.page, p.at, n);
-      else this.host.aperturePages.written(p.at, n);
+      else this.shadow.resources.aperturePages.written(p.at, n);
       done += n;
     }
     return true;

@@ -15,6 +15,13 @@
  * route CPU accesses to: the guest's direct (sparse-mmap) writes and the GPU's accesses meet in
  * the same bytes. A low-GM entry must still be valid (checked, translated, pinned) before the
  * GPU or the display may touch that page.
+ *
+ * Each vGPU's slice of the aperture is memory of its own (`VgpuResources.aperture`), not a view
+ * of one memory shared by every vGPU: under vfio-user the client gets the fd of the memory behind
+ * BAR2, and may map any page of that fd, so one memfd for the whole aperture would hand vGPU A's
+ * user the bytes of vGPU B. A slice's memory is addressed by aperture offset (it spans
+ * [0, low.base + low.size); only the slice is ever used, the rest stays a hole), so the BAR2
+ * sparse-mmap area sits at the same offset in the region and in the fd, as vfio-user requires.
  */
 import { type SharedMemory, VfioError } from '@vfiokit/core';
 import {
@@ -33,12 +40,23 @@ export interface GmRange {
   readonly size: number;
 }
 
-/** What one vGPU was given: a slice of each part of GM and some fence registers. */
+/** The GM ranges and fences of a vGPU: what its registers (PVINFO) describe. */
+export type VgpuSlices = Pick<VgpuResources, 'low' | 'high' | 'fences'>;
+
+/** What one vGPU was given: a slice of each part of GM, some fence registers, its aperture memory. */
 export interface VgpuResources {
   readonly low: GmRange;
   readonly high: GmRange;
   /** Host fence register indexes, in the order the vGPU numbers them. */
   readonly fences: readonly number[];
+  /**
+   * The memory behind this vGPU's aperture slice, addressed by aperture offset: bytes
+   * [low.base, low.base + low.size) are the slice, nothing else of it is used. No other vGPU's
+   * bytes are in it.
+   */
+  readonly aperture: SharedMemory;
+  /** Which pages of `aperture` may hold data: what a reset or a release has to clear. */
+  readonly aperturePages: MemoryPages;
 }
 
 export interface HostGpuIdentity {
@@ -89,10 +107,6 @@ export interface HostGpu {
   /** GM the GGTT maps (mappable + hidden). */
   readonly gmSize: number;
   readonly fenceCount: number;
-  /** The aperture (BAR2) memory. */
-  readonly aperture: SharedMemory;
-  /** Which aperture pages may hold data: what a reset or a release has to clear. */
-  readonly aperturePages: MemoryPages;
   readonly ggtt: HostGgtt;
   /** Host fence register values (64-bit, exact below 2^53). */
   readonly fenceRegs: Float64Array;
@@ -112,7 +126,7 @@ export interface SimulatedHostGpuOptions {
   readonly gmSize?: number;
   /** Fence registers. Default 32 (gen8+). */
   readonly fenceCount?: number;
-  /** Memory for the aperture (the plugin host's allocator); shared memory by default. */
+  /** Memory for the vGPUs' aperture slices (the plugin host's allocator); shared memory by default. */
   readonly allocateMemory?: (size: number, name: string) => SharedMemory;
 }
 
@@ -183,10 +197,9 @@ export class SimulatedHostGpu implements HostGpu {
   readonly apertureSize: number;
   readonly gmSize: number;
   readonly fenceCount: number;
-  readonly aperture: SharedMemory;
-  readonly aperturePages: MemoryPages;
   readonly ggtt: HostGgtt;
   readonly fenceRegs: Float64Array;
+  private readonly allocateMemory: (size: number, name: string) => SharedMemory;
   private readonly low: RangeAllocator;
   private readonly high: RangeAllocator;
   private readonly freeFenceList: number[] = [];
@@ -223,10 +236,7 @@ export class SimulatedHostGpu implements HostGpu {
     this.apertureSize = aperture;
     this.gmSize = gm;
     this.fenceCount = fences;
-    this.aperture = opts.allocateMemory
-      ? opts.allocateMemory(aperture, `${this.name} aperture`)
-      : allocateApertureMemory(aperture);
-    this.aperturePages = new MemoryPages(this.aperture);
+    this.allocateMemory = opts.allocateMemory ?? allocateApertureMemory;
     this.ggtt = new HostGgtt(gm / GTT_PAGE_SIZE);
     this.fenceRegs = new Float64Array(fences);
     this.low = new RangeAllocator(HOST_LOW_GM_SIZE, aperture - HOST_LOW_GM_SIZE);
@@ -261,8 +271,25 @@ export class SimulatedHostGpu implements HostGpu {
       this.low.release(low);
       throw noSpace('bytes of non-mappable GM', highSize, this.high.available);
     }
+    let aperture: SharedMemory;
+    try {
+      aperture = this.allocateMemory(
+        low.base + low.size,
+        `${this.name} aperture slice 0x${low.base.toString(16)}+0x${low.size.toString(16)}`,
+      );
+    } catch (err) {
+      this.low.release(low);
+      this.high.release(high);
+      throw err;
+    }
     const taken = this.freeFenceList.splice(0, fences);
-    return Object.freeze({ low, high, fences: Object.freeze(taken) });
+    return Object.freeze({
+      low,
+      high,
+      fences: Object.freeze(taken),
+      aperture,
+      aperturePages: new MemoryPages(aperture),
+    });
   }
 
   release(resources: VgpuResources): void {
@@ -276,8 +303,8 @@ export class SimulatedHostGpu implements HostGpu {
       const end = first + range.size / GTT_PAGE_SIZE;
       for (let p = first; p < end; p++) this.ggtt.clear(p);
     }
-    // The slice goes to the next vGPU with nothing of this one; its user (and mapping) is gone.
-    this.aperturePages.clear(resources.low.base, resources.low.base + resources.low.size, true);
+    // The slice's memory goes with the vGPU; what it held is given back now, not when it is collected.
+    resources.aperturePages.clear(resources.low.base, resources.low.base + resources.low.size, true);
   }
 }
 
@@ -292,8 +319,8 @@ function allocateApertureMemory(size: number): SharedMemory {
   try {
     buffer = new SharedArrayBuffer(size);
   } catch (cause) {
-    throw new VfioError('ENOMEM', `cannot allocate a ${size / MiB} MiB aperture.`, {
-      hint: 'Configure a smaller apertureSize for the simulated host GPU.',
+    throw new VfioError('ENOMEM', `cannot allocate ${size / MiB} MiB for an aperture slice.`, {
+      hint: 'Configure a smaller apertureSize for the simulated host GPU, or create fewer vGPUs.',
       cause,
     });
   }

@@ -237,7 +237,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       0: { handler: bar0 },
       2: {
         handler: bar2,
-        memory: host.aperture,
+        memory: resources.aperture,
         sparseMmap: [{ offset: resources.low.base, size: resources.low.size }],
       },
     };
@@ -467,17 +467,17 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
         },
       );
     }
-    const bytes = this.host.aperture.bytes;
+    const bytes = this.resources.aperture.bytes;
     if (write) {
       bytes.set(data, offset);
-      this.host.aperturePages.written(offset, data.length);
+      this.resources.aperturePages.written(offset, data.length);
     } else data.set(bytes.subarray(offset, offset + data.length));
   }
 
   /** A user maps the aperture slice or a display region: its pages may hold data from now on. */
   override mmap(index: number, offset: number, size: number): RegionMapping {
     const mapping = super.mmap(index, offset, size);
-    if (index === 2) this.host.aperturePages.mapped(offset, size);
+    if (index === 2) this.resources.aperturePages.mapped(offset, size);
     else this.screen.mapped(index, offset, size);
     return mapping;
   }
@@ -747,7 +747,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.regs.set(SDEISR, SDE_PORTD_HOTPLUG_CPT);
     // Only what was written or mapped is cleared: a fresh 512 MiB slice is not read at all.
     const { low } = this.resources;
-    this.host.aperturePages.clear(low.base, low.base + low.size);
+    this.resources.aperturePages.clear(low.base, low.base + low.size);
     this.screen.clear();
   }
 

@@ -45,7 +45,7 @@ function snapshot(b: OpenVgpu, gpuPte: Float64Array) {
     const first = range.base / GTT_PAGE_SIZE;
     for (let p = first; p < first + 64; p++) ggtt.push(gpuPte[p], b.readPte(p));
   }
-  const ap = b.parent.gpu.aperture.bytes;
+  const ap = b.vgpu.resources.aperture.bytes;
   return {
     ggtt,
     hostPteRange: [r.low, r.high].map((range) =>

@@ -33,7 +33,7 @@ describe('reset cost', () => {
     const parent = memfdParent();
     const d = openVgpu(parent, 'i915-GVTg_V5_1');
     expect(d.vgpu.resources.low.size).toBe(512 * MiB);
-    const aperture = parent.gpu.aperture;
+    const aperture = d.vgpu.resources.aperture;
     expect(allocated(aperture)).toBe(0);
     d.file.reset();
     d.file.reset();
@@ -50,9 +50,9 @@ describe('reset cost', () => {
     d.write32(2, base + 0x10, 0x12345678); // trapped
     const map = d.file.mmap(d.offset(2) + base, 16 * GTT_PAGE_SIZE);
     map.memory.bytes[map.memoryOffset + 5 * GTT_PAGE_SIZE + 7] = 0xab; // direct, unseen
-    expect(allocated(parent.gpu.aperture)).toBe(2 * GTT_PAGE_SIZE);
+    expect(allocated(d.vgpu.resources.aperture)).toBe(2 * GTT_PAGE_SIZE);
     d.file.reset();
-    expect(allocated(parent.gpu.aperture)).toBe(0);
+    expect(allocated(d.vgpu.resources.aperture)).toBe(0);
     d.setCfg32(0x04, 0x0006);
     expect(readAperture(d, base + 0x10)).toBe(0);
     expect(map.memory.bytes[map.memoryOffset + 5 * GTT_PAGE_SIZE + 7]).toBe(0);
@@ -62,7 +62,7 @@ describe('reset cost', () => {
     const parent = newParent(512);
     const d = openVgpu(parent, 'i915-GVTg_V5_4');
     const { base, size } = d.vgpu.resources.low;
-    const pages = parent.gpu.aperturePages;
+    const pages = d.vgpu.resources.aperturePages;
     d.file.reset();
     expect(pages.markedPages(base, base + size)).toBe(0);
     d.setCfg32(0x04, 0x0006);
@@ -85,6 +85,6 @@ describe('reset cost', () => {
     d.file.close();
     parent.remove(UUID_A);
     expect(pages.markedPages(base, base + size)).toBe(0);
-    expect(parent.gpu.aperture.bytes[base + 9]).toBe(0);
+    expect(d.vgpu.resources.aperture.bytes[base + 9]).toBe(0);
   });
 });

@@ -2,7 +2,7 @@
  * The vGPU register model: the tracking table every vGPU of a parent shares, the host snapshot
  * its vreg starts from, and the vGPU's own values applied on top (intel_vgpu_reset_mmio).
  */
-import type { VgpuResources } from '../host-gpu.js';
+import type { VgpuSlices } from '../host-gpu.js';
 import { defineDisplayRegisters } from './display-handlers.js';
 import { defineEngineRegisters } from './engine-handlers.js';
 import { defineGtRegisters } from './gt-handlers.js';
@@ -34,7 +34,7 @@ export class GvtMmioModel {
   }
 
   /** A vreg for one vGPU, at its power-on values. */
-  createVreg(name: string, vgpuId: number, resources: VgpuResources): Vreg {
+  createVreg(name: string, vgpuId: number, resources: VgpuSlices): Vreg {
     const v = new Vreg(name, this.table, this.snapshot, resources.fences.length);
     resetVgpuMmio(v, vgpuId, resources);
     return v;
@@ -42,7 +42,7 @@ export class GvtMmioModel {
 }
 
 /** intel_vgpu_reset_mmio (device-model level): the snapshot, then the vGPU's own values. */
-export function resetVgpuMmio(v: Vreg, vgpuId: number, resources: VgpuResources): void {
+export function resetVgpuMmio(v: Vreg, vgpuId: number, resources: VgpuSlices): void {
   v.reset();
   v.set(GEN6_GT_THREAD_STATUS_REG, 0);
   // Core C-state C0.

@@ -12,7 +12,7 @@ import {
   VGT_VERSION_MAJOR,
   VGT_VERSION_MINOR,
 } from '../constants.js';
-import type { VgpuResources } from '../host-gpu.js';
+import type { VgpuSlices } from '../host-gpu.js';
 import { F_RO, type MmioTable } from './table.js';
 import type { Vreg } from './vreg.js';
 
@@ -24,7 +24,7 @@ const MAGIC_HI = 0x47765447;
 export const FENCE_REGS = 32;
 
 /** populate_pvinfo_page. */
-export function populatePvinfo(ctx: Vreg, vgpuId: number, r: VgpuResources): void {
+export function populatePvinfo(ctx: Vreg, vgpuId: number, r: VgpuSlices): void {
   ctx.set(pv(PVINFO.magic), MAGIC_LO);
   ctx.set(pv(PVINFO.magic + 4), MAGIC_HI);
   ctx.set(pv(PVINFO.versionMajor), (VGT_VERSION_MINOR << 16) | VGT_VERSION_MAJOR);
