@@ -16,7 +16,7 @@
  * address is a PPGTT address, and the engine's HWSP-relative flag), its length, then its dwords.
  */
 import { TWO_32 } from '@vfiokit/core';
-import type { GpuAddressSpace } from './address-space.js';
+import { type GpuAddressSpace, gpuAddress } from './address-space.js';
 import { type CmdKind, decodeCommand, type EngineClass, KIND } from './cmd-table.js';
 import { GTT_PAGE_SIZE, MI_BATCH_PPGTT_GEN8, MI_BATCH_SECOND_LEVEL, MI_USE_GGTT } from './constants.js';
 
@@ -206,7 +206,7 @@ export class CommandScanner {
       case KIND.STORE_DWORD: {
         if (len < 4) return this.refuse(`${name} of ${len} dwords (4 or more expected)`);
         const ggtt = (c[0] & MI_USE_GGTT) !== 0;
-        return this.memory(name, kind, len, ggtt, (c[1] & ~3) + (c[2] & 0xffff) * TWO_32, 4 * (len - 3));
+        return this.memory(name, kind, len, ggtt, gpuAddress(c[1], c[2], 3), 4 * (len - 3));
       }
       case KIND.STORE_INDEX:
         // MI_STORE_DATA_INDEX: an offset into the engine's status page (audited at execution).
@@ -229,14 +229,7 @@ export class CommandScanner {
         if (!this.registerAllowed(offset))
           return this.refuse(`${name} of register 0x${offset.toString(16)}, which is not whitelisted`);
         c[1] = offset;
-        return this.memory(
-          name,
-          kind,
-          len,
-          (c[0] & MI_USE_GGTT) !== 0,
-          (c[2] & ~3) + (c[3] & 0xffff) * TWO_32,
-          4,
-        );
+        return this.memory(name, kind, len, (c[0] & MI_USE_GGTT) !== 0, gpuAddress(c[2], c[3], 3), 4);
       }
       case KIND.LRR: {
         for (const k of [1, 2]) {
@@ -252,28 +245,21 @@ export class CommandScanner {
         const op = (c[1] >>> 14) & 3;
         if (op === 0 || c[1] & PC_STORE_DATA_INDEX) return this.emit(kind, 0, len);
         const ggtt = (c[1] & PC_GLOBAL_GTT) !== 0;
-        return this.memory(name, kind, len, ggtt, (c[2] & ~7) + (c[3] & 0xffff) * TWO_32, 8);
+        return this.memory(name, kind, len, ggtt, gpuAddress(c[2], c[3], 7), 8);
       }
       case KIND.FLUSH_DW: {
         const op = (c[0] >>> 14) & 3;
         if (op === 0 || c[0] & FLUSH_DW_STORE_INDEX) return this.emit(kind, 0, len);
         if (len < 4) return this.refuse(`${name} with a post-sync write of ${len} dwords (4 or 5 expected)`);
         const ggtt = (c[1] & FLUSH_DW_USE_GTT) !== 0;
-        return this.memory(
-          name,
-          kind,
-          len,
-          ggtt,
-          (c[1] & ~7) + (c[2] & 0xffff) * TWO_32,
-          op === 1 ? 4 * (len - 3) : 8,
-        );
+        return this.memory(name, kind, len, ggtt, gpuAddress(c[1], c[2], 7), op === 1 ? 4 * (len - 3) : 8);
       }
       case KIND.SEMAPHORE_WAIT: {
         if (len < 4) return this.refuse(`${name} of ${len} dwords (4 expected)`);
         const ggtt = (c[0] & MI_USE_GGTT) !== 0;
         const space = this.spaceFor(name, ggtt);
         if (space === undefined) return false;
-        const at = (c[2] & ~3) + (c[3] & 0xffff) * TWO_32;
+        const at = gpuAddress(c[2], c[3], 3);
         if (!space.inside(at, 4))
           return this.refuse(`${name} on memory at 0x${at.toString(16)}, outside this vGPU`);
         return this.emit(kind, ggtt ? 0 : TRACE_PPGTT, len);
@@ -320,7 +306,7 @@ export class CommandScanner {
     const ppgtt = (c[0] & MI_BATCH_PPGTT_GEN8) !== 0;
     const space = this.spaceFor('MI_BATCH_BUFFER_START', !ppgtt);
     if (space === undefined) return false;
-    const target = (c[1] & ~3) + (c[2] & 0xffff) * TWO_32;
+    const target = gpuAddress(c[1], c[2], 3);
     if (!space.inside(target, 4)) {
       return this.refuse(
         `MI_BATCH_BUFFER_START to ${ppgtt ? 'PPGTT address' : 'GM'} 0x${target.toString(16)}, outside this vGPU`,

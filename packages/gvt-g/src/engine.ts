@@ -8,7 +8,7 @@
  */
 
 import { TWO_32 } from '@vfiokit/core';
-import type { GpuAddressSpace } from './address-space.js';
+import { type GpuAddressSpace, gpuAddress } from './address-space.js';
 import { BLT_BYTES_PER_PIXEL, FLUSH_DW_STORE_INDEX, PC_STORE_DATA_INDEX, TRACE_PPGTT } from './cmd-parser.js';
 import { KIND } from './cmd-table.js';
 
@@ -70,7 +70,7 @@ export class CommandStreamer {
           this.hooks.userInterrupt();
           break;
         case KIND.STORE_DWORD: {
-          const address = (trace[c + 1] & ~3) + (trace[c + 2] & 0xffff) * TWO_32;
+          const address = gpuAddress(trace[c + 1], trace[c + 2], 3);
           if (!this.store(space, address, trace, c + 3, len - 3)) faults++;
           break;
         }
@@ -83,12 +83,12 @@ export class CommandStreamer {
         case KIND.SRM: {
           const v = this.hooks.readRegister?.(trace[c + 1]) ?? 0;
           this.scratchView.setUint32(0, v >>> 0, true);
-          const address = (trace[c + 2] & ~3) + (trace[c + 3] & 0xffff) * TWO_32;
+          const address = gpuAddress(trace[c + 2], trace[c + 3], 3);
           if (!space.write(address, this.scratch.subarray(0, 4))) faults++;
           break;
         }
         case KIND.LRM: {
-          const address = (trace[c + 2] & ~3) + (trace[c + 3] & 0xffff) * TWO_32;
+          const address = gpuAddress(trace[c + 2], trace[c + 3], 3);
           if (space.read(address, this.scratch.subarray(0, 4)))
             this.hooks.writeRegister(trace[c + 1], this.scratchView.getUint32(0, true));
           else faults++;
@@ -165,7 +165,7 @@ export class CommandStreamer {
     const op = (dw1 >>> 14) & 3;
     if (op === 0) return true;
     const index = (dw1 & PC_STORE_DATA_INDEX) !== 0;
-    const address = index ? t[c + 2] & 0xffc : (t[c + 2] & ~7) + (t[c + 3] & 0xffff) * TWO_32;
+    const address = index ? t[c + 2] & 0xffc : gpuAddress(t[c + 2], t[c + 3], 7);
     return this.postSync(space, op, address, index, t[c + 4], t[c + 5] ?? 0, true);
   }
 
@@ -174,13 +174,13 @@ export class CommandStreamer {
     const op = (dw0 >>> 14) & 3;
     if (op === 0) return true;
     const index = (dw0 & FLUSH_DW_STORE_INDEX) !== 0;
-    const address = index ? t[c + 1] & 0xffc : (t[c + 1] & ~7) + (t[c + 2] & 0xffff) * TWO_32;
+    const address = index ? t[c + 1] & 0xffc : gpuAddress(t[c + 1], t[c + 2], 7);
     return this.postSync(space, op, address, index, t[c + 3], len > 4 ? t[c + 4] : 0, len > 4);
   }
 
   /** MI_SEMAPHORE_WAIT compare operations (bits 14:12): SAD > SDD, >=, <, <=, ==, !=. */
   private semaphoreHolds(space: GpuAddressSpace, t: Uint32Array, c: number): boolean {
-    const address = (t[c + 2] & ~3) + (t[c + 3] & 0xffff) * TWO_32;
+    const address = gpuAddress(t[c + 2], t[c + 3], 3);
     if (!space.read(address, this.scratch.subarray(0, 4))) return false;
     const sad = this.scratchView.getUint32(0, true);
     const sdd = t[c + 1] >>> 0;

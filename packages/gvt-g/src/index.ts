@@ -16,7 +16,7 @@ export default definePlugin({
   guestDrivers: [gvtgGuestDriver],
 });
 
-export type { GpuAddressSpace } from './address-space.js';
+export { type GpuAddressSpace, gpuAddress } from './address-space.js';
 export * from './cmd-parser.js';
 export { type CmdKind, type DecodedCommand, decodeCommand, type EngineClass, KIND } from './cmd-table.js';
 export * from './constants.js';

@@ -21,12 +21,20 @@ import {
   GTT_PAGE_SIZE,
   GVT_GTT_START_OFFSET,
   type GvtParent,
+  gpuAddress,
+  MI_STORE_DATA_IMM,
+  MI_USE_GGTT,
   MiB,
   PLANE_CTL_1_A,
   PLANE_STRIDE_1_A,
   PLANE_SURF_1_A,
+  RING_CTL,
+  RING_HEAD,
+  RING_START,
+  RING_TAIL,
+  RING_VALID,
 } from '../src/index.js';
-import { newParent, type OpenVgpu, openVgpu, UUID_A, UUID_B } from './helpers.js';
+import { mapGm, newParent, type OpenVgpu, openVgpu, UUID_A, UUID_B } from './helpers.js';
 
 const TYPE = 'i915-GVTg_V5_8';
 
@@ -111,6 +119,54 @@ describe('two vGPUs of one parent', () => {
     expect(foundA).toBe(true);
     // Past A's slice the fd has nothing: B's offsets read as end of file.
     expect(readSync(fa.fd, chunk, 0, 16, b.vgpu.resources.low.base)).toBe(0);
+  });
+
+  it('run the commands of the vGPU whose hidden GM lies above 2 GiB as those of the one below', () => {
+    // A 1 GiB aperture, as `vfiokit serve` simulates: the second V5_4's hidden GM crosses 2 GiB.
+    const parent = newParent(1024);
+    openVgpu(parent, 'i915-GVTg_V5_4', UUID_A);
+    const b = openVgpu(parent, 'i915-GVTg_V5_4', UUID_B, 8 * MiB);
+    const hi = b.vgpu.resources.high;
+    expect(hi.base < 2 ** 31 && hi.base + hi.size > 2 ** 31).toBe(true);
+    const ring = 2 ** 31;
+    const target = ring + GTT_PAGE_SIZE;
+    mapGm(b, ring, 0x100000, 2);
+    const words = [
+      MI_STORE_DATA_IMM | MI_USE_GGTT | 2,
+      target,
+      0,
+      0xc0ffee,
+      0x7a000004, // PIPE_CONTROL, post-sync QW write to a global GTT address
+      (1 << 24) | (1 << 14),
+      target + 8,
+      0,
+      0x5eed,
+      0,
+    ];
+    const mem = new DataView(b.host.memory.bytes.buffer);
+    for (const [i, w] of words.entries()) mem.setUint32(0x100000 + 4 * i, w >>> 0, true);
+    b.setReg(RING_CTL, 0);
+    b.setReg(RING_HEAD, 0);
+    b.setReg(RING_START, ring);
+    b.setReg(RING_CTL, RING_VALID);
+    b.setReg(RING_TAIL, words.length * 4);
+    parent.scheduler.tick();
+    expect(mem.getUint32(0x101000, true)).toBe(0xc0ffee);
+    expect(mem.getUint32(0x101008, true)).toBe(0x5eed);
+  });
+
+  it('read command addresses as unsigned 48-bit numbers, from 2 GiB up too (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.nat({ max: 0xffffffff }),
+        fc.nat({ max: 0xffffffff }),
+        fc.constantFrom(3, 7),
+        (lo, hi, align) => {
+          const want = (BigInt(hi & 0xffff) << 32n) | (BigInt(lo) & ~BigInt(align));
+          expect(gpuAddress(lo, hi, align)).toBe(Number(want));
+        },
+      ),
+    );
   });
 
   type Op =
@@ -284,7 +340,7 @@ describe('two vGPUs of one parent', () => {
         expectSame(onlyA[1], idle[0], 'idle B');
         expectSame(onlyB[0], idle[1], 'idle A');
       }),
-      { numRuns: 30 },
+      { numRuns: 20 },
     );
     expect(GVT_GTT_START_OFFSET).toBe(8 * MiB);
   });
