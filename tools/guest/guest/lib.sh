@@ -44,3 +44,20 @@ function_ttys() {
     case "$(readlink -f "$t/device")" in "$real"/*) basename "$t" ;; esac
   done
 }
+
+# Meet the boot's other guests that run at the same time (its companions), through the host on
+# the third UART: `meet NAME` returns once every guest still running has met NAME (one that
+# has powered off counts as arrived); `await_host NAME` once a host check released NAME. The
+# check's own timeout bounds the wait.
+rendezvous() {
+  [ -c /dev/ttyS2 ] || fail "no rendezvous port (/dev/ttyS2): the boot has no companions"
+  stty -F /dev/ttyS2 raw -echo 115200 2>/dev/null
+  exec 5<>/dev/ttyS2
+  echo "$1 $2" >&5
+  while read -r _word _name <&5; do
+    [ "$_word $_name" = "go $2" ] && break
+  done
+  exec 5<&-
+}
+meet() { rendezvous meet "$1"; }
+await_host() { rendezvous wait "$1"; }

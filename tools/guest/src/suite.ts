@@ -25,6 +25,20 @@ export interface ServedDevice {
   readonly qemuProperties?: Readonly<Record<string, unknown>>;
   /** More `vfiokit serve` arguments; `{artifacts}` stands for the boot's artifact directory. */
   readonly serveArgs?: readonly string[];
+  /**
+   * Devices of a boot with the same `server` are served by one `vfiokit serve` process (one
+   * `--socket --device` pair each), so they are mdevs of one parent; they must then have the
+   * same plugin options and serve arguments. Without it, each device has its own server.
+   */
+  readonly server?: string;
+}
+
+/** Another guest of the boot, started with the boot's own and running at the same time. */
+export interface CompanionGuest {
+  /** `b`: its logs are `<name>-console.log`, `<name>-results.log`... in the boot's report folder. */
+  readonly name: string;
+  /** The ids of the devices its QEMU attaches. */
+  readonly attach: readonly string[];
 }
 
 /** A file for the guest: its path inside the initramfs and where its bytes come from. */
@@ -82,6 +96,10 @@ export interface HostCheckContext {
   /** This boot's report folder (reports/guest/<suite>/<boot>), and the guest reports' root (reports/guest). */
   readonly artifacts: string;
   readonly reportsDir: string;
+  /** A companion guest of the boot (GuestBoot.companions), started with the boot's own guest. */
+  companion(name: string): ExtraGuest;
+  /** Answer the guests waiting for `name` (lib.sh's `await_host <name>`), now and later. */
+  release(name: string): void;
   /**
    * Boot this boot's guest again, in another QEMU attached to the same served devices (the
    * servers still run): its console, results and trace go to `<name>-*.log` in the boot's
@@ -126,6 +144,14 @@ export interface GuestBoot {
   /** `mtty-2`: unique within the suite; the JUnit suite is `<suite>/<boot>`. */
   readonly name: string;
   readonly devices: readonly ServedDevice[];
+  /** The ids of the devices the boot's own QEMU attaches (default: all of them). */
+  readonly attach?: readonly string[];
+  /**
+   * More guests that boot the same image at the same time, each in its own QEMU attached to its
+   * devices. They and the boot's guest meet through the host (lib.sh's `meet`); host checks
+   * reach them with `companion(name)`. The boot's host checks run once its own guest is done.
+   */
+  readonly companions?: readonly CompanionGuest[];
   readonly checks: readonly GuestCheck[];
   /** More shell variables for every check of the boot. */
   readonly env?: Readonly<Record<string, string>>;
@@ -173,6 +199,28 @@ export function defineSuite(suite: GuestSuite): GuestSuite {
       ids.add(d.id);
       if (!/^[0-9a-f]{1,2}\.[0-7]$/.test(d.addr))
         throw new Error(`guest suite ${suite.name}/${boot.name}: slot "${d.addr}" is not like 05.0.`);
+    }
+    const where = `guest suite ${suite.name}/${boot.name}`;
+    for (const id of [...(boot.attach ?? []), ...(boot.companions ?? []).flatMap((c) => c.attach)])
+      if (!ids.has(id)) throw new Error(`${where}: it attaches "${id}", which is not one of its devices.`);
+    const guests = new Set<string>();
+    for (const c of boot.companions ?? []) {
+      if (!/^[a-z][a-z0-9-]*$/.test(c.name) || guests.has(c.name))
+        throw new Error(`${where}: companion "${c.name}" is not a unique lower-case name.`);
+      guests.add(c.name);
+    }
+    const groups = new Map<string, ServedDevice>();
+    for (const d of boot.devices) {
+      if (d.server === undefined) continue;
+      const first = groups.get(d.server);
+      if (!first) groups.set(d.server, d);
+      else if (
+        JSON.stringify([first.pluginOptions ?? [], first.serveArgs ?? []]) !==
+        JSON.stringify([d.pluginOptions ?? [], d.serveArgs ?? []])
+      )
+        throw new Error(
+          `${where}: devices "${first.id}" and "${d.id}" share server "${d.server}" but not their plugin options and serve arguments.`,
+        );
     }
     const names = new Set<string>();
     for (const c of boot.checks) {

@@ -4,6 +4,10 @@
  * serve, stop the servers, and keep everything for review in reports/guest/<suite>/<boot>/:
  * console.log, results.log, dmesg.txt, qemu.log, qemu-trace.log, server-<id>.log.
  *
+ * A boot with companions starts their QEMUs with its own (each attached to its devices) and a
+ * rendezvous socket for all of them (run/rendezvous.ts); devices that share a `server` are
+ * served by one `vfiokit serve`.
+ *
  * Besides the suite's checks every boot has two of its own: QEMU attached the devices and the
  * guest reached /init (first), and every server outlived the guest and stopped cleanly (last).
  */
@@ -15,14 +19,17 @@ import type { Userland } from '../assets/userland.js';
 import { buildInitramfs } from '../initramfs/build.js';
 import type { CaseResult } from '../report/junit.js';
 import {
+  type ExtraGuest,
   type GuestBoot,
   type GuestCheck,
   type GuestCheckOutput,
   type GuestSuite,
   guestAddress,
   type HostCheckContext,
+  type ServedDevice,
 } from '../suite.js';
 import { BASE_APPEND, type QemuRun, readOutput, startQemu } from './qemu.js';
+import { type Rendezvous, startRendezvous } from './rendezvous.js';
 import { type CheckRecord, factsOf, parseResults } from './results.js';
 import { type ServerProcess, startServer } from './serve.js';
 
@@ -70,8 +77,9 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
   ) => results.push({ suite: suite.name, boot: boot.name, name, status, message, output, ms });
   const guestChecks = boot.checks.filter((c) => c.script !== undefined);
   const servers: ServerProcess[] = [];
-  /** QEMUs host checks started (startGuest): killed and waited for before the servers stop. */
+  /** QEMUs host checks started (startGuest) and companions: killed and waited for before the servers stop. */
   const extras: QemuRun[] = [];
+  let rendezvous: Rendezvous | undefined;
   try {
     const env: Record<string, string> = { ...boot.env, VFK_SUITE: suite.name, VFK_BOOT: boot.name };
     for (const d of boot.devices) {
@@ -101,24 +109,25 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
         modules: boot.modules ?? [],
         files: [...(boot.files ?? []), ...prepared],
       }),
-      ...boot.devices.map(async (device) => {
+      ...serverGroups(boot).map(async ({ name, devices }) => {
         servers.push(
           await startServer({
             root: ctx.root,
-            device,
-            socket: join(work, `${device.id}.sock`),
-            logFile: join(art, `server-${device.id}.log`),
+            devices: devices.map((device) => ({ device, socket: join(work, `${device.id}.sock`) })),
+            logFile: join(art, `server-${name}.log`),
             artifacts: art,
           }),
         );
       }),
     ]);
+    if (boot.companions?.length) rendezvous = await startRendezvous(join(work, 'sync.sock'));
     writeFileSync(initrd, image as Buffer);
     const serverOf = (id: string) => {
-      const s = servers.find((x) => x.device.id === id);
+      const s = servers.find((x) => x.devices.some((d) => d.device.id === id));
       if (!s) throw new Error(`boot ${boot.name} has no device "${id}"`);
       return s;
     };
+    const socketOf = (id: string) => serverOf(id).devices.find((d) => d.device.id === id)!.socket;
 
     const files = {
       console: join(art, 'console.log'),
@@ -128,29 +137,61 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
     const timeoutSec =
       boot.timeoutSec ?? guestChecks.reduce((t, c) => t + (c.timeoutSec ?? DEFAULT_CHECK_TIMEOUT), 0) + 90;
     const qemuStart = Date.now();
-    const qemuOptions = (out: typeof files) => ({
+    const qemuOptions = (out: typeof files, attach = boot.attach ?? boot.devices.map((d) => d.id)) => ({
       qemu: ctx.qemu,
       kernel: ctx.kernel.vmlinuz,
       initrd,
       append: [...BASE_APPEND, ...(boot.append ?? [])],
       memoryMiB: boot.memoryMiB ?? 512,
       smp: boot.smp ?? 1,
-      devices: boot.devices.map((d) => ({
-        socket: serverOf(d.id).socket,
-        addr: d.addr,
-        ...(d.qemuProperties ? { properties: d.qemuProperties } : {}),
-      })),
+      devices: boot.devices
+        .filter((d) => attach.includes(d.id))
+        .map((d) => ({
+          socket: socketOf(d.id),
+          addr: d.addr,
+          ...(d.qemuProperties ? { properties: d.qemuProperties } : {}),
+        })),
       consoleFile: out.console,
       resultsFile: out.results,
       traceEvents: boot.qemuTrace ?? [],
       traceFile: out.trace,
       extra: boot.qemuArgs ?? [],
+      ...(rendezvous ? { syncSocket: rendezvous.socketPath } : {}),
     });
+    /** Start another QEMU of this boot; it is killed (if still up) when the boot ends. */
+    const startExtra = (name: string, timeout: number, attach?: readonly string[]): ExtraGuest => {
+      const out = {
+        console: join(art, `${name}-console.log`),
+        results: join(art, `${name}-results.log`),
+        trace: join(art, `${name}-qemu-trace.log`),
+      };
+      const extra = startQemu(qemuOptions(out, attach), timeout * 1000);
+      extras.push(extra);
+      rendezvous?.guestStarted();
+      void extra.done.then((e) => {
+        rendezvous?.guestExited();
+        writeFileSync(join(art, `${name}-qemu.log`), e.stderr);
+      });
+      return {
+        pid: extra.pid,
+        done: extra.done,
+        kill: extra.kill,
+        results: () => readOutput(out.results),
+        console: () => readOutput(out.console),
+      };
+    };
     const run = startQemu(qemuOptions(files), timeoutSec * 1000);
+    rendezvous?.guestStarted();
+    void run.done.then(() => rendezvous?.guestExited());
+    const companions = new Map(
+      (boot.companions ?? []).map((c) => [c.name, startExtra(c.name, timeoutSec, c.attach)] as const),
+    );
     const exit = await run.done;
     const qemuMs = Date.now() - qemuStart;
     // The server prints its session's summary (trapped accesses by region) once QEMU's socket closed.
-    await Promise.all(servers.map((s) => s.waitForLog(/^vfiokit serve: session ended/m, 5000)));
+    await Promise.all(
+      servers.map((s) => s.waitForLog(/^vfiokit serve: (?:[0-9a-f-]{36}: )?session ended/m, 5000)),
+    );
     writeFileSync(join(art, 'qemu.log'), exit.stderr);
     const consoleText = readOutput(files.console);
     const parsed = parseResults(readOutput(files.results));
@@ -237,7 +278,16 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
           return c ? outputs.get(c) : undefined;
         },
         serverLog: (id) => serverOf(id).log(),
-        socket: (id) => serverOf(id).socket,
+        socket: socketOf,
+        companion: (name) => {
+          const c = companions.get(name);
+          if (!c) throw new Error(`boot ${boot.name} has no companion "${name}"`);
+          return c;
+        },
+        release: (name) => {
+          if (!rendezvous) throw new Error(`boot ${boot.name} has no companions to release "${name}" to`);
+          rendezvous.release(name);
+        },
         qemuLog,
         qemuTrace,
         console: consoleText,
@@ -245,23 +295,7 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
         root: ctx.root,
         artifacts: art,
         reportsDir: ctx.reportsDir,
-        startGuest: (name, opts) => {
-          const out = {
-            console: join(art, `${name}-console.log`),
-            results: join(art, `${name}-results.log`),
-            trace: join(art, `${name}-qemu-trace.log`),
-          };
-          const extra = startQemu(qemuOptions(out), (opts?.timeoutSec ?? timeoutSec) * 1000);
-          extras.push(extra);
-          void extra.done.then((e) => writeFileSync(join(art, `${name}-qemu.log`), e.stderr));
-          return {
-            pid: extra.pid,
-            done: extra.done,
-            kill: extra.kill,
-            results: () => readOutput(out.results),
-            console: () => readOutput(out.console),
-          };
-        },
+        startGuest: (name, opts) => startExtra(name, opts?.timeoutSec ?? timeoutSec),
       };
       const t0 = Date.now();
       try {
@@ -290,10 +324,10 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
         : bad
             .map(
               ({ s, exit: e }) =>
-                `${s.device.id} (${s.device.device}) ${early.includes(s) ? 'died during the boot' : `stopped with ${e.signal ?? e.code}`}:\n${tail(s.log(), 15)}`,
+                `${s.devices.map((d) => `${d.device.id} (${d.device.device})`).join(', ')} ${early.includes(s) ? 'died during the boot' : `stopped with ${e.signal ?? e.code}`}:\n${tail(s.log(), 15)}`,
             )
             .join('\n'),
-      stops.map(({ s }) => `${s.device.id}: ${tail(s.log(), 3)}`).join('\n'),
+      stops.map(({ s }) => `${s.devices.map((d) => d.device.id).join(', ')}: ${tail(s.log(), 3)}`).join('\n'),
     );
     ctx.log(
       `${suite.name}/${boot.name}: ${results.filter((r) => r.status === 'passed').length}/${results.length} passed, QEMU ran ${(qemuMs / 1000).toFixed(1)} s`,
@@ -307,8 +341,19 @@ export async function runBoot(suite: GuestSuite, boot: GuestBoot, ctx: BootConte
     for (const q of extras) q.kill();
     await Promise.all(extras.map((q) => q.done));
     await Promise.all(servers.map((s) => s.stop()));
+    await rendezvous?.close();
     rmSync(work, { recursive: true, force: true });
   }
   const total = Date.now() - started;
   return results.map((r, i) => (i === 0 && r.ms === 0 ? { ...r, ms: total } : r));
+}
+
+/** The boot's `vfiokit serve` processes: one per `server` name, one per device without one. */
+export function serverGroups(boot: GuestBoot): { name: string; devices: ServedDevice[] }[] {
+  const groups = new Map<string, ServedDevice[]>();
+  for (const d of boot.devices) {
+    const key = d.server ?? d.id;
+    groups.set(key, [...(groups.get(key) ?? []), d]);
+  }
+  return [...groups].map(([name, devices]) => ({ name, devices }));
 }

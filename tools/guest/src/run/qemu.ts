@@ -1,7 +1,8 @@
 /**
  * QEMU for one boot: q35 under TCG, guest RAM in a shared memfd (QEMU's vfio-user client sends
  * DMA_MAP with the fd only for shareable memory), the console on the first UART and the
- * results on the second, each into a file, one `vfio-user-pci` device per served device.
+ * results on the second, each into a file, the rendezvous socket on the third when the boot
+ * runs guests at once, one `vfio-user-pci` device per served device it attaches.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -27,6 +28,8 @@ export interface QemuOptions {
   readonly traceEvents: readonly string[];
   readonly traceFile: string;
   readonly extra: readonly string[];
+  /** The boot's rendezvous socket (run/rendezvous.ts), on the third UART (the guest's ttyS2). */
+  readonly syncSocket?: string;
 }
 
 /**
@@ -94,6 +97,7 @@ export function qemuArgs(o: QemuOptions): string[] {
     `file,id=results,path=${o.resultsFile}`,
     '-serial',
     'chardev:results',
+    ...(o.syncSocket ? ['-chardev', `socket,id=sync,path=${o.syncSocket}`, '-serial', 'chardev:sync'] : []),
     ...(o.traceEvents.length > 0 ? ['-D', o.traceFile, ...o.traceEvents.flatMap((e) => ['-trace', e])] : []),
     ...o.devices.flatMap((d) => ['-device', vfioUserDevice(d)]),
     ...o.extra,

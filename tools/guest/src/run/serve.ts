@@ -1,7 +1,9 @@
 /**
  * One `vfiokit serve` process: the project's own CLI (apps/reference-vmm/dist/cli.js), started
  * in the repository root so plugins resolve from the workspace, with its output kept for the
- * boot's report. Ready when it prints "serving"; stopped with SIGTERM (SIGKILL after 10 s).
+ * boot's report. It serves one device, or several (`ServedDevice.server`: one `--socket
+ * --device` pair each, so they share the plugin's parent). Ready when it printed "serving" for
+ * every device; stopped with SIGTERM (SIGKILL after 10 s).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { createWriteStream, type WriteStream } from 'node:fs';
@@ -10,8 +12,11 @@ import type { ServedDevice } from '../suite.js';
 import { adopt } from './children.js';
 
 export interface ServerProcess {
+  /** The first device it serves (the only one, unless the boot groups devices in one server). */
   readonly device: ServedDevice;
   readonly socket: string;
+  /** Every device it serves, with its socket. */
+  readonly devices: readonly { readonly device: ServedDevice; readonly socket: string }[];
   /** Everything it printed so far, stdout and stderr interleaved as they came. */
   log(): string;
   /** Its exit, once it ended: code or signal. */
@@ -23,21 +28,19 @@ export interface ServerProcess {
 
 export async function startServer(opts: {
   readonly root: string;
-  readonly device: ServedDevice;
-  readonly socket: string;
+  /** The devices and their sockets; plugin options and serve arguments are the first's. */
+  readonly devices: readonly { readonly device: ServedDevice; readonly socket: string }[];
   readonly logFile: string;
   /** The boot's artifact directory, for `{artifacts}` in serveArgs. */
   readonly artifacts?: string;
 }): Promise<ServerProcess> {
+  const [first] = opts.devices;
   const args = [
     join(opts.root, 'apps', 'reference-vmm', 'dist', 'cli.js'),
     'serve',
-    '--socket',
-    opts.socket,
-    '--device',
-    opts.device.device,
-    ...(opts.device.pluginOptions ?? []).flatMap((o) => ['--plugin-option', o]),
-    ...(opts.device.serveArgs ?? []).map((a) => a.replaceAll('{artifacts}', opts.artifacts ?? '.')),
+    ...opts.devices.flatMap((d) => ['--socket', d.socket, '--device', d.device.device]),
+    ...(first.device.pluginOptions ?? []).flatMap((o) => ['--plugin-option', o]),
+    ...(first.device.serveArgs ?? []).map((a) => a.replaceAll('{artifacts}', opts.artifacts ?? '.')),
   ];
   const child: ChildProcess = adopt(
     spawn(process.execPath, args, {
@@ -97,8 +100,9 @@ export async function startServer(opts: {
     });
 
   const server: ServerProcess = {
-    device: opts.device,
-    socket: opts.socket,
+    device: first.device,
+    socket: first.socket,
+    devices: opts.devices,
     log: () => text,
     exited: () => exit,
     waitForLog,
@@ -113,9 +117,16 @@ export async function startServer(opts: {
     },
   };
   // A cold Node start on a loaded machine takes seconds: allow it a minute.
-  if (!(await waitForLog(/^vfiokit serve: serving /m, 60_000))) {
+  // One "serving" line per device, with other lines between them.
+  const serving = new RegExp(
+    `(?:[\\s\\S]*?^vfiokit serve: (?:[0-9a-f-]{36}: )?serving ){${opts.devices.length}}`,
+    'm',
+  );
+  if (!(await waitForLog(serving, 60_000))) {
     await server.stop();
-    throw new Error(`vfiokit serve --device ${opts.device.device} did not start serving:\n${text.trim()}`);
+    throw new Error(
+      `vfiokit serve ${opts.devices.map((d) => `--device ${d.device.device}`).join(' ')} did not start serving:\n${text.trim()}`,
+    );
   }
   return server;
 }

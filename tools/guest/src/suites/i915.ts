@@ -34,7 +34,7 @@ function pattern(): Uint8Array {
 }
 
 /** An 8-bit RGB PNG with filter None rows, as the core's encoder writes it. */
-function decodePng(png: Uint8Array): { width: number; height: number; rgb: Uint8Array } {
+export function decodePng(png: Uint8Array): { width: number; height: number; rgb: Uint8Array } {
   const dv = new DataView(png.buffer, png.byteOffset, png.byteLength);
   let at = 8;
   let width = 0;

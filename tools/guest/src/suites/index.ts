@@ -2,6 +2,7 @@
 import type { GuestSuite } from '../suite.js';
 import gvtD from './gvt-d.js';
 import gvtG from './gvt-g.js';
+import gvtGIsolation from './gvt-g-isolation.js';
 import i915 from './i915.js';
 import kernelMtty from './kernel-mtty/index.js';
 import nvidiaVgpu from './nvidia-vgpu.js';
@@ -13,6 +14,7 @@ export const SUITES: readonly GuestSuite[] = [
   sampleMtty,
   gvtG,
   i915,
+  gvtGIsolation,
   nvidiaVgpu,
   gvtD,
   vfioUserClients,
