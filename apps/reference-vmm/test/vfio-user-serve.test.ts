@@ -12,7 +12,7 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bufferIo } from '../src/cli/io.js';
 import { main } from '../src/cli/main.js';
-import { parsePluginOptions, parseServeDevice } from '../src/cli/serve.js';
+import { parsePluginOptions, parseServeDevice, serveLogger } from '../src/cli/serve.js';
 import { parseDeviceFlag } from '../src/cli/setup.js';
 import { MTTY, ServeProcess } from './vfio-user-fixtures.js';
 
@@ -193,6 +193,29 @@ describe('vfiokit serve: several devices', () => {
   });
 });
 
+describe('vfiokit serve: log lines', () => {
+  it('start with the device UUID once when serving several devices, and not at all for one', () => {
+    const uuid = '83b8f4f2-509f-382f-3c1e-e6bfe0fa10a1';
+    const lines = (prefix: string) => {
+      const io = bufferIo({ cwd: work, env: {} });
+      const log = serveLogger(io, prefix);
+      log.info('session ended, device reset: x');
+      log.info(`${uuid}: workloads by engine: y`);
+      log.warn(`${uuid}: vcs0: scan workload error: z`);
+      log.error('listen failed');
+      return { out: io.out(), err: io.err() };
+    };
+    expect(lines(`${uuid}: `)).toEqual({
+      out: `vfiokit serve: ${uuid}: session ended, device reset: x\nvfiokit serve: ${uuid}: workloads by engine: y\n`,
+      err: `vfiokit serve: ${uuid}: warning: vcs0: scan workload error: z\nvfiokit serve: ${uuid}: error: listen failed\n`,
+    });
+    expect(lines('')).toEqual({
+      out: `vfiokit serve: session ended, device reset: x\nvfiokit serve: ${uuid}: workloads by engine: y\n`,
+      err: `vfiokit serve: warning: ${uuid}: vcs0: scan workload error: z\nvfiokit serve: error: listen failed\n`,
+    });
+  });
+});
+
 describe('vfiokit serve: the process', () => {
   let server: ServeProcess | undefined;
   afterAll(async () => {
@@ -250,6 +273,27 @@ describe('vfiokit serve: the process', () => {
     expect(existsSync(bSocket)).toBe(false);
     expect(running.stdout).toContain(`vfiokit serve: stopped; ${bSocket} is removed.\n`);
     expect(running.stderr).toBe('');
+    server = undefined;
+  });
+
+  it('serves devices of two plugins from one process, each probed once', async () => {
+    const gvtSocket = join(work, 'gvt.sock');
+    server = await ServeProcess.start(`${MTTY}:mtty-2`, {
+      extra: ['--socket', gvtSocket, '--device', '@vfiokit/gvt-g:i915-GVTg_V5_8'],
+    });
+    const running = server;
+    await expect.poll(() => running.stdout.match(/serving /g)?.length ?? 0, { timeout: 30_000 }).toBe(2);
+    const [mtty, vgpu] = [await connectVfioUser(running.socketPath), await connectVfioUser(gvtSocket)];
+    const vendor = (c: typeof mtty) => {
+      const id = new Uint8Array(2);
+      c.read(VFIO_PCI_CONFIG_REGION_INDEX, 0, id);
+      return id[0] | (id[1] << 8);
+    };
+    expect([vendor(mtty), vendor(vgpu)]).toEqual([0x4348, 0x8086]);
+    mtty.disconnect();
+    vgpu.disconnect();
+    expect(await running.stop()).toEqual({ code: 0, signal: null });
+    expect(existsSync(gvtSocket)).toBe(false);
     server = undefined;
   });
 

@@ -78,13 +78,16 @@ export function parsePluginOptions(list: readonly string[]): Record<string, unkn
 
 /**
  * Lines the server writes while serving: information on stdout, warnings and errors on stderr.
- * Serving several devices, each device's lines start with its UUID (`prefix`).
+ * Serving several devices, each device's lines start with its UUID (`prefix`), once: a
+ * device's own message that already starts with it is not prefixed again.
  */
-function serveLogger(io: CliIo, prefix = ''): Logger {
-  const err = (level: string) => (m: string) => io.stderr.write(`vfiokit serve: ${prefix}${level}: ${m}\n`);
+export function serveLogger(io: Pick<CliIo, 'stdout' | 'stderr'>, prefix = ''): Logger {
+  const own = (m: string) => (prefix !== '' && m.startsWith(prefix) ? m.slice(prefix.length) : m);
+  const err = (level: string) => (m: string) =>
+    io.stderr.write(`vfiokit serve: ${prefix}${level}: ${own(m)}\n`);
   return {
     debug() {},
-    info: (m) => io.stdout.write(`vfiokit serve: ${prefix}${m}\n`),
+    info: (m) => io.stdout.write(`vfiokit serve: ${prefix}${own(m)}\n`),
     warn: err('warning'),
     error: err('error'),
   };
