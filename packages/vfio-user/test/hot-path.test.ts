@@ -33,11 +33,12 @@ import {
   encodeRegionWriteRequest,
   putRegionReply,
   putRegionRequest,
+  putSmallData,
   putWriteMultiEntry,
   type RegionAccessSlot,
 } from '../src/protocol/region.js';
 import { encodeVersionRequest } from '../src/protocol/version.js';
-import { putHeader, putLe32 } from '../src/protocol/wire.js';
+import { putHeaderAt } from '../src/protocol/wire.js';
 import { createPluginHostForServer } from '../src/server/plugin-host.js';
 import { serveDevice, type VfioUserServer } from '../src/server/server.js';
 import { MessageConnection } from '../src/transport.js';
@@ -225,11 +226,11 @@ describe('allocation-free region access codecs', () => {
           read.data.set(data);
           const mine = new Uint8Array(read.bytes.length);
           mine.set(data, 32);
-          putRegionReply(mine, msgId, VFIO_USER_REGION_READ, a);
+          putRegionReply(new DataView(mine.buffer), mine.length, msgId, VFIO_USER_REGION_READ, a);
           expect(Array.from(mine)).toEqual(Array.from(read.bytes));
           const written = encodeRegionWriteReply(msgId, a);
           const mine2 = new Uint8Array(32);
-          putRegionReply(mine2, msgId, VFIO_USER_REGION_WRITE, a);
+          putRegionReply(new DataView(mine2.buffer), 32, msgId, VFIO_USER_REGION_WRITE, a);
           expect(Array.from(mine2)).toEqual(Array.from(written));
         },
       ),
@@ -329,15 +330,26 @@ describe('REGION_WRITE_MULTI without allocation', () => {
         (msgId, writes) => {
           const w0 = writes[0];
           const read = new Uint8Array(32);
-          putRegionRequest(read, msgId, VFIO_USER_REGION_READ, 0, w0.region, w0.offset, w0.data.length);
+          putRegionRequest(
+            new DataView(read.buffer),
+            32,
+            msgId,
+            VFIO_USER_REGION_READ,
+            0,
+            w0.region,
+            w0.offset,
+            w0.data.length,
+          );
           expect(Array.from(read)).toEqual(
             Array.from(
               encodeRegionReadRequest(msgId, { offset: w0.offset, region: w0.region, count: w0.data.length }),
             ),
           );
           const write = new Uint8Array(32 + w0.data.length);
+          const writeView = new DataView(write.buffer);
           putRegionRequest(
-            write,
+            writeView,
+            write.length,
             msgId,
             VFIO_USER_REGION_WRITE,
             VFIO_USER_F_NO_REPLY,
@@ -345,7 +357,7 @@ describe('REGION_WRITE_MULTI without allocation', () => {
             w0.offset,
             w0.data.length,
           );
-          write.set(w0.data, 32);
+          putSmallData(writeView, 32, w0.data, false);
           const d = writes.map((w) => ({
             offset: w.offset,
             region: w.region,
@@ -357,11 +369,12 @@ describe('REGION_WRITE_MULTI without allocation', () => {
           );
           const multi = encodeRegionWriteMultiRequest(msgId, d, { noReply: true });
           const mine = new Uint8Array(multi.length).fill(0xee);
-          putHeader(mine, msgId, VFIO_USER_REGION_WRITE_MULTI, VFIO_USER_F_NO_REPLY);
-          putLe32(mine, 16, writes.length);
-          putLe32(mine, 20, 0);
+          const dv = new DataView(mine.buffer);
+          putHeaderAt(dv, mine.length, msgId, VFIO_USER_REGION_WRITE_MULTI, VFIO_USER_F_NO_REPLY);
+          dv.setUint32(16, writes.length, true);
+          dv.setUint32(20, 0, true);
           writes.forEach((w, i) => {
-            putWriteMultiEntry(mine, 24 + i * 24, w.region, w.offset, w.data);
+            putWriteMultiEntry(dv, 24 + i * 24, w.region, w.offset, w.data);
           });
           expect(Array.from(mine)).toEqual(Array.from(multi));
         },

@@ -14,7 +14,6 @@
  * hot path (regions.ts) builds its requests in `out` and reads the reply from `reply` and
  * `replyView` in place, so a small region access allocates nothing.
  */
-import { performance } from 'node:perf_hooks';
 import { VfioError } from '@vfiokit/core';
 import { errnoName } from '@vfiokit/core/abi';
 import { toVfioError } from '@vfiokit/core/host';
@@ -222,13 +221,15 @@ export class ClientLink {
       throw err;
     }
     if (noReply) return;
-    const end = performance.now() + this.timeoutMs;
+    // Date.now(), not performance.now(): the engine reads it without a call into the runtime
+    // and without boxing (performance.now() costs ~0.2 us and a heap number per call here).
+    const end = Date.now() + this.timeoutMs;
     while (!this.got) {
       if (!conn.open) {
         this.waiting = false;
         throw (this.dead = this.closedError(what));
       }
-      const left = end - performance.now();
+      const left = end - Date.now();
       if (left <= 0) {
         this.waiting = false;
         this.dead = new VfioError(

@@ -52,9 +52,10 @@ import {
   decodeRegionWriteReply,
   encodeRegionWriteRequest,
   putRegionRequest,
+  putSmallData,
   putWriteMultiEntry,
 } from '../protocol/region.js';
-import { le32, putHeader, putLe32 } from '../protocol/wire.js';
+import { putHeaderAt } from '../protocol/wire.js';
 import { type ClientLink, OUT_SIZE } from './link.js';
 
 const RW_SIZE = VFIO_USER_HEADER_SIZE + VFIO_USER_REGION_RW_SIZE;
@@ -87,6 +88,7 @@ export class ClientRegions {
   private multi = false;
   /** Posted writes of at most 8 bytes not sent yet, as the entries of a REGION_WRITE_MULTI. */
   private readonly batch = new Uint8Array(OUT_SIZE);
+  private readonly batchView = new DataView(this.batch.buffer);
   private readonly batchViews: (Uint8Array | undefined)[] = [];
   private readonly entryViews: (Uint8Array | undefined)[] = [];
   private heldCount = 0;
@@ -200,7 +202,8 @@ export class ClientRegions {
     const count = dst.length;
     const message = link.outMessage(RW_SIZE);
     putRegionRequest(
-      message,
+      link.outView,
+      RW_SIZE,
       link.msgId(),
       VFIO_USER_REGION_READ,
       VFIO_USER_F_TYPE_COMMAND,
@@ -283,8 +286,17 @@ export class ClientRegions {
     const link = this.link;
     const count = data.length;
     const message = link.outMessage(RW_SIZE + count);
-    putRegionRequest(message, link.msgId(), VFIO_USER_REGION_WRITE, flags, index, offset, count);
-    if (count <= SMALL_COPY) for (let i = 0; i < count; i++) message[RW_SIZE + i] = data[i];
+    putRegionRequest(
+      link.outView,
+      RW_SIZE + count,
+      link.msgId(),
+      VFIO_USER_REGION_WRITE,
+      flags,
+      index,
+      offset,
+      count,
+    );
+    if (count <= VFIO_USER_MULTI_DATA) putSmallData(link.outView, RW_SIZE, data, false);
     else message.set(data, RW_SIZE);
   }
 
@@ -293,7 +305,7 @@ export class ClientRegions {
       // Held in the batch buffer itself: the caller may reuse its own at once.
       const n = this.heldCount;
       putWriteMultiEntry(
-        this.batch,
+        this.batchView,
         MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
         index,
         offset,
@@ -330,9 +342,10 @@ export class ClientRegions {
     if (n === 1) {
       // The one write as a plain REGION_WRITE, from its entry.
       const at = MULTI_ENTRIES;
-      const count = le32(batch, at + 12);
-      const offset = le32(batch, at) + le32(batch, at + 4) * TWO_32;
-      this.writeInPlace(le32(batch, at + 8), offset, this.entryData(count), POSTED);
+      const dv = this.batchView;
+      const count = dv.getUint32(at + 12, true);
+      const offset = dv.getUint32(at, true) + dv.getUint32(at + 4, true) * TWO_32;
+      this.writeInPlace(dv.getUint32(at + 8, true), offset, this.entryData(count), POSTED);
       link.post(link.outMessage(RW_SIZE + count));
       return;
     }
@@ -341,9 +354,10 @@ export class ClientRegions {
       message = batch.subarray(0, MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE);
       this.batchViews[n] = message;
     }
-    putHeader(message, link.msgId(), VFIO_USER_REGION_WRITE_MULTI, POSTED);
-    putLe32(message, VFIO_USER_HEADER_SIZE, n);
-    putLe32(message, VFIO_USER_HEADER_SIZE + 4, 0);
+    const dv = this.batchView;
+    putHeaderAt(dv, message.length, link.msgId(), VFIO_USER_REGION_WRITE_MULTI, POSTED);
+    dv.setUint32(VFIO_USER_HEADER_SIZE, n, true);
+    dv.setUint32(VFIO_USER_HEADER_SIZE + 4, 0, true);
     link.post(message);
   }
 

@@ -18,6 +18,8 @@ const NO_FDS: readonly number[] = Object.freeze([]);
 const READS_PER_WAKEUP = 32;
 /** Received chunks up to this size are handed out in views made once per size (no allocation). */
 const SMALL_CHUNK = 512;
+/** How many larger chunk sizes keep their view (chunk()). */
+const LARGE_CHUNK_VIEWS = 8;
 
 export interface UnixConnectionHandlers {
   /**
@@ -62,7 +64,7 @@ export class UnixConnection {
   private readonly fdsOut: Int32Array;
   /** Views of the start of recvBuffer by length, for chunks of at most SMALL_CHUNK bytes. */
   private readonly chunkViews: (Uint8Array | undefined)[] = [];
-  private largeChunk: Uint8Array | undefined;
+  private readonly largeChunks = new Map<number, Uint8Array>();
   private handlers: UnixConnectionHandlers | undefined;
   private poll: PollHandle | undefined;
   private queue: Pending[] = [];
@@ -304,10 +306,15 @@ export class UnixConnection {
   /** The first `n` received bytes (the view is valid until the next receive, as the buffer). */
   private chunk(n: number): Uint8Array {
     if (n > SMALL_CHUNK) {
-      // One view kept for the last large size: batches of one size come again and again.
-      if (this.largeChunk === undefined || this.largeChunk.length !== n)
-        this.largeChunk = this.recvBuffer.subarray(0, n);
-      return this.largeChunk;
+      // Views kept for a few large sizes: batches of one size come again and again, alone or
+      // with the next request behind them.
+      let v = this.largeChunks.get(n);
+      if (v === undefined) {
+        if (this.largeChunks.size >= LARGE_CHUNK_VIEWS) this.largeChunks.clear();
+        v = this.recvBuffer.subarray(0, n);
+        this.largeChunks.set(n, v);
+      }
+      return v;
     }
     let v = this.chunkViews[n];
     if (v === undefined) {

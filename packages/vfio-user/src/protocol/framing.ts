@@ -41,6 +41,8 @@ const NO_FDS: readonly number[] = Object.freeze([]);
  * their replies and most info commands fit; a larger one is lent as a view of the chunk.
  */
 export const BORROW_MAX = 512;
+/** How many (chunk, position, size) views feed() keeps for large lent messages. */
+const BIG_VIEWS = 4;
 
 /** A header whose fields feed() rewrites for every lent message. */
 interface MutableHeader {
@@ -106,9 +108,10 @@ export class FrameReassembler {
     payload: this.lendBuffer,
     fds: [],
   };
-  /** The last chunk lent whole as one large message, and its payload view. */
-  private bigChunk: Uint8Array | undefined;
-  private bigPayload: Uint8Array | undefined;
+  /** Views lent for large messages (lendView), a few kept. */
+  private readonly bigViews: { chunk: Uint8Array; pos: number; message: Uint8Array; payload: Uint8Array }[] =
+    [];
+  private bigNext = 0;
 
   constructor(options: FrameReassemblerOptions = {}) {
     this.maxMessageSize = options.maxMessageSize ?? maxMessageSize();
@@ -193,19 +196,8 @@ export class FrameReassembler {
       const h = frame.header;
       if (size > BORROW_MAX) {
         // Too large to copy for nothing: lend a view of the chunk itself (valid, as the chunk,
-        // for the call). A message that is the whole chunk reuses its views while the
-        // receiver hands in the same chunk view (a socket does per size).
-        if (pos === 0 && size === end) {
-          if (chunk !== this.bigChunk) {
-            this.bigChunk = chunk;
-            this.bigPayload = chunk.subarray(VFIO_USER_HEADER_SIZE);
-          }
-          frame.message = chunk;
-          frame.payload = this.bigPayload!;
-        } else {
-          frame.message = chunk.subarray(pos, pos + size);
-          frame.payload = frame.message.subarray(VFIO_USER_HEADER_SIZE);
-        }
+        // for the call).
+        this.lendView(chunk, pos, size);
         h.msgId = u16(chunk, pos);
         h.command = u16(chunk, pos + 2);
         h.size = size;
@@ -237,6 +229,29 @@ export class FrameReassembler {
     }
     if (pos === end) return;
     this.handOut(this.push(pos === 0 ? chunk : chunk.subarray(pos)), onFrame);
+  }
+
+  /**
+   * Point the lent frame at `size` bytes of `chunk` from `pos`. The views are kept for a few
+   * (chunk, position, size) triples: a receiver that hands in the same chunk view for the same
+   * length (a socket does) gets no allocation for a batch that comes again and again.
+   */
+  private lendView(chunk: Uint8Array, pos: number, size: number): void {
+    const c = this.bigViews;
+    for (let i = 0; i < c.length; i++) {
+      const e = c[i];
+      if (e.chunk === chunk && e.pos === pos && e.message.length === size) {
+        this.lent.message = e.message;
+        this.lent.payload = e.payload;
+        return;
+      }
+    }
+    const message = chunk.subarray(pos, pos + size);
+    const e = { chunk, pos, message, payload: message.subarray(VFIO_USER_HEADER_SIZE) };
+    if (c.length < BIG_VIEWS) c.push(e);
+    else c[this.bigNext++ % BIG_VIEWS] = e;
+    this.lent.message = e.message;
+    this.lent.payload = e.payload;
   }
 
   /** Frames of their own to `onFrame`; if it throws, the fds of the rest wait in takeFds(). */

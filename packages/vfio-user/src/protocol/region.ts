@@ -23,9 +23,8 @@ import {
   getU64,
   le32,
   protocolError,
-  putHeader,
-  putLe32,
-  putLe64,
+  putHeaderAt,
+  putU64,
   setU64,
   view,
 } from './wire.js';
@@ -200,23 +199,30 @@ export function decodeRegionWriteRequestInto(
 }
 
 /**
- * The header and access of a REGION_READ or REGION_WRITE reply, written into a message buffer the
- * caller reuses (its length is the message's size: 32 bytes, plus the data of a read).
+ * The header and access of a REGION_READ or REGION_WRITE reply (`size` bytes: 32, plus the data
+ * of a read), written through a DataView the caller keeps over its reused reply buffer.
  */
-export function putRegionReply(bytes: Uint8Array, msgId: number, command: number, a: RegionAccessSlot): void {
-  putHeader(bytes, msgId, command, VFIO_USER_F_TYPE_REPLY);
-  putLe64(bytes, 16, a.offset);
-  putLe32(bytes, 24, a.region);
-  putLe32(bytes, 28, a.count);
+export function putRegionReply(
+  dv: DataView,
+  size: number,
+  msgId: number,
+  command: number,
+  a: RegionAccessSlot,
+): void {
+  putHeaderAt(dv, size, msgId, command, VFIO_USER_F_TYPE_REPLY);
+  putU64(dv, 16, a.offset);
+  dv.setUint32(24, a.region, true);
+  dv.setUint32(28, a.count, true);
 }
 
 /**
- * The header and access of a REGION_READ or REGION_WRITE request, written into a message buffer
- * the caller reuses (its length is the message's size: 32 bytes, plus the data of a write, which
- * the caller puts at 32). `offset` is a safe integer, `region` and `count` u32, `msgId` u16.
+ * The header and access of a REGION_READ or REGION_WRITE request (`size` bytes: 32, plus the
+ * data of a write, which the caller puts at 32), written through a DataView the caller keeps
+ * over its reused message buffer. `offset` is a safe integer, `region` and `count` u32.
  */
 export function putRegionRequest(
-  bytes: Uint8Array,
+  dv: DataView,
+  size: number,
   msgId: number,
   command: number,
   flags: number,
@@ -224,30 +230,44 @@ export function putRegionRequest(
   offset: number,
   count: number,
 ): void {
-  putHeader(bytes, msgId, command, flags);
-  putLe64(bytes, 16, offset);
-  putLe32(bytes, 24, region);
-  putLe32(bytes, 28, count);
+  putHeaderAt(dv, size, msgId, command, flags);
+  putU64(dv, 16, offset);
+  dv.setUint32(24, region, true);
+  dv.setUint32(28, count, true);
+}
+
+/** Copy `data` (at most 8 bytes) to `at` through `dv`, zeroing the rest of 8 bytes when `pad`. */
+export function putSmallData(dv: DataView, at: number, data: Uint8Array, pad: boolean): void {
+  const n = data.length;
+  if (n === 4) {
+    // A 32-bit register: one load per byte, one store.
+    dv.setInt32(at, data[0] | (data[1] << 8) | (data[2] << 16) | (data[3] << 24), true);
+    if (pad) dv.setUint32(at + 4, 0, true);
+    return;
+  }
+  if (pad) {
+    dv.setUint32(at, 0, true);
+    dv.setUint32(at + 4, 0, true);
+  }
+  for (let i = 0; i < n; i++) dv.setUint8(at + i, data[i]);
 }
 
 /**
- * One REGION_WRITE_MULTI entry at `at` of a message buffer the caller reuses: offset, region,
- * count and the data (at most VFIO_USER_MULTI_DATA bytes), the rest of the 8 data bytes zeroed.
+ * One REGION_WRITE_MULTI entry at `at`, through a DataView over a reused message buffer:
+ * offset, region, count and the data (at most VFIO_USER_MULTI_DATA bytes), the rest of the 8
+ * data bytes zeroed.
  */
 export function putWriteMultiEntry(
-  bytes: Uint8Array,
+  dv: DataView,
   at: number,
   region: number,
   offset: number,
   data: Uint8Array,
 ): void {
-  const count = data.length;
-  putLe64(bytes, at, offset);
-  putLe32(bytes, at + 8, region);
-  putLe32(bytes, at + 12, count);
-  const d = at + 16;
-  for (let i = 0; i < count; i++) bytes[d + i] = data[i];
-  for (let i = count; i < VFIO_USER_MULTI_DATA; i++) bytes[d + i] = 0;
+  putU64(dv, at, offset);
+  dv.setUint32(at + 8, region, true);
+  dv.setUint32(at + 12, data.length, true);
+  putSmallData(dv, at + 16, data, true);
 }
 
 /** The reply echoes offset, region and count, without the data. */

@@ -39,7 +39,7 @@ import {
   putRegionReply,
   type RegionAccessSlot,
 } from '../protocol/region.js';
-import { allocMessage, le32, putHeader, putLe32 } from '../protocol/wire.js';
+import { allocMessage, putHeaderAt } from '../protocol/wire.js';
 import { ioctl, PAGE, type Reply, type SessionContext } from './context.js';
 
 /** The largest argument buffer built for an info ioctl, whatever argsz the client claims. */
@@ -62,6 +62,7 @@ export class SessionRegions {
   private readonly access: RegionAccessSlot = { offset: 0, region: 0, count: 0 };
   /** Replies of small reads and writes: one buffer, and views of it by size made on first use. */
   private readonly replyBuffer = new Uint8Array(REPLY_MAX);
+  private readonly replyView = new DataView(this.replyBuffer.buffer);
   private readonly replyViews: (Uint8Array | undefined)[] = [];
   private readonly replyData: (Uint8Array | undefined)[] = [];
   private readonly reply: { bytes: Uint8Array; fds?: readonly number[] } = { bytes: this.replyBuffer };
@@ -69,6 +70,9 @@ export class SessionRegions {
   /** The data of one REGION_WRITE_MULTI entry, by count (entryData). */
   private readonly entryBuffer = new Uint8Array(VFIO_USER_MULTI_DATA);
   private readonly entryViews: (Uint8Array | undefined)[] = [];
+  private readonly entryView = new DataView(this.entryBuffer.buffer);
+  private multiBuffer: ArrayBufferLike | undefined;
+  private multiView: DataView | undefined;
   private writeData: Uint8Array = this.replyBuffer;
 
   constructor(private readonly ctx: SessionContext) {}
@@ -218,7 +222,7 @@ export class SessionRegions {
     const bytes = this.replyOfSize(REPLY_DATA + a.count);
     // A 0-byte access succeeds without reaching the device, as read(2) of 0 bytes.
     if (a.count > 0) this.ctx.device().readRegion(a.region, a.offset, this.replyDataOf(a.count));
-    putRegionReply(bytes, h.msgId, h.command, a);
+    putRegionReply(this.replyView, bytes.length, h.msgId, h.command, a);
     return this.replyWith(bytes);
   }
 
@@ -240,7 +244,7 @@ export class SessionRegions {
       this.ctx.device().writeRegion(a.region, a.offset, data);
     }
     const bytes = this.replyOfSize(REPLY_DATA);
-    putRegionReply(bytes, h.msgId, h.command, a);
+    putRegionReply(this.replyView, bytes.length, h.msgId, h.command, a);
     return this.replyWith(bytes);
   }
 
@@ -257,17 +261,20 @@ export class SessionRegions {
    */
   regionWriteMulti(h: MessageHeader, payload: Uint8Array): Reply {
     const n = checkRegionWriteMultiRequest(payload);
+    const dv = this.viewOf(payload);
+    const base = payload.byteOffset;
     let first: VfioError | undefined;
     let done = 0;
     for (let i = 0; i < n; i++) {
-      const p = VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
-      const hi = le32(payload, p + 4);
-      const offset = hi === 0 ? le32(payload, p) : le32(payload, p) + hi * TWO_32;
-      const region = le32(payload, p + 8);
-      const count = le32(payload, p + 12);
+      const p = base + VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+      const hi = dv.getUint32(p + 4, true);
+      const lo = dv.getUint32(p, true);
+      const offset = hi === 0 ? lo : lo + hi * TWO_32;
+      const region = dv.getUint32(p + 8, true);
+      const count = dv.getUint32(p + 12, true);
       try {
         this.regionHolding(region, offset, count);
-        if (count > 0) this.ctx.device().writeRegion(region, offset, this.entryData(payload, p + 16, count));
+        if (count > 0) this.ctx.device().writeRegion(region, offset, this.entryData(dv, p + 16, count));
         done++;
       } catch (err) {
         const e = toVfioError(err, { device: this.ctx.name });
@@ -277,21 +284,37 @@ export class SessionRegions {
     }
     if (first) return { bytes: encodeErrorReply(h.msgId, h.command, first.errno) };
     const bytes = this.replyOfSize(VFIO_USER_HEADER_SIZE + 8);
-    putHeader(bytes, h.msgId, h.command, VFIO_USER_F_TYPE_REPLY);
-    putLe32(bytes, VFIO_USER_HEADER_SIZE, done);
-    putLe32(bytes, VFIO_USER_HEADER_SIZE + 4, 0);
+    const out = this.replyView;
+    putHeaderAt(out, bytes.length, h.msgId, h.command, VFIO_USER_F_TYPE_REPLY);
+    out.setUint32(VFIO_USER_HEADER_SIZE, done, true);
+    out.setUint32(VFIO_USER_HEADER_SIZE + 4, 0, true);
     return this.replyWith(bytes);
   }
 
-  /** `count` (at most 8) bytes of `payload` at `at`, copied into a view reused per count. */
-  private entryData(payload: Uint8Array, at: number, count: number): Uint8Array {
+  /** `count` (at most 8) bytes at `at` of the message under `dv`, copied into a view reused per count. */
+  private entryData(dv: DataView, at: number, count: number): Uint8Array {
     let v = this.entryViews[count];
     if (v === undefined) {
       v = this.entryBuffer.subarray(0, count);
       this.entryViews[count] = v;
     }
-    for (let i = 0; i < count; i++) v[i] = payload[at + i];
+    if (count === 4) this.entryView.setInt32(0, dv.getInt32(at, true), true);
+    else for (let i = 0; i < count; i++) v[i] = dv.getUint8(at + i);
     return v;
+  }
+
+  /**
+   * A DataView of the buffer under `payload` (read at payload.byteOffset + ...): a lent payload
+   * lies in the socket's receive buffer or the framer's, the same for every message, so the
+   * view made for it once serves them all.
+   */
+  private viewOf(payload: Uint8Array): DataView {
+    const buffer = payload.buffer;
+    if (buffer !== this.multiBuffer) {
+      this.multiBuffer = buffer;
+      this.multiView = new DataView(buffer);
+    }
+    return this.multiView!;
   }
 
   /** Forget the region fds found (the device file that owned them is closed). */
