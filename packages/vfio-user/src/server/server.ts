@@ -8,9 +8,11 @@
  * (QEMU waits 5 s, hw/vfio-user/pci.c x-msg-timeout). Past `maxPendingClients` waiting
  * connections a new one is refused the same way at once.
  */
+
 import { type Clock, type Logger, type VfioDevice, VfioError } from '@vfiokit/core';
 import { ERRNO } from '@vfiokit/core/abi';
 import { toVfioError } from '@vfiokit/core/host';
+import { quietHeap } from '../heap.js';
 import { createRealClock, stderrLogger } from '../host.js';
 import { closeFds } from '../native/memory.js';
 import { type UnixConnection, UnixListener } from '../native/socket.js';
@@ -53,6 +55,11 @@ export interface ServeDeviceOptions {
    * 'spec' (libvfio-user's samples/client).
    */
   readonly dmaLayout?: DmaLayout;
+  /**
+   * Keep V8's memory reducer on (default false): serving a device turns it off for the process
+   * (heap.ts: its full GC for an idle-looking heap pauses the loop 3-15 ms mid-session).
+   */
+  readonly memoryReducer?: boolean;
 }
 
 export class VfioUserServer {
@@ -242,6 +249,7 @@ export class VfioUserServer {
 export async function serveDevice(options: ServeDeviceOptions): Promise<VfioUserServer> {
   const log = options.log ?? stderrLogger(`vfio-user ${options.name ?? options.device.name}`);
   const listener = UnixListener.listen(options.socketPath);
+  if (options.memoryReducer !== true) quietHeap();
   try {
     return new VfioUserServer(listener, options, log, options.clock ?? createRealClock());
   } catch (err) {
