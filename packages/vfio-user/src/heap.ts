@@ -1,5 +1,6 @@
 /**
- * The engine's memory reducer off, once per process, for a process on a vfio-user request path.
+ * The engine's memory reducer off, once per process, for a process on a vfio-user request path
+ * (a server serving a device, a VMM attaching one).
  *
  * V8 runs a memory-reducing full GC when the heap looks idle: allocation has slowed down, which
  * is exactly what a server whose hot path allocates nothing looks like. Measured on our server
