@@ -10,6 +10,10 @@
  * LITE_RESTORE when element 0 is the running context, as a new tail for it). Each element runs
  * as one workload (workload.ts); when it completes the CSB says ELEMENT_SWITCH to the next, or
  * ACTIVE_IDLE after the last, each with COMPLETE and a context-switch interrupt.
+ *
+ * An element whose workload the audit refused hangs the engine (hang()): as an engine stopped on
+ * a command it cannot execute, it answers no further submission — no CSB event, nothing runs,
+ * not even a preemption — until the guest resets it (GDRST), as its hang detection does.
  */
 import { CSB_ENTRIES, type EngineDesc, RING } from './mmio/regs.js';
 import type { Vreg } from './mmio/vreg.js';
@@ -28,6 +32,23 @@ export const INTEL_LEGACY_64B_CONTEXT = 3;
 /** Where the CSB lives in the status page, in dwords. */
 export const I915_HWS_CSB_BUF0_INDEX = 0x10;
 export const I915_HWS_CSB_WRITE_INDEX = 0x1f;
+/**
+ * RING_EXECLIST_STATUS_LO bits (gvt/execlist.h execlist_status_format): which of the two
+ * execlist slots is current and the write pointer, and each slot's valid and active bits.
+ */
+const EL_STATUS_CURRENT_POINTER = 1 << 0;
+const EL_STATUS_WRITE_POINTER = 1 << 1;
+const EL_STATUS_1_VALID = 1 << 3;
+const EL_STATUS_0_VALID = 1 << 4;
+const EL_STATUS_1_ACTIVE = 1 << 17;
+const EL_STATUS_0_ACTIVE = 1 << 18;
+const EL_STATUS_BITS =
+  EL_STATUS_CURRENT_POINTER |
+  EL_STATUS_WRITE_POINTER |
+  EL_STATUS_1_VALID |
+  EL_STATUS_0_VALID |
+  EL_STATUS_1_ACTIVE |
+  EL_STATUS_0_ACTIVE;
 /** The write pointer's value after reset: "no entry yet" (execlist.c init_vgpu_execlist). */
 const CSB_PTR_RESET = 0x7;
 
@@ -60,11 +81,17 @@ export class EngineExeclist {
   /** The elements the engine runs, and which of them is current. */
   private running: ContextElement[] = [];
   private current = 0;
+  /** The execlist slot (0 or 1) the running submission went into; each submission takes the other. */
+  private slot = 1;
   /** The guest's status page (RING_HWS_PGA), a GGTT address. */
   hwsp = 0;
   enabled = false;
   /** CSB events written, for statistics. */
   events = 0;
+  /** The engine stopped on a refused workload; only a reset starts it again. */
+  private hung = false;
+  /** Submissions that arrived while it was hung (dropped, as the hardware does not take them). */
+  ignoredWhileHung = 0;
 
   constructor(
     readonly engine: EngineDesc,
@@ -76,10 +103,13 @@ export class EngineExeclist {
 
   /** Engine reset (GDRST) or device reset: nothing runs, the CSB pointer is back to "none". */
   reset(): void {
+    this.hung = false;
     this.index = 0;
     this.running = [];
     this.current = 0;
     this.regs.set(this.engine.base + RING.CONTEXT_STATUS_PTR, CSB_PTR_RESET);
+    this.slot = 1;
+    this.updateStatus();
     this.hooks.dropQueued(this.engine);
   }
 
@@ -99,7 +129,21 @@ export class EngineExeclist {
     this.index = (this.index + 1) & 3;
   }
 
+  /** The running element's workload was refused: the engine stops here, the rest is dropped. */
+  hang(): void {
+    this.hung = true;
+    this.hooks.dropQueued(this.engine);
+  }
+
+  get isHung(): boolean {
+    return this.hung;
+  }
+
   private submit(): void {
+    if (this.hung) {
+      this.ignoredWhileHung++;
+      return;
+    }
     const elements: ContextElement[] = [];
     for (const k of [0, 1]) {
       const lo = this.dwords[2 * k];
@@ -118,6 +162,8 @@ export class EngineExeclist {
     this.hooks.dropQueued(this.engine);
     this.running = elements;
     this.current = 0;
+    this.slot ^= 1;
+    this.updateStatus();
     if (was === undefined) {
       this.event(CTX_STATUS_IDLE_ACTIVE, elements[0].contextId);
     } else {
@@ -139,6 +185,25 @@ export class EngineExeclist {
       this.running = [];
       this.current = 0;
     }
+    this.updateStatus();
+  }
+
+  /**
+   * update_execlist_status: RING_EXECLIST_STATUS says which slot runs and, in its upper dword,
+   * the running context's ID — what i915 reads at an engine reset to find the request that hung
+   * (execlists reset_ccid); 0 when idle.
+   */
+  private updateStatus(): void {
+    const lo = this.engine.base + RING.EXECLIST_STATUS_LO;
+    const active = this.active;
+    let status = this.regs.get(lo) & ~EL_STATUS_BITS;
+    if (active !== undefined)
+      status |=
+        this.slot === 0
+          ? EL_STATUS_WRITE_POINTER | EL_STATUS_0_VALID | EL_STATUS_0_ACTIVE
+          : EL_STATUS_CURRENT_POINTER | EL_STATUS_1_VALID | EL_STATUS_1_ACTIVE;
+    this.regs.set(lo, status >>> 0);
+    this.regs.set(this.engine.base + RING.EXECLIST_STATUS_HI, active?.contextId ?? 0);
   }
 
   /** emulate_csb_update: the next CSB entry, in the registers and the status page, and the interrupt. */

@@ -9,6 +9,7 @@
  * page. Nothing here ever writes an entry outside this vGPU's ranges.
  */
 
+import { crc32 } from 'node:zlib';
 import type { DirtyLog, DmaSpace, Logger, PinnedRange } from '@vfiokit/core';
 import { TWO_32 } from '@vfiokit/core';
 import type { GpuAddressSpace } from './address-space.js';
@@ -34,6 +35,7 @@ export interface GgttStats {
 }
 
 const LOG_LIMIT = 32;
+const BLANK_PAGE = new Uint8Array(GTT_PAGE_SIZE);
 
 export class GgttShadow {
   readonly lowFirst: number;
@@ -50,6 +52,12 @@ export class GgttShadow {
   private log: Logger | undefined;
   private logged = 0;
   readonly stats: GgttStats = { shadowed: 0, refusedOutOfRange: 0, refusedUnmapped: 0 };
+  /**
+   * Mappable GM pages whose aperture copy and guest page the engines last made equal: the CRC of
+   * that content, to tell which side the guest changed since (GmAccess 'memory'). Forgotten when
+   * the entry changes.
+   */
+  readonly lowSynced = new Map<number, number>();
 
   constructor(
     private readonly host: HostGpu,
@@ -118,6 +126,7 @@ export class GgttShadow {
     }
     this.guest[i] = value;
     const ggtt = this.host.ggtt;
+    if (i < this.lowPages) this.lowSynced.delete(page);
     if (value % 2 !== GEN8_PAGE_PRESENT) {
       this.release(i);
       ggtt.clear(page);
@@ -139,18 +148,16 @@ export class GgttShadow {
       slot = next;
       this.slots[i] = slot;
     }
-    // The host entry: the page's DMA address with the guest's flag bits.
-    ggtt.set(
-      page,
-      slot.gfn * GTT_PAGE_SIZE + (value % GTT_PAGE_SIZE),
-      i < this.lowPages ? undefined : slot.pin.bytes,
-    );
-    ggtt.words[page] = i < this.lowPages ? undefined : slot.words;
+    // The host entry: the page's DMA address with the guest's flag bits; low pages too keep the
+    // guest page, which the engines reach through the entry (GmAccess 'memory').
+    ggtt.set(page, slot.gfn * GTT_PAGE_SIZE + (value % GTT_PAGE_SIZE), slot.pin.bytes);
+    ggtt.words[page] = slot.words;
     this.stats.shadowed++;
   }
 
   /** Every entry back to not present (vGPU reset): pins released, host entries on scratch. */
   reset(): void {
+    this.lowSynced.clear();
     const ggtt = this.host.ggtt;
     for (let i = 0; i < this.guest.length; i++) {
       if (this.guest[i] !== 0 || this.slots[i] !== undefined) {
@@ -245,6 +252,20 @@ export function insideRanges(addr: number, length: number, a: GmRange, b: GmRang
 }
 
 /**
+ * Where the mappable part of GM (below the aperture size) lives for an access:
+ * - 'memory': the engines' and the command scanner's view. On the hardware the aperture is a
+ *   window onto the page each GGTT entry names; here BAR2 is host memory mapped straight into
+ *   the guest, so a mappable page has two copies: the aperture (what the guest wrote through
+ *   BAR2) and its guest page (what it wrote through its own mapping: i915 writes contexts,
+ *   rings and batches so, and binds them in the mappable range too). Before the engines touch
+ *   such a page the two are made equal, the side the guest changed since they last were winning
+ *   (a CRC of the last equal content tells; the first time, the side that is not blank, else the
+ *   guest page); engine writes go to both.
+ * - 'aperture': the aperture memory alone — the display's view (fbcon writes through BAR2).
+ */
+export type LowGmView = 'memory' | 'aperture';
+
+/**
  * The vGPU's accesses to graphics memory as the GPU makes them (the engine, the display and the
  * command scanner): bounded to its ranges, through present host GGTT entries only.
  */
@@ -255,6 +276,7 @@ export class GmAccess implements GpuAddressSpace {
   constructor(
     private readonly host: HostGpu,
     private readonly shadow: GgttShadow,
+    readonly lowGm: LowGmView = 'memory',
   ) {
     this.aperture = shadow.resources.aperture.bytes;
     this.aperture32 = new Uint32Array(
@@ -282,7 +304,10 @@ export class GmAccess implements GpuAddressSpace {
     const page = Math.floor(addr / GTT_PAGE_SIZE);
     const ggtt = this.host.ggtt;
     if (ggtt.pte[page] % 2 !== GEN8_PAGE_PRESENT) return undefined;
-    if (addr < this.host.apertureSize) return { words: this.aperture32, base: page * (GTT_PAGE_SIZE / 4) };
+    if (addr < this.host.apertureSize) {
+      if (this.lowGm === 'aperture') return { words: this.aperture32, base: page * (GTT_PAGE_SIZE / 4) };
+      this.syncLow(page);
+    }
     const words = ggtt.words[page];
     return words === undefined ? undefined : { words, base: 0 };
   }
@@ -292,7 +317,10 @@ export class GmAccess implements GpuAddressSpace {
     const page = Math.floor(addr / GTT_PAGE_SIZE);
     const ggtt = this.host.ggtt;
     if (ggtt.pte[page] % 2 !== GEN8_PAGE_PRESENT) return undefined;
-    if (addr < this.host.apertureSize) return { bytes: this.aperture, at: addr, page };
+    if (addr < this.host.apertureSize) {
+      if (this.lowGm === 'aperture') return { bytes: this.aperture, at: addr, page };
+      this.syncLow(page);
+    }
     const bytes = ggtt.pages[page];
     return bytes === undefined ? undefined : { bytes, at: addr % GTT_PAGE_SIZE, page };
   }
@@ -320,8 +348,7 @@ export class GmAccess implements GpuAddressSpace {
       if (p === undefined) return false;
       const n = Math.min(src.length - done, GTT_PAGE_SIZE - ((addr + done) % GTT_PAGE_SIZE));
       p.bytes.set(src.subarray(done, done + n), p.at);
-      if (addr + done >= this.host.apertureSize) this.markDirty(p.page, p.at, n);
-      else this.shadow.resources.aperturePages.written(p.at, n);
+      this.written(addr + done, p, n);
       done += n;
     }
     return true;
@@ -348,11 +375,52 @@ export class GmAccess implements GpuAddressSpace {
           have += take;
         }
       }
-      if (addr + done >= this.host.apertureSize) this.markDirty(p.page, p.at, n);
-      else this.shadow.resources.aperturePages.written(p.at, n);
+      this.written(addr + done, p, n);
       done += n;
     }
     return true;
+  }
+
+  /**
+   * `n` bytes at GM `at` were written into `p`: the guest page is dirty for migration; in the
+   * mappable range the aperture holds the same bytes (copied there from the guest page in the
+   * 'memory' view) and its pages are marked written.
+   */
+  private written(at: number, p: { bytes: Uint8Array; at: number; page: number }, n: number): void {
+    if (at >= this.host.apertureSize) {
+      this.markDirty(p.page, p.at, n);
+      return;
+    }
+    if (this.lowGm === 'memory') {
+      this.markDirty(p.page, p.at, n);
+      this.aperture.set(p.bytes.subarray(p.at, p.at + n), at);
+      this.shadow.lowSynced.set(p.page, crc32(p.bytes));
+    }
+    this.shadow.resources.aperturePages.written(at, n);
+  }
+
+  /** Make a mappable page's aperture copy and guest page equal (see LowGmView). */
+  private syncLow(page: number): void {
+    const g = this.host.ggtt.pages[page];
+    if (g === undefined) return;
+    const a = this.aperture.subarray(page * GTT_PAGE_SIZE, (page + 1) * GTT_PAGE_SIZE);
+    if (Buffer.compare(a, g) === 0) {
+      if (!this.shadow.lowSynced.has(page)) this.shadow.lowSynced.set(page, crc32(g));
+      return;
+    }
+    const last = this.shadow.lowSynced.get(page);
+    const apertureWins =
+      last === undefined
+        ? Buffer.compare(g, BLANK_PAGE) === 0 && Buffer.compare(a, BLANK_PAGE) !== 0
+        : crc32(a) !== last;
+    if (apertureWins) {
+      g.set(a);
+      this.markDirty(page, 0, GTT_PAGE_SIZE);
+    } else {
+      a.set(g);
+      this.shadow.resources.aperturePages.written(page * GTT_PAGE_SIZE, GTT_PAGE_SIZE);
+    }
+    this.shadow.lowSynced.set(page, crc32(g));
   }
 
   private markDirty(page: number, at: number, length: number): void {

@@ -72,7 +72,7 @@ export interface HostGpuIdentity {
 export class HostGgtt {
   /** Entry values as the hardware holds them (DMA address | flags), exact below 2^53. */
   readonly pte: Float64Array;
-  /** For present high-GM entries: the pinned guest page behind it. */
+  /** For present entries: the pinned guest page behind it. */
   readonly pages: (Uint8Array | undefined)[];
   /** The same pages as 32-bit words, for the command scanner. */
   readonly words: (Uint32Array | undefined)[];

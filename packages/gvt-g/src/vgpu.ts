@@ -368,7 +368,8 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.engine = this.streamers.get(RCS0)!;
     this.screen = new VirtualDisplay(
       this.regs,
-      this.gm,
+      // The planes scan out what BAR2 and the engines wrote: the aperture's view of mappable GM.
+      new GmAccess(host, this.ggtt, 'aperture'),
       frame,
       cursor,
       GVTG_FRAME_REGION_INDEX,
@@ -621,11 +622,13 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     );
     if (!r.ok) {
       // scheduler.c: a workload that fails its scan is the guest's error; the context does not
-      // complete, and the guest's hang detection resets the engine.
+      // complete (what ran is the audited part before the refused command, workload.ts), and
+      // the guest's hang detection resets the engine.
       this.stats.workloadsRefused++;
       this.stats.engines[engine.name].refused++;
       this.stats.lastRefusal = r.problem;
       this.logger?.warn(`${this.name}: ${engine.name}: scan workload error: ${r.problem}`);
+      el.hang();
       return;
     }
     this.stats.workloadsCompleted++;

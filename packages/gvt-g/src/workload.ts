@@ -4,6 +4,13 @@
  * reaches, in the GGTT or the context's 4-level PPGTT — then run the shadow trace and save the
  * new head into the context image, as the hardware's context save does.
  *
+ * A command the audit refuses stops the engine there, as an engine stops at a command it cannot
+ * execute: the audited commands before it run (the request's start breadcrumb among them, so the
+ * guest's hang detection blames the right request), nothing after it does, and the context
+ * neither completes nor is saved; the guest's engine reset ends it. (GVT-g itself runs nothing
+ * of such a workload and puts the vGPU in failsafe mode until a device reset; here only the
+ * guest's context suffers.)
+ *
  * The register state page (LRC_STATE_OFFSET, one page after the LRCA) is a list of
  * MI_LOAD_REGISTER_IMM offset/value pairs; the ring registers and the PPGTT root are found by
  * their offsets from the engine's MMIO base, wherever the image puts them.
@@ -79,7 +86,12 @@ export interface WorkloadDeps {
 
 export type WorkloadResult =
   | { readonly ok: true; readonly scan: ScanResult; readonly run: ExecutionResult }
-  | { readonly ok: false; readonly problem: string };
+  | {
+      readonly ok: false;
+      readonly problem: string;
+      /** What ran of it: the audited commands before the refused one (none when the image was bad). */
+      readonly run?: ExecutionResult;
+    };
 
 /** Run one element on `engine`; `hwsp` is the engine's status page (GGTT). */
 export function runContextWorkload(
@@ -114,8 +126,10 @@ export function runContextWorkload(
   let run: ExecutionResult = { commands: 0, faults: 0, unsatisfiedWaits: 0 };
   if (head !== tail) {
     scan = deps.scanner.scanRing(start, size, head, tail, { engine: cls, ggtt: deps.gm, ppgtt });
-    if (!scan.ok) return { ok: false, problem: `${scan.problem} (at 0x${scan.address.toString(16)})` };
+    // The trace holds what passed the audit, in execution order: all of it, or what came before
+    // the refused command.
     run = deps.streamer.execute(deps.scanner.trace, deps.scanner.traceLength, { ggtt: deps.gm, ppgtt, hwsp });
+    if (!scan.ok) return { ok: false, problem: `${scan.problem} (at 0x${scan.address.toString(16)})`, run };
   }
   // Context save: the ring is consumed up to the tail.
   const headWord = new Uint8Array(4);

@@ -21,9 +21,11 @@ const masked = (bits: number) => ((bits << 16) | bits) >>> 0;
 const PIPE_CONTROL_QW_GGTT = [0x7a000004, (1 << 24) | (1 << 14)];
 const MI_ARB_ON_OFF = miInstr(0x08, 1);
 
-/** A render context in GGTT pages backed by guest RAM, with a 4-level PPGTT in RAM. */
-function setup(d: OpenVgpu) {
-  const hi = d.vgpu.resources.high.base;
+/**
+ * A render context in GGTT pages backed by guest RAM, with a 4-level PPGTT in RAM; its status
+ * page, context image and ring at GM `hi` (the high range unless told).
+ */
+function setup(d: OpenVgpu, hi = d.vgpu.resources.high.base) {
   mapGm(d, hi, RAM, 8);
   const mem = new DataView(d.host.memory.bytes.buffer);
   const gmToRam = (gm: number) => RAM + (gm - hi);
@@ -112,6 +114,11 @@ describe('execlist submission', () => {
     expect(d.msiCount()).toBe(1);
     expect(d.reg(0x44308) & 0x100).toBe(0x100);
     d.setReg(0x44308, 0x100);
+    // RING_EXECLIST_STATUS: slot 0 valid and active, the running context's ID above.
+    expect(d.reg(RCS + 0x238)).toBe(0x1234);
+    expect(d.reg(RCS + 0x234) & ((1 << 18) | (1 << 4) | 3)).toBe((1 << 18) | (1 << 4) | 2);
+    d.setReg(RCS + 0x238, 0); // read-only to the guest
+    expect(d.reg(RCS + 0x238)).toBe(0x1234);
 
     d.parent.scheduler.tick();
     expect(s.u32(hws + 0x100)).toBe(0x11);
@@ -125,6 +132,9 @@ describe('execlist submission', () => {
     // Context save: the head reached the tail.
     expect(s.u32(s.gmToRam(s.ctx + GTT_PAGE_SIZE) + 5 * 4)).toBe(ring.length * 4);
     expect(d.vgpu.stats.workloadsCompleted).toBe(1);
+    // Idle: no context in RING_EXECLIST_STATUS.
+    expect(d.reg(RCS + 0x238)).toBe(0);
+    expect(d.reg(RCS + 0x234) & ((1 << 18) | (1 << 17) | (1 << 4) | (1 << 3))).toBe(0);
     // Counted on the render engine alone, with the commands it ran.
     const rcs = d.vgpu.stats.engines.rcs0;
     expect(rcs.completed).toBe(1);
@@ -134,6 +144,64 @@ describe('execlist submission', () => {
     expect(engineSummary(d.vgpu.stats.engines)).toMatch(
       new RegExp(`^rcs0 1 completed \\(${rcs.commands} commands\\), 0 refused; bcs0 0 completed`),
     );
+  });
+
+  it('runs a context the guest wrote into its own pages in the mappable range; the aperture shows its writes', () => {
+    const d = openVgpu(newParent(512), 'i915-GVTg_V5_8', undefined, 8 * MiB);
+    const low = d.vgpu.resources.low.base;
+    const s = setup(d, low);
+    // The image, ring and status page are in guest RAM only: the aperture behind them is empty.
+    const ring = [MI_STORE_DATA_IMM | MI_USE_GGTT | 2, s.hwsp + 0x100, 0, 0x11, MI_USER_INTERRUPT, MI_NOOP];
+    s.put(s.gmToRam(s.ring), ring);
+    s.writeContext(0, ring.length * 4);
+    s.elsp(0x77);
+    d.parent.scheduler.tick();
+    expect(d.vgpu.stats.lastRefusal).toBe('');
+    expect(d.vgpu.stats.engines.rcs0.completed).toBe(1);
+    // The breadcrumb and the CSB went to the guest's status page, and the aperture mirrors them.
+    const hws = s.gmToRam(s.hwsp);
+    expect(s.u32(hws + 0x100)).toBe(0x11);
+    expect(s.u32(hws + 0x12 * 4)).toBe((1 << 3) | (1 << 4));
+    const aperture = d.vgpu.resources.aperture.bytes;
+    const ap = new DataView(aperture.buffer, aperture.byteOffset);
+    expect(ap.getUint32(s.hwsp + 0x100, true)).toBe(0x11);
+    // The context save wrote the head into the guest's image.
+    expect(s.u32(s.gmToRam(s.ctx + GTT_PAGE_SIZE) + 5 * 4)).toBe(ring.length * 4);
+    // The pages the engine touched are the same through BAR2 now: the ring reached the aperture.
+    expect(ap.getUint32(s.ring, true)).toBe(ring[0]);
+  });
+
+  it('runs a ring the guest wrote through the aperture, and after that follows whichever copy the guest changed', () => {
+    const d = openVgpu(newParent(512), 'i915-GVTg_V5_8', undefined, 8 * MiB);
+    const low = d.vgpu.resources.low.base;
+    const s = setup(d, low);
+    const aperture = d.vgpu.resources.aperture.bytes;
+    const ap = new DataView(aperture.buffer, aperture.byteOffset);
+    const putAperture = (gm: number, words: readonly number[]) =>
+      words.forEach((w, i) => {
+        ap.setUint32(gm + 4 * i, w >>> 0, true);
+      });
+    const store = (at: number, v: number) => [MI_STORE_DATA_IMM | MI_USE_GGTT | 2, s.hwsp + at, 0, v];
+    // The ring's guest page is blank; the guest wrote the ring through BAR2.
+    putAperture(s.ring, [...store(0x100, 0x11), MI_NOOP, MI_NOOP]);
+    s.writeContext(0, 24);
+    s.elsp(1);
+    d.parent.scheduler.tick();
+    expect(s.u32(s.gmToRam(s.hwsp) + 0x100)).toBe(0x11);
+    expect(s.u32(s.gmToRam(s.ring))).toBe(store(0, 0)[0]); // the guest page has it now
+    // Next the guest writes the ring through its own mapping: the guest page wins.
+    s.put(s.gmToRam(s.ring) + 24, [...store(0x104, 0x22), MI_NOOP, MI_NOOP]);
+    s.writeContext(24, 48);
+    s.elsp(2);
+    d.parent.scheduler.tick();
+    expect(s.u32(s.gmToRam(s.hwsp) + 0x104)).toBe(0x22);
+    // Then through BAR2 again: the aperture wins.
+    putAperture(s.ring + 48, [...store(0x108, 0x33), MI_NOOP, MI_NOOP]);
+    s.writeContext(48, 72);
+    s.elsp(3);
+    d.parent.scheduler.tick();
+    expect(s.u32(s.gmToRam(s.hwsp) + 0x108)).toBe(0x33);
+    expect(d.vgpu.stats.engines.rcs0).toMatchObject({ completed: 3, refused: 0 });
   });
 
   it('reports a resubmission of the running context as a lite restore', () => {
@@ -168,6 +236,50 @@ describe('execlist submission', () => {
     d.setReg(0x941c, 1 << 1); // GDRST: render
     expect(d.vgpu.execlist(0)?.busy).toBe(false);
     expect(d.reg(RCS + 0x3a0) & 7).toBe(7);
+  });
+
+  it('stops a refused context at the refused command: what came before it ran, nothing after it', () => {
+    const d = openVgpu(newParent(512), 'i915-GVTg_V5_8', undefined, 8 * MiB);
+    const s = setup(d);
+    const store = (at: number, v: number) => [MI_STORE_DATA_IMM | MI_USE_GGTT | 2, s.hwsp + at, 0, v];
+    // The start breadcrumb, a refused register write, then what must not run.
+    const ring = [...store(0x100, 0x11), miLoadRegisterImm(1), 0x941c, 1, ...store(0x104, 0x22), MI_NOOP];
+    s.put(s.gmToRam(s.ring), ring);
+    s.writeContext(0, ring.length * 4);
+    s.elsp(5);
+    d.parent.scheduler.tick();
+    const hws = s.gmToRam(s.hwsp);
+    expect(d.vgpu.stats.lastRefusal).toContain('0x941c, which is not whitelisted');
+    expect(s.u32(hws + 0x100)).toBe(0x11);
+    expect(s.u32(hws + 0x104)).toBe(0);
+    expect(d.reg(0x941c)).toBe(0);
+    // Not completed, not saved: only IDLE_ACTIVE is in the CSB, the image's head is still 0.
+    expect(d.reg(RCS + 0x3a0) & 7).toBe(0);
+    expect(s.u32(s.gmToRam(s.ctx + GTT_PAGE_SIZE) + 5 * 4)).toBe(0);
+    expect(d.vgpu.stats.engines.rcs0).toEqual({ completed: 0, refused: 1, commands: 0 });
+    expect(d.vgpu.execlist(0)?.busy).toBe(true);
+    // The hung context is what RING_EXECLIST_STATUS names: i915 finds the guilty request by it.
+    expect(d.reg(RCS + 0x238)).toBe(5);
+    // The engine is hung: a new submission (i915's heartbeat trying to preempt) gets no CSB
+    // event and does not run.
+    const events = d.vgpu.execlist(0)?.events;
+    const interrupts = d.msiCount();
+    const fresh = [...store(0x108, 0x33), MI_NOOP, MI_NOOP];
+    s.put(s.gmToRam(s.ring), fresh);
+    s.writeContext(0, fresh.length * 4);
+    s.elsp(6);
+    d.parent.scheduler.tick();
+    expect(d.vgpu.execlist(0)?.events).toBe(events);
+    expect(d.vgpu.execlist(0)?.ignoredWhileHung).toBe(1);
+    expect(d.msiCount()).toBe(interrupts);
+    expect(s.u32(hws + 0x108)).toBe(0);
+    // GDRST of the render engine starts it again: the same submission now runs.
+    d.setReg(0x941c, 1 << 1);
+    expect(d.vgpu.execlist(0)?.isHung).toBe(false);
+    s.elsp(6);
+    d.parent.scheduler.tick();
+    expect(s.u32(hws + 0x108)).toBe(0x33);
+    expect(d.vgpu.stats.engines.rcs0.completed).toBe(1);
   });
 
   it('runs MI_FLUSH_DW post-sync writes on the blitter and ignores ELSP while execlists are off', () => {

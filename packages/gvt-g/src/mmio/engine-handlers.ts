@@ -106,7 +106,8 @@ export function defineEngineRegisters(t: MmioTable<Vreg>): void {
     def(RING.BBSTATE, 'RING_BBSTATE');
     def(RING.BBADDR, 'RING_BBADDR');
     def(RING.BBADDR_UDW, 'RING_BBADDR_UDW');
-    if (e.id === 0) def(RING.CCID, 'CCID', F_GMADR | F_CMD_ACCESS);
+    // GVT-g tracks the render engine's CCID only; i915's error capture reads every engine's.
+    def(RING.CCID, 'CCID', e.id === 0 ? F_GMADR | F_CMD_ACCESS : 0);
     def(RING.PP_DIR_DCLV, 'RING_PP_DIR_DCLV', F_CMD_ACCESS);
     def(RING.PP_DIR_BASE, 'RING_PP_DIR_BASE', F_CMD_ACCESS);
     def(RING.ELSP, 'RING_ELSP', 0, {

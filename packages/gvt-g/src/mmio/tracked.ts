@@ -103,6 +103,17 @@ export const TRACKED: readonly Tracked[] = [
   [0xe4cc, '_MMIO(0xe4cc)', CMD],
   [0xe4f0, 'GEN8_ROW_CHICKEN', MM],
   [0xe4f4, 'GEN7_ROW_CHICKEN2', MM],
+  // What i915's error capture reads of a hung engine (i915_gpu_error.c; handlers.c tracks these in
+  // init_bxt_mmio_info, and every gen9 guest reads them after a GPU hang)
+  [0x40a0, 'ERROR_GEN6'],
+  [0x40b0, 'DONE_REG'],
+  [0x4b10, 'GEN8_FAULT_TLB_DATA0'],
+  [0x4b14, 'GEN8_FAULT_TLB_DATA1'],
+  [0x7100, 'GEN7_SC_INSTDONE'],
+  [0xc3e8, 'GUCPMTIMESTAMP'],
+  [0xe160, 'GEN7_SAMPLER_INSTDONE'],
+  [0xe164, 'GEN7_ROW_INSTDONE'],
+  [0x44050, 'DERRMR'],
   // Global MOCS tables (GEN9_GFX_MOCS 0xc800, MFX0 0xc900, MFX1 0xca00, VEBOX 0xcb00, BLT 0xcc00; 64 each)
   [0xc800, 'GEN9_MOCS', CMD, 5 * 64 * 4],
   [0x101008, 'GFX_FLSH_CNTL_GEN6'],
