@@ -41,6 +41,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <linux/sync_file.h>
+
 #include <i915_drm.h>
 
 #include "vfk.h"
@@ -365,4 +367,106 @@ int cmd_i915_exec(int argc, char **argv)
 	}
 	close(fd);
 	return bad;
+}
+
+/*
+ * vfk i915-hang <card>: a request whose batch starts with a command the vGPU's audit refuses (MI
+ * opcode 0x3f, which no engine knows; a real engine stops on it too) is the guest's error: the
+ * store after it never runs, i915 finds the engine hung and resets it, the request's fence ends
+ * in an error and the context is blamed; then a new context's store on the same engine completes.
+ *
+ *   hang_engine=rcs0 hang_fence_status=<errno, negative> hang_store=0x<the dword the store after
+ *   the refused command would have written> batch_active=<requests lost by the context> reset_count=<resets>
+ *   after_reset_value=0x<value> after_reset_ok=<0|1>
+ */
+#define MI_INVALID (0x3fu << 23)
+#define HANG_VALUE 0xbad00bad
+#define GOOD_VALUE 0x600d600d
+
+/* One batch of `words` on engine 0 of `ctx`, storing into `data`; the out-fence's fd. */
+static int submit_words(int fd, uint32_t ctx, uint32_t data, const uint32_t *words, int n, uint32_t store_at)
+{
+	uint32_t batch = gem_create(fd, 4096);
+	gem_rw(fd, batch, (void *)words, 4u * (uint32_t)n, 1);
+	struct drm_i915_gem_relocation_entry reloc = {
+		.target_handle = data,
+		.offset = store_at,
+		.presumed_offset = (uint64_t)-1, /* always relocated */
+		.read_domains = I915_GEM_DOMAIN_INSTRUCTION,
+		.write_domain = I915_GEM_DOMAIN_INSTRUCTION,
+	};
+	struct drm_i915_gem_exec_object2 obj[2] = {
+		{ .handle = data, .flags = EXEC_OBJECT_WRITE },
+		{ .handle = batch, .relocation_count = 1, .relocs_ptr = (uintptr_t)&reloc },
+	};
+	struct drm_i915_gem_execbuffer2 eb = {
+		.buffers_ptr = (uintptr_t)obj,
+		.buffer_count = 2,
+		.batch_len = 4u * (uint32_t)n,
+		.flags = I915_EXEC_FENCE_OUT, /* engine 0 of the context's map */
+		.rsvd1 = ctx,
+	};
+	xioctl(fd, DRM_IOCTL_I915_GEM_EXECBUFFER2_WR, &eb, "DRM_IOCTL_I915_GEM_EXECBUFFER2_WR");
+	struct drm_gem_close c = { .handle = batch };
+	xioctl(fd, DRM_IOCTL_GEM_CLOSE, &c, "DRM_IOCTL_GEM_CLOSE");
+	return (int)(eb.rsvd2 >> 32);
+}
+
+static int fence_status(int fence)
+{
+	struct sync_file_info info;
+	memset(&info, 0, sizeof(info));
+	if (ioctl(fence, SYNC_IOC_FILE_INFO, &info) < 0)
+		die("SYNC_IOC_FILE_INFO: %s", strerror(errno));
+	return info.status;
+}
+
+int cmd_i915_hang(int argc, char **argv)
+{
+	if (argc != 3)
+		die("usage: vfk i915-hang <card>");
+	int fd = open(argv[2], O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		die("open %s: %s", argv[2], strerror(errno));
+	struct engine e[MAX_ENGINES];
+	memset(e, 0, sizeof(e));
+	int n = query_engines(fd, e);
+	int rcs = -1;
+	for (int i = 0; i < n; i++)
+		if (e[i].ci.engine_class == I915_ENGINE_CLASS_RENDER && e[i].ci.engine_instance == 0)
+			rcs = i;
+	if (rcs < 0)
+		die("i915 reports no render engine");
+	uint32_t ctx = context_with_engines(fd, &e[rcs], 1);
+	uint32_t data = gem_create(fd, 4096);
+	/* The engine stops at the refused command: the store after it must not run. */
+	const uint32_t bad[] = { MI_INVALID, MI_NOOP, MI_STORE_DWORD_IMM_GEN8, 0, 0, HANG_VALUE, MI_BATCH_BUFFER_END, MI_NOOP };
+	int fence = submit_words(fd, ctx, data, bad, 8, 12);
+	struct drm_i915_gem_wait w = { .bo_handle = data, .timeout_ns = WAIT_NS };
+	if (ioctl(fd, DRM_IOCTL_I915_GEM_WAIT, &w) < 0)
+		die("the refused request on %s was not ended by a reset within %lld s: %s", e[rcs].name,
+		    WAIT_NS / 1000000000, strerror(errno));
+	uint32_t got = 0;
+	gem_rw(fd, data, &got, 4, 0);
+	struct drm_i915_reset_stats rs = { .ctx_id = ctx };
+	xioctl(fd, DRM_IOCTL_I915_GET_RESET_STATS, &rs, "DRM_IOCTL_I915_GET_RESET_STATS");
+	printf("hang_engine=%s\nhang_fence_status=%d\nhang_store=0x%08" PRIx32 "\nbatch_active=%u\nreset_count=%u\n",
+	       e[rcs].name, fence_status(fence), got, rs.batch_active, rs.reset_count);
+	close(fence);
+	/* The engine works again: a new context's store completes. */
+	uint32_t ctx2 = context_with_engines(fd, &e[rcs], 1);
+	uint32_t data2 = gem_create(fd, 4096);
+	const uint32_t good[] = { MI_STORE_DWORD_IMM_GEN8, 0, 0, GOOD_VALUE, MI_BATCH_BUFFER_END, MI_NOOP };
+	fence = submit_words(fd, ctx2, data2, good, 6, 4);
+	w = (struct drm_i915_gem_wait){ .bo_handle = data2, .timeout_ns = WAIT_NS };
+	if (ioctl(fd, DRM_IOCTL_I915_GEM_WAIT, &w) < 0)
+		die("the request after the reset on %s did not complete in %lld s: %s", e[rcs].name,
+		    WAIT_NS / 1000000000, strerror(errno));
+	gem_rw(fd, data2, &got, 4, 0);
+	int status = fence_status(fence);
+	close(fence);
+	printf("after_reset_value=0x%08" PRIx32 "\nafter_reset_fence_status=%d\nafter_reset_ok=%d\n", got, status,
+	       got == GOOD_VALUE && status == 1);
+	close(fd);
+	return got == GOOD_VALUE && status == 1 ? 0 : 1;
 }

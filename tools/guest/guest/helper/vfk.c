@@ -12,6 +12,7 @@
  *   vfk nvidia ...                                    the NVIDIA vGPU (nvidia.c)
  *   vfk io-burst <port> <count>                       back-to-back outb, then inb (ioport.c)
  *   vfk i915-exec <card> <requests>                   stores on every i915 engine (i915.c)
+ *   vfk i915-hang <card>                              a refused request, the reset, recovery (i915.c)
  *
  * Output is "key=value" lines; the exit status is 0 on success, 1 on a failed check, 2 on
  * bad usage or a system error (with the reason on stderr).
@@ -206,6 +207,8 @@ int main(int argc, char **argv)
 		return cmd_io_burst(argc, argv);
 	if (!strcmp(c, "i915-exec"))
 		return cmd_i915_exec(argc, argv);
+	if (!strcmp(c, "i915-hang"))
+		return cmd_i915_hang(argc, argv);
 	die("unknown command \"%s\"", c);
 	return 2;
 }

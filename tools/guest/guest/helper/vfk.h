@@ -26,5 +26,6 @@ int cmd_gvtg(int argc, char **argv);
 int cmd_nvidia(int argc, char **argv);
 int cmd_io_burst(int argc, char **argv);
 int cmd_i915_exec(int argc, char **argv);
+int cmd_i915_hang(int argc, char **argv);
 
 #endif

@@ -61,9 +61,14 @@ export function decodePng(png: Uint8Array): { width: number; height: number; rgb
   return { width, height, rgb };
 }
 
+/** The guest's marker before its requests: the probe's messages are the ones before it. */
+const EXEC_MARK = 'vfk: i915-exec start';
+
 /** i915's messages in dmesg: errors, WARNING traces, and the lines the probe must print. */
 function probeDmesg(ctx: HostCheckContext) {
-  const lines = ctx.dmesg.split('\n');
+  const all = ctx.dmesg.split('\n');
+  const mark = all.findIndex((l) => l.includes(EXEC_MARK));
+  const lines = mark < 0 ? all : all.slice(0, mark);
   const errors = lines.filter((l) => l.includes('*ERROR*'));
   const warnings = lines.filter((l) => /WARNING: CPU: \d+ PID: \d+ at drivers\/gpu\/drm/.test(l));
   const i915 = lines.filter((l) => /i915|\[drm\]|fbcon|WARNING:/.test(l));
@@ -71,11 +76,12 @@ function probeDmesg(ctx: HostCheckContext) {
   const problems: string[] = [];
   if (errors.length > 0) problems.push(`${errors.length} *ERROR* lines, first: ${errors[0].trim()}`);
   if (warnings.length > 0) problems.push(`${warnings.length} WARNING traces, first: ${warnings[0].trim()}`);
+  const probe = lines.join('\n');
   for (const want of ['Virtual GPU for Intel GVT-g detected', 'fb0: i915drmfb frame buffer device']) {
-    if (!ctx.dmesg.includes(want)) problems.push(`dmesg lacks "${want}"`);
+    if (!probe.includes(want)) problems.push(`dmesg lacks "${want}"`);
   }
-  if (ctx.dmesg.includes('Failed to find VBIOS tables')) problems.push('i915 found no VBT');
-  if (/wedged|GPU HANG|reset request timed out/i.test(ctx.dmesg)) problems.push('the GT hung or was wedged');
+  if (probe.includes('Failed to find VBIOS tables')) problems.push('i915 found no VBT');
+  if (/wedged|GPU HANG|reset request timed out/i.test(probe)) problems.push('the GT hung or was wedged');
   return problems.length > 0
     ? { fail: problems.join('; ') }
     : { note: `${i915.length} i915 lines, 0 errors, 0 warnings (i915-dmesg.txt)` };
@@ -200,18 +206,59 @@ async function requestsComplete(ctx: HostCheckContext) {
   const trouble = dmesg.filter((l) => TROUBLE.test(l));
   if (trouble.length > 0)
     problems.push(`dmesg after the requests: ${trouble.length} lines like "${trouble[0]}"`);
+  // The counts cover the whole session: the refusals the next check provokes on rcs0 (and only
+  // those) are in them.
+  const provoked =
+    ctx.serverLog('vgpu').match(/rcs0: scan workload error: MI command opcode 0x3f /g)?.length ?? 0;
   for (const want of VGPU_ENGINES) {
     const m = new RegExp(`${want} (\\d+) completed \\((\\d+) commands\\), (\\d+) refused`).exec(counts);
+    const refused = want === 'rcs0' ? provoked : 0;
     if (m === null) problems.push(`the server log has no workload count for ${want}`);
-    else if (+m[1] === 0 || +m[2] < REQUESTS || +m[3] !== 0)
+    else if (+m[1] === 0 || +m[2] < REQUESTS || +m[3] !== refused)
       problems.push(
-        `the server counted ${want}: ${m[0]} (want > 0 completed, >= ${REQUESTS} commands, 0 refused)`,
+        `the server counted ${want}: ${m[0]} (want > 0 completed, >= ${REQUESTS} commands, ${refused} refused)`,
       );
   }
   return problems.length > 0
     ? { fail: problems.join('; ') }
     : {
         note: `${engines.length} engines × ${REQUESTS} requests, every value right; no hang/reset/error in dmesg; server: ${counts} (engines.txt, exec-dmesg.txt)`,
+      };
+}
+
+/**
+ * The refused request was the guest's error and only the guest's: the vGPU logged the audit's
+ * reason for rcs0 and counted one refusal; i915 found the hang, reset the engine, blamed the
+ * context and failed its fence, never wedged the GT; the store before the bad command never ran;
+ * the next request completed.
+ */
+function refusedIsGuestError(ctx: HostCheckContext) {
+  const lines = ctx.guest?.lines ?? [];
+  const f = ctx.guest?.facts ?? {};
+  const dmesg = lines.filter((l) => l.startsWith('dmesg: ')).map((l) => l.slice(7));
+  writeFileSync(join(ctx.artifacts, 'hang-dmesg.txt'), `${dmesg.join('\n')}\n`);
+  const log = ctx.serverLog('vgpu');
+  const problems: string[] = [];
+  if (!/rcs0: scan workload error: MI command opcode 0x3f is not allowed/.test(log))
+    problems.push('the server did not log the refusal of MI opcode 0x3f on rcs0');
+  const rcs = /rcs0 \d+ completed \(\d+ commands\), (\d+) refused/.exec(log);
+  if (rcs?.[1] !== '1')
+    problems.push(`the server counted ${rcs?.[1] ?? 'no'} refused rcs0 workloads, 1 expected`);
+  if (!dmesg.some((l) => /GPU HANG: .* in vfk/.test(l))) problems.push('i915 reported no GPU HANG for vfk');
+  if (!dmesg.some((l) => /Resetting rcs0 for/.test(l))) problems.push('i915 did not reset rcs0');
+  const bad = dmesg.filter((l) => /wedged|\*ERROR\*|WARNING|reset request timed out|Resetting chip/i.test(l));
+  if (bad.length > 0) problems.push(`dmesg: ${bad.length} lines like "${bad[0]}"`);
+  if (f.hang_fence_status !== '-5')
+    problems.push(`the refused request's fence status is ${f.hang_fence_status}, not -EIO`);
+  if (f.hang_store !== '0x00000000') problems.push(`the refused batch's store ran (${f.hang_store})`);
+  if (!(Number(f.batch_active) >= 1))
+    problems.push(`the context was not blamed (batch_active=${f.batch_active})`);
+  if (f.after_reset_ok !== '1')
+    problems.push(`the request after the reset: ${f.after_reset_value}, fence ${f.after_reset_fence_status}`);
+  return problems.length > 0
+    ? { fail: problems.join('; ') }
+    : {
+        note: `refused on the vGPU, GPU HANG + rcs0 reset in the guest, fence -EIO, batch_active=${f.batch_active}, store not run; the next request stored ${f.after_reset_value} (hang-dmesg.txt)`,
       };
 }
 
@@ -253,6 +300,11 @@ export default defineSuite({
           name: 'requests complete on every engine: the stored values are right, no hang, no reset',
           script: checkScript('i915/exec.sh'),
           host: requestsComplete,
+        },
+        {
+          name: "a request the vGPU's audit refuses is the guest's error: i915 resets rcs0, the next request completes",
+          script: checkScript('i915/hang.sh'),
+          host: refusedIsGuestError,
         },
       ],
     },
