@@ -2,6 +2,7 @@ import { fstatSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { missingFunctions } from '../src/native/addon.js';
 import {
   allocateMemfdMemory,
   closeFd,
@@ -241,5 +242,16 @@ describe('UNIX sockets', () => {
     c.close();
     listener.close();
     expectVfioError(() => UnixConnection.connectSync(join(dir, 'nobody.sock'), { timeoutMs: 100 }), 'ENOENT');
+  });
+});
+
+describe('the addon against its sources', () => {
+  it('exports every function the TypeScript side calls', () => {
+    expect(missingFunctions(native())).toEqual([]);
+  });
+
+  it('names what an addon built from older sources lacks', () => {
+    const { waitFd: _w, pollRef: _p, ...older } = native() as unknown as Record<string, unknown>;
+    expect(missingFunctions(older)).toEqual(['pollRef', 'waitFd']);
   });
 });

@@ -34,6 +34,46 @@ export interface NativeAddon {
   waitFd(fd: number, events: number, timeoutMs: number): number;
 }
 
+/**
+ * Every function the TypeScript side calls. An addon built from older sources (a checkout that
+ * pulled new C code but did not rebuild) lacks some; that is refused at load with the rebuild
+ * command, rather than a TypeError at the first call.
+ */
+const FUNCTIONS = {
+  memfdCreate: true,
+  mmap: true,
+  close: true,
+  dup: true,
+  setNonBlocking: true,
+  fstatSize: true,
+  punchHole: true,
+  openFdCount: true,
+  eventfdCreate: true,
+  eventfdWrite: true,
+  eventfdRead: true,
+  unixListen: true,
+  unixConnect: true,
+  unixAccept: true,
+  socketPair: true,
+  sendMsg: true,
+  recvMsg: true,
+  pollStart: true,
+  pollUpdate: true,
+  pollStop: true,
+  pollRef: true,
+  waitFd: true,
+} satisfies Record<keyof NativeAddon, true>;
+
+const REBUILD_HINT =
+  'Run `pnpm install` at the repository root (it builds the addon with node-gyp), or `npx node-gyp rebuild --nodedir=/usr` in packages/vfio-user.';
+
+/** The names of FUNCTIONS the loaded module does not export as functions. */
+export function missingFunctions(module: object): string[] {
+  return Object.keys(FUNCTIONS).filter(
+    (name) => typeof (module as Record<string, unknown>)[name] !== 'function',
+  );
+}
+
 /** An opaque uv_poll handle. */
 export type PollHandle = { readonly __poll: unique symbol };
 
@@ -52,18 +92,25 @@ let cached: NativeAddon | undefined;
 
 export function native(): NativeAddon {
   if (cached) return cached;
+  let loaded: object;
   try {
-    cached = createRequire(import.meta.url)(ADDON_PATH) as NativeAddon;
+    loaded = createRequire(import.meta.url)(ADDON_PATH) as object;
   } catch (err) {
     throw new VfioError(
       'ENOSYS',
       `the native addon of @vfiokit/vfio-user could not be loaded from ${ADDON_PATH}.`,
-      {
-        hint: 'Run `pnpm install` at the repository root (it builds the addon with node-gyp), or `npx node-gyp rebuild --nodedir=/usr` in packages/vfio-user.',
-        cause: err,
-      },
+      { hint: REBUILD_HINT, cause: err },
     );
   }
+  const missing = missingFunctions(loaded);
+  if (missing.length > 0) {
+    throw new VfioError(
+      'ENOSYS',
+      `the native addon of @vfiokit/vfio-user at ${ADDON_PATH} was built from older sources: it lacks ${missing.join(', ')}.`,
+      { hint: REBUILD_HINT },
+    );
+  }
+  cached = loaded as NativeAddon;
   return cached;
 }
 
