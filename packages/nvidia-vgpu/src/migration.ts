@@ -30,6 +30,7 @@
  */
 import {
   type ConfigSpace,
+  copyWithChecksum,
   type MigrationCaps,
   type MigrationOps,
   type MigrationStream,
@@ -487,8 +488,10 @@ export class ResumeStream implements ResumingStream<ParsedState> {
         if (memory !== undefined) {
           // Framebuffer and BAR3 pages go straight to where they belong, checked as they pass
           // (a record that fails its check refuses the stream; the device is then never loaded).
-          memory.set(piece, this.memoryAt + this.payloadFill);
-          if (this.checked) this.crc = migrationChecksum(piece, this.crc);
+          // (one pass over the bytes: the copy and the check are fused)
+          if (this.checked)
+            this.crc = copyWithChecksum(memory, this.memoryAt + this.payloadFill, piece, this.crc);
+          else memory.set(piece, this.memoryAt + this.payloadFill);
           this.payloadFill += n;
           if (this.payloadFill === this.payloadLength) this.finishPages();
           continue;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { migrationChecksum } from './checksum.js';
+import { copyWithChecksum, migrationChecksum } from './checksum.js';
 
 describe('migrationChecksum', () => {
   it('is CRC32 (IEEE): the check value of "123456789" is 0xcbf43926', () => {
@@ -31,5 +31,18 @@ describe('migrationChecksum', () => {
         expect(migrationChecksum(flipped)).not.toBe(migrationChecksum(bytes));
       }),
     );
+  });
+
+  it('copyWithChecksum copies the bytes and returns their checksum, continued from the seed', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 3000 }), fc.nat(50), fc.nat(0xffffffff), (bytes, at, seed) => {
+        const target = new Uint8Array(at + bytes.length + 7).fill(0x5a);
+        expect(copyWithChecksum(target, at, bytes, seed)).toBe(migrationChecksum(bytes, seed));
+        expect(Buffer.compare(target.subarray(at, at + bytes.length), bytes)).toBe(0);
+        expect(target.subarray(0, at).every((b) => b === 0x5a)).toBe(true);
+        expect(target.subarray(at + bytes.length).every((b) => b === 0x5a)).toBe(true);
+      }),
+    );
+    expect(() => copyWithChecksum(new Uint8Array(10), 5, new Uint8Array(6))).toThrow(RangeError);
   });
 });

@@ -1,0 +1,177 @@
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
+import { describe, expect, it, vi } from 'vitest';
+import { copyCrc32, crc32, crc32Implementation, zlibChecksum, zlibCopyChecksum } from '../src/index.js';
+
+const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
+const addonPath = join(packageDir, 'build/Release/vfiokit_crc32.node');
+const addon = createRequire(import.meta.url)(addonPath) as {
+  crc32(b: Uint8Array, seed: number): number;
+  copyCrc32(t: Uint8Array, o: number, b: Uint8Array, seed: number): number;
+  accelerated: boolean;
+  wide: boolean;
+};
+
+/** Random bytes at a random offset of a larger buffer (the kernel must not assume alignment). */
+const viewArb = fc
+  .tuple(fc.uint8Array({ minLength: 0, maxLength: 5000 }), fc.nat(63), fc.nat(63))
+  .map(([bytes, before, after]) => {
+    const whole = new Uint8Array(before + bytes.length + after);
+    whole.set(bytes, before);
+    return whole.subarray(before, before + bytes.length);
+  });
+const seedArb = fc.nat(0xffffffff);
+
+describe('crc32', () => {
+  it('is zlib CRC32: the check value of "123456789" and of nothing', () => {
+    const check = new TextEncoder().encode('123456789');
+    expect(crc32(check)).toBe(0xcbf43926);
+    expect(crc32(new Uint8Array(0))).toBe(0);
+    const long = new Uint8Array(1 << 20).map((_, i) => (i * 131) & 0xff);
+    expect(crc32(long)).toBe(zlibChecksum(long));
+  });
+
+  it('reports the kernel it uses', () => {
+    expect(crc32Implementation).toMatch(/^native (AVX-512 VPCLMULQDQ|PCLMULQDQ)$|^node:zlib \(.+\)$/);
+    if (addon.accelerated) expect(crc32Implementation).toMatch(/^native/);
+  });
+
+  it('native crc32 equals node:zlib for random bytes, lengths, offsets and seeds (property)', () => {
+    fc.assert(
+      fc.property(viewArb, seedArb, (bytes, seed) => {
+        expect(addon.crc32(bytes, seed)).toBe(zlibChecksum(bytes, seed));
+        expect(crc32(bytes, seed)).toBe(zlibChecksum(bytes, seed));
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('native copyCrc32 copies exactly and equals node:zlib, touching nothing around the target (property)', () => {
+    fc.assert(
+      fc.property(viewArb, seedArb, fc.nat(100), fc.nat(100), (bytes, seed, at, spare) => {
+        const target = new Uint8Array(at + bytes.length + spare).fill(0xa5);
+        const want = new Uint8Array(target);
+        want.set(bytes, at);
+        expect(addon.copyCrc32(target, at, bytes, seed)).toBe(zlibChecksum(bytes, seed));
+        expect(Buffer.compare(target, want)).toBe(0);
+        const viaApi = new Uint8Array(target.length).fill(0xa5);
+        expect(copyCrc32(viaApi, at, bytes, seed)).toBe(zlibChecksum(bytes, seed));
+        expect(Buffer.compare(viaApi, want)).toBe(0);
+        const viaZlib = new Uint8Array(target.length).fill(0xa5);
+        expect(zlibCopyChecksum(viaZlib, at, bytes, seed)).toBe(zlibChecksum(bytes, seed));
+        expect(Buffer.compare(viaZlib, want)).toBe(0);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('continues across pieces: crc32(b, crc32(a)) === crc32(a + b) (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 20000 }),
+        fc.array(fc.nat(20000), { maxLength: 6 }),
+        (bytes, cuts) => {
+          const points = [0, ...cuts.map((c) => c % (bytes.length + 1)).sort((a, b) => a - b), bytes.length];
+          let crc = 0;
+          let copied = 0;
+          const target = new Uint8Array(bytes.length);
+          for (let i = 0; i + 1 < points.length; i++) {
+            const piece = bytes.subarray(points[i], points[i + 1]);
+            crc = i % 2 ? crc32(piece, crc) : copyCrc32(target, points[i], piece, crc);
+            copied += piece.length;
+          }
+          expect(copied).toBe(bytes.length);
+          expect(crc).toBe(zlibChecksum(bytes));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  it('checks then moves overlapping views of one buffer, as Uint8Array.set does', () => {
+    for (const shift of [-4096, -17, -1, 1, 16, 300, 4096]) {
+      const buf = new Uint8Array(20000).map((_, i) => (i * 7 + 3) & 0xff);
+      const want = new Uint8Array(buf);
+      const src = buf.subarray(5000, 15000);
+      const crcWant = zlibChecksum(src);
+      want.set(new Uint8Array(src), 5000 + shift);
+      expect(copyCrc32(buf, 5000 + shift, src)).toBe(crcWant);
+      expect(Buffer.compare(buf, want)).toBe(0);
+    }
+  });
+
+  it('refuses bytes that do not fit, bad offsets and bad seeds before touching the target', () => {
+    const target = new Uint8Array(1000);
+    const bytes = new Uint8Array(600).fill(1);
+    expect(() => copyCrc32(target, 401, bytes)).toThrow(
+      /600 bytes do not fit at offset 401 of a 1000-byte target/,
+    );
+    expect(() => copyCrc32(target, -1, bytes)).toThrow(RangeError);
+    expect(() => copyCrc32(target, 1.5, bytes)).toThrow(RangeError);
+    expect(() => crc32(bytes, -1)).toThrow(/unsigned 32-bit integer/);
+    expect(() => crc32(bytes, 2 ** 32)).toThrow(/unsigned 32-bit integer/);
+    expect(() => copyCrc32(target, 0, bytes, Number.NaN)).toThrow(/unsigned 32-bit integer/);
+    expect(target.every((b) => b === 0)).toBe(true);
+    // the addon itself refuses too (a caller that skips the checks cannot write out of bounds)
+    expect(() => addon.copyCrc32(target, 401, bytes, 0)).toThrow(/do not fit/);
+    expect(() => addon.copyCrc32(target, 0, new Uint16Array(4) as unknown as Uint8Array, 0)).toThrow(
+      /Uint8Array/,
+    );
+    expect(() => addon.crc32('text' as unknown as Uint8Array, 0)).toThrow(/Uint8Array/);
+  });
+
+  it('every kernel of this CPU equals node:zlib (a child process per kernel choice)', () => {
+    const script = `
+      const { crc32 } = require('node:zlib');
+      const a = require(${JSON.stringify(addonPath)});
+      let x = 12345;
+      const rnd = (n) => { x = (Math.imul(x, 1103515245) + 12345) >>> 0; return x % n; };
+      let bad = 0;
+      for (let i = 0; i < 3000; i++) {
+        const n = rnd(i < 2000 ? 600 : 70000), off = rnd(64), at = rnd(64), seed = (rnd(65536) * 65536 + rnd(65536)) >>> 0;
+        const buf = Buffer.alloc(n + off); for (let j = 0; j < buf.length; j++) buf[j] = rnd(256);
+        const v = buf.subarray(off);
+        const t = new Uint8Array(n + at);
+        const want = crc32(v, seed) >>> 0;
+        if (a.crc32(v, seed) !== want || a.copyCrc32(t, at, v, seed) !== want || Buffer.compare(t.subarray(at), v) !== 0) bad++;
+      }
+      // 4 MiB into a 64-byte-aligned target: the non-temporal path
+      const big = Buffer.alloc(4 << 20); for (let j = 0; j < big.length; j += 61) big[j] = j & 0xff;
+      const dst = new Uint8Array(4 << 20);
+      if (a.copyCrc32(dst, 0, big, 7) !== (crc32(big, 7) >>> 0) || Buffer.compare(dst, big) !== 0) bad++;
+      console.log(JSON.stringify({ bad, accelerated: a.accelerated, wide: a.wide }));`;
+    for (const choice of ['', 'pclmul']) {
+      const run = spawnSync(process.execPath, ['-e', script], {
+        env: { ...process.env, VFIOKIT_CRC32: choice },
+        encoding: 'utf8',
+      });
+      expect(run.status, run.stderr).toBe(0);
+      const result = JSON.parse(run.stdout);
+      expect(result.bad).toBe(0);
+      if (choice === 'pclmul') expect(result.wide).toBe(false);
+    }
+  });
+
+  it('falls back to node:zlib when told to (VFIOKIT_CRC32=zlib), with the same numbers', async () => {
+    const before = process.env.VFIOKIT_CRC32;
+    process.env.VFIOKIT_CRC32 = 'zlib';
+    try {
+      vi.resetModules();
+      const fallback = await import('../src/index.js');
+      expect(fallback.crc32Implementation).toBe('node:zlib (VFIOKIT_CRC32=zlib)');
+      const bytes = new Uint8Array(70000).map((_, i) => (i * 37) & 0xff);
+      const target = new Uint8Array(70010);
+      expect(fallback.crc32(bytes, 99)).toBe(crc32(bytes, 99));
+      expect(fallback.copyCrc32(target, 10, bytes, 99)).toBe(crc32(bytes, 99));
+      expect(Buffer.compare(target.subarray(10), bytes)).toBe(0);
+      expect(() => fallback.copyCrc32(target, 11, bytes)).toThrow(/do not fit/);
+    } finally {
+      if (before === undefined) delete process.env.VFIOKIT_CRC32;
+      else process.env.VFIOKIT_CRC32 = before;
+      vi.resetModules();
+    }
+  });
+});
