@@ -143,4 +143,91 @@ describe('DeviceFile region accesses', () => {
     file.close();
     expect(() => file.readRegion(7, 0, new Uint8Array(4))).toThrow(/EBADF/);
   });
+
+  it('lets through exactly the accesses the full check allows: any offset, size, region, state (property)', () => {
+    // A device with an 8 GiB BAR besides the small ones: offsets of 4 GiB and more are valid there.
+    const config = new ConfigSpace({
+      identity: {
+        vendorId: 0x1b36,
+        deviceId: 0x0103,
+        subsystemVendorId: 0,
+        subsystemId: 0,
+        classCode: 0xff0000,
+        revision: 0,
+      },
+    });
+    config.defineBar({ index: 0, kind: 'mem32', size: 0x1000 });
+    config.defineBar({ index: 2, kind: 'mem64', size: 2 ** 33 });
+    const seen: number[] = [];
+    const model = new PciDeviceModel({
+      name: 'big',
+      config,
+      bars: {
+        0: { handler: { read: (o, d) => d.fill(o & 0xff), write: () => {} }, readOnly: true },
+        2: { handler: { read: (o, d) => d.fill(1) && seen.push(o), write: (o) => seen.push(o) } },
+      },
+    });
+    const file = new DeviceFile(model, host);
+    file.open();
+    file.writeRegion(7, 4, new Uint8Array([2, 0]));
+    const offsetArb = fc.oneof(
+      fc.nat(0x2000),
+      fc.constantFrom(
+        -1,
+        -0,
+        0.5,
+        4095.5,
+        2 ** 31,
+        2 ** 32 - 4,
+        2 ** 32,
+        2 ** 32 + 4,
+        2 ** 33 - 4,
+        2 ** 33,
+        2 ** 53,
+        Number.NaN,
+      ),
+      fc.double({ noNaN: false }),
+    );
+    fc.assert(
+      fc.property(
+        fc.integer({ min: -1, max: 12 }),
+        offsetArb,
+        fc.nat(9),
+        fc.boolean(),
+        fc.boolean(),
+        (index, offset, n, write, closed) => {
+          if (closed) file.close();
+          const info = index >= 0 && index < model.info().numRegions ? file.regionInfo(index) : undefined;
+          const allowed =
+            !closed &&
+            info !== undefined &&
+            info.size > 0 &&
+            n > 0 &&
+            Number.isInteger(offset) &&
+            offset >= 0 &&
+            offset + n <= info.size &&
+            (write ? info.write : info.read);
+          const buf = new Uint8Array(n);
+          let refused: unknown;
+          try {
+            if (write) file.writeRegion(index, offset, buf);
+            else file.readRegion(index, offset, buf);
+          } catch (err) {
+            refused = err;
+          }
+          if (closed) {
+            file.open();
+            file.writeRegion(7, 4, new Uint8Array([2, 0]));
+          }
+          if (allowed) expect(refused).toBeUndefined();
+          else expect(refused).toBeInstanceOf(VfioError);
+        },
+      ),
+      { numRuns: 2000 },
+    );
+    seen.length = 0;
+    expect(file.readRegion(2, 2 ** 32 + 8, new Uint8Array(4))).toBe(4);
+    expect(file.writeRegion(2, 2 ** 33 - 4, new Uint8Array(4))).toBe(4);
+    expect(seen).toEqual([2 ** 32 + 8, 2 ** 33 - 4]);
+  });
 });

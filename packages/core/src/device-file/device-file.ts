@@ -90,6 +90,9 @@ export class DeviceFile {
   private readonly table: RegionTable;
   /** The table's regions by index, held here too: the access path reads it on every access. */
   private readonly regions: readonly ResolvedRegion[];
+  /** The table's per-index limits (size if the region allows the access, else 0), held here too. */
+  private readonly readLimit: Float64Array;
+  private readonly writeLimit: Float64Array;
   private readonly irqInfos: (IrqInfo | undefined)[] = [];
   private readonly irqs: IrqState;
   private readonly migration: MigrationController | undefined;
@@ -107,6 +110,8 @@ export class DeviceFile {
     this.info = device.info();
     this.table = new RegionTable(device, this.info.numRegions);
     this.regions = this.table.regions;
+    this.readLimit = this.table.readLimit;
+    this.writeLimit = this.table.writeLimit;
     for (let i = 0; i < this.info.numIrqs; i++) this.irqInfos.push(device.irqInfo(i));
     this.irqs = new IrqState(this.name, this.irqInfos);
     this.irqs.setChangeListener((index, count) => this.device.irqsChanged?.(index, count));
@@ -243,6 +248,37 @@ export class DeviceFile {
    */
   private access(write: boolean, index: number, offset: number, buf: Uint8Array): number {
     const n = buf.length;
+    // The common access in one test: an offset below 2^32 (an integer, not negative), at least a
+    // byte, ending inside a region that allows it (a limit of 0, or undefined beyond the table,
+    // fails), on an open device. Anything else takes the full check, which refuses or lets pass
+    // (an offset of 4 GiB or more in a larger region).
+    const limit = write ? this.writeLimit[index] : this.readLimit[index];
+    if (!(n > 0 && offset >>> 0 === offset && offset + n <= limit && this.isOpen))
+      this.checkAccess(write, index, offset, n);
+    try {
+      // Typed void, but a handler may be async: what it returns is looked at, never awaited.
+      const ret: unknown = write
+        ? this.device.write(index, offset, buf)
+        : this.device.read(index, offset, buf);
+      if (ret !== undefined) this.refuseThenable(write, index, offset, ret);
+    } catch (err) {
+      throw this.handlerFailed(err, index, offset);
+    }
+    this.table.count(write, index, n);
+    return n;
+  }
+
+  /**
+   * The handler threw (or returned a thenable): the error names the place and counts against the
+   * region. Out of access() so that the hot path stays small enough to inline into its callers.
+   */
+  private handlerFailed(err: unknown, index: number, offset: number): VfioError {
+    this.table.countError(index);
+    return toVfioError(err, { device: this.name, region: index, offset });
+  }
+
+  /** The full check of an access the one-test path did not let through: refuse it, or return. */
+  private checkAccess(write: boolean, index: number, offset: number, n: number): void {
     const r = this.regions[index];
     if (
       r === undefined ||
@@ -255,19 +291,6 @@ export class DeviceFile {
     ) {
       throw this.refuseRegionAccess(write ? 'write' : 'read', index, offset, n, r);
     }
-    try {
-      // Typed void, but a handler may be async: what it returns is looked at, never awaited.
-      const ret: unknown = write
-        ? this.device.write(index, offset, buf)
-        : this.device.read(index, offset, buf);
-      if (ret !== undefined) this.refuseThenable(write ? 'write' : 'read', index, offset, ret);
-    } catch (err) {
-      this.table.countError(index);
-      throw toVfioError(err, { device: this.name, region: index, offset });
-    }
-    if (write) this.table.countWrite(index, n);
-    else this.table.countRead(index, n);
-    return n;
   }
 
   /**
@@ -275,7 +298,8 @@ export class DeviceFile {
    * not finished when it returned, so it is refused, and its later rejection is caught and logged
    * instead of reaching the process as an unhandled rejection.
    */
-  private refuseThenable(what: 'read' | 'write', index: number, offset: number, ret: unknown): void {
+  private refuseThenable(write: boolean, index: number, offset: number, ret: unknown): void {
+    const what = write ? 'write' : 'read';
     const then = (ret as { then?: unknown } | null)?.then;
     if (typeof then !== 'function') return;
     const log = this.host.log;

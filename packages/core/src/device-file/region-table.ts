@@ -48,6 +48,12 @@ export class RegionTable {
    * written, errors): a typed array, so that counting an access is two stores on the hot path.
    */
   private readonly tally: Float64Array;
+  /**
+   * Per region index, the size when the region allows reads (writes), else 0: the access path's
+   * bounds and permission check in one typed-array load, whatever the region objects' shapes.
+   */
+  readonly readLimit: Float64Array;
+  readonly writeLimit: Float64Array;
 
   constructor(device: VfioDevice, numRegions: number) {
     for (let i = 0; i < numRegions; i++) {
@@ -57,6 +63,8 @@ export class RegionTable {
       if (resolved.offset === defaultOffset(i)) this.byShift[i] = resolved;
     }
     this.tally = new Float64Array(this.regions.length * COUNTERS);
+    this.readLimit = Float64Array.from(this.regions, (r) => (r.read ? r.size : 0));
+    this.writeLimit = Float64Array.from(this.regions, (r) => (r.write ? r.size : 0));
   }
 
   get length(): number {
@@ -80,18 +88,15 @@ export class RegionTable {
     return { reads: t[k], writes: t[k + 1], bytesRead: t[k + 2], bytesWritten: t[k + 3], errors: t[k + 4] };
   }
 
-  /** A read of `n` bytes in region `index` (a valid index) was served. */
-  countRead(index: number, n: number): void {
-    const k = index * COUNTERS;
+  /**
+   * A read (write) of `n` bytes in region `index` (a valid index) was served: one function for
+   * both, so that the access path inlines one small call, not two.
+   */
+  count(write: boolean, index: number, n: number): void {
+    // reads at k, writes at k + 1, bytes read at k + 2, bytes written at k + 3
+    const k = index * COUNTERS + (write ? 1 : 0);
     this.tally[k]++;
     this.tally[k + 2] += n;
-  }
-
-  /** A write of `n` bytes in region `index` (a valid index) was served. */
-  countWrite(index: number, n: number): void {
-    const k = index * COUNTERS;
-    this.tally[k + 1]++;
-    this.tally[k + 3] += n;
   }
 
   /** An access to region `index` (a valid index) was refused or failed. */

@@ -292,7 +292,12 @@ export class PciDeviceModel implements VfioDevice {
   read(index: number, offset: number, dst: Uint8Array): unknown {
     const r = this.regions[index];
     if (r === undefined) throw this.noRegion(index, offset);
-    if (r.gatedByMemoryDecode && !this.config.memoryEnabled()) throw this.decodeOff(index, offset);
+    // Config space is the model's own, called directly (it is never gated, so a memory BAR's
+    // access does not even compare): the handler call below then sees only the BARs' handlers,
+    // and stays monomorphic on a device's trapped-MMIO path.
+    if (r.gatedByMemoryDecode) {
+      if (!this.config.memoryEnabled()) throw this.decodeOff(index, offset);
+    } else if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.readConfig(offset, dst);
     if (r.handler !== undefined) return r.handler.read(offset, dst);
     if (r.memory !== undefined) dst.set(r.memory.bytes.subarray(offset, offset + dst.length));
     else dst.fill(0);
@@ -303,7 +308,9 @@ export class PciDeviceModel implements VfioDevice {
   write(index: number, offset: number, src: Uint8Array): unknown {
     const r = this.regions[index];
     if (r === undefined) throw this.noRegion(index, offset);
-    if (r.gatedByMemoryDecode && !this.config.memoryEnabled()) throw this.decodeOff(index, offset);
+    if (r.gatedByMemoryDecode) {
+      if (!this.config.memoryEnabled()) throw this.decodeOff(index, offset);
+    } else if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.writeConfig(offset, src);
     if (r.handler !== undefined) return r.handler.write(offset, src);
     if (r.memory !== undefined) r.memory.bytes.set(src, offset);
     return undefined;

@@ -334,20 +334,25 @@ export class RegisterBank {
 
   /** Read `dst.length` (1, 2, 4 or 8) bytes at `offset`. Never throws for a bad guest access. */
   read(offset: number, dst: Uint8Array): void {
-    // The trapped-MMIO hot path: an aligned 4-byte read of a plain register is four byte loads.
-    if (dst.length === 4 && (offset & 3) === 0 && offset < this.size) {
-      const p = this.fastRead4[offset >>> 2];
-      if (p >= 0) {
-        // One 32-bit load and one 32-bit store: four byte stores would stall the caller's 32-bit
-        // read of `dst` (a store cannot forward to a wider load). Callers reuse their buffer, so
-        // the view of the last one is kept.
-        if (dst !== this.lastDst) {
-          this.lastDst = dst;
-          this.lastDstView = new DataView(dst.buffer, dst.byteOffset, 4);
-        }
-        this.lastDstView.setUint32(0, this.storeView.getUint32(p, true), true);
-        return;
-      }
+    // The trapped-MMIO hot path, an aligned 4-byte read of a plain register into the buffer of
+    // the last such read: one 32-bit load and one 32-bit store (four byte stores would stall the
+    // caller's 32-bit read of `dst`: a store cannot forward to a wider load). Kept this small so
+    // that it inlines into the dispatcher's path; everything else is readSlow().
+    const p =
+      dst.length === 4 && (offset & 3) === 0 && offset < this.size ? this.fastRead4[offset >>> 2] : -1;
+    if (p >= 0 && dst === this.lastDst)
+      this.lastDstView.setUint32(0, this.storeView.getUint32(p, true), true);
+    else this.readSlow(offset, dst, p);
+  }
+
+  /** read() of anything but a fast 4-byte register into the last buffer (`p`: its fast slot or -1). */
+  private readSlow(offset: number, dst: Uint8Array, p: number): void {
+    if (p >= 0) {
+      // A new buffer: callers reuse theirs, so the view of the last one is kept.
+      this.lastDst = dst;
+      this.lastDstView = new DataView(dst.buffer, dst.byteOffset, 4);
+      this.lastDstView.setUint32(0, this.storeView.getUint32(p, true), true);
+      return;
     }
     this.readInto(offset, dst, dst.length);
   }
