@@ -70,8 +70,8 @@ export function zlibCopyChecksum(target: Uint8Array, offset: number, bytes: Uint
  * crc32(b, crc32(a)) === crc32(a + b). An unsigned 32-bit number.
  */
 export function crc32(bytes: Uint8Array, seed = 0): number {
-  if (addon === undefined || bytes.length < NATIVE_MIN) return zlibCrc32(bytes, seed) >>> 0;
   checkSeed(seed);
+  if (addon === undefined || bytes.length < NATIVE_MIN) return zlibCrc32(bytes, seed) >>> 0;
   return addon.crc32(bytes, seed);
 }
 

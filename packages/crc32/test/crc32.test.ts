@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
 import { copyCrc32, crc32, crc32Implementation, zlibChecksum, zlibCopyChecksum } from '../src/index.js';
@@ -113,6 +114,7 @@ describe('crc32', () => {
     expect(() => copyCrc32(target, 1.5, bytes)).toThrow(RangeError);
     expect(() => crc32(bytes, -1)).toThrow(/unsigned 32-bit integer/);
     expect(() => crc32(bytes, 2 ** 32)).toThrow(/unsigned 32-bit integer/);
+    expect(() => crc32(bytes.subarray(0, 10), -1)).toThrow(/unsigned 32-bit integer/);
     expect(() => copyCrc32(target, 0, bytes, Number.NaN)).toThrow(/unsigned 32-bit integer/);
     expect(target.every((b) => b === 0)).toBe(true);
     // the addon itself refuses too (a caller that skips the checks cannot write out of bounds)
@@ -155,22 +157,59 @@ describe('crc32', () => {
     }
   });
 
-  it('falls back to node:zlib when told to (VFIOKIT_CRC32=zlib), with the same numbers', async () => {
+  it("falls back to node:zlib when told to (VFIOKIT_CRC32=zlib): node:zlib's numbers for random lengths, alignments and seeds (property)", async () => {
     const before = process.env.VFIOKIT_CRC32;
     process.env.VFIOKIT_CRC32 = 'zlib';
     try {
       vi.resetModules();
       const fallback = await import('../src/index.js');
       expect(fallback.crc32Implementation).toBe('node:zlib (VFIOKIT_CRC32=zlib)');
-      const bytes = new Uint8Array(70000).map((_, i) => (i * 37) & 0xff);
+      fc.assert(
+        fc.property(viewArb, seedArb, fc.nat(100), fc.nat(100), (bytes, seed, at, spare) => {
+          const want = zlibCrc32(bytes, seed) >>> 0;
+          expect(fallback.crc32(bytes, seed)).toBe(want);
+          const target = new Uint8Array(at + bytes.length + spare).fill(0x5a);
+          const expected = new Uint8Array(target);
+          expected.set(bytes, at);
+          expect(fallback.copyCrc32(target, at, bytes, seed)).toBe(want);
+          expect(Buffer.compare(target, expected)).toBe(0);
+        }),
+        { numRuns: 300 },
+      );
+      // long enough for every native kernel width, at an odd offset
+      const bytes = new Uint8Array(70001).map((_, i) => (i * 37) & 0xff).subarray(1);
       const target = new Uint8Array(70010);
-      expect(fallback.crc32(bytes, 99)).toBe(crc32(bytes, 99));
-      expect(fallback.copyCrc32(target, 10, bytes, 99)).toBe(crc32(bytes, 99));
+      expect(fallback.copyCrc32(target, 10, bytes, 99)).toBe(zlibCrc32(bytes, 99) >>> 0);
       expect(Buffer.compare(target.subarray(10), bytes)).toBe(0);
       expect(() => fallback.copyCrc32(target, 11, bytes)).toThrow(/do not fit/);
+      expect(() => fallback.crc32(bytes, -1)).toThrow(/unsigned 32-bit integer/);
+      expect(target.subarray(0, 10).every((b) => b === 0)).toBe(true);
     } finally {
       if (before === undefined) delete process.env.VFIOKIT_CRC32;
       else process.env.VFIOKIT_CRC32 = before;
+      vi.resetModules();
+    }
+  });
+
+  it('falls back to node:zlib when the addon cannot be loaded, and says why', async () => {
+    vi.resetModules();
+    vi.doMock('node:module', () => ({
+      createRequire: () => () => {
+        throw new Error("Cannot find module '../build/Release/vfiokit_crc32.node'\nRequire stack: ...");
+      },
+    }));
+    try {
+      const fallback = await import('../src/index.js');
+      expect(fallback.crc32Implementation).toBe(
+        "node:zlib (the addon is not built (Cannot find module '../build/Release/vfiokit_crc32.node'))",
+      );
+      const bytes = new Uint8Array(5003).map((_, i) => (i * 13) & 0xff).subarray(3);
+      const target = new Uint8Array(5007);
+      expect(fallback.crc32(bytes, 5)).toBe(zlibCrc32(bytes, 5) >>> 0);
+      expect(fallback.copyCrc32(target, 7, bytes, 5)).toBe(zlibCrc32(bytes, 5) >>> 0);
+      expect(Buffer.compare(target.subarray(7), bytes)).toBe(0);
+    } finally {
+      vi.doUnmock('node:module');
       vi.resetModules();
     }
   });
