@@ -51,16 +51,21 @@ function checkFits(target: Uint8Array, offset: number, length: number): void {
     throw new RangeError(`${length} bytes do not fit at offset ${offset} of a ${target.length}-byte target.`);
 }
 
-/** node:zlib's CRC32 of `bytes` continued from `seed`: the reference the native kernel matches. */
+/**
+ * node:zlib's CRC32 of `bytes` continued from `seed`: the reference the native kernel matches.
+ * No bytes leave the seed as it is. (node:zlib hands zlib a null pointer for an empty view of a
+ * zero-length buffer, and zlib's crc32() answers a null buffer with 0, its initial value, instead
+ * of the seed: zlib.h, crc32. A stream continued over an empty piece would lose its check.)
+ */
 export function zlibChecksum(bytes: Uint8Array, seed = 0): number {
-  return zlibCrc32(bytes, seed) >>> 0;
+  return bytes.length === 0 ? seed : zlibCrc32(bytes, seed) >>> 0;
 }
 
 /** Copy `bytes` to `target` at `offset` and return their CRC32 from `seed`, with node:zlib. */
 export function zlibCopyChecksum(target: Uint8Array, offset: number, bytes: Uint8Array, seed = 0): number {
   checkSeed(seed);
   checkFits(target, offset, bytes.length);
-  const crc = zlibCrc32(bytes, seed) >>> 0;
+  const crc = zlibChecksum(bytes, seed);
   target.set(bytes, offset);
   return crc;
 }
@@ -71,7 +76,7 @@ export function zlibCopyChecksum(target: Uint8Array, offset: number, bytes: Uint
  */
 export function crc32(bytes: Uint8Array, seed = 0): number {
   checkSeed(seed);
-  if (addon === undefined || bytes.length < NATIVE_MIN) return zlibCrc32(bytes, seed) >>> 0;
+  if (addon === undefined || bytes.length < NATIVE_MIN) return zlibChecksum(bytes, seed);
   return addon.crc32(bytes, seed);
 }
 
