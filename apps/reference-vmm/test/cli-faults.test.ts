@@ -147,16 +147,16 @@ describe('the small ones', () => {
     const r = await cli(['migrate', '--corrupt-at', '-5']);
     expect(r.code).toBe(2);
     expect(r.err).toMatch(
-      /^vfiokit: option --corrupt-at of vfiokit migrate needs a value, and "-5" after it starts with a dash; write --corrupt-at=-5 if that is the value\./,
+      /^vfiokit migrate: option --corrupt-at needs a value, and "-5" after it starts with a dash; write --corrupt-at=-5 if that is the value\./,
     );
     const eq = await cli(['migrate', '--corrupt-at=-5']);
-    expect(eq.err).toMatch(/^vfiokit: --corrupt-at "-5" is not a whole number of bytes\./);
+    expect(eq.err).toMatch(/^vfiokit migrate: --corrupt-at "-5" is not a whole number of bytes\./);
   });
 
   it('refuses --round-bytes below a page', async () => {
     const r = await cli(['migrate', '--round-bytes', '0']);
     expect(r.code).toBe(2);
-    expect(r.err).toMatch(/^vfiokit: --round-bytes 0 is below 4096 bytes\./);
+    expect(r.err).toMatch(/^vfiokit migrate: --round-bytes 0 is below 4096 bytes\./);
   });
 
   it('keeps the test-only --corrupt-at out of the help', async () => {

@@ -176,7 +176,7 @@ describe('vfiokit run', () => {
     const r = await cli(['run', '--device', 'just-a-name']);
     expect(r.code).toBe(2);
     expect(r.err.split('\n')[0]).toBe(
-      'vfiokit: --device "just-a-name" is not plugin:type[:uuid][@slot], such as @vfiokit/sample-mtty:mtty-2@00:04.0.',
+      'vfiokit run: --device "just-a-name" is not plugin:type[:uuid][@slot], such as @vfiokit/sample-mtty:mtty-2@00:04.0.',
     );
     expect(r.err).toContain('Usage: vfiokit run');
   });
@@ -301,16 +301,16 @@ describe('vfiokit usage', () => {
   it('refuses an unknown option with one sentence, the command usage and exit 2', async () => {
     const r = await cli(['lspci', '--colour']);
     expect(r.code).toBe(2);
-    expect(r.err.split('\n')[0]).toBe('vfiokit: vfiokit lspci has no option --colour.');
+    expect(r.err.split('\n')[0]).toBe('vfiokit lspci has no option --colour.');
     expect(r.err).toContain('Usage: vfiokit lspci');
   });
 
   it('refuses a second positional argument and an option without its value', async () => {
     expect((await cli(['run', 'a.yaml', 'b.yaml'])).err.split('\n')[0]).toBe(
-      'vfiokit: vfiokit run does not take the argument "b.yaml".',
+      'vfiokit run does not take the argument "b.yaml".',
     );
     expect((await cli(['run', '--plugin'])).err.split('\n')[0]).toBe(
-      'vfiokit: option --plugin of vfiokit run needs a value.',
+      'vfiokit run: option --plugin needs a value.',
     );
   });
 

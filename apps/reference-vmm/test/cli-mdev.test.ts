@@ -262,19 +262,17 @@ describe('vfiokit mdev (mdevctl verbs)', () => {
 
   it('refuses an unknown action, a missing --uuid and a malformed one with exit 2', async () => {
     expect((await cli(['mdev', 'create'])).code).toBe(2);
-    expect((await cli(['mdev', 'start'])).first).toBe(
-      'vfiokit: vfiokit mdev start needs --uuid or --parent.',
-    );
-    expect((await cli(['mdev', 'stop'])).first).toBe('vfiokit: vfiokit mdev stop needs --uuid.');
+    expect((await cli(['mdev', 'start'])).first).toBe('vfiokit mdev start needs --uuid or --parent.');
+    expect((await cli(['mdev', 'stop'])).first).toBe('vfiokit mdev stop needs --uuid.');
     expect((await cli(['mdev', 'undefine', '-u', 'nope'])).first).toBe(
-      'vfiokit: vfiokit mdev undefine: "nope" is not a UUID for --uuid.',
+      'vfiokit mdev undefine: "nope" is not a UUID for --uuid.',
     );
     // an option without its value is named as it was typed, long or short
     expect((await cli(['mdev', 'define', '--type'])).first).toBe(
-      'vfiokit: option --type of vfiokit mdev define needs a value.',
+      'vfiokit mdev define: option --type needs a value.',
     );
     expect((await cli(['mdev', 'define', '-p', 'mtty', '-t'])).first).toBe(
-      'vfiokit: option -t of vfiokit mdev define needs a value.',
+      'vfiokit mdev define: option -t needs a value.',
     );
   });
 });

@@ -166,7 +166,7 @@ describe('a vfio-user device in the reference VMM', () => {
     const r = await cli(['run', '--device', 'vfio-user:/tmp/x.sock@00:5']);
     expect(r.code).toBe(2);
     expect(r.err.split('\n')[0]).toBe(
-      'vfiokit: --device "vfio-user:/tmp/x.sock@00:5" has slot "00:5", which is not a bus:device.function address such as 00:05.0.',
+      'vfiokit run: --device "vfio-user:/tmp/x.sock@00:5" has slot "00:5", which is not a bus:device.function address such as 00:05.0.',
     );
     const empty = await cli(['run', '--device', 'vfio-user:@00:05.0']);
     expect(empty.code).toBe(2);

@@ -43,7 +43,7 @@ describe('vfiokit serve: the command line', () => {
       const r = await cli(['serve', '--socket', 's.sock', '--device', spec]);
       expect(r.code).toBe(2);
       expect(r.first).toBe(
-        `vfiokit: --device "${spec}" is not <plugin>:<type>[:uuid], such as @vfiokit/sample-mtty:mtty-2.`,
+        `vfiokit serve: --device "${spec}" is not <plugin>:<type>[:uuid], such as @vfiokit/sample-mtty:mtty-2.`,
       );
     }
     const bad = await cli(['serve', '--socket', 's.sock', '--device', `${MTTY}:mtty-1:not-a-uuid`]);
@@ -54,9 +54,7 @@ describe('vfiokit serve: the command line', () => {
   it('asks for --socket and --device when one is missing', async () => {
     const noSocket = await cli(['serve', '--device', `${MTTY}:mtty-1`]);
     expect(noSocket.code).toBe(2);
-    expect(noSocket.first).toBe(
-      'vfiokit: vfiokit serve needs --socket <path>, the UNIX socket to listen on.',
-    );
+    expect(noSocket.first).toBe('vfiokit serve needs --socket <path>, the UNIX socket to listen on.');
     const noDevice = await cli(['serve', '--socket', 's.sock']);
     expect(noDevice.code).toBe(2);
     expect(noDevice.first).toContain('vfiokit serve needs --device <plugin>:<type>[:uuid]');
@@ -74,7 +72,7 @@ describe('vfiokit serve: the command line', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.first).toBe(
-      'vfiokit: --plugin-option "x" is not key=value, such as --plugin-option profile=T4-4C.',
+      'vfiokit serve: --plugin-option "x" is not key=value, such as --plugin-option profile=T4-4C.',
     );
   });
 
@@ -117,7 +115,7 @@ describe('vfiokit serve: several devices', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.first).toBe(
-      'vfiokit: vfiokit serve got 2 --device and 1 --socket: each --device needs its own --socket, paired in order (the first --socket serves the first --device).',
+      'vfiokit serve got 2 --device and 1 --socket: each --device needs its own --socket, paired in order (the first --socket serves the first --device).',
     );
     const more = await cli([
       'serve',
@@ -146,7 +144,7 @@ describe('vfiokit serve: several devices', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.first).toBe(
-      `vfiokit: --socket ${join(work, 'a.sock')} is given for two devices: each device is served on its own socket.`,
+      `vfiokit serve: --socket ${join(work, 'a.sock')} is given for two devices: each device is served on its own socket.`,
     );
   });
 
@@ -165,14 +163,14 @@ describe('vfiokit serve: several devices', () => {
     ]);
     expect(r.code).toBe(2);
     expect(r.first).toBe(
-      `vfiokit: --device "${MTTY}:mtty-2:${uuid.toUpperCase()}": UUID ${uuid} is given for two devices; each device needs its own.`,
+      `vfiokit serve: --device "${MTTY}:mtty-2:${uuid.toUpperCase()}": UUID ${uuid} is given for two devices; each device needs its own.`,
     );
   });
 
   it('serves --vfio on one socket only', async () => {
     const r = await cli(['serve', '--socket', 'a.sock', '--socket', 'b.sock', '--vfio', '0000:01:00.0']);
     expect(r.code).toBe(2);
-    expect(r.first).toBe('vfiokit: vfiokit serve --vfio serves one device on one socket; it got 2 --socket.');
+    expect(r.first).toBe('vfiokit serve --vfio serves one device on one socket; it got 2 --socket.');
   });
 
   it('names the device that cannot be created and creates none of the others', async () => {

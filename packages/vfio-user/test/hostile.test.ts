@@ -273,3 +273,37 @@ describe('a server under hostile peers', () => {
     expect(device.opens).toBe(device.closes);
   }, 120_000);
 });
+
+describe('what the operator hears of a hostile peer', () => {
+  it('warns why a session was ended for a broken message, and stays quiet when a client just leaves', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-user-hostile-log-'));
+    const path = join(dir, 'dev.sock');
+    const warnings: string[] = [];
+    const log = { ...silentLogger, warn: (m: string) => void warnings.push(m) };
+    const device = new TestDevice('hostile-log', createPluginHostForServer({ log: silentLogger }));
+    const server = await serveDevice({ socketPath: path, device, log });
+    try {
+      const polite = await RawClient.connect(path);
+      await polite.handshake();
+      polite.close();
+      await server.idle();
+      expect(warnings).toEqual([]);
+
+      // A header whose msg_size is 0: framing is lost, so the server must close the connection.
+      const rude = await RawClient.connect(path);
+      const bytes = message(rude.nextId(), 1, new Uint8Array(0));
+      new DataView(bytes.buffer).setUint32(4, 0, true);
+      rude.conn.socket.send(bytes, []);
+      await rude.conn.closed;
+      await server.idle();
+      expect(warnings).toHaveLength(1);
+      expect(warnings[0]).toMatch(
+        /^session ended: EPROTO: VFIO_USER_VERSION \(msg_id \d+\) has msg_size 0; it must be between 16 and \d+\./,
+      );
+      expect(server.sessions).toBe(2);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -44,12 +44,12 @@ export function parseCommand(
         const at = argv.indexOf(name);
         const next = at >= 0 ? argv[at + 1] : undefined;
         throw new UsageError(
-          `option ${name} of vfiokit ${command} needs a value, and "${next ?? ''}" after it starts with a dash; write ${name}=${next ?? '<value>'} if that is the value.`,
+          `vfiokit ${command}: option ${name} needs a value, and "${next ?? ''}" after it starts with a dash; write ${name}=${next ?? '<value>'} if that is the value.`,
           command,
         );
       }
       throw new UsageError(
-        `option ${name} of vfiokit ${command} ${/argument missing/.test(msg) ? 'needs a value' : 'takes no value'}.`,
+        `vfiokit ${command}: option ${name} ${/argument missing/.test(msg) ? 'needs a value' : 'takes no value'}.`,
         command,
       );
     }

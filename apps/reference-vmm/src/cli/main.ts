@@ -81,7 +81,12 @@ export async function main(argv: readonly string[], io: CliIo = processIo()): Pr
     return await run(rest, io);
   } catch (err) {
     if (err instanceof UsageError) {
-      io.stderr.write(`vfiokit: ${err.problem}\n\n${USAGE[err.command.split(' ')[0]] ?? MAIN_USAGE}`);
+      // Each line names the command once: its own sentence ("vfiokit serve needs --socket…") or
+      // the command before the problem ("vfiokit serve: --device … is not …").
+      const line = err.problem.startsWith('vfiokit ')
+        ? err.problem
+        : `vfiokit ${err.command}: ${err.problem}`;
+      io.stderr.write(`${line}\n\n${USAGE[err.command.split(' ')[0]] ?? MAIN_USAGE}`);
       return 2;
     }
     io.stderr.write(`vfiokit ${command}: ${describeError(unexpectedFault(err))}\n`);

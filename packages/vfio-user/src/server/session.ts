@@ -296,7 +296,7 @@ export class Session {
     if (this.ended) return;
     this.ended = true;
     this.dma.failPending(new VfioError('ECONNRESET', 'the client disconnected.'));
-    if (reason && reason.code !== 'ECONNRESET') this.o.log.debug(`session ended: ${reason.message}`);
+    if (reason && reason.code !== 'ECONNRESET') this.o.log.warn(`session ended: ${reason.message}`);
     const file = this.file;
     this.file = undefined;
     const guard = (what: string, fn: () => void) => {
