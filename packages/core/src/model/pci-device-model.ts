@@ -316,15 +316,32 @@ export class PciDeviceModel implements VfioDevice {
     return undefined;
   }
 
+  /**
+   * The memory behind `size` bytes at `offset` of region `index`: all of it must lie in the
+   * region's memory and, when the region lists sparse-mmap areas, inside one of them, as the
+   * kernel's vfio-pci refuses a mapping of a BAR's trapped part (DeviceFile checks this too, but
+   * a caller of the model need not come through it).
+   */
   mmap(index: number, offset: number, size: number): RegionMapping {
-    const memory = this.regions[index]?.memory;
-    if (!memory || offset + size > memory.size) {
-      throw new VfioError('EINVAL', 'this part of the region has no memory to map.', {
-        device: this.name,
-        region: index,
-        offset,
-        hint: 'Map only the areas that REGION_INFO lists.',
-      });
+    const r = this.regions[index];
+    const memory = r?.memory;
+    const areas = r?.info.sparseMmap;
+    const inMemory = memory !== undefined && offset >= 0 && size > 0 && offset + size <= memory.size;
+    const inArea =
+      areas === undefined || areas.some((a) => offset >= a.offset && offset + size <= a.offset + a.size);
+    if (!inMemory || !inArea) {
+      throw new VfioError(
+        'EINVAL',
+        memory === undefined
+          ? 'the region has no memory to map.'
+          : `mmap of 0x${size.toString(16)} bytes at 0x${offset.toString(16)} is outside ${inMemory ? "the region's mmap areas" : "the region's memory"}.`,
+        {
+          device: this.name,
+          region: index,
+          offset,
+          hint: 'Map only the areas that REGION_INFO lists (its sparse-mmap capability, when it has one).',
+        },
+      );
     }
     return { memory, memoryOffset: offset, size };
   }
