@@ -33,6 +33,7 @@ const guest = spawnSync('npx', ['turbo', 'run', 'test:guest', '--output-logs=new
 let passed = 0;
 let failed = 0;
 let skipped = 0;
+const failing = [];
 const reports = [join(root, 'reports', 'guest', 'junit.xml')];
 for (const group of ['packages', 'apps', 'tools']) {
   const dir = join(root, group);
@@ -44,13 +45,21 @@ for (const file of reports) {
   const xml = readFileSync(file, 'utf8');
   for (const m of xml.matchAll(/<testcase\b[^>]*?(\/>|>([\s\S]*?)<\/testcase>)/g)) {
     const body = m[2] ?? '';
-    if (/<failure\b|<error\b/.test(body)) failed++;
-    else if (/<skipped\b/.test(body)) skipped++;
+    if (/<failure\b|<error\b/.test(body)) {
+      failed++;
+      if (!failing.includes(file)) failing.push(file);
+    } else if (/<skipped\b/.test(body)) skipped++;
     else passed++;
   }
 }
 const status =
   lint.status !== 0 ? (lint.status ?? 1) : turbo.status !== 0 ? (turbo.status ?? 1) : (guest.status ?? 1);
 if (status !== 0 && failed === 0) failed = 1; // a task failed outside the test runners (lint, types, build)
+// The closing line and the exit status must agree: a report that lists failures while every task exited 0 (a
+// report another run overwrote meanwhile, a runner that swallowed its failures) fails the run too, and says where.
+if (status === 0 && failing.length > 0)
+  console.error(
+    `\nEvery task exited 0, but these JUnit reports list failures: ${failing.map((f) => f.slice(root.length)).join(', ')}. Run those tests again (nothing else may run tests in this tree meanwhile).`,
+  );
 console.log(`\n${passed} passed, ${failed} failed, ${skipped} skipped`);
-process.exit(status);
+process.exit(status !== 0 ? status : failed > 0 ? 1 : 0);
