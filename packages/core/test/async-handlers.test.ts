@@ -5,22 +5,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeviceFile, type DeviceHost } from '../src/host.js';
-import { ConfigSpace, PciDeviceModel, VfioError } from '../src/index.js';
+import { PciDeviceModel, VfioError } from '../src/index.js';
+import { testConfigSpace } from './helpers.js';
 
 function asyncDevice(opts: { reject: boolean }) {
-  const config = new ConfigSpace({
-    name: 'async-0',
-    identity: {
-      vendorId: 0x1b36,
-      deviceId: 0x0103,
-      subsystemVendorId: 0,
-      subsystemId: 0,
-      classCode: 0xff0000,
-      revision: 0,
-    },
-  });
-  config.defineBar({ index: 0, kind: 'mem32', size: 0x100 });
-  config.defineBar({ index: 2, kind: 'mem32', size: 0x100 });
+  const config = testConfigSpace('async-0', [
+    { index: 0, kind: 'mem32', size: 0x100 },
+    { index: 2, kind: 'mem32', size: 0x100 },
+  ]);
   const reg = new Uint8Array(0x100);
   const settle = () =>
     opts.reject ? Promise.reject(new Error('the register file went away')) : Promise.resolve();

@@ -1,9 +1,35 @@
 /** A hand-written device and host for dispatcher tests: no PCI model, so every rule under test is the core's. */
 
 import type { DeviceHost } from '../src/host.js';
-import type { DeviceContext, IrqInfo, RegionInfo, VfioDevice } from '../src/index.js';
+import {
+  ConfigSpace,
+  type DeviceContext,
+  type IrqInfo,
+  type RegionInfo,
+  type VfioDevice,
+} from '../src/index.js';
 
 export const silentLog = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The config space of a test device (QEMU's 1b36:0103 identity, class ff0000) with these BARs. */
+export function testConfigSpace(
+  name: string | undefined,
+  bars: readonly Parameters<ConfigSpace['defineBar']>[0][],
+): ConfigSpace {
+  const config = new ConfigSpace({
+    ...(name === undefined ? {} : { name }),
+    identity: {
+      vendorId: 0x1b36,
+      deviceId: 0x0103,
+      subsystemVendorId: 0,
+      subsystemId: 0,
+      classCode: 0xff0000,
+      revision: 0,
+    },
+  });
+  for (const bar of bars) config.defineBar(bar);
+  return config;
+}
 
 export function fakeHost(): DeviceHost & { fired: number[] } {
   const fired: number[] = [];

@@ -8,8 +8,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { vfioPciIndexToOffset } from '../src/abi/constants.js';
 import { DeviceFile, type DeviceHost } from '../src/host.js';
-import { allocateSharedMemory, ConfigSpace, PAGE_SIZE, PciDeviceModel, VfioError } from '../src/index.js';
-import { silentLog } from './helpers.js';
+import { allocateSharedMemory, PAGE_SIZE, PciDeviceModel, VfioError } from '../src/index.js';
+import { silentLog, testConfigSpace } from './helpers.js';
 
 const BAR_SIZE = 8 * PAGE_SIZE;
 // Pages 1 and 4–5 are mappable; 0, 2–3 and 6–7 are trapped registers.
@@ -19,19 +19,10 @@ const AREAS = [
 ];
 
 function model(): PciDeviceModel {
-  const config = new ConfigSpace({
-    name: 'mmap-model',
-    identity: {
-      vendorId: 0x1b36,
-      deviceId: 0x0103,
-      subsystemVendorId: 0,
-      subsystemId: 0,
-      classCode: 0xff0000,
-      revision: 0,
-    },
-  });
-  config.defineBar({ index: 0, kind: 'mem32', size: BAR_SIZE });
-  config.defineBar({ index: 2, kind: 'mem32', size: 2 * PAGE_SIZE });
+  const config = testConfigSpace('mmap-model', [
+    { index: 0, kind: 'mem32', size: BAR_SIZE },
+    { index: 2, kind: 'mem32', size: 2 * PAGE_SIZE },
+  ]);
   return new PciDeviceModel({
     name: 'mmap-model',
     config,

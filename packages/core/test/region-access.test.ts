@@ -6,23 +6,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DeviceFile, type DeviceHost } from '../src/host.js';
-import { allocateSharedMemory, ConfigSpace, PciDeviceModel, VfioError } from '../src/index.js';
-import { silentLog } from './helpers.js';
+import { allocateSharedMemory, PciDeviceModel, VfioError } from '../src/index.js';
+import { silentLog, testConfigSpace } from './helpers.js';
 
 function device(name: string): PciDeviceModel {
-  const config = new ConfigSpace({
-    name,
-    identity: {
-      vendorId: 0x1b36,
-      deviceId: 0x0103,
-      subsystemVendorId: 0,
-      subsystemId: 0,
-      classCode: 0xff0000,
-      revision: 0,
-    },
-  });
-  config.defineBar({ index: 0, kind: 'mem32', size: 0x1000 });
-  config.defineBar({ index: 2, kind: 'mem32', size: 0x100 });
+  const config = testConfigSpace(name, [
+    { index: 0, kind: 'mem32', size: 0x1000 },
+    { index: 2, kind: 'mem32', size: 0x100 },
+  ]);
   const bar2 = new Uint8Array(0x100);
   return new PciDeviceModel({
     name,
@@ -146,18 +137,10 @@ describe('DeviceFile region accesses', () => {
 
   it('lets through exactly the accesses the full check allows: any offset, size, region, state (property)', () => {
     // A device with an 8 GiB BAR besides the small ones: offsets of 4 GiB and more are valid there.
-    const config = new ConfigSpace({
-      identity: {
-        vendorId: 0x1b36,
-        deviceId: 0x0103,
-        subsystemVendorId: 0,
-        subsystemId: 0,
-        classCode: 0xff0000,
-        revision: 0,
-      },
-    });
-    config.defineBar({ index: 0, kind: 'mem32', size: 0x1000 });
-    config.defineBar({ index: 2, kind: 'mem64', size: 2 ** 33 });
+    const config = testConfigSpace(undefined, [
+      { index: 0, kind: 'mem32', size: 0x1000 },
+      { index: 2, kind: 'mem64', size: 2 ** 33 },
+    ]);
     const seen: number[] = [];
     const model = new PciDeviceModel({
       name: 'big',
