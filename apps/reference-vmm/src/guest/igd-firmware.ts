@@ -13,6 +13,7 @@ import {
   FW_CFG_IGD_BDSM_SIZE,
   FW_CFG_IGD_OPREGION,
   IGD_SLOT,
+  type IgdFirmwareReport,
   PCI_BASE_CLASS_DISPLAY,
   PCI_VENDOR_ID_INTEL,
 } from '../machine/igd/assignment.js';
@@ -24,15 +25,8 @@ export const BDSM_ALIGNMENT = 0x10_0000;
 /** Both reservations must lie below 4 GiB (ASLS is 32 bits; firmware keeps BDSM there too). */
 const FOUR_GIB = 2 ** 32;
 
-export interface IgdFirmwareResult {
-  readonly ok: boolean;
-  readonly summary: string;
-  readonly opRegionAddress?: number;
-  readonly opRegionSize?: number;
-  readonly stolenBase?: number;
-  readonly stolenSize?: number;
-  readonly error?: string;
-}
+/** @deprecated The same as `IgdFirmwareReport`, the machine's record of this step: use that. */
+export type IgdFirmwareResult = IgdFirmwareReport;
 
 /** The function the firmware step serves: Intel, display class, at 00:02.0 (IgdAssignmentDxe's match). */
 export function isAssignedIgd(d: ProbedDevice): boolean {
@@ -46,7 +40,7 @@ export function isAssignedIgd(d: ProbedDevice): boolean {
 }
 
 /** Run the firmware step; undefined when the probe found no IGD at 00:02.0. */
-export function igdFirmware(guest: GuestView): IgdFirmwareResult | undefined {
+export function igdFirmware(guest: GuestView): IgdFirmwareReport | undefined {
   const igd = guest.devices().find(isAssignedIgd);
   if (igd === undefined) return undefined;
   const done: { opRegionAddress?: number; opRegionSize?: number; stolenBase?: number; stolenSize?: number } =
