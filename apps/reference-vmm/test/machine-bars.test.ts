@@ -44,6 +44,22 @@ describe('BAR mapping', () => {
     expect(dev.regs.reads).toBe(reads + 1);
     expect(dev.regs.written.at(-1)).toEqual({ offset: 0x1800, bytes: [0xef, 0xbe] });
     expect(m.functionAt(slot(4))?.file.regionCounters(0)).toMatchObject({ reads: 1, writes: 1 });
+    // every access size, each one device read of that many bytes
+    expect(m.guest.mmioRead(bar0 + REG_STATUS, 2)).toBe(0xabcd);
+    expect(m.guest.mmioRead(bar0 + REG_STATUS, 1)).toBe(0xcd);
+    m.guest.mmioWrite(bar0 + 0x1804, 1, 0x1ee);
+    m.guest.mmioWrite(bar0 + 0x1808, 4, 0xfedcba98);
+    expect(dev.regs.written.slice(-2)).toEqual([
+      { offset: 0x1804, bytes: [0xee] },
+      { offset: 0x1808, bytes: [0x98, 0xba, 0xdc, 0xfe] },
+    ]);
+    expect(m.guest.mmioRead(bar0 + 0x1808, 4)).toBe(0xfedcba98);
+    expect(m.functionAt(slot(4))?.file.regionCounters(0)).toMatchObject({
+      reads: 4,
+      writes: 3,
+      bytesRead: 11,
+      bytesWritten: 7,
+    });
   });
 
   it('reports which parts of each region are direct and which are trapped', async () => {

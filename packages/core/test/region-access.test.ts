@@ -135,6 +135,29 @@ describe('DeviceFile region accesses', () => {
     expect(() => file.readRegion(7, 0, new Uint8Array(4))).toThrow(/EBADF/);
   });
 
+  it("refuses every access before open, after close, and when the device's open failed", () => {
+    const model = device('o');
+    const file = new DeviceFile(model, host);
+    expect(() => file.readRegion(7, 0, new Uint8Array(4))).toThrow(/EBADF/);
+    expect(() => file.writeRegion(7, 4, new Uint8Array(2))).toThrow(/EBADF/);
+    const realOpen = model.open.bind(model);
+    model.open = () => {
+      throw new Error('no vGPU slot left');
+    };
+    expect(() => file.open()).toThrow(/no vGPU slot left/);
+    expect(file.opened).toBe(false);
+    expect(() => file.readRegion(7, 0, new Uint8Array(4))).toThrow(/EBADF/);
+    model.open = realOpen;
+    file.open();
+    expect(file.readRegion(7, 0, new Uint8Array(4))).toBe(4);
+    file.close();
+    expect(() => file.readRegion(7, 0, new Uint8Array(4))).toThrow(/EBADF/);
+    expect(() => file.writeRegion(2, 0, new Uint8Array(4))).toThrow(/EBADF/);
+    file.open();
+    file.writeRegion(7, 4, new Uint8Array([2, 0]));
+    expect(file.readRegion(2, 0, new Uint8Array(4))).toBe(4);
+  });
+
   it('lets through exactly the accesses the full check allows: any offset, size, region, state (property)', () => {
     // A device with an 8 GiB BAR besides the small ones: offsets of 4 GiB and more are valid there.
     const config = testConfigSpace(undefined, [

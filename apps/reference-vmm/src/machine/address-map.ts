@@ -5,6 +5,8 @@
  * all-ones and drops the write, as a PCI master abort does, and is counted.
  */
 import { VfioError } from '@vfiokit/core';
+import type { DeviceFile } from '@vfiokit/core/host';
+import type { Scratch } from './vfio-pci/bytes.js';
 
 export type AccessSize = 1 | 2 | 4;
 
@@ -39,6 +41,12 @@ export interface RangeSpec {
 export interface MappedRange extends RangeSpec {
   /** The memory behind a RAM or direct range: accessed inline, without a handler call. */
   readonly view: DataView | undefined;
+  /**
+   * The handler of a trapped device range, when it is a RegionTrap: called through this field,
+   * where every range holds the one class, so the call inlines down to the device's handler
+   * (through `handler` it would be a call of many kinds of handler, which the engine cannot inline).
+   */
+  readonly trap: RegionTrap | undefined;
   reads: number;
   writes: number;
 }
@@ -121,8 +129,9 @@ export class AddressMap {
       );
     }
     const view = handler instanceof MemoryHandler ? handler.view : undefined;
+    const trap = handler instanceof RegionTrap ? handler : undefined;
     // Every entry has the same shape, so the access path stays monomorphic.
-    const entry: MappedRange = { start, size, kind, owner, handler, view, reads: 0, writes: 0 };
+    const entry: MappedRange = { start, size, kind, owner, handler, view, trap, reads: 0, writes: 0 };
     if (chunk === undefined) {
       chunks.push([entry]);
       this.#heads.push(start);
@@ -211,16 +220,15 @@ export class AddressMap {
 
   read(addr: number, size: AccessSize): number {
     const e = this.find(addr);
-    if (e === undefined || addr + size > e.start + e.size) {
-      this.unclaimedReads++;
-      return allOnes(size);
-    }
+    if (e === undefined || addr + size > e.start + e.size) return this.unclaimedRead(size);
     e.reads++;
     const v = e.view;
     if (v !== undefined) {
       const off = addr - e.start;
       return size === 4 ? v.getUint32(off, true) : size === 2 ? v.getUint16(off, true) : v.getUint8(off);
     }
+    const t = e.trap;
+    if (t !== undefined) return t.read(addr - e.start, size);
     return e.handler.read(addr - e.start, size);
   }
 
@@ -239,7 +247,15 @@ export class AddressMap {
       else v.setUint8(off, value & 0xff);
       return;
     }
-    e.handler.write(addr - e.start, size, value);
+    const t = e.trap;
+    if (t !== undefined) t.write(addr - e.start, size, value);
+    else e.handler.write(addr - e.start, size, value);
+  }
+
+  /** A read that hit nothing: out of read() to keep it small enough to inline into its callers. */
+  private unclaimedRead(size: AccessSize): number {
+    this.unclaimedReads++;
+    return allOnes(size);
   }
 
   /** Index of the last chunk whose first range starts at or before `addr`; -1 when there is none. */
@@ -306,6 +322,78 @@ export class MemoryHandler implements AccessHandler {
     if (size === 4) v.setUint32(offset, value >>> 0, true);
     else if (size === 2) v.setUint16(offset, value & 0xffff, true);
     else v.setUint8(offset, value & 0xff);
+  }
+}
+
+/** Whom a RegionTrap tells of an access the device refused or failed (the VMM logs and records it). */
+export interface TrapFaults {
+  fault(err: unknown, operation: string, region: number, offset: number): void;
+}
+
+/**
+ * A range a device region serves through the core: each access is a DeviceFile read or write in
+ * region `region` at `regionOffset` plus the offset inside the range (a trapped part of a BAR).
+ * It uses the shared scratch bytes and names the region by index, so an access allocates nothing
+ * and makes one call into the core; a refused access reads all-ones (the write is dropped) and
+ * goes to `faults`.
+ */
+export class RegionTrap implements AccessHandler {
+  private readonly view: DataView;
+  /** The scratch bytes of an access by its size (1, 2 or 4). */
+  private readonly bytes: Uint8Array[];
+  private readonly b1: Uint8Array;
+  private readonly b2: Uint8Array;
+  private readonly b4: Uint8Array;
+
+  constructor(
+    private readonly faults: TrapFaults,
+    private readonly file: DeviceFile,
+    private readonly region: number,
+    private readonly regionOffset: number,
+    scratch: Scratch,
+  ) {
+    this.view = scratch.view;
+    this.b1 = scratch.b1;
+    this.b2 = scratch.b2;
+    this.b4 = scratch.b4;
+    this.bytes = [scratch.b1, scratch.b1, scratch.b2, scratch.b4, scratch.b4];
+  }
+
+  // read() is the guest's trapped read, inlined into the address map's: kept to few bytes (the
+  // engine's inlining budget), the narrow results and the refusal out of line.
+  read(offset: number, size: AccessSize): number {
+    try {
+      this.file.readRegion(this.region, this.regionOffset + offset, this.bytes[size]);
+    } catch (err) {
+      return this.refusedRead(err, offset, size);
+    }
+    return size === 4 ? this.view.getUint32(0, true) : this.narrow(size);
+  }
+
+  private narrow(size: AccessSize): number {
+    return size === 2 ? this.view.getUint16(0, true) : this.view.getUint8(0);
+  }
+
+  /** Out of read() to keep it small enough to inline into the address map's. */
+  private refusedRead(err: unknown, offset: number, size: AccessSize): number {
+    this.faults.fault(err, 'read', this.region, this.regionOffset + offset);
+    return allOnes(size);
+  }
+
+  write(offset: number, size: AccessSize, value: number): void {
+    const v = this.view;
+    if (size === 4) v.setUint32(0, value >>> 0, true);
+    else if (size === 2) v.setUint16(0, value & 0xffff, true);
+    else v.setUint8(0, value & 0xff);
+    try {
+      this.file.writeRegion(
+        this.region,
+        this.regionOffset + offset,
+        size === 4 ? this.b4 : size === 2 ? this.b2 : this.b1,
+      );
+    } catch (err) {
+      this.faults.fault(err, 'write', this.region, this.regionOffset + offset);
+    }
   }
 }
 

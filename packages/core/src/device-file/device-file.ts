@@ -90,7 +90,7 @@ export class DeviceFile {
   private readonly table: RegionTable;
   /** The table's regions by index, held here too: the access path reads it on every access. */
   private readonly regions: readonly ResolvedRegion[];
-  /** The table's per-index limits (size if the region allows the access, else 0), held here too. */
+  /** The table's per-index limits (size if the file is open and the region allows the access, else 0), held here too. */
   private readonly readLimit: Float64Array;
   private readonly writeLimit: Float64Array;
   private readonly irqInfos: (IrqInfo | undefined)[] = [];
@@ -150,12 +150,14 @@ export class DeviceFile {
       throw toVfioError(err, { device: this.name });
     }
     this.isOpen = true;
+    this.table.setOpen(true);
     openDevices.add(this.device);
   }
 
   close(): void {
     if (!this.isOpen) return;
     this.isOpen = false;
+    this.table.setOpen(false);
     openDevices.delete(this.device);
     this.irqs.disableAll();
     this.dataFd = -1;
@@ -211,8 +213,8 @@ export class DeviceFile {
     // at every call on the way to the handler; as the int it almost always is, it crosses unboxed.
     const rel = offset - r.offset;
     const small = rel | 0;
-    if (small === rel) return this.access(false, r.index, small, dst);
-    return this.access(false, r.index, rel, dst);
+    if (small === rel) return this.readRegion(r.index, small, dst);
+    return this.readRegion(r.index, rel, dst);
   }
 
   /** pwrite on the device file. Throws VfioError; never a partial access. */
@@ -221,8 +223,8 @@ export class DeviceFile {
     if (r === undefined) throw this.refuseFileAccess('write', offset, src.length);
     const rel = offset - r.offset;
     const small = rel | 0;
-    if (small === rel) return this.access(true, r.index, small, src);
-    return this.access(true, r.index, rel, src);
+    if (small === rel) return this.writeRegion(r.index, small, src);
+    return this.writeRegion(r.index, rel, src);
   }
 
   /**
@@ -230,47 +232,51 @@ export class DeviceFile {
    * the same checks, counters and errors, for a caller that knows the region (a VMM's config and
    * trapped BAR accesses). It skips the file-offset lookup, and its arguments stay small integers
    * (a file offset is `index << 40`, a number the engine boxes when it crosses a call).
+   *
+   * The road of every region read (read() comes here too, writeRegion() is its twin for writes):
+   * the device is open, the access is at least a byte, lies inside the region and is one the
+   * region allows; then the plugin's handler, whose failure becomes a VfioError naming the place;
+   * then the counters. Kept flat and small (the checks that refuse are out of line, shared by
+   * both): no allocation, no closure on the way to the handler, and few enough bytes that the
+   * engine inlines the whole road into a VMM's trapped access.
    */
   readRegion(index: number, offset: number, dst: Uint8Array): number {
-    return this.access(false, index, offset, dst);
-  }
-
-  /** pwrite at `offset` inside region `index`: write() without the file-offset lookup (see readRegion). */
-  writeRegion(index: number, offset: number, src: Uint8Array): number {
-    return this.access(true, index, offset, src);
-  }
-
-  /**
-   * The one road of every region access (read, write, readRegion, writeRegion): the device is
-   * open, the access is at least a byte, lies inside the region and is one the region allows;
-   * then the plugin's handler, whose failure becomes a VfioError naming the place; then the
-   * counters. Kept flat: no allocation, no closure on the way to the handler.
-   */
-  private access(write: boolean, index: number, offset: number, buf: Uint8Array): number {
-    const n = buf.length;
+    const n = dst.length;
     // The common access in one test: an offset below 2^32 (an integer, not negative), at least a
-    // byte, ending inside a region that allows it (a limit of 0, or undefined beyond the table,
-    // fails), on an open device. Anything else takes the full check, which refuses or lets pass
-    // (an offset of 4 GiB or more in a larger region).
-    const limit = write ? this.writeLimit[index] : this.readLimit[index];
-    if (!(n > 0 && offset >>> 0 === offset && offset + n <= limit && this.isOpen))
-      this.checkAccess(write, index, offset, n);
+    // byte, ending inside a region that allows it on an open device (a limit of 0 — closed file,
+    // region without the permission — or undefined beyond the table, fails). Anything else takes
+    // the full check, which refuses or lets pass (an offset of 4 GiB or more in a larger region).
+    if (!(n > 0 && offset >>> 0 === offset && offset + n <= this.readLimit[index]))
+      this.checkAccess(false, index, offset, n);
     try {
       // Typed void, but a handler may be async: what it returns is looked at, never awaited.
-      const ret: unknown = write
-        ? this.device.write(index, offset, buf)
-        : this.device.read(index, offset, buf);
-      if (ret !== undefined) this.refuseThenable(write, index, offset, ret);
+      const ret: unknown = this.device.read(index, offset, dst);
+      if (ret !== undefined) this.refuseThenable(false, index, offset, ret);
     } catch (err) {
       throw this.handlerFailed(err, index, offset);
     }
-    this.table.count(write, index, n);
+    this.table.countRead(index, n);
+    return n;
+  }
+
+  /** pwrite at `offset` inside region `index`: write() without the file-offset lookup, readRegion()'s twin. */
+  writeRegion(index: number, offset: number, src: Uint8Array): number {
+    const n = src.length;
+    if (!(n > 0 && offset >>> 0 === offset && offset + n <= this.writeLimit[index]))
+      this.checkAccess(true, index, offset, n);
+    try {
+      const ret: unknown = this.device.write(index, offset, src);
+      if (ret !== undefined) this.refuseThenable(true, index, offset, ret);
+    } catch (err) {
+      throw this.handlerFailed(err, index, offset);
+    }
+    this.table.countWrite(index, n);
     return n;
   }
 
   /**
    * The handler threw (or returned a thenable): the error names the place and counts against the
-   * region. Out of access() so that the hot path stays small enough to inline into its callers.
+   * region. Out of readRegion() and writeRegion() so that the hot path stays small enough to inline into its callers.
    */
   private handlerFailed(err: unknown, index: number, offset: number): VfioError {
     this.table.countError(index);
@@ -331,7 +337,7 @@ export class DeviceFile {
     return regionAccessError(this.name, what, index, offset, n, r, this.regions.length);
   }
 
-  /** A file offset in no region (the region-relative checks are access()'s). */
+  /** A file offset in no region (the region-relative checks are readRegion()'s and writeRegion()'s). */
   private refuseFileAccess(what: 'read' | 'write', offset: number, n: number): VfioError {
     if (!this.isOpen) return notOpenError(this.name, what);
     return fileAccessError(this.name, what, offset, n);

@@ -49,8 +49,9 @@ export class RegionTable {
    */
   private readonly tally: Float64Array;
   /**
-   * Per region index, the size when the region allows reads (writes), else 0: the access path's
-   * bounds and permission check in one typed-array load, whatever the region objects' shapes.
+   * Per region index, the size when the region allows reads (writes) and the file is open, else
+   * 0: the access path's open, bounds and permission check in one typed-array load, whatever the
+   * region objects' shapes. All 0 until setOpen(true).
    */
   readonly readLimit: Float64Array;
   readonly writeLimit: Float64Array;
@@ -63,8 +64,18 @@ export class RegionTable {
       if (resolved.offset === defaultOffset(i)) this.byShift[i] = resolved;
     }
     this.tally = new Float64Array(this.regions.length * COUNTERS);
-    this.readLimit = Float64Array.from(this.regions, (r) => (r.read ? r.size : 0));
-    this.writeLimit = Float64Array.from(this.regions, (r) => (r.write ? r.size : 0));
+    this.readLimit = new Float64Array(this.regions.length);
+    this.writeLimit = new Float64Array(this.regions.length);
+  }
+
+  /** The file was opened (the limits let the regions' accesses through) or closed (they let none). */
+  setOpen(open: boolean): void {
+    const regions = this.regions;
+    for (let i = 0; i < regions.length; i++) {
+      const r = regions[i];
+      this.readLimit[i] = open && r.read ? r.size : 0;
+      this.writeLimit[i] = open && r.write ? r.size : 0;
+    }
   }
 
   get length(): number {
@@ -88,13 +99,17 @@ export class RegionTable {
     return { reads: t[k], writes: t[k + 1], bytesRead: t[k + 2], bytesWritten: t[k + 3], errors: t[k + 4] };
   }
 
-  /**
-   * A read (write) of `n` bytes in region `index` (a valid index) was served: one function for
-   * both, so that the access path inlines one small call, not two.
-   */
-  count(write: boolean, index: number, n: number): void {
+  /** A read of `n` bytes in region `index` (a valid index) was served. */
+  countRead(index: number, n: number): void {
     // reads at k, writes at k + 1, bytes read at k + 2, bytes written at k + 3
-    const k = index * COUNTERS + (write ? 1 : 0);
+    const k = index * COUNTERS;
+    this.tally[k]++;
+    this.tally[k + 2] += n;
+  }
+
+  /** A write of `n` bytes in region `index` (a valid index) was served. */
+  countWrite(index: number, n: number): void {
+    const k = index * COUNTERS + 1;
     this.tally[k]++;
     this.tally[k + 2] += n;
   }

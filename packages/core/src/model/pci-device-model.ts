@@ -290,12 +290,24 @@ export class PciDeviceModel implements VfioDevice {
 
   /** Returns what the BAR's handler returned: the DeviceFile refuses a Promise (an async handler). */
   read(index: number, offset: number, dst: Uint8Array): unknown {
+    // The trapped-MMIO path first, in as few bytes as the engine can inline into a VMM's access
+    // path: a memory BAR with a handler while COMMAND.MEMORY is set. (`=== true`: one compare,
+    // where a bare field test makes the engine check every kind of falsy value.)
     const r = this.regions[index];
+    if (
+      r !== undefined &&
+      r.gatedByMemoryDecode === true &&
+      r.handler !== undefined &&
+      this.config.memoryEnabled()
+    )
+      return r.handler.read(offset, dst);
+    return this.readOther(r, index, offset, dst);
+  }
+
+  /** read() of everything else: config space (the model's own, called directly), I/O BARs, memory, errors. */
+  private readOther(r: Region | undefined, index: number, offset: number, dst: Uint8Array): unknown {
     if (r === undefined) throw this.noRegion(index, offset);
-    // Config space is the model's own, called directly (it is never gated, so a memory BAR's
-    // access does not even compare): the handler call below then sees only the BARs' handlers,
-    // and stays monomorphic on a device's trapped-MMIO path.
-    if (r.gatedByMemoryDecode) {
+    if (r.gatedByMemoryDecode === true) {
       if (!this.config.memoryEnabled()) throw this.decodeOff(index, offset);
     } else if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.readConfig(offset, dst);
     if (r.handler !== undefined) return r.handler.read(offset, dst);
@@ -307,8 +319,19 @@ export class PciDeviceModel implements VfioDevice {
   /** Returns what the BAR's handler returned, as read() does. */
   write(index: number, offset: number, src: Uint8Array): unknown {
     const r = this.regions[index];
+    if (
+      r !== undefined &&
+      r.gatedByMemoryDecode === true &&
+      r.handler !== undefined &&
+      this.config.memoryEnabled()
+    )
+      return r.handler.write(offset, src);
+    return this.writeOther(r, index, offset, src);
+  }
+
+  private writeOther(r: Region | undefined, index: number, offset: number, src: Uint8Array): unknown {
     if (r === undefined) throw this.noRegion(index, offset);
-    if (r.gatedByMemoryDecode) {
+    if (r.gatedByMemoryDecode === true) {
       if (!this.config.memoryEnabled()) throw this.decodeOff(index, offset);
     } else if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.writeConfig(offset, src);
     if (r.handler !== undefined) return r.handler.write(offset, src);

@@ -576,8 +576,10 @@ export class ConfigSpace implements ConfigReader {
     return this.view.getUint16(PCI_COMMAND, true);
   }
 
+  /** On every trapped BAR access: the numbers are written out (an imported constant costs a load and a check there). */
   memoryEnabled(): boolean {
-    return (this.command & PCI_COMMAND_MEMORY) !== 0;
+    // PCI_COMMAND at 0x04, PCI_COMMAND_MEMORY = 0x2 (linux/pci_regs.h)
+    return (this.view.getUint8(0x04) & 0x2) !== 0;
   }
 
   ioEnabled(): boolean {

@@ -17,15 +17,14 @@ import {
   PCI_COMMAND_MEMORY,
   PCI_STD_NUM_BARS,
 } from '@vfiokit/core/abi';
-import type { DeviceFile, ResolvedRegion } from '@vfiokit/core/host';
+import type { ResolvedRegion } from '@vfiokit/core/host';
 import {
   type AccessHandler,
-  type AccessSize,
-  allOnes,
   hexOf,
   type MappedRange,
   MemoryHandler,
   type RangeKind,
+  RegionTrap,
 } from '../address-map.js';
 import { type BarPart, type PartHow, splitBar } from './bar-split.js';
 import { clear, overlaps, Scratch } from './bytes.js';
@@ -67,62 +66,6 @@ export interface BarState {
 
 /** Trapped BAR accesses, one at a time (see Scratch). */
 const TRAP_SCRATCH = new Scratch();
-
-/**
- * A trapped part of a BAR: each access is a DeviceFile read or write in the BAR's region (at the
- * REGION_INFO offset plus the offset inside the region). The handler uses the shared trap scratch
- * and names the region by index, so an access allocates nothing and makes one call into the core.
- */
-class TrappedHandler implements AccessHandler {
-  private readonly view: DataView;
-  private readonly b1: Uint8Array;
-  private readonly b2: Uint8Array;
-  private readonly b4: Uint8Array;
-
-  constructor(
-    private readonly link: DeviceLink,
-    private readonly file: DeviceFile,
-    private readonly region: number,
-    private readonly regionOffset: number,
-    scratch: Scratch,
-  ) {
-    this.view = scratch.view;
-    this.b1 = scratch.b1;
-    this.b2 = scratch.b2;
-    this.b4 = scratch.b4;
-  }
-
-  read(offset: number, size: AccessSize): number {
-    const v = this.view;
-    try {
-      this.file.readRegion(
-        this.region,
-        this.regionOffset + offset,
-        size === 4 ? this.b4 : size === 2 ? this.b2 : this.b1,
-      );
-    } catch (err) {
-      this.link.fault(err, 'read', this.region, this.regionOffset + offset);
-      return allOnes(size);
-    }
-    return size === 4 ? v.getUint32(0, true) : size === 2 ? v.getUint16(0, true) : v.getUint8(0);
-  }
-
-  write(offset: number, size: AccessSize, value: number): void {
-    const v = this.view;
-    if (size === 4) v.setUint32(0, value >>> 0, true);
-    else if (size === 2) v.setUint16(0, value & 0xffff, true);
-    else v.setUint8(0, value & 0xff);
-    try {
-      this.file.writeRegion(
-        this.region,
-        this.regionOffset + offset,
-        size === 4 ? this.b4 : size === 2 ? this.b2 : this.b1,
-      );
-    } catch (err) {
-      this.link.fault(err, 'write', this.region, this.regionOffset + offset);
-    }
-  }
-}
 
 /** The COMMAND bit that turns a BAR's decode on. */
 function decodeBit(bar: BarState): number {
@@ -190,7 +133,7 @@ export class Bars {
     const msix = this.msix;
     if (how === 'msix-table' && msix) handler = msix.tableHandler;
     else if (how === 'msix-pba' && msix) handler = msix.pbaHandler;
-    else handler = new TrappedHandler(link, link.file, region.index, offset, TRAP_SCRATCH);
+    else handler = new RegionTrap(link, link.file, region.index, offset, TRAP_SCRATCH);
     return new Part(offset, size, how, handler);
   }
 
