@@ -46,6 +46,13 @@ export class GgttShadow {
   /** The guest's own entries, low pages then high pages. */
   private readonly guest: Float64Array;
   private readonly slots: (PinSlot | undefined)[];
+  /**
+   * The entries written since the last reset, each once (`isLive` marks them): a reset and an
+   * unmap visit these instead of every entry of the vGPU's ranges.
+   */
+  private readonly live: Int32Array;
+  private readonly isLive: Uint8Array;
+  private liveCount = 0;
   private readonly cache = new Map<number, PinSlot>();
   private dma: DmaSpace | undefined;
   private dirty: DirtyLog | undefined;
@@ -72,6 +79,8 @@ export class GgttShadow {
     const n = this.lowPages + (this.highEnd - this.highFirst);
     this.guest = new Float64Array(n);
     this.slots = new Array<PinSlot | undefined>(n).fill(undefined);
+    this.live = new Int32Array(n);
+    this.isLive = new Uint8Array(n);
   }
 
   /** The device opened: DMA goes through this context from now on. */
@@ -93,6 +102,11 @@ export class GgttShadow {
     if (page >= this.lowFirst && page < this.lowEnd) return page - this.lowFirst;
     if (page >= this.highFirst && page < this.highEnd) return this.lowPages + page - this.highFirst;
     return -1;
+  }
+
+  /** GM page of index `i` into this vGPU's tables. */
+  private pageOf(i: number): number {
+    return i < this.lowPages ? this.lowFirst + i : this.highFirst + i - this.lowPages;
   }
 
   /** The guest's value of the entry for GM page `page` (0 outside the vGPU's ranges). */
@@ -125,6 +139,10 @@ export class GgttShadow {
       return;
     }
     this.guest[i] = value;
+    if (this.isLive[i] === 0) {
+      this.isLive[i] = 1;
+      this.live[this.liveCount++] = i;
+    }
     const ggtt = this.host.ggtt;
     if (i < this.lowPages) this.lowSynced.delete(page);
     if (value % 2 !== GEN8_PAGE_PRESENT) {
@@ -159,13 +177,17 @@ export class GgttShadow {
   reset(): void {
     this.lowSynced.clear();
     const ggtt = this.host.ggtt;
-    for (let i = 0; i < this.guest.length; i++) {
+    // Only written entries can be non-zero or hold a pin.
+    for (let k = 0; k < this.liveCount; k++) {
+      const i = this.live[k];
+      this.isLive[i] = 0;
       if (this.guest[i] !== 0 || this.slots[i] !== undefined) {
         this.release(i);
         this.guest[i] = 0;
-        ggtt.clear(i < this.lowPages ? this.lowFirst + i : this.highFirst + i - this.lowPages);
+        ggtt.clear(this.pageOf(i));
       }
     }
+    this.liveCount = 0;
     for (const slot of this.cache.values()) slot.pin.unpin();
     this.cache.clear();
   }
@@ -218,10 +240,11 @@ export class GgttShadow {
   /** The guest unmapped memory under live entries: they fall back to the scratch page. */
   private invalidate(slot: PinSlot): void {
     const ggtt = this.host.ggtt;
-    for (let i = 0; i < this.slots.length; i++) {
+    for (let k = 0; k < this.liveCount; k++) {
+      const i = this.live[k];
       if (this.slots[i] !== slot) continue;
       this.slots[i] = undefined;
-      ggtt.clear(i < this.lowPages ? this.lowFirst + i : this.highFirst + i - this.lowPages);
+      ggtt.clear(this.pageOf(i));
     }
     this.cache.delete(slot.gfn);
     slot.refs = 0;

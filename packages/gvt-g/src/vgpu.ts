@@ -109,6 +109,11 @@ export const GVTG_REGION_SUBTYPE_FRAME = 0x1000;
 export const GVTG_REGION_SUBTYPE_CURSOR = 0x1001;
 const INTEL_VENDOR_REGION_TYPE = (VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086) >>> 0;
 
+/** The little-endian dword at `at` of an access's bytes. */
+function le32(b: Uint8Array, at: number): number {
+  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
+}
+
 export interface VgpuOptions {
   readonly uuid: string;
   /** vgt_id: 1..GVT_MAX_VGPU. */
@@ -399,6 +404,17 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   }
 
   readBar0(offset: number, dst: Uint8Array): void {
+    // The hot path: one aligned dword, a register or half a PTE (no views made).
+    if (dst.length === 4 && (offset & 3) === 0) {
+      if (offset < GVT_MMIO_SIZE) this.regs.read(offset, dst);
+      else if (offset >= GVT_GTT_START_OFFSET) this.readGgtt(offset, dst);
+      else this.readBar0Pieces(offset, dst);
+      return;
+    }
+    this.readBar0Pieces(offset, dst);
+  }
+
+  private readBar0Pieces(offset: number, dst: Uint8Array): void {
     for (let pos = 0; pos < dst.length; ) {
       const at = offset + pos;
       const n = this.piece(at, dst.length - pos);
@@ -415,9 +431,20 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   writeBar0(offset: number, src: Uint8Array): void {
     // The hot path: one 8-byte PTE write.
     if (src.length === GVT_GTT_ENTRY_SIZE && offset >= GVT_GTT_START_OFFSET && offset % 8 === 0) {
-      const lo = (src[0] | (src[1] << 8) | (src[2] << 16) | (src[3] << 24)) >>> 0;
-      const hi = (src[4] | (src[5] << 8) | (src[6] << 16) | (src[7] << 24)) >>> 0;
-      this.ggtt.writeEntry((offset - GVT_GTT_START_OFFSET) / 8, lo + hi * 2 ** 32);
+      this.ggtt.writeEntry((offset - GVT_GTT_START_OFFSET) / 8, le32(src, 0) + le32(src, 4) * 2 ** 32);
+      return;
+    }
+    // One aligned dword: a register, or half a PTE as a 32-bit guest writes it.
+    if (src.length === 4 && (offset & 3) === 0) {
+      if (offset < GVT_MMIO_SIZE) this.regs.write(offset, src);
+      else if (offset >= GVT_GTT_START_OFFSET) {
+        this.ggtt.writeHalf(
+          Math.floor((offset - GVT_GTT_START_OFFSET) / 8),
+          (offset & 4) !== 0,
+          le32(src, 0),
+        );
+      }
+      // 2..8 MiB decodes nothing: writes are dropped.
       return;
     }
     for (let pos = 0; pos < src.length; ) {
@@ -442,9 +469,8 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
 
   private writeGgtt(at: number, src: Uint8Array): void {
     const page = Math.floor((at - GVT_GTT_START_OFFSET) / 8);
-    const dv = new DataView(src.buffer, src.byteOffset, src.length);
-    if (src.length === 8) this.ggtt.writeEntry(page, dv.getUint32(0, true) + dv.getUint32(4, true) * 2 ** 32);
-    else if (src.length === 4) this.ggtt.writeHalf(page, at % 8 === 4, dv.getUint32(0, true));
+    if (src.length === 8) this.ggtt.writeEntry(page, le32(src, 0) + le32(src, 4) * 2 ** 32);
+    else if (src.length === 4) this.ggtt.writeHalf(page, at % 8 === 4, le32(src, 0));
     else
       this.logger?.warn(
         `${this.name}: a ${src.length}-byte write into the GGTT at 0x${at.toString(16)} was dropped (PTEs take 4- or 8-byte writes).`,

@@ -3,6 +3,12 @@ import { describe, expect, it } from 'vitest';
 import { GTT_PAGE_SIZE, GVT_GTT_START_OFFSET } from '../src/index.js';
 import { newParent, openVgpu, UUID_B } from './helpers.js';
 
+/** VFIO_DEVICE_RESET, then memory decode back on, as the firmware does after a reboot. */
+function reset(d: ReturnType<typeof openVgpu>): void {
+  d.file.reset();
+  d.write32(7, 0x04, 0x0006);
+}
+
 describe('GGTT shadowing', () => {
   it('checks, translates and pins a present PTE and writes the host GGTT; reads return the guest value', () => {
     const d = openVgpu(newParent(512), 'i915-GVTg_V5_8');
@@ -74,6 +80,89 @@ describe('GGTT shadowing', () => {
     d.file.close();
     expect(d.parent.gpu.ggtt.pte[page]).toBe(0);
     expect(d.host.dma.pinCount).toBe(0);
+  });
+
+  it('a reset clears every entry written since the last one and releases its pins, again after each reset', () => {
+    const d = openVgpu(newParent(512), 'i915-GVTg_V5_8');
+    const low = d.vgpu.resources.low.base / GTT_PAGE_SIZE;
+    const high = d.vgpu.resources.high.base / GTT_PAGE_SIZE;
+    for (let round = 0; round < 3; round++) {
+      d.writePte(low + round, 0x2001);
+      d.writePte(high + 7, 0x3001 + round * 0x1000);
+      d.writePte(high + 8, 0); // written, not present
+      expect(d.host.dma.pinCount).toBe(2);
+      reset(d);
+      for (const page of [low + round, high + 7, high + 8]) {
+        expect(d.readPte(page)).toBe(0);
+        expect(d.parent.gpu.ggtt.pte[page]).toBe(0);
+        expect(d.parent.gpu.ggtt.pages[page]).toBeUndefined();
+      }
+      expect(d.host.dma.pinCount).toBe(0);
+    }
+    // After resets an unmap still finds the live entries.
+    d.writePte(high, 0x2001);
+    d.host.iova.unmap(0, d.host.memory.size);
+    expect(d.parent.gpu.ggtt.pte[high]).toBe(0);
+    expect(d.readPte(high)).toBe(0x2001);
+  });
+
+  it('entries, host entries and pins follow a model over any writes, halves and resets (property)', () => {
+    const d = openVgpu(newParent(512), 'i915-GVTg_V5_8');
+    const low = d.vgpu.resources.low.base / GTT_PAGE_SIZE;
+    const high = d.vgpu.resources.high.base / GTT_PAGE_SIZE;
+    const pages = [low, low + 1, low + 2, high, high + 1, high + 2];
+    // 4 MiB of guest memory: frames 0..0x3ff are mapped.
+    const pte = fc.oneof(
+      fc.constant(0),
+      fc.nat({ max: 0x3ff }).map((f) => f * GTT_PAGE_SIZE + 1),
+      fc.nat({ max: 0x3 }).map((f) => f * GTT_PAGE_SIZE + 1),
+      fc.nat({ max: 2 ** 40 }),
+    );
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('pte' as const), at: fc.nat({ max: 5 }), value: pte }),
+      fc.record({
+        kind: fc.constant('half' as const),
+        at: fc.nat({ max: 5 }),
+        high: fc.boolean(),
+        value: fc.nat({ max: 0xffffffff }),
+      }),
+      fc.record({ kind: fc.constant('reset' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 40 }), (ops) => {
+        reset(d);
+        const model = new Map<number, number>();
+        for (const o of ops) {
+          if (o.kind === 'reset') {
+            reset(d);
+            model.clear();
+          } else if (o.kind === 'pte') {
+            d.writePte(pages[o.at], o.value);
+            model.set(pages[o.at], o.value);
+          } else {
+            const page = pages[o.at];
+            d.write32(0, GVT_GTT_START_OFFSET + page * 8 + (o.high ? 4 : 0), o.value);
+            const old = model.get(page) ?? 0;
+            const lo = old % 2 ** 32;
+            const hi = Math.floor(old / 2 ** 32);
+            model.set(page, o.high ? lo + o.value * 2 ** 32 : hi * 2 ** 32 + o.value);
+          }
+        }
+        const frames = new Set<number>();
+        for (const page of pages) {
+          const value = model.get(page) ?? 0;
+          expect(d.readPte(page)).toBe(value);
+          const frame = Math.floor(value / GTT_PAGE_SIZE) % 2 ** 34;
+          const shadowed = value % 2 === 1 && frame <= 0x3ff;
+          if (shadowed) frames.add(frame);
+          expect(d.parent.gpu.ggtt.pte[page]).toBe(
+            shadowed ? frame * GTT_PAGE_SIZE + (value % GTT_PAGE_SIZE) : 0,
+          );
+        }
+        expect(d.host.dma.pinCount).toBe(frames.size);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('never touches another vGPU entry, whatever index and value one vGPU writes (property)', () => {

@@ -146,6 +146,10 @@ export class Vreg implements MmioContext {
 
   /** A guest write of 1, 2, 4 or 8 bytes. A narrow write merges into the stored dword. */
   write(offset: number, src: Uint8Array): void {
+    if (src.length === 4 && (offset & 3) === 0) {
+      this.writeDword(offset, (src[0] | (src[1] << 8) | (src[2] << 16) | (src[3] << 24)) >>> 0);
+      return;
+    }
     for (let i = 0; i < src.length; ) {
       const at = offset + i;
       const dword = at & ~3;
