@@ -23,8 +23,6 @@ const FRAME_LIMIT = 2 ** 34;
 interface PinSlot {
   readonly gfn: number;
   readonly pin: PinnedRange;
-  /** The page as 32-bit words (high GM), for the command scanner. */
-  readonly words: Uint32Array | undefined;
   refs: number;
 }
 
@@ -169,7 +167,6 @@ export class GgttShadow {
     // The host entry: the page's DMA address with the guest's flag bits; low pages too keep the
     // guest page, which the engines reach through the entry (GmAccess 'memory').
     ggtt.set(page, slot.gfn * GTT_PAGE_SIZE + (value % GTT_PAGE_SIZE), slot.pin.bytes);
-    ggtt.words[page] = slot.words;
     this.stats.shadowed++;
   }
 
@@ -216,12 +213,7 @@ export class GgttShadow {
     } catch {
       return undefined;
     }
-    const bytes = pin.bytes;
-    const words =
-      bytes !== undefined && bytes.byteOffset % 4 === 0
-        ? new Uint32Array(bytes.buffer, bytes.byteOffset, GTT_PAGE_SIZE / 4)
-        : undefined;
-    const slot: PinSlot = { gfn, pin, words, refs: 1 };
+    const slot: PinSlot = { gfn, pin, refs: 1 };
     pin.onUnmap = () => this.invalidate(slot);
     this.cache.set(gfn, slot);
     return slot;
@@ -331,7 +323,7 @@ export class GmAccess implements GpuAddressSpace {
       if (this.lowGm === 'aperture') return { words: this.aperture32, base: page * (GTT_PAGE_SIZE / 4) };
       this.syncLow(page);
     }
-    const words = ggtt.words[page];
+    const words = ggtt.wordsOf(page);
     return words === undefined ? undefined : { words, base: 0 };
   }
 

@@ -74,7 +74,7 @@ export class HostGgtt {
   readonly pte: Float64Array;
   /** For present entries: the pinned guest page behind it. */
   readonly pages: (Uint8Array | undefined)[];
-  /** The same pages as 32-bit words, for the command scanner. */
+  /** The same pages as 32-bit words, for the command scanner: made on its first look (`wordsOf`). */
   readonly words: (Uint32Array | undefined)[];
 
   constructor(readonly numPages: number) {
@@ -85,7 +85,21 @@ export class HostGgtt {
 
   set(index: number, value: number, page: Uint8Array | undefined): void {
     this.pte[index] = value;
-    this.pages[index] = page;
+    if (this.pages[index] !== page) {
+      this.pages[index] = page;
+      this.words[index] = undefined;
+    }
+  }
+
+  /** The entry's page as 32-bit words (undefined when not present or not 4-byte aligned). */
+  wordsOf(index: number): Uint32Array | undefined {
+    const words = this.words[index];
+    if (words !== undefined) return words;
+    const bytes = this.pages[index];
+    if (bytes === undefined || bytes.byteOffset % 4 !== 0) return undefined;
+    const made = new Uint32Array(bytes.buffer, bytes.byteOffset, bytes.length >>> 2);
+    this.words[index] = made;
+    return made;
   }
 
   /** Point the entry at the scratch page: not present. */
