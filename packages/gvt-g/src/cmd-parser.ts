@@ -17,7 +17,7 @@
  */
 import { TWO_32 } from '@vfiokit/core';
 import { type GpuAddressSpace, gpuAddress } from './address-space.js';
-import { type CmdKind, decodeCommand, type EngineClass, KIND } from './cmd-table.js';
+import { type CmdKind, type CommandSlot, decodeInto, type EngineClass, KIND } from './cmd-table.js';
 import { GTT_PAGE_SIZE, MI_BATCH_PPGTT_GEN8, MI_BATCH_SECOND_LEVEL, MI_USE_GGTT } from './constants.js';
 
 export interface ScanLimits {
@@ -71,6 +71,7 @@ export class CommandScanner {
   private ringEnd = 0;
   private target: ScanTarget;
   private readonly cmd = new Uint32Array(0x10000 + 2);
+  private readonly decoded: CommandSlot = { name: '', kind: KIND.NOOP_1, length: 0 };
 
   constructor(
     private readonly gm: GpuAddressSpace,
@@ -175,16 +176,29 @@ export class CommandScanner {
     const dw0 = this.fetch();
     if (dw0 === FAULT) return false;
     if (dw0 === 0) return true; // MI_NOOP
-    const info = decodeCommand(dw0, this.target.engine);
-    if (typeof info === 'string') return this.refuse(info);
+    const info = this.decoded;
+    const problem = decodeInto(dw0, this.target.engine, info);
+    if (problem !== undefined) return this.refuse(problem);
     if (info.kind === KIND.NOOP_1) return true;
     const len = info.length;
     if (len > this.cmd.length) return this.refuse(`${info.name} of ${len} dwords is longer than any command`);
-    this.cmd[0] = dw0;
-    for (let k = 1; k < len; k++) {
-      const w = this.fetch();
-      if (w === FAULT) return false;
-      this.cmd[k] = w;
+    const c = this.cmd;
+    c[0] = dw0;
+    const rest = len - 1;
+    if (this.pageEnd - this.idx >= rest && this.scanned + rest <= this.limits.maxDwords) {
+      // The whole command lies in the page being read: what fetch() would do, dword by dword.
+      const words = this.words;
+      const from = this.idx - 1;
+      for (let k = 1; k < len; k++) c[k] = words[from + k];
+      this.idx += rest;
+      this.scanned += rest;
+      this.addr += 4 * rest;
+    } else {
+      for (let k = 1; k < len; k++) {
+        const w = this.fetch();
+        if (w === FAULT) return false;
+        c[k] = w;
+      }
     }
     this.commands++;
     return this.audit(info.name, info.kind, len, depth);
@@ -405,9 +419,13 @@ export class CommandScanner {
       bigger.set(this.trace);
       this.trace = bigger;
     }
-    this.trace[this.traceLength++] = kind | flags;
-    this.trace[this.traceLength++] = len;
-    for (let k = 0; k < len; k++) this.trace[this.traceLength++] = this.cmd[k];
+    const trace = this.trace;
+    const c = this.cmd;
+    let at = this.traceLength;
+    trace[at++] = kind | flags;
+    trace[at++] = len;
+    for (let k = 0; k < len; k++) trace[at++] = c[k];
+    this.traceLength = at;
     return true;
   }
 

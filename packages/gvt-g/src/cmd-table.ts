@@ -91,30 +91,69 @@ const BLT_XY_COLOR_BLT = 0x50;
 
 const hex8 = (v: number) => `0x${(v >>> 0).toString(16).padStart(8, '0')}`;
 
-/** One-dword MI commands decode to the same answer every time. */
-const FIXED_MI = new Map<number, DecodedCommand>(
-  [...MI]
-    .filter(([, i]) => i.lengthBits === 0)
-    .map(([op, i]) => [op, Object.freeze({ name: i.name, kind: i.kind, length: 1 })]),
+const ENGINE_CLASSES: readonly EngineClass[] = ['rcs', 'bcs', 'vcs', 'vecs'];
+
+/** Per engine, each MI opcode's entry, or why the audit refuses that opcode there. */
+const MI_ON: Readonly<Record<EngineClass, readonly (MiInfo | string)[]>> = Object.freeze(
+  Object.fromEntries(
+    ENGINE_CLASSES.map((engine) => [
+      engine,
+      Array.from({ length: 0x40 }, (_, op) => {
+        const info = MI.get(op);
+        if (info === undefined) return `MI command opcode 0x${op.toString(16)} is not allowed`;
+        if (!info.rings.includes(engine)) return `${info.name} is not a command of the ${engine} engine`;
+        return info;
+      }),
+    ]),
+  ) as Record<EngineClass, (MiInfo | string)[]>,
 );
+
+/** Render (client 3) command names by dword 0's bits 31:16, made once each. */
+const GFXPIPE_NAMES: (string | undefined)[] = new Array(0x10000);
+
+function gfxpipeName(prefix: string, id: number): string {
+  let name = GFXPIPE_NAMES[id];
+  if (name === undefined) {
+    name = `${prefix} 0x${id.toString(16)}`;
+    GFXPIPE_NAMES[id] = name;
+  }
+  return name;
+}
+
+/** A decoded command the scanner fills in place (no object per command). */
+export interface CommandSlot {
+  name: string;
+  kind: CmdKind;
+  length: number;
+}
+
+function fill(out: CommandSlot, name: string, kind: CmdKind, length: number): undefined {
+  out.name = name;
+  out.kind = kind;
+  out.length = length;
+  return undefined;
+}
 
 /** The command dword 0 starts on `engine`, or why the audit refuses it. */
 export function decodeCommand(dw0: number, engine: EngineClass): DecodedCommand | string {
+  const out: CommandSlot = { name: '', kind: KIND.NOOP_1, length: 0 };
+  return decodeInto(dw0, engine, out) ?? out;
+}
+
+/** decodeCommand into `out`: undefined when `out` holds the command, else why it is refused. */
+export function decodeInto(dw0: number, engine: EngineClass, out: CommandSlot): string | undefined {
   const client = dw0 >>> 29;
   if (client === 0) {
-    const op = (dw0 >>> 23) & 0x3f;
-    const info = MI.get(op);
-    if (info === undefined) return `MI command opcode 0x${op.toString(16)} is not allowed`;
-    if (!info.rings.includes(engine)) return `${info.name} is not a command of the ${engine} engine`;
-    if (info.lengthBits === 0) return FIXED_MI.get(op)!;
-    return { name: info.name, kind: info.kind, length: (dw0 & ((1 << info.lengthBits) - 1)) + 2 };
+    const info = MI_ON[engine][(dw0 >>> 23) & 0x3f];
+    if (typeof info === 'string') return info;
+    const length = info.lengthBits === 0 ? 1 : (dw0 & ((1 << info.lengthBits) - 1)) + 2;
+    return fill(out, info.name, info.kind, length);
   }
   if (client === 2) {
     if (engine !== 'bcs' && engine !== 'rcs')
       return `blitter command ${hex8(dw0)} is not a command of the ${engine} engine`;
     const op = (dw0 >>> 22) & 0x7f;
-    if (op === BLT_XY_COLOR_BLT)
-      return { name: 'XY_COLOR_BLT', kind: KIND.COLOR_BLT, length: (dw0 & 0xff) + 2 };
+    if (op === BLT_XY_COLOR_BLT) return fill(out, 'XY_COLOR_BLT', KIND.COLOR_BLT, (dw0 & 0xff) + 2);
     return `command ${hex8(dw0)} is not in the allowed subset (the simulated blitter fills rectangles only)`;
   }
   if (client === 3) {
@@ -123,24 +162,16 @@ export function decodeCommand(dw0: number, engine: EngineClass): DecodedCommand 
     const op = (dw0 >>> 24) & 7;
     const sub = (dw0 >>> 16) & 0xff;
     const id = dw0 >>> 16;
-    if (ONE_DWORD_3D.has(id)) return { name: `GFXPIPE 0x${id.toString(16)}`, kind: KIND.STATE, length: 1 };
+    if (ONE_DWORD_3D.has(id)) return fill(out, gfxpipeName('GFXPIPE', id), KIND.STATE, 1);
     if (pipe === 3 && op === 2 && sub === 0)
-      return { name: 'PIPE_CONTROL', kind: KIND.PIPE_CONTROL, length: (dw0 & 0xff) + 2 };
-    if (pipe === 3 && op === 3 && sub === 0)
-      return { name: '3DPRIMITIVE', kind: KIND.STATE, length: (dw0 & 0xff) + 2 };
+      return fill(out, 'PIPE_CONTROL', KIND.PIPE_CONTROL, (dw0 & 0xff) + 2);
+    if (pipe === 3 && op === 3 && sub === 0) return fill(out, '3DPRIMITIVE', KIND.STATE, (dw0 & 0xff) + 2);
     if (pipe === 3 && (op === 0 || op === 1)) {
       const bits = NINE_BIT_3D.has(id) ? 9 : 8;
-      return {
-        name: `3DSTATE 0x${id.toString(16)}`,
-        kind: KIND.STATE,
-        length: (dw0 & ((1 << bits) - 1)) + 2,
-      };
+      return fill(out, gfxpipeName('3DSTATE', id), KIND.STATE, (dw0 & ((1 << bits) - 1)) + 2);
     }
-    if (pipe === 2)
-      return { name: `MEDIA 0x${id.toString(16)}`, kind: KIND.STATE, length: (dw0 & 0xffff) + 2 };
-    if (pipe === 0 || pipe === 1) {
-      return { name: `GFXPIPE 0x${id.toString(16)}`, kind: KIND.STATE, length: (dw0 & 0xff) + 2 };
-    }
+    if (pipe === 2) return fill(out, gfxpipeName('MEDIA', id), KIND.STATE, (dw0 & 0xffff) + 2);
+    if (pipe === 0 || pipe === 1) return fill(out, gfxpipeName('GFXPIPE', id), KIND.STATE, (dw0 & 0xff) + 2);
   }
   return `command ${hex8(dw0)} is not in the allowed subset`;
 }

@@ -65,6 +65,8 @@ const NONE = -1;
 export class MmioTable<C extends MmioContext> {
   private readonly index = new Int32Array(GVT_MMIO_SIZE / 4).fill(NONE);
   private readonly infos: MmioInfo<C>[] = [];
+  /** 1 for each dword whose entry has F_CMD_ACCESS: the command audit asks per register. */
+  private readonly cmdAccess = new Uint8Array(GVT_MMIO_SIZE / 4);
 
   /** Track the register (or range) at `offset`. Defining an offset twice is a table bug. */
   define(offset: number, entry: MmioEntry<C>): void {
@@ -99,6 +101,7 @@ export class MmioTable<C extends MmioContext> {
       };
       this.index[at >>> 2] = this.infos.length;
       this.infos.push(info);
+      if (info.flags & F_CMD_ACCESS) this.cmdAccess[at >>> 2] = 1;
     }
   }
 
@@ -114,8 +117,7 @@ export class MmioTable<C extends MmioContext> {
 
   /** Whether MI_LOAD_REGISTER_IMM and friends may reach `offset` (F_CMD_ACCESS). */
   commandAccess(offset: number): boolean {
-    const info = this.find(offset);
-    return info !== undefined && (info.flags & F_CMD_ACCESS) !== 0;
+    return offset >= 0 && this.cmdAccess[offset >>> 2] === 1;
   }
 
   /** Tracked dwords. */
