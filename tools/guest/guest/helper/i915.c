@@ -141,6 +141,16 @@ static int query_engines(int fd, struct engine *out)
 	return n;
 }
 
+/* Open the card and list its engines into e (MAX_ENGINES of them); how many there are. */
+static int open_engines(const char *card, int *fd, struct engine *e)
+{
+	*fd = open(card, O_RDWR | O_CLOEXEC);
+	if (*fd < 0)
+		die("open %s: %s", card, strerror(errno));
+	memset(e, 0, MAX_ENGINES * sizeof(*e));
+	return query_engines(*fd, e);
+}
+
 /* One context whose engine map is every engine found: execbuf's ring selector is the index. */
 static uint32_t context_with_engines(int fd, const struct engine *e, int n)
 {
@@ -286,12 +296,9 @@ int cmd_i915_exec(int argc, char **argv)
 	int requests = (int)num(argv[3]);
 	if (requests < 4 || requests > MAX_REQUESTS)
 		die("requests must be 4..%d", MAX_REQUESTS);
-	int fd = open(argv[2], O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		die("open %s: %s", argv[2], strerror(errno));
+	int fd;
 	struct engine e[MAX_ENGINES];
-	memset(e, 0, sizeof(e));
-	int n = query_engines(fd, e);
+	int n = open_engines(argv[2], &fd, e);
 	if (n == 0)
 		die("i915 reports no engines");
 	uint32_t ctx[CONTEXTS];
@@ -425,12 +432,9 @@ int cmd_i915_hang(int argc, char **argv)
 {
 	if (argc != 3)
 		die("usage: vfk i915-hang <card>");
-	int fd = open(argv[2], O_RDWR | O_CLOEXEC);
-	if (fd < 0)
-		die("open %s: %s", argv[2], strerror(errno));
+	int fd;
 	struct engine e[MAX_ENGINES];
-	memset(e, 0, sizeof(e));
-	int n = query_engines(fd, e);
+	int n = open_engines(argv[2], &fd, e);
 	int rcs = -1;
 	for (int i = 0; i < n; i++)
 		if (e[i].ci.engine_class == I915_ENGINE_CLASS_RENDER && e[i].ci.engine_instance == 0)
