@@ -163,12 +163,12 @@ report(join(here, '..'), `roundtrip-${mode}`, figures, [
     max: 1.5,
   }),
   ratioTarget(
-    `VfioUserClientDevice.read p50 relative to the bare round trip (${mode}; informational, two thread hops more)`,
+    `VfioUserClientDevice.read p50 relative to the bare round trip (${mode}), at most 1.5 as the event-loop client`,
     figures,
     SYNC,
     FLOOR,
     'p50Ns',
-    { max: 10 },
+    { max: 1.5 },
   ),
   target(
     'device DMA through an mmapped fd relative to memcpy',
