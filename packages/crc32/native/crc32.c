@@ -234,6 +234,15 @@ __attribute__((target("pclmul,sse4.1,avx512f,vpclmulqdq"))) static uint32_t wide
 
 /* zlib's crc32(seed, src, len), copying to dst (not overlapping src) when dst is not NULL. */
 static uint32_t crc32_copy(uint32_t seed, const uint8_t *src, uint8_t *dst, size_t len) {
+  /* A long copy to a destination off a 64-byte line (a migration record's payload cut by a chunk
+   * boundary lands anywhere): the bytes up to the next line first, so the rest streams. */
+  if (dst && len >= STREAM_MIN + 64 && ((uintptr_t)dst & 63) != 0) {
+    size_t head = 64 - ((uintptr_t)dst & 63);
+    seed = crc32_copy(seed, src, dst, head);
+    src += head;
+    dst += head;
+    len -= head;
+  }
   uint32_t crc = ~seed;
 #ifdef HAVE_CLMUL_KERNEL
   if (clmul_ok && len >= 64) {

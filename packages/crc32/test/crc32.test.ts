@@ -162,6 +162,13 @@ describe('crc32', () => {
       const big = Buffer.alloc(4 << 20); for (let j = 0; j < big.length; j += 61) big[j] = j & 0xff;
       const dst = new Uint8Array(4 << 20);
       if (a.copyCrc32(dst, 0, big, 7) !== (crc32(big, 7) >>> 0) || Buffer.compare(dst, big) !== 0) bad++;
+      // the same off a 64-byte line, from an odd source offset: a short head, then the non-temporal path
+      for (const at of [1, 32, 63]) {
+        const src = big.subarray(5, big.length - 64);
+        const off = new Uint8Array((4 << 20) + 64).fill(0xa5);
+        if (a.copyCrc32(off, at, src, 9) !== (crc32(src, 9) >>> 0) || Buffer.compare(off.subarray(at, at + src.length), src) !== 0) bad++;
+        if (off.subarray(0, at).some((b) => b !== 0xa5) || off.subarray(at + src.length).some((b) => b !== 0xa5)) bad++;
+      }
       console.log(JSON.stringify({ bad, accelerated: a.accelerated, wide: a.wide }));`;
     for (const choice of ['', 'pclmul']) {
       const run = spawnSync(process.execPath, ['-e', script], {
