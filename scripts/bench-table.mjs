@@ -62,7 +62,9 @@ for (const group of ['packages', 'apps']) {
         problems.push(`${relative(root, file)}: bench ${bench} has no targets list; run it again.`);
         continue;
       }
-      const load = Array.isArray(b.loadAverage) ? b.loadAverage[0] : undefined;
+      // One reading ([1, 5, 15 min]) or, for a long bench, { start, end }: the 1-minute load at its start.
+      const la = b.loadAverage;
+      const load = Array.isArray(la) ? la[0] : Array.isArray(la?.start) ? la.start[0] : undefined;
       for (const t of b.targets) {
         const c = t.compared;
         rows.push({
