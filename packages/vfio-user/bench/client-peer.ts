@@ -63,6 +63,7 @@ process.stdout.write(
     gcMs: after.gcMs - before.gcMs,
     gcMinor: after.minor - before.minor,
     gcMajor: after.major - before.major,
+    gcLongestMs: after.longestMs,
   })}\n`,
   // Exit without waiting for anything else (the GC observer).
   () => process.exit(0),

@@ -13,6 +13,8 @@ export interface GcReading {
   /** Young-generation collections (scavenges) and full collections so far. */
   minor: number;
   major: number;
+  /** The longest single GC pause since the previous reading (so a reading before a run resets it). */
+  longestMs: number;
   /** Bytes in use in the young generation now. */
   newSpaceUsed: number;
   /** process.memoryUsage().heapUsed now. */
@@ -20,10 +22,12 @@ export interface GcReading {
 }
 
 const totals = { gcMs: 0, minor: 0, major: 0 };
+let longestMs = 0;
 
 function account(entries: PerformanceEntry[]): void {
   for (const e of entries) {
     totals.gcMs += e.duration;
+    if (e.duration > longestMs) longestMs = e.duration;
     const kind = (e as PerformanceEntry & { detail?: { kind?: number } }).detail?.kind;
     if (kind === constants.NODE_PERFORMANCE_GC_MINOR) totals.minor++;
     else totals.major++;
@@ -38,7 +42,9 @@ export function readGc(): GcReading {
   let newSpaceUsed = 0;
   for (const s of getHeapSpaceStatistics())
     if (s.space_name === 'new_space') newSpaceUsed = s.space_used_size;
-  return { ...totals, newSpaceUsed, heapUsed: process.memoryUsage().heapUsed };
+  const longest = longestMs;
+  longestMs = 0;
+  return { ...totals, longestMs: longest, newSpaceUsed, heapUsed: process.memoryUsage().heapUsed };
 }
 
 /** Answer 'gc?' messages from the parent with a reading. */

@@ -130,6 +130,8 @@ interface GcDelta {
   gcMs: number;
   gcMinor: number;
   gcMajor: number;
+  /** The longest single GC pause of the run: beside the worst request, it says whether GC made it. */
+  gcLongestMs: number;
 }
 type Role = 'floor' | 'server' | 'client';
 /** A single 4-byte read per request, or a REGION_WRITE_MULTI batch and the read. */
@@ -154,7 +156,13 @@ const tsClient = (shape: Shape) => [
 async function run(kind: Kind, p: Placement): Promise<Run> {
   const [role, shape] = kind.split(' ') as [Role, Shape];
   if (role === 'floor')
-    return { ...(await runClient(ping, cArgs(cSock, shape), p)), gcMs: 0, gcMinor: 0, gcMajor: 0 };
+    return {
+      ...(await runClient(ping, cArgs(cSock, shape), p)),
+      gcMs: 0,
+      gcMinor: 0,
+      gcMajor: 0,
+      gcLongestMs: 0,
+    };
   if (role === 'client') return (await runClient(process.execPath, tsClient(shape), p)) as Run;
   const before = await serverGc();
   const lat = await runClient(ping, cArgs(tsSock, shape), p);
@@ -164,6 +172,7 @@ async function run(kind: Kind, p: Placement): Promise<Run> {
     gcMs: after.gcMs - before.gcMs,
     gcMinor: after.minor - before.minor,
     gcMajor: after.major - before.major,
+    gcLongestMs: after.longestMs,
   };
 }
 
@@ -214,7 +223,16 @@ const nameOf = (kind: Kind, p: Placement) => {
 };
 const figures = new Map<string, BenchFigure>();
 const targets = [];
-const gc: Record<string, { gcMsPer100k: number; scavengesPer100k: number; fullPer100k: number }> = {};
+const gc: Record<
+  string,
+  {
+    gcMsPer100k: number;
+    scavengesPer100k: number;
+    fullPer100k: number;
+    longestPauseMs: number;
+    worstRequestMs: number;
+  }
+> = {};
 for (const p of placements) {
   for (const kind of kinds) {
     const runs = runsOf(p, kind).map((x) => x.run);
@@ -238,6 +256,9 @@ for (const p of placements) {
       gcMsPer100k: per100k((x) => x.gcMs),
       scavengesPer100k: per100k((x) => x.gcMinor),
       fullPer100k: per100k((x) => x.gcMajor),
+      // Medians over the rounds, as the worst-request figure is.
+      longestPauseMs: Math.round(median(runs.map((x) => x.gcLongestMs)) * 1000) / 1000,
+      worstRequestMs: Math.round(median(runs.map((x) => x.worstNs)) / 1000) / 1000,
     };
     const floorName = nameOf(floorOf(kind), p);
     const of = (field: 'p50Ns' | 'p99Ns' | 'worstNs') => ({
