@@ -120,8 +120,15 @@ export class RegionTable {
   }
 }
 
-/** Whether [rel, rel + length) lies inside one mmap area of `r` (all of it without sparse areas). */
-export function insideMmapArea(r: ResolvedRegion, rel: number, length: number): boolean {
+/**
+ * Whether [rel, rel + length) lies inside one mmap area of `r` (all of it without sparse areas):
+ * the one rule for DeviceFile.mmap and PciDeviceModel.mmap.
+ */
+export function insideMmapArea(
+  r: Pick<ResolvedRegion, 'size' | 'sparseMmap'>,
+  rel: number,
+  length: number,
+): boolean {
   const areas = r.sparseMmap;
   if (areas === undefined) return rel >= 0 && rel + length <= r.size;
   for (const a of areas) if (rel >= a.offset && rel + length <= a.offset + a.size) return true;

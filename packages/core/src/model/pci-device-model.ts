@@ -31,6 +31,7 @@ import type {
   VfioDevice,
 } from '../contract/device.js';
 import type { MigrationOps } from '../contract/migration.js';
+import { insideMmapArea } from '../device-file/region-table.js';
 import { VfioError } from '../errors.js';
 import type { ConfigSpace } from '../pci/config-space.js';
 import { PCI_CAP_ID_EXP, PCI_INTERRUPT_PIN } from '../pci/constants.js';
@@ -348,11 +349,8 @@ export class PciDeviceModel implements VfioDevice {
   mmap(index: number, offset: number, size: number): RegionMapping {
     const r = this.regions[index];
     const memory = r?.memory;
-    const areas = r?.info.sparseMmap;
     const inMemory = memory !== undefined && offset >= 0 && size > 0 && offset + size <= memory.size;
-    const inArea =
-      areas === undefined || areas.some((a) => offset >= a.offset && offset + size <= a.offset + a.size);
-    if (!inMemory || !inArea) {
+    if (r === undefined || !inMemory || !insideMmapArea(r.info, offset, size)) {
       throw new VfioError(
         'EINVAL',
         memory === undefined
