@@ -341,9 +341,6 @@ export class RegionTrap implements AccessHandler {
   private readonly view: DataView;
   /** The scratch bytes of an access by its size (1, 2 or 4). */
   private readonly bytes: Uint8Array[];
-  private readonly b1: Uint8Array;
-  private readonly b2: Uint8Array;
-  private readonly b4: Uint8Array;
 
   constructor(
     private readonly faults: TrapFaults,
@@ -353,9 +350,6 @@ export class RegionTrap implements AccessHandler {
     scratch: Scratch,
   ) {
     this.view = scratch.view;
-    this.b1 = scratch.b1;
-    this.b2 = scratch.b2;
-    this.b4 = scratch.b4;
     this.bytes = [scratch.b1, scratch.b1, scratch.b2, scratch.b4, scratch.b4];
   }
 
@@ -386,11 +380,7 @@ export class RegionTrap implements AccessHandler {
     else if (size === 2) v.setUint16(0, value & 0xffff, true);
     else v.setUint8(0, value & 0xff);
     try {
-      this.file.writeRegion(
-        this.region,
-        this.regionOffset + offset,
-        size === 4 ? this.b4 : size === 2 ? this.b2 : this.b1,
-      );
+      this.file.writeRegion(this.region, this.regionOffset + offset, this.bytes[size]);
     } catch (err) {
       this.faults.fault(err, 'write', this.region, this.regionOffset + offset);
     }
