@@ -98,10 +98,14 @@ export class FrameReassembler {
   private fds: number[] = [];
   private lost: VfioError | undefined;
   private lostAt: MessageHeader | undefined;
-  /** feed()'s lent frame: one buffer and, per message size, views of it made on first use. */
+  /**
+   * feed()'s lent frame: one buffer and, per message size, views of it made on first use. The
+   * tables are made full so that every connection's have the same elements kind (see
+   * SessionRegions: a sparse `[]` turns holey and the next connection's deoptimises feed()).
+   */
   private readonly lendBuffer = new Uint8Array(BORROW_MAX);
-  private readonly lendMessages: (Uint8Array | undefined)[] = [];
-  private readonly lendPayloads: (Uint8Array | undefined)[] = [];
+  private readonly lendMessages: (Uint8Array | undefined)[] = new Array(BORROW_MAX + 1).fill(undefined);
+  private readonly lendPayloads: (Uint8Array | undefined)[] = new Array(BORROW_MAX + 1).fill(undefined);
   private readonly lent: LentFrame = {
     header: { msgId: 0, command: 0, size: 0, flags: 0, errno: 0 },
     message: this.lendBuffer,

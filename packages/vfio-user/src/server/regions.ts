@@ -60,16 +60,23 @@ export class SessionRegions {
   private readonly regionFds = new Map<number, RegionFd | null>();
   /** The access being served, decoded in place. */
   private readonly access: RegionAccessSlot = { offset: 0, region: 0, count: 0 };
-  /** Replies of small reads and writes: one buffer, and views of it by size made on first use. */
+  /**
+   * Replies of small reads and writes: one buffer, and views of it by size made on first use.
+   * The view tables are made full (of undefined) so that every session's arrays have the same
+   * elements kind: a `[]` filled sparsely turns holey, and the next session's fresh `[]` then
+   * deoptimises the hot path and recompiles it (1–18 ms, a stall when the CPU is shared).
+   */
   private readonly replyBuffer = new Uint8Array(REPLY_MAX);
   private readonly replyView = new DataView(this.replyBuffer.buffer);
-  private readonly replyViews: (Uint8Array | undefined)[] = [];
-  private readonly replyData: (Uint8Array | undefined)[] = [];
+  private readonly replyViews: (Uint8Array | undefined)[] = new Array(REPLY_MAX + 1).fill(undefined);
+  private readonly replyData: (Uint8Array | undefined)[] = new Array(REPLY_MAX + 1).fill(undefined);
   private readonly reply: { bytes: Uint8Array; fds?: readonly number[] } = { bytes: this.replyBuffer };
   private writePayload: Uint8Array | undefined;
   /** The data of one REGION_WRITE_MULTI entry, by count (entryData). */
   private readonly entryBuffer = new Uint8Array(VFIO_USER_MULTI_DATA);
-  private readonly entryViews: (Uint8Array | undefined)[] = [];
+  private readonly entryViews: (Uint8Array | undefined)[] = new Array(VFIO_USER_MULTI_DATA + 1).fill(
+    undefined,
+  );
   private readonly entryView = new DataView(this.entryBuffer.buffer);
   private multiBuffer: ArrayBufferLike | undefined;
   private multiView: DataView | undefined;
