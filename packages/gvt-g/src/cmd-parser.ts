@@ -17,7 +17,15 @@
  */
 import { TWO_32 } from '@vfiokit/core';
 import { type GpuAddressSpace, gpuAddress } from './address-space.js';
-import { type CmdKind, type CommandSlot, decodeInto, type EngineClass, KIND } from './cmd-table.js';
+import {
+  type CmdKind,
+  type CommandSlot,
+  decodeWith,
+  type EngineClass,
+  KIND,
+  type MiTable,
+  miTableOf,
+} from './cmd-table.js';
 import { GTT_PAGE_SIZE, MI_BATCH_PPGTT_GEN8, MI_BATCH_SECOND_LEVEL, MI_USE_GGTT } from './constants.js';
 
 export interface ScanLimits {
@@ -70,6 +78,8 @@ export class CommandScanner {
   private ringStart = 0;
   private ringEnd = 0;
   private target: ScanTarget;
+  /** The target engine's MI table, looked up once per submission (reset()). */
+  private mi: MiTable = miTableOf('rcs');
   private readonly cmd = new Uint32Array(0x10000 + 2);
   private readonly decoded: CommandSlot = { name: '', kind: KIND.NOOP_1, length: 0 };
 
@@ -177,7 +187,7 @@ export class CommandScanner {
     if (dw0 === FAULT) return false;
     if (dw0 === 0) return true; // MI_NOOP
     const info = this.decoded;
-    const problem = decodeInto(dw0, this.target.engine, info);
+    const problem = decodeWith(dw0, this.target.engine, this.mi, info);
     if (problem !== undefined) return this.refuse(problem);
     if (info.kind === KIND.NOOP_1) return true;
     const len = info.length;
@@ -246,7 +256,7 @@ export class CommandScanner {
         return this.memory(name, kind, len, (c[0] & MI_USE_GGTT) !== 0, gpuAddress(c[2], c[3], 3), 4);
       }
       case KIND.LRR: {
-        for (const k of [1, 2]) {
+        for (let k = 1; k <= 2; k++) {
           const offset = c[k] & 0x7ffffc;
           if (!this.registerAllowed(offset))
             return this.refuse(`${name} of register 0x${offset.toString(16)}, which is not whitelisted`);
@@ -369,6 +379,7 @@ export class CommandScanner {
 
   private reset(target: ScanTarget | undefined): void {
     this.target = target ?? { engine: 'rcs', ggtt: this.gm };
+    this.mi = miTableOf(this.target.engine);
     this.traceLength = 0;
     this.scanned = 0;
     this.commands = 0;

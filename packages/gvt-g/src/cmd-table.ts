@@ -140,11 +140,29 @@ export function decodeCommand(dw0: number, engine: EngineClass): DecodedCommand 
   return decodeInto(dw0, engine, out) ?? out;
 }
 
+/** An engine's MI opcodes: each one's entry, or why the audit refuses it there. */
+export type MiTable = readonly (MiInfo | string)[];
+
+/** The MI table of `engine`, for a scanner to look up once per submission, not per command. */
+export function miTableOf(engine: EngineClass): MiTable {
+  return MI_ON[engine];
+}
+
 /** decodeCommand into `out`: undefined when `out` holds the command, else why it is refused. */
 export function decodeInto(dw0: number, engine: EngineClass, out: CommandSlot): string | undefined {
+  return decodeWith(dw0, engine, MI_ON[engine], out);
+}
+
+/** decodeInto with the engine's MI table already looked up (`mi` is miTableOf(engine)). */
+export function decodeWith(
+  dw0: number,
+  engine: EngineClass,
+  mi: MiTable,
+  out: CommandSlot,
+): string | undefined {
   const client = dw0 >>> 29;
   if (client === 0) {
-    const info = MI_ON[engine][(dw0 >>> 23) & 0x3f];
+    const info = mi[(dw0 >>> 23) & 0x3f];
     if (typeof info === 'string') return info;
     const length = info.lengthBits === 0 ? 1 : (dw0 & ((1 << info.lengthBits) - 1)) + 2;
     return fill(out, info.name, info.kind, length);
