@@ -78,6 +78,8 @@ export class CommandScanner {
   private ringStart = 0;
   private ringEnd = 0;
   private target: ScanTarget;
+  /** limits.maxDwords, in a field of its own: fetch() reads it on every dword. */
+  private readonly maxDwords: number;
   /** The target engine's MI table, looked up once per submission (reset()). */
   private mi: MiTable = miTableOf('rcs');
   private readonly cmd = new Uint32Array(0x10000 + 2);
@@ -90,6 +92,7 @@ export class CommandScanner {
   ) {
     this.space = gm;
     this.target = { engine: 'rcs', ggtt: gm };
+    this.maxDwords = limits.maxDwords;
   }
 
   /**
@@ -195,7 +198,7 @@ export class CommandScanner {
     const c = this.cmd;
     c[0] = dw0;
     const rest = len - 1;
-    if (this.pageEnd - this.idx >= rest && this.scanned + rest <= this.limits.maxDwords) {
+    if (this.pageEnd - this.idx >= rest && this.scanned + rest <= this.maxDwords) {
       // The whole command lies in the page being read: what fetch() would do, dword by dword.
       const words = this.words;
       const from = this.idx - 1;
@@ -400,7 +403,7 @@ export class CommandScanner {
 
   /** The next dword, or FAULT (with `problem` set). */
   private fetch(): number {
-    if (this.scanned >= this.limits.maxDwords) {
+    if (this.scanned >= this.maxDwords) {
       this.problem = `the submission has more than ${this.limits.maxDwords} dwords of commands (a batch that loops?)`;
       this.problemAt = this.addr;
       return FAULT;
