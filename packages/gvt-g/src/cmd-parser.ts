@@ -259,6 +259,8 @@ export class CommandScanner {
         return this.memory(name, kind, len, (c[0] & MI_USE_GGTT) !== 0, gpuAddress(c[2], c[3], 3), 4);
       }
       case KIND.LRR: {
+        // Two register operands: a shorter command would take its destination from whatever follows it.
+        if (len < 3) return this.refuse(`${name} of ${len} dwords (3 expected)`);
         for (let k = 1; k <= 2; k++) {
           const offset = c[k] & 0x7ffffc;
           if (!this.registerAllowed(offset))

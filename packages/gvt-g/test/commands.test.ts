@@ -176,6 +176,11 @@ describe('command submission', () => {
       'outside this vGPU',
     ],
     ['a register write off the whitelist', [miLoadRegisterImm(1), 0x2030, 0], 'not whitelisted'],
+    [
+      'a register copy one operand short (its destination would be what follows)',
+      [miLoadRegisterImm(1), RCS_GPR_BASE, RCS_GPR_BASE + 8, miInstr(0x2a, 0), RCS_GPR_BASE],
+      'MI_LOAD_REGISTER_REG of 2 dwords (3 expected)',
+    ],
     ['a store outside the vGPU', [...sdi(0x1000, 1)], 'outside this vGPU'],
     ['a store through the PPGTT', [MI_STORE_DATA_IMM | 2, 0x1000, 0, 1], 'PPGTT'],
     ['a batch through the PPGTT', [...bbStart(0x1000, MI_BATCH_PPGTT_GEN8)], 'PPGTT'],
