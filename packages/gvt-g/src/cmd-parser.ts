@@ -57,6 +57,8 @@ export interface ScanTarget {
 }
 
 const FAULT = -1;
+const K_NOOP_1 = KIND.NOOP_1;
+const K_STATE = KIND.STATE;
 /** The 3 dwords of a gen8 MI_BATCH_BUFFER_START. */
 const BB_START_DWORDS = 3;
 
@@ -82,7 +84,6 @@ export class CommandScanner {
   private readonly maxDwords: number;
   /** The target engine's MI table, looked up once per submission (reset()). */
   private mi: MiTable = miTableOf('rcs');
-  private readonly cmd = new Uint32Array(0x10000 + 2);
   private readonly decoded: CommandSlot = { name: '', kind: KIND.NOOP_1, length: 0 };
 
   constructor(
@@ -184,7 +185,12 @@ export class CommandScanner {
     }
   }
 
-  /** Decode, audit and copy one command. `depth` 0 is the ring. */
+  /**
+   * Decode, audit and copy one command. `depth` 0 is the ring. A command with an effect is copied
+   * once, straight into its trace slot (behind room for its tag and length), and audited and
+   * rewritten there; the slot is kept only when emit() takes it. Pipeline state is checked for
+   * length and skipped, never copied.
+   */
   private command(depth: number): boolean {
     const dw0 = this.fetch();
     if (dw0 === FAULT) return false;
@@ -192,33 +198,47 @@ export class CommandScanner {
     const info = this.decoded;
     const problem = decodeWith(dw0, this.target.engine, this.mi, info);
     if (problem !== undefined) return this.refuse(problem);
-    if (info.kind === KIND.NOOP_1) return true;
+    const kind = info.kind;
+    if (kind === K_NOOP_1) return true;
     const len = info.length;
-    if (len > this.cmd.length) return this.refuse(`${info.name} of ${len} dwords is longer than any command`);
-    const c = this.cmd;
-    c[0] = dw0;
     const rest = len - 1;
-    if (this.pageEnd - this.idx >= rest && this.scanned + rest <= this.maxDwords) {
+    const whole = this.pageEnd - this.idx >= rest && this.scanned + rest <= this.maxDwords;
+    if (kind === K_STATE) {
+      if (whole) this.skip(rest);
+      else for (let k = 1; k < len; k++) if (this.fetch() === FAULT) return false;
+      this.commands++;
+      return true;
+    }
+    const o = this.traceLength + 2;
+    if (o + len > this.trace.length) this.grow(o + len);
+    const t = this.trace;
+    t[o] = dw0;
+    if (whole) {
       // The whole command lies in the page being read: what fetch() would do, dword by dword.
       const words = this.words;
       const from = this.idx - 1;
-      for (let k = 1; k < len; k++) c[k] = words[from + k];
-      this.idx += rest;
-      this.scanned += rest;
-      this.addr += 4 * rest;
+      for (let k = 1; k < len; k++) t[o + k] = words[from + k];
+      this.skip(rest);
     } else {
       for (let k = 1; k < len; k++) {
         const w = this.fetch();
         if (w === FAULT) return false;
-        c[k] = w;
+        t[o + k] = w;
       }
     }
     this.commands++;
-    return this.audit(info.name, info.kind, len, depth);
+    return this.audit(info.name, kind, len, depth, o);
   }
 
-  private audit(name: string, kind: CmdKind, len: number, depth: number): boolean {
-    const c = this.cmd;
+  /** Pass `n` dwords of the current page, all within the scan limit (fetch() without the checks). */
+  private skip(n: number): void {
+    this.idx += n;
+    this.scanned += n;
+    this.addr += 4 * n;
+  }
+
+  private audit(name: string, kind: CmdKind, len: number, depth: number, o: number): boolean {
+    const t = this.trace;
     switch (kind) {
       case KIND.STATE:
         return true;
@@ -227,13 +247,13 @@ export class CommandScanner {
         this.ended = true;
         return true;
       case KIND.BB_START:
-        return this.batchBufferStart(len, depth);
+        return this.batchBufferStart(len, depth, o);
       case KIND.USER_INTERRUPT:
         return this.emit(kind, 0, len);
       case KIND.STORE_DWORD: {
         if (len < 4) return this.refuse(`${name} of ${len} dwords (4 or more expected)`);
-        const ggtt = (c[0] & MI_USE_GGTT) !== 0;
-        return this.memory(name, kind, len, ggtt, gpuAddress(c[1], c[2], 3), 4 * (len - 3));
+        const ggtt = (t[o] & MI_USE_GGTT) !== 0;
+        return this.memory(name, kind, len, ggtt, gpuAddress(t[o + 1], t[o + 2], 3), 4 * (len - 3));
       }
       case KIND.STORE_INDEX:
         // MI_STORE_DATA_INDEX: an offset into the engine's status page (audited at execution).
@@ -241,60 +261,61 @@ export class CommandScanner {
       case KIND.LRI: {
         if ((len - 1) % 2 !== 0) return this.refuse(`${name} of ${len} dwords is not offset/value pairs`);
         for (let k = 1; k < len; k += 2) {
-          const offset = c[k] & 0x7ffffc;
+          const offset = t[o + k] & 0x7ffffc;
           if (!this.registerAllowed(offset)) {
             return this.refuse(`${name} to register 0x${offset.toString(16)}, which is not whitelisted`);
           }
-          c[k] = offset;
+          t[o + k] = offset;
         }
         return this.emit(kind, 0, len);
       }
       case KIND.SRM:
       case KIND.LRM: {
         if (len < 4) return this.refuse(`${name} of ${len} dwords (4 expected)`);
-        const offset = c[1] & 0x7ffffc;
+        const offset = t[o + 1] & 0x7ffffc;
         if (!this.registerAllowed(offset))
           return this.refuse(`${name} of register 0x${offset.toString(16)}, which is not whitelisted`);
-        c[1] = offset;
-        return this.memory(name, kind, len, (c[0] & MI_USE_GGTT) !== 0, gpuAddress(c[2], c[3], 3), 4);
+        t[o + 1] = offset;
+        return this.memory(name, kind, len, (t[o] & MI_USE_GGTT) !== 0, gpuAddress(t[o + 2], t[o + 3], 3), 4);
       }
       case KIND.LRR: {
         // Two register operands: a shorter command would take its destination from whatever follows it.
         if (len < 3) return this.refuse(`${name} of ${len} dwords (3 expected)`);
         for (let k = 1; k <= 2; k++) {
-          const offset = c[k] & 0x7ffffc;
+          const offset = t[o + k] & 0x7ffffc;
           if (!this.registerAllowed(offset))
             return this.refuse(`${name} of register 0x${offset.toString(16)}, which is not whitelisted`);
-          c[k] = offset;
+          t[o + k] = offset;
         }
         return this.emit(kind, 0, len);
       }
       case KIND.PIPE_CONTROL: {
         if (len < 5) return this.refuse(`${name} of ${len} dwords (6 expected on gen8)`);
-        const op = (c[1] >>> 14) & 3;
-        if (op === 0 || c[1] & PC_STORE_DATA_INDEX) return this.emit(kind, 0, len);
-        const ggtt = (c[1] & PC_GLOBAL_GTT) !== 0;
-        return this.memory(name, kind, len, ggtt, gpuAddress(c[2], c[3], 7), 8);
+        const op = (t[o + 1] >>> 14) & 3;
+        if (op === 0 || t[o + 1] & PC_STORE_DATA_INDEX) return this.emit(kind, 0, len);
+        const ggtt = (t[o + 1] & PC_GLOBAL_GTT) !== 0;
+        return this.memory(name, kind, len, ggtt, gpuAddress(t[o + 2], t[o + 3], 7), 8);
       }
       case KIND.FLUSH_DW: {
-        const op = (c[0] >>> 14) & 3;
-        if (op === 0 || c[0] & FLUSH_DW_STORE_INDEX) return this.emit(kind, 0, len);
+        const op = (t[o] >>> 14) & 3;
+        if (op === 0 || t[o] & FLUSH_DW_STORE_INDEX) return this.emit(kind, 0, len);
         if (len < 4) return this.refuse(`${name} with a post-sync write of ${len} dwords (4 or 5 expected)`);
-        const ggtt = (c[1] & FLUSH_DW_USE_GTT) !== 0;
-        return this.memory(name, kind, len, ggtt, gpuAddress(c[1], c[2], 7), op === 1 ? 4 * (len - 3) : 8);
+        const ggtt = (t[o + 1] & FLUSH_DW_USE_GTT) !== 0;
+        const at = gpuAddress(t[o + 1], t[o + 2], 7);
+        return this.memory(name, kind, len, ggtt, at, op === 1 ? 4 * (len - 3) : 8);
       }
       case KIND.SEMAPHORE_WAIT: {
         if (len < 4) return this.refuse(`${name} of ${len} dwords (4 expected)`);
-        const ggtt = (c[0] & MI_USE_GGTT) !== 0;
+        const ggtt = (t[o] & MI_USE_GGTT) !== 0;
         const space = this.spaceFor(name, ggtt);
         if (space === undefined) return false;
-        const at = gpuAddress(c[2], c[3], 3);
+        const at = gpuAddress(t[o + 2], t[o + 3], 3);
         if (!space.inside(at, 4))
           return this.refuse(`${name} on memory at 0x${at.toString(16)}, outside this vGPU`);
         return this.emit(kind, ggtt ? 0 : TRACE_PPGTT, len);
       }
       case KIND.COLOR_BLT:
-        return this.colorBlt(len);
+        return this.colorBlt(len, o);
       default:
         return this.refuse(`${name} has no execution`);
     }
@@ -328,43 +349,43 @@ export class CommandScanner {
     return this.emit(kind, ggtt ? 0 : TRACE_PPGTT, len);
   }
 
-  private batchBufferStart(len: number, depth: number): boolean {
-    const c = this.cmd;
+  private batchBufferStart(len: number, depth: number, o: number): boolean {
+    const t = this.trace;
     if (len !== BB_START_DWORDS)
       return this.refuse(`MI_BATCH_BUFFER_START of ${len} dwords (3 expected on gen8)`);
-    const ppgtt = (c[0] & MI_BATCH_PPGTT_GEN8) !== 0;
+    const ppgtt = (t[o] & MI_BATCH_PPGTT_GEN8) !== 0;
     const space = this.spaceFor('MI_BATCH_BUFFER_START', !ppgtt);
     if (space === undefined) return false;
-    const target = gpuAddress(c[1], c[2], 3);
+    const target = gpuAddress(t[o + 1], t[o + 2], 3);
     if (!space.inside(target, 4)) {
       return this.refuse(
         `MI_BATCH_BUFFER_START to ${ppgtt ? 'PPGTT address' : 'GM'} 0x${target.toString(16)}, outside this vGPU`,
       );
     }
     if (depth === 0) {
-      if (c[0] & MI_BATCH_SECOND_LEVEL) return this.refuse('a second-level batch started from the ring');
+      if (t[o] & MI_BATCH_SECOND_LEVEL) return this.refuse('a second-level batch started from the ring');
       this.followBatch = { space, at: target };
       return true;
     }
     this.jump = { space, at: target };
-    this.jumpSecondLevel = (c[0] & MI_BATCH_SECOND_LEVEL) !== 0;
+    this.jumpSecondLevel = (t[o] & MI_BATCH_SECOND_LEVEL) !== 0;
     if (this.jumpSecondLevel && depth + 1 > this.limits.maxDepth) {
       return this.refuse(`batch buffers nest deeper than ${this.limits.maxDepth} levels`);
     }
     return true;
   }
 
-  private colorBlt(len: number): boolean {
-    const c = this.cmd;
+  private colorBlt(len: number, o: number): boolean {
+    const t = this.trace;
     if (len !== 7) return this.refuse(`XY_COLOR_BLT of ${len} dwords (7 expected on gen8)`);
-    const br13 = c[1];
+    const br13 = t[o + 1];
     const bpp = BLT_BYTES_PER_PIXEL[(br13 >>> 24) & 3];
     const pitch = br13 & 0xffff;
-    const x1 = c[2] & 0xffff;
-    const y1 = c[2] >>> 16;
-    const x2 = c[3] & 0xffff;
-    const y2 = c[3] >>> 16;
-    const dst = c[4] + (c[5] & 0xffff) * TWO_32;
+    const x1 = t[o + 2] & 0xffff;
+    const y1 = t[o + 2] >>> 16;
+    const x2 = t[o + 3] & 0xffff;
+    const y2 = t[o + 3] >>> 16;
+    const dst = t[o + 4] + (t[o + 5] & 0xffff) * TWO_32;
     if (x2 > x1 && y2 > y1) {
       if (x2 * bpp > pitch)
         return this.refuse(`XY_COLOR_BLT rows of ${x2 * bpp} bytes exceed the ${pitch}-byte pitch`);
@@ -428,21 +449,20 @@ export class CommandScanner {
     return this.words[this.idx++];
   }
 
-  /** Copy the current command into the trace behind its tag and length. */
+  /** Keep the command audited in the trace slot after the last one: its tag and length go before it. */
   private emit(kind: CmdKind, flags: number, len: number): boolean {
-    if (this.traceLength + len + 2 > this.trace.length) {
-      const bigger = new Uint32Array(Math.max(this.trace.length * 2, this.traceLength + len + 2));
-      bigger.set(this.trace);
-      this.trace = bigger;
-    }
-    const trace = this.trace;
-    const c = this.cmd;
-    let at = this.traceLength;
-    trace[at++] = kind | flags;
-    trace[at++] = len;
-    for (let k = 0; k < len; k++) trace[at++] = c[k];
-    this.traceLength = at;
+    const at = this.traceLength;
+    this.trace[at] = kind | flags;
+    this.trace[at + 1] = len;
+    this.traceLength = at + 2 + len;
     return true;
+  }
+
+  /** Room for `need` dwords of trace: what is kept so far moves to a bigger array. */
+  private grow(need: number): void {
+    const bigger = new Uint32Array(Math.max(this.trace.length * 2, need));
+    bigger.set(this.trace.subarray(0, this.traceLength));
+    this.trace = bigger;
   }
 
   private refuse(problem: string): boolean {
