@@ -236,4 +236,68 @@ describe('DeviceFile region accesses', () => {
     expect(file.writeRegion(2, 2 ** 33 - 4, new Uint8Array(4))).toBe(4);
     expect(seen).toEqual([2 ** 32 + 8, 2 ** 33 - 4]);
   });
+
+  it("keeps every file's counters and limits its own, across many opens and a device of many regions", () => {
+    // Open far more files than share one backing store, and count a different number of reads on each.
+    const files = Array.from({ length: 300 }, (_, i) => open(`many${i}`));
+    files.forEach((f, i) => {
+      for (let k = 0; k < i % 7; k++) f.readRegion(0, 4 * k, new Uint8Array(4));
+      // A write of no bytes is refused and counted as an error.
+      if (i % 3 === 0) expect(() => f.writeRegion(0, 0, new Uint8Array(0))).toThrow(/EINVAL/);
+      else f.writeRegion(0, 0, new Uint8Array(i % 3));
+    });
+    files.forEach((f, i) => {
+      // The open wrote COMMAND once (2 bytes of region 7); nothing else touched region 7.
+      expect(f.regionCounters(0)).toEqual({
+        reads: i % 7,
+        writes: i % 3 === 0 ? 0 : 1,
+        bytesRead: 4 * (i % 7),
+        bytesWritten: i % 3,
+        errors: i % 3 === 0 ? 1 : 0,
+      });
+      expect(f.regionCounters(7)).toMatchObject({ writes: 1, bytesWritten: 2, errors: 0 });
+    });
+    // Closing one file shuts its regions only.
+    files[10].close();
+    expect(() => files[10].readRegion(0, 0, new Uint8Array(4))).toThrow(/EBADF/);
+    expect(() => files[11].readRegion(0, 0, new Uint8Array(4))).not.toThrow();
+    expect(files[11].regionCounters(0)?.reads).toBe((11 % 7) + 1);
+    for (const f of files) f.close();
+
+    // A device with more regions than one backing store holds numbers for.
+    const regions = 2000;
+    const big = {
+      name: 'wide',
+      info: () => ({ reset: false, numRegions: regions, numIrqs: 0 }),
+      regionInfo: (i: number) => ({ index: i, size: 16, read: true, write: i % 2 === 0, mmap: false }),
+      irqInfo: () => undefined,
+      open: () => {},
+      close: () => {},
+      read: (_i: number, _o: number, dst: Uint8Array) => dst.fill(0xab),
+      write: () => {},
+    };
+    const wide = new DeviceFile(big, host);
+    wide.open();
+    const dst = new Uint8Array(4);
+    wide.readRegion(regions - 1, 12, dst);
+    expect([...dst]).toEqual([0xab, 0xab, 0xab, 0xab]);
+    expect(() => wide.writeRegion(regions - 1, 0, dst)).toThrow(/EINVAL.*read-only/);
+    wide.writeRegion(regions - 2, 0, dst);
+    expect(wide.regionCounters(regions - 1)).toEqual({
+      reads: 1,
+      writes: 0,
+      bytesRead: 4,
+      bytesWritten: 0,
+      errors: 1,
+    });
+    expect(wide.regionCounters(regions - 2)).toEqual({
+      reads: 0,
+      writes: 1,
+      bytesRead: 0,
+      bytesWritten: 4,
+      errors: 0,
+    });
+    expect(wide.regionCounters(0)).toEqual({ reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, errors: 0 });
+    wide.close();
+  });
 });

@@ -38,6 +38,28 @@ const INDEX_SPAN = 1099511627776; // 2 ** VFIO_PCI_OFFSET_SHIFT, drivers/vfio/pc
 /** Counters kept per region: reads, writes, bytes read, bytes written, errors. */
 const COUNTERS = 5;
 
+/**
+ * Region tables take their numbers from shared slabs: a typed array past 64 bytes has its own
+ * buffer outside the heap, which is dear to make (and to collect), and a device file is opened for
+ * every attach. A slab is never handed out twice, so every table starts at zero; it lives as long
+ * as one of its tables does.
+ */
+const SLAB_BYTES = 32768;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+/** The byte offset in `slab` of `count` fresh zeroed numbers (a new slab when this one is full). */
+function takeNumbers(count: number): number {
+  const bytes = count * 8;
+  if (slabUsed + bytes > SLAB_BYTES) {
+    slab = new ArrayBuffer(Math.max(SLAB_BYTES, bytes));
+    slabUsed = 0;
+  }
+  const at = slabUsed;
+  slabUsed += bytes;
+  return at;
+}
+
 export class RegionTable {
   /** Every region index of the device, absent ones included (size 0). */
   readonly regions: ResolvedRegion[] = [];
@@ -63,9 +85,11 @@ export class RegionTable {
       this.regions.push(resolved);
       if (resolved.offset === defaultOffset(i)) this.byShift[i] = resolved;
     }
-    this.tally = new Float64Array(this.regions.length * COUNTERS);
-    this.readLimit = new Float64Array(this.regions.length);
-    this.writeLimit = new Float64Array(this.regions.length);
+    const n = this.regions.length;
+    const at = takeNumbers(n * (COUNTERS + 2));
+    this.tally = new Float64Array(slab, at, n * COUNTERS);
+    this.readLimit = new Float64Array(slab, at + n * COUNTERS * 8, n);
+    this.writeLimit = new Float64Array(slab, at + n * (COUNTERS + 1) * 8, n);
   }
 
   /** The file was opened (the limits let the regions' accesses through) or closed (they let none). */
