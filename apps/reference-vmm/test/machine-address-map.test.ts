@@ -1,7 +1,10 @@
 import { VfioError } from '@vfiokit/core';
+import type { DeviceFile } from '@vfiokit/core/host';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { RegionTrap, type TrapFaults } from '../src/machine/address-map.js';
 import { type AccessHandler, AddressMap, GuestMemory, Machine, MemoryHandler } from '../src/machine/index.js';
+import { Scratch } from '../src/machine/vfio-pci/bytes.js';
 import { slot, TestDevice } from './machine-fixtures.js';
 
 function tagged(tag: number): AccessHandler {
@@ -42,6 +45,26 @@ describe('AddressMap', () => {
     map.write(0x103, 2, 0);
     expect(map.unclaimedReads).toBe(1);
     expect(map.unclaimedWrites).toBe(1);
+  });
+
+  it('serves an access in the last range found, and an access running past its end all-ones', () => {
+    const map = new AddressMap('memory', 0x1_0000);
+    const a = map.add({ start: 0x100, size: 8, kind: 'trapped', owner: 'a', handler: tagged(1) });
+    const b = map.add({ start: 0x108, size: 8, kind: 'trapped', owner: 'b', handler: tagged(2) });
+    expect(map.read(0x104, 4)).toBe(0x10004);
+    // the last range found is `a`: these start in it and end past it
+    expect(map.read(0x106, 4)).toBe(0xffffffff);
+    expect(map.read(0x107, 2)).toBe(0xffff);
+    map.write(0x105, 4, 0);
+    expect(map.read(0x107, 1)).toBe(0x10007);
+    // the next range, then back
+    expect(map.read(0x108, 4)).toBe(0x20000);
+    expect(map.read(0x10c, 4)).toBe(0x20004);
+    expect(map.read(0x100, 4)).toBe(0x10000);
+    expect(map.read(0x110, 1)).toBe(0xff);
+    expect(map.unclaimedReads).toBe(3);
+    expect(map.unclaimedWrites).toBe(1);
+    expect([a.reads, b.reads, a.writes]).toEqual([3, 2, 0]);
   });
 
   it('forgets a removed range', () => {
@@ -92,6 +115,84 @@ describe('AddressMap', () => {
         },
       ),
     );
+  });
+});
+
+describe('RegionTrap in the map', () => {
+  /** A device file whose region accesses are recorded, and refused with EIO when `refuse` is set. */
+  function fakeFile() {
+    const calls: { op: string; region: number; offset: number; bytes: number[] }[] = [];
+    const state = { refuse: false, value: [0x78, 0x56, 0x34, 0x12] };
+    const access = (op: string) => (region: number, offset: number, data: Uint8Array) => {
+      if (state.refuse) throw new VfioError('EIO', `device fake, region ${region}: ${op} refused.`);
+      if (op === 'read') data.set(state.value.slice(0, data.length));
+      calls.push({ op, region, offset, bytes: [...data] });
+      return data.length;
+    };
+    const file = { readRegion: access('read'), writeRegion: access('write') };
+    return { file: file as unknown as DeviceFile, calls, state };
+  }
+  function faultLog() {
+    const faults: { operation: string; region: number; offset: number; code: string }[] = [];
+    const sink: TrapFaults = {
+      fault: (err, operation, region, offset) =>
+        faults.push({ operation, region, offset, code: (err as VfioError).code }),
+    };
+    return { faults, sink };
+  }
+
+  it('reads and writes each size at the region offset of the trapped part, little endian', () => {
+    const { file, calls } = fakeFile();
+    const { faults, sink } = faultLog();
+    const map = new AddressMap('memory', 0x1_0000);
+    const trap = new RegionTrap(sink, file, 3, 0x1000, new Scratch());
+    const range = map.add({ start: 0x8000, size: 0x100, kind: 'trapped', owner: 'dev', handler: trap });
+    expect(map.read(0x8010, 4)).toBe(0x12345678);
+    expect(map.read(0x8014, 2)).toBe(0x5678);
+    expect(map.read(0x80ff, 1)).toBe(0x78);
+    map.write(0x8020, 4, 0xa1b2c3d4);
+    map.write(0x8024, 2, 0x1beef);
+    map.write(0x8026, 1, 0x1ee);
+    expect(calls).toEqual([
+      { op: 'read', region: 3, offset: 0x1010, bytes: [0x78, 0x56, 0x34, 0x12] },
+      { op: 'read', region: 3, offset: 0x1014, bytes: [0x78, 0x56] },
+      { op: 'read', region: 3, offset: 0x10ff, bytes: [0x78] },
+      { op: 'write', region: 3, offset: 0x1020, bytes: [0xd4, 0xc3, 0xb2, 0xa1] },
+      { op: 'write', region: 3, offset: 0x1024, bytes: [0xef, 0xbe] },
+      { op: 'write', region: 3, offset: 0x1026, bytes: [0xee] },
+    ]);
+    expect([range.reads, range.writes]).toEqual([3, 3]);
+    expect(faults).toEqual([]);
+  });
+
+  it('answers a refused read all-ones and drops a refused write, telling the fault with the region offset', () => {
+    const { file, calls, state } = fakeFile();
+    const { faults, sink } = faultLog();
+    const map = new AddressMap('memory', 0x1_0000);
+    map.add({
+      start: 0x8000,
+      size: 0x100,
+      kind: 'trapped',
+      owner: 'dev',
+      handler: new RegionTrap(sink, file, 2, 0x40, new Scratch()),
+    });
+    state.refuse = true;
+    expect(map.read(0x8008, 4)).toBe(0xffffffff);
+    expect(map.read(0x8008, 2)).toBe(0xffff);
+    expect(map.read(0x8009, 1)).toBe(0xff);
+    map.write(0x800c, 4, 1);
+    map.write(0x800c, 2, 1);
+    expect(faults).toEqual([
+      { operation: 'read', region: 2, offset: 0x48, code: 'EIO' },
+      { operation: 'read', region: 2, offset: 0x48, code: 'EIO' },
+      { operation: 'read', region: 2, offset: 0x49, code: 'EIO' },
+      { operation: 'write', region: 2, offset: 0x4c, code: 'EIO' },
+      { operation: 'write', region: 2, offset: 0x4c, code: 'EIO' },
+    ]);
+    // the next access the device takes is served as before
+    state.refuse = false;
+    expect(map.read(0x8008, 4)).toBe(0x12345678);
+    expect(calls).toEqual([{ op: 'read', region: 2, offset: 0x48, bytes: [0x78, 0x56, 0x34, 0x12] }]);
   });
 });
 
