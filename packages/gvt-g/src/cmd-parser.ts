@@ -19,12 +19,15 @@ import { TWO_32 } from '@vfiokit/core';
 import { type GpuAddressSpace, gpuAddress } from './address-space.js';
 import {
   type CmdKind,
-  type CommandSlot,
-  decodeWith,
+  DECODE_KIND_BITS,
+  DECODE_MASK_SHIFT,
+  decodeCommand,
+  decodeTableOf,
   type EngineClass,
   KIND,
-  type MiTable,
-  miTableOf,
+  learnDecode,
+  REFUSED,
+  UNKNOWN,
 } from './cmd-table.js';
 import { GTT_PAGE_SIZE, MI_BATCH_PPGTT_GEN8, MI_BATCH_SECOND_LEVEL, MI_USE_GGTT } from './constants.js';
 
@@ -82,9 +85,8 @@ export class CommandScanner {
   private target: ScanTarget;
   /** limits.maxDwords, in a field of its own: fetch() reads it on every dword. */
   private readonly maxDwords: number;
-  /** The target engine's MI table, looked up once per submission (reset()). */
-  private mi: MiTable = miTableOf('rcs');
-  private readonly decoded: CommandSlot = { name: '', kind: KIND.NOOP_1, length: 0 };
+  /** The target engine's decode table (decodeTableOf), looked up once per submission (reset()). */
+  private decode: Int32Array = decodeTableOf('rcs');
 
   constructor(
     private readonly gm: GpuAddressSpace,
@@ -195,12 +197,15 @@ export class CommandScanner {
     const dw0 = this.fetch();
     if (dw0 === FAULT) return false;
     if (dw0 === 0) return true; // MI_NOOP
-    const info = this.decoded;
-    const problem = decodeWith(dw0, this.target.engine, this.mi, info);
-    if (problem !== undefined) return this.refuse(problem);
-    const kind = info.kind;
+    let entry = this.decode[dw0 >>> 16];
+    if (entry < 0) {
+      if (entry === UNKNOWN) entry = learnDecode(this.target.engine, dw0);
+      if (entry === REFUSED) return this.refuse(decodeCommand(dw0, this.target.engine) as string);
+    }
+    const kind = (entry & DECODE_KIND_BITS) as CmdKind;
     if (kind === K_NOOP_1) return true;
-    const len = info.length;
+    const mask = entry >>> DECODE_MASK_SHIFT;
+    const len = mask === 0 ? 1 : (dw0 & mask) + 2;
     const rest = len - 1;
     const whole = this.pageEnd - this.idx >= rest && this.scanned + rest <= this.maxDwords;
     if (kind === K_STATE) {
@@ -227,7 +232,7 @@ export class CommandScanner {
       }
     }
     this.commands++;
-    return this.audit(info.name, kind, len, depth, o);
+    return this.audit(kind, len, depth, o);
   }
 
   /** Pass `n` dwords of the current page, all within the scan limit (fetch() without the checks). */
@@ -237,7 +242,8 @@ export class CommandScanner {
     this.addr += 4 * n;
   }
 
-  private audit(name: string, kind: CmdKind, len: number, depth: number, o: number): boolean {
+  /** Audit the command at trace[o] (rewriting its register offsets there); emit() keeps it. */
+  private audit(kind: CmdKind, len: number, depth: number, o: number): boolean {
     const t = this.trace;
     switch (kind) {
       case KIND.STATE:
@@ -251,19 +257,22 @@ export class CommandScanner {
       case KIND.USER_INTERRUPT:
         return this.emit(kind, 0, len);
       case KIND.STORE_DWORD: {
-        if (len < 4) return this.refuse(`${name} of ${len} dwords (4 or more expected)`);
+        if (len < 4) return this.refuse(`${this.nameAt(o)} of ${len} dwords (4 or more expected)`);
         const ggtt = (t[o] & MI_USE_GGTT) !== 0;
-        return this.memory(name, kind, len, ggtt, gpuAddress(t[o + 1], t[o + 2], 3), 4 * (len - 3));
+        return this.memory(o, kind, len, ggtt, gpuAddress(t[o + 1], t[o + 2], 3), 4 * (len - 3));
       }
       case KIND.STORE_INDEX:
         // MI_STORE_DATA_INDEX: an offset into the engine's status page (audited at execution).
         return this.emit(kind, 0, len);
       case KIND.LRI: {
-        if ((len - 1) % 2 !== 0) return this.refuse(`${name} of ${len} dwords is not offset/value pairs`);
+        if ((len - 1) % 2 !== 0)
+          return this.refuse(`${this.nameAt(o)} of ${len} dwords is not offset/value pairs`);
         for (let k = 1; k < len; k += 2) {
           const offset = t[o + k] & 0x7ffffc;
           if (!this.registerAllowed(offset)) {
-            return this.refuse(`${name} to register 0x${offset.toString(16)}, which is not whitelisted`);
+            return this.refuse(
+              `${this.nameAt(o)} to register 0x${offset.toString(16)}, which is not whitelisted`,
+            );
           }
           t[o + k] = offset;
         }
@@ -271,79 +280,77 @@ export class CommandScanner {
       }
       case KIND.SRM:
       case KIND.LRM: {
-        if (len < 4) return this.refuse(`${name} of ${len} dwords (4 expected)`);
+        if (len < 4) return this.refuse(`${this.nameAt(o)} of ${len} dwords (4 expected)`);
         const offset = t[o + 1] & 0x7ffffc;
         if (!this.registerAllowed(offset))
-          return this.refuse(`${name} of register 0x${offset.toString(16)}, which is not whitelisted`);
+          return this.refuse(
+            `${this.nameAt(o)} of register 0x${offset.toString(16)}, which is not whitelisted`,
+          );
         t[o + 1] = offset;
-        return this.memory(name, kind, len, (t[o] & MI_USE_GGTT) !== 0, gpuAddress(t[o + 2], t[o + 3], 3), 4);
+        return this.memory(o, kind, len, (t[o] & MI_USE_GGTT) !== 0, gpuAddress(t[o + 2], t[o + 3], 3), 4);
       }
       case KIND.LRR: {
         // Two register operands: a shorter command would take its destination from whatever follows it.
-        if (len < 3) return this.refuse(`${name} of ${len} dwords (3 expected)`);
+        if (len < 3) return this.refuse(`${this.nameAt(o)} of ${len} dwords (3 expected)`);
         for (let k = 1; k <= 2; k++) {
           const offset = t[o + k] & 0x7ffffc;
           if (!this.registerAllowed(offset))
-            return this.refuse(`${name} of register 0x${offset.toString(16)}, which is not whitelisted`);
+            return this.refuse(
+              `${this.nameAt(o)} of register 0x${offset.toString(16)}, which is not whitelisted`,
+            );
           t[o + k] = offset;
         }
         return this.emit(kind, 0, len);
       }
       case KIND.PIPE_CONTROL: {
-        if (len < 5) return this.refuse(`${name} of ${len} dwords (6 expected on gen8)`);
+        if (len < 5) return this.refuse(`${this.nameAt(o)} of ${len} dwords (6 expected on gen8)`);
         const op = (t[o + 1] >>> 14) & 3;
         if (op === 0 || t[o + 1] & PC_STORE_DATA_INDEX) return this.emit(kind, 0, len);
         const ggtt = (t[o + 1] & PC_GLOBAL_GTT) !== 0;
-        return this.memory(name, kind, len, ggtt, gpuAddress(t[o + 2], t[o + 3], 7), 8);
+        return this.memory(o, kind, len, ggtt, gpuAddress(t[o + 2], t[o + 3], 7), 8);
       }
       case KIND.FLUSH_DW: {
         const op = (t[o] >>> 14) & 3;
         if (op === 0 || t[o] & FLUSH_DW_STORE_INDEX) return this.emit(kind, 0, len);
-        if (len < 4) return this.refuse(`${name} with a post-sync write of ${len} dwords (4 or 5 expected)`);
+        if (len < 4)
+          return this.refuse(`${this.nameAt(o)} with a post-sync write of ${len} dwords (4 or 5 expected)`);
         const ggtt = (t[o + 1] & FLUSH_DW_USE_GTT) !== 0;
         const at = gpuAddress(t[o + 1], t[o + 2], 7);
-        return this.memory(name, kind, len, ggtt, at, op === 1 ? 4 * (len - 3) : 8);
+        return this.memory(o, kind, len, ggtt, at, op === 1 ? 4 * (len - 3) : 8);
       }
       case KIND.SEMAPHORE_WAIT: {
-        if (len < 4) return this.refuse(`${name} of ${len} dwords (4 expected)`);
+        if (len < 4) return this.refuse(`${this.nameAt(o)} of ${len} dwords (4 expected)`);
         const ggtt = (t[o] & MI_USE_GGTT) !== 0;
-        const space = this.spaceFor(name, ggtt);
+        const space = this.spaceFor(o, ggtt);
         if (space === undefined) return false;
         const at = gpuAddress(t[o + 2], t[o + 3], 3);
         if (!space.inside(at, 4))
-          return this.refuse(`${name} on memory at 0x${at.toString(16)}, outside this vGPU`);
+          return this.refuse(`${this.nameAt(o)} on memory at 0x${at.toString(16)}, outside this vGPU`);
         return this.emit(kind, ggtt ? 0 : TRACE_PPGTT, len);
       }
       case KIND.COLOR_BLT:
         return this.colorBlt(len, o);
       default:
-        return this.refuse(`${name} has no execution`);
+        return this.refuse(`${this.nameAt(o)} has no execution`);
     }
   }
 
   /** The space a command's address lives in; a refusal when it names a PPGTT the context lacks. */
-  private spaceFor(name: string, ggtt: boolean): GpuAddressSpace | undefined {
+  private spaceFor(o: number, ggtt: boolean): GpuAddressSpace | undefined {
     if (ggtt) return this.gm;
     if (this.target.ppgtt === undefined) {
-      this.refuse(`${name} through the PPGTT, which ring-buffer mode does not have`);
+      this.refuse(`${this.nameAt(o)} through the PPGTT, which ring-buffer mode does not have`);
       return undefined;
     }
     return this.target.ppgtt;
   }
 
-  private memory(
-    name: string,
-    kind: CmdKind,
-    len: number,
-    ggtt: boolean,
-    at: number,
-    bytes: number,
-  ): boolean {
-    const space = this.spaceFor(name, ggtt);
+  private memory(o: number, kind: CmdKind, len: number, ggtt: boolean, at: number, bytes: number): boolean {
+    const space = this.spaceFor(o, ggtt);
     if (space === undefined) return false;
     if (!space.inside(at, bytes)) {
       return this.refuse(
-        `${name} to ${ggtt ? 'GM' : 'PPGTT address'} 0x${at.toString(16)}, outside this vGPU`,
+        `${this.nameAt(o)} to ${ggtt ? 'GM' : 'PPGTT address'} 0x${at.toString(16)}, outside this vGPU`,
       );
     }
     return this.emit(kind, ggtt ? 0 : TRACE_PPGTT, len);
@@ -354,7 +361,7 @@ export class CommandScanner {
     if (len !== BB_START_DWORDS)
       return this.refuse(`MI_BATCH_BUFFER_START of ${len} dwords (3 expected on gen8)`);
     const ppgtt = (t[o] & MI_BATCH_PPGTT_GEN8) !== 0;
-    const space = this.spaceFor('MI_BATCH_BUFFER_START', !ppgtt);
+    const space = this.spaceFor(o, !ppgtt);
     if (space === undefined) return false;
     const target = gpuAddress(t[o + 1], t[o + 2], 3);
     if (!space.inside(target, 4)) {
@@ -405,7 +412,7 @@ export class CommandScanner {
 
   private reset(target: ScanTarget | undefined): void {
     this.target = target ?? { engine: 'rcs', ggtt: this.gm };
-    this.mi = miTableOf(this.target.engine);
+    this.decode = decodeTableOf(this.target.engine);
     this.traceLength = 0;
     this.scanned = 0;
     this.commands = 0;
@@ -463,6 +470,12 @@ export class CommandScanner {
     const bigger = new Uint32Array(Math.max(this.trace.length * 2, need));
     bigger.set(this.trace.subarray(0, this.traceLength));
     this.trace = bigger;
+  }
+
+  /** The name of the command whose dword 0 is trace[o], for a refusal. */
+  private nameAt(o: number): string {
+    const decoded = decodeCommand(this.trace[o], this.target.engine);
+    return typeof decoded === 'string' ? decoded : decoded.name;
   }
 
   private refuse(problem: string): boolean {

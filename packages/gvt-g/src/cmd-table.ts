@@ -108,6 +108,8 @@ const MI_ON: Readonly<Record<EngineClass, readonly (MiInfo | string)[]>> = Objec
   ) as Record<EngineClass, (MiInfo | string)[]>,
 );
 
+const command = (name: string, kind: CmdKind, length: number): DecodedCommand => ({ name, kind, length });
+
 /** Render (client 3) command names by dword 0's bits 31:16, made once each. */
 const GFXPIPE_NAMES: (string | undefined)[] = new Array(0x10000);
 
@@ -120,58 +122,61 @@ function gfxpipeName(prefix: string, id: number): string {
   return name;
 }
 
-/** A decoded command the scanner fills in place (no object per command). */
-export interface CommandSlot {
-  name: string;
-  kind: CmdKind;
-  length: number;
+/**
+ * A decode table entry: the command's kind in bits 3:0 and, from bit 4, the mask of its length
+ * field (length = (dw0 & mask) + 2; mask 0: one dword); REFUSED where the audit refuses it,
+ * UNKNOWN until the key is first seen.
+ */
+export const REFUSED = -1;
+export const UNKNOWN = -2;
+export const DECODE_KIND_BITS = 0xf;
+export const DECODE_MASK_SHIFT = 4;
+
+const DECODE_TABLES = new Map<EngineClass, Int32Array>();
+
+/**
+ * decodeCommand on `engine` as one load per command, keyed by dword 0's bits 31:16: every rule
+ * that picks a command (client, opcode, sub-opcode) lies in those bits, and its length is a mask
+ * of the low ones. Entries are learnt from decodeCommand itself (learnDecode) the first time a
+ * key is seen, so the two cannot disagree; decodeCommand still names a command and says why one
+ * is refused.
+ */
+export function decodeTableOf(engine: EngineClass): Int32Array {
+  let table = DECODE_TABLES.get(engine);
+  if (table === undefined) {
+    table = new Int32Array(0x10000).fill(UNKNOWN);
+    DECODE_TABLES.set(engine, table);
+  }
+  return table;
 }
 
-function fill(out: CommandSlot, name: string, kind: CmdKind, length: number): undefined {
-  out.name = name;
-  out.kind = kind;
-  out.length = length;
-  return undefined;
+/** The entry of dword 0's key in `engine`'s table (decodeTableOf), learnt now and kept. */
+export function learnDecode(engine: EngineClass, dw0: number): number {
+  const key = dw0 >>> 16;
+  const short = decodeCommand((key << 16) >>> 0, engine);
+  const long = decodeCommand(((key << 16) | 0xffff) >>> 0, engine);
+  const entry =
+    typeof short === 'string' || typeof long === 'string'
+      ? REFUSED
+      : short.kind | ((short.length === 1 ? 0 : long.length - 2) << DECODE_MASK_SHIFT);
+  decodeTableOf(engine)[key] = entry;
+  return entry;
 }
 
 /** The command dword 0 starts on `engine`, or why the audit refuses it. */
 export function decodeCommand(dw0: number, engine: EngineClass): DecodedCommand | string {
-  const out: CommandSlot = { name: '', kind: KIND.NOOP_1, length: 0 };
-  return decodeInto(dw0, engine, out) ?? out;
-}
-
-/** An engine's MI opcodes: each one's entry, or why the audit refuses it there. */
-export type MiTable = readonly (MiInfo | string)[];
-
-/** The MI table of `engine`, for a scanner to look up once per submission, not per command. */
-export function miTableOf(engine: EngineClass): MiTable {
-  return MI_ON[engine];
-}
-
-/** decodeCommand into `out`: undefined when `out` holds the command, else why it is refused. */
-export function decodeInto(dw0: number, engine: EngineClass, out: CommandSlot): string | undefined {
-  return decodeWith(dw0, engine, MI_ON[engine], out);
-}
-
-/** decodeInto with the engine's MI table already looked up (`mi` is miTableOf(engine)). */
-export function decodeWith(
-  dw0: number,
-  engine: EngineClass,
-  mi: MiTable,
-  out: CommandSlot,
-): string | undefined {
   const client = dw0 >>> 29;
   if (client === 0) {
-    const info = mi[(dw0 >>> 23) & 0x3f];
+    const info = MI_ON[engine][(dw0 >>> 23) & 0x3f];
     if (typeof info === 'string') return info;
     const length = info.lengthBits === 0 ? 1 : (dw0 & ((1 << info.lengthBits) - 1)) + 2;
-    return fill(out, info.name, info.kind, length);
+    return command(info.name, info.kind, length);
   }
   if (client === 2) {
     if (engine !== 'bcs' && engine !== 'rcs')
       return `blitter command ${hex8(dw0)} is not a command of the ${engine} engine`;
     const op = (dw0 >>> 22) & 0x7f;
-    if (op === BLT_XY_COLOR_BLT) return fill(out, 'XY_COLOR_BLT', KIND.COLOR_BLT, (dw0 & 0xff) + 2);
+    if (op === BLT_XY_COLOR_BLT) return command('XY_COLOR_BLT', KIND.COLOR_BLT, (dw0 & 0xff) + 2);
     return `command ${hex8(dw0)} is not in the allowed subset (the simulated blitter fills rectangles only)`;
   }
   if (client === 3) {
@@ -180,16 +185,16 @@ export function decodeWith(
     const op = (dw0 >>> 24) & 7;
     const sub = (dw0 >>> 16) & 0xff;
     const id = dw0 >>> 16;
-    if (ONE_DWORD_3D.has(id)) return fill(out, gfxpipeName('GFXPIPE', id), KIND.STATE, 1);
+    if (ONE_DWORD_3D.has(id)) return command(gfxpipeName('GFXPIPE', id), KIND.STATE, 1);
     if (pipe === 3 && op === 2 && sub === 0)
-      return fill(out, 'PIPE_CONTROL', KIND.PIPE_CONTROL, (dw0 & 0xff) + 2);
-    if (pipe === 3 && op === 3 && sub === 0) return fill(out, '3DPRIMITIVE', KIND.STATE, (dw0 & 0xff) + 2);
+      return command('PIPE_CONTROL', KIND.PIPE_CONTROL, (dw0 & 0xff) + 2);
+    if (pipe === 3 && op === 3 && sub === 0) return command('3DPRIMITIVE', KIND.STATE, (dw0 & 0xff) + 2);
     if (pipe === 3 && (op === 0 || op === 1)) {
       const bits = NINE_BIT_3D.has(id) ? 9 : 8;
-      return fill(out, gfxpipeName('3DSTATE', id), KIND.STATE, (dw0 & ((1 << bits) - 1)) + 2);
+      return command(gfxpipeName('3DSTATE', id), KIND.STATE, (dw0 & ((1 << bits) - 1)) + 2);
     }
-    if (pipe === 2) return fill(out, gfxpipeName('MEDIA', id), KIND.STATE, (dw0 & 0xffff) + 2);
-    if (pipe === 0 || pipe === 1) return fill(out, gfxpipeName('GFXPIPE', id), KIND.STATE, (dw0 & 0xff) + 2);
+    if (pipe === 2) return command(gfxpipeName('MEDIA', id), KIND.STATE, (dw0 & 0xffff) + 2);
+    if (pipe === 0 || pipe === 1) return command(gfxpipeName('GFXPIPE', id), KIND.STATE, (dw0 & 0xff) + 2);
   }
   return `command ${hex8(dw0)} is not in the allowed subset`;
 }

@@ -9,6 +9,15 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { GpuAddressSpace } from '../src/address-space.js';
 import {
+  DECODE_KIND_BITS,
+  DECODE_MASK_SHIFT,
+  decodeCommand,
+  decodeTableOf,
+  learnDecode,
+  REFUSED,
+  UNKNOWN,
+} from '../src/cmd-table.js';
+import {
   CommandScanner,
   type EngineClass,
   GTT_PAGE_SIZE,
@@ -282,6 +291,28 @@ describe('command scanner against its model', () => {
         },
       ),
       { numRuns: 600 },
+    );
+  });
+
+  it('decodes through its table as decodeCommand does, for any dword 0 on any engine (property)', () => {
+    const engine = fc.constantFrom<EngineClass>('rcs', 'bcs', 'vcs', 'vecs');
+    fc.assert(
+      fc.property(u32, engine, (dw0, e) => {
+        const seen = decodeTableOf(e)[dw0 >>> 16];
+        const entry = seen === UNKNOWN ? learnDecode(e, dw0) : seen;
+        expect(decodeTableOf(e)[dw0 >>> 16]).toBe(entry);
+        const want = decodeCommand(dw0, e);
+        if (typeof want === 'string') {
+          expect(entry).toBe(REFUSED);
+          return;
+        }
+        const mask = entry >>> DECODE_MASK_SHIFT;
+        expect({ kind: entry & DECODE_KIND_BITS, length: mask === 0 ? 1 : (dw0 & mask) + 2 }).toEqual({
+          kind: want.kind,
+          length: want.length,
+        });
+      }),
+      { numRuns: 3000 },
     );
   });
 });
