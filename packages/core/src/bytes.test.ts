@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { hex, leBytes, readLe, TWO_32, writeLe } from './bytes.js';
+import { copyBytes, hex, leBytes, readLe, TWO_32, writeLe } from './bytes.js';
 
 describe('byte helpers', () => {
   it('writes and reads back any value of 1, 2 or 4 bytes, little-endian as DataView does', () => {
@@ -17,6 +17,38 @@ describe('byte helpers', () => {
         expect([b[0], b[5]]).toEqual([0, 0]);
       }),
     );
+  });
+
+  it('copies any range as set of a subarray does, short or long, and refuses one outside an array without copying (property)', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 48 }),
+        fc.nat({ max: 50 }),
+        fc.nat({ max: 50 }),
+        fc.nat({ max: 50 }),
+        (src, srcAt, dstAt, n) => {
+          const dst = new Uint8Array(40).fill(0xa5);
+          const want = dst.slice();
+          let wanted: unknown = 'ok';
+          try {
+            if (srcAt + n > src.length || dstAt + n > dst.length) throw new RangeError('out');
+            want.set(src.subarray(srcAt, srcAt + n), dstAt);
+          } catch (err) {
+            wanted = (err as Error).name;
+          }
+          let got: unknown = 'ok';
+          try {
+            copyBytes(dst, dstAt, src, srcAt, n);
+          } catch (err) {
+            got = (err as Error).name;
+          }
+          expect(got).toBe(wanted);
+          expect(Array.from(dst)).toEqual(Array.from(want));
+        },
+      ),
+    );
+    expect(() => copyBytes(new Uint8Array(4), -1, new Uint8Array(4), 0, 1)).toThrow(RangeError);
+    expect(() => copyBytes(new Uint8Array(4), 0, new Uint8Array(4), 0, -1)).toThrow(/out of range/);
   });
 
   it('spells a 64-bit safe integer as eight little-endian bytes', () => {

@@ -42,3 +42,25 @@ export function writeLe(b: Uint8Array, at: number, size: 1 | 2 | 4, value: numbe
   b[at + 2] = value >>> 16;
   b[at + 3] = value >>> 24;
 }
+
+/**
+ * The longest copy done byte by byte (copyBytes): a register access is 1 to 8 bytes, and for
+ * so few a loop costs a few ns where a call of TypedArray.prototype.set costs ~15.
+ */
+const SHORT_COPY = 16;
+
+/**
+ * Copy `n` bytes of `src` from `srcAt` into `dst` at `dstAt` (not overlapping): short copies (an
+ * MMIO access) byte by byte, long ones with set, and neither makes a view. A range outside its
+ * array is a RangeError, as for set, and nothing is copied.
+ */
+export function copyBytes(dst: Uint8Array, dstAt: number, src: Uint8Array, srcAt: number, n: number): void {
+  if (!(dstAt >= 0 && srcAt >= 0 && n >= 0 && dstAt + n <= dst.length && srcAt + n <= src.length))
+    throw new RangeError(
+      `copyBytes: ${n} bytes from ${srcAt} of ${src.length} to ${dstAt} of ${dst.length} is out of range.`,
+    );
+  if (n <= SHORT_COPY) {
+    for (let i = 0; i < n; i++) dst[dstAt + i] = src[srcAt + i];
+  } else if (srcAt === 0 && n === src.length) dst.set(src, dstAt);
+  else dst.set(src.subarray(srcAt, srcAt + n), dstAt);
+}

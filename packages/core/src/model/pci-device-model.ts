@@ -18,6 +18,7 @@ import {
   VFIO_PCI_REQ_IRQ_INDEX,
   VFIO_PCI_ROM_REGION_INDEX,
 } from '../abi/constants.js';
+import { copyBytes } from '../bytes.js';
 import type { DeviceContext } from '../contract/context.js';
 import type {
   DeviceInfo,
@@ -312,7 +313,7 @@ export class PciDeviceModel implements VfioDevice {
       if (!this.config.memoryEnabled()) throw this.decodeOff(index, offset);
     } else if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.readConfig(offset, dst);
     if (r.handler !== undefined) return r.handler.read(offset, dst);
-    if (r.memory !== undefined) dst.set(r.memory.bytes.subarray(offset, offset + dst.length));
+    if (r.memory !== undefined) copyBytes(dst, 0, r.memory.bytes, offset, dst.length);
     else dst.fill(0);
     return undefined;
   }
@@ -336,7 +337,7 @@ export class PciDeviceModel implements VfioDevice {
       if (!this.config.memoryEnabled()) throw this.decodeOff(index, offset);
     } else if (index === VFIO_PCI_CONFIG_REGION_INDEX) return this.writeConfig(offset, src);
     if (r.handler !== undefined) return r.handler.write(offset, src);
-    if (r.memory !== undefined) r.memory.bytes.set(src, offset);
+    if (r.memory !== undefined) copyBytes(r.memory.bytes, offset, src, 0, src.length);
     return undefined;
   }
 
