@@ -310,9 +310,28 @@ describe('REGION_WRITE_MULTI without allocation', () => {
           ).toEqual(want);
           const n = kind(() => checkRegionWriteMultiRequest(payload));
           expect(n).toEqual('ok' in (want as object) ? { ok: (want as { ok: unknown[] }).ok.length } : want);
+          // The same payload lent inside a larger buffer (a receive buffer), read through one
+          // view of that whole buffer, as the server reads it.
+          const lent = new Uint8Array(payload.length + 24).fill(0xff);
+          lent.set(payload, 16);
+          const inPlace = lent.subarray(16, 16 + payload.length);
+          expect(kind(() => checkRegionWriteMultiRequest(inPlace, new DataView(lent.buffer)))).toEqual(n);
         },
       ),
     );
+  });
+
+  it('refuses a view that is not of the whole buffer under the payload, instead of reading the wrong bytes', () => {
+    const payload = encodeRegionWriteMultiRequest(1, [
+      { offset: 0, region: 0, count: 4, data: new Uint8Array(4) },
+    ]).subarray(16);
+    expect(() => checkRegionWriteMultiRequest(payload, new DataView(new ArrayBuffer(64)))).toThrow(
+      /whole buffer under payload/,
+    );
+    expect(() => checkRegionWriteMultiRequest(payload, new DataView(payload.buffer, 16))).toThrow(
+      /whole buffer under payload/,
+    );
+    expect(checkRegionWriteMultiRequest(payload, new DataView(payload.buffer))).toBe(1);
   });
 
   it('builds requests and entries in place exactly as the allocating encoders do', () => {

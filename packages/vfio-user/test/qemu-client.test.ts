@@ -284,7 +284,16 @@ describe('REGION_WRITE_MULTI', () => {
           if (fits) model.set(w.data, w.offset);
         }
         id = (id + 1) & 0xffff;
-        await client.call(qemuWriteMulti(id, writes, 0));
+        const reply = await client.call(qemuWriteMulti(id, writes, 0));
+        // Every write outside region 0's BAR (region 3 has none, 77 is no region) is EINVAL.
+        const allFit = writes.every(
+          (w) => w.region === 0 && w.offset < BAR0_SIZE && w.offset + w.data.length <= BAR0_SIZE,
+        );
+        expect(errnoOf(reply)).toBe(allFit ? 0 : 22);
+        if (allFit)
+          expect(new DataView(reply.payload.buffer, reply.payload.byteOffset).getUint32(0, true)).toBe(
+            writes.length,
+          );
         expect(Array.from(device.memory.bytes.subarray(MMAP_AREA.offset, BAR0_SIZE))).toEqual(
           Array.from(model.subarray(MMAP_AREA.offset)),
         );

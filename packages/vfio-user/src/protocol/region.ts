@@ -336,11 +336,19 @@ export function decodeRegionWriteMultiRequest(payload: Uint8Array): RegionData[]
 /**
  * Check a REGION_WRITE_MULTI payload without decoding it into objects (the server's hot path
  * reads the entries in place) and return wr_cnt: the errors decodeRegionWriteMultiRequest throws.
+ * `dv` is a DataView of the whole buffer under `payload` (read at payload.byteOffset + ...), so
+ * that a caller whose payloads all lie in one buffer keeps one view for them all.
  */
-export function checkRegionWriteMultiRequest(payload: Uint8Array): number {
+export function checkRegionWriteMultiRequest(
+  payload: Uint8Array,
+  dv: DataView = new DataView(payload.buffer),
+): number {
   const C = VFIO_USER_REGION_WRITE_MULTI;
   expectAtLeast(payload, VFIO_USER_WRITE_MULTI_HEADER_SIZE, C, 'region_write_multi');
-  const n = le32(payload, 0) + le32(payload, 4) * TWO_32;
+  if (dv.buffer !== payload.buffer || dv.byteOffset !== 0)
+    throw new TypeError('checkRegionWriteMultiRequest: dv must view the whole buffer under payload.');
+  const at = payload.byteOffset;
+  const n = dv.getUint32(at, true) + dv.getUint32(at + 4, true) * TWO_32;
   const fit = (payload.length - VFIO_USER_WRITE_MULTI_HEADER_SIZE) / VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
   if (n !== fit) {
     // The same words as getU64 for a count past 2^53.
@@ -351,19 +359,22 @@ export function checkRegionWriteMultiRequest(payload: Uint8Array): number {
       `wr_cnt is ${n} but the payload of ${payload.length} bytes holds ${fit} writes.`,
     );
   }
+  const base = at + VFIO_USER_WRITE_MULTI_HEADER_SIZE;
   for (let i = 0; i < n; i++) {
-    const p = VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
-    const hi = le32(payload, p + 4);
-    if (hi > 0x1fffff) getU64(view(payload), p, C, `write ${i} offset`);
-    const offset = le32(payload, p) + hi * TWO_32;
-    const count = le32(payload, p + 12);
+    const p = base + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+    const hi = dv.getUint32(p + 4, true);
+    const count = dv.getUint32(p + 12, true);
+    // One test for the common entry: an offset below 2^32 and at most 8 bytes cannot wrap 2^53.
+    if (hi === 0 && count <= VFIO_USER_MULTI_DATA) continue;
+    const e = p - at;
+    if (hi > 0x1fffff) getU64(view(payload), e, C, `write ${i} offset`);
     if (count > VFIO_USER_MULTI_DATA)
       throw protocolError(
         'EINVAL',
         C,
         `write ${i} has count ${count}; one entry carries at most ${VFIO_USER_MULTI_DATA} bytes.`,
       );
-    if (offset + count > Number.MAX_SAFE_INTEGER)
+    if (dv.getUint32(p, true) + hi * TWO_32 + count > Number.MAX_SAFE_INTEGER)
       throw protocolError('EOVERFLOW', C, `write ${i} wraps past 2^53.`);
   }
   return n;

@@ -178,17 +178,21 @@ export class SessionRegions {
   /** Region `index`; EINVAL unless `offset` lies inside it (the rest is the device file's to check). */
   private regionHolding(index: number, offset: number, count: number): ResolvedRegion {
     const r = this.ctx.device().regionInfo(index);
-    if (offset >= r.size)
-      throw new VfioError(
-        'EINVAL',
-        `offset 0x${offset.toString(16)} (+${count}) is outside the ${r.size}-byte region.`,
-        {
-          device: this.ctx.name,
-          region: index,
-          hint: 'Keep offset + count within the size REGION_INFO reports.',
-        },
-      );
+    if (offset >= r.size) throw this.outsideRegion(index, offset, count, r.size);
     return r;
+  }
+
+  /** The error of an access at or past the end of region `index` (`size` bytes). */
+  private outsideRegion(index: number, offset: number, count: number, size: number): VfioError {
+    return new VfioError(
+      'EINVAL',
+      `offset 0x${offset.toString(16)} (+${count}) is outside the ${size}-byte region.`,
+      {
+        device: this.ctx.name,
+        region: index,
+        hint: 'Keep offset + count within the size REGION_INFO reports.',
+      },
+    );
   }
 
   /** A reply of `size` bytes in the reused buffer (size <= REPLY_MAX). */
@@ -267,21 +271,31 @@ export class SessionRegions {
    * so a batch allocates nothing.
    */
   regionWriteMulti(h: MessageHeader, payload: Uint8Array): Reply {
-    const n = checkRegionWriteMultiRequest(payload);
     const dv = this.viewOf(payload);
-    const base = payload.byteOffset;
+    const n = checkRegionWriteMultiRequest(payload, dv);
+    const file = this.ctx.device();
+    const base = payload.byteOffset + VFIO_USER_WRITE_MULTI_HEADER_SIZE;
     let first: VfioError | undefined;
     let done = 0;
+    // QEMU's batches are runs of writes to one region: it is looked up once per run (a failed
+    // lookup is not kept, so every write to a region the device lacks fails on its own).
+    let runRegion = -1;
+    let runSize = 0;
     for (let i = 0; i < n; i++) {
-      const p = base + VFIO_USER_WRITE_MULTI_HEADER_SIZE + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+      const p = base + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
       const hi = dv.getUint32(p + 4, true);
       const lo = dv.getUint32(p, true);
       const offset = hi === 0 ? lo : lo + hi * TWO_32;
       const region = dv.getUint32(p + 8, true);
       const count = dv.getUint32(p + 12, true);
       try {
-        this.regionHolding(region, offset, count);
-        if (count > 0) this.ctx.device().writeRegion(region, offset, this.entryData(dv, p + 16, count));
+        if (region !== runRegion) {
+          runRegion = -1;
+          runSize = file.regionInfo(region).size;
+          runRegion = region;
+        }
+        if (offset >= runSize) throw this.outsideRegion(region, offset, count, runSize);
+        if (count > 0) file.writeRegion(region, offset, this.entryData(dv, p + 16, count));
         done++;
       } catch (err) {
         const e = toVfioError(err, { device: this.ctx.name });
