@@ -109,6 +109,12 @@ export class PciDeviceModel implements VfioDevice {
   readonly migration?: MigrationOps;
   readonly display?: GfxDisplay;
   private readonly regions: (Region | undefined)[] = [];
+  /**
+   * Per region index, the handler of a memory BAR that has one (else undefined): the trapped-MMIO
+   * path looks it up here, one load from the index, where through `regions` it would load the
+   * region and test two of its fields first.
+   */
+  private readonly memoryHandlers: (RegionHandler | undefined)[] = [];
   private readonly irqInfos: (IrqInfo | undefined)[] = [];
   private readonly numRegions: number;
   private readonly resettable: boolean;
@@ -197,6 +203,10 @@ export class PciDeviceModel implements VfioDevice {
       maxIndex = Math.max(maxIndex, r.index);
     }
     this.numRegions = maxIndex + 1;
+    for (let i = 0; i < this.numRegions; i++) {
+      const r = this.regions[i];
+      this.memoryHandlers.push(r?.gatedByMemoryDecode === true ? r.handler : undefined);
+    }
     this.deriveIrqs(opts.irqs ?? {});
   }
 
@@ -293,17 +303,10 @@ export class PciDeviceModel implements VfioDevice {
   /** Returns what the BAR's handler returned: the DeviceFile refuses a Promise (an async handler). */
   read(index: number, offset: number, dst: Uint8Array): unknown {
     // The trapped-MMIO path first, in as few bytes as the engine can inline into a VMM's access
-    // path: a memory BAR with a handler while COMMAND.MEMORY is set. (`=== true`: one compare,
-    // where a bare field test makes the engine check every kind of falsy value.)
-    const r = this.regions[index];
-    if (
-      r !== undefined &&
-      r.gatedByMemoryDecode === true &&
-      r.handler !== undefined &&
-      this.config.memoryEnabled()
-    )
-      return r.handler.read(offset, dst);
-    return this.readOther(r, index, offset, dst);
+    // path: a memory BAR with a handler while COMMAND.MEMORY is set.
+    const h = this.memoryHandlers[index];
+    if (h !== undefined && this.config.memoryEnabled()) return h.read(offset, dst);
+    return this.readOther(this.regions[index], index, offset, dst);
   }
 
   /** read() of everything else: config space (the model's own, called directly), I/O BARs, memory, errors. */
@@ -320,15 +323,9 @@ export class PciDeviceModel implements VfioDevice {
 
   /** Returns what the BAR's handler returned, as read() does. */
   write(index: number, offset: number, src: Uint8Array): unknown {
-    const r = this.regions[index];
-    if (
-      r !== undefined &&
-      r.gatedByMemoryDecode === true &&
-      r.handler !== undefined &&
-      this.config.memoryEnabled()
-    )
-      return r.handler.write(offset, src);
-    return this.writeOther(r, index, offset, src);
+    const h = this.memoryHandlers[index];
+    if (h !== undefined && this.config.memoryEnabled()) return h.write(offset, src);
+    return this.writeOther(this.regions[index], index, offset, src);
   }
 
   private writeOther(r: Region | undefined, index: number, offset: number, src: Uint8Array): unknown {
