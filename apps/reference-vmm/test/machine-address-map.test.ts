@@ -119,17 +119,23 @@ describe('AddressMap', () => {
 });
 
 describe('RegionTrap in the map', () => {
-  /** A device file whose region accesses are recorded, and refused with EIO when `refuse` is set. */
+  /** A device file whose region accesses (through its region ports) are recorded, and refused with EIO when `refuse` is set. */
   function fakeFile() {
     const calls: { op: string; region: number; offset: number; bytes: number[] }[] = [];
     const state = { refuse: false, value: [0x78, 0x56, 0x34, 0x12] };
-    const access = (op: string) => (region: number, offset: number, data: Uint8Array) => {
+    const access = (op: string, region: number) => (offset: number, data: Uint8Array) => {
       if (state.refuse) throw new VfioError('EIO', `device fake, region ${region}: ${op} refused.`);
       if (op === 'read') data.set(state.value.slice(0, data.length));
       calls.push({ op, region, offset, bytes: [...data] });
       return data.length;
     };
-    const file = { readRegion: access('read'), writeRegion: access('write') };
+    const file = {
+      regionPort: (region: number) => ({
+        index: region,
+        read: access('read', region),
+        write: access('write', region),
+      }),
+    };
     return { file: file as unknown as DeviceFile, calls, state };
   }
   function faultLog() {

@@ -12,6 +12,7 @@ export {
   type IoctlResult,
   irqInfoFlags,
   type RegionCounters,
+  RegionPort,
   type ResolvedRegion,
 } from './device-file/device-file.js';
 export {

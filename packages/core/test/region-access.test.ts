@@ -75,6 +75,7 @@ describe('DeviceFile region accesses', () => {
         (accesses) => {
           const byOffset = open('a');
           const byRegion = open('b');
+          const byPort = open('p');
           for (const a of accesses) {
             const base = a.index >= 0 && a.index < 9 ? byOffset.regionInfo(a.index) : undefined;
             // Only accesses that name a real region and stay inside it have a file offset to compare.
@@ -86,15 +87,23 @@ describe('DeviceFile region accesses', () => {
               a.offset + Math.max(a.length, 1) <= base.size;
             const x = new Uint8Array(a.length).fill(a.fill);
             const y = new Uint8Array(a.length).fill(a.fill);
+            const z = new Uint8Array(a.length).fill(a.fill);
             const viaRegion = outcome(() =>
               a.write
                 ? byRegion.writeRegion(a.index, a.offset, y)
                 : byRegion.readRegion(a.index, a.offset, y),
             );
+            const viaPort = outcome(() => {
+              const port = byPort.regionPort(a.index);
+              return a.write ? port.write(a.offset, z) : port.read(a.offset, z);
+            });
             if (!inside) {
               expect(viaRegion.code).toBe('EINVAL');
+              expect(viaPort.code).toBe('EINVAL');
               continue;
             }
+            expect(viaPort).toEqual(viaRegion);
+            expect([...z]).toEqual([...y]);
             const fileOffset = (base?.offset ?? 0) + a.offset;
             const viaOffset = outcome(() =>
               a.write ? byOffset.write(fileOffset, x) : byOffset.read(fileOffset, x),
@@ -110,11 +119,71 @@ describe('DeviceFile region accesses', () => {
               c && { reads: c.reads, writes: c.writes, bytesRead: c.bytesRead, bytesWritten: c.bytesWritten }
             );
           };
-          for (let i = 0; i < 9; i++) expect(counts(byRegion, i)).toEqual(counts(byOffset, i));
+          for (let i = 0; i < 9; i++) {
+            expect(counts(byRegion, i)).toEqual(counts(byOffset, i));
+            expect(byPort.regionCounters(i)).toEqual(byRegion.regionCounters(i));
+          }
         },
       ),
       { numRuns: 200 },
     );
+  });
+
+  it('hands out one port per region, whose accesses follow the file through close and open', () => {
+    const file = open('port');
+    const port = file.regionPort(2);
+    expect(file.regionPort(2)).toBe(port);
+    expect(() => file.regionPort(9)).toThrow(/EINVAL.*port.*no region 9/);
+    expect(() => file.regionPort(1.5)).toThrow(/EINVAL/);
+    const dst = new Uint8Array(4);
+    expect(port.read(0x10, dst)).toBe(4);
+    file.readRegion(2, 0x14, new Uint8Array(2));
+    expect(() => port.write(0x10, dst)).toThrow(/EINVAL.*region 2 is read-only/);
+    expect(() => port.read(0xfe, dst)).toThrow(/EINVAL.*runs past the end/);
+    expect(file.regionCounters(2)).toEqual({ reads: 2, writes: 0, bytesRead: 6, bytesWritten: 0, errors: 2 });
+    file.close();
+    expect(() => port.read(0x10, dst)).toThrow(/EBADF/);
+    file.open();
+    file.writeRegion(7, 4, new Uint8Array([2, 0]));
+    expect(port.read(0x10, dst)).toBe(4);
+    expect(file.regionCounters(2)?.reads).toBe(3);
+  });
+
+  it("names device, region and offset when a port's handler throws or returns a Promise, and counts it", () => {
+    const config = testConfigSpace('bad-port', [{ index: 0, kind: 'mem32', size: 0x100 }]);
+    let mode: 'throw' | 'promise' = 'throw';
+    const model = new PciDeviceModel({
+      name: 'bad-port',
+      config,
+      bars: {
+        0: {
+          handler: {
+            read: () => Promise.resolve(),
+            write: () => {
+              if (mode === 'throw') throw new Error('the register is gone');
+              return Promise.resolve();
+            },
+          },
+        },
+      },
+    });
+    const file = new DeviceFile(model, host);
+    file.open();
+    file.writeRegion(7, 4, new Uint8Array([2, 0]));
+    const port = file.regionPort(0);
+    expect(outcome(() => port.write(0x20, new Uint8Array(4)))).toEqual({
+      code: 'EIO',
+      region: 0,
+      offset: 0x20,
+    });
+    expect(() => port.write(0x20, new Uint8Array(4))).toThrow(/bad-port.*the register is gone/);
+    mode = 'promise';
+    expect(outcome(() => port.read(0x24, new Uint8Array(4)))).toEqual({
+      code: 'EIO',
+      region: 0,
+      offset: 0x24,
+    });
+    expect(file.regionCounters(0)).toEqual({ reads: 0, writes: 0, bytesRead: 0, bytesWritten: 0, errors: 3 });
   });
 
   it('refuses accesses on a closed file, of no bytes, and past the end, naming the region', () => {

@@ -5,7 +5,7 @@
  * all-ones and drops the write, as a PCI master abort does, and is counted.
  */
 import { VfioError } from '@vfiokit/core';
-import type { DeviceFile } from '@vfiokit/core/host';
+import type { DeviceFile, RegionPort } from '@vfiokit/core/host';
 import type { Scratch } from './vfio-pci/bytes.js';
 
 export type AccessSize = 1 | 2 | 4;
@@ -48,13 +48,12 @@ export interface MappedRange extends RangeSpec {
    */
   readonly trap: RegionTrap | undefined;
   /**
-   * A trap's 4-byte access, resolved when the range is added: the device file, the region, the
-   * region offset of address 0 (the trap's region offset minus `start`) and the scratch bytes.
-   * The map makes that access itself from these fields: the guest's most common trapped access
-   * then reaches the core without loading the trap first (one dependent load less per access).
+   * A trap's 4-byte access, resolved when the range is added: the region's port, the region
+   * offset of address 0 (the trap's region offset minus `start`) and the scratch bytes. The map
+   * makes that access itself from these fields: the guest's most common trapped access then
+   * reaches the core without loading the trap first (one dependent load less per access).
    */
-  readonly trapFile: DeviceFile | undefined;
-  readonly trapRegion: number;
+  readonly trapPort: RegionPort | undefined;
   readonly trapBase: number;
   readonly trapBytes: Uint8Array | undefined;
   readonly trapView: DataView | undefined;
@@ -152,8 +151,7 @@ export class AddressMap {
       handler,
       view,
       trap,
-      trapFile: trap?.file,
-      trapRegion: trap === undefined ? -1 : trap.region,
+      trapPort: trap?.port,
       trapBase: trap === undefined ? 0 : trap.regionOffset - start,
       trapBytes: trap?.bytes4,
       trapView: trap?.view,
@@ -270,11 +268,11 @@ export class AddressMap {
       const off = addr - e.start;
       return size === 4 ? v.getUint32(off, true) : size === 2 ? v.getUint16(off, true) : v.getUint8(off);
     }
-    const file = e.trapFile;
-    if (file !== undefined && size === 4) {
+    const port = e.trapPort;
+    if (port !== undefined && size === 4) {
       // RegionTrap.read() of 4 bytes, from the fields resolved at add().
       try {
-        file.readRegion(e.trapRegion, addr + e.trapBase, e.trapBytes as Uint8Array);
+        port.read(addr + e.trapBase, e.trapBytes as Uint8Array);
       } catch (err) {
         return (e.trap as RegionTrap).refusedRead(err, addr - e.start, size);
       }
@@ -296,12 +294,12 @@ export class AddressMap {
       else v.setUint8(off, value & 0xff);
       return;
     }
-    const file = e.trapFile;
-    if (file !== undefined && size === 4) {
+    const port = e.trapPort;
+    if (port !== undefined && size === 4) {
       // RegionTrap.write() of 4 bytes, from the fields resolved at add().
       (e.trapView as DataView).setUint32(0, value >>> 0, true);
       try {
-        file.writeRegion(e.trapRegion, addr + e.trapBase, e.trapBytes as Uint8Array);
+        port.write(addr + e.trapBase, e.trapBytes as Uint8Array);
       } catch (err) {
         (e.trap as RegionTrap).refusedWrite(err, addr - e.start);
       }
@@ -417,16 +415,19 @@ export class RegionTrap implements AccessHandler {
   readonly bytes4: Uint8Array;
   /** The scratch bytes of an access by its size (1, 2 or 4). */
   private readonly bytes: Uint8Array[];
+  /** Region `region` of the file, whose accesses count on their own fields (the file adds them up). */
+  readonly port: RegionPort;
 
   constructor(
     private readonly faults: TrapFaults,
-    readonly file: DeviceFile,
+    file: DeviceFile,
     readonly region: number,
     readonly regionOffset: number,
     scratch: Scratch,
   ) {
     this.view = scratch.view;
     this.bytes4 = scratch.b4;
+    this.port = file.regionPort(region);
     this.bytes = [scratch.b1, scratch.b1, scratch.b2, scratch.b4, scratch.b4];
   }
 
@@ -434,7 +435,7 @@ export class RegionTrap implements AccessHandler {
   // engine's inlining budget), the narrow results and the refusal out of line.
   read(offset: number, size: AccessSize): number {
     try {
-      this.file.readRegion(this.region, this.regionOffset + offset, this.bytes[size]);
+      this.port.read(this.regionOffset + offset, this.bytes[size]);
     } catch (err) {
       return this.refusedRead(err, offset, size);
     }
@@ -462,7 +463,7 @@ export class RegionTrap implements AccessHandler {
     else if (size === 2) v.setUint16(0, value & 0xffff, true);
     else v.setUint8(0, value & 0xff);
     try {
-      this.file.writeRegion(this.region, this.regionOffset + offset, this.bytes[size]);
+      this.port.write(this.regionOffset + offset, this.bytes[size]);
     } catch (err) {
       this.refusedWrite(err, offset);
     }

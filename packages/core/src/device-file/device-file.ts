@@ -7,6 +7,7 @@
  *
  * This file holds the lifecycle, the one guarded path every region access takes, mmap, reset
  * and the migration operations. Its parts: region-table.ts (regions and their counters),
+ * region-port.ts (one region's accesses for a caller that makes many),
  * access-errors.ts (the words of every refusal), ioctl-info.ts, ioctl-irqs.ts and
  * ioctl-features.ts (the ioctl decoders), irq-state.ts (interrupt state).
  */
@@ -50,6 +51,7 @@ import { ioctlFeature, ioctlPrecopyInfo } from './ioctl-features.js';
 import { ioctlGetInfo, ioctlGetIrqInfo, ioctlGetRegionInfo, ioctlQueryGfxPlane } from './ioctl-info.js';
 import { ioctlSetIrqs } from './ioctl-irqs.js';
 import { type IrqCounters, type IrqSetRequest, IrqState } from './irq-state.js';
+import { RegionPort } from './region-port.js';
 import {
   insideMmapArea,
   isMmappable,
@@ -60,6 +62,7 @@ import {
 
 export type { DeviceHost, DmaLogging } from './device-host.js';
 export { irqInfoFlags } from './ioctl-info.js';
+export { RegionPort } from './region-port.js';
 export type { RegionCounters, ResolvedRegion } from './region-table.js';
 
 /** States in which a migration data stream stays open. */
@@ -93,6 +96,8 @@ export class DeviceFile {
   /** The table's per-index limits (size if the file is open and the region allows the access, else 0), held here too. */
   private readonly readLimit: Float64Array;
   private readonly writeLimit: Float64Array;
+  /** The ports handed out by regionPort(), by region index. */
+  private readonly ports: (RegionPort | undefined)[] = [];
   private readonly irqInfos: (IrqInfo | undefined)[] = [];
   private readonly irqs: IrqState;
   private readonly migration: MigrationController | undefined;
@@ -151,6 +156,7 @@ export class DeviceFile {
     }
     this.isOpen = true;
     this.table.setOpen(true);
+    this.setPortLimits();
     openDevices.add(this.device);
   }
 
@@ -158,6 +164,7 @@ export class DeviceFile {
     if (!this.isOpen) return;
     this.isOpen = false;
     this.table.setOpen(false);
+    this.setPortLimits();
     openDevices.delete(this.device);
     this.irqs.disableAll();
     this.dataFd = -1;
@@ -200,7 +207,41 @@ export class DeviceFile {
   }
 
   regionCounters(index: number): RegionCounters | undefined {
-    return this.table.countersFor(index);
+    const counters = this.table.countersFor(index);
+    const port = this.ports[index];
+    if (counters === undefined || port === undefined) return counters;
+    counters.reads += port.reads;
+    counters.writes += port.writes;
+    counters.bytesRead += port.bytesRead;
+    counters.bytesWritten += port.bytesWritten;
+    return counters;
+  }
+
+  /**
+   * Region `index` as a RegionPort: readRegion() and writeRegion() at that index for a caller that
+   * makes many accesses to it (one port per region: asked again, the same one). EINVAL for an
+   * index the device does not have.
+   */
+  regionPort(index: number): RegionPort {
+    const r = Number.isInteger(index) ? this.regions[index] : undefined;
+    if (r === undefined) throw noRegionError(this.name, index, this.regions.length);
+    let port = this.ports[index];
+    if (port === undefined) {
+      port = new RegionPort(this, this.device, index);
+      port.readLimit = this.readLimit[index];
+      port.writeLimit = this.writeLimit[index];
+      this.ports[index] = port;
+    }
+    return port;
+  }
+
+  /** The ports' limits follow the file's (open or closed). */
+  private setPortLimits(): void {
+    for (const port of this.ports) {
+      if (port === undefined) continue;
+      port.readLimit = this.readLimit[port.index];
+      port.writeLimit = this.writeLimit[port.index];
+    }
   }
 
   // ---- region access: one guarded path -----------------------------------------------------
@@ -278,7 +319,8 @@ export class DeviceFile {
    * The handler threw (or returned a thenable): the error names the place and counts against the
    * region. Out of readRegion() and writeRegion() so that the hot path stays small enough to inline into its callers.
    */
-  private handlerFailed(err: unknown, index: number, offset: number): VfioError {
+  /** @internal Also RegionPort's. */
+  handlerFailed(err: unknown, index: number, offset: number): VfioError {
     this.table.countError(index);
     return toVfioError(err, { device: this.name, region: index, offset });
   }
@@ -304,7 +346,8 @@ export class DeviceFile {
    * not finished when it returned, so it is refused, and its later rejection is caught and logged
    * instead of reaching the process as an unhandled rejection.
    */
-  private refuseThenable(write: boolean, index: number, offset: number, ret: unknown): void {
+  /** @internal Also RegionPort's. */
+  refuseThenable(write: boolean, index: number, offset: number, ret: unknown): void {
     const what = write ? 'write' : 'read';
     const then = (ret as { then?: unknown } | null)?.then;
     if (typeof then !== 'function') return;
