@@ -86,6 +86,15 @@ describe('the client against a hostile server', () => {
     dev.disconnect();
   });
 
+  it('takes a reply that comes 50 ms late, within the request timeout', async () => {
+    const dev = await attached(300);
+    const t0 = performance.now();
+    expect(readAt(dev, 0x70).bytes).toEqual([0x5a, 0x5a, 0x5a, 0x5a]);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(45);
+    expect(readAt(dev, 0).bytes).toEqual([0x5a, 0x5a, 0x5a, 0x5a]);
+    dev.disconnect();
+  });
+
   it('refuses a reply with another count (EPROTO) and stays usable', async () => {
     const dev = await attached();
     const r = readAt(dev, 0x20);

@@ -64,6 +64,11 @@ describe('header', () => {
   it('names commands as the spec does', () => {
     expect(P.commandName(P.VFIO_USER_DEVICE_FEATURE)).toBe('VFIO_USER_DEVICE_FEATURE');
     expect(P.commandName(14)).toBe('command 14');
+    // Every number names a known command or says it is none, out of range and non-integers too.
+    expect(P.commandName(P.VFIO_USER_VERSION)).toBe('VFIO_USER_VERSION');
+    expect(P.commandName(P.VFIO_USER_MIG_DATA_WRITE)).toBe('VFIO_USER_MIG_DATA_WRITE');
+    for (const bad of [0, -1, 1.5, 31, 32, 0xffff, Number.NaN])
+      expect(P.commandName(bad)).toBe(`command ${bad}`);
     expect([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15, 16, 17, 18].every(P.isKnownCommand)).toBe(true);
     expect(P.isKnownCommand(14)).toBe(false);
   });

@@ -226,15 +226,18 @@ export class ClientLink {
       throw err;
     }
     if (noReply) return;
-    // Date.now(), not performance.now(): the engine reads it without a call into the runtime
-    // and without boxing (performance.now() costs ~0.2 us and a heap number per call here).
+    // One clock read per request: Date.now() (as performance.now()) makes a heap number per
+    // call. The first wait takes the whole timeout and only a wait woken by something else (the
+    // server's own commands) reads the clock again. Not a short first wait without the clock
+    // instead: measured on a virtual machine, a 1 ms first poll(2) made a 4-byte read ~2 us and
+    // a batch ~9 us slower (arming a timer that fires before the next tick, most likely).
     const end = Date.now() + this.timeoutMs;
+    let left = this.timeoutMs;
     while (!this.got) {
       if (!conn.open) {
         this.waiting = false;
         throw (this.dead = this.closedError(what));
       }
-      const left = end - Date.now();
       if (left <= 0) {
         this.waiting = false;
         this.dead = new VfioError(
@@ -248,6 +251,7 @@ export class ClientLink {
       }
       // An int crosses the call unboxed (a fractional ms would be a heap number per wait).
       conn.pump((left | 0) + 1);
+      if (!this.got) left = end - Date.now();
     }
   }
 

@@ -43,10 +43,14 @@ const COMMAND_NAMES: Readonly<Record<number, string>> = Object.freeze({
   [VFIO_USER_MIG_DATA_WRITE]: 'MIG_DATA_WRITE',
 });
 
+/** The names commandName() gives, made once: a name joined per call is garbage per message. */
+const FULL_NAMES: readonly (string | undefined)[] = Array.from({ length: 32 }, (_, c) =>
+  COMMAND_NAMES[c] === undefined ? undefined : `VFIO_USER_${COMMAND_NAMES[c]}`,
+);
+
 /** `VFIO_USER_REGION_READ` for 9; `command 99` for a number the protocol does not define. */
 export function commandName(command: number): string {
-  const name = COMMAND_NAMES[command];
-  return name ? `VFIO_USER_${name}` : `command ${command}`;
+  return FULL_NAMES[command] ?? `command ${command}`;
 }
 
 export function isKnownCommand(command: number): boolean {
