@@ -117,6 +117,36 @@ describe('HostDma pin', () => {
     expect(dma.pinCount).toBe(0);
   });
 
+  it('follows unmaps for pins made at any time, each device for its own pins only', () => {
+    const { map } = setup();
+    // Many devices on one map; only two ever pin, one of them long after the others were made and disposed.
+    const devices = Array.from({ length: 50 }, (_, i) => new HostDma({ map, device: `dev${i}` }));
+    for (let i = 0; i < 5; i++) devices[i].dispose();
+    const heard: string[] = [];
+    const a = devices[7].pin(0x101000, 8, false);
+    a.onUnmap = () => heard.push('dev7 in range');
+    const outside = devices[7].pin(0x104000, 8, false);
+    outside.onUnmap = () => heard.push('dev7 outside');
+    const later = new HostDma({ map, device: 'later' });
+    const b = later.pin(0x102000, 16, true);
+    b.onUnmap = () => heard.push('later in range');
+    a.unpin();
+    // A pin made after the device's earlier pins went still hears its unmap.
+    const c = devices[7].pin(0x100000, 4, true);
+    c.onUnmap = () => heard.push('dev7 again');
+    expect(map.unmap(0x100000, 4 * PAGE)).toBe(4 * PAGE);
+    expect(heard.sort()).toEqual(['dev7 again', 'later in range']);
+    expect(devices[7].pinCount).toBe(1);
+    expect(later.pinCount).toBe(0);
+    // A disposed device's pins hear nothing more; the other device still follows its pins.
+    devices[7].dispose();
+    expect(devices[7].pinCount).toBe(0);
+    const d = devices[30].pin(0x104000, 4, false);
+    d.onUnmap = () => heard.push('dev30');
+    map.unmapAll();
+    expect(heard.sort()).toEqual(['dev30', 'dev7 again', 'later in range']);
+  });
+
   it('dispose drops pins and stops following unmaps', () => {
     const { dma, map } = setup();
     const pin = dma.pin(0x101000, 8, false);

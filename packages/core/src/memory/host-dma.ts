@@ -62,14 +62,18 @@ export class HostDma implements DmaSpace, DirtyLog {
   readonly #device: string | undefined;
   readonly #remote: RemoteDma | undefined;
   readonly #pins = new Set<Pin>();
-  readonly #stopListening: () => void;
+  /**
+   * Unmaps matter only to pins, so the map is followed from the first pin on (a VMM makes a
+   * HostDma for every device it attaches, and most never pin). Undefined until then.
+   */
+  #stopListening: (() => void) | undefined;
+  #disposed = false;
 
   constructor(options: HostDmaOptions = {}) {
     this.map = options.map ?? new IovaMap();
     this.dirty = options.dirty;
     this.#device = options.device;
     this.#remote = options.remote;
-    this.#stopListening = this.map.onUnmap((iova, size) => this.#invalidate(iova, size));
   }
 
   /** DmaSpace.watch: the map's mappings now and as they change. */
@@ -220,13 +224,17 @@ export class HostDma implements DmaSpace, DirtyLog {
     }
     const pin = new Pin(this.#pins, iova, length, write, bytes);
     this.#pins.add(pin);
+    if (this.#stopListening === undefined && !this.#disposed)
+      this.#stopListening = this.map.onUnmap((iova, size) => this.#invalidate(iova, size));
     return pin;
   }
 
   /** Stop following the map's unmaps and drop every pin (without callbacks): the device is closing. */
   dispose(): void {
-    this.#stopListening();
-    for (const pin of [...this.#pins]) pin.unpin();
+    this.#disposed = true;
+    this.#stopListening?.();
+    this.#stopListening = undefined;
+    if (this.#pins.size > 0) for (const pin of [...this.#pins]) pin.unpin();
   }
 
   /** A mapping is going: every pin inside it hears about it first, then is dropped. */
