@@ -1,5 +1,6 @@
 import { VfioError } from '@vfiokit/core';
 import { PCI_COMMAND, PCI_COMMAND_IO, PCI_COMMAND_MASTER, PCI_COMMAND_MEMORY } from '@vfiokit/core/abi';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   ECAM_BASE,
@@ -105,6 +106,87 @@ describe('PCI probe', () => {
     expect(m.guest.ioRead(PCI_CONFIG_DATA_PORT + 2, 2)).toBe(UART_DEVICE);
     m.guest.ioWrite(PCI_CONFIG_ADDRESS_PORT, 4, 7 << 11);
     expect(m.guest.ioRead(PCI_CONFIG_DATA_PORT, 4)).toBe(0xffffffff);
+  });
+
+  it('answers guest config accesses exactly as ECAM accesses through the memory map, counted alike (property)', () => {
+    const access = fc.record({
+      write: fc.boolean(),
+      device: fc.integer({ min: 0, max: 31 }),
+      fn: fc.integer({ min: 0, max: 7 }),
+      size: fc.constantFrom(1 as const, 2 as const, 4 as const),
+      offset: fc.integer({ min: 0, max: 4095 }),
+      value: fc.integer({ min: 0, max: 0xffffffff }),
+    });
+    fc.assert(
+      fc.property(fc.array(access, { maxLength: 60 }), (accesses) => {
+        // Two machines alike: one takes guest config accesses, the other the same accesses as ECAM MMIO.
+        const make = () => {
+          const m = new Machine({ ramSize: 16 * 1024 * 1024 });
+          m.attach({ device: uartDevice('a').model, slot: slot(3, 0), label: 'a' });
+          m.attach({
+            device: new TestDevice({ name: 'b', msix: { tableSize: 4 }, msi: { vectors: 4 } }),
+            slot: slot(3, 1),
+            label: 'b',
+          });
+          return m;
+        };
+        const byConfig = make();
+        const byEcam = make();
+        try {
+          for (const a of accesses) {
+            // An access running past its function's 4 KiB is all-ones by config; by ECAM it reaches the next function.
+            if (a.offset + a.size > 4096) continue;
+            const where = { bus: 0, device: a.device, function: a.fn };
+            const gpa = ECAM_BASE + a.device * 0x8000 + a.fn * 0x1000 + a.offset;
+            if (a.write) {
+              byConfig.guest.configWrite(where, a.offset, a.size, a.value);
+              byEcam.guest.mmioWrite(gpa, a.size, a.value);
+            } else {
+              expect(byConfig.guest.configRead(where, a.offset, a.size)).toBe(
+                byEcam.guest.mmioRead(gpa, a.size),
+              );
+            }
+          }
+          const ecam = (m: Machine) => m.report().addressMap.find((r) => r.kind === 'ecam');
+          expect(ecam(byConfig)).toEqual(ecam(byEcam));
+          // The devices saw the same writes, and the VMM mapped the same BARs.
+          for (const f of [0, 1]) {
+            for (let o = 0; o < 256; o += 4) {
+              expect(byConfig.guest.configRead(slot(3, f), o, 4)).toBe(
+                byEcam.guest.configRead(slot(3, f), o, 4),
+              );
+            }
+          }
+          const mapOf = (m: Machine) => m.report().addressMap.map(({ reads: _r, writes: _w, ...r }) => r);
+          expect(mapOf(byConfig)).toEqual(mapOf(byEcam));
+          expect(byConfig.report().errors).toEqual(byEcam.report().errors);
+        } finally {
+          byConfig.close();
+          byEcam.close();
+        }
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('counts no ECAM access for a config access to no function or past config space', () => {
+    const m = boot();
+    m.attach({ device: uartDevice().model, slot: slot(2), label: 'u' });
+    const ecam = () => m.report().addressMap.find((r) => r.kind === 'ecam');
+    const before = ecam();
+    expect(m.guest.configRead({ bus: 1, device: 2, function: 0 }, 0, 4)).toBe(0xffffffff);
+    expect(m.guest.configRead({ bus: 0, device: 32, function: 0 }, 0, 2)).toBe(0xffff);
+    expect(m.guest.configRead({ bus: 0, device: 2, function: 0.5 }, 0, 1)).toBe(0xff);
+    expect(m.guest.configRead(null as unknown as ReturnType<typeof slot>, 0, 4)).toBe(0xffffffff);
+    expect(m.guest.configRead(slot(2), 4094, 4)).toBe(0xffffffff);
+    expect(m.guest.configRead(slot(2), -1, 1)).toBe(0xff);
+    expect(m.guest.configRead(slot(2), 0, 3 as 4)).toBe(0xff);
+    m.guest.configWrite(slot(2), 4096, 1, 0);
+    m.guest.configWrite({ bus: 0, device: -1, function: 0 }, 4, 2, 0xffff);
+    expect(ecam()).toEqual(before);
+    // A misaligned access inside config space reaches ECAM and master-aborts there, counted.
+    expect(m.guest.configRead(slot(2), 1, 2)).toBe(0xffff);
+    expect(ecam()?.reads).toBe((before?.reads ?? 0) + 1);
   });
 
   it('reads all-ones from empty slots, other buses and unclaimed memory, and counts them', () => {

@@ -153,6 +153,8 @@ export class Machine {
   private readonly functionHost: FunctionHost;
   private configAddress = 0;
   private closed = false;
+  /** The ECAM range of the memory map (it stays there for the machine's life): guest config accesses count in it. */
+  private readonly ecam: MappedRange;
 
   constructor(opts: MachineOptions = {}) {
     this.log = opts.log ?? silentLogger();
@@ -185,7 +187,7 @@ export class Machine {
       owner: 'ram',
       handler: new MemoryHandler(this.ram.bytes),
     });
-    this.memory.add({
+    this.ecam = this.memory.add({
       start: ECAM_BASE,
       size: ECAM_BUS_SIZE,
       kind: 'ecam',
@@ -432,17 +434,20 @@ export class Machine {
   }
 
   /**
-   * A guest config access is an ECAM access: it goes through the memory map like any MMIO, so
-   * config and memory accesses share one path (and its compiled code) and the ECAM range counts it.
+   * A guest config access is an ECAM access: it is counted in the ECAM range and answered as an
+   * access through the memory map at ECAM_BASE would be. The ECAM range is always in the map at
+   * the same place (nothing can overlap it), so the access goes to its handler without the lookup.
    */
   private guestConfigRead(a: PciAddress, offset: number, size: AccessSize): number {
     if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return allOnes(size);
-    return this.memory.read(ECAM_BASE + a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size);
+    this.ecam.reads++;
+    return this.ecamRead(a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size);
   }
 
   private guestConfigWrite(a: PciAddress, offset: number, size: AccessSize, value: number): void {
     if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return;
-    this.memory.write(ECAM_BASE + a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size, value);
+    this.ecam.writes++;
+    this.ecamWrite(a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size, value);
   }
 
   /** ECAM for bus 0: offset = device << 15 | function << 12 | register. Misaligned accesses master-abort. */
