@@ -117,7 +117,9 @@ export class DeviceFile {
     this.regions = this.table.regions;
     this.readLimit = this.table.readLimit;
     this.writeLimit = this.table.writeLimit;
-    for (let i = 0; i < this.info.numIrqs; i++) this.irqInfos.push(device.irqInfo(i));
+    const numIrqs = this.info.numIrqs;
+    const irqInfos = this.irqInfos;
+    for (let i = 0; i < numIrqs; i++) irqInfos.push(device.irqInfo(i));
     this.irqs = new IrqState(this.name, this.irqInfos);
     this.irqs.setChangeListener((index, count) => this.device.irqsChanged?.(index, count));
     this.migration = device.migration ? new MigrationController(this.name, device.migration) : undefined;
