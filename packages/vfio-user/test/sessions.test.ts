@@ -72,7 +72,10 @@ describe('sessions with a server in another process', () => {
     await srv.idle();
     await waitFor(() => openFdCount() === clientBefore - 0, 5000);
     expect(openFdCount()).toBe(clientBefore);
-    expect(await settledFds(srv)).toBe(serverBefore);
+    // A leak shows as more fds than before (one per leaked session at least, of 1,000); one fewer
+    // is a baseline taken while a socket of the warm-up session was still closing on a loaded
+    // machine (seen once: 29 after, 30 before), not a leak.
+    expect(await settledFds(srv)).toBeLessThanOrEqual(serverBefore);
     const stats = (await srv.stats())[0];
     expect(stats.sessions).toBeGreaterThanOrEqual(1001);
     expect(stats.opens).toBe(stats.closes);
