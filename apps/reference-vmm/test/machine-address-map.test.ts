@@ -1,10 +1,9 @@
-import { VfioError } from '@vfiokit/core';
+import { readLe, VfioError, writeLe } from '@vfiokit/core';
 import type { DeviceFile } from '@vfiokit/core/host';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { RegionTrap, type TrapFaults } from '../src/machine/address-map.js';
 import { type AccessHandler, AddressMap, GuestMemory, Machine, MemoryHandler } from '../src/machine/index.js';
-import { Scratch } from '../src/machine/vfio-pci/bytes.js';
 import { slot, TestDevice } from './machine-fixtures.js';
 
 function tagged(tag: number): AccessHandler {
@@ -119,21 +118,28 @@ describe('AddressMap', () => {
 });
 
 describe('RegionTrap in the map', () => {
-  /** A device file whose region accesses (through its region ports) are recorded, and refused with EIO when `refuse` is set. */
+  /** A device file whose region accesses (value accesses of its region ports) are recorded, and refused with EIO when `refuse` is set. */
   function fakeFile() {
     const calls: { op: string; region: number; offset: number; bytes: number[] }[] = [];
     const state = { refuse: false, value: [0x78, 0x56, 0x34, 0x12] };
-    const access = (op: string, region: number) => (offset: number, data: Uint8Array) => {
+    const refuse = (op: string, region: number) => {
       if (state.refuse) throw new VfioError('EIO', `device fake, region ${region}: ${op} refused.`);
-      if (op === 'read') data.set(state.value.slice(0, data.length));
-      calls.push({ op, region, offset, bytes: [...data] });
-      return data.length;
     };
     const file = {
       regionPort: (region: number) => ({
         index: region,
-        read: access('read', region),
-        write: access('write', region),
+        readValue: (offset: number, size: 1 | 2 | 4) => {
+          refuse('read', region);
+          const bytes = state.value.slice(0, size);
+          calls.push({ op: 'read', region, offset, bytes });
+          return readLe(Uint8Array.from(bytes), 0, size);
+        },
+        writeValue: (offset: number, size: 1 | 2 | 4, value: number) => {
+          refuse('write', region);
+          const bytes = new Uint8Array(size);
+          writeLe(bytes, 0, size, value);
+          calls.push({ op: 'write', region, offset, bytes: [...bytes] });
+        },
       }),
     };
     return { file: file as unknown as DeviceFile, calls, state };
@@ -151,7 +157,7 @@ describe('RegionTrap in the map', () => {
     const { file, calls } = fakeFile();
     const { faults, sink } = faultLog();
     const map = new AddressMap('memory', 0x1_0000);
-    const trap = new RegionTrap(sink, file, 3, 0x1000, new Scratch());
+    const trap = new RegionTrap(sink, file, 3, 0x1000);
     const range = map.add({ start: 0x8000, size: 0x100, kind: 'trapped', owner: 'dev', handler: trap });
     expect(map.read(0x8010, 4)).toBe(0x12345678);
     expect(map.read(0x8014, 2)).toBe(0x5678);
@@ -180,7 +186,7 @@ describe('RegionTrap in the map', () => {
       size: 0x100,
       kind: 'trapped',
       owner: 'dev',
-      handler: new RegionTrap(sink, file, 2, 0x40, new Scratch()),
+      handler: new RegionTrap(sink, file, 2, 0x40),
     });
     state.refuse = true;
     expect(map.read(0x8008, 4)).toBe(0xffffffff);

@@ -63,6 +63,7 @@ export {
   type RegionMapping,
   type RegionTypeCap,
   type SharedMemory,
+  type ValueSize,
   type VfioDevice,
 } from './contract/device.js';
 // ---- the guest driver a plugin ships for the reference VMM -----------------------------------

@@ -6,7 +6,6 @@
  */
 import { VfioError } from '@vfiokit/core';
 import type { DeviceFile, RegionPort } from '@vfiokit/core/host';
-import type { Scratch } from './vfio-pci/bytes.js';
 
 export type AccessSize = 1 | 2 | 4;
 
@@ -41,22 +40,17 @@ export interface RangeSpec {
 export interface MappedRange extends RangeSpec {
   /** The memory behind a RAM or direct range: accessed inline, without a handler call. */
   readonly view: DataView | undefined;
-  /**
-   * The handler of a trapped device range, when it is a RegionTrap: called through this field,
-   * where every range holds the one class, so the call inlines down to the device's handler
-   * (through `handler` it would be a call of many kinds of handler, which the engine cannot inline).
-   */
+  /** The handler of a trapped device range, when it is a RegionTrap (it is told of refused accesses). */
   readonly trap: RegionTrap | undefined;
   /**
-   * A trap's 4-byte access, resolved when the range is added: the region's port, the region
-   * offset of address 0 (the trap's region offset minus `start`) and the scratch bytes. The map
-   * makes that access itself from these fields: the guest's most common trapped access then
-   * reaches the core without loading the trap first (one dependent load less per access).
+   * A trap's access, resolved when the range is added: the region's port and the region offset
+   * of address 0 (the trap's region offset minus `start`). The map makes the access itself from
+   * these fields, as a value (RegionPort.readValue/writeValue): the guest's trapped access then
+   * reaches the core without loading the trap first, and no bytes lie between the device's
+   * register and the guest.
    */
   readonly trapPort: RegionPort | undefined;
   readonly trapBase: number;
-  readonly trapBytes: Uint8Array | undefined;
-  readonly trapView: DataView | undefined;
   /** start + size: the first address past the range. */
   readonly end: number;
   reads: number;
@@ -153,8 +147,6 @@ export class AddressMap {
       trap,
       trapPort: trap?.port,
       trapBase: trap === undefined ? 0 : trap.regionOffset - start,
-      trapBytes: trap?.bytes4,
-      trapView: trap?.view,
       end: start + size,
       reads: 0,
       writes: 0,
@@ -269,17 +261,14 @@ export class AddressMap {
       return size === 4 ? v.getUint32(off, true) : size === 2 ? v.getUint16(off, true) : v.getUint8(off);
     }
     const port = e.trapPort;
-    if (port !== undefined && size === 4) {
-      // RegionTrap.read() of 4 bytes, from the fields resolved at add().
+    if (port !== undefined) {
+      // RegionTrap.read(), from the fields resolved at add().
       try {
-        port.read(addr + e.trapBase, e.trapBytes as Uint8Array);
+        return port.readValue(addr + e.trapBase, size);
       } catch (err) {
         return (e.trap as RegionTrap).refusedRead(err, addr - e.start, size);
       }
-      return (e.trapView as DataView).getUint32(0, true);
     }
-    const t = e.trap;
-    if (t !== undefined) return t.read(addr - e.start, size);
     return e.handler.read(addr - e.start, size);
   }
 
@@ -295,19 +284,16 @@ export class AddressMap {
       return;
     }
     const port = e.trapPort;
-    if (port !== undefined && size === 4) {
-      // RegionTrap.write() of 4 bytes, from the fields resolved at add().
-      (e.trapView as DataView).setUint32(0, value >>> 0, true);
+    if (port !== undefined) {
+      // RegionTrap.write(), from the fields resolved at add().
       try {
-        port.write(addr + e.trapBase, e.trapBytes as Uint8Array);
+        port.writeValue(addr + e.trapBase, size, value);
       } catch (err) {
         (e.trap as RegionTrap).refusedWrite(err, addr - e.start);
       }
       return;
     }
-    const t = e.trap;
-    if (t !== undefined) t.write(addr - e.start, size, value);
-    else e.handler.write(addr - e.start, size, value);
+    e.handler.write(addr - e.start, size, value);
   }
 
   /** read() outside the last range found. */
@@ -403,18 +389,12 @@ export interface TrapFaults {
 }
 
 /**
- * A range a device region serves through the core: each access is a DeviceFile read or write in
- * region `region` at `regionOffset` plus the offset inside the range (a trapped part of a BAR).
- * It uses the shared scratch bytes and names the region by index, so an access allocates nothing
- * and makes one call into the core; a refused access reads all-ones (the write is dropped) and
- * goes to `faults`.
+ * A range a device region serves through the core: each access is a value read or write of the
+ * region's port (RegionPort.readValue/writeValue) at `regionOffset` plus the offset inside the
+ * range (a trapped part of a BAR). It allocates nothing and makes one call into the core; a
+ * refused access reads all-ones (the write is dropped) and goes to `faults`.
  */
 export class RegionTrap implements AccessHandler {
-  /** The scratch bytes, and their 4-byte part (the address map makes 4-byte accesses itself). */
-  readonly view: DataView;
-  readonly bytes4: Uint8Array;
-  /** The scratch bytes of an access by its size (1, 2 or 4). */
-  private readonly bytes: Uint8Array[];
   /** Region `region` of the file, whose accesses count on their own fields (the file adds them up). */
   readonly port: RegionPort;
 
@@ -423,27 +403,24 @@ export class RegionTrap implements AccessHandler {
     file: DeviceFile,
     readonly region: number,
     readonly regionOffset: number,
-    scratch: Scratch,
   ) {
-    this.view = scratch.view;
-    this.bytes4 = scratch.b4;
     this.port = file.regionPort(region);
-    this.bytes = [scratch.b1, scratch.b1, scratch.b2, scratch.b4, scratch.b4];
   }
 
-  // read() is the guest's trapped read, inlined into the address map's: kept to few bytes (the
-  // engine's inlining budget), the narrow results and the refusal out of line.
   read(offset: number, size: AccessSize): number {
     try {
-      this.port.read(this.regionOffset + offset, this.bytes[size]);
+      return this.port.readValue(this.regionOffset + offset, size);
     } catch (err) {
       return this.refusedRead(err, offset, size);
     }
-    return size === 4 ? this.view.getUint32(0, true) : this.narrow(size);
   }
 
-  private narrow(size: AccessSize): number {
-    return size === 2 ? this.view.getUint16(0, true) : this.view.getUint8(0);
+  write(offset: number, size: AccessSize, value: number): void {
+    try {
+      this.port.writeValue(this.regionOffset + offset, size, value);
+    } catch (err) {
+      this.refusedWrite(err, offset);
+    }
   }
 
   /** A read at `offset` in the range that the device refused: all-ones, and the fault is told. */
@@ -455,18 +432,6 @@ export class RegionTrap implements AccessHandler {
   /** A write at `offset` in the range that the device refused: dropped, and the fault is told. */
   refusedWrite(err: unknown, offset: number): void {
     this.faults.fault(err, 'write', this.region, this.regionOffset + offset);
-  }
-
-  write(offset: number, size: AccessSize, value: number): void {
-    const v = this.view;
-    if (size === 4) v.setUint32(0, value >>> 0, true);
-    else if (size === 2) v.setUint16(0, value & 0xffff, true);
-    else v.setUint8(0, value & 0xff);
-    try {
-      this.port.write(this.regionOffset + offset, this.bytes[size]);
-    } catch (err) {
-      this.refusedWrite(err, offset);
-    }
   }
 }
 

@@ -130,6 +130,9 @@ export interface GfxDisplay {
   queryPlane(kind: 'dmabuf' | 'region', drmPlaneType: number): GfxPlaneInfo;
 }
 
+/** The sizes of an access made as a value (readValue/writeValue): a byte, a word, a dword. */
+export type ValueSize = 1 | 2 | 4;
+
 /**
  * A device instance: the kernel's vfio_device_ops, typed.
  *
@@ -150,6 +153,15 @@ export interface VfioDevice {
   close(): void;
   read(index: number, offset: number, dst: Uint8Array): void;
   write(index: number, offset: number, src: Uint8Array): void;
+  /**
+   * Optional: a read of `size` bytes as their little-endian value, the same access as read()
+   * into `size` bytes (same guarantees), for a caller that wants the number (a VMM's trapped
+   * MMIO, as QEMU's MemoryRegionOps.read answers one): no bytes between the register and the
+   * guest. Bits above `size` bytes are ignored. Without it the core reads through read().
+   */
+  readValue?(index: number, offset: number, size: ValueSize): number;
+  /** Optional: write() of `size` bytes holding `value` (its low `size` bytes), as readValue() is read(). */
+  writeValue?(index: number, offset: number, size: ValueSize, value: number): void;
   /** Map part of an mmappable region; only asked for ranges inside a region's mmap areas. */
   mmap?(index: number, offset: number, size: number): RegionMapping;
   reset?(): void;

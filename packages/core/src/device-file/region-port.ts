@@ -7,8 +7,25 @@
  * the one test does not let through goes to the file's own path, which refuses it (or serves it)
  * with the same errors and counters; a handler's failure is the file's to name and count.
  */
-import type { VfioDevice } from '../contract/device.js';
+import { readLe, writeLe } from '../bytes.js';
+import type { ValueSize, VfioDevice } from '../contract/device.js';
+import { VfioError } from '../errors.js';
 import type { DeviceFile } from './device-file.js';
+
+/**
+ * The bytes of a value access made through read()/write(), by size (1, 2, 4), shared by every
+ * port: an access runs to its end before the next one starts.
+ */
+const valueBytes = [
+  new Uint8Array(0),
+  new Uint8Array(1),
+  new Uint8Array(2),
+  new Uint8Array(0),
+  new Uint8Array(4),
+];
+
+/** The device's value road, when it has both halves. */
+type ValueDevice = Required<Pick<VfioDevice, 'readValue' | 'writeValue'>>;
 
 export class RegionPort {
   /** The region's size when the file is open and the region allows reads (writes), else 0: set by the file. */
@@ -20,12 +37,96 @@ export class RegionPort {
   bytesRead = 0;
   bytesWritten = 0;
 
+  /** The device, when it answers value accesses itself (else they go through its read()/write()). */
+  private readonly valueDevice: ValueDevice | undefined;
   /** Made by DeviceFile.regionPort(), one per region. */
   constructor(
     private readonly file: DeviceFile,
     private readonly device: VfioDevice,
     readonly index: number,
-  ) {}
+  ) {
+    this.valueDevice =
+      typeof device.readValue === 'function' && typeof device.writeValue === 'function'
+        ? (device as ValueDevice)
+        : undefined;
+  }
+
+  /**
+   * read() of `size` (1, 2 or 4) bytes as their little-endian value: the same checks, counters
+   * and errors, and the device's readValue() answers when it has one (no bytes in between: the
+   * road of a VMM's trapped MMIO read). Anything else is read() into bytes of the port's.
+   */
+  readValue(offset: number, size: ValueSize): number {
+    const dev = this.valueDevice;
+    if (
+      !(
+        dev !== undefined &&
+        (size === 4 || size === 2 || size === 1) &&
+        offset >>> 0 === offset &&
+        offset + size <= this.readLimit
+      )
+    )
+      return this.readValueBytes(offset, size);
+    let v: number;
+    try {
+      const ret: unknown = dev.readValue(this.index, offset, size);
+      if (typeof ret !== 'number') refuseValue(this.file, this.index, offset, ret);
+      v = ret;
+    } catch (err) {
+      throw this.file.handlerFailed(err, this.index, offset);
+    }
+    this.reads++;
+    this.bytesRead += size;
+    return size === 4 ? v >>> 0 : v & (size === 2 ? 0xffff : 0xff);
+  }
+
+  /** write() of the low `size` (1, 2 or 4) bytes of `value`, readValue()'s twin. */
+  writeValue(offset: number, size: ValueSize, value: number): void {
+    const dev = this.valueDevice;
+    if (
+      !(
+        dev !== undefined &&
+        (size === 4 || size === 2 || size === 1) &&
+        offset >>> 0 === offset &&
+        offset + size <= this.writeLimit
+      )
+    ) {
+      this.writeValueBytes(offset, size, value);
+      return;
+    }
+    const v = size === 4 ? value >>> 0 : value & (size === 2 ? 0xffff : 0xff);
+    try {
+      const ret: unknown = dev.writeValue(this.index, offset, size, v);
+      if (ret !== undefined) this.file.refuseThenable(true, this.index, offset, ret);
+    } catch (err) {
+      throw this.file.handlerFailed(err, this.index, offset);
+    }
+    this.writes++;
+    this.bytesWritten += size;
+  }
+
+  /** readValue() through read(): a device without the value road, or an access the one test refused. */
+  private readValueBytes(offset: number, size: ValueSize): number {
+    const b = this.valueBytesOf(size, offset);
+    this.read(offset, b);
+    return readLe(b, 0, size);
+  }
+
+  private writeValueBytes(offset: number, size: ValueSize, value: number): void {
+    const b = this.valueBytesOf(size, offset);
+    writeLe(b, 0, size, value);
+    this.write(offset, b);
+  }
+
+  private valueBytesOf(size: number, offset: number): Uint8Array {
+    if (size === 4 || size === 2 || size === 1) return valueBytes[size];
+    throw new VfioError('EINVAL', `a value access of ${String(size)} bytes; one is 1, 2 or 4 bytes.`, {
+      device: this.file.name,
+      region: this.index,
+      offset,
+      hint: 'Make a wider or odd-sized access with read() or write().',
+    });
+  }
 
   /** DeviceFile.readRegion(index, offset, dst). */
   read(offset: number, dst: Uint8Array): number {
@@ -59,4 +160,13 @@ export class RegionPort {
     this.bytesWritten += n;
     return n;
   }
+}
+
+/**
+ * A device's readValue() answered no number: a thenable (an async handler, refused as read()
+ * refuses one) or a bug. Throws; the port's caller makes it the handler's failure, counted.
+ */
+function refuseValue(file: DeviceFile, index: number, offset: number, ret: unknown): never {
+  file.refuseThenable(false, index, offset, ret);
+  throw new TypeError(`readValue answered ${ret === null ? 'null' : typeof ret}, not a number`);
 }

@@ -18,7 +18,7 @@ import {
   VFIO_PCI_REQ_IRQ_INDEX,
   VFIO_PCI_ROM_REGION_INDEX,
 } from '../abi/constants.js';
-import { copyBytes } from '../bytes.js';
+import { copyBytes, readLe, writeLe } from '../bytes.js';
 import type { DeviceContext } from '../contract/context.js';
 import type {
   DeviceInfo,
@@ -29,6 +29,7 @@ import type {
   RegionMapping,
   RegionTypeCap,
   SharedMemory,
+  ValueSize,
   VfioDevice,
 } from '../contract/device.js';
 import type { MigrationOps } from '../contract/migration.js';
@@ -41,6 +42,54 @@ import { PCI_CAP_ID_EXP, PCI_INTERRUPT_PIN } from '../pci/constants.js';
 export interface RegionHandler {
   read(offset: number, dst: Uint8Array): void;
   write(offset: number, src: Uint8Array): void;
+  /**
+   * Optional, for a memory BAR: read() of `size` bytes as their little-endian value (a register
+   * bank answers with the register, no bytes in between; the guest's trapped MMIO takes this
+   * road). It must answer what read() would. Without it such an access goes through read().
+   */
+  readValue?(offset: number, size: ValueSize): number;
+  /** Optional, for a memory BAR: write() of the low `size` bytes of `value`, as readValue() is read(). */
+  writeValue?(offset: number, size: ValueSize, value: number): void;
+}
+
+/** A memory BAR's handler's value road: its own, or ValueThroughBytes. */
+type ValueHandler = Required<Pick<RegionHandler, 'readValue' | 'writeValue'>>;
+
+/**
+ * The bytes of a value access made through read()/write(), by size (1, 2, 4), shared: a handler
+ * is called synchronously and the access decoded before the next one starts.
+ */
+const valueBytes = new Uint8Array(4);
+const valueView = new DataView(valueBytes.buffer);
+const valueBytesOf = [
+  valueBytes,
+  valueBytes.subarray(0, 1),
+  valueBytes.subarray(0, 2),
+  valueBytes,
+  valueBytes,
+];
+
+/** The value road of a handler that has none: read()/write() through the shared bytes. */
+class ValueThroughBytes implements ValueHandler {
+  constructor(private readonly handler: RegionHandler) {}
+
+  /** Returns what read() returned when that is not undefined (a thenable: the DeviceFile refuses it). */
+  readValue(offset: number, size: ValueSize): number {
+    const ret: unknown = this.handler.read(offset, valueBytesOf[size]);
+    if (ret !== undefined) return ret as number;
+    return size === 4
+      ? valueView.getUint32(0, true)
+      : size === 2
+        ? valueView.getUint16(0, true)
+        : valueBytes[0];
+  }
+
+  writeValue(offset: number, size: ValueSize, value: number): unknown {
+    if (size === 4) valueView.setUint32(0, value, true);
+    else if (size === 2) valueView.setUint16(0, value, true);
+    else valueBytes[0] = value;
+    return this.handler.write(offset, valueBytesOf[size]);
+  }
 }
 
 /** What backs one BAR. */
@@ -115,6 +164,8 @@ export class PciDeviceModel implements VfioDevice {
    * region and test two of its fields first.
    */
   private readonly memoryHandlers: (RegionHandler | undefined)[] = [];
+  /** The same handlers' value roads (the handler itself when it has readValue and writeValue). */
+  private readonly valueHandlers: (ValueHandler | undefined)[] = [];
   private readonly irqInfos: (IrqInfo | undefined)[] = [];
   private readonly numRegions: number;
   private readonly resettable: boolean;
@@ -205,7 +256,15 @@ export class PciDeviceModel implements VfioDevice {
     this.numRegions = maxIndex + 1;
     for (let i = 0; i < this.numRegions; i++) {
       const r = this.regions[i];
-      this.memoryHandlers.push(r?.gatedByMemoryDecode === true ? r.handler : undefined);
+      const h = r?.gatedByMemoryDecode === true ? r.handler : undefined;
+      this.memoryHandlers.push(h);
+      this.valueHandlers.push(
+        h === undefined
+          ? undefined
+          : typeof h.readValue === 'function' && typeof h.writeValue === 'function'
+            ? (h as ValueHandler)
+            : new ValueThroughBytes(h),
+      );
     }
     this.deriveIrqs(opts.irqs ?? {});
   }
@@ -319,6 +378,31 @@ export class PciDeviceModel implements VfioDevice {
     if (r.memory !== undefined) copyBytes(dst, 0, r.memory.bytes, offset, dst.length);
     else dst.fill(0);
     return undefined;
+  }
+
+  /**
+   * read() of `size` bytes as their value: a memory BAR's handler answers it (while
+   * COMMAND.MEMORY is set) with its readValue(), or read() into bytes when it has none; every
+   * other access is read() into bytes of the model's. A handler's thenable (an async read) is returned as it is, for the DeviceFile to refuse.
+   */
+  readValue(index: number, offset: number, size: ValueSize): number {
+    const h = this.valueHandlers[index];
+    if (h !== undefined && this.config.memoryEnabled()) return h.readValue(offset, size);
+    return this.readValueOther(index, offset, size);
+  }
+
+  private readValueOther(index: number, offset: number, size: ValueSize): number {
+    const ret = this.read(index, offset, valueBytesOf[size]);
+    if (ret !== undefined) return ret as number;
+    return readLe(valueBytes, 0, size);
+  }
+
+  /** write() of the low `size` bytes of `value`, readValue()'s twin; returns what write() returns. */
+  writeValue(index: number, offset: number, size: ValueSize, value: number): unknown {
+    const h = this.valueHandlers[index];
+    if (h !== undefined && this.config.memoryEnabled()) return h.writeValue(offset, size, value);
+    writeLe(valueBytes, 0, size, value);
+    return this.write(index, offset, valueBytesOf[size]);
   }
 
   /** Returns what the BAR's handler returned, as read() does. */

@@ -24,7 +24,7 @@
  * DataView read, with no allocation.
  */
 
-import { hex, TWO_32 } from '../bytes.js';
+import { hex, readLe, TWO_32, writeLe } from '../bytes.js';
 import type { Logger } from '../contract/context.js';
 import { VfioError } from '../errors.js';
 
@@ -173,9 +173,7 @@ export class RegisterBank {
   private readonly layoutHash: number;
 
   private readonly readScratch = new Uint8Array(8);
-  private readonly readScratchView = new DataView(this.readScratch.buffer);
   private readonly writeScratch = new Uint8Array(8);
-  private readonly writeScratchView = new DataView(this.writeScratch.buffer);
 
   private unmappedCount = 0;
   private badWidthCount = 0;
@@ -310,17 +308,30 @@ export class RegisterBank {
   // ---- guest access ---------------------------------------------------------------------------
 
   readU32(offset: number): number {
-    if ((offset & 3) === 0 && offset < this.size) {
-      const p = this.fastRead4[offset >>> 2];
-      if (p >= 0) return this.storeView.getUint32(p, true);
-    }
-    this.readInto(offset, this.readScratch, 4);
-    return this.readScratchView.getUint32(0, true);
+    return this.readValue(offset, 4);
   }
 
   writeU32(offset: number, value: number): void {
+    this.writeValue(offset, 4, value);
+  }
+
+  /**
+   * read() of `size` (1, 2 or 4) bytes as their little-endian value (RegionHandler.readValue):
+   * an aligned 4-byte read of a plain register is one table load and one 32-bit load.
+   */
+  readValue(offset: number, size: 1 | 2 | 4): number {
+    if (size === 4 && (offset & 3) === 0 && offset < this.size) {
+      const p = this.fastRead4[offset >>> 2];
+      if (p >= 0) return this.storeView.getUint32(p, true);
+    }
+    this.readInto(offset, this.readScratch, size);
+    return readLe(this.readScratch, 0, size);
+  }
+
+  /** write() of the low `size` (1, 2 or 4) bytes of `value` (RegionHandler.writeValue). */
+  writeValue(offset: number, size: 1 | 2 | 4, value: number): void {
     const r = this.slots[offset >>> 2];
-    if (r >= 0 && (offset & 3) === 0 && (this.regFlags[r] & FAST_WRITE4) !== 0) {
+    if (size === 4 && r >= 0 && (offset & 3) === 0 && (this.regFlags[r] & FAST_WRITE4) !== 0) {
       const p = this.regBase[r] + offset - this.regOffset[r];
       const w = this.wmaskView.getUint32(p, true);
       const c = this.w1cView.getUint32(p, true);
@@ -328,8 +339,8 @@ export class RegisterBank {
       this.storeView.setUint32(p, ((old & ~w) | (value & w)) & ~(value & c), true);
       return;
     }
-    this.writeScratchView.setUint32(0, value >>> 0, true);
-    this.writeFrom(offset, this.writeScratch, 4);
+    writeLe(this.writeScratch, 0, size, value);
+    this.writeFrom(offset, this.writeScratch, size);
   }
 
   /** Read `dst.length` (1, 2, 4 or 8) bytes at `offset`. Never throws for a bad guest access. */

@@ -27,7 +27,7 @@ import {
   RegionTrap,
 } from '../address-map.js';
 import { type BarPart, type PartHow, splitBar } from './bar-split.js';
-import { clear, overlaps, Scratch } from './bytes.js';
+import { clear, overlaps } from './bytes.js';
 import type { DeviceLink } from './device-link.js';
 import type { Msix } from './msix.js';
 
@@ -63,9 +63,6 @@ export interface BarState {
   /** The address-map ranges of the parts while the BAR is mapped (one per part), else empty. */
   readonly ranges: MappedRange[];
 }
-
-/** Trapped BAR accesses, one at a time (see Scratch). */
-const TRAP_SCRATCH = new Scratch();
 
 /** The COMMAND bit that turns a BAR's decode on. */
 function decodeBit(bar: BarState): number {
@@ -133,7 +130,7 @@ export class Bars {
     const msix = this.msix;
     if (how === 'msix-table' && msix) handler = msix.tableHandler;
     else if (how === 'msix-pba' && msix) handler = msix.pbaHandler;
-    else handler = new RegionTrap(link, link.file, region.index, offset, TRAP_SCRATCH);
+    else handler = new RegionTrap(link, link.file, region.index, offset);
     return new Part(offset, size, how, handler);
   }
 
