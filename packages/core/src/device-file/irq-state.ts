@@ -75,6 +75,19 @@ const EXCLUSIVE: readonly number[] = [
   VFIO_PCI_MSIX_IRQ_INDEX,
 ];
 
+/**
+ * A packed array of `n` copies of `value`, with room for exactly `n`: an index's arrays are made
+ * when it is first used (most indexes have one or two vectors), and an array grown by push from
+ * empty would reserve 17 slots.
+ */
+function filled<T>(n: number, value: T): T[] {
+  if (n === 1) return [value];
+  if (n === 2) return [value, value];
+  const out: T[] = [];
+  for (let v = 0; v < n; v++) out.push(value);
+  return out;
+}
+
 export class IrqState {
   /**
    * Per-index state, made on the first use that needs it (SET_IRQS, a raised vector, a look at
@@ -96,25 +109,14 @@ export class IrqState {
     const info = Number.isInteger(index) && index >= 0 ? this.infos[index] : undefined;
     if (!info) return undefined;
     const n = info.count;
-    const triggers: (IrqTrigger | null)[] = [];
-    const masked: boolean[] = [];
-    const pending: boolean[] = [];
-    const delivered: number[] = [];
-    // Pushed one by one: packed arrays, which the engine makes and reads faster than filled holes.
-    for (let v = 0; v < n; v++) {
-      triggers.push(null);
-      masked.push(false);
-      pending.push(false);
-      delivered.push(0);
-    }
     const made: IndexState = {
       info,
-      triggers,
-      masked,
-      pending,
+      triggers: filled<IrqTrigger | null>(n, null),
+      masked: filled(n, false),
+      pending: filled(n, false),
       enabled: 0,
       allocated: 0,
-      counters: { delivered, dropped: 0, held: 0 },
+      counters: { delivered: filled(n, 0), dropped: 0, held: 0 },
     };
     this.indexes[index] = made;
     return made;

@@ -62,9 +62,9 @@ function takeNumbers(count: number): number {
 
 export class RegionTable {
   /** Every region index of the device, absent ones included (size 0). */
-  readonly regions: ResolvedRegion[] = [];
-  /** The fast path: regions at vfio-pci's default offsets, looked up by index. */
-  private readonly byShift: ResolvedRegion[] = [];
+  readonly regions: ResolvedRegion[];
+  /** The fast path: regions at vfio-pci's default offsets, looked up by index (the others are holes). */
+  private readonly byShift: (ResolvedRegion | undefined)[];
   /**
    * The access counters, COUNTERS numbers per region index (reads, writes, bytes read, bytes
    * written, errors): a typed array, so that counting an access is two stores on the hot path.
@@ -79,13 +79,26 @@ export class RegionTable {
   readonly writeLimit: Float64Array;
 
   constructor(device: VfioDevice, numRegions: number) {
-    for (let i = 0; i < numRegions; i++) {
+    // Arrays of exactly the table's size (grown by push from empty they would reserve 17 entries
+    // and be copied on the way): a device file is opened for every attach.
+    const n = numRegions > 0 ? Math.ceil(numRegions) : 0;
+    const regions: ResolvedRegion[] = new Array(n);
+    const byShift: ResolvedRegion[] = new Array(n);
+    for (let i = 0; i < n; i++) {
       const r = device.regionInfo(i);
-      const resolved = r && !isAbsent(r) ? resolveRegion(r, i) : absentRegion(i);
-      this.regions.push(resolved);
-      if (resolved.offset === defaultOffset(i)) this.byShift[i] = resolved;
+      if (r && !isAbsent(r)) {
+        const resolved = resolveRegion(r, i);
+        regions[i] = resolved;
+        if (r.offset === undefined || resolved.offset === defaultOffset(i)) byShift[i] = resolved;
+      } else {
+        // An absent region sits at its default offset.
+        const absent = absentRegion(i);
+        regions[i] = absent;
+        byShift[i] = absent;
+      }
     }
-    const n = this.regions.length;
+    this.regions = regions;
+    this.byShift = byShift;
     const at = takeNumbers(n * (COUNTERS + 2));
     this.tally = new Float64Array(slab, at, n * COUNTERS);
     this.readLimit = new Float64Array(slab, at + n * COUNTERS * 8, n);
