@@ -31,10 +31,35 @@ export interface MsixPlacement {
 }
 
 /**
- * The parts of BAR `region` in address order. `msix` is the VMM-kept table and PBA (undefined
- * when the VMM keeps none: no MSI-X, or an MSIX_MAPPABLE BAR).
+ * Where splitBar puts the parts, in address order: one list kept for every split (attaching runs
+ * one at a time), so cutting a BAR makes no objects; the caller reads the parts out before the
+ * next split.
  */
-export function splitBar(region: ResolvedRegion, io: boolean, msix: MsixPlacement | undefined): BarPart[] {
+export class PartList {
+  count = 0;
+  readonly offsets: number[] = [];
+  readonly sizes: number[] = [];
+  readonly hows: PartHow[] = [];
+
+  push(offset: number, size: number, how: PartHow): void {
+    const k = this.count++;
+    this.offsets[k] = offset;
+    this.sizes[k] = size;
+    this.hows[k] = how;
+  }
+}
+
+/**
+ * The parts of BAR `region` in address order, into `out` (emptied first). `msix` is the VMM-kept
+ * table and PBA (undefined when the VMM keeps none: no MSI-X, or an MSIX_MAPPABLE BAR).
+ */
+export function splitBar(
+  region: ResolvedRegion,
+  io: boolean,
+  msix: MsixPlacement | undefined,
+  out: PartList,
+): void {
+  out.count = 0;
   const size = region.size;
   const mappable = !io && (region.flags & VFIO_REGION_INFO_FLAG_MMAP) !== 0;
   // undefined: the whole region maps (it has no sparse-mmap capability).
@@ -42,8 +67,10 @@ export function splitBar(region: ResolvedRegion, io: boolean, msix: MsixPlacemen
   const hasTable = msix !== undefined && msix.tableBar === region.index;
   const hasPba = msix !== undefined && msix.pbaBar === region.index;
   // Most BARs are all direct or all trapped: one part, nothing to cut.
-  if (!hasTable && !hasPba && areas === undefined)
-    return [{ offset: 0, size, how: mappable ? 'direct' : 'trapped' }];
+  if (!hasTable && !hasPba && areas === undefined) {
+    out.push(0, size, mappable ? 'direct' : 'trapped');
+    return;
+  }
   // The emulated structures, and the pages holding them (not mapped; the rest of those pages
   // is trapped). An absent structure is the empty span [-1, -1).
   const tableStart = hasTable ? msix.tableOffset : -1;
@@ -64,7 +91,6 @@ export function splitBar(region: ResolvedRegion, io: boolean, msix: MsixPlacemen
   if (hasPba) cuts.add(Math.min(pbaStart, size), Math.min(pbaEnd, size));
   // Runs of pieces with the same handling become one part; `runArea` keeps direct pieces of
   // different mmap areas apart (one mmap never spans two areas).
-  const parts: BarPart[] = [];
   let runOffset = 0;
   let runEnd = 0;
   let runHow: PartHow | undefined;
@@ -91,14 +117,13 @@ export function splitBar(region: ResolvedRegion, io: boolean, msix: MsixPlacemen
       runArea = area;
       continue;
     }
-    if (runHow !== undefined) parts.push({ offset: runOffset, size: runEnd - runOffset, how: runHow });
+    if (runHow !== undefined) out.push(runOffset, runEnd - runOffset, runHow);
     runOffset = offset;
     runEnd = end;
     runHow = how;
     runArea = area;
   }
-  if (runHow !== undefined) parts.push({ offset: runOffset, size: runEnd - runOffset, how: runHow });
-  return parts;
+  if (runHow !== undefined) out.push(runOffset, runEnd - runOffset, runHow);
 }
 
 /**

@@ -26,8 +26,8 @@ import {
   type RangeKind,
   RegionTrap,
 } from '../address-map.js';
-import { type BarPart, type PartHow, splitBar } from './bar-split.js';
-import { clear, overlaps } from './bytes.js';
+import { type BarPart, type PartHow, PartList, splitBar } from './bar-split.js';
+import { overlaps } from './bytes.js';
 import type { DeviceLink } from './device-link.js';
 import type { Msix } from './msix.js';
 
@@ -59,9 +59,18 @@ export interface BarState {
   readonly kind: 'mem32' | 'mem64' | 'io';
   readonly prefetchable: boolean;
   readonly parts: Part[];
+  /** Where the BAR is mapped; undefined while it is not. */
   address: number | undefined;
-  /** The address-map ranges of the parts while the BAR is mapped (one per part), else empty. */
-  readonly ranges: MappedRange[];
+  /** The address-map ranges of the parts, one per part while the BAR is mapped, else undefined. */
+  readonly ranges: (MappedRange | undefined)[];
+}
+
+/** splitBar's lists, taken by a constructor while it cuts its BARs (kept for the next one). */
+const SPLITS: PartList[] = [];
+
+/** `n` empty range slots, room for exactly `n` (most BARs have one part). */
+function noRanges(n: number): (MappedRange | undefined)[] {
+  return n === 1 ? [undefined] : new Array(n);
 }
 
 /** The COMMAND bit that turns a BAR's decode on. */
@@ -87,14 +96,22 @@ export class Bars {
   ) {
     const file = link.file;
     const kept = msix?.emulated ? msix : undefined;
+    // A list of its own for this constructor: a plugin's mmap (in makePart) cannot reach the
+    // list being read, even if it attached another device.
+    const split = SPLITS.pop() ?? new PartList();
     for (let i = 0; i < PCI_STD_NUM_BARS; i++) {
       const region = file.regionInfo(i);
       if (region.size === 0) continue;
       const low = link.configRead(PCI_BASE_ADDRESS_0 + 4 * i, 4);
       const io = (low & PCI_BASE_ADDRESS_SPACE_IO) !== 0;
       const mem64 = !io && (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
-      const parts: Part[] = [];
-      for (const p of splitBar(region, io, kept)) parts.push(this.makePart(region, p.offset, p.size, p.how));
+      splitBar(region, io, kept, split);
+      const n = split.count;
+      const parts: Part[] =
+        n === 1 ? [this.makePart(region, split.offsets[0], split.sizes[0], split.hows[0])] : new Array(n);
+      if (n !== 1)
+        for (let k = 0; k < n; k++)
+          parts[k] = this.makePart(region, split.offsets[k], split.sizes[k], split.hows[k]);
       this.list.push({
         index: i,
         region,
@@ -102,10 +119,11 @@ export class Bars {
         prefetchable: !io && (low & 0x8) !== 0,
         parts,
         address: undefined,
-        ranges: [],
+        ranges: noRanges(n),
       });
       if (mem64) i++;
     }
+    SPLITS.push(split);
   }
 
   private makePart(region: ResolvedRegion, offset: number, size: number, how: PartHow): Part {
@@ -202,11 +220,14 @@ export class Bars {
     try {
       for (let i = 0; i < parts.length; i++) {
         const part = parts[i];
-        ranges.push(map.addRange(address + part.offset, part.size, part.kind, link.label, part.handler));
+        ranges[i] = map.addRange(address + part.offset, part.size, part.kind, link.label, part.handler);
       }
     } catch (err) {
-      for (const r of ranges) map.remove(r);
-      clear(ranges);
+      for (let i = 0; i < ranges.length; i++) {
+        const r = ranges[i];
+        if (r !== undefined) map.remove(r);
+        ranges[i] = undefined;
+      }
       link.fault(err, `map BAR${bar.index} at ${hexOf(address)}`, bar.index, 0);
       return;
     }
@@ -214,18 +235,19 @@ export class Bars {
   }
 
   private unmap(bar: BarState): void {
-    const ranges = bar.ranges;
+    // A BAR has an address exactly while all its parts are in the map.
+    if (bar.address === undefined) return;
     bar.address = undefined;
-    if (ranges.length === 0) return;
+    const ranges = bar.ranges;
     const map = bar.kind === 'io' ? this.link.host.io : this.link.host.memory;
     // The ranges follow the parts one to one; their counters are kept in the parts.
     for (let i = 0; i < ranges.length; i++) {
-      const r = ranges[i];
+      const r = ranges[i] as MappedRange;
       bar.parts[i].reads += r.reads;
       bar.parts[i].writes += r.writes;
       map.remove(r);
+      ranges[i] = undefined;
     }
-    clear(ranges);
   }
 
   unmapAll(): void {
@@ -260,13 +282,15 @@ export class Bars {
    */
   forget(): void {
     for (const bar of this.list) {
+      if (bar.address === undefined) continue;
+      bar.address = undefined;
       const ranges = bar.ranges;
       for (let i = 0; i < ranges.length; i++) {
-        bar.parts[i].reads += ranges[i].reads;
-        bar.parts[i].writes += ranges[i].writes;
+        const r = ranges[i] as MappedRange;
+        bar.parts[i].reads += r.reads;
+        bar.parts[i].writes += r.writes;
+        ranges[i] = undefined;
       }
-      clear(ranges);
-      bar.address = undefined;
     }
   }
 

@@ -113,7 +113,14 @@ export class VfioPciFunction {
     this.link = link;
     this.pin = link.configRead(PCI_INTERRUPT_PIN, 1) & 0xff;
     this.intx = new Intx(link, this.pin, this.slot.device);
-    const [msiAt, msixAt] = this.findMsiCapabilities();
+    // The first MSI and MSI-X capabilities, in one walk of the standard list; -1 for an absent one.
+    let msiAt = -1;
+    let msixAt = -1;
+    const walk = new CapabilityWalk().begin(link, this.configSize);
+    while ((msiAt < 0 || msixAt < 0) && walk.next()) {
+      if (walk.id === PCI_CAP_ID_MSI && msiAt < 0) msiAt = walk.offset;
+      else if (walk.id === PCI_CAP_ID_MSIX && msixAt < 0) msixAt = walk.offset;
+    }
     this.msi = msiAt >= 0 ? new Msi(link, msiAt) : undefined;
     this.msix = msixAt >= 0 ? new Msix(link, msixAt) : undefined;
     this.modes = new ModeSwitch(this.intx, this.msi, this.msix);
@@ -122,18 +129,6 @@ export class VfioPciFunction {
     this.mappings = this.barMap.mappings;
     // QEMU's vfio_realize ends with INTx enabled when the device has a pin.
     this.intx.enable();
-  }
-
-  /** The first MSI and MSI-X capabilities, in one walk of the standard list; -1 for an absent one. */
-  private findMsiCapabilities(): [number, number] {
-    let msiAt = -1;
-    let msixAt = -1;
-    const walk = new CapabilityWalk().begin(this.link, this.configSize);
-    while ((msiAt < 0 || msixAt < 0) && walk.next()) {
-      if (walk.id === PCI_CAP_ID_MSI && msiAt < 0) msiAt = walk.offset;
-      else if (walk.id === PCI_CAP_ID_MSIX && msixAt < 0) msixAt = walk.offset;
-    }
-    return [msiAt, msixAt];
   }
 
   // ---- config space ----------------------------------------------------------------------------

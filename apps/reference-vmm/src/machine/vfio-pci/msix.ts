@@ -156,7 +156,8 @@ export class Msix implements MsixPlacement {
       data: 'eventfd',
       triggers: count === this.tableSize ? triggers : triggers.slice(0, count),
     };
-    this.resetTable();
+    // The power-on state (see resetTable); the new table and PBA are zero already.
+    this.maskEntries();
   }
 
   /** A guest write to the table the VMM keeps. */
@@ -270,6 +271,11 @@ export class Msix implements MsixPlacement {
   private resetTable(): void {
     this.table.fill(0);
     this.pba.fill(0);
+    this.maskEntries();
+  }
+
+  /** Every entry's Mask Bit set, the rest of the table left as it is. */
+  private maskEntries(): void {
     for (let i = 0; i < this.tableSize; i++) {
       writeLe(
         this.table,
