@@ -97,8 +97,8 @@ export class DeviceFile {
   private readonly readLimit: Float64Array;
   private readonly writeLimit: Float64Array;
   /** The ports handed out by regionPort(), by region index. */
-  private readonly ports: (RegionPort | undefined)[] = [];
-  private readonly irqInfos: (IrqInfo | undefined)[] = [];
+  private readonly ports: (RegionPort | undefined)[];
+  private readonly irqInfos: (IrqInfo | undefined)[];
   private readonly irqs: IrqState;
   private readonly migration: MigrationController | undefined;
   /** What the ioctl decoders see of this file. */
@@ -117,10 +117,13 @@ export class DeviceFile {
     this.regions = this.table.regions;
     this.readLimit = this.table.readLimit;
     this.writeLimit = this.table.writeLimit;
+    // Arrays of their exact size (grown from empty they would reserve 17 entries or more).
+    this.ports = new Array(this.regions.length);
     const numIrqs = this.info.numIrqs;
-    const irqInfos = this.irqInfos;
-    for (let i = 0; i < numIrqs; i++) irqInfos.push(device.irqInfo(i));
-    this.irqs = new IrqState(this.name, this.irqInfos);
+    const irqInfos: (IrqInfo | undefined)[] = new Array(numIrqs > 0 ? Math.ceil(numIrqs) : 0);
+    for (let i = 0; i < numIrqs; i++) irqInfos[i] = device.irqInfo(i);
+    this.irqInfos = irqInfos;
+    this.irqs = new IrqState(this.name, irqInfos);
     this.irqs.setChangeListener((index, count) => this.device.irqsChanged?.(index, count));
     this.migration = device.migration ? new MigrationController(this.name, device.migration) : undefined;
     this.scope = {

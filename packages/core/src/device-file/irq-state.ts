@@ -94,13 +94,15 @@ export class IrqState {
    * the counters): most indexes of a device are never used, and a device file is opened for
    * every attach. An index without state has no trigger, no mask and zero counters.
    */
-  private readonly indexes: (IndexState | undefined)[] = [];
+  private readonly indexes: (IndexState | undefined)[];
   private onChange: ((index: number, count: number) => void) | undefined;
 
   constructor(
     private readonly device: string,
     private readonly infos: readonly (IrqInfo | undefined)[],
-  ) {}
+  ) {
+    this.indexes = new Array(infos.length);
+  }
 
   /** The state of `index`, made on first use; undefined for an index the device lacks. */
   private stateOf(index: number): IndexState | undefined {
