@@ -441,13 +441,18 @@ export class Machine {
   private guestConfigRead(a: PciAddress, offset: number, size: AccessSize): number {
     if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return allOnes(size);
     this.ecam.reads++;
-    return this.ecamRead(a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size);
+    // ecamRead() at the function's ECAM offset, without taking the offset apart again.
+    const t = this.target(a.device, a.function);
+    if (t === undefined || offset & (size - 1)) return allOnes(size);
+    return t.configRead(offset, size);
   }
 
   private guestConfigWrite(a: PciAddress, offset: number, size: AccessSize, value: number): void {
     if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return;
     this.ecam.writes++;
-    this.ecamWrite(a.device * 0x8000 + a.function * ECAM_FUNCTION_SIZE + offset, size, value);
+    const t = this.target(a.device, a.function);
+    if (t === undefined || offset & (size - 1)) return;
+    t.configWrite(offset, size, value);
   }
 
   /** ECAM for bus 0: offset = device << 15 | function << 12 | register. Misaligned accesses master-abort. */

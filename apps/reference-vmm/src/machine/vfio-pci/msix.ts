@@ -144,8 +144,8 @@ export class Msix implements MsixPlacement {
     this.pba = new Uint8Array(Math.ceil(this.tableSize / 64) * 8);
     this.tableBytes = this.table.length;
     this.pbaBytes = this.pba.length;
-    const triggers: IrqTrigger[] = [];
-    for (let i = 0; i < this.tableSize; i++) triggers.push(new MsixTrigger(this, i));
+    const triggers: IrqTrigger[] = new Array(this.tableSize);
+    for (let i = 0; i < this.tableSize; i++) triggers[i] = new MsixTrigger(this, i);
     // Every vector gets its trigger; masking is applied when a vector fires (the PBA holds it).
     const count = Math.min(this.tableSize, link.irqCount(VFIO_PCI_MSIX_IRQ_INDEX));
     this.enableRequest = {
