@@ -170,11 +170,16 @@ export class PciDeviceModel implements VfioDevice {
   private readonly numRegions: number;
   private readonly resettable: boolean;
   private context: DeviceContext | undefined;
+  /** Config accesses are the model's own (readConfig/writeConfig not overridden): values need no bytes. */
+  private readonly ownConfigRead: boolean;
+  private readonly ownConfigWrite: boolean;
 
   constructor(opts: PciDeviceModelOptions) {
     this.name = opts.name;
     this.config = opts.config;
     this.resettable = opts.resettable ?? true;
+    this.ownConfigRead = this.readConfig === PciDeviceModel.prototype.readConfig;
+    this.ownConfigWrite = this.writeConfig === PciDeviceModel.prototype.writeConfig;
     if (opts.migration) this.migration = opts.migration;
     if (opts.display) this.display = opts.display;
 
@@ -392,6 +397,9 @@ export class PciDeviceModel implements VfioDevice {
   }
 
   private readValueOther(index: number, offset: number, size: ValueSize): number {
+    // Config space as a value (a VMM's config access), unless a subclass answers it (readConfig).
+    if (index === VFIO_PCI_CONFIG_REGION_INDEX && this.ownConfigRead)
+      return this.config.configRead(offset, size);
     const ret = this.read(index, offset, valueBytesOf[size]);
     if (ret !== undefined) return ret as number;
     return readLe(valueBytes, 0, size);
@@ -401,6 +409,17 @@ export class PciDeviceModel implements VfioDevice {
   writeValue(index: number, offset: number, size: ValueSize, value: number): unknown {
     const h = this.valueHandlers[index];
     if (h !== undefined && this.config.memoryEnabled()) return h.writeValue(offset, size, value);
+    if (index === VFIO_PCI_CONFIG_REGION_INDEX && this.ownConfigWrite) {
+      // writeConfig() of the value's bytes: the masked write, its listeners, then the hook.
+      const listener =
+        size === 4
+          ? this.config.writeU32(offset, value)
+          : size === 2
+            ? this.config.writeU16(offset, value)
+            : this.config.writeU8(offset, value);
+      const hook: unknown = this.onConfigWrite(offset, size);
+      return listener ?? hook;
+    }
     writeLe(valueBytes, 0, size, value);
     return this.write(index, offset, valueBytesOf[size]);
   }

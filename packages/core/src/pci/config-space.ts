@@ -543,23 +543,23 @@ export class ConfigSpace implements ConfigReader {
     return this.view.getUint32(offset, true);
   }
 
-  writeU8(offset: number, value: number): void {
+  writeU8(offset: number, value: number): unknown {
     this.checkRange(offset, 1);
     this.writeByte(offset, value & 0xff);
-    this.notify(offset, 1);
+    return this.notify(offset, 1);
   }
 
-  writeU16(offset: number, value: number): void {
+  writeU16(offset: number, value: number): unknown {
     this.checkRange(offset, 2);
     this.writeByte(offset, value & 0xff);
     this.writeByte(offset + 1, (value >>> 8) & 0xff);
-    this.notify(offset, 2);
+    return this.notify(offset, 2);
   }
 
-  writeU32(offset: number, value: number): void {
+  writeU32(offset: number, value: number): unknown {
     this.checkRange(offset, 4);
     for (let i = 0; i < 4; i++) this.writeByte(offset + i, (value >>> (8 * i)) & 0xff);
-    this.notify(offset, 4);
+    return this.notify(offset, 4);
   }
 
   /** Listen to guest writes (not setRaw, reset or restore). Returns a function that stops listening. */
