@@ -493,6 +493,8 @@ export function assignIgd(
   options: IgdAssignmentOptions = {},
 ): IgdAssignment | undefined {
   const vendorId = fn.deviceConfigRead(PCI_VENDOR_ID, 2);
+  // Asked at every attach: a function of another vendor is no IGD, whatever its class.
+  if (vendorId !== PCI_VENDOR_ID_INTEL) return undefined;
   const classCode = fn.deviceConfigRead(PCI_CLASS_REVISION, 4) >>> 8;
   const regions = findIgdRegions(fn.file, vendorId, classCode);
   if (regions === undefined) return undefined;

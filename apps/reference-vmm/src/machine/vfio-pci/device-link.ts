@@ -11,11 +11,10 @@ import {
   VFIO_PCI_CONFIG_REGION_INDEX,
   VfioError,
 } from '@vfiokit/core';
-import { type DeviceFile, type IrqSetRequest, toVfioError } from '@vfiokit/core/host';
+import { type DeviceFile, type IrqSetRequest, type RegionPort, toVfioError } from '@vfiokit/core/host';
 import { type AccessSize, type AddressMap, allOnes, hexOf } from '../address-map.js';
 import type { InterruptController, InterruptSource } from '../interrupt-controller.js';
 import { MSI_WINDOW_BASE, MSI_WINDOW_SIZE } from '../layout.js';
-import { Scratch } from './bytes.js';
 
 /** An error that one guest access (or one VMM operation) on a device ran into. */
 export interface MachineError {
@@ -73,12 +72,11 @@ export function slotNameOf(slot: PciAddress): string {
   return name;
 }
 
-/** Config accesses the VMM makes for the guest or for itself. */
-const CONFIG_SCRATCH = new Scratch();
-
 export class DeviceLink {
   /** VFIO_DEVICE_SET_IRQS calls made, refused ones included (for the report). */
   setIrqsCalls = 0;
+  /** The config region, accessed as values (as QEMU's vfio_pci_read_config preads a register). */
+  private readonly config: RegionPort;
 
   constructor(
     readonly file: DeviceFile,
@@ -86,26 +84,24 @@ export class DeviceLink {
     readonly label: string,
     readonly slotName: string,
     readonly source: InterruptSource,
-  ) {}
+  ) {
+    this.config = file.regionPort(VFIO_PCI_CONFIG_REGION_INDEX);
+  }
 
   /** Read the device's config region; a failing read answers all-ones and is recorded. */
   configRead(offset: number, size: AccessSize): number {
-    const s = CONFIG_SCRATCH;
     try {
-      this.file.readRegion(VFIO_PCI_CONFIG_REGION_INDEX, offset, s.of(size));
+      return this.config.readValue(offset, size);
     } catch (err) {
       this.fault(err, 'config read', VFIO_PCI_CONFIG_REGION_INDEX, offset);
       return allOnes(size);
     }
-    return s.get(size);
   }
 
   /** Write the device's config region; false (and recorded) when the device refused. */
   configWrite(offset: number, size: AccessSize, value: number): boolean {
-    const s = CONFIG_SCRATCH;
-    s.set(size, value);
     try {
-      this.file.writeRegion(VFIO_PCI_CONFIG_REGION_INDEX, offset, s.of(size));
+      this.config.writeValue(offset, size, value);
     } catch (err) {
       this.fault(err, 'config write', VFIO_PCI_CONFIG_REGION_INDEX, offset);
       return false;
