@@ -3,7 +3,8 @@
  *
  * memfd + mmap (shared device memory), eventfd (interrupts), non-blocking UNIX stream sockets
  * with SCM_RIGHTS (file descriptors travel with vfio-user messages), readiness through libuv's
- * uv_poll (the event loop never blocks and never spins), one bounded blocking wait for a caller
+ * uv_poll (the event loop never blocks and never spins; a busy connection may wait for its next
+ * message inside its callback for as long as the loop would wait anyway), one bounded blocking wait for a caller
  * that waits for a reply on its own thread (poll(2)), and a count of open descriptors for leak
  * tests.
  *
@@ -496,6 +497,9 @@ typedef struct {
   napi_ref callback;
   napi_async_context async;
   int closing;
+  int fd;
+  /* How many times one readiness callback may wait in place for the fd (pollStart's hold). */
+  int32_t hold;
 } poll_t;
 
 static void poll_closed(uv_handle_t *h) { free(h->data); }
@@ -513,12 +517,15 @@ static void poll_release(poll_t *p) {
 
 static void poll_env_cleanup(void *arg) { poll_release(arg); }
 
-static void poll_ready(uv_poll_t *h, int status, int events) {
-  poll_t *p = h->data;
-  if (p->closing) return;
+/* Added to the events of a callback made after a wait in place (the JS side counts them). */
+#define IN_PLACE 8
+
+/* Call the JS callback with (status, events); 1 when it returned true (it asks to wait in place). */
+static int poll_call(poll_t *p, int status, int events) {
   napi_env env = p->env;
   napi_handle_scope scope;
-  if (napi_open_handle_scope(env, &scope) != napi_ok) return;
+  if (napi_open_handle_scope(env, &scope) != napi_ok) return 0;
+  int again = 0;
   napi_value cb, recv, args[2], result;
   if (napi_get_reference_value(env, p->callback, &cb) == napi_ok && cb != NULL) {
     napi_get_global(env, &recv);
@@ -532,9 +539,44 @@ static void poll_ready(uv_poll_t *h, int status, int events) {
         napi_get_and_clear_last_exception(env, &err);
         napi_fatal_exception(env, err);
       }
+    } else {
+      bool b = false;
+      if (napi_get_value_bool(env, result, &b) == napi_ok && b) again = 1;
     }
   }
   napi_close_handle_scope(env, scope);
+  return again;
+}
+
+/*
+ * Wait, inside the readiness callback, for the fd to become readable again, exactly where and as
+ * long as the loop itself would wait next: in poll(2) on the fd and on the loop's own epoll fd
+ * (readable when any other handle of the loop has an event), for uv_backend_timeout (0 when a
+ * timer is due, an immediate, a pending callback or a closing handle waits, or nothing keeps the
+ * loop alive). 1 when the fd is readable; 0 when anything else needs the loop, which then runs
+ * as usual. What this skips is the loop's bookkeeping between two messages of one peer (Node's
+ * check phase allocates on every turn, which is what makes a busy server collect garbage).
+ * Microtasks and nextTicks already ran when the callback returned (napi_make_callback).
+ */
+static int wait_in_place(poll_t *p) {
+  uv_loop_t *loop = p->handle.loop;
+  uv_update_time(loop);
+  int timeout = uv_backend_timeout(loop);
+  if (timeout == 0) return 0;
+  struct pollfd pfd[2] = {{.fd = p->fd, .events = POLLIN}, {.fd = uv_backend_fd(loop), .events = POLLIN}};
+  int r = poll(pfd, 2, timeout);
+  if (r <= 0) return 0; /* timed out (a timer is due), interrupted (a signal), or failed: the loop's turn */
+  return (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+}
+
+static void poll_ready(uv_poll_t *h, int status, int events) {
+  poll_t *p = h->data;
+  if (p->closing) return;
+  int again = poll_call(p, status, events);
+  for (int32_t k = 0; again && k < p->hold && !p->closing; k++) {
+    if (!wait_in_place(p)) return;
+    again = poll_call(p, 0, UV_READABLE | IN_PLACE);
+  }
 }
 
 static int poll_events(int32_t mask) {
@@ -543,18 +585,22 @@ static int poll_events(int32_t mask) {
 }
 
 static napi_value poll_start_fn(napi_env env, napi_callback_info info) {
-  GET_ARGS(3);
+  GET_ARGS(4);
   int fd;
-  int32_t mask;
+  int32_t mask, hold = 0;
   napi_valuetype t;
   if (argc < 3 || !arg_fd(env, argv[0], &fd) || !arg_int32(env, argv[1], &mask) ||
       napi_typeof(env, argv[2], &t) != napi_ok || t != napi_function)
-    return throw_type(env, "pollStart(fd, events, callback): callback must be a function");
+    return throw_type(env, "pollStart(fd, events, callback, hold): callback must be a function");
+  if (argc >= 4 && (!arg_int32(env, argv[3], &hold) || hold < 0))
+    return throw_type(env, "pollStart(fd, events, callback, hold): hold must be a non-negative int32");
   uv_loop_t *loop;
   if (napi_get_uv_event_loop(env, &loop) != napi_ok) return NULL;
   poll_t *p = calloc(1, sizeof(*p));
   if (!p) return throw_errno(env, "calloc", ENOMEM);
   p->env = env;
+  p->fd = fd;
+  p->hold = hold;
   int r = uv_poll_init(loop, &p->handle, fd);
   if (r < 0) {
     free(p);

@@ -25,7 +25,18 @@ export interface NativeAddon {
   socketPair(): [number, number];
   sendMsg(fd: number, bytes: Uint8Array, fds?: readonly number[]): number;
   recvMsg(fd: number, buffer: Uint8Array, fdsOut: Int32Array): number;
-  pollStart(fd: number, events: number, callback: (status: number, events: number) => void): PollHandle;
+  /**
+   * Watch fd with uv_poll. When `hold` > 0 and the callback returns true, the callback waits in
+   * place for fd to be readable again and is called again, at most `hold` times per readiness
+   * event, as long as the loop would wait anyway (its timers, immediates and other handles end
+   * the wait).
+   */
+  pollStart(
+    fd: number,
+    events: number,
+    callback: (status: number, events: number) => unknown,
+    hold?: number,
+  ): PollHandle;
   pollUpdate(handle: PollHandle, events: number): void;
   pollStop(handle: PollHandle): void;
   /** Whether the handle keeps the event loop alive (uv_ref / uv_unref). */
@@ -84,6 +95,8 @@ export const POLL_WRITABLE = 2;
 export const UV_READABLE = 1;
 export const UV_WRITABLE = 2;
 export const UV_DISCONNECT = 4;
+/** Added to a pollStart callback's events when the call follows a wait in place (native IN_PLACE). */
+export const POLL_IN_PLACE = 8;
 
 /** Where the build puts the addon, relative to this file (src/native or dist/native). */
 const ADDON_PATH = '../../build/Release/vfiokit_native.node';

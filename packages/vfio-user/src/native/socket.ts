@@ -7,7 +7,15 @@
  */
 import { unlinkSync } from 'node:fs';
 import { VfioError } from '@vfiokit/core';
-import { native, POLL_READABLE, POLL_WRITABLE, type PollHandle, systemCode, systemError } from './addon.js';
+import {
+  native,
+  POLL_IN_PLACE,
+  POLL_READABLE,
+  POLL_WRITABLE,
+  type PollHandle,
+  systemCode,
+  systemError,
+} from './addon.js';
 import { closeFds, dupFd } from './memory.js';
 
 /** SCM_MAX_FD (include/net/scm.h): the most descriptors one sendmsg can carry. */
@@ -16,6 +24,12 @@ export const MAX_FDS_PER_SENDMSG = 253;
 const NO_FDS: readonly number[] = Object.freeze([]);
 /** At most this many recvmsg calls per readiness callback, so one busy peer cannot starve the loop. */
 const READS_PER_WAKEUP = 32;
+/**
+ * With waitInPlace, how many times one readiness callback may wait for the peer's next message
+ * itself before the event loop takes its turn (its timers, immediates and other handles never
+ * wait for this: the native wait ends as soon as any of them has something to do).
+ */
+const IN_PLACE_WAITS = 64;
 /** Received chunks up to this size are handed out in views made once per size (no allocation). */
 const SMALL_CHUNK = 512;
 /** How many larger chunk sizes keep their view (chunk()). */
@@ -50,6 +64,16 @@ export interface UnixConnectionOptions {
   name?: string;
   /** Whether the open connection keeps the event loop alive (default true). */
   ref?: boolean;
+  /**
+   * For a peer that sends its next message as soon as it has the answer to the last (a VMM's
+   * vCPU waiting on a register read): once a readiness callback has read the socket empty,
+   * wait for the next message inside the callback, in poll(2) on this socket and the event
+   * loop's own descriptor, for as long as the loop would wait anyway (native pollStart's hold).
+   * Nothing of the loop is delayed: its timers, immediates and every other handle end the wait.
+   * What is saved is the loop's turn between two messages, which in Node allocates on every
+   * turn (the check phase), so a busy connection makes garbage and GC pauses without it.
+   */
+  waitInPlace?: boolean;
 }
 
 /** Sleep on the calling thread (a connect retry of a synchronous caller). */
@@ -72,6 +96,8 @@ export class UnixConnection {
   private writeInterest = false;
   private isOpen = true;
   private readonly ref: boolean;
+  private readonly hold: number;
+  private heldWakeups = 0;
 
   /** Take ownership of a connected, non-blocking socket descriptor. */
   constructor(fd: number, options: UnixConnectionOptions = {}) {
@@ -81,6 +107,7 @@ export class UnixConnection {
     const maxFds = Math.min(options.maxReceiveFds ?? MAX_FDS_PER_SENDMSG, MAX_FDS_PER_SENDMSG);
     this.fdsOut = new Int32Array(2 + maxFds);
     this.ref = options.ref ?? true;
+    this.hold = options.waitInPlace === true ? IN_PLACE_WAITS : 0;
   }
 
   /** A connected pair (socketpair(AF_UNIX, SOCK_STREAM)). */
@@ -157,14 +184,22 @@ export class UnixConnection {
     return this.queued;
   }
 
+  /** How many readiness callbacks came from a wait in place (waitInPlace), not from the loop. */
+  get inPlaceWakeups(): number {
+    return this.heldWakeups;
+  }
+
   /** Start receiving. Call once. */
   start(handlers: UnixConnectionHandlers): void {
     if (this.handlers) throw new VfioError('EBUSY', `connection ${this.name} was already started.`);
     if (!this.isOpen) throw new VfioError('EBADF', `connection ${this.name} is closed.`);
     this.handlers = handlers;
     try {
-      this.poll = native().pollStart(this.fd, this.interest(), (status, events) =>
-        this.ready(status, events),
+      this.poll = native().pollStart(
+        this.fd,
+        this.interest(),
+        (status, events) => this.ready(status, events),
+        this.hold,
       );
       if (!this.ref) native().pollRef(this.poll, false);
     } catch (err) {
@@ -293,14 +328,19 @@ export class UnixConnection {
     native().pollUpdate(this.poll, this.interest());
   }
 
-  private ready(status: number, events: number): void {
-    if (!this.isOpen) return;
+  /**
+   * The readiness callback. True asks the native side to wait in place for the next message
+   * (waitInPlace): the socket was read empty and nothing waits to be sent.
+   */
+  private ready(status: number, events: number): boolean {
+    if (!this.isOpen) return false;
     if (status < 0) {
       this.close(new VfioError('EIO', `polling connection ${this.name} failed with libuv status ${status}.`));
-      return;
+      return false;
     }
+    if (events & POLL_IN_PLACE) this.heldWakeups++;
     if (events & POLL_WRITABLE) this.flush();
-    if (this.isOpen) this.drainReadable();
+    return this.isOpen && this.drainReadable() && this.isOpen && this.queue.length === 0;
   }
 
   /** The first `n` received bytes (the view is valid until the next receive, as the buffer). */
@@ -324,7 +364,8 @@ export class UnixConnection {
     return v;
   }
 
-  private drainReadable(): void {
+  /** Receive until the socket would block (true) or for READS_PER_WAKEUP chunks, a stop or a close (false). */
+  private drainReadable(): boolean {
     const addon = native();
     for (let i = 0; i < READS_PER_WAKEUP && this.isOpen; i++) {
       let n: number;
@@ -332,15 +373,15 @@ export class UnixConnection {
         n = addon.recvMsg(this.fd, this.recvBuffer, this.fdsOut);
       } catch (err) {
         this.close(systemError(err, `receiving on ${this.name} failed`));
-        return;
+        return false;
       }
       const count = this.fdsOut[0];
       const fds = count > 0 ? Array.from(this.fdsOut.subarray(2, 2 + count)) : NO_FDS;
-      if (n < 0) return;
+      if (n < 0) return true;
       if (n === 0) {
         closeFds(fds);
         this.close(new VfioError('ECONNRESET', `the peer closed connection ${this.name}.`));
-        return;
+        return false;
       }
       if (this.fdsOut[1]) {
         closeFds(fds);
@@ -350,17 +391,18 @@ export class UnixConnection {
             `connection ${this.name}: the peer sent more fds than one message may carry; they were cut off.`,
           ),
         );
-        return;
+        return false;
       }
       try {
-        if (this.handlers!.onData(this.chunk(n), fds) === true) return;
+        if (this.handlers!.onData(this.chunk(n), fds) === true) return false;
       } catch (err) {
         this.close(
           err instanceof VfioError ? err : systemError(err, `the data handler of ${this.name} failed`),
         );
-        return;
+        return false;
       }
     }
+    return false;
   }
 }
 

@@ -248,7 +248,9 @@ export class VfioUserServer {
 /** Listen on `socketPath` and serve `device` to one client at a time until close(). */
 export async function serveDevice(options: ServeDeviceOptions): Promise<VfioUserServer> {
   const log = options.log ?? stderrLogger(`vfio-user ${options.name ?? options.device.name}`);
-  const listener = UnixListener.listen(options.socketPath);
+  // A VMM's vCPU sends its next access as soon as it has the last one's reply: wait for it in
+  // place (UnixConnectionOptions.waitInPlace) rather than through a turn of the loop.
+  const listener = UnixListener.listen(options.socketPath, { waitInPlace: true });
   if (options.memoryReducer !== true) quietHeap();
   try {
     return new VfioUserServer(listener, options, log, options.clock ?? createRealClock());

@@ -1,0 +1,159 @@
+/**
+ * UnixConnection's waitInPlace: after a readiness callback read the socket empty, the next
+ * message is waited for inside the callback, for only as long as the event loop would wait
+ * anyway. The peer is a worker thread that talks to the socket synchronously, as a vCPU does
+ * (send, wait for the answer, send again), and proves, by waiting on what the main thread must
+ * do between two of its messages, that nothing of the loop was held up.
+ */
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { afterEach, describe, expect, it } from 'vitest';
+import { closeFds, native, UnixConnection } from '../src/native/index.js';
+
+const addon = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Release', 'vfiokit_native.node');
+
+/**
+ * The peer: for each round, send an 8-byte message holding its number on every fd in turn and
+ * wait (at most 5 s) for it to come back; with `waitForTick`, then wait (at most 5 s) until the
+ * main thread bumps the shared counter, which it does only from a timer, an immediate or a
+ * microtask.
+ */
+const PEER = `
+const { workerData, parentPort } = require('node:worker_threads');
+const addon = require(workerData.addon);
+const { fds, rounds, waitForTick } = workerData;
+const ticks = new Int32Array(workerData.ticks);
+const msg = new Uint8Array(8);
+const buf = new Uint8Array(64);
+const out = new Int32Array(4);
+function exchange(fd, i) {
+  new DataView(msg.buffer).setUint32(0, i, true);
+  if (addon.sendMsg(fd, msg) !== 8) throw new Error('a short send');
+  const deadline = Date.now() + 5000;
+  let got = 0;
+  while (got < 8) {
+    const n = addon.recvMsg(fd, buf.subarray(got), out);
+    if (n === 0) throw new Error('the main thread closed fd ' + fd);
+    if (n > 0) { got += n; continue; }
+    if (Date.now() > deadline) throw new Error('message ' + i + ' on fd ' + fd + ' was not answered within 5 s');
+    addon.waitFd(fd, 1, 100);
+  }
+  if (new DataView(buf.buffer).getUint32(0, true) !== i) throw new Error('a wrong answer to message ' + i);
+}
+try {
+  for (let i = 0; i < rounds; i++) {
+    const seen = Atomics.load(ticks, 0);
+    for (const fd of fds) exchange(fd, i);
+    if (waitForTick && Atomics.load(ticks, 0) === seen && Atomics.wait(ticks, 0, seen, 5000) === 'timed-out')
+      throw new Error('the main thread ran nothing of its loop within 5 s after message ' + i);
+  }
+  parentPort.postMessage({ ok: true });
+} catch (e) {
+  parentPort.postMessage({ ok: false, error: String(e) });
+}
+`;
+
+const open: number[] = [];
+afterEach(() => closeFds(open.splice(0)));
+
+/** A socketpair: the main thread's end as a started echoing UnixConnection, the peer's as an fd. */
+function echoing(
+  waitInPlace: boolean,
+  onMessage: () => void = () => {},
+): { conn: UnixConnection; peer: number } {
+  const [mine, peer] = native().socketPair();
+  open.push(peer);
+  const conn = new UnixConnection(mine, { name: waitInPlace ? 'held' : 'plain', waitInPlace });
+  conn.start({
+    onData: (chunk) => {
+      conn.send(chunk);
+      onMessage();
+    },
+  });
+  return { conn, peer };
+}
+
+function runPeer(
+  fds: number[],
+  rounds: number,
+  waitForTick: boolean,
+  ticks: SharedArrayBuffer,
+): Promise<void> {
+  const w = new Worker(PEER, { eval: true, workerData: { addon, fds, rounds, waitForTick, ticks } });
+  return new Promise((resolve, reject) => {
+    w.once('message', (m: { ok: boolean; error?: string }) => {
+      void w.terminate();
+      if (m.ok) resolve();
+      else reject(new Error(m.error));
+    });
+    w.once('error', reject);
+  });
+}
+
+const bump = (ticks: Int32Array) => () => {
+  Atomics.add(ticks, 0, 1);
+  Atomics.notify(ticks, 0);
+};
+
+describe('waiting in place for the next message (waitInPlace)', () => {
+  it('serves a synchronous peer mostly from waits in place, and never without the option', async () => {
+    const ticks = new SharedArrayBuffer(4);
+    const held = echoing(true);
+    const plain = echoing(false);
+    await runPeer([held.peer], 2000, false, ticks);
+    await runPeer([plain.peer], 500, false, ticks);
+    // At most IN_PLACE_WAITS (64) in a row before the loop takes a turn; anything else the loop
+    // has to do (the test runner's messages) ends a wait too.
+    expect(held.conn.inPlaceWakeups).toBeGreaterThan(1000);
+    expect(plain.conn.inPlaceWakeups).toBe(0);
+    held.conn.close();
+    plain.conn.close();
+  });
+
+  it('lets timers run while it waits: the peer waits for one between its messages', async () => {
+    const ticks = new SharedArrayBuffer(4);
+    const held = echoing(true);
+    const timer = setInterval(bump(new Int32Array(ticks)), 1);
+    try {
+      await runPeer([held.peer], 50, true, ticks);
+    } finally {
+      clearInterval(timer);
+    }
+    held.conn.close();
+  });
+
+  it('runs the immediates and microtasks its handler queued before it waits', async () => {
+    for (const queue of [setImmediate, queueMicrotask]) {
+      const ticks = new SharedArrayBuffer(4);
+      const tick = bump(new Int32Array(ticks));
+      const held = echoing(true, () => queue(tick));
+      await runPeer([held.peer], 50, true, ticks);
+      held.conn.close();
+    }
+  });
+
+  it("serves another connection's message while one connection waits in place", async () => {
+    const ticks = new SharedArrayBuffer(4);
+    const held = echoing(true);
+    const other = echoing(false);
+    // Each round the peer answers held first and then waits for other's echo: held's wait must
+    // end for it.
+    await runPeer([held.peer, other.peer], 200, false, ticks);
+    held.conn.close();
+    other.conn.close();
+  });
+
+  it('closes with ECONNRESET when the peer goes away while it waits', async () => {
+    const ticks = new SharedArrayBuffer(4);
+    const [mine, peer] = native().socketPair();
+    const conn = new UnixConnection(mine, { name: 'held', waitInPlace: true });
+    const closed = new Promise<unknown>((resolve) => {
+      conn.start({ onData: (chunk) => conn.send(chunk), onClose: resolve });
+    });
+    await runPeer([peer], 20, false, ticks);
+    closeFds([peer]);
+    await expect(closed).resolves.toMatchObject({ code: 'ECONNRESET' });
+    expect(conn.open).toBe(false);
+  });
+});
