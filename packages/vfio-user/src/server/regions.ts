@@ -16,7 +16,7 @@ import {
   VFIO_REGION_INFO_FLAG_MMAP,
   vfio_region_info,
 } from '@vfiokit/core/abi';
-import { type ResolvedRegion, toVfioError } from '@vfiokit/core/host';
+import { type DeviceFile, type RegionPort, type ResolvedRegion, toVfioError } from '@vfiokit/core/host';
 import {
   VFIO_USER_F_TYPE_REPLY,
   VFIO_USER_HEADER_SIZE,
@@ -74,13 +74,15 @@ export class SessionRegions {
   private writePayload: Uint8Array | undefined;
   /** The data of one REGION_WRITE_MULTI entry, by count (entryData). */
   private readonly entryBuffer = new Uint8Array(VFIO_USER_MULTI_DATA);
-  private readonly entryViews: (Uint8Array | undefined)[] = new Array(VFIO_USER_MULTI_DATA + 1).fill(
-    undefined,
+  private readonly entryViews: Uint8Array[] = Array.from({ length: VFIO_USER_MULTI_DATA + 1 }, (_, n) =>
+    this.entryBuffer.subarray(0, n),
   );
   private readonly entryView = new DataView(this.entryBuffer.buffer);
   private multiBuffer: ArrayBufferLike | undefined;
   private multiView: DataView | undefined;
   private writeData: Uint8Array = this.replyBuffer;
+  /** The entry multiWrites() was at (the one that threw, when it threw). */
+  private multiAt = 0;
 
   constructor(private readonly ctx: SessionContext) {}
 
@@ -276,49 +278,66 @@ export class SessionRegions {
     const file = this.ctx.device();
     const base = payload.byteOffset + VFIO_USER_WRITE_MULTI_HEADER_SIZE;
     let first: VfioError | undefined;
-    let done = 0;
-    // QEMU's batches are runs of writes to one region: it is looked up once per run (a failed
-    // lookup is not kept, so every write to a region the device lacks fails on its own).
-    let runRegion = -1;
-    let runSize = 0;
-    for (let i = 0; i < n; i++) {
-      const p = base + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
-      const hi = dv.getUint32(p + 4, true);
-      const lo = dv.getUint32(p, true);
-      const offset = hi === 0 ? lo : lo + hi * TWO_32;
-      const region = dv.getUint32(p + 8, true);
-      const count = dv.getUint32(p + 12, true);
+    let failed = 0;
+    // The writes run in multiWrites() without a handler around each: one that throws is
+    // recorded here and the rest go on from the next.
+    for (let i = 0; i < n; ) {
       try {
-        if (region !== runRegion) {
-          runRegion = -1;
-          runSize = file.regionInfo(region).size;
-          runRegion = region;
-        }
-        if (offset >= runSize) throw this.outsideRegion(region, offset, count, runSize);
-        if (count > 0) file.writeRegion(region, offset, this.entryData(dv, p + 16, count));
-        done++;
+        i = this.multiWrites(file, dv, base, i, n);
       } catch (err) {
+        i = this.multiAt;
         const e = toVfioError(err, { device: this.ctx.name });
         this.ctx.log.debug(`REGION_WRITE_MULTI write ${i} of ${n} failed: ${e.message}`);
         first ??= e;
+        failed++;
+        i++;
       }
     }
     if (first) return { bytes: encodeErrorReply(h.msgId, h.command, first.errno) };
     const bytes = this.replyOfSize(VFIO_USER_HEADER_SIZE + 8);
     const out = this.replyView;
     putHeaderAt(out, bytes.length, h.msgId, h.command, VFIO_USER_F_TYPE_REPLY);
-    out.setUint32(VFIO_USER_HEADER_SIZE, done, true);
+    out.setUint32(VFIO_USER_HEADER_SIZE, n - failed, true);
     out.setUint32(VFIO_USER_HEADER_SIZE + 4, 0, true);
     return this.replyWith(bytes);
   }
 
+  /**
+   * Writes `from`..`n` of a checked REGION_WRITE_MULTI (entries from `base` under `dv`); returns
+   * `n`, or throws what a write threw with multiAt at that write. QEMU's batches are runs of
+   * writes to one region: its port is looked up once per run.
+   */
+  private multiWrites(file: DeviceFile, dv: DataView, base: number, from: number, n: number): number {
+    const data4 = this.entryViews[4];
+    const view = this.entryView;
+    let region = -1;
+    let size = 0;
+    let port: RegionPort | undefined;
+    for (let i = from; i < n; i++) {
+      this.multiAt = i;
+      const p = base + i * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+      const hi = dv.getUint32(p + 4, true);
+      const lo = dv.getUint32(p, true);
+      const offset = hi === 0 ? lo : lo + hi * TWO_32;
+      const r = dv.getUint32(p + 8, true);
+      const count = dv.getUint32(p + 12, true);
+      if (r !== region || port === undefined) {
+        size = file.regionInfo(r).size;
+        port = file.regionPort(r);
+        region = r;
+      }
+      if (offset >= size) throw this.outsideRegion(r, offset, count, size);
+      if (count === 4) {
+        view.setInt32(0, dv.getInt32(p + 16, true), true);
+        port.write(offset, data4);
+      } else if (count > 0) port.write(offset, this.entryData(dv, p + 16, count));
+    }
+    return n;
+  }
+
   /** `count` (at most 8) bytes at `at` of the message under `dv`, copied into a view reused per count. */
   private entryData(dv: DataView, at: number, count: number): Uint8Array {
-    let v = this.entryViews[count];
-    if (v === undefined) {
-      v = this.entryBuffer.subarray(0, count);
-      this.entryViews[count] = v;
-    }
+    const v = this.entryViews[count];
     if (count === 4) this.entryView.setInt32(0, dv.getInt32(at, true), true);
     else for (let i = 0; i < count; i++) v[i] = dv.getUint8(at + i);
     return v;
