@@ -8,6 +8,12 @@
  * largest incremental step 12 ms), two to three orders of magnitude above a request. Turning
  * the reducer off leaves every other collection as it is: the heap still grows and is
  * collected on allocation, it is only not shrunk for an idle-looking period.
+ *
+ * In Node 20 (V8 11.3) the flag only holds when the process starts with it (`node
+ * --no-memory-reducer`, or a fork's execArgv): set here, once the heap exists, it does not stop
+ * the reducer — measured with --trace-gc on the tail bench's server, whose Mark-Compacts (reduce)
+ * still came ~8 s after start (6–18 ms each). A process that must not see those pauses starts
+ * with the flag; setting it here stays harmless.
  */
 import { setFlagsFromString } from 'node:v8';
 
