@@ -97,6 +97,8 @@ export class UnixConnection {
   private isOpen = true;
   private readonly ref: boolean;
   private readonly hold: number;
+  /** The addon, resolved once: the receive and send paths call it for every message. */
+  private readonly addon = native();
   private heldWakeups = 0;
 
   /** Take ownership of a connected, non-blocking socket descriptor. */
@@ -248,7 +250,7 @@ export class UnixConnection {
     if (!this.isOpen) return false;
     let ready: number;
     try {
-      ready = native().waitFd(this.fd, this.interest(), Math.max(0, Math.ceil(timeoutMs)));
+      ready = this.addon.waitFd(this.fd, this.interest(), Math.max(0, Math.ceil(timeoutMs)));
     } catch (err) {
       this.close(systemError(err, `waiting on connection ${this.name} failed`));
       return false;
@@ -292,7 +294,7 @@ export class UnixConnection {
   /** One sendmsg; returns bytes written (0 when it would block), or -1 after closing on error. */
   private write(bytes: Uint8Array, fds: readonly number[]): number {
     try {
-      const n = native().sendMsg(this.fd, bytes, fds.length ? fds : undefined);
+      const n = this.addon.sendMsg(this.fd, bytes, fds.length ? fds : undefined);
       return Math.max(n, 0);
     } catch (err) {
       this.close(systemError(err, `sending ${bytes.length} bytes on ${this.name} failed`));
@@ -366,7 +368,7 @@ export class UnixConnection {
 
   /** Receive until the socket would block (true) or for READS_PER_WAKEUP chunks, a stop or a close (false). */
   private drainReadable(): boolean {
-    const addon = native();
+    const addon = this.addon;
     for (let i = 0; i < READS_PER_WAKEUP && this.isOpen; i++) {
       let n: number;
       try {
