@@ -87,7 +87,7 @@ export class RegionTable {
     for (let i = 0; i < n; i++) {
       const r = device.regionInfo(i);
       if (r && !isAbsent(r)) {
-        const resolved = resolveRegion(r, i);
+        const resolved = resolvedRegion(r, i);
         regions[i] = resolved;
         if (r.offset === undefined || resolved.offset === defaultOffset(i)) byShift[i] = resolved;
       } else {
@@ -195,6 +195,35 @@ function isAbsent(r: RegionInfo): boolean {
     r.type === undefined &&
     r.msixMappable === undefined
   );
+}
+
+/**
+ * Each RegionInfo object a device answered, resolved: resolving is a pure function of the info's
+ * fields and index, and a device file is opened at every attach (the same device again at every
+ * boot of a machine), so the frozen result is kept for the next open. It is used only while the
+ * info still holds what it was made from (a plugin may change its RegionInfo objects in place);
+ * an info with a region type (whose fields the chain copies) is resolved every time.
+ */
+const resolvedInfos = new WeakMap<RegionInfo, ResolvedRegion>();
+
+function resolvedRegion(r: RegionInfo, index: number): ResolvedRegion {
+  if (r.type !== undefined || typeof r !== 'object') return resolveRegion(r, index);
+  const kept = resolvedInfos.get(r);
+  if (
+    kept !== undefined &&
+    kept.index === index &&
+    kept.size === r.size &&
+    kept.read === r.read &&
+    kept.write === r.write &&
+    kept.mmap === r.mmap &&
+    kept.offset === (r.offset ?? defaultOffset(index)) &&
+    kept.sparseMmap === r.sparseMmap &&
+    kept.msixMappable === r.msixMappable
+  )
+    return kept;
+  const made = resolveRegion(r, index);
+  resolvedInfos.set(r, made);
+  return made;
 }
 
 /**
