@@ -250,7 +250,7 @@ export class Machine {
       dma,
       dirty: dma,
       clock: this.clock,
-      log: new PrefixedLogger(this.log, `${slotNameOf(opts.slot)} ${opts.label}: `),
+      log: new PrefixedLogger(this.log, slotNameOf(opts.slot), opts.label),
       // The tracker answers DMA_LOGGING_START/STOP/REPORT itself.
       dmaLogging: tracker,
     };
@@ -790,10 +790,23 @@ function failedRun(device: ProbedDevice, driver: GuestDriver, err: unknown, what
 
 /** A device's log: the machine's, each line prefixed with the slot and label. */
 class PrefixedLogger implements Logger {
+  /** Made at the first line (most devices log nothing, and one is made at every attach). */
+  #prefix: string | undefined;
+
   constructor(
     private readonly log: Logger,
-    private readonly prefix: string,
+    private readonly slot: string,
+    private readonly label: string,
   ) {}
+
+  private get prefix(): string {
+    let p = this.#prefix;
+    if (p === undefined) {
+      p = `${this.slot} ${this.label}: `;
+      this.#prefix = p;
+    }
+    return p;
+  }
 
   debug(m: string): void {
     this.log.debug(this.prefix + m);
