@@ -40,8 +40,11 @@ export class DirtyTracker {
   /** Logged ranges sorted by IOVA, as [start, end) pairs. */
   #starts: number[] = [];
   #ends: number[] = [];
-  /** chunk number → bitmap of its pages (page number = chunk * CHUNK_PAGES + bit). */
-  readonly #chunks = new Map<number, Uint32Array>();
+  /**
+   * chunk number → bitmap of its pages (page number = chunk * CHUNK_PAGES + bit); made at the
+   * first dirty page (a tracker is made for every attached device, most never log).
+   */
+  #chunks: Map<number, Uint32Array> | undefined;
 
   /** Whether logging runs. */
   get started(): boolean {
@@ -146,7 +149,7 @@ export class DirtyTracker {
     }
     this.#starts = sorted.map((r) => r[0]);
     this.#ends = sorted.map((r) => r[1]);
-    this.#chunks.clear();
+    this.#chunks = undefined;
     this.#pageSize = pageSize;
     return pageSize;
   }
@@ -156,7 +159,7 @@ export class DirtyTracker {
     this.#pageSize = 0;
     this.#starts = [];
     this.#ends = [];
-    this.#chunks.clear();
+    this.#chunks = undefined;
   }
 
   /**
@@ -188,7 +191,7 @@ export class DirtyTracker {
   isDirty(iova: number): boolean {
     if (this.#pageSize === 0) return false;
     const page = Math.floor(iova / this.#pageSize);
-    const chunk = this.#chunks.get(Math.floor(page / CHUNK_PAGES));
+    const chunk = this.#chunks?.get(Math.floor(page / CHUNK_PAGES));
     if (chunk === undefined) return false;
     const bit = page % CHUNK_PAGES;
     return (chunk[bit >>> 5] & (1 << (bit & 31))) !== 0;
@@ -246,7 +249,9 @@ export class DirtyTracker {
     const lastPage = Math.floor((end - 1) / ps);
     const firstChunk = Math.floor(firstPage / CHUNK_PAGES);
     const lastChunk = Math.floor(lastPage / CHUNK_PAGES);
-    for (const [key, chunk] of [...this.#chunks]) {
+    const chunks = this.#chunks;
+    if (chunks === undefined) return bitmap;
+    for (const [key, chunk] of [...chunks]) {
       if (key < firstChunk || key > lastChunk) continue;
       const base = key * CHUNK_PAGES;
       const lo = Math.max(firstPage, base) - base;
@@ -262,7 +267,7 @@ export class DirtyTracker {
         const b1 = Math.floor((to - 1 - iova) / pageSize);
         for (let b = b0; b <= b1; b++) bitmap[b >>> 3] |= 1 << (b & 7);
       }
-      if (chunk.every((w) => w === 0)) this.#chunks.delete(key);
+      if (chunk.every((w) => w === 0)) chunks.delete(key);
     }
     return bitmap;
   }
@@ -282,10 +287,15 @@ export class DirtyTracker {
     let page = first;
     while (page <= last) {
       const key = Math.floor(page / CHUNK_PAGES);
-      let chunk = this.#chunks.get(key);
+      let chunks = this.#chunks;
+      if (chunks === undefined) {
+        chunks = new Map();
+        this.#chunks = chunks;
+      }
+      let chunk = chunks.get(key);
       if (chunk === undefined) {
         chunk = new Uint32Array(CHUNK_WORDS);
-        this.#chunks.set(key, chunk);
+        chunks.set(key, chunk);
       }
       const base = key * CHUNK_PAGES;
       const stop = Math.min(last, base + CHUNK_PAGES - 1);

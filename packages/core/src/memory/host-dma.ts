@@ -61,7 +61,8 @@ export class HostDma implements DmaSpace, DirtyLog {
   readonly dirty: DirtyTracker | undefined;
   readonly #device: string | undefined;
   readonly #remote: RemoteDma | undefined;
-  readonly #pins = new Set<Pin>();
+  /** The pins held, made at the first pin (a HostDma is made for every attached device). */
+  #pins: Set<Pin> | undefined;
   /**
    * Unmaps matter only to pins, so the map is followed from the first pin on (a VMM makes a
    * HostDma for every device it attaches, and most never pin). Undefined until then.
@@ -98,7 +99,7 @@ export class HostDma implements DmaSpace, DirtyLog {
 
   /** Number of live pins. */
   get pinCount(): number {
-    return this.#pins.size;
+    return this.#pins?.size ?? 0;
   }
 
   read(iova: number, dst: Uint8Array): void {
@@ -222,8 +223,13 @@ export class HostDma implements DmaSpace, DirtyLog {
         },
       );
     }
-    const pin = new Pin(this.#pins, iova, length, write, bytes);
-    this.#pins.add(pin);
+    let pins = this.#pins;
+    if (pins === undefined) {
+      pins = new Set();
+      this.#pins = pins;
+    }
+    const pin = new Pin(pins, iova, length, write, bytes);
+    pins.add(pin);
     if (this.#stopListening === undefined && !this.#disposed)
       this.#stopListening = this.map.onUnmap((iova, size) => this.#invalidate(iova, size));
     return pin;
@@ -234,7 +240,8 @@ export class HostDma implements DmaSpace, DirtyLog {
     this.#disposed = true;
     this.#stopListening?.();
     this.#stopListening = undefined;
-    if (this.#pins.size > 0) for (const pin of [...this.#pins]) pin.unpin();
+    const pins = this.#pins;
+    if (pins !== undefined && pins.size > 0) for (const pin of [...pins]) pin.unpin();
   }
 
   /** A mapping is going: every pin inside it hears about it first, then is dropped. */
@@ -242,7 +249,9 @@ export class HostDma implements DmaSpace, DirtyLog {
     const end = iova + size;
     let failure: unknown;
     let failed = false;
-    for (const pin of [...this.#pins]) {
+    const pins = this.#pins;
+    if (pins === undefined) return;
+    for (const pin of [...pins]) {
       if (pin.iova >= end || pin.iova + pin.length <= iova) continue;
       try {
         pin.onUnmap?.();
