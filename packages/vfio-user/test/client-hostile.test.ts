@@ -86,6 +86,20 @@ describe('the client against a hostile server', () => {
     dev.disconnect();
   });
 
+  it('times out within the request timeout although stray replies keep waking it', async () => {
+    const dev = await attached(300);
+    const t0 = performance.now();
+    const r = readAt(dev, 0x80);
+    const took = performance.now() - t0;
+    expect(r.error?.code).toBe('ETIMEDOUT');
+    expect(r.error?.message).toMatch(/did not answer within 300 ms/);
+    expect(took).toBeGreaterThanOrEqual(290);
+    // Each wake-up waits only for what is left of the one deadline: never 300 ms anew.
+    expect(took).toBeLessThan(3000);
+    expect(dev.connected).toBe(false);
+    dev.disconnect();
+  });
+
   it('takes a reply that comes 50 ms late, within the request timeout', async () => {
     const dev = await attached(300);
     const t0 = performance.now();

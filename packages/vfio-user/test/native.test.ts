@@ -234,6 +234,23 @@ describe('UNIX sockets', () => {
     expect(() => native().waitFd(x, 1, 0)).toThrow(/poll failed: Bad file descriptor/);
   });
 
+  it('reads CLOCK_MONOTONIC in ns into a Float64Array, and refuses anything else', () => {
+    const out = new Float64Array(2);
+    native().clockNs(out);
+    const first = out[0];
+    const ms = performance.now();
+    while (performance.now() - ms < 3) {
+      // spin 3 ms
+    }
+    native().clockNs(out);
+    expect(Number.isInteger(first)).toBe(true);
+    expect(out[0] - first).toBeGreaterThanOrEqual(3e6);
+    expect(out[0] - first).toBeLessThan(60e9);
+    expect(out[1]).toBe(0);
+    for (const bad of [undefined, 5, new Float32Array(1), new Float64Array(0), new BigInt64Array(1)])
+      expect(() => native().clockNs(bad as unknown as Float64Array)).toThrow(/clockNs\(out\)/);
+  });
+
   it('connects synchronously, and refuses a path nobody serves with a VfioError', () => {
     const path = join(dir, 'sync.sock');
     const listener = UnixListener.listen(path);

@@ -43,6 +43,8 @@ export interface NativeAddon {
   pollRef(handle: PollHandle, ref: boolean): void;
   /** Block in poll(2) for POLL_READABLE / POLL_WRITABLE; the ready ones, 0 on timeout or EINTR. */
   waitFd(fd: number, events: number, timeoutMs: number): number;
+  /** CLOCK_MONOTONIC in ns into out[0], without allocating (Date.now() makes a heap number). */
+  clockNs(out: Float64Array): void;
 }
 
 /**
@@ -73,6 +75,7 @@ const FUNCTIONS = {
   pollStop: true,
   pollRef: true,
   waitFd: true,
+  clockNs: true,
 } satisfies Record<keyof NativeAddon, true>;
 
 const REBUILD_HINT =
