@@ -253,6 +253,15 @@ export class ClientRegions {
   }
 
   write(index: number, offset: number, src: Uint8Array): void {
+    // The posted register write held for a REGION_WRITE_MULTI, in a body small enough to inline
+    // into the caller's loop whole (with the rest here, the entry's encoder fell out of V8's
+    // inlining budget: a call per write, ~13 ns of a ~16 ns write).
+    if (this.multi && src.length <= VFIO_USER_MULTI_DATA) this.hold(index, offset, src);
+    else this.writeOther(index, offset, src);
+  }
+
+  /** Every write but a held one: posted one by one, or sent and its reply waited for. */
+  private writeOther(index: number, offset: number, src: Uint8Array): void {
     const link = this.link;
     const step = link.limits.maxDataXferSize;
     if (this.posting) {
@@ -300,25 +309,25 @@ export class ClientRegions {
     else message.set(data, RW_SIZE);
   }
 
-  private post(index: number, offset: number, src: Uint8Array, step: number): void {
-    if (this.multi && src.length <= VFIO_USER_MULTI_DATA) {
-      // Held in the batch buffer itself: the caller may reuse its own at once.
-      const n = this.heldCount;
-      putWriteMultiEntry(
-        this.batchView,
-        MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
-        index,
-        offset,
-        src,
-      );
-      this.heldCount = n + 1;
-      if (n + 1 >= VFIO_USER_MULTI_MAX) this.flush();
-      else if (!this.flushQueued) {
-        this.flushQueued = true;
-        queueMicrotask(this.flushTask);
-      }
-      return;
+  /** A posted write of at most 8 bytes, held in the batch buffer itself (the caller may reuse `src` at once). */
+  private hold(index: number, offset: number, src: Uint8Array): void {
+    const n = this.heldCount;
+    putWriteMultiEntry(
+      this.batchView,
+      MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
+      index,
+      offset,
+      src,
+    );
+    this.heldCount = n + 1;
+    if (n + 1 >= VFIO_USER_MULTI_MAX) this.flush();
+    else if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(this.flushTask);
     }
+  }
+
+  private post(index: number, offset: number, src: Uint8Array, step: number): void {
     const link = this.link;
     for (let pos = 0; pos < src.length; pos += step) {
       const data = src.subarray(pos, Math.min(src.length, pos + step));
