@@ -761,6 +761,41 @@ describe('REGION_READ / REGION_WRITE / REGION_WRITE_MULTI', () => {
   });
 });
 
+describe('a REGION_WRITE_MULTI entry written as a value', () => {
+  it("is the entry of the value's low 1, 2 or 4 bytes, little-endian, over any old contents", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 52 }),
+        u32,
+        fc.constantFrom(1 as const, 2 as const, 4 as const),
+        fc.oneof(u32, fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 })),
+        fc.uint8Array({ minLength: 48, maxLength: 48 }),
+        fc.integer({ min: 0, max: 24 }),
+        (offset, region, size, value, old, at) => {
+          const byValue = old.slice();
+          P.putWriteMultiValue(new DataView(byValue.buffer), at, region, offset, size, value);
+          const data = new Uint8Array(size);
+          for (let i = 0; i < size; i++) data[i] = (value >>> (8 * i)) & 0xff;
+          const byBytes = old.slice();
+          P.putWriteMultiEntry(new DataView(byBytes.buffer), at, region, offset, data);
+          expect(Array.from(byValue)).toEqual(Array.from(byBytes));
+          // And it decodes as that write, in a whole message.
+          const m = P.encodeRegionWriteMultiRequest(1, [{ offset, region, count: size, data }]);
+          const entry = m.slice();
+          entry.set(byValue.subarray(at, at + 24), 24);
+          const [w] = P.decodeRegionWriteMultiRequest(split(entry).payload);
+          expect({ ...w, data: Array.from(w.data) }).toEqual({
+            offset,
+            region,
+            count: size,
+            data: Array.from(data),
+          });
+        },
+      ),
+    );
+  });
+});
+
 describe('DEVICE_FEATURE and migration data', () => {
   it('round-trips feature requests and replies with their flags split out', () => {
     fc.assert(

@@ -270,6 +270,26 @@ export function putWriteMultiEntry(
   putSmallData(dv, at + 16, data, true);
 }
 
+/**
+ * A REGION_WRITE_MULTI entry whose data is the low `size` (1, 2 or 4) bytes of `value`,
+ * little-endian: putWriteMultiEntry of those bytes, for a register written as a value (no bytes
+ * in between). The caller has checked `size`.
+ */
+export function putWriteMultiValue(
+  dv: DataView,
+  at: number,
+  region: number,
+  offset: number,
+  size: 1 | 2 | 4,
+  value: number,
+): void {
+  putU64(dv, at, offset);
+  dv.setUint32(at + 8, region, true);
+  dv.setUint32(at + 12, size, true);
+  dv.setUint32(at + 16, size === 4 ? value : value & (size === 2 ? 0xffff : 0xff), true);
+  dv.setUint32(at + 20, 0, true);
+}
+
 /** The reply echoes offset, region and count, without the data. */
 export function encodeRegionWriteReply(msgId: number, a: RegionAccess): Uint8Array {
   const { bytes, dv } = allocMessage(
