@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import fc from 'fast-check';
 import { afterEach, describe, expect, it } from 'vitest';
 import { connectVfioUser } from '../src/client/client-device.js';
 import { silentLogger } from '../src/host.js';
@@ -17,6 +18,7 @@ import {
   VFIO_USER_REGION_WRITE,
   VFIO_USER_REGION_WRITE_MULTI,
 } from '../src/protocol/constants.js';
+import { expectVfioError } from './helpers.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -177,6 +179,150 @@ describe('posted writes', () => {
       dev.read(0, 0, back);
       expect(back[0]).toBe(0x11);
       expect(await peer.ask('log')).toEqual(want);
+    } finally {
+      dev.disconnect();
+    }
+  });
+});
+
+describe('value accesses (readValue / writeValue)', () => {
+  /** Little-endian value of `size` bytes of `mem` at `offset`. */
+  const le = (mem: Uint8Array, offset: number, size: number) => {
+    let v = 0;
+    for (let i = size - 1; i >= 0; i--) v = v * 256 + mem[offset + i];
+    return v;
+  };
+  const access = fc.record({
+    kind: fc.constantFrom('readValue', 'writeValue', 'read', 'write'),
+    size: fc.constantFrom(1 as const, 2 as const, 4 as const),
+    // Inside the first 4096 - 16 bytes: the memory fixture refuses its last 16.
+    offset: fc.integer({ min: 0, max: 4096 - 16 - 4 }),
+    value: fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }),
+  });
+
+  it('read and write what the bytes road does, posted or waited for, in the order made', async () => {
+    peer = await Peer.start('memory');
+    for (const postedWrites of [true, false]) {
+      const dev = await connectVfioUser(peer.path, { postedWrites, log: silentLogger });
+      try {
+        expect(dev.postsWrites).toBe(postedWrites);
+        dev.write(7, 4, new Uint8Array([0x02, 0])); // COMMAND.MEMORY: BAR0 decodes
+        const model = new Uint8Array(4096);
+        dev.write(0, 0, model.subarray(0, 4096 - 16)); // both ends start from zeros
+        fc.assert(
+          fc.property(fc.array(access, { maxLength: 300 }), (ops) => {
+            for (const op of ops) {
+              const bytes = new Uint8Array(op.size);
+              for (let i = 0; i < op.size; i++) bytes[i] = op.value >>> (8 * i);
+              if (op.kind === 'writeValue') dev.writeValue(0, op.offset, op.size, op.value);
+              else if (op.kind === 'write') dev.write(0, op.offset, bytes);
+              if (op.kind === 'writeValue' || op.kind === 'write') {
+                model.set(bytes, op.offset);
+                continue;
+              }
+              const want = le(model, op.offset, op.size);
+              if (op.kind === 'readValue') expect(dev.readValue(0, op.offset, op.size)).toBe(want);
+              else {
+                const got = new Uint8Array(op.size);
+                dev.read(0, op.offset, got);
+                expect(le(got, 0, op.size)).toBe(want);
+              }
+            }
+            const all = new Uint8Array(4096 - 16);
+            dev.read(0, 0, all);
+            expect(all).toEqual(model.subarray(0, 4096 - 16));
+          }),
+          { numRuns: 40 },
+        );
+      } finally {
+        dev.disconnect();
+      }
+    }
+  });
+
+  it('send held values together as REGION_WRITE_MULTI of at most 200 writes each', async () => {
+    peer = await Peer.start('record-multi');
+    const dev = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    try {
+      for (let i = 0; i < 450; i++) dev.writeValue(0, (i * 4) % 4096, 4, i);
+      expect(dev.readValue(0, 0, 2)).toBe(0);
+      expect((await peer.seen(4)).seen).toEqual([
+        { command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes: 200 },
+        { command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes: 200 },
+        { command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes: 50 },
+        { command: VFIO_USER_REGION_READ, noReply: false, writes: 0 },
+      ]);
+    } finally {
+      dev.disconnect();
+    }
+  });
+
+  it('refuse a size other than 1, 2 or 4 (EINVAL, naming region and offset) and send nothing', async () => {
+    peer = await Peer.start('record-multi');
+    const dev = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    try {
+      for (const size of [0, 3, 8, 2.5, -4]) {
+        const e = expectVfioError(
+          () => dev.writeValue(0, 0x10, size as 4, 1),
+          'EINVAL',
+          /a value access of .* bytes; one is 1, 2 or 4 bytes/,
+        );
+        expect(e.message).toMatch(/region 0.*offset 0x10/);
+        expectVfioError(() => dev.readValue(0, 0x10, size as 4), 'EINVAL', /one is 1, 2 or 4 bytes/);
+      }
+      dev.read(0, 0, new Uint8Array(4));
+      expect((await peer.seen(1)).seen).toEqual([
+        { command: VFIO_USER_REGION_READ, noReply: false, writes: 0 },
+      ]);
+    } finally {
+      dev.disconnect();
+    }
+  });
+
+  it("give the server's refusal of a read or waited write out of range or failing, naming region and offset, and stay usable", async () => {
+    peer = await Peer.start('memory');
+    for (const postedWrites of [false, true]) {
+      const dev = await connectVfioUser(peer.path, { postedWrites, log: silentLogger });
+      try {
+        dev.write(7, 4, new Uint8Array([0x02, 0]));
+        // Past the region's 4096 bytes, and into the 16 bytes the handler refuses.
+        // Past the region's 4096 bytes (EINVAL), and into the 16 bytes the handler refuses (EIO).
+        for (const [offset, code] of [
+          [4096, 'EINVAL'],
+          [4094, 'EINVAL'],
+          [0x10000, 'EINVAL'],
+          [4096 - 8, 'EIO'],
+        ] as const) {
+          const e = expectVfioError(() => dev.readValue(0, offset, 4), code, /refused REGION_READ/);
+          expect(e.message).toMatch(new RegExp(`region 0.*offset 0x${offset.toString(16)}`));
+          if (postedWrites)
+            dev.writeValue(0, offset, 4, 1); // posted: not reported, as QEMU's
+          else expectVfioError(() => dev.writeValue(0, offset, 4, 1), code, /refused REGION_WRITE/);
+        }
+        expectVfioError(() => dev.readValue(9, 0, 4), 'EINVAL', /refused REGION_READ/);
+        dev.writeValue(0, 8, 4, 0xdeadbeef);
+        expect(dev.readValue(0, 8, 4)).toBe(0xdeadbeef);
+        expect(dev.connected).toBe(true);
+      } finally {
+        dev.disconnect();
+      }
+    }
+  });
+
+  it('give ECONNRESET, not a hang, when the server goes away with values held', async () => {
+    peer = await Peer.start('memory');
+    const dev = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    try {
+      dev.write(7, 4, new Uint8Array([0x02, 0]));
+      for (let i = 0; i < 50; i++) dev.writeValue(0, i * 4, 4, i);
+      await peer.stop();
+      peer = undefined;
+      for (let i = 50; i < 120; i++) dev.writeValue(0, i * 4, 4, i);
+      const t0 = performance.now();
+      expectVfioError(() => dev.readValue(0, 0, 4), 'ECONNRESET', /is gone/);
+      expect(performance.now() - t0).toBeLessThan(2000);
+      expect(dev.connected).toBe(false);
+      expectVfioError(() => dev.readValue(0, 0, 4), 'ECONNRESET');
     } finally {
       dev.disconnect();
     }

@@ -22,6 +22,7 @@ import {
   type RegionInfo,
   type RegionMapping,
   type SharedMemory,
+  type ValueSize,
   type VfioDevice,
   VfioError,
 } from '@vfiokit/core';
@@ -231,6 +232,22 @@ export class VfioUserClientDevice implements VfioDevice {
 
   write(index: number, offset: number, src: Uint8Array): void {
     this.regions.write(index, offset, src);
+  }
+
+  /**
+   * A read of `size` (1, 2 or 4) bytes as its little-endian value, straight from the reply: the
+   * road of the VMM's trapped MMIO read (RegionPort.readValue). Errors as read()'s.
+   */
+  readValue(index: number, offset: number, size: ValueSize): number {
+    return this.regions.readValue(index, offset, size);
+  }
+
+  /**
+   * write() of the low `size` (1, 2 or 4) bytes of `value`: a posted write goes into its
+   * REGION_WRITE_MULTI entry as the value, with no bytes in between.
+   */
+  writeValue(index: number, offset: number, size: ValueSize, value: number): void {
+    this.regions.writeValue(index, offset, size, value);
   }
 
   mmap(index: number, offset: number, size: number): RegionMapping {

@@ -20,6 +20,7 @@ import {
   type RegionMapping,
   type SharedMemory,
   TWO_32,
+  type ValueSize,
   VfioError,
 } from '@vfiokit/core';
 import {
@@ -54,6 +55,7 @@ import {
   putRegionRequest,
   putSmallData,
   putWriteMultiEntry,
+  putWriteMultiValue,
 } from '../protocol/region.js';
 import { putHeaderAt } from '../protocol/wire.js';
 import { type ClientLink, OUT_SIZE } from './link.js';
@@ -92,6 +94,14 @@ export class ClientRegions {
   private readonly batchViews: (Uint8Array | undefined)[] = [];
   private readonly entryViews: (Uint8Array | undefined)[] = [];
   private heldCount = 0;
+  /** Bytes of a value written through write() (writeValue() without a held entry), by size. */
+  private readonly valueBytes = [
+    undefined,
+    new Uint8Array(1),
+    new Uint8Array(2),
+    undefined,
+    new Uint8Array(4),
+  ] as Uint8Array[];
   private flushQueued = false;
   /** The task that sends what is held when the current one ends (made once). */
   private readonly flushTask = () => {
@@ -198,8 +208,16 @@ export class ClientRegions {
 
   /** REGION_READ built in the link's request buffer and read straight out of the reply. */
   private readChunk(index: number, offset: number, dst: Uint8Array): void {
-    const link = this.link;
     const count = dst.length;
+    this.exchangeRead(index, offset, count);
+    const reply = this.link.reply;
+    if (count <= SMALL_COPY) for (let i = 0; i < count; i++) dst[i] = reply[RW_SIZE + i];
+    else dst.set(reply.subarray(RW_SIZE, RW_SIZE + count));
+  }
+
+  /** Send a REGION_READ of `count` bytes and check its reply: the data is at RW_SIZE of link.reply. */
+  private exchangeRead(index: number, offset: number, count: number): void {
+    const link = this.link;
     const message = link.outMessage(RW_SIZE);
     putRegionRequest(
       link.outView,
@@ -214,9 +232,48 @@ export class ClientRegions {
     link.exchange(message, NO_FDS, false, 'VFIO_USER_REGION_READ');
     const problem = this.replyProblem('REGION_READ', index, offset, RW_SIZE + count);
     if (problem) throw problem;
-    const reply = link.reply;
-    if (count <= SMALL_COPY) for (let i = 0; i < count; i++) dst[i] = reply[RW_SIZE + i];
-    else dst.set(reply.subarray(RW_SIZE, RW_SIZE + count));
+  }
+
+  /**
+   * read() of `size` (1, 2 or 4) bytes as their little-endian value, taken from the reply
+   * itself (VfioDevice.readValue: a VMM's trapped MMIO read, no bytes in between).
+   */
+  readValue(index: number, offset: number, size: ValueSize): number {
+    if (this.heldCount > 0) this.flush();
+    if (!(size === 4 || size === 2 || size === 1)) throw this.badValueSize(index, offset, size);
+    this.exchangeRead(index, offset, size);
+    const dv = this.link.replyView;
+    return size === 4
+      ? dv.getUint32(RW_SIZE, true)
+      : size === 2
+        ? dv.getUint16(RW_SIZE, true)
+        : dv.getUint8(RW_SIZE);
+  }
+
+  /**
+   * write() of the low `size` (1, 2 or 4) bytes of `value` (VfioDevice.writeValue). A posted
+   * write held for REGION_WRITE_MULTI has the value written into its entry, in a body small
+   * enough to inline into the caller's loop; any other goes as write() of those bytes.
+   */
+  writeValue(index: number, offset: number, size: ValueSize, value: number): void {
+    if (this.multi && (size === 4 || size === 2 || size === 1)) this.holdValue(index, offset, size, value);
+    else this.writeValueOther(index, offset, size, value);
+  }
+
+  private writeValueOther(index: number, offset: number, size: ValueSize, value: number): void {
+    if (!(size === 4 || size === 2 || size === 1)) throw this.badValueSize(index, offset, size);
+    const b = this.valueBytes[size];
+    for (let i = 0; i < size; i++) b[i] = value >>> (8 * i);
+    this.writeOther(index, offset, b);
+  }
+
+  private badValueSize(index: number, offset: number, size: number): VfioError {
+    return new VfioError('EINVAL', `a value access of ${String(size)} bytes; one is 1, 2 or 4 bytes.`, {
+      device: this.link.name,
+      region: index,
+      offset,
+      hint: 'Make a wider or odd-sized access with read() or write().',
+    });
   }
 
   /**
@@ -319,9 +376,29 @@ export class ClientRegions {
       offset,
       src,
     );
+    this.held(n);
+  }
+
+  /** hold() of a value: its low `size` bytes are the entry's data. */
+  private holdValue(index: number, offset: number, size: ValueSize, value: number): void {
+    const n = this.heldCount;
+    putWriteMultiValue(
+      this.batchView,
+      MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
+      index,
+      offset,
+      size,
+      value,
+    );
+    this.held(n);
+  }
+
+  /** Entry `n` was just written: count it, and send at VFIO_USER_MULTI_MAX or when the task ends. */
+  private held(n: number): void {
     this.heldCount = n + 1;
     if (n + 1 >= VFIO_USER_MULTI_MAX) this.flush();
-    else if (!this.flushQueued) {
+    else if (n === 0 && !this.flushQueued) {
+      // The first held write queues the task (a later one finds it queued, or the batch was sent).
       this.flushQueued = true;
       queueMicrotask(this.flushTask);
     }
