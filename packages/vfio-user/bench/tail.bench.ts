@@ -5,11 +5,12 @@
  * - the floor: our C ping (bench/ping.c, compiled now with the machine's cc) as client and as
  *   device: a bare UNIX-socket request/response with the message sizes of a REGION_READ;
  * - the server: the same C client against our TypeScript server (bench/serve-device.ts);
- * - the client: our VMM's VfioUserClientDevice (bench/client-peer.ts) against the C device.
+ * - the client: our VMM's VfioUserClientDevice (bench/client-peer.ts) against the C device,
+ *   each access made as the VMM makes a guest's (readValue/writeValue).
  *
  * Each is run a second time with batches instead of single reads (BATCH_WRITES posted 4-byte
  * BAR 0 writes in one REGION_WRITE_MULTI, then the read): the C client sends the batch it
- * builds, our client posts its writes (postedWrites) and sends them as QEMU does.
+ * builds once, our client posts each write (postedWrites) and sends the batch as QEMU does.
  *
  * Targets, for each placement (pinned: every process and thread on one CPU; unpinned: the
  * scheduler's choice): median and p99 at most 1.15× the floor's, the worst request at most 2×
