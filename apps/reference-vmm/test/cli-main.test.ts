@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -321,6 +321,26 @@ describe('vfiokit usage', () => {
 
 describe('the built executable', () => {
   const bin = fileURLToPath(new URL('../dist/cli.js', import.meta.url));
+  it.runIf(existsSync(bin))('starts node without the memory reducer, as its #! line says', () => {
+    // Run it as the kernel runs a script: the #! line's interpreter, the rest of the line as one
+    // argument, then the script's path.
+    const line = readFileSync(bin, 'utf8').split('\n')[0];
+    expect(line).toMatch(/^#!\S+ \S/);
+    const interpreter = line.slice(2, line.indexOf(' '));
+    const rest = line.slice(line.indexOf(' ') + 1);
+    const dir = tempDir('vfiokit-shebang-');
+    const probe = join(dir, 'exec-argv.cjs');
+    writeFileSync(probe, "process.stderr.write(JSON.stringify(process.execArgv) + '\\n');\n");
+    const r = spawnSync(interpreter, [rest, bin, '--version'], {
+      encoding: 'utf8',
+      env: { ...process.env, NODE_OPTIONS: `--require ${probe}` },
+      timeout: 60_000,
+    });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toMatch(/^vfiokit \d+\.\d+\.\d+\n$/);
+    expect(JSON.parse(r.stderr.split('\n')[0])).toContain('--no-memory-reducer');
+  });
+
   it.runIf(existsSync(bin))('runs the default configuration from dist/cli.js and exits 0', () => {
     const r = spawnSync(process.execPath, [bin, 'run'], { encoding: 'utf8', cwd: tmpdir(), timeout: 60_000 });
     expect(r.stderr).toBe('');

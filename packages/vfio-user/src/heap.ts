@@ -1,25 +1,25 @@
 /**
- * The engine's memory reducer off, once per process, for a process on a vfio-user request path
- * (a server serving a device, a VMM attaching one).
+ * V8's memory reducer and a process on a vfio-user request path (a server serving a device, a VMM
+ * attaching one).
  *
  * V8 runs a memory-reducing full GC when the heap looks idle: allocation has slowed down, which
  * is exactly what a server whose hot path allocates nothing looks like. Measured on our server
- * serving 4-byte reads: every ~8 s a Mark-Compact (reduce) paused the event loop 3-15 ms (its
- * largest incremental step 12 ms), two to three orders of magnitude above a request. Turning
- * the reducer off leaves every other collection as it is: the heap still grows and is
- * collected on allocation, it is only not shrunk for an idle-looking period.
+ * serving 4-byte reads: ~8 s after start, two or three Mark-Compacts (reduce) paused the event
+ * loop 6-18 ms each (--trace-gc), three orders of magnitude above a request. Without the reducer
+ * every other collection stays as it is: the heap still grows and is collected on allocation, it
+ * is only not shrunk for an idle-looking period.
  *
- * In Node 20 (V8 11.3) the flag only holds when the process starts with it (`node
- * --no-memory-reducer`, or a fork's execArgv): set here, once the heap exists, it does not stop
- * the reducer — measured with --trace-gc on the tail bench's server, whose Mark-Compacts (reduce)
- * still came ~8 s after start (6–18 ms each). A process that must not see those pauses starts
- * with the flag; setting it here stays harmless.
+ * What this module can and cannot do: in Node 20 (V8 11.3) the reducer is off only in a process
+ * that starts with the flag (`node --no-memory-reducer ...`, a fork's execArgv). The `vfiokit`
+ * executable starts so (its #! line); an embedder that serves or attaches devices from its own
+ * process must pass the flag itself. quietHeap() only sets the flag at run time, which in Node
+ * 20 stops nothing (measured: the Mark-Compacts above came all the same).
  */
 import { setFlagsFromString } from 'node:v8';
 
 let done = false;
 
-/** Turn V8's memory reducer off for this process (idempotent). */
+/** Set --no-memory-reducer at run time (idempotent); in Node 20 the reducer keeps running (above). */
 export function quietHeap(): void {
   if (done) return;
   done = true;

@@ -56,8 +56,9 @@ export interface ServeDeviceOptions {
    */
   readonly dmaLayout?: DmaLayout;
   /**
-   * Keep V8's memory reducer on (default false): serving a device turns it off for the process
-   * (heap.ts: its full GC for an idle-looking heap pauses the loop 3-15 ms mid-session).
+   * Leave V8's flags alone (default false: serving sets --no-memory-reducer, which in Node 20
+   * stops nothing once the heap exists). To serve without the reducer's 6–18 ms pauses (heap.ts),
+   * start node with --no-memory-reducer; the `vfiokit` executable does.
    */
   readonly memoryReducer?: boolean;
 }
