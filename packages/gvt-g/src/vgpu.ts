@@ -33,7 +33,9 @@ import {
   powerManagementCapability,
   type RegionHandler,
   type RegionMapping,
+  readLe,
   type SharedMemory,
+  type ValueSize,
   VFIO_PCI_ERR_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
   VFIO_PCI_MSIX_IRQ_INDEX,
@@ -44,6 +46,7 @@ import {
   VFIO_REGION_TYPE_PCI_VENDOR_TYPE,
   VfioError,
   vendorCapability,
+  writeLe,
 } from '@vfiokit/core';
 import { CommandScanner, type ScanResult } from './cmd-parser.js';
 import {
@@ -219,6 +222,14 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   private swsci = 0;
   private logger: Logger | undefined;
   private readonly scratch = new DataView(new ArrayBuffer(8));
+  /** The bytes of a BAR0 value access made through readBar0()/writeBar0(), by size (1, 2, 4). */
+  private readonly valueBytes = [
+    new Uint8Array(0),
+    new Uint8Array(1),
+    new Uint8Array(2),
+    new Uint8Array(0),
+    new Uint8Array(4),
+  ];
 
   constructor(opts: VgpuOptions) {
     const { host, resources, type, uuid } = opts;
@@ -232,6 +243,8 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     const bar0: RegionHandler = {
       read: (offset, dst) => box.self!.readBar0(offset, dst),
       write: (offset, src) => box.self!.writeBar0(offset, src),
+      readValue: (offset, size) => box.self!.readBar0Value(offset, size),
+      writeValue: (offset, size, value) => box.self!.writeBar0Value(offset, size, value),
     };
     const bar2: RegionHandler = {
       read: (offset, dst) => box.self!.apertureAccess(offset, dst, false),
@@ -412,6 +425,28 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       return;
     }
     this.readBar0Pieces(offset, dst);
+  }
+
+  /**
+   * readBar0() of 1, 2 or 4 bytes as their value (the guest's trapped MMIO read): an aligned
+   * register dword straight from the vreg, anything else through readBar0().
+   */
+  readBar0Value(offset: number, size: ValueSize): number {
+    if (size === 4 && (offset & 3) === 0 && offset < GVT_MMIO_SIZE) return this.regs.readDword(offset);
+    const b = this.valueBytes[size];
+    this.readBar0(offset, b);
+    return readLe(b, 0, size);
+  }
+
+  /** writeBar0() of the low `size` bytes of `value`, readBar0Value()'s twin. */
+  writeBar0Value(offset: number, size: ValueSize, value: number): void {
+    if (size === 4 && (offset & 3) === 0 && offset < GVT_MMIO_SIZE) {
+      this.regs.writeDword(offset, value >>> 0);
+      return;
+    }
+    const b = this.valueBytes[size];
+    writeLe(b, 0, size, value);
+    this.writeBar0(offset, b);
   }
 
   private readBar0Pieces(offset: number, dst: Uint8Array): void {

@@ -18,9 +18,12 @@ import {
   powerManagementCapability,
   type RegionMapping,
   RegisterBank,
+  readLe,
   type SharedMemory,
+  type ValueSize,
   VFIO_PCI_INTX_IRQ_INDEX,
   VfioError,
+  writeLe,
 } from '@vfiokit/core';
 import {
   BAR0_SIZE,
@@ -156,6 +159,8 @@ export class VgpuDevice
       handler: {
         read: (offset, dst) => this?.readBar0(offset, dst),
         write: (offset, src) => this?.writeBar0(offset, src),
+        readValue: (offset, size) => this?.readBar0Value(offset, size) ?? 0,
+        writeValue: (offset, size, value) => this?.writeBar0Value(offset, size, value),
       },
       memory: opts.mailbox,
       sparseMmap: [{ offset: MAILBOX_OFFSET, size: MAILBOX_SIZE }],
@@ -275,6 +280,24 @@ export class VgpuDevice
     else if (offset >= MAILBOX_OFFSET && end <= MAILBOX_OFFSET + MAILBOX_SIZE)
       dst.set(this.mailbox.subarray(offset - MAILBOX_OFFSET, end - MAILBOX_OFFSET));
     else dst.fill(0);
+  }
+
+  /** readBar0() of 1, 2 or 4 bytes as their value: a register straight from the bank, anything else through bytes. */
+  private readBar0Value(offset: number, size: ValueSize): number {
+    if (offset + size <= REGS_SIZE) return this.bank.readValue(offset, size);
+    const b = new Uint8Array(size);
+    this.readBar0(offset, b);
+    return readLe(b, 0, size);
+  }
+
+  private writeBar0Value(offset: number, size: ValueSize, value: number): void {
+    if (offset + size <= REGS_SIZE) {
+      this.bank.writeValue(offset, size, value);
+      return;
+    }
+    const b = new Uint8Array(size);
+    writeLe(b, 0, size, value);
+    this.writeBar0(offset, b);
   }
 
   private writeBar0(offset: number, src: Uint8Array): void {
