@@ -33,6 +33,8 @@ function fakeGuest(ramSize: number, config: Uint8Array): GuestView & { logs: str
     },
     mmioRead: () => 0xffffffff,
     mmioWrite: () => {},
+    mmioRead64: () => 0xffff_ffff_ffff_ffffn,
+    mmioWrite64: () => {},
     ioRead: () => 0xffffffff,
     ioWrite: () => {},
     ram: {

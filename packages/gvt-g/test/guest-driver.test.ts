@@ -75,6 +75,9 @@ function fakeGuest(d: OpenVgpu, advance: (ns: number) => void): { guest: GuestVi
     mmioWrite: (gpa, size, v) => {
       access(gpa, size, true, v);
     },
+    // The driver makes no 8-byte accesses.
+    mmioRead64: () => 0xffff_ffff_ffff_ffffn,
+    mmioWrite64: () => {},
     ioRead: () => 0xffffffff,
     ioWrite: () => {},
     ram: {

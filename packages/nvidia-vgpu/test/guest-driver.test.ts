@@ -35,6 +35,9 @@ function fakeGuest(v: OpenVgpu, advance: (ns: number) => void): { guest: GuestVi
       new DataView(b.buffer).setUint32(0, value >>> 0, true);
       v.file.write(off, b.subarray(0, size));
     },
+    // The driver makes no 8-byte accesses.
+    mmioRead64: () => 0xffff_ffff_ffff_ffffn,
+    mmioWrite64: () => {},
     ioRead: () => 0xffffffff,
     ioWrite: () => {},
     ram: { size: 0, read: () => {}, write: () => {}, alloc: () => 0 },

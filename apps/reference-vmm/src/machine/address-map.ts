@@ -2,7 +2,10 @@
  * An address space as an ordered map of ranges (vm-device's bus): each range has a tiny
  * read/write handler and the map finds it by binary search. Lookups and accesses allocate
  * nothing. An access that hits no range, or runs past the end of the range it starts in, reads
- * all-ones and drops the write, as a PCI master abort does, and is counted.
+ * all-ones and drops the write, as a PCI master abort does, and is counted. An 8-byte access
+ * (read64/write64) is one access to memory and to a trapped device region; a handler that takes
+ * at most 4 bytes gets it as two 4-byte accesses, low half first, as QEMU's memory core splits
+ * an access wider than a region's ops implement (access_with_adjusted_size).
  */
 import { VfioError } from '@vfiokit/core';
 import type { DeviceFile, RegionPort } from '@vfiokit/core/host';
@@ -25,6 +28,9 @@ export interface AccessHandler {
   /** Read `size` bytes at `offset` inside the range, little endian. */
   read(offset: number, size: AccessSize): number;
   write(offset: number, size: AccessSize, value: number): void;
+  /** An 8-byte access as one; without these the map makes it two 4-byte accesses, low half first. */
+  read64?(offset: number): bigint;
+  write64?(offset: number, value: bigint): void;
 }
 
 export interface RangeSpec {
@@ -61,6 +67,9 @@ export interface MappedRange extends RangeSpec {
 export function allOnes(size: AccessSize): number {
   return size === 4 ? 0xffffffff : size === 2 ? 0xffff : 0xff;
 }
+
+/** What an unclaimed 8-byte read returns. */
+const ALL_ONES_64 = 0xffff_ffff_ffff_ffffn;
 
 /** Most ranges one chunk of the map holds before it is split in two. */
 const CHUNK_MAX = 32;
@@ -296,6 +305,48 @@ export class AddressMap {
     e.handler.write(addr - e.start, size, value);
   }
 
+  /**
+   * An 8-byte read as one access (a 64-bit guest's readq), little endian: memory reads it whole,
+   * a handler with read64 (a trapped device region) gets one 8-byte access, any other two 4-byte
+   * ones, low half first. Off the common path: the search every time.
+   */
+  read64(addr: number): bigint {
+    const e = this.find(addr);
+    if (e === undefined || addr + 8 > e.end) {
+      this.unclaimedReads++;
+      return ALL_ONES_64;
+    }
+    e.reads++;
+    const off = addr - e.start;
+    if (e.view !== undefined) return e.view.getBigUint64(off, true);
+    const h = e.handler;
+    if (h.read64 !== undefined) return h.read64(off);
+    const lo = h.read(off, 4);
+    return BigInt(lo) | (BigInt(h.read(off + 4, 4)) << 32n);
+  }
+
+  /** An 8-byte write as one access, read64()'s twin (the value's low 64 bits). */
+  write64(addr: number, value: bigint): void {
+    const e = this.find(addr);
+    if (e === undefined || addr + 8 > e.end) {
+      this.unclaimedWrites++;
+      return;
+    }
+    e.writes++;
+    const off = addr - e.start;
+    if (e.view !== undefined) {
+      e.view.setBigUint64(off, BigInt.asUintN(64, value), true);
+      return;
+    }
+    const h = e.handler;
+    if (h.write64 !== undefined) {
+      h.write64(off, BigInt.asUintN(64, value));
+      return;
+    }
+    h.write(off, 4, Number(BigInt.asUintN(32, value)));
+    h.write(off + 4, 4, Number(BigInt.asUintN(32, value >> 32n)));
+  }
+
   /** read() outside the last range found. */
   private readSearched(addr: number, size: AccessSize): number {
     const e = this.#search(addr);
@@ -368,6 +419,14 @@ export class MemoryHandler implements AccessHandler {
     this.view = new DataView(bytes.buffer, bytes.byteOffset + offset, size);
   }
 
+  read64(offset: number): bigint {
+    return this.view.getBigUint64(offset, true);
+  }
+
+  write64(offset: number, value: bigint): void {
+    this.view.setBigUint64(offset, BigInt.asUintN(64, value), true);
+  }
+
   read(offset: number, size: AccessSize): number {
     const v = this.view;
     if (size === 4) return v.getUint32(offset, true);
@@ -387,6 +446,10 @@ export class MemoryHandler implements AccessHandler {
 export interface TrapFaults {
   fault(err: unknown, operation: string, region: number, offset: number): void;
 }
+
+/** The bytes of a trap's 8-byte access, shared: an access runs to its end before the next one starts. */
+const trapBytes8 = new Uint8Array(8);
+const trapView8 = new DataView(trapBytes8.buffer);
 
 /**
  * A range a device region serves through the core: each access is a value read or write of the
@@ -418,6 +481,27 @@ export class RegionTrap implements AccessHandler {
   write(offset: number, size: AccessSize, value: number): void {
     try {
       this.port.writeValue(this.regionOffset + offset, size, value);
+    } catch (err) {
+      this.refusedWrite(err, offset);
+    }
+  }
+
+  /** One 8-byte read of the region (through bytes: a value road carries at most 4). */
+  read64(offset: number): bigint {
+    try {
+      this.port.read(this.regionOffset + offset, trapBytes8);
+    } catch (err) {
+      this.faults.fault(err, 'read', this.region, this.regionOffset + offset);
+      return ALL_ONES_64;
+    }
+    return trapView8.getBigUint64(0, true);
+  }
+
+  /** One 8-byte write of the region: the value's low 64 bits. */
+  write64(offset: number, value: bigint): void {
+    trapView8.setBigUint64(0, BigInt.asUintN(64, value), true);
+    try {
+      this.port.write(this.regionOffset + offset, trapBytes8);
     } catch (err) {
       this.refusedWrite(err, offset);
     }

@@ -219,6 +219,8 @@ export class Machine {
       configWrite: (a, offset, size, value) => this.guestConfigWrite(a, offset, size, value),
       mmioRead: (gpa, size) => memory.read(gpa, size),
       mmioWrite: (gpa, size, value) => memory.write(gpa, size, value),
+      mmioRead64: (gpa) => memory.read64(gpa),
+      mmioWrite64: (gpa, value) => memory.write64(gpa, value),
       ioRead: (port, size) => io.read(port, size),
       ioWrite: (port, size, value) => io.write(port, size, value),
       ram: this.ram,

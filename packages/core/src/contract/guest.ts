@@ -73,6 +73,13 @@ export interface GuestView {
   configWrite(address: PciAddress, offset: number, size: 1 | 2 | 4, value: number): void;
   mmioRead(gpa: number, size: 1 | 2 | 4): number;
   mmioWrite(gpa: number, size: 1 | 2 | 4, value: number): void;
+  /**
+   * An 8-byte MMIO access, little endian, as one access (a 64-bit guest's readq/writeq: a
+   * trapped device region sees one 8-byte read or write, as QEMU's vfio regions take 1 to 8
+   * bytes). All-ones when it hits nothing.
+   */
+  mmioRead64(gpa: number): bigint;
+  mmioWrite64(gpa: number, value: bigint): void;
   ioRead(port: number, size: 1 | 2 | 4): number;
   ioWrite(port: number, size: 1 | 2 | 4, value: number): void;
   readonly ram: GuestRam;
