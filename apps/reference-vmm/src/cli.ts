@@ -3,7 +3,7 @@
  * The `vfiokit` executable. Node starts it without V8's memory reducer (the #! line): serving or
  * attaching a device puts this process on a vfio-user request path, where the reducer's full
  * collections of an idle-looking heap pause it 6–18 ms, and Node 20 takes the flag only at start
- * (see @vfiokit/vfio-user's heap.ts).
+ * (see @vfiokit/vfio-user's ServeDeviceOptions.memoryReducer).
  */
 import { main } from './cli/main.js';
 import { reasonText, watchingRejections } from './machine/plugin-rejections.js';

@@ -96,7 +96,7 @@ function waitFor(child: ChildProcess, ready: (resolve: () => void) => void, what
 const cDevice = spawn(ping, ['serve', cSock], { stdio: ['ignore', 'pipe', 'inherit'] });
 children.push(cDevice);
 await waitFor(cDevice, (ok) => cDevice.stdout!.once('data', ok), 'the C device');
-// V8's memory reducer off from the start, as serveDevice means to have it (src/heap.ts): in Node 20
+// V8's memory reducer off from the start, as the `vfiokit` executable starts (ServeDeviceOptions.memoryReducer): in Node 20
 // setting the flag once the heap exists does not stop the reducer, whose Mark-Compacts (6–18 ms
 // each, measured with --trace-gc) came ~8 s into the server's life, inside a timed run.
 const tsServer = fork(join(here, 'serve-device.ts'), [tsSock], {

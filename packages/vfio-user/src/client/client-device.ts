@@ -66,8 +66,9 @@ export interface ConnectOptions {
    */
   readonly postedWrites?: boolean;
   /**
-   * Keep V8's memory reducer on (default false): attaching a device turns it off for the
-   * process, as serving one does (its full GC for an idle-looking heap pauses 3-15 ms).
+   * @deprecated Has no effect. V8's memory reducer (a full GC for an idle-looking heap, 6–18 ms
+   * pauses) can only be turned off when node starts: run the VMM as `node --no-memory-reducer ...`
+   * (the `vfiokit` executable starts so); setting the flag at run time stops nothing in Node 20.
    */
   readonly memoryReducer?: boolean;
 }
@@ -106,7 +107,6 @@ export class VfioUserClientDevice implements VfioDevice {
       timeoutMs: opts.timeoutMs ?? 5000,
       connectTimeoutMs: opts.connectTimeoutMs ?? 5000,
       maxDataXferSize: opts.maxDataXferSize ?? DEFAULT_LIMITS.maxDataXferSize,
-      ...(opts.memoryReducer !== undefined ? { memoryReducer: opts.memoryReducer } : {}),
     };
   }
 

@@ -17,7 +17,6 @@
 import { VfioError } from '@vfiokit/core';
 import { errnoName } from '@vfiokit/core/abi';
 import { toVfioError } from '@vfiokit/core/host';
-import { quietHeap } from '../heap.js';
 import { native, systemCode } from '../native/addon.js';
 import { closeFds } from '../native/memory.js';
 import { MAX_FDS_PER_SENDMSG } from '../native/socket.js';
@@ -63,8 +62,6 @@ export interface LinkOptions {
   readonly connectTimeoutMs: number;
   /** max_data_xfer_size this client accepts: bounds the messages it frames. */
   readonly maxDataXferSize: number;
-  /** Keep V8's memory reducer on (ConnectOptions.memoryReducer). */
-  readonly memoryReducer?: boolean;
 }
 
 export class ClientLink {
@@ -121,7 +118,6 @@ export class ClientLink {
   /** Connect without blocking the event loop. */
   static async connect(o: LinkOptions): Promise<ClientLink> {
     const link = new ClientLink(o);
-    if (o.memoryReducer !== true) quietHeap();
     try {
       link.conn = await MessageConnection.connect(o.socketPath, link.connectionOptions(o));
     } catch (err) {
@@ -133,7 +129,6 @@ export class ClientLink {
   /** The same, blocking (only while a full listen backlog makes the connect retry). */
   static connectSync(o: LinkOptions): ClientLink {
     const link = new ClientLink(o);
-    if (o.memoryReducer !== true) quietHeap();
     try {
       link.conn = MessageConnection.connectSync(o.socketPath, link.connectionOptions(o));
     } catch (err) {

@@ -12,7 +12,6 @@
 import { type Clock, type Logger, type VfioDevice, VfioError } from '@vfiokit/core';
 import { ERRNO } from '@vfiokit/core/abi';
 import { toVfioError } from '@vfiokit/core/host';
-import { quietHeap } from '../heap.js';
 import { createRealClock, stderrLogger } from '../host.js';
 import { closeFds } from '../native/memory.js';
 import { type UnixConnection, UnixListener } from '../native/socket.js';
@@ -56,9 +55,10 @@ export interface ServeDeviceOptions {
    */
   readonly dmaLayout?: DmaLayout;
   /**
-   * Leave V8's flags alone (default false: serving sets --no-memory-reducer, which in Node 20
-   * stops nothing once the heap exists). To serve without the reducer's 6–18 ms pauses (heap.ts),
-   * start node with --no-memory-reducer; the `vfiokit` executable does.
+   * @deprecated Has no effect. V8's memory reducer (a full GC for an idle-looking heap, 6–18 ms
+   * pauses ~8 s after start on a server whose hot path allocates nothing) can only be turned off
+   * when node starts: run the serving process as `node --no-memory-reducer ...` (the `vfiokit`
+   * executable starts so); setting the flag at run time stops nothing in Node 20.
    */
   readonly memoryReducer?: boolean;
 }
@@ -252,7 +252,6 @@ export async function serveDevice(options: ServeDeviceOptions): Promise<VfioUser
   // A VMM's vCPU sends its next access as soon as it has the last one's reply: wait for it in
   // place (UnixConnectionOptions.waitInPlace) rather than through a turn of the loop.
   const listener = UnixListener.listen(options.socketPath, { waitInPlace: true });
-  if (options.memoryReducer !== true) quietHeap();
   try {
     return new VfioUserServer(listener, options, log, options.clock ?? createRealClock());
   } catch (err) {
