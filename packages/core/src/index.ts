@@ -50,6 +50,7 @@ export type {
 } from './contract/context.js';
 // ---- the device ------------------------------------------------------------------------------
 export {
+  type DeviceDriver,
   type DeviceInfo,
   DRM_PLANE_TYPE_CURSOR,
   DRM_PLANE_TYPE_OVERLAY,

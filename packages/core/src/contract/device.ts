@@ -130,6 +130,20 @@ export interface GfxDisplay {
   queryPlane(kind: 'dmabuf' | 'region', drmPlaneType: number): GfxPlaneInfo;
 }
 
+/**
+ * Which kernel driver a device stands for, which decides what opening and closing its file do:
+ * - `'mdev'` (the default): an instance of an mdev parent. The last close drops the interrupt
+ *   triggers and nothing else (samples/vfio-mdev/mtty.c mtty_close; kvmgt.c
+ *   intel_vgpu_close_device): config space and device state stay until a reset or removal, which
+ *   is why a VMM resets its devices at power-on (QEMU's system reset).
+ * - `'vfio-pci'`: a physical function bound to vfio-pci (vfio_pci_core.c). The first open resets
+ *   it and saves its config header; the last close turns its interrupts off, writes COMMAND =
+ *   INTX_DISABLE, resets it and restores the saved header (vfio_pci_core_enable / _disable).
+ *   Without a reset the close still restores the header, so the next user finds the config
+ *   registers as the first found them, though the rest of the device state stays.
+ */
+export type DeviceDriver = 'mdev' | 'vfio-pci';
+
 /** The sizes of an access made as a value (readValue/writeValue): a byte, a word, a dword. */
 export type ValueSize = 1 | 2 | 4;
 
@@ -165,6 +179,8 @@ export interface VfioDevice {
   /** Map part of an mmappable region; only asked for ranges inside a region's mmap areas. */
   mmap?(index: number, offset: number, size: number): RegionMapping;
   reset?(): void;
+  /** What opening and closing the device file do (see DeviceDriver); `'mdev'` when absent. */
+  readonly driver?: DeviceDriver;
   /** Interrupt configuration changed through SET_IRQS: `count` vectors of `index` now have a trigger. */
   irqsChanged?(index: number, count: number): void;
   readonly migration?: MigrationOps;

@@ -9,7 +9,8 @@
  * and the migration operations. Its parts: region-table.ts (regions and their counters),
  * region-port.ts (one region's accesses for a caller that makes many),
  * access-errors.ts (the words of every refusal), ioctl-info.ts, ioctl-irqs.ts and
- * ioctl-features.ts (the ioctl decoders), irq-state.ts (interrupt state).
+ * ioctl-features.ts (the ioctl decoders), irq-state.ts (interrupt state), function-lifecycle.ts
+ * (what vfio-pci does to a physical function at first open and last close).
  */
 
 import {
@@ -24,6 +25,7 @@ import {
   VFIO_MIGRATION_P2P,
   VFIO_MIGRATION_PRE_COPY,
   VFIO_MIGRATION_STOP_COPY,
+  VFIO_PCI_CONFIG_REGION_INDEX,
 } from '../abi/constants.js';
 import { PAGE_SIZE } from '../bytes.js';
 import type { DeviceContext } from '../contract/context.js';
@@ -47,6 +49,7 @@ import {
   unknownIoctlError,
 } from './access-errors.js';
 import { type DeviceHost, type IoctlScope, needMigration } from './device-host.js';
+import { FunctionLifecycle } from './function-lifecycle.js';
 import { ioctlFeature, ioctlPrecopyInfo } from './ioctl-features.js';
 import { ioctlGetInfo, ioctlGetIrqInfo, ioctlGetRegionInfo, ioctlQueryGfxPlane } from './ioctl-info.js';
 import { ioctlSetIrqs } from './ioctl-irqs.js';
@@ -101,6 +104,8 @@ export class DeviceFile {
   private readonly irqInfos: (IrqInfo | undefined)[];
   private readonly irqs: IrqState;
   private readonly migration: MigrationController | undefined;
+  /** A vfio-pci function's reset and saved header at first open and last close; undefined for an mdev. */
+  private readonly lifecycle: FunctionLifecycle | undefined;
   /** What the ioctl decoders see of this file. */
   private readonly scope: IoctlScope;
   private isOpen = false;
@@ -126,6 +131,19 @@ export class DeviceFile {
     this.irqs = new IrqState(this.name, irqInfos);
     this.irqs.setChangeListener((index, count) => this.device.irqsChanged?.(index, count));
     this.migration = device.migration ? new MigrationController(this.name, device.migration) : undefined;
+    // Open and close as the kernel driver the device stands for (see DeviceDriver): vfio-pci
+    // resets a function at first open and last close; an mdev parent only drops its interrupt
+    // triggers at close (mtty.c mtty_close, kvmgt.c intel_vgpu_close_device).
+    this.lifecycle =
+      device.driver === 'vfio-pci'
+        ? new FunctionLifecycle(
+            device,
+            this.info.reset && device.reset !== undefined,
+            this.regions[VFIO_PCI_CONFIG_REGION_INDEX]?.size ?? 0,
+            () => this.resetDevice(),
+            host.log,
+          )
+        : undefined;
     this.scope = {
       name: this.name,
       file: this,
@@ -159,6 +177,7 @@ export class DeviceFile {
     } catch (err) {
       throw toVfioError(err, { device: this.name });
     }
+    this.lifecycle?.enable();
     this.isOpen = true;
     this.table.setOpen(true);
     this.setPortLimits();
@@ -173,6 +192,7 @@ export class DeviceFile {
     openDevices.delete(this.device);
     this.irqs.disableAll();
     this.dataFd = -1;
+    this.lifecycle?.disable();
     try {
       this.device.close();
     } catch (err) {
@@ -416,8 +436,13 @@ export class DeviceFile {
   /** VFIO_DEVICE_RESET: EINVAL where the device does not report VFIO_DEVICE_FLAGS_RESET. */
   reset(): void {
     if (!this.info.reset || !this.device.reset) throw noResetError(this.name);
+    this.resetDevice();
+  }
+
+  /** The device's reset and what goes with it (migration back to RUNNING, no data fd). */
+  private resetDevice(): void {
     try {
-      this.device.reset();
+      this.device.reset?.();
     } catch (err) {
       throw toVfioError(err, { device: this.name });
     }

@@ -21,6 +21,7 @@ import {
 import { copyBytes, readLe, writeLe } from '../bytes.js';
 import type { DeviceContext } from '../contract/context.js';
 import type {
+  DeviceDriver,
   DeviceInfo,
   GfxDisplay,
   IrqInfo,
@@ -128,6 +129,8 @@ export interface PciDeviceModelOptions {
   readonly irqs?: Readonly<Partial<Record<number, Omit<IrqInfo, 'index'> | null>>>;
   /** VFIO_DEVICE_FLAGS_RESET (default true). */
   readonly resettable?: boolean;
+  /** The kernel driver the device stands for (default 'mdev'): what opening and closing its file do. */
+  readonly driver?: DeviceDriver;
   readonly migration?: MigrationOps;
   readonly display?: GfxDisplay;
 }
@@ -157,6 +160,7 @@ export class PciDeviceModel implements VfioDevice {
   readonly config: ConfigSpace;
   readonly migration?: MigrationOps;
   readonly display?: GfxDisplay;
+  readonly driver?: DeviceDriver;
   private readonly regions: (Region | undefined)[] = [];
   /**
    * Per region index, the handler of a memory BAR that has one (else undefined): the trapped-MMIO
@@ -182,6 +186,7 @@ export class PciDeviceModel implements VfioDevice {
     this.ownConfigWrite = this.writeConfig === PciDeviceModel.prototype.writeConfig;
     if (opts.migration) this.migration = opts.migration;
     if (opts.display) this.display = opts.display;
+    if (opts.driver) this.driver = opts.driver;
 
     for (const bar of this.config.bars()) {
       const backing = opts.bars?.[bar.index as 0 | 1 | 2 | 3 | 4 | 5];

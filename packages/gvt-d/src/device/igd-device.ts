@@ -215,6 +215,8 @@ export class IgdPassthroughDevice extends PciDeviceModel {
     super({
       name,
       config,
+      // The IGD is a physical function bound to vfio-pci: reset at first open and last close.
+      driver: 'vfio-pci',
       bars: {
         [IGD_BAR_MMIO]: { handler: mmio },
         [IGD_BAR_APERTURE]: {

@@ -1,0 +1,237 @@
+/**
+ * What opening and closing a device file do to the device, per the kernel driver it stands for:
+ * a vfio-pci function is reset at first open and last close, and its config header saved at open
+ * and restored at close (vfio_pci_core_enable / vfio_pci_core_disable); an mdev instance only
+ * loses its interrupt triggers at close (mtty.c mtty_close, kvmgt.c intel_vgpu_close_device).
+ */
+import { describe, expect, it } from 'vitest';
+import { DeviceFile, type IrqTrigger } from '../src/host.js';
+import { type DeviceDriver, msixCapability, PciDeviceModel, VFIO_PCI_MSIX_IRQ_INDEX } from '../src/index.js';
+import { fakeHost, testConfigSpace } from './helpers.js';
+
+const COMMAND = 0x04;
+const BAR0 = 0x10;
+const CONFIG = 7;
+
+/** A model with a memory BAR, an MSI-X capability and one device register behind BAR 2. */
+class RegisterModel extends PciDeviceModel {
+  register = 0;
+  resets = 0;
+  failReset = false;
+  readonly msixFlags: number;
+
+  constructor(name: string, driver: DeviceDriver | undefined, resettable = true) {
+    const config = testConfigSpace(name, [
+      { index: 0, kind: 'mem32', size: 0x1000 },
+      { index: 2, kind: 'mem32', size: 0x1000 },
+    ]);
+    const cap = config.addCapability(
+      msixCapability({ tableSize: 2, tableBar: 2, tableOffset: 0x800, pbaBar: 2, pbaOffset: 0xc00 }),
+    );
+    super({
+      name,
+      config,
+      resettable,
+      ...(driver === undefined ? {} : { driver }),
+      bars: {
+        2: {
+          handler: {
+            read: (_o, d) => new DataView(d.buffer, d.byteOffset, d.length).setUint32(0, this.register, true),
+            write: (_o, s) => {
+              this.register = new DataView(s.buffer, s.byteOffset, s.length).getUint32(0, true);
+            },
+          },
+        },
+      },
+    });
+    this.msixFlags = cap + 2;
+  }
+
+  protected override onReset(): void {
+    this.resets++;
+    if (this.failReset) throw new Error('the function did not come back from reset');
+    this.register = 0;
+  }
+}
+
+function trigger(released: string[], name: string): IrqTrigger {
+  return { signal() {}, release: () => released.push(name) };
+}
+
+function read(file: DeviceFile, offset: number, size: 2 | 4): number {
+  const b = new Uint8Array(size);
+  file.readRegion(CONFIG, offset, b);
+  const v = new DataView(b.buffer);
+  return size === 2 ? v.getUint16(0, true) : v.getUint32(0, true);
+}
+
+function write(file: DeviceFile, offset: number, size: 2 | 4, value: number): void {
+  const b = new Uint8Array(size);
+  const v = new DataView(b.buffer);
+  if (size === 2) v.setUint16(0, value, true);
+  else v.setUint32(0, value, true);
+  file.writeRegion(CONFIG, offset, b);
+}
+
+/** What a user leaves behind: decode and mastering on, BAR 0 placed, MSI-X on with triggers, a register written. */
+function use(file: DeviceFile, model: RegisterModel, released: string[]): void {
+  write(file, COMMAND, 2, 0x0006);
+  write(file, BAR0, 4, 0xfe00_0000);
+  write(file, model.msixFlags, 2, 0x8000);
+  file.setIrqs({
+    action: 'trigger',
+    index: VFIO_PCI_MSIX_IRQ_INDEX,
+    start: 0,
+    count: 2,
+    data: 'eventfd',
+    triggers: [trigger(released, `${model.name}/0`), trigger(released, `${model.name}/1`)],
+  });
+  file.writeRegion(2, 0x100, new Uint8Array([0x34, 0x12, 0, 0]));
+}
+
+/** What the next user finds. */
+function seen(file: DeviceFile, model: RegisterModel) {
+  return {
+    command: read(file, COMMAND, 2),
+    bar0: read(file, BAR0, 4),
+    msixEnabled: (read(file, model.msixFlags, 2) & 0x8000) !== 0,
+    msixTriggers: file.irqEnabled(VFIO_PCI_MSIX_IRQ_INDEX),
+    register: model.register,
+  };
+}
+
+const CLEAN = { command: 0, bar0: 0, msixEnabled: false, msixTriggers: false, register: 0 };
+
+describe("a vfio-pci function (driver 'vfio-pci')", () => {
+  it('is reset at first open: what the host left in it is gone before the user sees it', () => {
+    const model = new RegisterModel('fn-0', 'vfio-pci');
+    model.config.write(COMMAND, new Uint8Array([0x06, 0]));
+    model.register = 0x55;
+    const file = new DeviceFile(model, fakeHost());
+    file.open();
+    expect(model.resets).toBe(1);
+    expect(seen(file, model)).toEqual(CLEAN);
+  });
+
+  it('is reset at last close, so a second user starts clean: COMMAND, BARs, MSI-X, triggers, device state', () => {
+    const model = new RegisterModel('fn-1', 'vfio-pci');
+    const released: string[] = [];
+    const file = new DeviceFile(model, fakeHost());
+    file.open();
+    use(file, model, released);
+    expect(seen(file, model)).toEqual({
+      command: 6,
+      bar0: 0xfe00_0000,
+      msixEnabled: true,
+      msixTriggers: true,
+      register: 0x1234,
+    });
+    file.close();
+    expect(released.sort()).toEqual(['fn-1/0', 'fn-1/1']);
+    expect(model.resets).toBe(2);
+    expect(model.register).toBe(0);
+    expect(model.config.command).toBe(0);
+
+    const second = new DeviceFile(model, fakeHost());
+    second.open();
+    expect(seen(second, model)).toEqual(CLEAN);
+    expect(model.resets).toBe(3);
+  });
+
+  it('without a reset gets back the header saved at open (bus mastering off), while the device state stays', () => {
+    const model = new RegisterModel('fn-2', 'vfio-pci', false);
+    // The host left the function with decode and mastering on and BAR 0 placed.
+    model.config.write(COMMAND, new Uint8Array([0x06, 0]));
+    model.config.write(BAR0, new Uint8Array([0, 0, 0, 0xe0]));
+    const released: string[] = [];
+    const file = new DeviceFile(model, fakeHost());
+    file.open();
+    expect(read(file, COMMAND, 2)).toBe(0x0002);
+    use(file, model, released);
+    write(file, COMMAND, 2, 0x0407);
+    file.close();
+    expect(model.resets).toBe(0);
+    expect(released).toHaveLength(2);
+
+    const second = new DeviceFile(model, fakeHost());
+    second.open();
+    expect(seen(second, model)).toEqual({
+      command: 0x0002,
+      bar0: 0xe000_0000,
+      msixEnabled: false,
+      msixTriggers: false,
+      register: 0x1234,
+    });
+    // VFIO_DEVICE_RESET stays refused for it.
+    expect(second.ioctl(0x3b6f, new Uint8Array(0)).ret).toBe(-22);
+  });
+
+  it('leaves another function alone when one is closed', () => {
+    const a = new RegisterModel('fn-a', 'vfio-pci');
+    const b = new RegisterModel('fn-b', 'vfio-pci');
+    const released: string[] = [];
+    const fa = new DeviceFile(a, fakeHost());
+    const fb = new DeviceFile(b, fakeHost());
+    fa.open();
+    fb.open();
+    use(fa, a, released);
+    use(fb, b, released);
+    fa.close();
+    expect(released.sort()).toEqual(['fn-a/0', 'fn-a/1']);
+    expect(seen(fb, b)).toEqual({
+      command: 6,
+      bar0: 0xfe00_0000,
+      msixEnabled: true,
+      msixTriggers: true,
+      register: 0x1234,
+    });
+    expect(b.resets).toBe(1);
+  });
+
+  it('opens and closes even when its reset fails, saying so, and still restores the header', () => {
+    const model = new RegisterModel('fn-3', 'vfio-pci');
+    const warnings: string[] = [];
+    const host = fakeHost();
+    const file = new DeviceFile(model, { ...host, log: { ...host.log, warn: (m) => warnings.push(m) } });
+    model.failReset = true;
+    file.open();
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toMatch(/fn-3: resetting the function at open failed.*did not come back from reset/);
+    const released: string[] = [];
+    use(file, model, released);
+    file.close();
+    expect(warnings).toHaveLength(2);
+    expect(warnings[1]).toMatch(/fn-3: resetting the function at close failed/);
+    expect(file.opened).toBe(false);
+    // The header saved at open (after the failed reset: COMMAND 0, BAR 0 unplaced) is back.
+    expect(model.config.command).toBe(0);
+    expect(model.config.raw[BAR0 + 3]).toBe(0);
+  });
+});
+
+describe("an mdev instance (the default driver, 'mdev')", () => {
+  it('loses its interrupt triggers at close but keeps its config and device state until a reset (mtty_close)', () => {
+    const model = new RegisterModel('mdev-0', undefined);
+    const released: string[] = [];
+    const file = new DeviceFile(model, fakeHost());
+    file.open();
+    expect(model.resets).toBe(0);
+    use(file, model, released);
+    file.close();
+    expect(released.sort()).toEqual(['mdev-0/0', 'mdev-0/1']);
+    expect(model.resets).toBe(0);
+
+    const second = new DeviceFile(model, fakeHost());
+    second.open();
+    expect(seen(second, model)).toEqual({
+      command: 6,
+      bar0: 0xfe00_0000,
+      msixEnabled: true,
+      msixTriggers: false,
+      register: 0x1234,
+    });
+    // What a VMM does at power-on (QEMU's system reset) makes it clean.
+    second.reset();
+    expect(seen(second, model)).toEqual(CLEAN);
+  });
+});
