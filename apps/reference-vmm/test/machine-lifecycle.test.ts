@@ -1,5 +1,5 @@
 import { VFIO_PCI_INTX_IRQ_INDEX, VFIO_PCI_MSIX_IRQ_INDEX } from '@vfiokit/core';
-import { PCI_COMMAND } from '@vfiokit/core/abi';
+import { PCI_BASE_ADDRESS_0, PCI_COMMAND } from '@vfiokit/core/abi';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Machine } from '../src/machine/index.js';
 import {
@@ -107,7 +107,8 @@ describe('fault isolation', () => {
     ).toBe(true);
     // The broken device can be reset afterwards and still answers its working registers.
     machine.reset();
-    expect(broken.resets).toBe(1);
+    // Once when it was plugged (power-on), once now.
+    expect(broken.resets).toBe(2);
     await machine.probe();
     const again = machine.functionAt(slot(2))?.bars[0].address ?? 0;
     expect(machine.guest.mmioRead(again + 0x20, 4)).toBe(0x55);
@@ -166,9 +167,15 @@ describe('VMM reset', () => {
     machine.attach({ device: b, slot: slot(4), label: 'b' });
     const found = await machine.probe();
     const bar0 = found[1].bars[0].address;
+    machine.guest.mmioWrite(found[2].bars[0].address + REG_STATUS, 4, 7);
     machine.reset();
-    expect(a.resets).toBe(1);
+    // Once when it was plugged (power-on), once now.
+    expect(a.resets).toBe(2);
     expect(b.resets).toBe(0);
+    // b cannot be reset: as QEMU's vfio_pci_reset leaves it, decode off and BARs 0, registers kept.
+    expect(machine.guest.configRead(slot(4), PCI_COMMAND, 2)).toBe(0);
+    expect(machine.guest.configRead(slot(4), PCI_BASE_ADDRESS_0, 4)).toBe(0);
+    expect(b.regs.values.get(REG_STATUS)).toBe(7);
     expect(machine.guest.mmioRead(bar0, 4)).toBe(0xffffffff);
     expect(machine.guest.configRead(slot(3), PCI_COMMAND, 2)).toBe(0);
     const fa = machine.functionAt(slot(3));

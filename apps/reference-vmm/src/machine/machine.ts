@@ -267,6 +267,11 @@ export class Machine {
         source: new InterruptSource(opts.label),
         host: this.functionHost,
       });
+      // Power-on, or a hot-add: QEMU resets every device at system reset, the one that starts the
+      // machine included, and resets a hot-plugged one as it is realized (device_set_realized).
+      // An mdev keeps its state from close to open (mtty.c, kvmgt.c), so this is where the
+      // previous user's COMMAND, BARs, MSI/MSI-X and device registers go.
+      fn.reset();
     } catch (err) {
       file.close();
       dma.dispose();

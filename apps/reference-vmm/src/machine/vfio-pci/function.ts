@@ -20,10 +20,18 @@ import {
   PCI_CAP_ID_MSIX,
   PCI_CFG_SPACE_SIZE,
   PCI_COMMAND,
+  PCI_COMMAND_INTX_DISABLE,
+  PCI_COMMAND_IO,
+  PCI_COMMAND_MASTER,
+  PCI_COMMAND_MEMORY,
   PCI_HEADER_TYPE,
   PCI_HEADER_TYPE_MFD,
   PCI_INTERRUPT_PIN,
+  PCI_MSI_FLAGS,
+  PCI_MSI_FLAGS_ENABLE,
   PCI_MSIX_FLAGS,
+  PCI_MSIX_FLAGS_ENABLE,
+  PCI_MSIX_FLAGS_MASKALL,
   PCI_STD_NUM_BARS,
 } from '@vfiokit/core/abi';
 import type { DeviceFile } from '@vfiokit/core/host';
@@ -261,31 +269,52 @@ export class VfioPciFunction {
   // ---- reset and shutdown --------------------------------------------------------------------
 
   /**
-   * System reset as QEMU's vfio_pci_reset: interrupts off, BARs unmapped, VFIO_DEVICE_RESET when
-   * the device offers it, then the power-on state (MSI-X entries masked, INTx enabled).
-   * Returns whether the device itself was reset.
+   * System reset as QEMU's vfio_pci_reset, at power-on (the machine plugs the function), at a
+   * hot-add and at a machine reset. vfio_pci_pre_reset: interrupts off, BARs unmapped, COMMAND's
+   * I/O, memory, bus master and INTx-disable bits cleared on the device. Then VFIO_DEVICE_RESET
+   * when the device offers it; a device that offers none (an mdev without a reset, where QEMU's
+   * bus reset fails too) keeps whatever lies behind its BARs, and QEMU only warns.
+   * vfio_pci_post_reset: INTx enabled again, the six BAR registers written 0 on the device. Then
+   * the VMM's own copies go back to their power-on state (QEMU's msi_reset / msix_reset: MSI-X
+   * entries masked). Returns whether the device itself was reset.
    */
   reset(): boolean {
     this.disableInterrupts();
     this.unmapAll();
+    const link = this.link;
+    const command = link.configRead(PCI_COMMAND, 2);
+    const stop = PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE;
+    if (command & stop) link.configWrite(PCI_COMMAND, 2, command & ~stop);
     let resetDone = false;
     if (this.file.deviceInfo().reset) {
       try {
         this.file.reset();
         resetDone = true;
       } catch (err) {
-        this.link.fault(err, 'reset', -1, 0);
+        link.fault(err, 'reset', -1, 0);
       }
     } else {
       this.host.log.warn(
-        `${this.slotName} ${this.label}: the device offers no VFIO_DEVICE_RESET; its state is kept.`,
+        `${this.slotName} ${this.label}: the device offers no VFIO_DEVICE_RESET, so only its COMMAND, BAR, MSI and MSI-X control registers are put back; the rest of its state is kept.`,
       );
+      // QEMU keeps MSI and MSI-X enable in its own copy of config space, which msi_reset and
+      // msix_reset clear; here the guest reads them from the device, so they are cleared there.
+      if (this.msi) this.clearBits(this.msi.capOffset + PCI_MSI_FLAGS, PCI_MSI_FLAGS_ENABLE);
+      if (this.msix)
+        this.clearBits(this.msix.capOffset + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
     }
+    for (let nr = 0; nr < PCI_STD_NUM_BARS; nr++) link.configWrite(PCI_BASE_ADDRESS_0 + 4 * nr, 4, 0);
     this.msix?.reset();
     this.msi?.reset();
     this.updateBars();
     this.intx.enable();
     return resetDone;
+  }
+
+  /** Clear `bits` of the 16-bit config register at `offset` on the device, where set. */
+  private clearBits(offset: number, bits: number): void {
+    const value = this.link.configRead(offset, 2);
+    if (value & bits) this.link.configWrite(offset, 2, value & ~bits);
   }
 
   /**
