@@ -135,8 +135,8 @@ export class VfioPciFunction {
     this.barMap = new Bars(link, this.msix);
     this.bars = this.barMap.list;
     this.mappings = this.barMap.mappings;
-    // QEMU's vfio_realize ends with INTx enabled when the device has a pin.
-    this.intx.enable();
+    // QEMU's vfio_realize ends with INTx enabled when the device has a pin; here the reset the
+    // machine gives every function it plugs (see reset()) enables it, as vfio_pci_post_reset does.
   }
 
   // ---- config space ----------------------------------------------------------------------------
