@@ -14,9 +14,10 @@
  * EINVAL as in kvmgt. Interrupts reach the guest through MSI only, as GVT injects them.
  *
  * One file past 600 lines: this is the composing class (kvmgt.c's role) that routes each region
- * to its part (mmio/ the register table, ggtt.ts, the execlists, the scanner, display), and
- * the routing, the config-space hooks and the lifecycle share its private state. Where it would
- * split next: the submission path (elspWritten..runContext) into its own scheduler-facing part.
+ * to its part (mmio/ the register table, ggtt.ts, submission.ts the engines and their workload
+ * queue, the scanner, display), and the routing, the config-space hooks and the lifecycle share
+ * its private state. Where it would split next: the BAR0/BAR2 access routing (readBar0..
+ * apertureAccess) into its own region part.
  */
 import {
   type BarBacking,
@@ -51,12 +52,9 @@ import {
 import { CommandScanner, type ScanResult } from './cmd-parser.js';
 import {
   GMCH_GMS_MASK_GEN8,
-  GT_RENDER_USER_INTERRUPT,
-  GTT_PAGE_SIZE,
   GVT_GTT_ENTRY_SIZE,
   GVT_GTT_START_OFFSET,
   GVT_MMIO_SIZE,
-  HEAD_ADDR,
   OPREGION_BAR0_WINDOW,
   OPREGION_SIZE,
   PCI_ASLS,
@@ -65,16 +63,9 @@ import {
   PCI_GMCH_CTRL,
   PCI_SWSCI,
   PVINFO,
-  RING_CTL,
-  RING_HEAD,
-  RING_NR_PAGES,
-  RING_START,
-  RING_TAIL,
-  RING_VALID,
   SDE_PORTD_HOTPLUG_CPT,
   SWSCI_SCI_SELECT,
   SWSCI_SCI_TRIGGER,
-  TAIL_ADDR,
   VGT_G2V_EXECLIST_CONTEXT_CREATE,
   VGT_G2V_EXECLIST_CONTEXT_DESTROY,
   VGT_G2V_PPGTT_L3_PAGE_TABLE_CREATE,
@@ -87,18 +78,18 @@ import { CURSOR_REGION_SIZE, FRAME_REGION_SIZE, VirtualDisplay } from './display
 import { DisplayPipes } from './display-pipes.js';
 import { buildEdid } from './edid.js';
 import { EDID_REGION_SIZE, EdidRegion } from './edid-region.js';
-import { CommandStreamer } from './engine.js';
-import { type ContextElement, EngineExeclist } from './execlist.js';
+import type { CommandStreamer } from './engine.js';
+import type { EngineExeclist } from './execlist.js';
 import { GgttShadow, GmAccess } from './ggtt.js';
 import type { HostGpu, VgpuResources } from './host-gpu.js';
 import { VgpuInterrupts } from './interrupt.js';
 import { type GvtMmioModel, resetVgpuMmio, type Vreg } from './mmio/index.js';
-import { ENGINES, type EngineDesc, GT_CONTEXT_SWITCH_INTERRUPT, RCS0, RING, SDEISR } from './mmio/regs.js';
+import { ENGINES, SDEISR } from './mmio/regs.js';
 import { buildVirtualOpRegion, buildVirtualVbt, emulateSwsci, OPREGION_SCIC } from './opregion.js';
 import type { SchedulableVgpu, TimeSliceScheduler } from './scheduler.js';
+import { VgpuSubmission } from './submission.js';
 import { buildVbiosImage, vbiosRegionSize } from './vbios.js';
 import type { VgpuTypeConfig } from './vgpu-types.js';
-import { runContextWorkload } from './workload.js';
 
 export const GVTG_OPREGION_REGION_INDEX = 9;
 export const GVTG_EDID_REGION_INDEX = 10;
@@ -179,11 +170,6 @@ export function vgpuConfigSpace(host: HostGpu, name: string, romSize = 0): Confi
   return config;
 }
 
-/** Queued work: a ring-buffer-mode submission of the render ring, or one execlist element. */
-type Workload =
-  | { readonly kind: 'ring'; readonly trace: Uint32Array; readonly tail: number }
-  | { readonly kind: 'context'; readonly engine: EngineDesc; readonly element: ContextElement };
-
 export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   readonly type: VgpuTypeConfig;
   readonly vgpuId: number;
@@ -197,8 +183,8 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   readonly scanner: CommandScanner;
   /** The render engine's command streamer (ring-buffer mode runs there). */
   readonly engine: CommandStreamer;
-  private readonly streamers = new Map<number, CommandStreamer>();
-  private readonly execlists = new Map<number, EngineExeclist>();
+  /** Every engine's streamer and execlist, and the queue of audited workloads (submission.ts). */
+  private readonly submission: VgpuSubmission;
   readonly screen: VirtualDisplay;
   readonly edid: EdidRegion;
   /** Pipe timing, vblanks and the virtual monitor's AUX channel. */
@@ -218,7 +204,6 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   /** The OpRegion base the guest (or its firmware) wrote into ASLS; 0 when none was written. */
   asls = 0;
   private readonly scheduler: TimeSliceScheduler;
-  private readonly queue: Workload[] = [];
   private swsci = 0;
   private logger: Logger | undefined;
   private readonly scratch = new DataView(new ArrayBuffer(8));
@@ -331,59 +316,35 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.regs.setLogger(log);
     this.regs.hooks = {
       g2vNotify: (v) => this.g2vNotify(v),
-      ringTailWritten: () => {
-        if (!this.execlists.get(RCS0)?.enabled) this.submit();
-      },
+      ringTailWritten: () => this.submission.ringTailWritten(),
       fenceWritten: (k, v) => {
         this.host.fenceRegs[resources.fences[k]] = v;
       },
       interruptsChanged: () => this.irq.update(),
-      resetEngines: (mask) => this.resetEngines(mask),
-      elspWritten: (engine, value) => this.elspWritten(engine, value),
-      execlistsEnabled: (engine, on) => this.execlistsEnabled(engine, on),
+      resetEngines: (mask) => this.submission.resetEngines(mask),
+      elspWritten: (engine, value) => this.submission.elspWritten(engine, value),
+      execlistsEnabled: (engine, on) => this.submission.execlistsEnabled(engine, on),
       auxWritten: (ch, value) => this.pipes.auxWritten(ch, value),
       pipeEnabled: (pipe, on) => this.pipes.pipeEnabled(pipe, on),
       scanline: (pipe) => this.pipes.scanline(pipe),
-      hwsWritten: (engine, gm) => {
-        const el = this.execlists.get(engine);
-        if (el) el.hwsp = gm;
-      },
+      hwsWritten: (engine, gm) => this.submission.hwsWritten(engine, gm),
     };
     this.irq = new VgpuInterrupts(this.regs, () => this.deliverMsi());
     this.ggtt = new GgttShadow(host, resources, uuid);
     this.gm = new GmAccess(host, this.ggtt);
     this.scanner = new CommandScanner(this.gm, (offset) => opts.mmio.table.commandAccess(offset));
-    for (const e of ENGINES) {
-      this.streamers.set(
-        e.id,
-        new CommandStreamer(this.gm, {
-          writeRegister: (offset, value) => this.regs.writeDword(offset, value),
-          readRegister: (offset) => this.regs.readDword(offset),
-          userInterrupt: () => this.irq.engineEvent(e.id, GT_RENDER_USER_INTERRUPT),
-          timestamp: () => BigInt(this.regs.readDword(e.base + RING.TIMESTAMP)),
-        }),
-      );
-      this.execlists.set(
-        e.id,
-        new EngineExeclist(e, this.regs, {
-          writeStatusPage: (hwsp, index, values) => {
-            const bytes = new Uint8Array(4 * values.length);
-            const dv = new DataView(bytes.buffer);
-            values.forEach((v, k) => {
-              dv.setUint32(4 * k, v >>> 0, true);
-            });
-            return this.gm.write(hwsp + 4 * index, bytes);
-          },
-          contextSwitch: (engine) => this.irq.engineEvent(engine.id, GT_CONTEXT_SWITCH_INTERRUPT),
-          queue: (engine, element) => {
-            this.queue.push({ kind: 'context', engine, element });
-            this.scheduler.kick();
-          },
-          dropQueued: (engine) => this.dropQueued(engine.id),
-        }),
-      );
-    }
-    this.engine = this.streamers.get(RCS0)!;
+    this.submission = new VgpuSubmission({
+      name: this.name,
+      regs: this.regs,
+      gm: this.gm,
+      scanner: this.scanner,
+      irq: this.irq,
+      scheduler: this.scheduler,
+      stats: this.stats,
+      log: () => this.logger,
+      context: () => (this.isOpen ? this.ctx : undefined),
+    });
+    this.engine = this.submission.render;
     this.screen = new VirtualDisplay(
       this.regs,
       // The planes scan out what BAR2 and the engines wrote: the aperture's view of mappable GM.
@@ -559,43 +520,25 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.irq.sdeEvent(SDE_PORTD_HOTPLUG_CPT);
   }
 
-  // ---- engines -------------------------------------------------------------------------------------
-
-  /** GDRST reset these engines: their pending work is dropped (intel_gvt_reset_vgpu_locked). */
-  private resetEngines(mask: number): void {
-    for (const [id, el] of this.execlists) if (mask & (1 << id)) el.reset();
-    if (mask & (1 << RCS0)) this.dropQueued(RCS0, true);
-  }
-
-  /** Forget queued work of an engine (its execlist was preempted or reset). */
-  private dropQueued(engine: number, ringToo = false): void {
-    for (let i = this.queue.length - 1; i >= 0; i--) {
-      const w = this.queue[i];
-      if ((w.kind === 'context' && w.engine.id === engine) || (ringToo && w.kind === 'ring'))
-        this.queue.splice(i, 1);
-    }
-  }
-
-  private elspWritten(engine: number, value: number): void {
-    const el = this.execlists.get(engine);
-    if (el === undefined) return;
-    if (!el.enabled) {
-      this.logger?.warn(
-        `${this.name}: ELSP of ${el.engine.name} written while execlists are off in RING_MODE; ignored.`,
-      );
-      return;
-    }
-    el.write(value);
-  }
-
-  private execlistsEnabled(engine: number, on: boolean): void {
-    const el = this.execlists.get(engine);
-    if (el) el.enabled = on;
-  }
+  // ---- engines and command submission (submission.ts) ----------------------------------------------
 
   /** The execlist of an engine, for tests and statistics. */
   execlist(engine: number): EngineExeclist | undefined {
-    return this.execlists.get(engine);
+    return this.submission.execlist(engine);
+  }
+
+  /** RING_TAIL was written: audit what lies between HEAD and TAIL, queue it for the scheduler. */
+  submit(): ScanResult | undefined {
+    return this.submission.submit();
+  }
+
+  hasPendingWork(): boolean {
+    return this.submission.hasPendingWork();
+  }
+
+  /** The vGPU owns the engine for a slice: its queued workloads run in order. */
+  runSlice(): void {
+    this.submission.runSlice();
   }
 
   // ---- PVINFO g2v notifications --------------------------------------------------------------------
@@ -618,89 +561,6 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       default:
         this.logger?.warn(`${this.name}: g2v_notify ${value} is not a notification GVT-g knows; ignored.`);
     }
-  }
-
-  // ---- command submission ---------------------------------------------------------------------------
-
-  /** RING_TAIL was written: audit what lies between HEAD and TAIL, queue it for the scheduler. */
-  submit(): ScanResult | undefined {
-    const ctl = this.regs.get(RING_CTL);
-    const head = this.regs.get(RING_HEAD) & HEAD_ADDR;
-    const tail = this.regs.get(RING_TAIL) & TAIL_ADDR;
-    if ((ctl & RING_VALID) === 0 || head === tail) return undefined;
-    const size = (((ctl & RING_NR_PAGES) >>> 12) + 1) * GTT_PAGE_SIZE;
-    const start = this.regs.get(RING_START) & ~(GTT_PAGE_SIZE - 1);
-    const result = this.scanner.scanRing(start >>> 0, size, head, tail);
-    this.stats.workloadsSubmitted++;
-    if (!result.ok) {
-      this.stats.workloadsRefused++;
-      this.stats.lastRefusal = result.problem;
-      this.logger?.warn(
-        `${this.name}: submission refused by the command scanner: ${result.problem} (GM 0x${result.address.toString(16)}).`,
-      );
-      // The refused commands are consumed and never run.
-      this.setHead(tail);
-      return result;
-    }
-    this.queue.push({ kind: 'ring', trace: this.scanner.trace.slice(0, this.scanner.traceLength), tail });
-    this.scheduler.kick();
-    return result;
-  }
-
-  hasPendingWork(): boolean {
-    return this.queue.length > 0;
-  }
-
-  /** The vGPU owns the engine for a slice: its queued workloads run in order. */
-  runSlice(): void {
-    while (this.queue.length > 0) {
-      const w = this.queue.shift()!;
-      if (w.kind === 'ring') {
-        this.engine.execute(w.trace, w.trace.length);
-        this.setHead(w.tail);
-        this.stats.workloadsCompleted++;
-        continue;
-      }
-      this.runContext(w.engine, w.element);
-    }
-  }
-
-  /** One execlist element: audited, run, and reported complete in the CSB. */
-  private runContext(engine: EngineDesc, element: ContextElement): void {
-    const el = this.execlists.get(engine.id)!;
-    this.stats.workloadsSubmitted++;
-    const r = runContextWorkload(
-      {
-        gm: this.gm,
-        scanner: this.scanner,
-        streamer: this.streamers.get(engine.id)!,
-        dma: this.isOpen ? this.ctx.dma : undefined,
-        dirty: this.isOpen ? this.ctx.dirty : undefined,
-      },
-      engine,
-      element,
-      el.hwsp,
-    );
-    if (!r.ok) {
-      // scheduler.c: a workload that fails its scan is the guest's error; the context does not
-      // complete (what ran is the audited part before the refused command, workload.ts), and
-      // the guest's hang detection resets the engine.
-      this.stats.workloadsRefused++;
-      this.stats.engines[engine.name].refused++;
-      this.stats.lastRefusal = r.problem;
-      this.logger?.warn(`${this.name}: ${engine.name}: scan workload error: ${r.problem}`);
-      el.hang();
-      return;
-    }
-    this.stats.workloadsCompleted++;
-    this.stats.engines[engine.name].completed++;
-    this.stats.engines[engine.name].commands += r.run.commands;
-    el.completed(element);
-  }
-
-  private setHead(offset: number): void {
-    const head = this.regs.get(RING_HEAD);
-    this.regs.set(RING_HEAD, ((head & ~HEAD_ADDR) | (offset & HEAD_ADDR)) >>> 0);
   }
 
   // ---- display ----------------------------------------------------------------------------------------
@@ -787,7 +647,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     this.pipes.detach();
     this.scheduler.remove(this);
     this.ggtt.detach();
-    this.queue.length = 0;
+    this.submission.clear();
     this.logger = undefined;
   }
 
@@ -795,12 +655,7 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   protected override onReset(): void {
     resetVgpuMmio(this.regs, this.vgpuId, this.resources);
     this.ggtt.reset();
-    this.queue.length = 0;
-    for (const el of this.execlists.values()) {
-      el.reset();
-      el.enabled = false;
-      el.hwsp = 0;
-    }
+    this.submission.reset();
     this.irq.reset();
     this.swsci = 0;
     this.asls = 0;
