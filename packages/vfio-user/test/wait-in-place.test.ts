@@ -103,7 +103,7 @@ describe('waiting in place for the next message (waitInPlace)', () => {
     const plain = echoing(false);
     await runPeer([held.peer], 2000, false, ticks);
     await runPeer([plain.peer], 500, false, ticks);
-    // At most IN_PLACE_WAITS (64) in a row before the loop takes a turn; anything else the loop
+    // At most 1024 chunks (LOOP_TURN_EVERY) before the loop takes a turn; anything else the loop
     // has to do (the test runner's messages) ends a wait too.
     expect(held.conn.inPlaceWakeups).toBeGreaterThan(1000);
     expect(plain.conn.inPlaceWakeups).toBe(0);
