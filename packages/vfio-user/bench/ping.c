@@ -406,9 +406,20 @@ static int client(const char *path, long requests, long warmup, uint32_t region,
 	uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)requests);
 	if (!lat)
 		die("malloc");
+	/* VFIOKIT_BENCH_SLOW_NS: the start (CLOCK_MONOTONIC) and length of each timed request slower
+	 * than that many ns go to stderr after the run, to lay beside a trace of the same clock. */
+	const char *slow_env = getenv("VFIOKIT_BENCH_SLOW_NS");
+	uint64_t slow_ns = slow_env ? strtoull(slow_env, NULL, 10) : 0;
+	enum { SLOW_MAX = 4096 };
+	static uint64_t slow_at[SLOW_MAX], slow_len[SLOW_MAX];
+	static long slow_index[SLOW_MAX];
+	long slow = 0;
+	uint64_t timed_from = 0;
 	uint16_t id = 1;
 	for (long i = 0; i < warmup + requests; i++, id++) {
 		uint64_t t0 = now_ns();
+		if (i == warmup)
+			timed_from = t0;
 		if (writes > 0) {
 			mh.msg_id = id++;
 			memcpy(multi, &mh, HEADER_SIZE);
@@ -419,9 +430,20 @@ static int client(const char *path, long requests, long warmup, uint32_t region,
 		memcpy(req, &rh, HEADER_SIZE);
 		round_trip(fd, req, sizeof req, id, HEADER_SIZE + RW_SIZE + 4);
 		uint64_t t1 = now_ns();
-		if (i >= warmup)
+		if (i >= warmup) {
 			lat[i - warmup] = t1 - t0;
+			if (slow_ns && t1 - t0 > slow_ns && slow < SLOW_MAX) {
+				slow_index[slow] = i - warmup;
+				slow_at[slow] = t0;
+				slow_len[slow++] = t1 - t0;
+			}
+		}
 	}
+	if (slow_ns)
+		fprintf(stderr, "timed %llu %llu\n", (unsigned long long)timed_from, (unsigned long long)now_ns());
+	for (long k = 0; k < slow; k++)
+		fprintf(stderr, "slow %ld %llu %llu\n", slow_index[k], (unsigned long long)slow_at[k],
+			(unsigned long long)slow_len[k]);
 	if (writes > 0) {
 		/* Every batch was applied: the last write of the last batch reads back. */
 		uint32_t last = writes - 1;
