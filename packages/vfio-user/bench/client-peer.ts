@@ -67,7 +67,9 @@ for (let r = 0; r < WARM_ROUNDS; r++) {
   await settle();
 }
 const before = readGc();
+const usage0 = process.resourceUsage();
 timed(requests, times);
+const usage1 = process.resourceUsage();
 await settle();
 const after = readGc();
 if (vendor !== 0x1af4) throw new Error('the config read did not return vendor 0x1af4');
@@ -83,6 +85,10 @@ process.stdout.write(
     gcMinor: after.minor - before.minor,
     gcMajor: after.major - before.major,
     gcLongestMs: after.longestMs,
+    // Context switches of this process while timing, per request: a request that wakes the
+    // device more than once, or is preempted by it, pays for each switch.
+    voluntarySwitches: (usage1.voluntaryContextSwitches - usage0.voluntaryContextSwitches) / requests,
+    involuntarySwitches: (usage1.involuntaryContextSwitches - usage0.involuntaryContextSwitches) / requests,
   })}\n`,
   // Exit without waiting for anything else (the GC observer).
   () => process.exit(0),
