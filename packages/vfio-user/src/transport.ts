@@ -137,6 +137,39 @@ export class MessageConnection {
     return this.socket.send(message, fds);
   }
 
+  /**
+   * Send several whole messages lying back to back in `messages` in one sendmsg, without fds:
+   * the peer is woken once for all of them (a posted batch and the request behind it). Each
+   * message's msg_size is checked as send() checks one. Returns false when part of it waits in
+   * the queue.
+   */
+  sendMessages(messages: Uint8Array): boolean {
+    if (!this.isOpen)
+      throw new VfioError(
+        'ECONNRESET',
+        `connection ${this.socket.name} is closed${this.closeReason ? `: ${this.closeReason.problem}` : '.'}`,
+      );
+    let at = 0;
+    while (at < messages.length) {
+      if (messages.length - at < VFIO_USER_HEADER_SIZE)
+        throw new VfioError(
+          'EINVAL',
+          `the last ${messages.length - at} bytes of the messages are shorter than the vfio-user header.`,
+        );
+      const size =
+        (messages[at + 4] | (messages[at + 5] << 8) | (messages[at + 6] << 16) | (messages[at + 7] << 24)) >>>
+        0;
+      if (size < VFIO_USER_HEADER_SIZE || size > messages.length - at)
+        throw new VfioError(
+          'EINVAL',
+          `a message at byte ${at} says msg_size ${size} but ${messages.length - at} bytes are left.`,
+        );
+      at += size;
+    }
+    if (at === 0) throw new VfioError('EINVAL', 'no message to send.');
+    return this.socket.send(messages);
+  }
+
   /** The next message, when no onMessage handler is set; rejects after `timeoutMs` or on close. */
   nextMessage(timeoutMs = 5000): Promise<Frame> {
     const queued = this.inbox.shift();

@@ -10,9 +10,10 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { connectVfioUser } from '../src/client/client-device.js';
 import { silentLogger } from '../src/host.js';
+import { UnixConnection } from '../src/native/socket.js';
 import {
   VFIO_USER_REGION_READ,
   VFIO_USER_REGION_WRITE,
@@ -131,6 +132,53 @@ describe('posted writes', () => {
       dev.write(0, 9, new Uint8Array([2]));
       expect((await peer.seen(1)).seen).toEqual([
         { command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes: 2 },
+      ]);
+    } finally {
+      dev.disconnect();
+    }
+  });
+
+  it('sends a held REGION_WRITE_MULTI and the read behind it in one sendmsg, so the server is woken once', async () => {
+    peer = await Peer.start('record-multi');
+    const dev = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    // Each UnixConnection.send is one sendmsg (these small messages never wait in its queue).
+    const sendMsg = vi.spyOn(UnixConnection.prototype, 'send');
+    try {
+      const sent = () => sendMsg.mock.calls.map(([bytes]) => bytes.length);
+      const multi = (n: number) => 16 + 8 + n * 24;
+      for (const n of [200, 2, 57]) {
+        sendMsg.mockClear();
+        for (let i = 0; i < n; i++) dev.writeValue(0, (i * 4) % 4096, 4, i);
+        expect(sendMsg).not.toHaveBeenCalled(); // a full batch waits too
+        expect(dev.readValue(0, 0, 4)).toBe(0);
+        expect(sent()).toEqual([multi(n) + 32]);
+      }
+      // One held write is a REGION_WRITE of its own; a 201st write sends the full batch first.
+      sendMsg.mockClear();
+      dev.writeValue(0, 0, 4, 1);
+      dev.read(0, 0, new Uint8Array(4));
+      for (let i = 0; i < 201; i++) dev.writeValue(0, (i * 4) % 4096, 4, i);
+      expect(sent()).toEqual([32 + 4, 32, multi(200)]);
+      dev.read(0, 0, new Uint8Array(4));
+      expect(sent()).toEqual([32 + 4, 32, multi(200), 32 + 4, 32]);
+      const r = await peer.seen(12);
+      const w = (writes: number) => ({ command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes });
+      const read = { command: VFIO_USER_REGION_READ, noReply: false, writes: 0 };
+      const write = { command: VFIO_USER_REGION_WRITE, noReply: true, writes: 1 };
+      expect(r.seen).toEqual([w(200), read, w(2), read, w(57), read, write, read, w(200), write, read]);
+    } finally {
+      sendMsg.mockRestore();
+      dev.disconnect();
+    }
+  });
+
+  it('sends a full batch when the task ends, without a later message to push it', async () => {
+    peer = await Peer.start('record-multi');
+    const dev = await connectVfioUser(peer.path, { postedWrites: true, log: silentLogger });
+    try {
+      for (let i = 0; i < 200; i++) dev.writeValue(0, (i * 4) % 4096, 4, i);
+      expect((await peer.seen(1)).seen).toEqual([
+        { command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes: 200 },
       ]);
     } finally {
       dev.disconnect();

@@ -112,6 +112,31 @@ describe('MessageConnection', () => {
     expect(openFdCount()).toBe(before);
   });
 
+  it('sends several whole messages in one sendmsg, each framed on the other side, and refuses a cut one', async () => {
+    const [a, b] = MessageConnection.pair();
+    const one = P.encodeRegionReadRequest(7, { offset: 0, region: 0, count: 4 });
+    const two = P.encodeDeviceInfoRequest(8);
+    const both = new Uint8Array(one.length + two.length);
+    both.set(one);
+    both.set(two, one.length);
+    expect(a.sendMessages(both)).toBe(true);
+    expect((await b.nextMessage(2000)).header.msgId).toBe(7);
+    expect((await b.nextMessage(2000)).header.msgId).toBe(8);
+    // Cut inside the second message, inside its header, and a first msg_size below the header.
+    expect(() => a.sendMessages(both.subarray(0, both.length - 1))).toThrow(/msg_size 32 but 31 bytes/);
+    expect(() => a.sendMessages(both.subarray(0, one.length + 10))).toThrow(
+      /shorter than the vfio-user header/,
+    );
+    const small = both.slice();
+    new DataView(small.buffer).setUint32(4, 8, true);
+    expect(() => a.sendMessages(small)).toThrow(/msg_size 8/);
+    expect(() => a.sendMessages(new Uint8Array(0))).toThrow(/no message/);
+    await expect(b.nextMessage(100)).rejects.toMatchObject({ code: 'ETIMEDOUT' });
+    a.close();
+    expect(() => a.sendMessages(both)).toThrow(/closed/);
+    b.close();
+  });
+
   it('refuses to send a message whose msg_size lies, and anything after close', () => {
     const [a, b] = MessageConnection.pair();
     const m = P.encodeDeviceInfoRequest(1);

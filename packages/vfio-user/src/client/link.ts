@@ -101,6 +101,8 @@ export class ClientLink {
   private readonly smallView = new DataView(this.small.buffer);
   private readonly smallViews: (Uint8Array | undefined)[] = [];
   private readonly outViews: (Uint8Array | undefined)[] = [];
+  /** Views of a posted message's buffer with the next request copied behind it, by length (sendJoined). */
+  private readonly joinedViews: (Uint8Array | undefined)[] = [];
   /** The clock of the reply deadline (ns), read without allocating. */
   private readonly clock = new Float64Array(1);
   /** Runs before every request and post: sends the posted writes still held (regions.ts). */
@@ -204,8 +206,16 @@ export class ClientLink {
   /**
    * Send one whole message and, unless `noReply`, wait here for its reply, answering the
    * server's commands meanwhile. The reply is then in `reply`, `replyView` and `replyFds`.
+   * `before`, a posted message (No_reply) at the start of a buffer with room behind it, goes
+   * out first, in the same sendmsg when it can (sendJoined).
    */
-  exchange(message: Uint8Array, fds: readonly number[], noReply: boolean, what: string): void {
+  exchange(
+    message: Uint8Array,
+    fds: readonly number[],
+    noReply: boolean,
+    what: string,
+    before?: Uint8Array,
+  ): void {
     if (this.dead) throw this.dead;
     const conn = this.conn!;
     if (!conn.open) throw (this.dead = this.closedError(what));
@@ -216,7 +226,8 @@ export class ClientLink {
     this.got = false;
     this.waiting = !noReply;
     try {
-      conn.send(message, fds);
+      if (before === undefined) conn.send(message, fds);
+      else this.sendJoined(conn, before, message, fds);
     } catch (err) {
       this.waiting = false;
       if (!conn.open) throw (this.dead = this.closedError(what));
@@ -257,6 +268,35 @@ export class ClientLink {
         left = (end - clock[0]) / 1e6;
       }
     }
+  }
+
+  /**
+   * `before` (a posted message at the start of its buffer) and then `message`, in one sendmsg
+   * when `message` fits behind it and carries no fds: the server is woken once for both, as for
+   * one message, instead of once for each (pinned on one CPU, each wakeup let the server take the
+   * CPU from this thread: two context switches more per batch than the C client's). Otherwise
+   * one sendmsg each, in order.
+   */
+  private sendJoined(
+    conn: MessageConnection,
+    before: Uint8Array,
+    message: Uint8Array,
+    fds: readonly number[],
+  ): void {
+    const length = before.length + message.length;
+    if (fds.length > 0 || before.byteOffset !== 0 || length > before.buffer.byteLength) {
+      conn.send(before);
+      conn.send(message, fds);
+      return;
+    }
+    let joined = this.joinedViews[length];
+    if (joined === undefined || joined.buffer !== before.buffer) {
+      joined = new Uint8Array(before.buffer, 0, length);
+      this.joinedViews[length] = joined;
+    }
+    const at = before.length;
+    for (let i = 0; i < message.length; i++) joined[at + i] = message[i];
+    conn.sendMessages(joined);
   }
 
   /** Each message from the server: the awaited reply, a command to answer, or a stray reply. */

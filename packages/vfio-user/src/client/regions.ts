@@ -67,6 +67,8 @@ const POSTED = VFIO_USER_F_TYPE_COMMAND | VFIO_USER_F_NO_REPLY;
 /** Data of at most this many bytes is copied byte by byte (cheaper than a view for a register). */
 const SMALL_COPY = 64;
 const NO_FDS: readonly number[] = Object.freeze([]);
+/** Room behind a full batch for the REGION_READ sent in the same sendmsg (link.exchange's `before`). */
+const JOIN_ROOM = RW_SIZE;
 
 interface MappedArea extends MmapArea {
   readonly memory: SharedMemory;
@@ -89,7 +91,7 @@ export class ClientRegions {
   private posting = false;
   private multi = false;
   /** Posted writes of at most 8 bytes not sent yet, as the entries of a REGION_WRITE_MULTI. */
-  private readonly batch = new Uint8Array(OUT_SIZE);
+  private readonly batch = new Uint8Array(OUT_SIZE + JOIN_ROOM);
   private readonly batchView = new DataView(this.batch.buffer);
   private readonly batchViews: (Uint8Array | undefined)[] = [];
   private readonly entryViews: (Uint8Array | undefined)[] = [];
@@ -196,7 +198,6 @@ export class ClientRegions {
   }
 
   read(index: number, offset: number, dst: Uint8Array): void {
-    if (this.heldCount > 0) this.flush();
     const step = this.link.limits.maxDataXferSize;
     for (let pos = 0; pos < dst.length; pos += step)
       this.readChunk(
@@ -218,6 +219,8 @@ export class ClientRegions {
   /** Send a REGION_READ of `count` bytes and check its reply: the data is at RW_SIZE of link.reply. */
   private exchangeRead(index: number, offset: number, count: number): void {
     const link = this.link;
+    // The held writes go first, in the read's sendmsg when they are a REGION_WRITE_MULTI.
+    const before = this.heldCount > 0 ? this.takeHeld() : undefined;
     const message = link.outMessage(RW_SIZE);
     putRegionRequest(
       link.outView,
@@ -229,7 +232,7 @@ export class ClientRegions {
       offset,
       count,
     );
-    link.exchange(message, NO_FDS, false, 'VFIO_USER_REGION_READ');
+    link.exchange(message, NO_FDS, false, 'VFIO_USER_REGION_READ', before);
     const problem = this.replyProblem('REGION_READ', index, offset, RW_SIZE + count);
     if (problem) throw problem;
   }
@@ -239,7 +242,6 @@ export class ClientRegions {
    * itself (VfioDevice.readValue: a VMM's trapped MMIO read, no bytes in between).
    */
   readValue(index: number, offset: number, size: ValueSize): number {
-    if (this.heldCount > 0) this.flush();
     if (!(size === 4 || size === 2 || size === 1)) throw this.badValueSize(index, offset, size);
     this.exchangeRead(index, offset, size);
     const dv = this.link.replyView;
@@ -368,7 +370,7 @@ export class ClientRegions {
 
   /** A posted write of at most 8 bytes, held in the batch buffer itself (the caller may reuse `src` at once). */
   private hold(index: number, offset: number, src: Uint8Array): void {
-    const n = this.heldCount;
+    const n = this.heldCount < VFIO_USER_MULTI_MAX ? this.heldCount : this.sendFull();
     putWriteMultiEntry(
       this.batchView,
       MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
@@ -381,7 +383,7 @@ export class ClientRegions {
 
   /** hold() of a value: its low `size` bytes are the entry's data. */
   private holdValue(index: number, offset: number, size: ValueSize, value: number): void {
-    const n = this.heldCount;
+    const n = this.heldCount < VFIO_USER_MULTI_MAX ? this.heldCount : this.sendFull();
     putWriteMultiValue(
       this.batchView,
       MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
@@ -393,11 +395,14 @@ export class ClientRegions {
     this.held(n);
   }
 
-  /** Entry `n` was just written: count it, and send at VFIO_USER_MULTI_MAX or when the task ends. */
+  /**
+   * Entry `n` was just written: count it. A full batch (VFIO_USER_MULTI_MAX) waits too, for the
+   * next message (a read goes out in the same sendmsg) or the next write (sendFull), or the end
+   * of the task.
+   */
   private held(n: number): void {
     this.heldCount = n + 1;
-    if (n + 1 >= VFIO_USER_MULTI_MAX) this.flush();
-    else if (n === 0 && !this.flushQueued) {
+    if (n === 0 && !this.flushQueued) {
       // The first held write queues the task (a later one finds it queued, or the batch was sent).
       this.flushQueued = true;
       queueMicrotask(this.flushTask);
@@ -418,13 +423,33 @@ export class ClientRegions {
     }
   }
 
+  /** A write comes to a full batch: send the batch; the write is entry 0 of the next. */
+  private sendFull(): number {
+    this.flush();
+    return 0;
+  }
+
+  /**
+   * The held writes before a request: one is sent now as a REGION_WRITE (built in the link's
+   * request buffer, which the request then reuses); more come back as their REGION_WRITE_MULTI,
+   * for the link to send with the request.
+   */
+  private takeHeld(): Uint8Array | undefined {
+    const n = this.heldCount;
+    if (n === 1) {
+      this.flush();
+      return undefined;
+    }
+    this.heldCount = 0;
+    return this.sealBatch(n);
+  }
+
   /** Send the held posted writes: one REGION_WRITE for one, REGION_WRITE_MULTI for more. */
   flush(): void {
     const n = this.heldCount;
     if (n === 0) return;
     this.heldCount = 0;
     const link = this.link;
-    const batch = this.batch;
     if (n === 1) {
       // The one write as a plain REGION_WRITE, from its entry.
       const at = MULTI_ENTRIES;
@@ -435,16 +460,21 @@ export class ClientRegions {
       link.post(link.outMessage(RW_SIZE + count));
       return;
     }
+    link.post(this.sealBatch(n));
+  }
+
+  /** The REGION_WRITE_MULTI of the `n` held entries, its header written (views made once per n). */
+  private sealBatch(n: number): Uint8Array {
     let message = this.batchViews[n];
     if (message === undefined) {
-      message = batch.subarray(0, MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE);
+      message = this.batch.subarray(0, MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE);
       this.batchViews[n] = message;
     }
     const dv = this.batchView;
-    putHeaderAt(dv, message.length, link.msgId(), VFIO_USER_REGION_WRITE_MULTI, POSTED);
+    putHeaderAt(dv, message.length, this.link.msgId(), VFIO_USER_REGION_WRITE_MULTI, POSTED);
     dv.setUint32(VFIO_USER_HEADER_SIZE, n, true);
     dv.setUint32(VFIO_USER_HEADER_SIZE + 4, 0, true);
-    link.post(message);
+    return message;
   }
 
   /** The data of the first held entry, `count` bytes (views made once per count). */
