@@ -18,7 +18,7 @@
  * the capability builders in capabilities.ts and the walk in walk.ts.
  */
 
-import { TWO_32 } from '../bytes.js';
+import { copyBytes, TWO_32 } from '../bytes.js';
 import { VfioError } from '../errors.js';
 import { type CapabilityBody, msiLayout } from './capabilities.js';
 import { type ConfigPlace, configInvalid, configPlace } from './config-errors.js';
@@ -181,8 +181,7 @@ export class ConfigSpace implements ConfigReader {
   read(offset: number, dst: Uint8Array): void {
     const n = dst.length;
     this.checkRange(offset, n);
-    const bytes = this.bytes;
-    for (let i = 0; i < n; i++) dst[i] = bytes[offset + i];
+    copyBytes(dst, 0, this.bytes, offset, n);
   }
 
   /**
