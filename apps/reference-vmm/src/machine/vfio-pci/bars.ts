@@ -4,7 +4,7 @@
  * the device decodes the BAR, direct parts through an mmap of the region, trapped parts through
  * the device file, and moved or removed when the guest writes COMMAND or a BAR.
  */
-import { type RegionMapping, TWO_32 } from '@vfiokit/core';
+import { type ConfigReader, type RegionMapping, TWO_32 } from '@vfiokit/core';
 import {
   PCI_BASE_ADDRESS_0,
   PCI_BASE_ADDRESS_IO_MASK,
@@ -93,6 +93,8 @@ export class Bars {
   constructor(
     private readonly link: DeviceLink,
     private readonly msix: Msix | undefined,
+    /** Where the BAR types are read (the function's config image). */
+    config: ConfigReader = link,
   ) {
     const file = link.file;
     const kept = msix?.emulated ? msix : undefined;
@@ -102,7 +104,7 @@ export class Bars {
     for (let i = 0; i < PCI_STD_NUM_BARS; i++) {
       const region = file.regionInfo(i);
       if (region.size === 0) continue;
-      const low = link.configRead(PCI_BASE_ADDRESS_0 + 4 * i, 4);
+      const low = config.configRead(PCI_BASE_ADDRESS_0 + 4 * i, 4);
       const io = (low & PCI_BASE_ADDRESS_SPACE_IO) !== 0;
       const mem64 = !io && (low & PCI_BASE_ADDRESS_MEM_TYPE_MASK) === PCI_BASE_ADDRESS_MEM_TYPE_64;
       splitBar(region, io, kept, split);
@@ -247,6 +249,16 @@ export class Bars {
       bar.parts[i].writes += r.writes;
       map.remove(r);
       ranges[i] = undefined;
+    }
+  }
+
+  /** vfio_pci_post_reset: every BAR register of the function written 0 on the device (both halves of a 64-bit one). */
+  zeroRegisters(): void {
+    const link = this.link;
+    for (const bar of this.list) {
+      const register = PCI_BASE_ADDRESS_0 + 4 * bar.index;
+      link.configWrite(register, 4, 0);
+      if (bar.kind === 'mem64') link.configWrite(register + 4, 4, 0);
     }
   }
 

@@ -41,12 +41,16 @@ import type { InterruptSource } from '../interrupt-controller.js';
 import type { BarPart } from './bar-split.js';
 import { type BarState, Bars } from './bars.js';
 import { overlaps } from './bytes.js';
+import { giveImage, takeImage } from './config-image.js';
 import { DeviceLink, type FunctionHost, type InterruptModes, slotNameOf } from './device-link.js';
 import { Intx } from './intx.js';
 import { Msi } from './msi.js';
 import { Msix, type MsixSnapshot } from './msix.js';
 
 export type InterruptMode = 'msix' | 'msi' | 'intx' | 'none';
+
+/** The walk of a function's capabilities at construction: it reads a ConfigImage, never a device, so one serves all. */
+const CAPABILITY_WALK = new CapabilityWalk();
 
 export interface VfioPciFunctionOptions {
   readonly file: DeviceFile;
@@ -119,20 +123,26 @@ export class VfioPciFunction {
     this.configSize = config.size;
     const link = new DeviceLink(this.file, this.host, this.label, this.slotName, this.source);
     this.link = link;
-    this.pin = link.configRead(PCI_INTERRUPT_PIN, 1) & 0xff;
-    this.intx = new Intx(link, this.pin, this.slot.device);
-    // The first MSI and MSI-X capabilities, in one walk of the standard list; -1 for an absent one.
-    let msiAt = -1;
-    let msixAt = -1;
-    const walk = new CapabilityWalk().begin(link, this.configSize);
-    while ((msiAt < 0 || msixAt < 0) && walk.next()) {
-      if (walk.id === PCI_CAP_ID_MSI && msiAt < 0) msiAt = walk.offset;
-      else if (walk.id === PCI_CAP_ID_MSIX && msixAt < 0) msixAt = walk.offset;
+    // What the VMM learns of the function it reads from one copy of its config space.
+    const image = takeImage(link);
+    try {
+      this.pin = image.configRead(PCI_INTERRUPT_PIN, 1) & 0xff;
+      this.intx = new Intx(link, this.pin, this.slot.device);
+      // The first MSI and MSI-X capabilities, in one walk of the standard list; -1 for an absent one.
+      let msiAt = -1;
+      let msixAt = -1;
+      const walk = CAPABILITY_WALK.begin(image, this.configSize);
+      while ((msiAt < 0 || msixAt < 0) && walk.next()) {
+        if (walk.id === PCI_CAP_ID_MSI && msiAt < 0) msiAt = walk.offset;
+        else if (walk.id === PCI_CAP_ID_MSIX && msixAt < 0) msixAt = walk.offset;
+      }
+      this.msi = msiAt >= 0 ? new Msi(link, msiAt, image) : undefined;
+      this.msix = msixAt >= 0 ? new Msix(link, msixAt, image) : undefined;
+      this.modes = new ModeSwitch(this.intx, this.msi, this.msix);
+      this.barMap = new Bars(link, this.msix, image);
+    } finally {
+      giveImage(image);
     }
-    this.msi = msiAt >= 0 ? new Msi(link, msiAt) : undefined;
-    this.msix = msixAt >= 0 ? new Msix(link, msixAt) : undefined;
-    this.modes = new ModeSwitch(this.intx, this.msi, this.msix);
-    this.barMap = new Bars(link, this.msix);
     this.bars = this.barMap.list;
     this.mappings = this.barMap.mappings;
     // QEMU's vfio_realize ends with INTx enabled when the device has a pin; here the reset the
@@ -274,7 +284,8 @@ export class VfioPciFunction {
    * I/O, memory, bus master and INTx-disable bits cleared on the device. Then VFIO_DEVICE_RESET
    * when the device offers it; a device that offers none (an mdev without a reset, where QEMU's
    * bus reset fails too) keeps whatever lies behind its BARs, and QEMU only warns.
-   * vfio_pci_post_reset: INTx enabled again, the six BAR registers written 0 on the device. Then
+   * vfio_pci_post_reset: INTx enabled again, the BAR registers written 0 on the device (QEMU
+   * writes all six; a BAR the device does not implement reads 0 whatever is written). Then
    * the VMM's own copies go back to their power-on state (QEMU's msi_reset / msix_reset: MSI-X
    * entries masked). Returns whether the device itself was reset.
    */
@@ -303,7 +314,7 @@ export class VfioPciFunction {
       if (this.msix)
         this.clearBits(this.msix.capOffset + PCI_MSIX_FLAGS, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
     }
-    for (let nr = 0; nr < PCI_STD_NUM_BARS; nr++) link.configWrite(PCI_BASE_ADDRESS_0 + 4 * nr, 4, 0);
+    this.barMap.zeroRegisters();
     this.msix?.reset();
     this.msi?.reset();
     this.updateBars();

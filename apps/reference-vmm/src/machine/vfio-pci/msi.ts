@@ -5,7 +5,7 @@
  * the message the guest programmed; a vector masked by its per-vector mask bit is held pending
  * until it is unmasked.
  */
-import { TWO_32, VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
+import { type ConfigReader, TWO_32, VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
 import {
   PCI_MSI_ADDRESS_HI,
   PCI_MSI_ADDRESS_LO,
@@ -53,8 +53,10 @@ export class Msi {
     private readonly link: DeviceLink,
     /** The capability's offset in config space. */
     readonly capOffset: number,
+    /** Where the constructor reads the capability (the function's config image). */
+    config: ConfigReader = link,
   ) {
-    const flags = link.configRead(capOffset + PCI_MSI_FLAGS, 2);
+    const flags = config.configRead(capOffset + PCI_MSI_FLAGS, 2);
     this.length = msiCapabilitySize(
       (flags & PCI_MSI_FLAGS_64BIT) !== 0,
       (flags & PCI_MSI_FLAGS_MASKBIT) !== 0,

@@ -6,7 +6,7 @@
  * table entry; a masked vector (or every vector, under the function mask) is held in the PBA
  * until it is unmasked.
  */
-import { readLe, TWO_32, VFIO_PCI_MSIX_IRQ_INDEX, writeLe } from '@vfiokit/core';
+import { type ConfigReader, readLe, TWO_32, VFIO_PCI_MSIX_IRQ_INDEX, writeLe } from '@vfiokit/core';
 import {
   PCI_MSIX_ENTRY_CTRL_MASKBIT,
   PCI_MSIX_ENTRY_DATA,
@@ -116,15 +116,19 @@ export class Msix implements MsixPlacement {
   functionMask = false;
   /** Messages held in the PBA because their vector was masked. */
   pendingSet = 0;
+  /** The table and PBA are as reset() leaves them (nothing written or held since): a reset has nothing to do. */
+  private atPowerOn = true;
 
   constructor(
     private readonly link: DeviceLink,
     /** The capability's offset in config space. */
     readonly capOffset: number,
+    /** Where the constructor reads the capability (the function's config image). */
+    config: ConfigReader = link,
   ) {
-    const flags = link.configRead(capOffset + PCI_MSIX_FLAGS, 2);
-    const table = link.configRead(capOffset + PCI_MSIX_TABLE, 4);
-    const pba = link.configRead(capOffset + PCI_MSIX_PBA, 4);
+    const flags = config.configRead(capOffset + PCI_MSIX_FLAGS, 2);
+    const table = config.configRead(capOffset + PCI_MSIX_TABLE, 4);
+    const pba = config.configRead(capOffset + PCI_MSIX_PBA, 4);
     this.tableSize = (flags & PCI_MSIX_FLAGS_QSIZE) + 1;
     this.tableBar = table & PCI_MSIX_TABLE_BIR;
     this.tableOffset = (table & PCI_MSIX_TABLE_OFFSET) >>> 0;
@@ -165,6 +169,7 @@ export class Msix implements MsixPlacement {
     const entry = Math.floor(offset / PCI_MSIX_ENTRY_SIZE);
     const ctrl = entry * PCI_MSIX_ENTRY_SIZE + PCI_MSIX_ENTRY_VECTOR_CTRL;
     const wasMasked = this.masked(entry);
+    this.atPowerOn = false;
     const t = this.table;
     writeLe(t, offset, size, value);
     // PCI Local Bus Specification 3.0 §6.8.2.9: only the Mask Bit of Vector Control is defined.
@@ -208,6 +213,7 @@ export class Msix implements MsixPlacement {
       const bit = 1 << (entry & 7);
       if (!(this.pba[byte] & bit)) this.pendingSet++;
       this.pba[byte] |= bit;
+      this.atPowerOn = false;
       return;
     }
     const base = entry * PCI_MSIX_ENTRY_SIZE;
@@ -263,7 +269,8 @@ export class Msix implements MsixPlacement {
 
   /** The power-on state: every entry masked, nothing pending, no function mask. */
   reset(): void {
-    this.resetTable();
+    if (!this.atPowerOn) this.resetTable();
+    this.atPowerOn = true;
     this.functionMask = false;
   }
 
