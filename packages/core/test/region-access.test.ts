@@ -290,10 +290,10 @@ describe('DeviceFile region accesses', () => {
           } catch (err) {
             refused = err;
           }
-          if (closed) {
-            file.open();
-            file.writeRegion(7, 4, new Uint8Array([2, 0]));
-          }
+          if (closed) file.open();
+          // A write of zeros into config space may have cleared COMMAND.MEMORY (which gates the
+          // memory BARs): every case starts with it set.
+          file.writeRegion(7, 4, new Uint8Array([2, 0]));
           if (allowed) expect(refused).toBeUndefined();
           else expect(refused).toBeInstanceOf(VfioError);
         },
