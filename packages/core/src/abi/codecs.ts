@@ -1,6 +1,11 @@
 /**
  * Little-endian codecs for the structs of linux/vfio.h. Offsets come from layout.ts (proven
  * against the real header); decoders check the length they are given and never read past it.
+ *
+ * Why one file past 600 lines: it is one encoder/decoder pair per struct, each a few dozen lines
+ * that share the u64 and length checks at the top; a struct added is a pair added here. Where it
+ * would split: the region-info capability chain (encodeRegionCaps/decodeRegionCaps and its cap
+ * shapes), the one part with logic of its own, into region-caps.ts.
  */
 import { VfioError } from '../errors.js';
 import {
