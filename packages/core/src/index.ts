@@ -103,7 +103,6 @@ export {
 export { isDeviceOpen } from './device-file/device-file.js';
 export { DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888, DRM_FORMAT_XRGB8888 } from './display/drm-format.js';
 export { encodePng, type PngFrame } from './display/png.js';
-
 // ---- errors ----------------------------------------------------------------------------------
 export { type ErrnoName, type ErrorPlace, VfioError, type VfioErrorOptions } from './errors.js';
 export { isUuid, MdevParent, type MdevParentOptions, type MdevTypeSpec } from './mdev/parent.js';
@@ -172,3 +171,4 @@ export {
   type RegisterHandle,
   type RegisterSpec,
 } from './regs/register-bank.js';
+export { giveValueBytes, takeValueBytes, type ValueBytes } from './value-bytes.js';

@@ -30,6 +30,7 @@ import {
   PCI_MSIX_FLAGS_ENABLE,
 } from '../pci/constants.js';
 import { CapabilityWalk, type ConfigReader } from '../pci/walk.js';
+import { giveValueBytes, takeValueBytes } from '../value-bytes.js';
 
 /** The dwords of a type 0 header (pci_save_state saves 16). */
 const HEADER_DWORDS = 16;
@@ -44,8 +45,6 @@ const RESTORE_RANGES: readonly (readonly [number, number])[] = [
 export class FunctionLifecycle implements ConfigReader {
   private readonly saved = new Uint32Array(HEADER_DWORDS);
   private hasSaved = false;
-  private readonly scratch = new Uint8Array(4);
-  private readonly view = new DataView(this.scratch.buffer);
 
   constructor(
     private readonly device: VfioDevice,
@@ -122,21 +121,26 @@ export class FunctionLifecycle implements ConfigReader {
     }
   }
 
-  /** ConfigReader for the capability walk. */
+  /** ConfigReader for the capability walk: a config read of the device through value bytes. */
   configRead(offset: number, size: 1 | 2 | 4): number {
-    const dst = this.scratch.subarray(0, size);
-    this.device.read(VFIO_PCI_CONFIG_REGION_INDEX, offset, dst);
-    return size === 1 ? dst[0] : size === 2 ? this.view.getUint16(0, true) : this.view.getUint32(0, true);
+    const s = takeValueBytes();
+    this.device.read(VFIO_PCI_CONFIG_REGION_INDEX, offset, s.of(size));
+    giveValueBytes(s);
+    return s.get(size);
+  }
+
+  private configWrite(offset: number, size: 2 | 4, value: number): void {
+    const s = takeValueBytes();
+    this.device.write(VFIO_PCI_CONFIG_REGION_INDEX, offset, s.set(size, value));
+    giveValueBytes(s);
   }
 
   private read(offset: number): number {
-    this.device.read(VFIO_PCI_CONFIG_REGION_INDEX, offset, this.scratch);
-    return this.view.getUint32(0, true);
+    return this.configRead(offset, 4);
   }
 
   private write(offset: number, value: number): void {
-    this.view.setUint32(0, value, true);
-    this.device.write(VFIO_PCI_CONFIG_REGION_INDEX, offset, this.scratch);
+    this.configWrite(offset, 4, value);
   }
 
   private writeCommand(value: number): void {
@@ -144,7 +148,6 @@ export class FunctionLifecycle implements ConfigReader {
   }
 
   private writeWord(offset: number, value: number): void {
-    this.view.setUint16(0, value, true);
-    this.device.write(VFIO_PCI_CONFIG_REGION_INDEX, offset, this.scratch.subarray(0, 2));
+    this.configWrite(offset, 2, value);
   }
 }

@@ -7,22 +7,10 @@
  * the one test does not let through goes to the file's own path, which refuses it (or serves it)
  * with the same errors and counters; a handler's failure is the file's to name and count.
  */
-import { readLe, writeLe } from '../bytes.js';
 import type { ValueSize, VfioDevice } from '../contract/device.js';
 import { VfioError } from '../errors.js';
+import { giveValueBytes, takeValueBytes } from '../value-bytes.js';
 import type { DeviceFile } from './device-file.js';
-
-/**
- * The bytes of a value access made through read()/write(), by size (1, 2, 4), shared by every
- * port: an access runs to its end before the next one starts.
- */
-const valueBytes = [
-  new Uint8Array(0),
-  new Uint8Array(1),
-  new Uint8Array(2),
-  new Uint8Array(0),
-  new Uint8Array(4),
-];
 
 /** The device's value road, when it has both halves. */
 type ValueDevice = Required<Pick<VfioDevice, 'readValue' | 'writeValue'>>;
@@ -105,21 +93,28 @@ export class RegionPort {
     this.bytesWritten += size;
   }
 
-  /** readValue() through read(): a device without the value road, or an access the one test refused. */
+  /**
+   * readValue() through read(): a device without the value road, or an access the one test
+   * refused. The bytes are the current depth's (value-bytes.ts): an access the device makes
+   * meanwhile cannot change them.
+   */
   private readValueBytes(offset: number, size: ValueSize): number {
-    const b = this.valueBytesOf(size, offset);
-    this.read(offset, b);
-    return readLe(b, 0, size);
+    this.checkValueSize(size, offset);
+    const s = takeValueBytes();
+    this.read(offset, s.of(size));
+    giveValueBytes(s);
+    return s.get(size);
   }
 
   private writeValueBytes(offset: number, size: ValueSize, value: number): void {
-    const b = this.valueBytesOf(size, offset);
-    writeLe(b, 0, size, value);
-    this.write(offset, b);
+    this.checkValueSize(size, offset);
+    const s = takeValueBytes();
+    this.write(offset, s.set(size, value));
+    giveValueBytes(s);
   }
 
-  private valueBytesOf(size: number, offset: number): Uint8Array {
-    if (size === 4 || size === 2 || size === 1) return valueBytes[size];
+  private checkValueSize(size: number, offset: number): void {
+    if (size === 4 || size === 2 || size === 1) return;
     throw new VfioError('EINVAL', `a value access of ${String(size)} bytes; one is 1, 2 or 4 bytes.`, {
       device: this.file.name,
       region: this.index,

@@ -18,7 +18,7 @@ import {
   VFIO_PCI_REQ_IRQ_INDEX,
   VFIO_PCI_ROM_REGION_INDEX,
 } from '../abi/constants.js';
-import { copyBytes, readLe, writeLe } from '../bytes.js';
+import { copyBytes } from '../bytes.js';
 import type { DeviceContext } from '../contract/context.js';
 import type {
   DeviceDriver,
@@ -38,6 +38,7 @@ import { insideMmapArea } from '../device-file/region-table.js';
 import { VfioError } from '../errors.js';
 import type { ConfigSpace } from '../pci/config-space.js';
 import { PCI_CAP_ID_EXP, PCI_INTERRUPT_PIN } from '../pci/constants.js';
+import { giveValueBytes, takeValueBytes, ValueBytes } from '../value-bytes.js';
 
 /** Trapped accesses to a region; offsets are relative to the region, bounds already checked. */
 export interface RegionHandler {
@@ -57,39 +58,50 @@ export interface RegionHandler {
 type ValueHandler = Required<Pick<RegionHandler, 'readValue' | 'writeValue'>>;
 
 /**
- * The bytes of a value access made through read()/write(), by size (1, 2, 4), shared: a handler
- * is called synchronously and the access decoded before the next one starts.
+ * The value road of a handler that has none: read()/write() through bytes of its own, or the
+ * ring's (value-bytes.ts) for an access that comes back here while they are in use (the handler
+ * reached the same BAR again), so no access inside the handler can change them. Its own bytes are
+ * a field and the in-use mark another, not the ring's: this is the trapped-MMIO path of every
+ * such handler, and the ring's module state costs ~5 ns more per access there (byte-handler bench).
+ * A handler that throws leaves the mark set; later accesses take the ring's bytes, still exact.
  */
-const valueBytes = new Uint8Array(4);
-const valueView = new DataView(valueBytes.buffer);
-const valueBytesOf = [
-  valueBytes,
-  valueBytes.subarray(0, 1),
-  valueBytes.subarray(0, 2),
-  valueBytes,
-  valueBytes,
-];
-
-/** The value road of a handler that has none: read()/write() through the shared bytes. */
 class ValueThroughBytes implements ValueHandler {
+  private busy = false;
+  private readonly own = new ValueBytes(-1);
   constructor(private readonly handler: RegionHandler) {}
 
   /** Returns what read() returned when that is not undefined (a thenable: the DeviceFile refuses it). */
   readValue(offset: number, size: ValueSize): number {
-    const ret: unknown = this.handler.read(offset, valueBytesOf[size]);
+    if (this.busy) return this.readValueNested(offset, size);
+    this.busy = true;
+    const s = this.own;
+    const ret: unknown = this.handler.read(offset, s.of(size));
+    this.busy = false;
     if (ret !== undefined) return ret as number;
-    return size === 4
-      ? valueView.getUint32(0, true)
-      : size === 2
-        ? valueView.getUint16(0, true)
-        : valueBytes[0];
+    return s.get(size);
   }
 
   writeValue(offset: number, size: ValueSize, value: number): unknown {
-    if (size === 4) valueView.setUint32(0, value, true);
-    else if (size === 2) valueView.setUint16(0, value, true);
-    else valueBytes[0] = value;
-    return this.handler.write(offset, valueBytesOf[size]);
+    if (this.busy) return this.writeValueNested(offset, size, value);
+    this.busy = true;
+    const ret: unknown = this.handler.write(offset, this.own.set(size, value));
+    this.busy = false;
+    return ret;
+  }
+
+  private readValueNested(offset: number, size: ValueSize): number {
+    const s = takeValueBytes();
+    const ret: unknown = this.handler.read(offset, s.of(size));
+    giveValueBytes(s);
+    if (ret !== undefined) return ret as number;
+    return s.get(size);
+  }
+
+  private writeValueNested(offset: number, size: ValueSize, value: number): unknown {
+    const s = takeValueBytes();
+    const ret: unknown = this.handler.write(offset, s.set(size, value));
+    giveValueBytes(s);
+    return ret;
   }
 }
 
@@ -405,9 +417,11 @@ export class PciDeviceModel implements VfioDevice {
     // Config space as a value (a VMM's config access), unless a subclass answers it (readConfig).
     if (index === VFIO_PCI_CONFIG_REGION_INDEX && this.ownConfigRead)
       return this.config.configRead(offset, size);
-    const ret = this.read(index, offset, valueBytesOf[size]);
+    const s = takeValueBytes();
+    const ret = this.read(index, offset, s.of(size));
+    giveValueBytes(s);
     if (ret !== undefined) return ret as number;
-    return readLe(valueBytes, 0, size);
+    return s.get(size);
   }
 
   /** write() of the low `size` bytes of `value`, readValue()'s twin; returns what write() returns. */
@@ -425,8 +439,10 @@ export class PciDeviceModel implements VfioDevice {
       const hook: unknown = this.onConfigWrite(offset, size);
       return listener ?? hook;
     }
-    writeLe(valueBytes, 0, size, value);
-    return this.write(index, offset, valueBytesOf[size]);
+    const s = takeValueBytes();
+    const ret = this.write(index, offset, s.set(size, value));
+    giveValueBytes(s);
+    return ret;
   }
 
   /** Returns what the BAR's handler returned, as read() does. */
