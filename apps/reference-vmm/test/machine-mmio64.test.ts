@@ -174,6 +174,39 @@ describe('RegionTrap 8-byte accesses', () => {
     map.write64(0x8028, 1n);
     expect(faults).toEqual(['read 2 1020 EIO', 'write 2 1028 EIO']);
   });
+
+  it('keep their bytes when the device makes another 8-byte access in the middle of one', () => {
+    const map = new AddressMap('memory', 0x1_0000);
+    const seen: string[] = [];
+    const file = {
+      regionPort: (region: number) => ({
+        index: region,
+        read: (offset: number, dst: Uint8Array) => {
+          for (let i = 0; i < dst.length; i++) dst[i] = (offset >>> 4) + i;
+          // The device answers, then (say, raising an interrupt) makes an 8-byte access of its own.
+          if (offset === 0x1010) map.read64(0x8040);
+          return dst.length;
+        },
+        write: (offset: number, src: Uint8Array) => {
+          if (offset === 0x1018) map.write64(0x8048, 0x5a5a_5a5a_5a5a_5a5an);
+          seen.push(`${offset.toString(16)} ${[...src].join(',')}`);
+          return src.length;
+        },
+      }),
+    } as unknown as DeviceFile;
+    const sink: TrapFaults = { fault: () => {} };
+    map.add({
+      start: 0x8000,
+      size: 0x100,
+      kind: 'trapped',
+      owner: 'dev',
+      handler: new RegionTrap(sink, file, 2, 0x1000),
+    });
+    // 0x1010 >>> 4 = 0x101: the bytes 01..08; the inner read at 0x1040 has 04..0b.
+    expect(map.read64(0x8010)).toBe(0x0807_0605_0403_0201n);
+    map.write64(0x8018, 0x0102_0304_0506_0708n);
+    expect(seen).toEqual(['1048 90,90,90,90,90,90,90,90', '1018 8,7,6,5,4,3,2,1']);
+  });
 });
 
 describe('a guest 8-byte MMIO access of a device', () => {

@@ -7,7 +7,7 @@
  * at most 4 bytes gets it as two 4-byte accesses, low half first, as QEMU's memory core splits
  * an access wider than a region's ops implement (access_with_adjusted_size).
  */
-import { VfioError } from '@vfiokit/core';
+import { giveValueBytes, takeValueBytes, VfioError } from '@vfiokit/core';
 import type { DeviceFile, RegionPort } from '@vfiokit/core/host';
 
 export type AccessSize = 1 | 2 | 4;
@@ -447,10 +447,6 @@ export interface TrapFaults {
   fault(err: unknown, operation: string, region: number, offset: number): void;
 }
 
-/** The bytes of a trap's 8-byte access, shared: an access runs to its end before the next one starts. */
-const trapBytes8 = new Uint8Array(8);
-const trapView8 = new DataView(trapBytes8.buffer);
-
 /**
  * A range a device region serves through the core: each access is a value read or write of the
  * region's port (RegionPort.readValue/writeValue) at `regionOffset` plus the offset inside the
@@ -488,23 +484,27 @@ export class RegionTrap implements AccessHandler {
 
   /** One 8-byte read of the region (through bytes: a value road carries at most 4). */
   read64(offset: number): bigint {
+    const s = takeValueBytes();
     try {
-      this.port.read(this.regionOffset + offset, trapBytes8);
+      this.port.read(this.regionOffset + offset, s.bytes);
     } catch (err) {
+      giveValueBytes(s);
       this.faults.fault(err, 'read', this.region, this.regionOffset + offset);
       return ALL_ONES_64;
     }
-    return trapView8.getBigUint64(0, true);
+    giveValueBytes(s);
+    return s.get64();
   }
 
   /** One 8-byte write of the region: the value's low 64 bits. */
   write64(offset: number, value: bigint): void {
-    trapView8.setBigUint64(0, BigInt.asUintN(64, value), true);
+    const s = takeValueBytes();
     try {
-      this.port.write(this.regionOffset + offset, trapBytes8);
+      this.port.write(this.regionOffset + offset, s.set64(value));
     } catch (err) {
       this.refusedWrite(err, offset);
     }
+    giveValueBytes(s);
   }
 
   /** A read at `offset` in the range that the device refused: all-ones, and the fault is told. */

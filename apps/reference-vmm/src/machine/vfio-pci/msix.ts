@@ -6,7 +6,15 @@
  * table entry; a masked vector (or every vector, under the function mask) is held in the PBA
  * until it is unmasked.
  */
-import { type ConfigReader, readLe, TWO_32, VFIO_PCI_MSIX_IRQ_INDEX, writeLe } from '@vfiokit/core';
+import {
+  type ConfigReader,
+  giveValueBytes,
+  readLe,
+  TWO_32,
+  takeValueBytes,
+  VFIO_PCI_MSIX_IRQ_INDEX,
+  writeLe,
+} from '@vfiokit/core';
 import {
   PCI_MSIX_ENTRY_CTRL_MASKBIT,
   PCI_MSIX_ENTRY_DATA,
@@ -29,7 +37,6 @@ import {
 import type { IrqSetRequest, IrqTrigger } from '@vfiokit/core/host';
 import type { AccessHandler, AccessSize } from '../address-map.js';
 import type { MsixPlacement } from './bar-split.js';
-import { Scratch } from './bytes.js';
 import type { DeviceLink, InterruptModes } from './device-link.js';
 
 const DISABLE_MSIX: IrqSetRequest = Object.freeze({
@@ -39,12 +46,6 @@ const DISABLE_MSIX: IrqSetRequest = Object.freeze({
   count: 0,
   data: 'none',
 });
-
-/**
- * Reads of a device-kept (MSIX_MAPPABLE) table when a vector fires: its own buffer, since a
- * device may raise MSI-X while a config or trapped access is under way.
- */
-const MSIX_SCRATCH = new Scratch();
 
 /** The eventfd of MSI-X entry `entry`. */
 class MsixTrigger implements IrqTrigger {
@@ -191,17 +192,22 @@ export class Msix implements MsixPlacement {
     return this.functionMask || this.entryMasked(entry);
   }
 
-  /** An entry of a MSIX_MAPPABLE table: the device keeps it, so read it from the device. */
+  /**
+   * An entry of a MSIX_MAPPABLE table: the device keeps it, so read it from the device, through
+   * core's value bytes (a vector may fire while a config or trapped access is under way).
+   */
   private mappableEntry(entry: number, field: number): number {
-    const s = MSIX_SCRATCH;
     const at = this.tableOffset + entry * PCI_MSIX_ENTRY_SIZE + field;
+    const s = takeValueBytes();
     try {
-      this.link.file.readRegion(this.tableBar, at, s.b4);
+      this.link.file.readRegion(this.tableBar, at, s.of(4));
     } catch (err) {
+      giveValueBytes(s);
       this.link.fault(err, 'MSI-X table read', this.tableBar, at);
       return field === PCI_MSIX_ENTRY_VECTOR_CTRL ? PCI_MSIX_ENTRY_CTRL_MASKBIT : 0;
     }
-    return s.view.getUint32(0, true);
+    giveValueBytes(s);
+    return s.get(4);
   }
 
   /** MSI-X entry `entry` fired (its trigger's signal). */
