@@ -27,6 +27,7 @@ import {
   DRM_PLANE_TYPE_PRIMARY,
   type GfxDisplay,
   type GfxPlaneInfo,
+  giveValueBytes,
   type Logger,
   msiCapability,
   PciDeviceModel,
@@ -34,8 +35,8 @@ import {
   powerManagementCapability,
   type RegionHandler,
   type RegionMapping,
-  readLe,
   type SharedMemory,
+  takeValueBytes,
   type ValueSize,
   VFIO_PCI_ERR_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
@@ -47,7 +48,6 @@ import {
   VFIO_REGION_TYPE_PCI_VENDOR_TYPE,
   VfioError,
   vendorCapability,
-  writeLe,
 } from '@vfiokit/core';
 import { CommandScanner, type ScanResult } from './cmd-parser.js';
 import {
@@ -207,14 +207,6 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   private swsci = 0;
   private logger: Logger | undefined;
   private readonly scratch = new DataView(new ArrayBuffer(8));
-  /** The bytes of a BAR0 value access made through readBar0()/writeBar0(), by size (1, 2, 4). */
-  private readonly valueBytes = [
-    new Uint8Array(0),
-    new Uint8Array(1),
-    new Uint8Array(2),
-    new Uint8Array(0),
-    new Uint8Array(4),
-  ];
 
   constructor(opts: VgpuOptions) {
     const { host, resources, type, uuid } = opts;
@@ -394,9 +386,10 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
    */
   readBar0Value(offset: number, size: ValueSize): number {
     if (size === 4 && (offset & 3) === 0 && offset < GVT_MMIO_SIZE) return this.regs.readDword(offset);
-    const b = this.valueBytes[size];
-    this.readBar0(offset, b);
-    return readLe(b, 0, size);
+    const s = takeValueBytes();
+    this.readBar0(offset, s.of(size));
+    giveValueBytes(s);
+    return s.get(size);
   }
 
   /** writeBar0() of the low `size` bytes of `value`, readBar0Value()'s twin. */
@@ -405,9 +398,9 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
       this.regs.writeDword(offset, value >>> 0);
       return;
     }
-    const b = this.valueBytes[size];
-    writeLe(b, 0, size, value);
-    this.writeBar0(offset, b);
+    const s = takeValueBytes();
+    this.writeBar0(offset, s.set(size, value));
+    giveValueBytes(s);
   }
 
   private readBar0Pieces(offset: number, dst: Uint8Array): void {
