@@ -153,14 +153,15 @@ describe('posted writes', () => {
         expect(dev.readValue(0, 0, 4)).toBe(0);
         expect(sent()).toEqual([multi(n) + 32]);
       }
-      // One held write is a REGION_WRITE of its own; a 201st write sends the full batch first.
+      // One held write goes as a plain REGION_WRITE, joined too; a 201st write sends the full batch first.
       sendMsg.mockClear();
-      dev.writeValue(0, 0, 4, 1);
-      dev.read(0, 0, new Uint8Array(4));
+      dev.writeValue(0, 0x10, 2, 0xbeef);
+      const got = new Uint8Array(2);
+      dev.read(0, 0x10, got);
       for (let i = 0; i < 201; i++) dev.writeValue(0, (i * 4) % 4096, 4, i);
-      expect(sent()).toEqual([32 + 4, 32, multi(200)]);
+      expect(sent()).toEqual([32 + 2 + 32, multi(200)]);
       dev.read(0, 0, new Uint8Array(4));
-      expect(sent()).toEqual([32 + 4, 32, multi(200), 32 + 4, 32]);
+      expect(sent()).toEqual([32 + 2 + 32, multi(200), 32 + 4 + 32]);
       const r = await peer.seen(12);
       const w = (writes: number) => ({ command: VFIO_USER_REGION_WRITE_MULTI, noReply: true, writes });
       const read = { command: VFIO_USER_REGION_READ, noReply: false, writes: 0 };

@@ -94,7 +94,6 @@ export class ClientRegions {
   private readonly batch = new Uint8Array(OUT_SIZE + JOIN_ROOM);
   private readonly batchView = new DataView(this.batch.buffer);
   private readonly batchViews: (Uint8Array | undefined)[] = [];
-  private readonly entryViews: (Uint8Array | undefined)[] = [];
   private heldCount = 0;
   /** Bytes of a value written through write() (writeValue() without a held entry), by size. */
   private readonly valueBytes = [
@@ -219,7 +218,7 @@ export class ClientRegions {
   /** Send a REGION_READ of `count` bytes and check its reply: the data is at RW_SIZE of link.reply. */
   private exchangeRead(index: number, offset: number, count: number): void {
     const link = this.link;
-    // The held writes go first, in the read's sendmsg when they are a REGION_WRITE_MULTI.
+    // The held writes go first, in the read's sendmsg.
     const before = this.heldCount > 0 ? this.takeHeld() : undefined;
     const message = link.outMessage(RW_SIZE);
     putRegionRequest(
@@ -429,17 +428,9 @@ export class ClientRegions {
     return 0;
   }
 
-  /**
-   * The held writes before a request: one is sent now as a REGION_WRITE (built in the link's
-   * request buffer, which the request then reuses); more come back as their REGION_WRITE_MULTI,
-   * for the link to send with the request.
-   */
-  private takeHeld(): Uint8Array | undefined {
+  /** The held writes before a request, as the message for the link to send with it. */
+  private takeHeld(): Uint8Array {
     const n = this.heldCount;
-    if (n === 1) {
-      this.flush();
-      return undefined;
-    }
     this.heldCount = 0;
     return this.sealBatch(n);
   }
@@ -449,42 +440,39 @@ export class ClientRegions {
     const n = this.heldCount;
     if (n === 0) return;
     this.heldCount = 0;
-    const link = this.link;
-    if (n === 1) {
-      // The one write as a plain REGION_WRITE, from its entry.
-      const at = MULTI_ENTRIES;
-      const dv = this.batchView;
-      const count = dv.getUint32(at + 12, true);
-      const offset = dv.getUint32(at, true) + dv.getUint32(at + 4, true) * TWO_32;
-      this.writeInPlace(dv.getUint32(at + 8, true), offset, this.entryData(count), POSTED);
-      link.post(link.outMessage(RW_SIZE + count));
-      return;
-    }
-    link.post(this.sealBatch(n));
+    this.link.post(this.sealBatch(n));
   }
 
-  /** The REGION_WRITE_MULTI of the `n` held entries, its header written (views made once per n). */
+  /**
+   * The message of the `n` held entries, in the batch buffer from its first byte: their
+   * REGION_WRITE_MULTI, or for one entry a plain REGION_WRITE built over it (its fields read
+   * first; its data moves down from the entry's 40th byte to the REGION_WRITE's 32nd, ranges
+   * that do not overlap for 8 bytes or fewer). Views made once per length.
+   */
   private sealBatch(n: number): Uint8Array {
-    let message = this.batchViews[n];
-    if (message === undefined) {
-      message = this.batch.subarray(0, MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE);
-      this.batchViews[n] = message;
-    }
     const dv = this.batchView;
-    putHeaderAt(dv, message.length, this.link.msgId(), VFIO_USER_REGION_WRITE_MULTI, POSTED);
-    dv.setUint32(VFIO_USER_HEADER_SIZE, n, true);
-    dv.setUint32(VFIO_USER_HEADER_SIZE + 4, 0, true);
-    return message;
-  }
-
-  /** The data of the first held entry, `count` bytes (views made once per count). */
-  private entryData(count: number): Uint8Array {
-    let v = this.entryViews[count];
-    if (v === undefined) {
-      v = this.batch.subarray(MULTI_ENTRIES + 16, MULTI_ENTRIES + 16 + count);
-      this.entryViews[count] = v;
+    let length: number;
+    if (n === 1) {
+      const at = MULTI_ENTRIES;
+      const offset = dv.getUint32(at, true) + dv.getUint32(at + 4, true) * TWO_32;
+      const region = dv.getUint32(at + 8, true);
+      const count = dv.getUint32(at + 12, true);
+      const batch = this.batch;
+      for (let i = 0; i < count; i++) batch[RW_SIZE + i] = batch[at + 16 + i];
+      length = RW_SIZE + count;
+      putRegionRequest(dv, length, this.link.msgId(), VFIO_USER_REGION_WRITE, POSTED, region, offset, count);
+    } else {
+      length = MULTI_ENTRIES + n * VFIO_USER_WRITE_MULTI_ENTRY_SIZE;
+      putHeaderAt(dv, length, this.link.msgId(), VFIO_USER_REGION_WRITE_MULTI, POSTED);
+      dv.setUint32(VFIO_USER_HEADER_SIZE, n, true);
+      dv.setUint32(VFIO_USER_HEADER_SIZE + 4, 0, true);
     }
-    return v;
+    let message = this.batchViews[length];
+    if (message === undefined) {
+      message = this.batch.subarray(0, length);
+      this.batchViews[length] = message;
+    }
+    return message;
   }
 
   /** flush() from a task of its own, where nobody could catch a failure. */
