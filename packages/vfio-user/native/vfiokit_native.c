@@ -4,9 +4,9 @@
  * memfd + mmap (shared device memory), eventfd (interrupts), non-blocking UNIX stream sockets
  * with SCM_RIGHTS (file descriptors travel with vfio-user messages), readiness through libuv's
  * uv_poll (the event loop never blocks and never spins; a busy connection may wait for its next
- * message inside its callback for as long as the loop would wait anyway), one bounded blocking wait for a caller
- * that waits for a reply on its own thread (poll(2)), and a count of open descriptors for leak
- * tests.
+ * message inside its callback for as long as the loop would wait anyway), bounded blocking waits for a caller
+ * that waits for a reply on its own thread (poll(2), or one recvmsg under SO_RCVTIMEO), and a
+ * count of open descriptors for leak tests.
  *
  * Conventions: every failure throws an Error with `errno`, `code` and `syscall`; nothing
  * aborts on bad input; "would block" is a return value (-1 or null), never an exception; every
@@ -431,7 +431,7 @@ static napi_value send_msg_fn(napi_env env, napi_callback_info info) {
  * were cut off (MSG_CTRUNC), and the descriptors follow from fdsOut[2].
  */
 static napi_value recv_msg_fn(napi_env env, napi_callback_info info) {
-  GET_ARGS(3);
+  GET_ARGS(4);
   int fd;
   uint8_t *data;
   size_t len;
@@ -464,9 +464,18 @@ static napi_value recv_msg_fn(napi_env env, napi_callback_info info) {
     msg.msg_control = ctrl.buf;
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * cap);
   }
+  /* recvMsg's 4th argument `wait`: block as the fd's SO_RCVTIMEO allows (setReceiveTimeout);
+   * its end and a signal both return -1, for the caller to look at its own deadline. */
+  bool wait = false;
+  if (argc >= 4) napi_get_value_bool(env, argv[3], &wait);
   ssize_t r;
-  do r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
-  while (r < 0 && errno == EINTR);
+  if (wait) {
+    r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (r < 0 && errno == EINTR) return make_int(env, -1);
+  } else {
+    do r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    while (r < 0 && errno == EINTR);
+  }
   if (r < 0) {
     if (errno == EAGAIN) return make_int(env, -1);
     return throw_errno(env, "recvmsg", errno);
@@ -583,6 +592,25 @@ static void poll_ready(uv_poll_t *h, int status, int events) {
 static int poll_events(int32_t mask) {
   /* 1 readable, 2 writable, as UV_READABLE and UV_WRITABLE. */
   return (mask & 1 ? UV_READABLE : 0) | (mask & 2 ? UV_WRITABLE : 0) | UV_DISCONNECT;
+}
+
+/*
+ * setReceiveTimeout(fd, ms): the socket blocks (O_NONBLOCK cleared: every send and receive here
+ * passes MSG_DONTWAIT but recvMsg's waiting one) and a waiting receive ends after `ms`
+ * (SO_RCVTIMEO, a timer-wheel timeout: no high-resolution timer armed per wait).
+ */
+static napi_value set_receive_timeout_fn(napi_env env, napi_callback_info info) {
+  GET_ARGS(2);
+  int fd;
+  int32_t ms;
+  if (argc < 2 || !arg_fd(env, argv[0], &fd) || !arg_int32(env, argv[1], &ms) || ms <= 0)
+    return throw_type(env, "setReceiveTimeout(fd, ms): ms must be a positive int32");
+  struct timeval tv = {.tv_sec = ms / 1000, .tv_usec = (ms % 1000) * 1000};
+  if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) return throw_errno(env, "setsockopt(SO_RCVTIMEO)", errno);
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0) return throw_errno(env, "fcntl(F_GETFL)", errno);
+  if (fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) return throw_errno(env, "fcntl(F_SETFL)", errno);
+  return NULL;
 }
 
 static napi_value poll_start_fn(napi_env env, napi_callback_info info) {
@@ -742,6 +770,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"socketPair", NULL, socket_pair_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"sendMsg", NULL, send_msg_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"recvMsg", NULL, recv_msg_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"setReceiveTimeout", NULL, set_receive_timeout_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStart", NULL, poll_start_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollUpdate", NULL, poll_update_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStop", NULL, poll_stop_fn, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -220,6 +220,43 @@ describe('UNIX sockets', () => {
     b.close();
   });
 
+  it('waits in one blocking recvmsg bounded by the receive timeout, and every other call stays non-blocking', () => {
+    const [a, b] = UnixConnection.pair({ ref: false });
+    const got: number[] = [];
+    b.start({ onData: (c) => got.push(...c) === 6 });
+    a.start({ onData: () => {} });
+    b.setReceiveTimeout(40);
+    const t0 = performance.now();
+    expect(b.receiveWaiting()).toBe(false); // nothing came: the timeout ends the wait
+    const waited = performance.now() - t0;
+    expect(waited).toBeGreaterThanOrEqual(35);
+    expect(waited).toBeLessThan(2000);
+    // The socket is blocking now, yet a plain receive and pump() still return at once.
+    const t1 = performance.now();
+    expect(native().recvMsg(b.fd, new Uint8Array(8), new Int32Array(4))).toBe(-1);
+    expect(b.pump(0)).toBe(false);
+    expect(performance.now() - t1).toBeLessThan(30);
+    a.send(new Uint8Array([1, 2]));
+    expect(b.receiveWaiting()).toBe(true);
+    expect(got).toEqual([1, 2]);
+    // What came behind the first chunk is read on without waiting, up to the handler's word.
+    a.send(new Uint8Array([3, 4]));
+    a.send(new Uint8Array([5, 6]));
+    expect(b.receiveWaiting()).toBe(true);
+    expect(got).toEqual([1, 2, 3, 4, 5, 6]);
+    a.close();
+    expect(b.receiveWaiting()).toBe(true);
+    expect(b.open).toBe(false);
+    expect(b.receiveWaiting()).toBe(false);
+    b.close();
+    const [c, d] = native().socketPair();
+    for (const bad of [0, -1, 'x', undefined])
+      expect(() => native().setReceiveTimeout(c, bad as number)).toThrow(/setReceiveTimeout\(fd, ms\)/);
+    expect(() => native().setReceiveTimeout(c, 0x7fffffff)).not.toThrow();
+    closeFds([c, d]);
+    expect(() => native().setReceiveTimeout(c, 10)).toThrow(/EBADF|bad file/i);
+  });
+
   it('polls one descriptor in waitFd for reading and writing, and refuses bad arguments', () => {
     const [x, y] = native().socketPair();
     try {

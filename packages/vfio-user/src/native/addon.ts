@@ -24,7 +24,14 @@ export interface NativeAddon {
   unixAccept(fd: number): number;
   socketPair(): [number, number];
   sendMsg(fd: number, bytes: Uint8Array, fds?: readonly number[]): number;
-  recvMsg(fd: number, buffer: Uint8Array, fdsOut: Int32Array): number;
+  /**
+   * One recvmsg into `buffer`; fdsOut gets [count, truncated, ...fds]. -1 when it would block,
+   * or with `wait` (a socket made blocking by setReceiveTimeout) when its timeout ended or a
+   * signal came; 0 when the peer closed.
+   */
+  recvMsg(fd: number, buffer: Uint8Array, fdsOut: Int32Array, wait?: boolean): number;
+  /** Clear O_NONBLOCK and set SO_RCVTIMEO to `ms` (> 0): how long recvMsg's `wait` waits. */
+  setReceiveTimeout(fd: number, ms: number): void;
   /**
    * Watch fd with uv_poll. When `hold` > 0 and the callback returns true, the callback waits in
    * place for fd to be readable again and is called again, at most `hold` times per readiness
@@ -70,6 +77,7 @@ const FUNCTIONS = {
   socketPair: true,
   sendMsg: true,
   recvMsg: true,
+  setReceiveTimeout: true,
   pollStart: true,
   pollUpdate: true,
   pollStop: true,

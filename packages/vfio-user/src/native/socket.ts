@@ -3,7 +3,8 @@
  * when the socket is readable, queued writes when it is writable, and nothing waits or spins.
  * A caller that waits for an answer on its own thread (the client's synchronous requests) may
  * also drive the socket itself with pump(): one bounded poll(2), then the same send and
- * receive steps the event loop's readiness callback takes.
+ * receive steps the event loop's readiness callback takes; or, once setReceiveTimeout made the
+ * socket blocking, with receiveWaiting(): one recvmsg that waits, bounded by that timeout.
  */
 import { unlinkSync } from 'node:fs';
 import { VfioError } from '@vfiokit/core';
@@ -269,6 +270,39 @@ export class UnixConnection {
     return true;
   }
 
+  /**
+   * Block on this thread in one recvmsg until something comes or the receive timeout ends
+   * (setReceiveTimeout; the socket must have been made blocking by it), then hand what came to
+   * onData and read on without waiting, as drainReadable. False when nothing came.
+   */
+  receiveWaiting(): boolean {
+    if (!this.isOpen) return false;
+    let n: number;
+    try {
+      n = this.addon.recvMsg(this.fd, this.recvBuffer, this.fdsOut, true);
+    } catch (err) {
+      this.close(systemError(err, `receiving on ${this.name} failed`));
+      return false;
+    }
+    if (n < 0) return false;
+    if (this.handleChunk(n) && this.isOpen) this.drainReadable();
+    return true;
+  }
+
+  /**
+   * Make receiveWaiting() wait at most `ms` (rounded up to whole ms): the socket becomes
+   * blocking, which changes nothing else here (every other send and receive passes
+   * MSG_DONTWAIT, and uv_poll only watches it).
+   */
+  setReceiveTimeout(ms: number): void {
+    if (!this.isOpen) return;
+    try {
+      this.addon.setReceiveTimeout(this.fd, Math.min(0x7fffffff, Math.max(1, Math.ceil(ms))));
+    } catch (err) {
+      throw systemError(err, `setting the receive timeout of ${this.name} failed`);
+    }
+  }
+
   /** Close once: stop polling, close the socket and any queued descriptors, tell onClose. */
   close(error?: VfioError): void {
     if (!this.isOpen) return;
@@ -395,33 +429,39 @@ export class UnixConnection {
         this.close(systemError(err, `receiving on ${this.name} failed`));
         return false;
       }
-      const count = this.fdsOut[0];
-      const fds = count > 0 ? Array.from(this.fdsOut.subarray(2, 2 + count)) : NO_FDS;
       if (n < 0) return true;
-      if (n === 0) {
-        closeFds(fds);
-        this.close(new VfioError('ECONNRESET', `the peer closed connection ${this.name}.`));
-        return false;
-      }
-      if (this.fdsOut[1]) {
-        closeFds(fds);
-        this.close(
-          new VfioError(
-            'EPROTO',
-            `connection ${this.name}: the peer sent more fds than one message may carry; they were cut off.`,
-          ),
-        );
-        return false;
-      }
-      this.sinceLoop++;
-      try {
-        if (this.handlers!.onData(this.chunk(n), fds) === true) return false;
-      } catch (err) {
-        this.close(
-          err instanceof VfioError ? err : systemError(err, `the data handler of ${this.name} failed`),
-        );
-        return false;
-      }
+      if (!this.handleChunk(n)) return false;
+    }
+    return false;
+  }
+
+  /** recvmsg returned `n` >= 0 (0: the peer closed): hand the bytes and fds to onData. False when reading should stop. */
+  private handleChunk(n: number): boolean {
+    const count = this.fdsOut[0];
+    const fds = count > 0 ? Array.from(this.fdsOut.subarray(2, 2 + count)) : NO_FDS;
+    if (n === 0) {
+      closeFds(fds);
+      this.close(new VfioError('ECONNRESET', `the peer closed connection ${this.name}.`));
+      return false;
+    }
+    if (this.fdsOut[1]) {
+      closeFds(fds);
+      this.close(
+        new VfioError(
+          'EPROTO',
+          `connection ${this.name}: the peer sent more fds than one message may carry; they were cut off.`,
+        ),
+      );
+      return false;
+    }
+    this.sinceLoop++;
+    try {
+      if (this.handlers!.onData(this.chunk(n), fds) === true) return false;
+    } catch (err) {
+      this.close(
+        err instanceof VfioError ? err : systemError(err, `the data handler of ${this.name} failed`),
+      );
+      return false;
     }
     return this.isOpen;
   }
