@@ -6,7 +6,14 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DeviceFile, type IrqTrigger } from '../src/host.js';
-import { type DeviceDriver, msixCapability, PciDeviceModel, VFIO_PCI_MSIX_IRQ_INDEX } from '../src/index.js';
+import {
+  type DeviceDriver,
+  type MigrationOps,
+  MigState,
+  msixCapability,
+  PciDeviceModel,
+  VFIO_PCI_MSIX_IRQ_INDEX,
+} from '../src/index.js';
 import { fakeHost, testConfigSpace } from './helpers.js';
 
 const COMMAND = 0x04;
@@ -233,5 +240,65 @@ describe("an mdev instance (the default driver, 'mdev')", () => {
     // What a VMM does at power-on (QEMU's system reset) makes it clean.
     second.reset();
     expect(seen(second, model)).toEqual(CLEAN);
+  });
+});
+
+/** A device whose saving stream hands out its state, a count that each new stream starts from. */
+function migratingModel(name: string, driver: DeviceDriver | undefined): PciDeviceModel {
+  let streams = 0;
+  const migration: MigrationOps = {
+    caps: { stopCopy: true, p2p: false, preCopy: false },
+    step(_from, to) {
+      if (to !== MigState.STOP_COPY) return undefined;
+      const mine = Uint8Array.of(++streams, 0xaa);
+      let sent = false;
+      return {
+        read: () => {
+          if (sent) return new Uint8Array(0);
+          sent = true;
+          return mine;
+        },
+      };
+    },
+  };
+  return new PciDeviceModel({
+    name,
+    config: testConfigSpace(name, [{ index: 0, kind: 'mem32', size: 0x1000 }]),
+    resettable: true,
+    ...(driver === undefined ? {} : { driver }),
+    migration,
+  });
+}
+
+describe('a migration data stream at close', () => {
+  it('ends with the device file: the next user of an mdev keeps the state but gets none of the stream (mtty_disable_files)', () => {
+    const model = migratingModel('mdev-mig', undefined);
+    const second = new DeviceFile(model, fakeHost());
+    second.open();
+    expect(second.setMigrationState(MigState.STOP_COPY)).toBeGreaterThanOrEqual(0);
+    second.close();
+    // the same device file opened again (its migration state is the device's, kept)
+    second.open();
+    expect(second.migrationState).toBe(MigState.STOP_COPY);
+    expect(() => second.migrationRead(64)).toThrow(
+      /mdev-mig.*no migration data stream is open to read in state STOP_COPY/,
+    );
+    // out and back in: a stream of its own
+    second.setMigrationState(MigState.STOP);
+    expect(second.setMigrationState(MigState.STOP_COPY)).toBeGreaterThanOrEqual(0);
+    expect(Array.from(second.migrationRead(64))).toEqual([2, 0xaa]);
+    second.close();
+  });
+
+  it('ends with the reset at last close of a vfio-pci function, which runs again (vfio_pci_core_disable)', () => {
+    const model = migratingModel('pf-mig', 'vfio-pci');
+    const first = new DeviceFile(model, fakeHost());
+    first.open();
+    first.setMigrationState(MigState.STOP_COPY);
+    first.close();
+    const second = new DeviceFile(model, fakeHost());
+    second.open();
+    expect(second.migrationState).toBe(MigState.RUNNING);
+    second.close();
   });
 });

@@ -192,6 +192,7 @@ export class DeviceFile {
     openDevices.delete(this.device);
     this.irqs.disableAll();
     this.dataFd = -1;
+    this.migration?.closeStream();
     this.lifecycle?.disable();
     try {
       this.device.close();

@@ -175,6 +175,44 @@ describe('MigrationController.setState', () => {
   });
 });
 
+describe('MigrationController.closeStream (the device file was closed)', () => {
+  it('ends the stream and keeps the state, as mtty_close keeps it', () => {
+    const mig = new MigrationController('vgpu0', fakeDevice({ data: [Uint8Array.of(1, 2, 3)] }).ops);
+    mig.setState(MigState.STOP_COPY);
+    mig.closeStream();
+    expect(mig.stream).toBeUndefined();
+    expect(mig.state).toBe(MigState.STOP_COPY);
+  });
+
+  it("refuses the closed stream's bytes with EBADF that names the device and the state", () => {
+    const dev = fakeDevice({ data: [Uint8Array.of(1, 2, 3), Uint8Array.of(4)] });
+    const mig = new MigrationController('vgpu0', dev.ops);
+    mig.setState(MigState.PRE_COPY);
+    expect(Array.from(mig.read(1))).toEqual([1]);
+    mig.closeStream();
+    expect(codeOf(() => mig.read(10))).toBe('EBADF');
+    expect(codeOf(() => mig.precopyInfo())).toBe('EBADF');
+    expect(() => mig.read(10)).toThrow(/vgpu0.*no migration data stream is open to read in state PRE_COPY/);
+    // within the saving states nothing opens a new one (the device returns none here)
+    mig.setState(MigState.STOP_COPY);
+    expect(codeOf(() => mig.read(10))).toBe('EBADF');
+    // out and back in: a stream of its own, from the device's next bytes
+    mig.setState(MigState.STOP);
+    mig.setState(MigState.STOP_COPY);
+    expect(Array.from(mig.read(10))).toEqual([2, 3]);
+  });
+
+  it('refuses writes to a closed resuming stream with EBADF and passes nothing to the device', () => {
+    const dev = fakeDevice();
+    const mig = new MigrationController('vgpu0', dev.ops);
+    mig.setState(MigState.RESUMING);
+    mig.write(Uint8Array.of(9));
+    mig.closeStream();
+    expect(codeOf(() => mig.write(Uint8Array.of(10)))).toBe('EBADF');
+    expect(dev.written).toEqual([9]);
+  });
+});
+
 describe('MigrationController data stream', () => {
   it('reads the saving stream in STOP_COPY; an empty read is the end', () => {
     const mig = new MigrationController('vgpu0', fakeDevice({ data: [Uint8Array.of(1, 2, 3, 4, 5)] }).ops);

@@ -126,6 +126,28 @@ export class MigrationController {
   }
 
   /**
+   * The device file that had the data fd was closed: the stream ends with it and the state stays
+   * (mtty_close's mtty_disable_files, mlx5vf_disable_fds). The next user of the device gets no
+   * bytes of this one's stream: it must leave the saving or resuming state and enter it again
+   * for a stream of its own.
+   */
+  closeStream(): void {
+    this.#stream = undefined;
+  }
+
+  /** EBADF: in a saving or resuming state whose stream was closed with the device file. */
+  #noStream(what: string): VfioError {
+    return new VfioError(
+      'EBADF',
+      `no migration data stream is open to ${what} in state ${migStateName(this.#state)}: the device file that opened it was closed.`,
+      {
+        device: this.device,
+        hint: 'Move the device to STOP (or RUNNING) and back into the saving or resuming state for a new stream.',
+      },
+    );
+  }
+
+  /**
    * read() on the data fd: at most `max` bytes of the saving stream. An empty array is the end of
    * the stream in STOP_COPY; in PRE_COPY(_P2P) no data throws ENOMSG (more may come later).
    */
@@ -144,7 +166,8 @@ export class MigrationController {
       });
     }
     const stream = this.#stream;
-    if (stream?.read === undefined) {
+    if (stream === undefined) throw this.#noStream('read');
+    if (stream.read === undefined) {
       throw new VfioError(
         'EINVAL',
         `the migration data stream in state ${migStateName(state)} cannot be read.`,
@@ -193,7 +216,8 @@ export class MigrationController {
       throw new VfioError('EINVAL', 'migration data must be a Uint8Array.', { device: this.device });
     }
     const stream = this.#stream;
-    if (stream?.write === undefined) {
+    if (stream === undefined) throw this.#noStream('write');
+    if (stream.write === undefined) {
       throw new VfioError('EINVAL', 'the RESUMING data stream cannot be written.', {
         device: this.device,
         hint: 'This is a bug in the plugin: a resuming stream must implement write().',
@@ -217,7 +241,8 @@ export class MigrationController {
       });
     }
     const stream = this.#stream;
-    if (stream?.precopyInfo === undefined) {
+    if (stream === undefined) throw this.#noStream('ask for pre-copy information on');
+    if (stream.precopyInfo === undefined) {
       throw new VfioError('ENOTTY', 'the pre-copy data stream does not report VFIO_MIG_GET_PRECOPY_INFO.', {
         device: this.device,
         hint: 'This is a bug in the plugin: a device with PRE_COPY must implement precopyInfo().',
