@@ -18,7 +18,7 @@
 import { VfioError } from '@vfiokit/core';
 import { errnoName } from '@vfiokit/core/abi';
 import { toVfioError } from '@vfiokit/core/host';
-import { native, systemCode } from '../native/addon.js';
+import { type NativeAddon, native, systemCode } from '../native/addon.js';
 import { closeFds } from '../native/memory.js';
 import { MAX_FDS_PER_SENDMSG } from '../native/socket.js';
 import {
@@ -106,6 +106,8 @@ export class ClientLink {
   private readonly joinedViews: (Uint8Array | undefined)[] = [];
   /** The clock of the reply deadline (ns), read without allocating. */
   private readonly clock = new Float64Array(1);
+  /** The addon, resolved once the connection stands (every request reads its clock). */
+  private addon: NativeAddon | undefined;
   /** Runs before every request and post: sends the posted writes still held (regions.ts). */
   private beforeSend: (() => void) | undefined;
 
@@ -124,6 +126,7 @@ export class ClientLink {
     try {
       link.conn = await MessageConnection.connect(o.socketPath, link.connectionOptions(o));
       link.conn.socket.setReceiveTimeout(o.timeoutMs);
+      link.addon = native();
     } catch (err) {
       link.conn?.close();
       throw link.connectError(err, o.connectTimeoutMs);
@@ -137,6 +140,7 @@ export class ClientLink {
     try {
       link.conn = MessageConnection.connectSync(o.socketPath, link.connectionOptions(o));
       link.conn.socket.setReceiveTimeout(o.timeoutMs);
+      link.addon = native();
     } catch (err) {
       link.conn?.close();
       throw link.connectError(err, o.connectTimeoutMs);
@@ -246,7 +250,7 @@ export class ClientLink {
     // virtual machine, a 1 ms first poll(2) made a 4-byte read ~2 us and a batch ~9 us slower
     // (arming a timer that fires before the next tick, most likely).
     const clock = this.clock;
-    const addon = native();
+    const addon = this.addon!;
     addon.clockNs(clock);
     const end = clock[0] + this.timeoutMs * 1e6;
     let left = this.timeoutMs;
