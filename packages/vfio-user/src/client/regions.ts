@@ -14,12 +14,14 @@
  * direct access could overtake a write still on its way.
  */
 import {
+  giveValueBytes,
   type Logger,
   type MmapArea,
   type RegionInfo,
   type RegionMapping,
   type SharedMemory,
   TWO_32,
+  takeValueBytes,
   type ValueSize,
   VfioError,
 } from '@vfiokit/core';
@@ -95,14 +97,6 @@ export class ClientRegions {
   private readonly batchView = new DataView(this.batch.buffer);
   private readonly batchViews: (Uint8Array | undefined)[] = [];
   private heldCount = 0;
-  /** Bytes of a value written through write() (writeValue() without a held entry), by size. */
-  private readonly valueBytes = [
-    undefined,
-    new Uint8Array(1),
-    new Uint8Array(2),
-    undefined,
-    new Uint8Array(4),
-  ] as Uint8Array[];
   private flushQueued = false;
   /** The task that sends what is held when the current one ends (made once). */
   private readonly flushTask = () => {
@@ -263,9 +257,10 @@ export class ClientRegions {
 
   private writeValueOther(index: number, offset: number, size: ValueSize, value: number): void {
     if (!(size === 4 || size === 2 || size === 1)) throw this.badValueSize(index, offset, size);
-    const b = this.valueBytes[size];
-    for (let i = 0; i < size; i++) b[i] = value >>> (8 * i);
-    this.writeOther(index, offset, b);
+    // core's value bytes (one buffer per nesting depth), as every other value carried through bytes
+    const bytes = takeValueBytes();
+    this.writeOther(index, offset, bytes.set(size, value));
+    giveValueBytes(bytes);
   }
 
   private badValueSize(index: number, offset: number, size: number): VfioError {
