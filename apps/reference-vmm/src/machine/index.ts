@@ -1,5 +1,7 @@
 export type { AccessHandler, AccessSize, MappedRange, RangeKind, RangeSpec } from './address-map.js';
 export { AddressMap, allOnes, MemoryHandler } from './address-map.js';
+export { realClock, silentLogger } from './clock-and-log.js';
+export type { DriverRun } from './driver-runs.js';
 export { EmulatedConfig } from './emulated-config.js';
 export * from './fw-cfg.js';
 export { GuestMemory, MIN_RAM_SIZE } from './guest-memory.js';
@@ -15,8 +17,8 @@ export * from './igd/index.js';
 export type { InterruptControllerOptions } from './interrupt-controller.js';
 export { InterruptController, InterruptSource, intxVectorFor } from './interrupt-controller.js';
 export * from './layout.js';
-export type { AttachedDevice, AttachOptions, DriverRun, MachineOptions } from './machine.js';
-export { Machine, realClock, silentLogger } from './machine.js';
+export type { AttachedDevice, AttachOptions, MachineOptions } from './machine.js';
+export { Machine } from './machine.js';
 export type {
   DeviceInterruptsReport,
   DeviceReport,

@@ -1,12 +1,12 @@
 /**
- * The reference machine: guest RAM, a memory and an I/O address map, bus 0 with the host
- * bridge and the assigned devices (ECAM and 0xCF8/0xCFC config access), an interrupt
- * controller and an IOMMU mapping guest RAM for device DMA. Guest programs see it through
- * `guest` (a GuestView) only.
+ * The reference machine: guest RAM, a memory and an I/O address map, bus 0 with the host bridge
+ * and the assigned devices, an interrupt controller and an IOMMU mapping guest RAM for device
+ * DMA. This file powers it on, plugs devices in and out (attach, detach, hot-add), runs the guest
+ * programs, resets and closes it. Guest programs see it through `guest` (a GuestView) only.
  *
- * Why one file past 600 lines: devices, guest programs, config access and the report all work on
- * the machine's private slot table and address maps; the report section (and
- * emulatedDeviceReport) is the seam for a split into machine/report.ts.
+ * Beside it: how a guest's config access reaches a slot (pci-bus.ts), how guest drivers are run
+ * (driver-runs.ts), what the report says and how it is read (report.ts), the clock and logs it
+ * hands devices (clock-and-log.ts).
  */
 import {
   type Clock,
@@ -23,17 +23,12 @@ import {
 import { DeviceFile, type DeviceHost, DirtyTracker, HostDma, IovaMap, toVfioError } from '@vfiokit/core/host';
 import { igdFirmware } from '../guest/igd-firmware.js';
 import { probePciBus } from '../guest/probe.js';
-import {
-  type AccessHandler,
-  type AccessSize,
-  AddressMap,
-  allOnes,
-  type MappedRange,
-  MemoryHandler,
-} from './address-map.js';
+import { type AccessHandler, AddressMap, type MappedRange, MemoryHandler } from './address-map.js';
+import { PrefixedLogger, realClock, silentLogger } from './clock-and-log.js';
+import { type DriverRun, runGuestDrivers } from './driver-runs.js';
 import { FW_CFG_IO_BASE, FwCfg } from './fw-cfg.js';
 import { GuestMemory } from './guest-memory.js';
-import { type ConfigTarget, HostBridge } from './host-bridge.js';
+import { HostBridge } from './host-bridge.js';
 import {
   assignIgd,
   type IgdAssignment,
@@ -45,20 +40,14 @@ import type { LpcBridge } from './igd/lpc-bridge.js';
 import { InterruptController, InterruptSource } from './interrupt-controller.js';
 import {
   DEFAULT_RAM_SIZE,
-  ECAM_BASE,
-  ECAM_BUS_SIZE,
   IO_SPACE_SIZE,
-  IO_WINDOW,
-  MMIO32_WINDOW,
   MMIO64_WINDOW,
   MSI_WINDOW_BASE,
   MSI_WINDOW_SIZE,
-  PCI_CONFIG_ADDRESS_ENABLE,
-  PCI_CONFIG_ADDRESS_PORT,
   PCI_WINDOWS,
 } from './layout.js';
-import { reasonText, watchRejections } from './plugin-rejections.js';
-import type { DeviceReport, MachineReport, RegionReport } from './report.js';
+import { PciBus, slotKey } from './pci-bus.js';
+import { type MachineReport, machineReport } from './report.js';
 import { isBarRange } from './vfio-pci/bars.js';
 import { type FunctionHost, type MachineError, slotNameOf } from './vfio-pci/device-link.js';
 import { VfioPciFunction } from './vfio-pci/function.js';
@@ -92,15 +81,6 @@ export interface AttachedDevice {
   readonly file: DeviceFile;
 }
 
-export interface DriverRun {
-  slot: PciAddress;
-  driver: string;
-  ok: boolean;
-  summary: string;
-  facts?: Record<string, unknown>;
-  error?: string;
-}
-
 interface Attached extends AttachedDevice {
   readonly plugin?: string;
   readonly typeId?: string;
@@ -111,12 +91,6 @@ interface Attached extends AttachedDevice {
 
 /** Errors kept in the report; beyond this they are counted only. */
 const MAX_ERRORS = 256;
-const DEVICES_PER_BUS = 32;
-const FUNCTIONS_PER_DEVICE = 8;
-// PCI Local Bus Specification 3.0 §6.1: config space is 256 bytes, PCI Express extends it to 4096
-const ECAM_FUNCTION_SIZE = 4096;
-
-const REGION_NAMES = ['BAR0', 'BAR1', 'BAR2', 'BAR3', 'BAR4', 'BAR5', 'ROM', 'CONFIG', 'VGA'];
 
 export class Machine {
   readonly guest: GuestView;
@@ -141,20 +115,15 @@ export class Machine {
   private lpcBridge: LpcBridge | undefined;
   /** The guest has probed the bus since power-on or reset (a later attach is a hot-add). */
   private booted = false;
-  /** Bus 0: index device * 8 + function. */
-  private readonly slots: (ConfigTarget | undefined)[] = new Array(
-    DEVICES_PER_BUS * FUNCTIONS_PER_DEVICE,
-  ).fill(undefined);
+  /** Bus 0: the slot table and config access (ECAM, 0xCF8/0xCFC). */
+  private readonly bus: PciBus;
   private readonly attached = new Map<number, Attached>();
   private readonly errors: MachineError[] = [];
   private errorsDropped = 0;
   private probed: readonly ProbedDevice[] = [];
   /** What every function gets from the machine (one object for all of them). */
   private readonly functionHost: FunctionHost;
-  private configAddress = 0;
   private closed = false;
-  /** The ECAM range of the memory map (it stays there for the machine's life): guest config accesses count in it. */
-  private readonly ecam: MappedRange;
 
   constructor(opts: MachineOptions = {}) {
     this.log = opts.log ?? silentLogger();
@@ -170,14 +139,13 @@ export class Machine {
     });
     this.iommu = new IovaMap();
     this.iommu.map({ iova: 0, size: this.ram.size, read: true, write: true, memory: this.ram.bytes });
-    this.slots[0] = this.hostBridge;
     this.functionHost = {
       memory: this.memory,
       io: this.io,
       irq: this.interrupts,
       log: this.log,
       recordError: (e) => this.recordError(e),
-      slotIsMultifunction: (device) => this.slotIsMultifunction(device),
+      slotIsMultifunction: (device) => this.bus.slotIsMultifunction(device),
     };
 
     this.memory.add({
@@ -187,13 +155,9 @@ export class Machine {
       owner: 'ram',
       handler: new MemoryHandler(this.ram.bytes),
     });
-    this.ecam = this.memory.add({
-      start: ECAM_BASE,
-      size: ECAM_BUS_SIZE,
-      kind: 'ecam',
-      owner: 'host-bridge',
-      handler: this.ecamHandler(),
-    });
+    const bus = new PciBus(this.memory, this.io);
+    bus.place(0, this.hostBridge);
+    this.bus = bus;
     this.memory.add({
       start: MSI_WINDOW_BASE,
       size: MSI_WINDOW_SIZE,
@@ -201,22 +165,15 @@ export class Machine {
       owner: 'interrupt-controller',
       handler: this.msiHandler(),
     });
-    this.io.add({
-      start: PCI_CONFIG_ADDRESS_PORT,
-      size: 8,
-      kind: 'config-port',
-      owner: 'host-bridge',
-      handler: this.configPortHandler(),
-    });
     // docs/specs/fw_cfg.rst: selector at 0x510 (16-bit), data at 0x511 (8-bit)
     this.io.add({ start: FW_CFG_IO_BASE, size: 2, kind: 'emulated', owner: 'fw-cfg', handler: this.fwCfg });
-    // The guest's memory accesses call the map held here, not through the machine (one load less
+    // The guest's accesses call the bus and maps held here, not through the machine (one load less
     // on the path of every guest access).
     const memory = this.memory;
     const io = this.io;
     this.guest = {
-      configRead: (a, offset, size) => this.guestConfigRead(a, offset, size),
-      configWrite: (a, offset, size, value) => this.guestConfigWrite(a, offset, size, value),
+      configRead: (a, offset, size) => bus.configRead(a, offset, size),
+      configWrite: (a, offset, size, value) => bus.configWrite(a, offset, size, value),
       mmioRead: (gpa, size) => memory.read(gpa, size),
       mmioWrite: (gpa, size, value) => memory.write(gpa, size, value),
       mmioRead64: (gpa) => memory.read64(gpa),
@@ -236,7 +193,7 @@ export class Machine {
   attach(opts: AttachOptions): AttachedDevice {
     this.checkOpen();
     const key = slotKey(opts.slot);
-    if (this.slots[key] !== undefined) {
+    if (this.bus.at(key) !== undefined) {
       throw new VfioError(
         'EBUSY',
         `slot ${formatPciAddress(opts.slot)} is already in use${key === 0 ? ' by the host bridge' : ''}.`,
@@ -297,7 +254,7 @@ export class Machine {
       }
     }
     this.attached.set(key, entry);
-    this.slots[key] = fn;
+    this.bus.place(key, fn);
     this.log.info(`attached ${opts.label} (${file.name}) at ${fn.slotName}`);
     return entry;
   }
@@ -320,7 +277,7 @@ export class Machine {
       this.igd = undefined;
     }
     this.attached.delete(key);
-    this.slots[key] = undefined;
+    this.bus.place(key, undefined);
     this.log.info(`detached ${entry.label} from ${entry.fn.slotName}`);
   }
 
@@ -355,44 +312,7 @@ export class Machine {
   /** Run each driver on each probed device it matches, one after the other; results per device. */
   async runDrivers(drivers: readonly GuestDriver[]): Promise<readonly DriverRun[]> {
     this.checkOpen();
-    const runs: DriverRun[] = [];
-    for (const device of this.probed) {
-      for (const driver of drivers) {
-        let matches = false;
-        try {
-          matches = driver.matches(device);
-        } catch (err) {
-          runs.push(failedRun(device, driver, err, 'matches() threw'));
-          continue;
-        }
-        if (!matches) continue;
-        // A driver's rejected Promise (awaited or left behind) is that driver's failure, never the process's.
-        const { result, rejections } = await watchRejections(() => driver.run(this.guest, device));
-        if (result.status === 'rejected') runs.push(failedRun(device, driver, result.reason, 'run() threw'));
-        else if (rejections.length > 0)
-          runs.push(
-            failedRun(
-              device,
-              driver,
-              rejections.map(reasonText).join('; '),
-              `run() left ${rejections.length === 1 ? 'a Promise' : `${rejections.length} Promises`} rejected that it never awaited`,
-            ),
-          );
-        else if (typeof result.value !== 'object' || result.value === null)
-          runs.push(failedRun(device, driver, `it returned ${String(result.value)}`, 'run() gave no result'));
-        else {
-          const r = result.value;
-          runs.push({
-            slot: device.address,
-            driver: driver.name,
-            ok: r.ok,
-            summary: r.summary,
-            ...(r.facts !== undefined ? { facts: { ...r.facts } } : {}),
-          });
-        }
-      }
-    }
-    return runs;
+    return runGuestDrivers(this.guest, this.probed, drivers);
   }
 
   /** VMM reset: every device reset (VFIO_DEVICE_RESET where offered), BAR mappings and interrupt routes cleared. */
@@ -405,7 +325,7 @@ export class Machine {
     this.booted = false;
     this.interrupts.resetAllocation();
     this.ram.resetAllocator();
-    this.configAddress = 0;
+    this.bus.reset();
     this.probed = [];
     this.log.info('machine reset');
   }
@@ -422,7 +342,7 @@ export class Machine {
       d.fn.shutdown();
       d.file.close();
       d.dma.dispose();
-      this.slots[slotKey(d.slot)] = undefined;
+      this.bus.place(slotKey(d.slot), undefined);
       this.log.info(`detached ${d.label} from ${d.fn.slotName}`);
     }
     this.attached.clear();
@@ -434,85 +354,7 @@ export class Machine {
     this.io.retain(isMachineRange);
   }
 
-  // ---- config access -----------------------------------------------------------------------------
-
-  private target(device: number, fn: number): ConfigTarget | undefined {
-    return this.slots[device * FUNCTIONS_PER_DEVICE + fn];
-  }
-
-  /**
-   * A guest config access is an ECAM access: it is counted in the ECAM range and answered as an
-   * access through the memory map at ECAM_BASE would be. The ECAM range is always in the map at
-   * the same place (nothing can overlap it), so the access goes to its handler without the lookup.
-   */
-  private guestConfigRead(a: PciAddress, offset: number, size: AccessSize): number {
-    if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return allOnes(size);
-    this.ecam.reads++;
-    // ecamRead() at the function's ECAM offset, without taking the offset apart again.
-    const t = this.target(a.device, a.function);
-    if (t === undefined || offset & (size - 1)) return allOnes(size);
-    return t.configRead(offset, size);
-  }
-
-  private guestConfigWrite(a: PciAddress, offset: number, size: AccessSize, value: number): void {
-    if (!isFunctionAddress(a) || !isConfigOffset(offset, size)) return;
-    this.ecam.writes++;
-    const t = this.target(a.device, a.function);
-    if (t === undefined || offset & (size - 1)) return;
-    t.configWrite(offset, size, value);
-  }
-
-  /** ECAM for bus 0: offset = device << 15 | function << 12 | register. Misaligned accesses master-abort. */
-  private ecamHandler(): AccessHandler {
-    return {
-      read: (offset, size) => this.ecamRead(offset, size),
-      write: (offset, size, value) => this.ecamWrite(offset, size, value),
-    };
-  }
-
-  private ecamRead(offset: number, size: AccessSize): number {
-    const reg = offset & 0xfff;
-    const t = this.target(offset >>> 15, (offset >>> 12) & 7);
-    if (t === undefined || reg & (size - 1)) return allOnes(size);
-    return t.configRead(reg, size);
-  }
-
-  private ecamWrite(offset: number, size: AccessSize, value: number): void {
-    const reg = offset & 0xfff;
-    const t = this.target(offset >>> 15, (offset >>> 12) & 7);
-    if (t === undefined || reg & (size - 1)) return;
-    t.configWrite(reg, size, value);
-  }
-
-  /** Configuration mechanism #1: CONFIG_ADDRESS at 0xCF8 (32-bit writes latch it), CONFIG_DATA at 0xCFC-0xCFF. */
-  private configPortHandler(): AccessHandler {
-    return {
-      read: (offset, size) => {
-        if (offset < 4) return offset === 0 && size === 4 ? this.configAddress : allOnes(size);
-        const t = this.legacyTarget();
-        const reg = (this.configAddress & 0xfc) + (offset - 4);
-        if (t === undefined || reg & (size - 1)) return allOnes(size);
-        return t.configRead(reg, size);
-      },
-      write: (offset, size, value) => {
-        if (offset < 4) {
-          // Only a dword write to 0xCF8 is CONFIG_ADDRESS; narrower ones go to other chipset registers.
-          if (offset === 0 && size === 4) this.configAddress = value >>> 0;
-          return;
-        }
-        const t = this.legacyTarget();
-        const reg = (this.configAddress & 0xfc) + (offset - 4);
-        if (t === undefined || reg & (size - 1)) return;
-        t.configWrite(reg, size, value);
-      },
-    };
-  }
-
-  private legacyTarget(): ConfigTarget | undefined {
-    const a = this.configAddress;
-    if (!(a & PCI_CONFIG_ADDRESS_ENABLE) || ((a >>> 16) & 0xff) !== 0) return undefined;
-    return this.target((a >>> 11) & 0x1f, (a >>> 8) & 7);
-  }
+  // ---- machine parts ----------------------------------------------------------------------------
 
   /** The local APIC's MSI window: a dword write of the message data raises its vector. */
   private msiHandler(): AccessHandler {
@@ -531,7 +373,7 @@ export class Machine {
     let host = this.igdHost;
     if (host === undefined) {
       const machine = this;
-      const lpcKey = LPC_SLOT.device * FUNCTIONS_PER_DEVICE + LPC_SLOT.function;
+      const lpcKey = slotKey({ bus: 0, ...LPC_SLOT });
       host = {
         fwCfg: this.fwCfg,
         hostBridge: this.hostBridge,
@@ -539,22 +381,15 @@ export class Machine {
         get hotplugged() {
           return machine.booted;
         },
-        lpcSlotFree: () => this.slots[lpcKey] === undefined,
+        lpcSlotFree: () => this.bus.at(lpcKey) === undefined,
         placeLpcBridge: (bridge) => {
-          this.slots[lpcKey] = bridge;
+          this.bus.place(lpcKey, bridge);
           this.lpcBridge = bridge;
         },
       };
       this.igdHost = host;
     }
     return host;
-  }
-
-  private slotIsMultifunction(device: number): boolean {
-    let n = 0;
-    for (let f = 0; f < FUNCTIONS_PER_DEVICE; f++)
-      if (this.slots[device * FUNCTIONS_PER_DEVICE + f] !== undefined) n++;
-    return n > 1;
   }
 
   private recordError(e: MachineError): void {
@@ -571,300 +406,24 @@ export class Machine {
   // ---- report ------------------------------------------------------------------------------------
 
   report(): MachineReport {
-    const perVector: Record<string, number> = {};
-    let total = 0;
-    for (const { vector, count } of this.interrupts.delivered()) {
-      perVector[vectorName(vector)] = count;
-      total += count;
-    }
-    const hb = this.hostBridge.config.identity;
-    const devices: DeviceReport[] = [
-      emulatedDeviceReport(
-        { bus: 0, device: 0, function: 0 },
-        'host-bridge',
-        hb.vendorId,
-        hb.deviceId,
-        hb.classCode,
-      ),
-    ];
-    const sorted = [...this.attached.entries()].sort((a, b) => a[0] - b[0]).map(([, d]) => d);
-    for (const d of sorted) devices.push(this.deviceReport(d));
-    const lpc = this.lpcBridge;
-    if (lpc !== undefined) {
-      devices.push(
-        emulatedDeviceReport(
-          { bus: 0, ...LPC_SLOT },
-          'igd-lpc-bridge',
-          lpc.identity.vendorId,
-          lpc.identity.deviceId,
-          lpc.config.readU32(8) >>> 8,
-        ),
-      );
-    }
-    const addressMap = [
-      ...this.memory.ranges().map((r) => ({
-        space: 'memory' as const,
-        start: r.start,
-        size: r.size,
-        kind: r.kind,
-        owner: r.owner,
-        reads: r.reads,
-        writes: r.writes,
-      })),
-      ...this.io.ranges().map((r) => ({
-        space: 'io' as const,
-        start: r.start,
-        size: r.size,
-        kind: r.kind,
-        owner: r.owner,
-        reads: r.reads,
-        writes: r.writes,
-      })),
-    ];
-    return {
+    return machineReport({
       ramSize: this.ram.size,
-      layout: {
-        ecam: { base: ECAM_BASE, size: ECAM_BUS_SIZE },
-        mmio32: { ...MMIO32_WINDOW },
-        mmio64: { ...MMIO64_WINDOW },
-        io: { ...IO_WINDOW },
-        msi: { base: MSI_WINDOW_BASE, size: MSI_WINDOW_SIZE },
-      },
-      devices,
-      interrupts: { perVector, total, spurious: this.interrupts.spurious, eois: this.interrupts.eois },
-      unclaimed: {
-        memoryReads: this.memory.unclaimedReads,
-        memoryWrites: this.memory.unclaimedWrites,
-        ioReads: this.io.unclaimedReads,
-        ioWrites: this.io.unclaimedWrites,
-      },
-      addressMap,
-      iommu: this.iommu.mappings().map((m) => ({ iova: m.iova, size: m.size, read: m.read, write: m.write })),
-      errors: this.errors.map((e) => ({ ...e })),
+      memory: this.memory,
+      io: this.io,
+      interrupts: this.interrupts,
+      iommu: this.iommu,
+      hostBridge: this.hostBridge,
+      lpcBridge: this.lpcBridge,
+      assigned: [...this.attached.entries()].sort((a, b) => a[0] - b[0]).map(([, d]) => d),
+      errors: this.errors,
       errorsDropped: this.errorsDropped,
       probed: this.probed,
-      ...(this.igd !== undefined ? { igd: this.igd.report() } : {}),
-    };
-  }
-
-  private deviceReport(d: Attached): DeviceReport {
-    const fn = d.fn;
-    const file = d.file;
-    const info = file.deviceInfo();
-    const regions: RegionReport[] = [];
-    for (let i = 0; i < info.numRegions; i++) {
-      const r = file.regionInfo(i);
-      if (r.size === 0) continue;
-      const bar = fn.bars.find((b) => b.index === i);
-      const flags = { read: r.read, write: r.write, mmap: r.mmap };
-      const name = REGION_NAMES[i] ?? `region ${i}`;
-      if (bar) {
-        const parts = fn.barParts(bar);
-        const direct = parts.filter((p) => p.how === 'direct').length;
-        const mapping =
-          bar.address === undefined
-            ? 'unmapped'
-            : direct === parts.length
-              ? 'direct'
-              : direct === 0
-                ? 'trapped'
-                : 'mixed';
-        regions.push({
-          index: i,
-          name,
-          size: r.size,
-          offset: r.offset,
-          flags,
-          barKind: bar.kind,
-          prefetchable: bar.prefetchable,
-          guestAddress: bar.address ?? null,
-          mapping,
-          parts,
-        });
-      } else {
-        regions.push({
-          index: i,
-          name,
-          size: r.size,
-          offset: r.offset,
-          flags,
-          guestAddress: null,
-          mapping: i === 7 ? 'config' : 'unmapped',
-          parts: [],
-        });
-      }
-    }
-    const perVector: Record<string, number> = {};
-    fn.source.counts.forEach((n, v) => {
-      if (n > 0) perVector[vectorName(v)] = n;
+      igd: this.igd,
     });
-    const irqIndexes = [];
-    for (let i = 0; i < info.numIrqs; i++) {
-      const c = file.irqCounters(i);
-      if (c) irqIndexes.push({ index: i, delivered: [...c.delivered], dropped: c.dropped, held: c.held });
-    }
-    const access = [];
-    for (let i = 0; i < info.numRegions; i++) {
-      const c = file.regionCounters(i);
-      if (c && (c.reads || c.writes || c.errors)) access.push({ region: i, ...c });
-    }
-    const msix = fn.msixSnapshot();
-    return {
-      slot: fn.slotName,
-      label: d.label,
-      name: file.name,
-      ...(d.plugin !== undefined ? { plugin: d.plugin } : {}),
-      ...(d.typeId !== undefined ? { typeId: d.typeId } : {}),
-      emulated: false,
-      vendorId: fn.deviceConfigRead(0, 2),
-      deviceId: fn.deviceConfigRead(2, 2),
-      classCode: fn.deviceConfigRead(8, 4) >>> 8,
-      resettable: info.reset,
-      regions,
-      interrupts: {
-        mode: fn.interruptMode,
-        intxVector: fn.pin ? fn.intxVector() : null,
-        perVector,
-        total: fn.source.total,
-        irqIndexes,
-        ...(msix ? { msix } : {}),
-        setIrqsCalls: fn.setIrqsCalls,
-      },
-      access,
-    };
   }
 }
 
 /** Ranges the machine itself puts in its maps (RAM, ECAM, MSI window, config ports), not BARs. */
 function isMachineRange(range: MappedRange): boolean {
   return !isBarRange(range);
-}
-
-function slotKey(a: PciAddress): number {
-  if (!isFunctionAddress(a) || a.bus !== 0) {
-    throw new VfioError('EINVAL', `${describeAddress(a)} is not a slot on bus 0 of this machine.`, {
-      hint: 'Use bus 0, device 1-31, function 0-7 (00:00.0 is the host bridge).',
-    });
-  }
-  return a.device * FUNCTIONS_PER_DEVICE + a.function;
-}
-
-function isFunctionAddress(a: PciAddress): boolean {
-  return (
-    a !== null &&
-    typeof a === 'object' &&
-    a.bus === 0 &&
-    Number.isInteger(a.device) &&
-    a.device >= 0 &&
-    a.device < DEVICES_PER_BUS &&
-    Number.isInteger(a.function) &&
-    a.function >= 0 &&
-    a.function < FUNCTIONS_PER_DEVICE
-  );
-}
-
-function isConfigOffset(offset: number, size: number): boolean {
-  return (
-    Number.isInteger(offset) &&
-    offset >= 0 &&
-    offset + size <= ECAM_FUNCTION_SIZE &&
-    (size === 1 || size === 2 || size === 4)
-  );
-}
-
-function describeAddress(a: PciAddress): string {
-  try {
-    return formatPciAddress(a);
-  } catch {
-    return String(a);
-  }
-}
-
-function vectorName(v: number): string {
-  return `0x${v.toString(16).padStart(2, '0')}`;
-}
-
-function failedRun(device: ProbedDevice, driver: GuestDriver, err: unknown, what: string): DriverRun {
-  const message = err instanceof Error ? err.message : String(err);
-  return {
-    slot: device.address,
-    driver: driver.name,
-    ok: false,
-    summary: `${driver.name}: ${what}`,
-    error: message,
-  };
-}
-
-/** A device's log: the machine's, each line prefixed with the slot and label. */
-class PrefixedLogger implements Logger {
-  /** Made at the first line (most devices log nothing, and one is made at every attach). */
-  #prefix: string | undefined;
-
-  constructor(
-    private readonly log: Logger,
-    private readonly slot: string,
-    private readonly label: string,
-  ) {}
-
-  private get prefix(): string {
-    let p = this.#prefix;
-    if (p === undefined) {
-      p = `${this.slot} ${this.label}: `;
-      this.#prefix = p;
-    }
-    return p;
-  }
-
-  debug(m: string): void {
-    this.log.debug(this.prefix + m);
-  }
-  info(m: string): void {
-    this.log.info(this.prefix + m);
-  }
-  warn(m: string): void {
-    this.log.warn(this.prefix + m);
-  }
-  error(m: string): void {
-    this.log.error(this.prefix + m);
-  }
-}
-
-export function silentLogger(): Logger {
-  const nothing = () => {};
-  return { debug: nothing, info: nothing, warn: nothing, error: nothing };
-}
-
-/** A monotonic clock in nanoseconds; scheduled callbacks do not keep the process alive. */
-export function realClock(): Clock {
-  return {
-    now: () => Number(process.hrtime.bigint()),
-    schedule(ns: number, fn: () => void): () => void {
-      const t = setTimeout(fn, Math.max(0, ns) / 1e6);
-      t.unref?.();
-      return () => clearTimeout(t);
-    },
-  };
-}
-
-/** The report entry of a function the VMM emulates itself: no regions, no interrupts. */
-function emulatedDeviceReport(
-  slot: PciAddress,
-  label: string,
-  vendorId: number,
-  deviceId: number,
-  classCode: number,
-): DeviceReport {
-  return {
-    slot: formatPciAddress(slot),
-    label,
-    name: label,
-    emulated: true,
-    vendorId,
-    deviceId,
-    classCode,
-    resettable: true,
-    regions: [],
-    interrupts: { mode: 'none', intxVector: null, perVector: {}, total: 0, irqIndexes: [], setIrqsCalls: 0 },
-    access: [],
-  };
 }
