@@ -13,11 +13,10 @@
  * IRQs: INTx (maskable, automasked) and MSI (one vector, NORESIZE); MSI-X, ERR and REQ are
  * EINVAL as in kvmgt. Interrupts reach the guest through MSI only, as GVT injects them.
  *
- * One file past 600 lines: this is the composing class (kvmgt.c's role) that routes each region
- * to its part (mmio/ the register table, ggtt.ts, submission.ts the engines and their workload
- * queue, the scanner, display), and the routing, the config-space hooks and the lifecycle share
- * its private state. Where it would split next: the BAR0/BAR2 access routing (readBar0..
- * apertureAccess) into its own region part.
+ * This is the composing class (kvmgt.c's role): it builds the regions and hands each to its part
+ * (bar-access.ts the BAR0 and BAR2 routing, mmio/ the register table, ggtt.ts, submission.ts the
+ * engines and their workload queue, the scanner, display), and keeps the config-space hooks
+ * (ASLS, SWSCI), the PVINFO notifications and the life cycle.
  */
 import {
   type BarBacking,
@@ -27,7 +26,6 @@ import {
   DRM_PLANE_TYPE_PRIMARY,
   type GfxDisplay,
   type GfxPlaneInfo,
-  giveValueBytes,
   type Logger,
   msiCapability,
   PciDeviceModel,
@@ -36,7 +34,6 @@ import {
   type RegionHandler,
   type RegionMapping,
   type SharedMemory,
-  takeValueBytes,
   type ValueSize,
   VFIO_PCI_ERR_IRQ_INDEX,
   VFIO_PCI_MSI_IRQ_INDEX,
@@ -49,12 +46,10 @@ import {
   VfioError,
   vendorCapability,
 } from '@vfiokit/core';
+import { ApertureSlice, Bar0Access } from './bar-access.js';
 import { CommandScanner, type ScanResult } from './cmd-parser.js';
 import {
   GMCH_GMS_MASK_GEN8,
-  GVT_GTT_ENTRY_SIZE,
-  GVT_GTT_START_OFFSET,
-  GVT_MMIO_SIZE,
   OPREGION_BAR0_WINDOW,
   OPREGION_SIZE,
   PCI_ASLS,
@@ -102,11 +97,6 @@ export const GVTG_CURSOR_REGION_INDEX = 12;
 export const GVTG_REGION_SUBTYPE_FRAME = 0x1000;
 export const GVTG_REGION_SUBTYPE_CURSOR = 0x1001;
 const INTEL_VENDOR_REGION_TYPE = (VFIO_REGION_TYPE_PCI_VENDOR_TYPE | 0x8086) >>> 0;
-
-/** The little-endian dword at `at` of an access's bytes. */
-function le32(b: Uint8Array, at: number): number {
-  return (b[at] | (b[at + 1] << 8) | (b[at + 2] << 16) | (b[at + 3] << 24)) >>> 0;
-}
 
 export interface VgpuOptions {
   readonly uuid: string;
@@ -206,7 +196,9 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
   private readonly scheduler: TimeSliceScheduler;
   private swsci = 0;
   private logger: Logger | undefined;
-  private readonly scratch = new DataView(new ArrayBuffer(8));
+  /** BAR0's and BAR2's trapped accesses (bar-access.ts). */
+  private readonly bar0: Bar0Access;
+  private readonly aperture: ApertureSlice;
 
   constructor(opts: VgpuOptions) {
     const { host, resources, type, uuid } = opts;
@@ -215,17 +207,17 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     const frame = opts.allocateMemory(FRAME_REGION_SIZE, `${uuid} frame`);
     const cursor = opts.allocateMemory(CURSOR_REGION_SIZE, `${uuid} cursor`);
     const opregion = buildVirtualOpRegion();
-    // Handlers are bound after super(); they reach `self` through this box.
-    const box: { self?: GvtgVgpu } = {};
+    // Handlers are bound after super(); they reach their parts through this box.
+    const box: { self?: GvtgVgpu; bar0?: Bar0Access; aperture?: ApertureSlice } = {};
     const bar0: RegionHandler = {
-      read: (offset, dst) => box.self!.readBar0(offset, dst),
-      write: (offset, src) => box.self!.writeBar0(offset, src),
-      readValue: (offset, size) => box.self!.readBar0Value(offset, size),
-      writeValue: (offset, size, value) => box.self!.writeBar0Value(offset, size, value),
+      read: (offset, dst) => box.bar0!.read(offset, dst),
+      write: (offset, src) => box.bar0!.write(offset, src),
+      readValue: (offset, size) => box.bar0!.readValue(offset, size),
+      writeValue: (offset, size, value) => box.bar0!.writeValue(offset, size, value),
     };
     const bar2: RegionHandler = {
-      read: (offset, dst) => box.self!.apertureAccess(offset, dst, false),
-      write: (offset, src) => box.self!.apertureAccess(offset, src, true),
+      read: (offset, dst) => box.aperture!.read(offset, dst),
+      write: (offset, src) => box.aperture!.write(offset, src),
     };
     const edidBox: { region?: EdidRegion } = {};
     const bars: Partial<Record<0 | 2, BarBacking>> = {
@@ -323,6 +315,10 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     };
     this.irq = new VgpuInterrupts(this.regs, () => this.deliverMsi());
     this.ggtt = new GgttShadow(host, resources, uuid);
+    this.bar0 = new Bar0Access(this.name, this.regs, this.ggtt, opregion, () => this.logger);
+    this.aperture = new ApertureSlice(this.name, resources);
+    box.bar0 = this.bar0;
+    box.aperture = this.aperture;
     this.gm = new GmAccess(host, this.ggtt);
     this.scanner = new CommandScanner(this.gm, (offset) => opts.mmio.table.commandAccess(offset));
     this.submission = new VgpuSubmission({
@@ -359,135 +355,30 @@ export class GvtgVgpu extends PciDeviceModel implements SchedulableVgpu {
     return this.type.weight;
   }
 
-  // ---- BAR0: registers and GGTT ------------------------------------------------------------------
+  // ---- BAR0 and BAR2 (bar-access.ts) --------------------------------------------------------------
 
-  /** Split an access the way kvmgt's read/write loop does: 8 bytes only inside the GGTT window. */
-  private piece(offset: number, remaining: number): number {
-    if (remaining >= 8 && offset % 8 === 0 && offset >= GVT_GTT_START_OFFSET) return 8;
-    if (remaining >= 4 && offset % 4 === 0) return 4;
-    if (remaining >= 2 && offset % 2 === 0) return 2;
-    return 1;
-  }
-
+  /** A BAR0 read as the core makes it: registers, GGTT window, OpRegion window. */
   readBar0(offset: number, dst: Uint8Array): void {
-    // The hot path: one aligned dword, a register or half a PTE (no views made).
-    if (dst.length === 4 && (offset & 3) === 0) {
-      if (offset < GVT_MMIO_SIZE) this.regs.read(offset, dst);
-      else if (offset >= GVT_GTT_START_OFFSET) this.readGgtt(offset, dst);
-      else this.readBar0Pieces(offset, dst);
-      return;
-    }
-    this.readBar0Pieces(offset, dst);
+    this.bar0.read(offset, dst);
   }
 
-  /**
-   * readBar0() of 1, 2 or 4 bytes as their value (the guest's trapped MMIO read): an aligned
-   * register dword straight from the vreg, anything else through readBar0().
-   */
+  /** readBar0() of 1, 2 or 4 bytes as their value (the guest's trapped MMIO read). */
   readBar0Value(offset: number, size: ValueSize): number {
-    if (size === 4 && (offset & 3) === 0 && offset < GVT_MMIO_SIZE) return this.regs.readDword(offset);
-    const s = takeValueBytes();
-    this.readBar0(offset, s.of(size));
-    giveValueBytes(s);
-    return s.get(size);
+    return this.bar0.readValue(offset, size);
   }
 
   /** writeBar0() of the low `size` bytes of `value`, readBar0Value()'s twin. */
   writeBar0Value(offset: number, size: ValueSize, value: number): void {
-    if (size === 4 && (offset & 3) === 0 && offset < GVT_MMIO_SIZE) {
-      this.regs.writeDword(offset, value >>> 0);
-      return;
-    }
-    const s = takeValueBytes();
-    this.writeBar0(offset, s.set(size, value));
-    giveValueBytes(s);
-  }
-
-  private readBar0Pieces(offset: number, dst: Uint8Array): void {
-    for (let pos = 0; pos < dst.length; ) {
-      const at = offset + pos;
-      const n = this.piece(at, dst.length - pos);
-      const part = dst.subarray(pos, pos + n);
-      if (at < GVT_MMIO_SIZE) this.regs.read(at, part);
-      else if (at >= GVT_GTT_START_OFFSET) this.readGgtt(at, part);
-      else if (at >= OPREGION_BAR0_WINDOW && at + n <= OPREGION_BAR0_WINDOW + OPREGION_SIZE)
-        part.set(this.opregion.subarray(at - OPREGION_BAR0_WINDOW, at - OPREGION_BAR0_WINDOW + n));
-      else part.fill(0);
-      pos += n;
-    }
+    this.bar0.writeValue(offset, size, value);
   }
 
   writeBar0(offset: number, src: Uint8Array): void {
-    // The hot path: one 8-byte PTE write.
-    if (src.length === GVT_GTT_ENTRY_SIZE && offset >= GVT_GTT_START_OFFSET && offset % 8 === 0) {
-      this.ggtt.writeEntry((offset - GVT_GTT_START_OFFSET) / 8, le32(src, 0) + le32(src, 4) * 2 ** 32);
-      return;
-    }
-    // One aligned dword: a register, or half a PTE as a 32-bit guest writes it.
-    if (src.length === 4 && (offset & 3) === 0) {
-      if (offset < GVT_MMIO_SIZE) this.regs.write(offset, src);
-      else if (offset >= GVT_GTT_START_OFFSET) {
-        this.ggtt.writeHalf(
-          Math.floor((offset - GVT_GTT_START_OFFSET) / 8),
-          (offset & 4) !== 0,
-          le32(src, 0),
-        );
-      }
-      // 2..8 MiB decodes nothing: writes are dropped.
-      return;
-    }
-    for (let pos = 0; pos < src.length; ) {
-      const at = offset + pos;
-      const n = this.piece(at, src.length - pos);
-      const part = src.subarray(pos, pos + n);
-      if (at < GVT_MMIO_SIZE) this.regs.write(at, part);
-      else if (at >= GVT_GTT_START_OFFSET) this.writeGgtt(at, part);
-      // 2..8 MiB decodes nothing: writes are dropped.
-      pos += n;
-    }
+    this.bar0.write(offset, src);
   }
-
-  private readGgtt(at: number, dst: Uint8Array): void {
-    const page = Math.floor((at - GVT_GTT_START_OFFSET) / 8);
-    const entry = this.ggtt.readEntry(page);
-    this.scratch.setUint32(0, entry % 2 ** 32, true);
-    this.scratch.setUint32(4, Math.floor(entry / 2 ** 32), true);
-    const from = at % 8;
-    for (let i = 0; i < dst.length; i++) dst[i] = this.scratch.getUint8(from + i);
-  }
-
-  private writeGgtt(at: number, src: Uint8Array): void {
-    const page = Math.floor((at - GVT_GTT_START_OFFSET) / 8);
-    if (src.length === 8) this.ggtt.writeEntry(page, le32(src, 0) + le32(src, 4) * 2 ** 32);
-    else if (src.length === 4) this.ggtt.writeHalf(page, at % 8 === 4, le32(src, 0));
-    else
-      this.logger?.warn(
-        `${this.name}: a ${src.length}-byte write into the GGTT at 0x${at.toString(16)} was dropped (PTEs take 4- or 8-byte writes).`,
-      );
-  }
-
-  // ---- BAR2: the aperture ------------------------------------------------------------------------
 
   /** A trapped aperture access: only the vGPU's own slice answers (kvmgt's intel_vgpu_aperture_rw). */
   apertureAccess(offset: number, data: Uint8Array, write: boolean): void {
-    const { base, size } = this.resources.low;
-    if (offset < base || offset + data.length > base + size) {
-      throw new VfioError(
-        'EINVAL',
-        `the aperture access of ${data.length} bytes is outside this vGPU's slice 0x${base.toString(16)}-0x${(base + size - 1).toString(16)}.`,
-        {
-          device: this.name,
-          region: 2,
-          offset,
-          hint: 'Access only the sparse-mmap area REGION_INFO lists for BAR2 (the mappable GM base and size in PVINFO).',
-        },
-      );
-    }
-    const bytes = this.resources.aperture.bytes;
-    if (write) {
-      bytes.set(data, offset);
-      this.resources.aperturePages.written(offset, data.length);
-    } else data.set(bytes.subarray(offset, offset + data.length));
+    this.aperture.access(offset, data, write);
   }
 
   /** A user maps the aperture slice or a display region: its pages may hold data from now on. */
