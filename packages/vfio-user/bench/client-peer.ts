@@ -41,6 +41,7 @@ const one = () => {
  */
 const clockNs = native().clockNs;
 const clock = new Float64Array(1);
+const starts = new Float64Array(Math.max(requests, warmup));
 const timed = (n: number, into: Float64Array) => {
   for (let i = 0; i < n; i++) {
     clockNs(clock);
@@ -48,6 +49,7 @@ const timed = (n: number, into: Float64Array) => {
     one();
     clockNs(clock);
     into[i] = clock[0] - t0;
+    starts[i] = t0;
   }
 };
 // GC entries reach the observer from the event loop, which the synchronous loops never yield
@@ -72,6 +74,15 @@ timed(requests, times);
 const usage1 = process.resourceUsage();
 await settle();
 const after = readGc();
+// VFIOKIT_BENCH_SLOW_NS, as ping.c's: the start (CLOCK_MONOTONIC) and length of each timed
+// request slower than that many ns go to stderr, to lay beside a trace of the same clock
+// (perf record -k CLOCK_MONOTONIC). Written before the times are sorted, after GC is read (the lines allocate).
+const slowNs = Number(process.env.VFIOKIT_BENCH_SLOW_NS ?? 0);
+if (slowNs > 0) {
+  const lines = [`timed ${starts[0]} ${starts[requests - 1] + times[requests - 1]}`];
+  for (let i = 0; i < requests; i++) if (times[i] > slowNs) lines.push(`slow ${i} ${starts[i]} ${times[i]}`);
+  process.stderr.write(`${lines.join('\n')}\n`);
+}
 if (vendor !== 0x1af4) throw new Error('the config read did not return vendor 0x1af4');
 if (writes > 0) {
   if (dev.readValue(0, ((writes - 1) * 4) % 4096, 4) !== writes - 1)
