@@ -18,6 +18,11 @@
  * placements and the order of the runs; the reported ratio is the median over rounds. Garbage
  * collection in the TypeScript process is reported per 100,000 requests.
  *
+ * The floor runs twice in each round: the second run ("floor again", not a target) divided by
+ * the first is what the same C programs measure against themselves, the noise every target's
+ * ratio carries on this machine at this load (floorNoise in the report, with each round's
+ * ratio). A target missed by less than that spread is not shown to be the TypeScript side's.
+ *
  * Every run warms up first with VFIOKIT_BENCH_WARMUP requests (or batches) of the measured kind,
  * timed but left out of the figures by both clients, so that the TypeScript side has
  * compiled its whole path before timing starts (a batch warm-up of a tenth of the batches left
@@ -143,7 +148,8 @@ interface GcDelta {
   /** The longest single GC pause of the run: beside the worst request, it says whether GC made it. */
   gcLongestMs: number;
 }
-type Role = 'floor' | 'server' | 'client';
+/** `again`: the floor once more, the same programs, to show the floor's own spread. */
+type Role = 'floor' | 'server' | 'client' | 'again';
 /** A single 4-byte read per request, or a REGION_WRITE_MULTI batch and the read. */
 type Shape = 'read' | 'batch';
 type Kind = `${Role} ${Shape}`;
@@ -164,7 +170,7 @@ const tsClient = (shape: Shape) => [
 
 async function run(kind: Kind, p: Placement): Promise<Run> {
   const [role, shape] = kind.split(' ') as [Role, Shape];
-  if (role === 'floor')
+  if (role === 'floor' || role === 'again')
     return {
       ...(await runClient(ping, cArgs(cSock, shape), p)),
       gcMs: 0,
@@ -187,7 +193,7 @@ async function run(kind: Kind, p: Placement): Promise<Run> {
 
 const load = { start: loadavg().map((x) => Math.round(x * 100) / 100), end: [] as number[] };
 const rounds: { round: number; placement: Placement; kind: Kind; run: Run }[] = [];
-const roles: Role[] = ['floor', 'server', 'client'];
+const roles: Role[] = ['floor', 'server', 'client', 'again'];
 const shapes: Shape[] = ['read', 'batch'];
 const kinds: Kind[] = shapes.flatMap((s) => roles.map((r): Kind => `${r} ${s}`));
 for (let r = 0; r < ROUNDS; r++) {
@@ -221,6 +227,7 @@ const ROLE_NAMES: Record<Role, string> = {
   floor: 'floor: C ping client to C ping device',
   server: 'server: C ping client to the TypeScript server',
   client: 'client: VfioUserClientDevice to the C ping device',
+  again: 'floor again: C ping client to C ping device, a second run',
 };
 const SHAPE_NAMES: Record<Shape, string> = {
   read: '4-byte REGION_READ',
@@ -242,6 +249,8 @@ const gc: Record<
     worstRequestMs: number;
   }
 > = {};
+/** The floor against itself, by placement and shape: the ratios' noise. */
+const floorNoise: Record<string, { medianRatio: number; p99Ratio: number; p99RatioByRound: number[] }> = {};
 for (const p of placements) {
   for (const kind of kinds) {
     const runs = runsOf(p, kind).map((x) => x.run);
@@ -257,6 +266,18 @@ for (const p of placements) {
       samples: runs.reduce((n, x) => n + x.requests, 0),
     });
     if (kind.startsWith('floor')) continue;
+    if (kind.startsWith('again')) {
+      const floorRuns = runsOf(p, floorOf(kind));
+      floorNoise[`${kind.split(' ')[1]} (${p})`] = {
+        medianRatio: Math.round(ratio(p, kind, 'medianNs') * 1000) / 1000,
+        p99Ratio: Math.round(ratio(p, kind, 'p99Ns') * 1000) / 1000,
+        p99RatioByRound: runsOf(p, kind).map(
+          (x) =>
+            Math.round((x.run.p99Ns / floorRuns.find((f) => f.round === x.round)!.run.p99Ns) * 1000) / 1000,
+        ),
+      };
+      continue;
+    }
     const per100k = (f: (x: Run) => number) =>
       Math.round(
         (runs.reduce((n, x) => n + f(x), 0) / runs.reduce((n, x) => n + x.requests, 0)) * 1e5 * 1000,
@@ -305,6 +326,10 @@ for (const f of figures.values())
   process.stderr.write(
     `${f.name}: median ${us(f.p50Ns)} us, p99 ${us(f.p99Ns)} us, worst ${us(f.worstNs!)} us\n`,
   );
+for (const [name, n] of Object.entries(floorNoise))
+  process.stderr.write(
+    `floor again / floor, ${name}: median ${n.medianRatio}, p99 ${n.p99Ratio} (rounds: ${n.p99RatioByRound.join(', ')})\n`,
+  );
 report(join(here, '..'), 'tail', figures, targets, {
   requests: REQUESTS,
   warmup: WARMUP,
@@ -312,6 +337,7 @@ report(join(here, '..'), 'tail', figures, targets, {
   cpus: allCpus,
   loadAverage: load,
   gc,
+  floorNoise,
   runs: rounds.map((x) => ({ round: x.round, placement: x.placement, kind: x.kind, ...x.run })),
 });
 // The C device and the server's IPC channel keep the loop alive: end the run here.
