@@ -3,8 +3,16 @@
  * a vfio-pci function is reset at first open and last close, and its config header saved at open
  * and restored at close (vfio_pci_core_enable / vfio_pci_core_disable); an mdev instance only
  * loses its interrupt triggers at close (mtty.c mtty_close, kvmgt.c intel_vgpu_close_device).
+ * The migration state is the device's, seen by each of its files in turn.
  */
 import { describe, expect, it } from 'vitest';
+import {
+  ERRNO,
+  encodeDeviceFeature,
+  VFIO_DEVICE_FEATURE,
+  VFIO_DEVICE_FEATURE_GET,
+  VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE,
+} from '../src/abi.js';
 import { DeviceFile, type IrqTrigger } from '../src/host.js';
 import {
   type DeviceDriver,
@@ -244,7 +252,7 @@ describe("an mdev instance (the default driver, 'mdev')", () => {
 });
 
 /** A device whose saving stream hands out its state, a count that each new stream starts from. */
-function migratingModel(name: string, driver: DeviceDriver | undefined): PciDeviceModel {
+function migratingModel(name: string, driver: DeviceDriver | undefined, resettable = true): PciDeviceModel {
   let streams = 0;
   const migration: MigrationOps = {
     caps: { stopCopy: true, p2p: false, preCopy: false },
@@ -264,7 +272,7 @@ function migratingModel(name: string, driver: DeviceDriver | undefined): PciDevi
   return new PciDeviceModel({
     name,
     config: testConfigSpace(name, [{ index: 0, kind: 'mem32', size: 0x1000 }]),
-    resettable: true,
+    resettable,
     ...(driver === undefined ? {} : { driver }),
     migration,
   });
@@ -299,6 +307,80 @@ describe('a migration data stream at close', () => {
     const second = new DeviceFile(model, fakeHost());
     second.open();
     expect(second.migrationState).toBe(MigState.RUNNING);
+    second.close();
+  });
+});
+
+/** MIG_DEVICE_STATE GET as a raw ioctl: the return value and the state it reports. */
+function getStateIoctl(file: DeviceFile): { ret: number; state: number } {
+  const arg = encodeDeviceFeature({
+    argsz: 16,
+    flags: VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE | VFIO_DEVICE_FEATURE_GET,
+    data: new Uint8Array(8),
+  });
+  const { ret, out } = file.ioctl(VFIO_DEVICE_FEATURE, arg);
+  return { ret, state: new DataView(out.buffer, out.byteOffset).getUint32(8, true) };
+}
+
+describe('one migration state per device, whichever file opens it', () => {
+  it("an mdev's next device file finds the state the last one left, with none of its stream (mtty keeps mdev_state->state)", () => {
+    const model = migratingModel('mdev-next', undefined);
+    const first = new DeviceFile(model, fakeHost());
+    first.open();
+    expect(first.setMigrationState(MigState.STOP_COPY)).toBeGreaterThanOrEqual(0);
+    first.close();
+    const next = new DeviceFile(model, fakeHost());
+    next.open();
+    expect(next.migrationState).toBe(MigState.STOP_COPY);
+    expect(getStateIoctl(next)).toEqual({ ret: 0, state: MigState.STOP_COPY });
+    expect(() => next.migrationRead(64)).toThrow(
+      /EBADF: device mdev-next.*no migration data stream is open to read in state STOP_COPY/,
+    );
+    // out and back in: the next stream is its own
+    next.setMigrationState(MigState.STOP);
+    expect(next.setMigrationState(MigState.STOP_COPY)).toBeGreaterThanOrEqual(0);
+    expect(Array.from(next.migrationRead(64))).toEqual([2, 0xaa]);
+    // the reset is what runs it again (mtty_reset's deferred reset)
+    next.reset();
+    expect(next.migrationState).toBe(MigState.RUNNING);
+    next.close();
+  });
+
+  it('a vfio-pci function runs again at open even without a reset (mlx5vf_pci_open_device sets RUNNING)', () => {
+    const model = migratingModel('pf-noreset', 'vfio-pci', false);
+    const file = new DeviceFile(model, fakeHost());
+    file.open();
+    file.setMigrationState(MigState.STOP_COPY);
+    file.close();
+    file.open();
+    expect(file.migrationState).toBe(MigState.RUNNING);
+    expect(() => file.migrationRead(64)).toThrow(/EINVAL: device pf-noreset.*in state RUNNING/);
+    // and the walk starts from RUNNING: a new stream of its own
+    expect(file.setMigrationState(MigState.STOP_COPY)).toBeGreaterThanOrEqual(0);
+    expect(Array.from(file.migrationRead(64))).toEqual([2, 0xaa]);
+    file.close();
+  });
+
+  it('a closed device file neither reads nor moves the state of the device another file has open', () => {
+    const model = migratingModel('mdev-shared', undefined);
+    const first = new DeviceFile(model, fakeHost());
+    first.open();
+    first.setMigrationState(MigState.STOP);
+    first.close();
+    const second = new DeviceFile(model, fakeHost());
+    second.open();
+    expect(second.setMigrationState(MigState.STOP_COPY)).toBeGreaterThanOrEqual(0);
+    expect(() => first.setMigrationState(MigState.RUNNING)).toThrow(
+      /EBADF: device mdev-shared: MIG_DEVICE_STATE SET on a device file that is not open/,
+    );
+    expect(() => first.migrationState).toThrow(/EBADF: device mdev-shared: MIG_DEVICE_STATE GET/);
+    expect(() => first.migrationRead(64)).toThrow(/EBADF: device mdev-shared: a read of migration data/);
+    expect(getStateIoctl(first).ret).toBe(-ERRNO.EBADF);
+    // the open file's state and stream are untouched
+    expect(second.migrationState).toBe(MigState.STOP_COPY);
+    expect(Array.from(second.migrationRead(64))).toEqual([1, 0xaa]);
+    // a second open while one stands is refused
+    expect(() => first.open()).toThrow(/EBUSY: device mdev-shared: the device is already open/);
     second.close();
   });
 });

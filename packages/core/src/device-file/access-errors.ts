@@ -19,6 +19,14 @@ export function notOpenError(device: string, what: AccessKind): VfioError {
   });
 }
 
+/** A migration operation on a device file that is not open (the state belongs to the device). */
+export function closedMigrationError(device: string, what: string): VfioError {
+  return new VfioError('EBADF', `${what} on a device file that is not open.`, {
+    device,
+    hint: 'Open the device file first; the device keeps its migration state while no file is open.',
+  });
+}
+
 export function alreadyOpenError(device: string): VfioError {
   return new VfioError('EBUSY', 'the device is already open.', {
     device,

@@ -36,6 +36,7 @@ import { MigrationController } from '../migration/controller.js';
 import {
   alreadyOpenError,
   asyncHandlerError,
+  closedMigrationError,
   fileAccessError,
   mmapAlignError,
   mmapOutsideError,
@@ -90,6 +91,25 @@ export function isDeviceOpen(device: VfioDevice): boolean {
   return openDevices.has(device);
 }
 
+/**
+ * Each migrating device's one controller, made when its first device file is and shared by every
+ * file of the device after: the migration state is the device's, as the kernel keeps it with the
+ * device (mtty's mdev_state->state, set RUNNING once, in mtty_init_dev; mlx5vf's
+ * mvdev->mig_state), so a file opened after another was closed in STOP_COPY finds STOP_COPY.
+ */
+const migrations = new WeakMap<VfioDevice, MigrationController>();
+
+function migrationOf(device: VfioDevice): MigrationController | undefined {
+  const ops = device.migration;
+  if (!ops) return undefined;
+  let m = migrations.get(device);
+  if (m === undefined) {
+    m = new MigrationController(device.name, ops);
+    migrations.set(device, m);
+  }
+  return m;
+}
+
 export class DeviceFile {
   readonly name: string;
   private readonly info: DeviceInfo;
@@ -130,7 +150,7 @@ export class DeviceFile {
     this.irqInfos = irqInfos;
     this.irqs = new IrqState(this.name, irqInfos);
     this.irqs.setChangeListener((index, count) => this.device.irqsChanged?.(index, count));
-    this.migration = device.migration ? new MigrationController(this.name, device.migration) : undefined;
+    this.migration = migrationOf(device);
     // Open and close as the kernel driver the device stands for (see DeviceDriver): vfio-pci
     // resets a function at first open and last close; an mdev parent only drops its interrupt
     // triggers at close (mtty.c mtty_close, kvmgt.c intel_vgpu_close_device).
@@ -157,6 +177,12 @@ export class DeviceFile {
 
   // ---- lifecycle ---------------------------------------------------------------------------
 
+  /**
+   * Open the file. A device is open through one file at a time (EBUSY for a second): the kernel's
+   * cdev path refuses a second open of an open device (vfio_df_open: open_count != 0 without a
+   * group, EINVAL), and a group's second fd would share the first one's device and its migration
+   * state, which is what the next file here finds.
+   */
   open(): void {
     if (this.isOpen || openDevices.has(this.device)) throw alreadyOpenError(this.name);
     const ctx: DeviceContext = {
@@ -177,7 +203,13 @@ export class DeviceFile {
     } catch (err) {
       throw toVfioError(err, { device: this.name });
     }
-    this.lifecycle?.enable();
+    if (this.lifecycle) {
+      this.lifecycle.enable();
+      // A vfio-pci variant driver runs again at open, its reset or not: mlx5vf_pci_open_device
+      // and hisi_acc_vfio_pci_open_device set RUNNING after vfio_pci_core_enable. An mdev keeps
+      // the state its last user left (mtty has no open_device; only its reset says RUNNING).
+      this.migration?.reset();
+    }
     this.isOpen = true;
     this.table.setOpen(true);
     this.setPortLimits();
@@ -192,7 +224,7 @@ export class DeviceFile {
     openDevices.delete(this.device);
     this.irqs.disableAll();
     this.dataFd = -1;
-    this.migration?.closeStream();
+    this.migration?.closeStream(this);
     this.lifecycle?.disable();
     try {
       this.device.close();
@@ -463,13 +495,14 @@ export class DeviceFile {
     );
   }
 
+  /** MIG_DEVICE_STATE GET: the device's state (kept across its files). */
   get migrationState(): MigState {
-    return needMigration(this.scope).state;
+    return this.openMigration('MIG_DEVICE_STATE GET').state;
   }
 
   /** MIG_DEVICE_STATE SET: returns the data fd number when the transition opened a stream, else -1. */
   setMigrationState(target: MigState): number {
-    const stream = needMigration(this.scope).setState(target);
+    const stream = this.openMigration('MIG_DEVICE_STATE SET').setState(target, this);
     if (stream) this.dataFd = this.nextDataFd++;
     else if (!STREAM_STATES.has(target)) this.dataFd = -1;
     return stream ? this.dataFd : -1;
@@ -477,17 +510,39 @@ export class DeviceFile {
 
   /** read() on the migration data fd. */
   migrationRead(max: number): Uint8Array {
-    return needMigration(this.scope).read(max);
+    return this.openMigration('a read of migration data').read(max);
   }
 
   /** write() on the migration data fd. */
   migrationWrite(chunk: Uint8Array): void {
-    needMigration(this.scope).write(chunk);
+    this.openMigration('a write of migration data').write(chunk);
   }
 
   /** VFIO_MIG_GET_PRECOPY_INFO on the data fd. */
   precopyInfo(): PrecopyInfo {
-    return needMigration(this.scope).precopyInfo();
+    return this.openMigration('VFIO_MIG_GET_PRECOPY_INFO').precopyInfo();
+  }
+
+  /**
+   * The device's migration back to RUNNING without the device's reset, its stream dropped: what
+   * libvfio-user does when its client goes away (do_device_reset at VFU_RESET_LOST_CONN sets
+   * RUNNING after the reset callback, whether the device has one or not). ENOTTY for a device
+   * that does not migrate.
+   */
+  migrationToRunning(): void {
+    needMigration(this.scope).reset();
+    this.dataFd = -1;
+  }
+
+  /**
+   * The migration controller for an operation of this file: ENOTTY for a device that does not
+   * migrate, EBADF on a file that is not open (the state is the device's now, and a closed file
+   * must not move it under the file that has the device open).
+   */
+  private openMigration(what: string): MigrationController {
+    const m = needMigration(this.scope);
+    if (!this.isOpen) throw closedMigrationError(this.name, what);
+    return m;
   }
 
   // ---- raw ioctls --------------------------------------------------------------------------

@@ -96,11 +96,11 @@ export function ioctlFeature(f: IoctlScope, out: Uint8Array): number {
       return 0;
     }
     case VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE: {
-      const m = needMigration(f);
+      needMigration(f);
       if (!check(VFIO_DEVICE_FEATURE_GET | VFIO_DEVICE_FEATURE_SET, vfio_device_feature_mig_state.size))
         return 0;
       if (getSet === VFIO_DEVICE_FEATURE_GET) {
-        data.set(encodeMigState(m.state, -1));
+        data.set(encodeMigState(f.file.migrationState, -1));
         return 0;
       }
       const req = decodeMigState(data);

@@ -202,6 +202,23 @@ describe('MigrationController.closeStream (the device file was closed)', () => {
     expect(Array.from(mig.read(10))).toEqual([2, 3]);
   });
 
+  it('ends only the stream of the owner named: closing another file leaves it open', () => {
+    const dev = fakeDevice({ data: [Uint8Array.of(1), Uint8Array.of(2)] });
+    const mig = new MigrationController('vgpu0', dev.ops);
+    const owner = {};
+    mig.setState(MigState.STOP_COPY, owner);
+    mig.closeStream({});
+    expect(Array.from(mig.read(10))).toEqual([1]);
+    mig.closeStream(owner);
+    expect(codeOf(() => mig.read(10))).toBe('EBADF');
+    // out and back in for another owner: the new stream is that one's only
+    mig.setState(MigState.STOP);
+    const next = {};
+    mig.setState(MigState.STOP_COPY, next);
+    mig.closeStream(owner);
+    expect(Array.from(mig.read(10))).toEqual([2]);
+  });
+
   it('refuses writes to a closed resuming stream with EBADF and passes nothing to the device', () => {
     const dev = fakeDevice();
     const mig = new MigrationController('vgpu0', dev.ops);

@@ -3,6 +3,10 @@
  * loop a kernel driver runs around vfio_mig_get_next_state()), and the data stream the kernel
  * hands out as the migration data fd, with the checks the kernel drivers apply to it.
  *
+ * There is one per device, not per open file: the kernel keeps the state with the device
+ * (mtty's mdev_state->state, mlx5vf's mvdev->mig_state), and every file of the device sees it.
+ * The stream remembers which file opened it, so that closing that file ends it.
+ *
  * Choices, where the kernel leaves them to the driver:
  * - A failing arc leaves the device in ERROR (the header allows ERROR or the old state; we always
  *   choose ERROR) and drops the stream; only reset() leaves ERROR.
@@ -34,6 +38,8 @@ function closesStream(state: MigState): boolean {
 export class MigrationController {
   #state: MigState = MigState.RUNNING;
   #stream: MigrationStream | undefined;
+  /** Whoever opened the stream (a device file), given to setState(); closeStream() asks for it. */
+  #owner: object | undefined;
 
   constructor(
     readonly device: string,
@@ -54,9 +60,10 @@ export class MigrationController {
    * VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE SET: walk the kernel's arcs to `target`. Returns the
    * stream opened by the transition (the new data fd), or undefined when none was opened.
    * Throws EINVAL for a target that cannot be reached (state unchanged); a failing arc leaves
-   * the device in ERROR and throws its error.
+   * the device in ERROR and throws its error. `owner` (the device file asking) owns a stream the
+   * walk opens: closeStream(owner) ends it.
    */
-  setState(target: MigState): MigrationStream | undefined {
+  setState(target: MigState, owner?: object): MigrationStream | undefined {
     const from = this.#state;
     if (from === MigState.ERROR) {
       throw new VfioError(
@@ -103,36 +110,48 @@ export class MigrationController {
             },
           );
         }
-        this.#stream = result;
+        this.#setStream(result, owner);
         opened = result;
       } else if (result !== undefined && result !== null && isSavingState(to)) {
         // Moving within the saving states may hand over a fresh stream; it replaces the old one.
-        this.#stream = result;
+        this.#setStream(result, owner);
         opened = result;
       }
       this.#state = to;
       if (closesStream(to)) {
-        this.#stream = undefined;
+        this.#setStream(undefined, undefined);
         opened = undefined;
       }
     }
     return opened;
   }
 
-  /** The reset path: back to RUNNING from any state, ERROR included; the stream is dropped. */
+  /**
+   * The reset path: back to RUNNING from any state, ERROR included; the stream is dropped. The
+   * device is not stepped through arcs: this follows a reset of the device (the deferred reset
+   * of mtty_state_mutex_unlock and mlx5vf_state_mutex_unlock), a vfio-pci driver's open
+   * (mlx5vf_pci_open_device sets RUNNING after vfio_pci_core_enable) or a vfio-user client's
+   * end (libvfio-user's do_device_reset at VFU_RESET_LOST_CONN).
+   */
   reset(): void {
     this.#state = MigState.RUNNING;
-    this.#stream = undefined;
+    this.#setStream(undefined, undefined);
   }
 
   /**
    * The device file that had the data fd was closed: the stream ends with it and the state stays
    * (mtty_close's mtty_disable_files, mlx5vf_disable_fds). The next user of the device gets no
    * bytes of this one's stream: it must leave the saving or resuming state and enter it again
-   * for a stream of its own.
+   * for a stream of its own. With `owner`, only a stream that owner opened ends; without, any.
    */
-  closeStream(): void {
-    this.#stream = undefined;
+  closeStream(owner?: object): void {
+    if (owner !== undefined && owner !== this.#owner) return;
+    this.#setStream(undefined, undefined);
+  }
+
+  #setStream(stream: MigrationStream | undefined, owner: object | undefined): void {
+    this.#stream = stream;
+    this.#owner = stream === undefined ? undefined : owner;
   }
 
   /** EBADF: in a saving or resuming state whose stream was closed with the device file. */
@@ -292,7 +311,7 @@ export class MigrationController {
 
   #fail(): void {
     this.#state = MigState.ERROR;
-    this.#stream = undefined;
+    this.#setStream(undefined, undefined);
   }
 
   #streamError(err: unknown, what: string): VfioError {
