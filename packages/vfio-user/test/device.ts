@@ -44,7 +44,8 @@ export class TestDevice extends PciDeviceModel {
   opens = 0;
   closes = 0;
 
-  constructor(name: string, host: PluginHost) {
+  /** `resettable: false` for a device that reports no VFIO_DEVICE_FLAGS_RESET. */
+  constructor(name: string, host: PluginHost, options: { resettable?: boolean } = {}) {
     const config = new ConfigSpace({
       name,
       identity: {
@@ -64,6 +65,7 @@ export class TestDevice extends PciDeviceModel {
       name,
       config,
       migration: testMigration(() => this!),
+      resettable: options.resettable ?? true,
       bars: {
         0: {
           memory,

@@ -4,13 +4,21 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createTestHost } from '@vfiokit/conformance';
-import { VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
+import { MigState, VFIO_PCI_MSI_IRQ_INDEX } from '@vfiokit/core';
+import { VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE } from '@vfiokit/core/abi';
 import { DeviceFile } from '@vfiokit/core/host';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectVfioUser } from '../src/client/client-device.js';
 import { silentLogger } from '../src/host.js';
-import { allocateMemfdMemory, openFdCount } from '../src/native/memory.js';
+import { allocateMemfdMemory, closeFds, openFdCount } from '../src/native/memory.js';
 import { decodeDeviceInfoReply, encodeDeviceInfoRequest } from '../src/protocol/device.js';
+import {
+  decodeDeviceFeatureReply,
+  decodeMigStateData,
+  encodeDeviceFeatureRequest,
+  encodeMigStateData,
+  featureFlags,
+} from '../src/protocol/feature.js';
 import { createPluginHostForServer } from '../src/server/plugin-host.js';
 import { serveDevice } from '../src/server/server.js';
 import { TestDevice } from './device.js';
@@ -119,6 +127,62 @@ describe('a client that dies mid-session', () => {
       next.close();
     } finally {
       child?.kill('SIGKILL');
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
+describe('a client that leaves the device stopped', () => {
+  it('leaves it RUNNING for the next one, reset or not (libvfio-user do_device_reset at VFU_RESET_LOST_CONN)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'vfio-user-mig-'));
+    const path = join(dir, 'dev.sock');
+    const infos: string[] = [];
+    const log = { ...silentLogger, info: (m: string) => void infos.push(m) };
+    const device = new TestDevice('stopped', createPluginHostForServer({ log: silentLogger }), {
+      resettable: false,
+    });
+    const server = await serveDevice({ socketPath: path, device, log });
+    /** MIG_DEVICE_STATE SET over the socket; the reply's errno (0 for success). */
+    const setState = async (client: RawClient, state: number) => {
+      const reply = await client.call(
+        encodeDeviceFeatureRequest(client.nextId(), {
+          flags: featureFlags(VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, { set: true }),
+          data: encodeMigStateData(state),
+        }),
+      );
+      closeFds(reply.fds);
+      return reply.header.errno;
+    };
+    /** MIG_DEVICE_STATE GET over the socket: the state the server reports. */
+    const getState = async (client: RawClient) => {
+      const reply = await client.call(
+        encodeDeviceFeatureRequest(client.nextId(), {
+          flags: featureFlags(VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE, { get: true }),
+          argsz: 16,
+          data: new Uint8Array(8),
+        }),
+      );
+      expect(reply.header.errno).toBe(0);
+      return decodeMigStateData(decodeDeviceFeatureReply(reply.payload).data).deviceState;
+    };
+    try {
+      const first = await RawClient.connect(path);
+      await first.handshake();
+      expect(await setState(first, MigState.STOP)).toBe(0);
+      expect(await setState(first, MigState.STOP_COPY)).toBe(0);
+      first.close();
+      await server.idle();
+      expect(device.resets).toBe(0);
+      const next = await RawClient.connect(path);
+      await next.handshake();
+      expect(await getState(next)).toBe(MigState.RUNNING);
+      expect(
+        infos.filter((m) => m.startsWith('session ended, migration state back to RUNNING: ')),
+      ).toHaveLength(1);
+      next.close();
+      await server.idle();
+    } finally {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
     }

@@ -291,6 +291,11 @@ export class Session {
    * The client is gone: fail the requests sent to it, reset the device (libvfio-user's
    * VFU_RESET_LOST_CONN), drop its DMA mappings (pins hear onUnmap first), close the device file
    * (which releases and closes every eventfd), and tell the server.
+   *
+   * The migration state goes back to RUNNING with the reset, or without one when the device has
+   * none: libvfio-user's do_device_reset calls the reset callback if there is one and, unless it
+   * failed, sets the migration state RUNNING. The next client finds the device running, not in
+   * the STOP or STOP_COPY the last one left (the state is the device's, kept across its files).
    */
   private end(reason: VfioError | undefined): void {
     if (this.ended) return;
@@ -311,13 +316,18 @@ export class Session {
       guard('counting accesses', () => {
         accesses = accessSummary(file);
       });
-      let reset = false;
+      let reset = '';
       if (file.deviceInfo().reset)
         guard('resetting the device', () => {
           file.reset();
-          reset = true;
+          reset = ', device reset';
         });
-      this.o.log.info(`session ended${reset ? ', device reset' : ''}: ${accesses}`);
+      else if (file.migrationCaps() !== 0)
+        guard('returning the migration state to RUNNING', () => {
+          file.migrationToRunning();
+          reset = ', migration state back to RUNNING';
+        });
+      this.o.log.info(`session ended${reset}: ${accesses}`);
       guard('unmapping DMA', () => this.dma.unmapAll());
       guard('closing the device', () => file.close());
     } else guard('unmapping DMA', () => this.dma.unmapAll());
