@@ -1,6 +1,10 @@
-import { runTargetConformance, selectChecks } from '@vfiokit/conformance';
+import { createTestHost, runTargetConformance, selectChecks } from '@vfiokit/conformance';
+import { MigState } from '@vfiokit/core';
+import { DeviceFile } from '@vfiokit/core/host';
+import { createMttyParent } from '@vfiokit/sample-mtty';
 import { describe, expect, it } from 'vitest';
 import { kernelTarget } from '../src/index.js';
+import { FakeKernel } from '../src/testing/fake-kernel.js';
 import { BDF, fakeHost, UUID } from './helpers.js';
 
 describe('the conformance suite on a kernel device', () => {
@@ -40,6 +44,27 @@ describe('the conformance suite on a kernel device', () => {
     // A function has no second instance: save/resume reuses it after a reset, or skips.
     const save = report.devices[0].results.find((r) => r.check === 'migration.save-resume');
     expect(save?.status).not.toBe('failed');
+    expect(k.openFds).toBe(0);
+  });
+
+  it('saves and resumes an mdev an earlier user left in STOP_COPY (its state outlives the file, as mtty keeps it)', async () => {
+    const parent = createMttyParent();
+    const device = parent.create('mtty-2', UUID).device;
+    const k = new FakeKernel();
+    k.addMdev({ uuid: UUID, group: 7, device });
+    k.createMdev = (type, uuid) => parent.create(type, uuid).device;
+    const earlier = new DeviceFile(device, createTestHost({ device: UUID }));
+    earlier.open();
+    earlier.setMigrationState(MigState.STOP_COPY);
+    earlier.close();
+    const report = await runTargetConformance(kernelTarget(UUID, { system: k }), {
+      seed: 3,
+      checks: ['migration.save-resume'],
+    });
+    expect(report.failures).toEqual([]);
+    const save = report.devices[0].results.find((r) => r.check === 'migration.save-resume');
+    expect(save?.status).toBe('passed');
+    expect(save?.notes.join()).toContain('the device was in STOP_COPY when the check began');
     expect(k.openFds).toBe(0);
   });
 

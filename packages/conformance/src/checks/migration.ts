@@ -284,6 +284,16 @@ export const migrationChecks: readonly ConformanceCheck[] = [
             if (!recover()) return;
           }
         }
+        // Leave the device running, as it was found: the state is the device's and outlives the
+        // file (mtty keeps mdev_state->state across close), so the next check would find it here.
+        const back = reach(MigState.RUNNING);
+        if (back.ret !== 0 || getState(file) !== MigState.RUNNING) {
+          ctx.fail({
+            problem: 'returning the device to RUNNING after the arcs failed',
+            expected: 'ret 0 and state RUNNING',
+            actual: `${back.why}, state ${stateName(getState(file))}`,
+          });
+        }
       } finally {
         if (model) file.close();
       }
@@ -315,6 +325,21 @@ export const migrationChecks: readonly ConformanceCheck[] = [
       src.write(PCI_INTERRUPT_LINE, new Uint8Array([0x5a]));
       const before = src.snapshot();
       let data: Uint8Array;
+      // The state is the device's: an earlier user may have left it stopped. Start from RUNNING,
+      // or a SET to the state it is already in would open no stream.
+      const start = getState(ctx.file);
+      if (start !== undefined && start !== MigState.RUNNING) {
+        ctx.note(`the device was in ${stateName(start)} when the check began; it was moved to RUNNING first`);
+        const s0 = setState(ctx.file, MigState.RUNNING);
+        if (s0.ret !== 0) {
+          ctx.fail({
+            problem: `${stateName(start)} → RUNNING on the source failed`,
+            expected: '0',
+            actual: s0.why,
+          });
+          return;
+        }
+      }
       const s1 = setState(ctx.file, MigState.STOP_COPY);
       if (s1.ret !== 0) {
         ctx.fail({ problem: 'RUNNING → STOP_COPY on the source failed', expected: '0', actual: s1.why });
