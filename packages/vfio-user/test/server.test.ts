@@ -22,17 +22,7 @@ import {
   VFIO_USER_DMA_WRITE,
   VFIO_USER_REGION_READ,
 } from '../src/protocol/constants.js';
-import {
-  decodeDeviceInfoReply,
-  decodeIrqInfoReply,
-  decodeRegionInfoReply,
-  decodeRegionIoFdsReply,
-  encodeDeviceInfoRequest,
-  encodeIrqInfoRequest,
-  encodeRegionInfoRequest,
-  encodeRegionIoFdsRequest,
-  encodeSetIrqsRequest,
-} from '../src/protocol/device.js';
+import { decodeDeviceInfoReply, encodeDeviceInfoRequest } from '../src/protocol/device.js';
 import {
   decodeDmaReadRequest,
   decodeDmaWriteRequest,
@@ -50,11 +40,18 @@ import {
 } from '../src/protocol/feature.js';
 import type { Frame } from '../src/protocol/framing.js';
 import { encodeEmptyRequest, isErrorReply } from '../src/protocol/header.js';
+import { decodeIrqInfoReply, encodeIrqInfoRequest, encodeSetIrqsRequest } from '../src/protocol/irqs.js';
 import {
   decodeRegionReadReply,
   encodeRegionReadRequest,
   encodeRegionWriteRequest,
 } from '../src/protocol/region.js';
+import {
+  decodeRegionInfoReply,
+  decodeRegionIoFdsReply,
+  encodeRegionInfoRequest,
+  encodeRegionIoFdsRequest,
+} from '../src/protocol/region-info.js';
 import { decodeVersion, encodeVersionRequest } from '../src/protocol/version.js';
 import { createPluginHostForServer } from '../src/server/plugin-host.js';
 import { serveDevice, type VfioUserServer } from '../src/server/server.js';

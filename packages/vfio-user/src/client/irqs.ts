@@ -15,7 +15,7 @@ import {
   VFIO_IRQ_INFO_NORESIZE,
 } from '@vfiokit/core/abi';
 import { Eventfd } from '../native/eventfd.js';
-import { decodeIrqInfoReply, encodeIrqInfoRequest, encodeSetIrqsRequest } from '../protocol/device.js';
+import { decodeIrqInfoReply, encodeIrqInfoRequest, encodeSetIrqsRequest } from '../protocol/irqs.js';
 import type { ClientLink } from './link.js';
 
 export class ClientIrqs {

@@ -49,7 +49,6 @@ import {
   VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
   VFIO_USER_WRITE_MULTI_HEADER_SIZE,
 } from '../protocol/constants.js';
-import { decodeRegionInfoReply, encodeRegionInfoRequest, type RegionInfoReply } from '../protocol/device.js';
 import type { Frame } from '../protocol/framing.js';
 import {
   decodeRegionWriteReply,
@@ -59,6 +58,11 @@ import {
   putWriteMultiEntry,
   putWriteMultiValue,
 } from '../protocol/region.js';
+import {
+  decodeRegionInfoReply,
+  encodeRegionInfoRequest,
+  type RegionInfoReply,
+} from '../protocol/region-info.js';
 import { putHeaderAt } from '../protocol/wire.js';
 import { type ClientLink, OUT_SIZE } from './link.js';
 

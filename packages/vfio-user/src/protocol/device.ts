@@ -2,8 +2,7 @@
  * Device queries of the spec's device section: DEVICE_GET_INFO and DEVICE_RESET here; the
  * region queries (DEVICE_GET_REGION_INFO with its capability chain, DEVICE_GET_REGION_IO_FDS)
  * in region-info.ts, the interrupt messages (DEVICE_GET_IRQ_INFO, DEVICE_SET_IRQS) in irqs.ts.
- * This module re-exports both, so `device.js` stays the one import for the device section. The
- * payloads are the linux/vfio.h structs (layouts from @vfiokit/core); argsz follows argsz.ts.
+ * The payloads are the linux/vfio.h structs (layouts from @vfiokit/core); argsz follows argsz.ts.
  */
 import { checkArgsz, encodeFourU32 } from './argsz.js';
 import {
@@ -71,6 +70,3 @@ export function decodeDeviceInfoReply(payload: Uint8Array): DeviceInfoReply {
 export function decodeResetRequest(payload: Uint8Array): void {
   expectSize(payload, 0, VFIO_USER_DEVICE_RESET, 'device_reset');
 }
-
-export * from './irqs.js';
-export * from './region-info.js';

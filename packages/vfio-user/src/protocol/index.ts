@@ -4,5 +4,7 @@ export * from './dma.js';
 export * from './feature.js';
 export * from './framing.js';
 export * from './header.js';
+export * from './irqs.js';
 export * from './region.js';
+export * from './region-info.js';
 export * from './version.js';

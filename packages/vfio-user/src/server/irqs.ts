@@ -14,13 +14,13 @@ import {
 import { type IrqTrigger, toVfioError } from '@vfiokit/core/host';
 import { Eventfd } from '../native/eventfd.js';
 import { closeFd, closeFds, dupFd } from '../native/memory.js';
+import { encodeEmptyReply, type MessageHeader } from '../protocol/header.js';
 import {
   decodeIrqInfoRequest,
   decodeSetIrqsRequest,
   encodeIrqInfoReply,
   type SetIrqsRequest,
-} from '../protocol/device.js';
-import { encodeEmptyReply, type MessageHeader } from '../protocol/header.js';
+} from '../protocol/irqs.js';
 import { ioctl, type Reply, type SessionContext } from './context.js';
 
 /** `count` eventfds from the message's fds, -1 where none came (all -1 de-assigns). */

@@ -25,11 +25,6 @@ import {
   VFIO_USER_WRITE_MULTI_ENTRY_SIZE,
   VFIO_USER_WRITE_MULTI_HEADER_SIZE,
 } from '../protocol/constants.js';
-import {
-  decodeRegionInfoRequest,
-  decodeRegionIoFdsRequest,
-  encodeRegionIoFdsReply,
-} from '../protocol/device.js';
 import { encodeErrorReply, type MessageHeader } from '../protocol/header.js';
 import {
   allocRegionReadReply,
@@ -39,6 +34,11 @@ import {
   putRegionReply,
   type RegionAccessSlot,
 } from '../protocol/region.js';
+import {
+  decodeRegionInfoRequest,
+  decodeRegionIoFdsRequest,
+  encodeRegionIoFdsReply,
+} from '../protocol/region-info.js';
 import { allocMessage, putHeaderAt } from '../protocol/wire.js';
 import { ioctl, PAGE, type Reply, type SessionContext } from './context.js';
 
