@@ -5,7 +5,7 @@
  */
 import { formatPciAddress, type PciAddress, type ProbedDevice } from '@vfiokit/core';
 import type { DeviceFile, IovaMap } from '@vfiokit/core/host';
-import type { AddressMap, RangeKind } from './address-map.js';
+import type { AddressMap, MappedRange, RangeKind } from './address-map.js';
 import type { HostBridge } from './host-bridge.js';
 import { type IgdAssignment, type IgdReport, LPC_SLOT } from './igd/assignment.js';
 import type { LpcBridge } from './igd/lpc-bridge.js';
@@ -74,6 +74,19 @@ export interface RangeReport {
   readonly owner: string;
   readonly reads: number;
   readonly writes: number;
+}
+
+/** One mapped range as the report shows it (its access counts taken now). */
+function rangeReport(space: RangeReport['space'], r: MappedRange): RangeReport {
+  return {
+    space,
+    start: r.start,
+    size: r.size,
+    kind: r.kind,
+    owner: r.owner,
+    reads: r.reads,
+    writes: r.writes,
+  };
 }
 
 export interface DeviceReport {
@@ -232,24 +245,8 @@ export function machineReport(m: ReportSources): MachineReport {
     );
   }
   const addressMap = [
-    ...m.memory.ranges().map((r) => ({
-      space: 'memory' as const,
-      start: r.start,
-      size: r.size,
-      kind: r.kind,
-      owner: r.owner,
-      reads: r.reads,
-      writes: r.writes,
-    })),
-    ...m.io.ranges().map((r) => ({
-      space: 'io' as const,
-      start: r.start,
-      size: r.size,
-      kind: r.kind,
-      owner: r.owner,
-      reads: r.reads,
-      writes: r.writes,
-    })),
+    ...m.memory.ranges().map((r) => rangeReport('memory', r)),
+    ...m.io.ranges().map((r) => rangeReport('io', r)),
   ];
   return {
     ramSize: m.ramSize,
