@@ -257,20 +257,32 @@ describe('ConfigSpace properties', () => {
       fc.property(writes, (ops) => {
         const cs = fullDevice();
         const probe = fullDevice();
-        // Learn each byte's kind of bits from the device itself: a bit that neither a 0 nor a 1
-        // write changes is read-only.
+        // Learn each byte's kind of bits from the device itself, with every bit set first (the
+        // device's own setRaw): a bit that stays set through a 0 and a 1 write is read-only, one
+        // that a 0 write keeps and a 1 write clears is RW1C, one that reads back what was written
+        // is writable.
         const ro = new Uint8Array(cs.size);
+        const rw1c = new Uint8Array(cs.size);
+        const writable = new Uint8Array(cs.size);
+        probe.setRaw(0, new Uint8Array(cs.size).fill(0xff));
         for (let off = 0; off < cs.size; off++) {
-          const before = probe.readU8(off);
           probe.writeU8(off, 0x00);
           const after0 = probe.readU8(off);
           probe.writeU8(off, 0xff);
           const after1 = probe.readU8(off);
-          ro[off] = ~((before ^ after0) | (before ^ after1) | (after0 ^ after1)) & 0xff;
+          ro[off] = after0 & after1;
+          rw1c[off] = after0 & ~after1 & 0xff;
+          writable[off] = ~after0 & after1 & 0xff;
         }
-        // the probe agrees with the header layout: ids and pointers read-only, the line writable
-        if (ro[PCI_VENDOR_ID] !== 0xff || ro[PCI_CAPABILITY_LIST] !== 0xff || ro[PCI_INTERRUPT_LINE] !== 0)
+        // the probe agrees with the header layout: ids and pointers read-only, the line writable,
+        // STATUS's error bits RW1C
+        if (
+          ro[PCI_VENDOR_ID] !== 0xff ||
+          ro[PCI_CAPABILITY_LIST] !== 0xff ||
+          writable[PCI_INTERRUPT_LINE] !== 0xff
+        )
           return false;
+        if ((rw1c[PCI_STATUS + 1] & (PCI_STATUS_DETECTED_PARITY >> 8)) === 0) return false;
         const initial = cs.snapshot();
         for (const { offset, bytes } of ops) {
           const len = Math.min(bytes.length, cs.size - offset);
@@ -279,6 +291,8 @@ describe('ConfigSpace properties', () => {
         const now = cs.raw;
         for (let off = 0; off < cs.size; off++) {
           if (((now[off] ^ initial[off]) & ro[off]) !== 0) return false;
+          // a write sets only writable bits (an RW1C bit it may only clear)
+          if ((now[off] & ~initial[off] & ~writable[off]) !== 0) return false;
         }
         return true;
       }),
