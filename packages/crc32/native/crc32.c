@@ -7,9 +7,14 @@
  * the copy stores the 16-byte blocks the fold has just loaded. Heads shorter than 64 bytes and
  * tails shorter than 16 go through a byte table. Without the instruction `accelerated` is false
  * and the TypeScript side uses node:zlib.
+ *
+ * Ahead: one background thread per checker computes the CRCs of ranges of one buffer, in the
+ * order they were submitted, while the JavaScript thread does something else (a migration
+ * stream's transport moves the run before); next() takes the oldest result, waiting for it.
  */
 #include <node_api.h>
 #include <stdint.h>
+#include <uv.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -325,6 +330,214 @@ static napi_value js_copy_crc32(napi_env env, napi_callback_info info) {
   return u32(env, crc32_copy(seed, src, dst, len));
 }
 
+/* ---- Ahead: CRCs of ranges of one buffer on a background thread ----------------------------- */
+
+/* Ranges submitted and not yet taken, at most (the TypeScript side says so before it gets here). */
+#define AHEAD_SLOTS 64
+/* The thread looks at `stop` between pieces this long, so close() waits for one piece at most. */
+#define AHEAD_PIECE (256 * 1024)
+
+typedef struct {
+  napi_ref memory_ref; /* keeps the buffer the thread reads alive while the checker is open */
+  const uint8_t *memory;
+  size_t memory_len;
+  uv_thread_t thread;
+  uv_mutex_t lock;
+  uv_cond_t work; /* the thread waits here for a range or for stop */
+  struct {
+    uint64_t job; /* which submitted range the slot holds (its position in the ring) */
+    size_t offset, length;
+    uint32_t crc;
+    int done;
+  } slot[AHEAD_SLOTS];
+  /* ring positions, counted up forever: taken <= started <= submitted <= taken + AHEAD_SLOTS;
+   * a range is started by the thread or, when the thread has not come to it yet, by next() */
+  uint64_t taken, started, submitted;
+  int stop; /* written under `lock`, read by the thread between pieces without it */
+  int open; /* the thread runs (cleared by close()) */
+} ahead_t;
+
+/* The CRC of one range, in pieces; gives up once `stop` is set (the result is then dropped). */
+static uint32_t ahead_range(ahead_t *a, size_t at, size_t left) {
+  uint32_t crc = 0;
+  while (left > 0 && !__atomic_load_n(&a->stop, __ATOMIC_RELAXED)) {
+    size_t n = left < AHEAD_PIECE ? left : AHEAD_PIECE;
+    crc = crc32_copy(crc, a->memory + at, NULL, n);
+    at += n;
+    left -= n;
+  }
+  return crc;
+}
+
+/* The CRC of range `job`, unless next() has computed it already (and perhaps taken it). */
+static void ahead_done(ahead_t *a, uint64_t job, uint32_t crc) {
+  if (a->slot[job % AHEAD_SLOTS].job != job || a->slot[job % AHEAD_SLOTS].done) return;
+  a->slot[job % AHEAD_SLOTS].crc = crc;
+  a->slot[job % AHEAD_SLOTS].done = 1;
+}
+
+static void ahead_main(void *arg) {
+  ahead_t *a = arg;
+  uv_mutex_lock(&a->lock);
+  for (;;) {
+    while (!a->stop && a->started == a->submitted) uv_cond_wait(&a->work, &a->lock);
+    if (a->stop) break;
+    uint64_t job = a->started++;
+    size_t at = a->slot[job % AHEAD_SLOTS].offset, length = a->slot[job % AHEAD_SLOTS].length;
+    uv_mutex_unlock(&a->lock);
+    /* SAFETY: submit() checked [at, at + length) lies in the buffer, which memory_ref keeps alive
+     * until close() has joined this thread; the owner does not change those bytes before next(). */
+    uint32_t crc = ahead_range(a, at, length);
+    uv_mutex_lock(&a->lock);
+    if (a->stop) break;
+    ahead_done(a, job, crc);
+  }
+  uv_mutex_unlock(&a->lock);
+}
+
+/* Stop the thread (dropping queued ranges), join it and let the buffer go. */
+static void ahead_close(napi_env env, ahead_t *a) {
+  if (!a->open) return;
+  uv_mutex_lock(&a->lock);
+  __atomic_store_n(&a->stop, 1, __ATOMIC_RELAXED);
+  uv_cond_signal(&a->work);
+  uv_mutex_unlock(&a->lock);
+  uv_thread_join(&a->thread);
+  a->open = 0;
+  uv_cond_destroy(&a->work);
+  uv_mutex_destroy(&a->lock);
+  napi_delete_reference(env, a->memory_ref);
+  a->memory_ref = NULL;
+  a->memory = NULL;
+}
+
+static void ahead_finalize(napi_env env, void *data, void *hint) {
+  ahead_close(env, data);
+  free(data);
+}
+
+static ahead_t *ahead_this(napi_env env, napi_callback_info info, size_t *argc, napi_value *argv) {
+  napi_value self;
+  void *a = NULL;
+  napi_get_cb_info(env, info, argc, argv, &self, NULL);
+  if (napi_unwrap(env, self, &a) != napi_ok || a == NULL) {
+    fail(env, "Ahead: not a checker object");
+    return NULL;
+  }
+  if (!((ahead_t *)a)->open) {
+    napi_throw_error(env, NULL, "Ahead: the checker is closed; make a new one");
+    return NULL;
+  }
+  return a;
+}
+
+/* new Ahead(memory: Uint8Array) */
+static napi_value js_ahead_new(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], self;
+  uint8_t *data;
+  size_t len;
+  napi_get_cb_info(env, info, &argc, argv, &self, NULL);
+  if (argc < 1 || !bytes_of(env, argv[0], &data, &len)) return fail(env, "new Ahead(memory): memory must be a Uint8Array");
+  ahead_t *a = calloc(1, sizeof *a);
+  if (a == NULL) {
+    napi_throw_error(env, NULL, "Ahead: out of memory");
+    return NULL;
+  }
+  a->memory = data;
+  a->memory_len = len;
+  if (uv_mutex_init(&a->lock) != 0) {
+    free(a);
+    napi_throw_error(env, NULL, "Ahead: uv_mutex_init failed");
+    return NULL;
+  }
+  uv_cond_init(&a->work);
+  napi_create_reference(env, argv[0], 1, &a->memory_ref);
+  if (uv_thread_create(&a->thread, ahead_main, a) != 0) {
+    napi_delete_reference(env, a->memory_ref);
+    uv_cond_destroy(&a->work);
+      uv_mutex_destroy(&a->lock);
+    free(a);
+    napi_throw_error(env, NULL, "Ahead: the checking thread could not be started");
+    return NULL;
+  }
+  a->open = 1;
+  if (napi_wrap(env, self, a, ahead_finalize, NULL, NULL) != napi_ok) {
+    ahead_close(env, a);
+    free(a);
+    napi_throw_error(env, NULL, "Ahead: napi_wrap failed");
+    return NULL;
+  }
+  return self;
+}
+
+/* submit(offset: number, length: number): void */
+static napi_value js_ahead_submit(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  int64_t offset, length;
+  ahead_t *a = ahead_this(env, info, &argc, argv);
+  if (a == NULL) return NULL;
+  if (argc < 2 || napi_get_value_int64(env, argv[0], &offset) != napi_ok ||
+      napi_get_value_int64(env, argv[1], &length) != napi_ok)
+    return fail(env, "Ahead.submit(offset, length): offset and length must be numbers");
+  if (offset < 0 || length < 0 || (uint64_t)offset > a->memory_len || (uint64_t)length > a->memory_len - (size_t)offset)
+    return fail(env, "Ahead.submit: the range does not lie in the memory");
+  uv_mutex_lock(&a->lock);
+  if (a->submitted - a->taken == AHEAD_SLOTS) {
+    uv_mutex_unlock(&a->lock);
+    return fail(env, "Ahead.submit: 64 ranges wait already; take one with next() first");
+  }
+  unsigned i = a->submitted % AHEAD_SLOTS;
+  a->slot[i].job = a->submitted++;
+  a->slot[i].offset = (size_t)offset;
+  a->slot[i].length = (size_t)length;
+  a->slot[i].done = 0;
+  uv_cond_signal(&a->work);
+  uv_mutex_unlock(&a->lock);
+  return NULL;
+}
+
+/* next(): number, the CRC32 of the oldest range not taken yet */
+static napi_value js_ahead_next(napi_env env, napi_callback_info info) {
+  size_t argc = 0;
+  ahead_t *a = ahead_this(env, info, &argc, NULL);
+  if (a == NULL) return NULL;
+  uv_mutex_lock(&a->lock);
+  if (a->taken == a->submitted) {
+    uv_mutex_unlock(&a->lock);
+    return fail(env, "Ahead.next: no range was submitted that was not taken already");
+  }
+  uint64_t want = a->taken;
+  unsigned i = want % AHEAD_SLOTS;
+  while (!a->slot[i].done) {
+    /* Not checked yet: rather than sleep until the thread has it (it may be busy with it, still
+     * waking, or waiting for a CPU another process holds), this thread checks the first range
+     * the thread has not come to, or, when it is at work on every one, the range wanted itself.
+     * So a checker is never much slower than checking inline. */
+    uint64_t job = a->started < a->submitted ? a->started++ : want;
+    size_t at = a->slot[job % AHEAD_SLOTS].offset, length = a->slot[job % AHEAD_SLOTS].length;
+    uv_mutex_unlock(&a->lock);
+    uint32_t crc = ahead_range(a, at, length);
+    uv_mutex_lock(&a->lock);
+    ahead_done(a, job, crc);
+  }
+  uint32_t crc = a->slot[i].crc;
+  a->taken++;
+  uv_mutex_unlock(&a->lock);
+  return u32(env, crc);
+}
+
+/* close(): void; again is nothing */
+static napi_value js_ahead_close(napi_env env, napi_callback_info info) {
+  napi_value self;
+  void *a = NULL;
+  napi_get_cb_info(env, info, NULL, NULL, &self, NULL);
+  if (napi_unwrap(env, self, &a) != napi_ok || a == NULL) return fail(env, "Ahead: not a checker object");
+  ahead_close(env, a);
+  return NULL;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   make_table();
   int accelerated = 0;
@@ -342,6 +555,14 @@ static napi_value init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "copyCrc32", fn);
   napi_get_boolean(env, accelerated, &flag);
   napi_set_named_property(env, exports, "accelerated", flag);
+  napi_property_descriptor methods[] = {
+      {"submit", NULL, js_ahead_submit, NULL, NULL, NULL, napi_default, NULL},
+      {"next", NULL, js_ahead_next, NULL, NULL, NULL, napi_default, NULL},
+      {"close", NULL, js_ahead_close, NULL, NULL, NULL, napi_default, NULL},
+  };
+  napi_value ahead;
+  napi_define_class(env, "Ahead", NAPI_AUTO_LENGTH, js_ahead_new, NULL, 3, methods, &ahead);
+  napi_set_named_property(env, exports, "Ahead", ahead);
 #ifdef HAVE_CLMUL_KERNEL
   napi_get_boolean(env, wide_ok, &flag);
 #else

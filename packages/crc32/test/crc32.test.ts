@@ -5,7 +5,15 @@ import { fileURLToPath } from 'node:url';
 import { crc32 as zlibCrc32 } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it, vi } from 'vitest';
-import { copyCrc32, crc32, crc32Implementation, zlibChecksum, zlibCopyChecksum } from '../src/index.js';
+import {
+  CRC32_AHEAD_SLOTS,
+  Crc32Ahead,
+  copyCrc32,
+  crc32,
+  crc32Implementation,
+  zlibChecksum,
+  zlibCopyChecksum,
+} from '../src/index.js';
 
 const packageDir = join(dirname(fileURLToPath(import.meta.url)), '..');
 const addonPath = join(packageDir, 'build/Release/vfiokit_crc32.node');
@@ -14,6 +22,9 @@ const addon = createRequire(import.meta.url)(addonPath) as {
   copyCrc32(t: Uint8Array, o: number, b: Uint8Array, seed: number): number;
   accelerated: boolean;
   wide: boolean;
+  Ahead: new (
+    memory: Uint8Array,
+  ) => { submit(offset: number, length: number): void; next(): number; close(): void };
 };
 
 /** Random bytes at a random offset of a larger buffer (the kernel must not assume alignment). */
@@ -214,6 +225,28 @@ describe('crc32', () => {
       expect(() => fallback.copyCrc32(target, 11, bytes)).toThrow(/do not fit/);
       expect(() => fallback.crc32(bytes, -1)).toThrow(/unsigned 32-bit integer/);
       expect(target.subarray(0, 10).every((b) => b === 0)).toBe(true);
+      // the checker ahead computes the same numbers, in order, and refuses the same misuse
+      const ahead = new fallback.Crc32Ahead(bytes);
+      for (const [at, n] of [
+        [0, 70000],
+        [0, 0],
+        [9, 256],
+        [69999, 1],
+      ])
+        ahead.submit(at, n);
+      expect(ahead.pending).toBe(4);
+      for (const [at, n] of [
+        [0, 70000],
+        [0, 0],
+        [9, 256],
+        [69999, 1],
+      ])
+        expect(ahead.next()).toBe(zlibChecksum(bytes.subarray(at, at + n)));
+      expect(() => ahead.next()).toThrow(/no range waiting/);
+      expect(() => ahead.submit(1, 70000)).toThrow(/does not lie in/);
+      ahead.submit(0, 10);
+      ahead.close();
+      expect(() => ahead.next()).toThrow(/closed/);
     } finally {
       if (before === undefined) delete process.env.VFIOKIT_CRC32;
       else process.env.VFIOKIT_CRC32 = before;
@@ -242,5 +275,137 @@ describe('crc32', () => {
       vi.doUnmock('node:module');
       vi.resetModules();
     }
+  });
+});
+
+/** A buffer of random-looking bytes (a multiplicative hash of the index). */
+const filled = (n: number) => new Uint8Array(n).map((_, i) => Math.imul(i, 2654435761) >>> 24);
+
+describe('Crc32Ahead', () => {
+  const memory = filled(1 << 20);
+  const rangeArb = fc
+    .tuple(fc.nat(memory.length), fc.nat(memory.length))
+    .map(([a, b]) => [Math.min(a, b), Math.abs(a - b)] as const);
+
+  it("gives node:zlib's CRC32 of every range, in the order submitted, however submits and takes interleave (property)", () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(rangeArb, fc.constant('take' as const)), { maxLength: 40 }), (ops) => {
+        const ahead = new Crc32Ahead(memory);
+        const want: number[] = [];
+        try {
+          for (const op of ops) {
+            if (op === 'take') {
+              if (want.length === 0) continue;
+              expect(ahead.next()).toBe(want.shift());
+            } else {
+              ahead.submit(op[0], op[1]);
+              want.push(zlibChecksum(memory.subarray(op[0], op[0] + op[1])));
+            }
+            expect(ahead.pending).toBe(want.length);
+          }
+          while (want.length > 0) expect(ahead.next()).toBe(want.shift());
+        } finally {
+          ahead.close();
+        }
+      }),
+      { numRuns: 100 },
+    );
+  });
+
+  it(`holds ${CRC32_AHEAD_SLOTS} ranges at once and refuses one more until the oldest is taken`, () => {
+    const ahead = new Crc32Ahead(memory);
+    for (let i = 0; i < CRC32_AHEAD_SLOTS; i++) ahead.submit(i * 1000, 4096);
+    expect(() => ahead.submit(0, 1)).toThrow(/64 ranges wait already .* take the oldest with next\(\)/);
+    expect(ahead.next()).toBe(zlibChecksum(memory.subarray(0, 4096)));
+    ahead.submit(5, 7);
+    for (let i = 1; i < CRC32_AHEAD_SLOTS; i++)
+      expect(ahead.next()).toBe(zlibChecksum(memory.subarray(i * 1000, i * 1000 + 4096)));
+    expect(ahead.next()).toBe(zlibChecksum(memory.subarray(5, 12)));
+    ahead.close();
+  });
+
+  it('refuses ranges outside its memory, a take with nothing waiting, and any use after close', () => {
+    const ahead = new Crc32Ahead(memory.subarray(100, 200));
+    expect(() => ahead.submit(50, 51)).toThrow(
+      /range of 51 bytes at offset 50 does not lie in the checker's 100-byte memory/,
+    );
+    expect(() => ahead.submit(-1, 1)).toThrow(RangeError);
+    expect(() => ahead.submit(0.5, 1)).toThrow(RangeError);
+    expect(() => ahead.submit(0, Number.NaN)).toThrow(RangeError);
+    expect(() => ahead.next()).toThrow(/no range waiting; submit\(\) one/);
+    // offsets are the view's, not the buffer's
+    ahead.submit(0, 100);
+    expect(ahead.next()).toBe(zlibChecksum(memory.subarray(100, 200)));
+    ahead.submit(0, 100);
+    ahead.close();
+    ahead.close();
+    expect(ahead.pending).toBe(0);
+    expect(() => ahead.submit(0, 1)).toThrow(/Crc32Ahead.submit: the checker is closed/);
+    expect(() => ahead.next()).toThrow(/Crc32Ahead.next: the checker is closed/);
+    expect(() => new Crc32Ahead([1, 2, 3] as unknown as Uint8Array)).toThrow(/Uint8Array/);
+  });
+
+  it('the addon refuses the same misuse itself (a caller that skips the checks cannot read out of bounds)', () => {
+    const ahead = new addon.Ahead(memory.subarray(0, 1000));
+    expect(() => ahead.submit(999, 2)).toThrow(/does not lie in the memory/);
+    expect(() => ahead.submit(-1, 2)).toThrow(/does not lie in the memory/);
+    expect(() => ahead.submit('0' as unknown as number, 2)).toThrow(/must be numbers/);
+    expect(() => ahead.next()).toThrow(/no range was submitted/);
+    for (let i = 0; i < 64; i++) ahead.submit(i, 10);
+    expect(() => ahead.submit(0, 1)).toThrow(/64 ranges wait already/);
+    expect(ahead.next()).toBe(zlibChecksum(memory.subarray(0, 10)));
+    ahead.close();
+    expect(() => ahead.next()).toThrow(/closed/);
+    expect(() => ahead.submit(0, 1)).toThrow(/closed/);
+    expect(() => new addon.Ahead(new Uint16Array(4) as unknown as Uint8Array)).toThrow(/Uint8Array/);
+  });
+
+  it('close() drops the queued ranges and stops the thread mid-range instead of finishing the work', () => {
+    const big = new Uint8Array(64 << 20).fill(0x5a);
+    crc32(big); // the pages are touched once
+    const t0 = performance.now();
+    crc32(big);
+    const once = performance.now() - t0;
+    const ahead = new Crc32Ahead(big);
+    for (let i = 0; i < CRC32_AHEAD_SLOTS; i++) ahead.submit(0, big.length);
+    const t1 = performance.now();
+    ahead.close();
+    // 64 passes over 64 MiB were queued: finishing them would take about 64 x `once`
+    expect(performance.now() - t1).toBeLessThan(Math.max(8 * once, 20));
+    expect(() => ahead.next()).toThrow(/closed/);
+  });
+
+  it('many checkers at once over different memories each give their own ranges', () => {
+    const memories = Array.from({ length: 12 }, (_, k) => filled(65536 + k * 4099).subarray(k));
+    const checkers = memories.map((m) => new Crc32Ahead(m));
+    for (let round = 0; round < 5; round++)
+      for (const [k, c] of checkers.entries()) c.submit(round * 7, memories[k].length - round * 1000);
+    for (let round = 0; round < 5; round++)
+      for (const [k, c] of checkers.entries())
+        expect(c.next()).toBe(
+          zlibChecksum(memories[k].subarray(round * 7, round * 7 + memories[k].length - round * 1000)),
+        );
+    for (const c of checkers) c.close();
+  });
+
+  it('a checker dropped without close() is stopped when collected, and the process exits cleanly', () => {
+    const script = `
+      const a = require(${JSON.stringify(addonPath)});
+      const { crc32 } = require('node:zlib');
+      const m = new Uint8Array(8 << 20).fill(7);
+      let bad = 0;
+      for (let i = 0; i < 50; i++) {
+        const c = new a.Ahead(m);
+        for (let j = 0; j < 8; j++) c.submit(j << 20, 1 << 20);
+        if (c.next() !== (crc32(m.subarray(0, 1 << 20)) >>> 0)) bad++;
+      }
+      globalThis.gc();
+      // one more left open with work queued at exit
+      const last = new a.Ahead(m);
+      for (let j = 0; j < 8; j++) last.submit(0, 8 << 20);
+      console.log(JSON.stringify({ bad }));`;
+    const run = spawnSync(process.execPath, ['--expose-gc', '-e', script], { encoding: 'utf8' });
+    expect(run.status, run.stderr).toBe(0);
+    expect(JSON.parse(run.stdout).bad).toBe(0);
   });
 });
