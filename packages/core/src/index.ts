@@ -107,7 +107,12 @@ export { encodePng, type PngFrame } from './display/png.js';
 export { type ErrnoName, type ErrorPlace, VfioError, type VfioErrorOptions } from './errors.js';
 export { isUuid, MdevParent, type MdevParentOptions, type MdevTypeSpec } from './mdev/parent.js';
 export { allocateDeviceMemory, allocateSharedMemory, wrapMemory } from './memory/shared-memory.js';
-export { copyWithChecksum, migrationChecksum } from './migration/checksum.js';
+export {
+  type ChecksumAhead,
+  copyWithChecksum,
+  migrationChecksum,
+  migrationChecksumAhead,
+} from './migration/checksum.js';
 export {
   type ResumingStream,
   type SavingStream,

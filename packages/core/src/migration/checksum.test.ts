@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { copyWithChecksum, migrationChecksum } from './checksum.js';
+import { copyWithChecksum, migrationChecksum, migrationChecksumAhead } from './checksum.js';
 
 describe('migrationChecksum', () => {
   it('is CRC32 (IEEE): the check value of "123456789" is 0xcbf43926', () => {
@@ -44,5 +44,26 @@ describe('migrationChecksum', () => {
       }),
     );
     expect(() => copyWithChecksum(new Uint8Array(10), 5, new Uint8Array(6))).toThrow(RangeError);
+  });
+
+  it('migrationChecksumAhead gives migrationChecksum of each range, in the order submitted (property)', () => {
+    const memory = new Uint8Array(300_000).map((_, i) => Math.imul(i, 40503) >>> 8);
+    fc.assert(
+      fc.property(
+        fc.array(fc.tuple(fc.nat(memory.length), fc.nat(memory.length)), { maxLength: 20 }),
+        (pairs) => {
+          const ranges = pairs.map(([a, b]) => [Math.min(a, b), Math.abs(a - b)]);
+          const ahead = migrationChecksumAhead(memory);
+          for (const [at, n] of ranges) ahead.submit(at, n);
+          expect(ahead.pending).toBe(ranges.length);
+          for (const [at, n] of ranges)
+            expect(ahead.next()).toBe(migrationChecksum(memory.subarray(at, at + n)));
+          ahead.submit(0, memory.length);
+          ahead.close();
+          expect(() => ahead.next()).toThrow(/closed/);
+        },
+      ),
+      { numRuns: 50 },
+    );
   });
 });
