@@ -1,5 +1,13 @@
 /** The saving side of a vGPU migration stream (format.ts has the layout): PRE_COPY passes, then STOP_COPY. */
-import { migrationChecksum, type PrecopyInfo, type SavingStream, StreamQueue } from '@vfiokit/core';
+import {
+  type ChecksumAhead,
+  copyWithChecksum,
+  migrationChecksum,
+  migrationChecksumAhead,
+  type PrecopyInfo,
+  type SavingStream,
+  StreamQueue,
+} from '@vfiokit/core';
 import {
   BAR3_PAGES,
   bar3Bytes,
@@ -20,6 +28,15 @@ import {
   zeroPage,
 } from './format.js';
 
+/**
+ * How far ahead of the transport the final pass checks its runs. A stopped vGPU's pages are
+ * checked on a background thread (migrationChecksumAhead) while the transport moves the run
+ * before: the check only reads memory and the transport writes it, so on two CPUs the two
+ * overlap instead of adding up. Eight 1 MiB runs keep the checker busy while the transport
+ * takes one.
+ */
+const CHECK_AHEAD_BYTES = 8 << 20;
+
 export class SaveStream implements SavingStream {
   private readonly pages: number;
   private readonly out = new StreamQueue();
@@ -37,6 +54,17 @@ export class SaveStream implements SavingStream {
   /** What was sent of each page, when CPU writes through a BAR1 mapping cannot be tracked. */
   private shadow: Uint8Array | undefined;
   private closed = false;
+  /** The run findRun() found last: its first page and its pages. */
+  private runFirst = 0;
+  private runCount = 0;
+  /**
+   * The final pass's checker of runs ahead, with payload checks on. Made with the stream (after
+   * pre-copy, starting its thread is then no part of the downtime); closed with the stream.
+   */
+  private checker: ChecksumAhead | undefined;
+  /** Runs found and submitted to the checker, no record made yet: first page, pages; oldest first. */
+  private readonly planned: number[] = [];
+  private plannedPages = 0;
 
   constructor(
     private readonly dev: MigrationHost,
@@ -55,6 +83,7 @@ export class SaveStream implements SavingStream {
     this.final = !precopy;
     this.flags = dev.gpu.payloadChecksum ? MIG_FLAG_PAYLOAD_CRC : 0;
     if (precopy && dev.cpuMapped) this.shadow = new Uint8Array(dev.fbSize);
+    if (this.flags & MIG_FLAG_PAYLOAD_CRC) this.checker = migrationChecksumAhead(dev.fb);
     const h = new Uint8Array(STREAM_HEADER_SIZE);
     const v = new DataView(h.buffer);
     v.setUint32(0, MIG_MAGIC, true);
@@ -73,6 +102,8 @@ export class SaveStream implements SavingStream {
     this.initial = false;
     this.ahead = 0;
     if (this.shadow) this.sweepShadow();
+    // the last sweep: what the final pass sends need not be remembered
+    this.shadow = undefined;
     this.scan = 0;
   }
 
@@ -95,13 +126,72 @@ export class SaveStream implements SavingStream {
     this.dev.dirtyCount = 0;
     this.dev.onPageDirtied = undefined;
     this.shadow = undefined;
+    // the device may run again after this: the checker must not read its pages any more
+    this.closeChecker();
   }
 
-  /** Find the next run of dirty pages from `scan`; in pre-copy the search wraps around once. */
+  private closeChecker(): void {
+    this.checker?.close();
+    this.checker = undefined;
+    this.planned.length = 0;
+    this.plannedPages = 0;
+  }
+
+  /** The next FB record, if there are dirty pages left to send. */
   private nextRun(): boolean {
+    if (this.final && this.flags & MIG_FLAG_PAYLOAD_CRC) return this.nextCheckedRun();
+    if (!this.findRun()) return false;
+    const start = this.runFirst * MIG_PAGE_SIZE;
+    const end = start + this.runCount * MIG_PAGE_SIZE;
+    let payload: Uint8Array;
+    let crc = 0;
+    if (this.final) {
+      // A stopped device cannot change its framebuffer: the final pass hands out views.
+      payload = this.dev.fb.subarray(start, end);
+    } else if (this.flags & MIG_FLAG_PAYLOAD_CRC) {
+      // While the vGPU runs the pages are copied at read time, checked in the same pass.
+      payload = new Uint8Array(end - start);
+      crc = copyWithChecksum(payload, 0, this.dev.fb.subarray(start, end));
+    } else {
+      payload = this.dev.fb.slice(start, end);
+    }
+    if (this.shadow) this.shadow.set(payload, start);
+    this.emitPages(this.runFirst, this.runCount, payload, crc);
+    return true;
+  }
+
+  /**
+   * The final pass with payload checks: runs are found up to CHECK_AHEAD_BYTES ahead of the
+   * one handed out (their dirty bits cleared; remaining() and precopyInfo() count them as
+   * dirty still) and checked on the checker's thread meanwhile; a run's record takes its CRC.
+   */
+  private nextCheckedRun(): boolean {
+    const checker = this.checker;
+    if (checker === undefined) return false; // closed
+    while (this.plannedPages * MIG_PAGE_SIZE < CHECK_AHEAD_BYTES && this.findRun()) {
+      checker.submit(this.runFirst * MIG_PAGE_SIZE, this.runCount * MIG_PAGE_SIZE);
+      this.planned.push(this.runFirst, this.runCount);
+      this.plannedPages += this.runCount;
+    }
+    if (this.planned.length === 0) return false;
+    const first = this.planned.shift() as number;
+    const count = this.planned.shift() as number;
+    this.plannedPages -= count;
+    const crc = checker.next();
+    const start = first * MIG_PAGE_SIZE;
+    this.emitPages(first, count, this.dev.fb.subarray(start, start + count * MIG_PAGE_SIZE), crc);
+    return true;
+  }
+
+  /**
+   * Find the next run of dirty pages from `scan` and clear its bits (runFirst, runCount); in
+   * pre-copy the search wraps around once.
+   */
+  private findRun(): boolean {
     const bits = this.dev.dirtyPages;
     if (!bits || this.dev.dirtyCount === 0) {
-      if (this.initial && this.scan >= this.pages) this.endInitial();
+      // the first pass ends when its last run was handed out, not when it was found
+      if (this.initial && this.scan >= this.pages && this.planned.length === 0) this.endInitial();
       return false;
     }
     let searched = 0;
@@ -132,7 +222,8 @@ export class SaveStream implements SavingStream {
       this.dev.dirtyCount -= n;
       if (this.initial) this.ahead -= n;
       this.scan = p + n;
-      this.emitPages(p, n);
+      this.runFirst = p;
+      this.runCount = n;
       return true;
     }
     return false;
@@ -144,14 +235,7 @@ export class SaveStream implements SavingStream {
     this.ahead = 0;
   }
 
-  private emitPages(first: number, count: number): void {
-    const start = first * MIG_PAGE_SIZE;
-    const end = start + count * MIG_PAGE_SIZE;
-    // A stopped device cannot change its framebuffer, so the final pass hands out views; while
-    // the vGPU runs the pages are copied at read time.
-    const payload = this.final ? this.dev.fb.subarray(start, end) : this.dev.fb.slice(start, end);
-    if (this.shadow) this.shadow.set(payload, start);
-    const crc = this.flags & MIG_FLAG_PAYLOAD_CRC ? migrationChecksum(payload) : 0;
+  private emitPages(first: number, count: number, payload: Uint8Array, crc: number): void {
     this.out.push(recordHeader(TAG_FB, this.seq++, first, count, crc));
     this.out.push(payload);
   }
@@ -191,11 +275,13 @@ export class SaveStream implements SavingStream {
 
   /** initial_bytes: what is left of the first pass; dirty_bytes: pages dirtied behind it. */
   precopyInfo(): PrecopyInfo {
-    const dirty = this.dev.dirtyCount;
+    // planned runs are dirty pages not sent yet; found in the first pass, they left `ahead` too
+    const dirty = this.dev.dirtyCount + this.plannedPages;
     if (this.initial) {
+      const ahead = this.ahead + this.plannedPages;
       return {
-        initialBytes: this.out.queued + this.ahead * MIG_PAGE_SIZE,
-        dirtyBytes: (dirty - this.ahead) * MIG_PAGE_SIZE,
+        initialBytes: this.out.queued + ahead * MIG_PAGE_SIZE,
+        dirtyBytes: (dirty - ahead) * MIG_PAGE_SIZE,
       };
     }
     return { initialBytes: 0, dirtyBytes: this.out.queued + dirty * MIG_PAGE_SIZE };
@@ -203,7 +289,7 @@ export class SaveStream implements SavingStream {
 
   /** Bytes STOP_COPY would still send. */
   remaining(): number {
-    const dirty = this.dev.dirtyCount;
+    const dirty = this.dev.dirtyCount + this.plannedPages;
     return (
       this.out.queued +
       dirty * MIG_PAGE_SIZE +
