@@ -336,6 +336,13 @@ static napi_value js_copy_crc32(napi_env env, napi_callback_info info) {
 #define AHEAD_SLOTS 64
 /* The thread looks at `stop` between pieces this long, so close() waits for one piece at most. */
 #define AHEAD_PIECE (256 * 1024)
+/* How long the thread looks for the next range before it sleeps. */
+#define AHEAD_SPIN_NS 200000
+#if defined(__x86_64__) || defined(__i386__)
+#define spin_pause() __builtin_ia32_pause()
+#else
+#define spin_pause() ((void)0)
+#endif
 
 typedef struct {
   napi_ref memory_ref; /* keeps the buffer the thread reads alive while the checker is open */
@@ -380,6 +387,17 @@ static void ahead_main(void *arg) {
   ahead_t *a = arg;
   uv_mutex_lock(&a->lock);
   for (;;) {
+    if (!a->stop && a->started == a->submitted) {
+      /* A stream submits its next range about as often as the transport moves one (a 1 MiB run
+       * every ~60 us): look for it for a while before sleeping, so that in a stream the thread
+       * stays on its CPU instead of being woken, and perhaps moved, for every range. */
+      uint64_t seen = a->submitted, until = uv_hrtime() + AHEAD_SPIN_NS;
+      uv_mutex_unlock(&a->lock);
+      while (__atomic_load_n(&a->submitted, __ATOMIC_RELAXED) == seen && !__atomic_load_n(&a->stop, __ATOMIC_RELAXED) &&
+             uv_hrtime() < until)
+        spin_pause();
+      uv_mutex_lock(&a->lock);
+    }
     while (!a->stop && a->started == a->submitted) uv_cond_wait(&a->work, &a->lock);
     if (a->stop) break;
     uint64_t job = a->started++;
@@ -456,7 +474,7 @@ static napi_value js_ahead_new(napi_env env, napi_callback_info info) {
   if (uv_thread_create(&a->thread, ahead_main, a) != 0) {
     napi_delete_reference(env, a->memory_ref);
     uv_cond_destroy(&a->work);
-      uv_mutex_destroy(&a->lock);
+    uv_mutex_destroy(&a->lock);
     free(a);
     napi_throw_error(env, NULL, "Ahead: the checking thread could not be started");
     return NULL;
@@ -489,7 +507,8 @@ static napi_value js_ahead_submit(napi_env env, napi_callback_info info) {
     return fail(env, "Ahead.submit: 64 ranges wait already; take one with next() first");
   }
   unsigned i = a->submitted % AHEAD_SLOTS;
-  a->slot[i].job = a->submitted++;
+  a->slot[i].job = a->submitted;
+  __atomic_store_n(&a->submitted, a->submitted + 1, __ATOMIC_RELAXED);
   a->slot[i].offset = (size_t)offset;
   a->slot[i].length = (size_t)length;
   a->slot[i].done = 0;
