@@ -17,13 +17,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MigState, VfioError } from '@vfiokit/core';
 import { crc32Implementation } from '@vfiokit/crc32';
-import {
-  type BenchFigure,
-  newBench,
-  report,
-  runBench,
-  target,
-} from '../../../scripts/bench-report.js';
+import { type BenchFigure, newBench, report, runBench, target } from '../../../scripts/bench-report.js';
 import {
   type EngineClient,
   GpuScheduler,
