@@ -370,8 +370,9 @@ describe('Crc32Ahead', () => {
     for (let i = 0; i < CRC32_AHEAD_SLOTS; i++) ahead.submit(0, big.length);
     const t1 = performance.now();
     ahead.close();
-    // 64 passes over 64 MiB were queued: finishing them would take about 64 x `once`
-    expect(performance.now() - t1).toBeLessThan(Math.max(8 * once, 20));
+    // 64 passes over 64 MiB were queued: finishing them would take about 64 x `once`; the bound
+    // leaves room for a loaded machine to deschedule the thread before it sees the stop
+    expect(performance.now() - t1).toBeLessThan(Math.max(16 * once, 60));
     expect(() => ahead.next()).toThrow(/closed/);
   });
 
