@@ -1,6 +1,7 @@
 /**
- * The native addon (native/vfiokit_native.c), loaded once. Node has no API for memfd, mmap,
- * eventfd or SCM_RIGHTS; this is the only place that touches the addon directly.
+ * The native addon (native/: its module table in vfiokit_native.c, its parts beside it), loaded
+ * once. Node has no API for memfd, mmap, eventfd or SCM_RIGHTS; this is the only place that
+ * touches the addon directly.
  */
 import { createRequire } from 'node:module';
 import { type ErrnoName, VfioError } from '@vfiokit/core';
