@@ -10,6 +10,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -79,6 +80,7 @@ napi_value poll_start_fn(napi_env env, napi_callback_info info);
 napi_value poll_update_fn(napi_env env, napi_callback_info info);
 napi_value poll_stop_fn(napi_env env, napi_callback_info info);
 napi_value poll_ref_fn(napi_env env, napi_callback_info info);
+napi_value poll_window_fn(napi_env env, napi_callback_info info);
 
 /* vfiokit_native.c */
 napi_value clock_ns_fn(napi_env env, napi_callback_info info);

@@ -14,6 +14,11 @@ typedef struct {
   int fd;
   /* How many times one readiness callback may wait in place for the fd (pollStart's hold). */
   int32_t hold;
+  /* How long a wait in place polls before it blocks, in ns (adapted by adjust_polling). */
+  int64_t poll_ns;
+  /* Waits in place so far, and whether this thread may run on more than one CPU (rechecked). */
+  uint32_t waits;
+  int other_cpus;
 } poll_t;
 
 static void poll_closed(uv_handle_t *h) { free(h->data); }
@@ -33,6 +38,8 @@ static void poll_env_cleanup(void *arg) { poll_release(arg); }
 
 /* Added to the events of a callback made after a wait in place (the JS side counts them). */
 #define IN_PLACE 8
+/* Added besides IN_PLACE when the wait found the fd readable while it polled, before blocking. */
+#define POLLED 16
 
 /* Call the JS callback with (status, events); 1 when it returned true (it asks to wait in place). */
 static int poll_call(poll_t *p, int status, int events) {
@@ -63,24 +70,73 @@ static int poll_call(poll_t *p, int status, int events) {
 }
 
 /*
+ * A wait in place polls (poll(2) with no timeout) for a while before it blocks: a peer that sends
+ * its next message a few microseconds after our reply then finds this thread awake, and neither
+ * side pays for waking a sleeping thread on another CPU (an IPI, which on a virtual machine is a
+ * VM exit at each end: ~10 us a round trip on the 2-vCPU machines this was measured on). How long
+ * adapts as QEMU's AioContext polling does (util/aio-posix.c; an IOThread's poll-max-ns is 32 us
+ * by default, and polling starts at 4 us and doubles): a wait that ended after the polling but
+ * within POLL_MAX_NS polls longer next time, one that took longer than POLL_MAX_NS stops polling.
+ * A thread that may run on one CPU only never polls: the peer it waits for needs that CPU.
+ */
+#define POLL_MAX_NS 32000
+#define POLL_START_NS 4000
+/* Waits between two checks of the thread's CPU affinity (taskset may change it at any time). */
+#define AFFINITY_EVERY 256
+
+static int64_t now_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int may_run_on_other_cpus(void) {
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) < 0) return 0;
+  return CPU_COUNT(&set) > 1;
+}
+
+static void adjust_polling(poll_t *p, int64_t waited_ns) {
+  if (waited_ns <= p->poll_ns) return; /* found while polling: the window fits */
+  if (waited_ns > POLL_MAX_NS) p->poll_ns = 0;
+  else if (p->poll_ns < POLL_MAX_NS) {
+    p->poll_ns = p->poll_ns ? p->poll_ns * 2 : POLL_START_NS;
+    if (p->poll_ns > POLL_MAX_NS) p->poll_ns = POLL_MAX_NS;
+  }
+}
+
+/*
  * Wait, inside the readiness callback, for the fd to become readable again, exactly where and as
  * long as the loop itself would wait next: in poll(2) on the fd and on the loop's own epoll fd
  * (readable when any other handle of the loop has an event), for uv_backend_timeout (0 when a
  * timer is due, an immediate, a pending callback or a closing handle waits, or nothing keeps the
- * loop alive). 1 when the fd is readable; 0 when anything else needs the loop, which then runs
- * as usual. What this skips is the loop's bookkeeping between two messages of one peer (Node's
- * check phase allocates on every turn, which is what makes a busy server collect garbage).
- * Microtasks and nextTicks already ran when the callback returned (napi_make_callback).
+ * loop alive). IN_PLACE (with POLLED when polling found it) when the fd is readable; 0 when
+ * anything else needs the loop, which then runs as usual. What this skips is the loop's
+ * bookkeeping between two messages of one peer (Node's check phase allocates on every turn,
+ * which is what makes a busy server collect garbage). Microtasks and nextTicks already ran when
+ * the callback returned (napi_make_callback).
  */
 static int wait_in_place(poll_t *p) {
   uv_loop_t *loop = p->handle.loop;
   uv_update_time(loop);
   int timeout = uv_backend_timeout(loop);
   if (timeout == 0) return 0;
+  if (p->waits++ % AFFINITY_EVERY == 0) p->other_cpus = may_run_on_other_cpus();
   struct pollfd pfd[2] = {{.fd = p->fd, .events = POLLIN}, {.fd = uv_backend_fd(loop), .events = POLLIN}};
-  int r = poll(pfd, 2, timeout);
+  int64_t start = now_ns();
+  int r = 0, polled = 0;
+  if (p->other_cpus && p->poll_ns > 0) {
+    int64_t until = start + p->poll_ns;
+    do r = poll(pfd, 2, 0);
+    while (r == 0 && now_ns() < until);
+    polled = r > 0;
+  }
+  if (r == 0) r = poll(pfd, 2, timeout);
+  if (p->other_cpus) adjust_polling(p, now_ns() - start);
+  else p->poll_ns = 0;
   if (r <= 0) return 0; /* timed out (a timer is due), interrupted (a signal), or failed: the loop's turn */
-  return (pfd[0].revents & (POLLIN | POLLHUP | POLLERR)) != 0;
+  if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) return 0;
+  return IN_PLACE | (polled ? POLLED : 0);
 }
 
 static void poll_ready(uv_poll_t *h, int status, int events) {
@@ -88,8 +144,9 @@ static void poll_ready(uv_poll_t *h, int status, int events) {
   if (p->closing) return;
   int again = poll_call(p, status, events);
   for (int32_t k = 0; again && k < p->hold && !p->closing; k++) {
-    if (!wait_in_place(p)) return;
-    again = poll_call(p, 0, UV_READABLE | IN_PLACE);
+    int how = wait_in_place(p);
+    if (!how) return;
+    again = poll_call(p, 0, UV_READABLE | how);
   }
 }
 
@@ -184,4 +241,12 @@ napi_value poll_ref_fn(napi_env env, napi_callback_info info) {
   if (ref) uv_ref((uv_handle_t *)&p->handle);
   else uv_unref((uv_handle_t *)&p->handle);
   return NULL;
+}
+
+/* pollWindow(handle): how long the handle's next wait in place polls before it blocks, in ns. */
+napi_value poll_window_fn(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  poll_t *p = argc >= 1 ? arg_poll(env, argv[0]) : NULL;
+  if (!p) return throw_type(env, "pollWindow(handle): handle must come from pollStart");
+  return make_int(env, p->closing ? 0 : p->poll_ns);
 }

@@ -3,10 +3,10 @@
  *
  * memfd + mmap (shared device memory), eventfd (interrupts), non-blocking UNIX stream sockets
  * with SCM_RIGHTS (file descriptors travel with vfio-user messages), readiness through libuv's
- * uv_poll (the event loop never blocks and never spins; a busy connection may wait for its next
- * message inside its callback for as long as the loop would wait anyway), bounded blocking waits for a caller
- * that waits for a reply on its own thread (poll(2), or one recvmsg under SO_RCVTIMEO), and a
- * count of open descriptors for leak tests.
+ * uv_poll (the event loop is never held; a busy connection may wait for its next message inside
+ * its callback for as long as the loop would wait anyway, polling for up to 32 us of that before
+ * it blocks), bounded blocking waits for a caller that waits for a reply on its own thread
+ * (poll(2), or one recvmsg under SO_RCVTIMEO), and a count of open descriptors for leak tests.
  *
  * Conventions: every failure throws an Error with `errno`, `code` and `syscall`; nothing
  * aborts on bad input; "would block" is a return value (-1 or null), never an exception; every
@@ -64,6 +64,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"pollUpdate", NULL, poll_update_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollStop", NULL, poll_stop_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollRef", NULL, poll_ref_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"pollWindow", NULL, poll_window_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"waitFd", NULL, wait_fd_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"clockNs", NULL, clock_ns_fn, NULL, NULL, NULL, napi_enumerable, NULL},
   };

@@ -5,6 +5,9 @@
  * (send, wait for the answer, send again), and proves, by waiting on what the main thread must
  * do between two of its messages, that nothing of the loop was held up.
  */
+import { execFileSync } from 'node:child_process';
+import { readlinkSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
@@ -22,7 +25,7 @@ const addon = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Rele
 const PEER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const addon = require(workerData.addon);
-const { fds, rounds, waitForTick } = workerData;
+const { fds, rounds, waitForTick, pauseMs } = workerData;
 const ticks = new Int32Array(workerData.ticks);
 const msg = new Uint8Array(8);
 const buf = new Uint8Array(64);
@@ -45,6 +48,7 @@ try {
   for (let i = 0; i < rounds; i++) {
     const seen = Atomics.load(ticks, 0);
     for (const fd of fds) exchange(fd, i);
+    if (pauseMs) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pauseMs);
     if (waitForTick && Atomics.load(ticks, 0) === seen && Atomics.wait(ticks, 0, seen, 5000) === 'timed-out')
       throw new Error('the main thread ran nothing of its loop within 5 s after message ' + i);
   }
@@ -79,8 +83,9 @@ function runPeer(
   rounds: number,
   waitForTick: boolean,
   ticks: SharedArrayBuffer,
+  pauseMs = 0,
 ): Promise<void> {
-  const w = new Worker(PEER, { eval: true, workerData: { addon, fds, rounds, waitForTick, ticks } });
+  const w = new Worker(PEER, { eval: true, workerData: { addon, fds, rounds, waitForTick, ticks, pauseMs } });
   return new Promise((resolve, reject) => {
     w.once('message', (m: { ok: boolean; error?: string }) => {
       void w.terminate();
@@ -89,6 +94,13 @@ function runPeer(
     });
     w.once('error', reject);
   });
+}
+
+/** The CPUs the calling thread may use, as taskset prints them, and its thread id. */
+function threadAffinity(): { tid: string; cpus: string } {
+  const tid = readlinkSync('/proc/thread-self').split('/').pop()!;
+  const cpus = execFileSync('taskset', ['-cp', tid], { encoding: 'utf8' }).split(':').pop()!.trim();
+  return { tid, cpus };
 }
 
 const bump = (ticks: Int32Array) => () => {
@@ -112,6 +124,50 @@ describe('waiting in place for the next message (waitInPlace)', () => {
     expect(plain.conn.inPlaceWakeups).toBe(0);
     held.conn.close();
     plain.conn.close();
+  });
+
+  it.skipIf(availableParallelism() < 2)(
+    'polls before it blocks while the peer answers at once, and stops when the peer pauses',
+    async () => {
+      const ticks = new SharedArrayBuffer(4);
+      const held = echoing(true);
+      expect(held.conn.inPlacePollNs).toBe(0);
+      // The peer's next message comes microseconds after each echo: waits end within 32 us, the
+      // window grows, and waits find messages while they poll (on a loaded machine fewer do).
+      await runPeer([held.peer], 2000, false, ticks);
+      const polled = held.conn.polledInPlaceWakeups;
+      expect(polled).toBeGreaterThan(0);
+      expect(polled).toBeLessThanOrEqual(held.conn.inPlaceWakeups);
+      // 2 ms between messages: the first wait outlasts the window, which closes, and no wait
+      // polls again (polling would find nothing: 2 ms is far past 32 us).
+      await runPeer([held.peer], 20, false, ticks, 2);
+      expect(held.conn.inPlacePollNs).toBe(0);
+      expect(held.conn.polledInPlaceWakeups).toBe(polled);
+      held.conn.close();
+    },
+  );
+
+  it('never polls on a thread that may run on one CPU only: its peer needs that CPU', async () => {
+    const { tid, cpus } = threadAffinity();
+    const one = cpus.split(/[,-]/)[0]!;
+    execFileSync('taskset', ['-pc', one, tid], { stdio: 'ignore' });
+    try {
+      const ticks = new SharedArrayBuffer(4);
+      let maxWindow = 0;
+      const held: { conn: UnixConnection; peer: number } = echoing(true, () => {
+        maxWindow = Math.max(maxWindow, held.conn.inPlacePollNs);
+      });
+      // The worker is made on this thread, so it inherits the one CPU.
+      await runPeer([held.peer], 500, false, ticks);
+      expect(held.conn.inPlaceWakeups).toBeGreaterThan(0);
+      expect(held.conn.polledInPlaceWakeups).toBe(0);
+      // Read at every message: the window never opened, not only closed again by the end.
+      expect(maxWindow).toBe(0);
+      expect(held.conn.inPlacePollNs).toBe(0);
+      held.conn.close();
+    } finally {
+      execFileSync('taskset', ['-pc', cpus, tid], { stdio: 'ignore' });
+    }
   });
 
   it('lets timers run while it waits: the peer waits for one between its messages', async () => {

@@ -49,6 +49,8 @@ export interface NativeAddon {
   pollStop(handle: PollHandle): void;
   /** Whether the handle keeps the event loop alive (uv_ref / uv_unref). */
   pollRef(handle: PollHandle, ref: boolean): void;
+  /** How long the handle's next wait in place polls before it blocks, in ns (0: it blocks at once). */
+  pollWindow(handle: PollHandle): number;
   /** Block in poll(2) for POLL_READABLE / POLL_WRITABLE; the ready ones, 0 on timeout or EINTR. */
   waitFd(fd: number, events: number, timeoutMs: number): number;
   /** CLOCK_MONOTONIC in ns into out[0], without allocating (Date.now() makes a heap number). */
@@ -83,6 +85,7 @@ const FUNCTIONS = {
   pollUpdate: true,
   pollStop: true,
   pollRef: true,
+  pollWindow: true,
   waitFd: true,
   clockNs: true,
 } satisfies Record<keyof NativeAddon, true>;
@@ -109,6 +112,8 @@ export const UV_WRITABLE = 2;
 export const UV_DISCONNECT = 4;
 /** Added to a pollStart callback's events when the call follows a wait in place (native IN_PLACE). */
 export const POLL_IN_PLACE = 8;
+/** Added besides POLL_IN_PLACE when the wait found the message while it polled (native POLLED). */
+export const POLL_POLLED = 16;
 
 /** Where the build puts the addon, relative to this file (src/native or dist/native). */
 const ADDON_PATH = '../../build/Release/vfiokit_native.node';

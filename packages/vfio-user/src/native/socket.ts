@@ -1,6 +1,8 @@
 /**
  * Non-blocking UNIX stream sockets with descriptor passing, driven by uv_poll: reads happen
- * when the socket is readable, queued writes when it is writable, and nothing waits or spins.
+ * when the socket is readable, queued writes when it is writable, and the event loop is never
+ * held: a connection made with waitInPlace waits for its next message inside its callback only
+ * as long as the loop would wait anyway, polling for at most 32 us of that (native poll.c).
  * A caller that waits for an answer on its own thread (the client's synchronous requests) may
  * also drive the socket itself with pump(): one bounded poll(2), then the same send and
  * receive steps the event loop's readiness callback takes; or, once setReceiveTimeout made the
@@ -11,6 +13,7 @@ import { VfioError } from '@vfiokit/core';
 import {
   native,
   POLL_IN_PLACE,
+  POLL_POLLED,
   POLL_READABLE,
   POLL_WRITABLE,
   type PollHandle,
@@ -75,8 +78,9 @@ export interface UnixConnectionOptions {
    * For a peer that sends its next message as soon as it has the answer to the last (a VMM's
    * vCPU waiting on a register read): once a readiness callback has read the socket empty,
    * wait for the next message inside the callback, in poll(2) on this socket and the event
-   * loop's own descriptor, for as long as the loop would wait anyway (native pollStart's hold).
-   * Nothing of the loop is delayed: its timers, immediates and every other handle end the wait.
+   * loop's own descriptor, for as long as the loop would wait anyway (native pollStart's hold);
+   * the wait polls first, for up to 32 us as the peer's recent pace warrants, unless this thread
+   * may run on one CPU only (polledInPlaceWakeups). Nothing of the loop is delayed: its timers, immediates and every other handle end the wait.
    * What is saved is the loop's turn between two messages, which in Node allocates on every
    * turn (the check phase), so a busy connection makes garbage and GC pauses without it.
    */
@@ -107,6 +111,7 @@ export class UnixConnection {
   /** The addon, resolved once: the receive and send paths call it for every message. */
   private readonly addon = native();
   private heldWakeups = 0;
+  private polledWakeups = 0;
   /** Chunks received since the event loop last called ready() (waitInPlace bounds it). */
   private sinceLoop = 0;
 
@@ -198,6 +203,22 @@ export class UnixConnection {
   /** How many readiness callbacks came from a wait in place (waitInPlace), not from the loop. */
   get inPlaceWakeups(): number {
     return this.heldWakeups;
+  }
+
+  /**
+   * How many of inPlaceWakeups found their message while the wait polled, before it blocked:
+   * the peer's next message came within the polling window, and no thread slept between.
+   */
+  get polledInPlaceWakeups(): number {
+    return this.polledWakeups;
+  }
+
+  /**
+   * How long the next wait in place polls before it blocks, in ns: 0 until waits keep ending
+   * within 32 us, and again after one took longer (or when this thread may use one CPU only).
+   */
+  get inPlacePollNs(): number {
+    return this.poll ? this.addon.pollWindow(this.poll) : 0;
   }
 
   /** Start receiving. Call once. */
@@ -382,8 +403,10 @@ export class UnixConnection {
       this.close(new VfioError('EIO', `polling connection ${this.name} failed with libuv status ${status}.`));
       return false;
     }
-    if (events & POLL_IN_PLACE) this.heldWakeups++;
-    else this.sinceLoop = 0;
+    if (events & POLL_IN_PLACE) {
+      this.heldWakeups++;
+      if (events & POLL_POLLED) this.polledWakeups++;
+    } else this.sinceLoop = 0;
     if (events & POLL_WRITABLE) this.flush();
     return (
       this.isOpen &&
