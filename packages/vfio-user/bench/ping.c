@@ -3,12 +3,15 @@
  * cost on this machine, with the message sizes of a 4-byte REGION_READ (a 32-byte request, a
  * 36-byte reply). Compiled by the bench with the machine's cc; nothing else is built from it.
  *
- *   ping serve <socket>
+ *   ping serve <socket> [poll-us]
  *       A minimal vfio-user device: answers VERSION, DEVICE_GET_INFO, DEVICE_GET_REGION_INFO,
  *       DEVICE_GET_IRQ_INFO, REGION_READ and REGION_WRITE (256 bytes of config space, a 4 KiB
  *       BAR 0 of plain memory), acknowledges SET_IRQS, DEVICE_RESET and DMA_MAP/UNMAP, refuses
  *       the rest with ENOSYS. One connection at a time, until killed. It is the bare floor when
  *       the C client below talks to it, and the served device when a TypeScript client does.
+ *       With poll-us, before each blocking read of a request it polls (poll(2), no timeout) for
+ *       that long, unless it may run on one CPU only: the way our TypeScript server waits in
+ *       place (native/poll.c), in C, so that what the polling itself gains can be told apart.
  *
  *   ping client <socket> <requests> <warmup> [region [offset]]
  *       Negotiates VERSION, then sends <warmup> and then <requests> 4-byte REGION_READs one
@@ -26,6 +29,8 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <poll.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -271,10 +276,33 @@ static size_t answer(const struct header *h, const uint8_t *payload, uint32_t le
 	return HEADER_SIZE + n;
 }
 
+/* serve's poll-us, in ns. */
+static uint64_t poll_ns;
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* Poll for fd to become readable for up to poll_ns; the blocking read after does the rest. */
+static void poll_readable(int fd)
+{
+	struct pollfd pfd = {.fd = fd, .events = POLLIN};
+	uint64_t until = now_ns() + poll_ns;
+	while (poll(&pfd, 1, 0) == 0 && now_ns() < until)
+		;
+}
+
 static void serve_connection(int fd)
 {
+	cpu_set_t cpus;
+	int polling = poll_ns > 0 && sched_getaffinity(0, sizeof cpus, &cpus) == 0 && CPU_COUNT(&cpus) > 1;
 	for (;;) {
 		struct header h;
+		if (polling)
+			poll_readable(fd);
 		if (read_full(fd, in, HEADER_SIZE) <= 0)
 			return;
 		memcpy(&h, in, HEADER_SIZE);
@@ -318,13 +346,6 @@ static _Noreturn void serve(const char *path)
 }
 
 /* ---- the client ------------------------------------------------------------------------------ */
-
-static uint64_t now_ns(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
-}
 
 static int cmp_u64(const void *a, const void *b)
 {
@@ -475,8 +496,15 @@ static int client(const char *path, long requests, long warmup, uint32_t region,
 
 int main(int argc, char **argv)
 {
-	if (argc == 3 && strcmp(argv[1], "serve") == 0)
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "serve") == 0) {
+		long us = argc == 4 ? atol(argv[3]) : 0;
+		if (us < 0 || us > 1000000) {
+			fprintf(stderr, "ping: poll-us must be 0 to 1000000\n");
+			return 2;
+		}
+		poll_ns = (uint64_t)us * 1000u;
 		serve(argv[2]);
+	}
 	if (argc >= 5 && argc <= 7 && strcmp(argv[1], "client") == 0) {
 		long requests = atol(argv[3]);
 		long warmup = atol(argv[4]);
@@ -499,7 +527,7 @@ int main(int argc, char **argv)
 		}
 		return client(argv[2], requests, warmup, CONFIG_REGION, 0, (uint32_t)writes);
 	}
-	fprintf(stderr, "usage: ping serve <socket>\n"
+	fprintf(stderr, "usage: ping serve <socket> [poll-us]\n"
 			"       ping client <socket> <requests> <warmup> [region [offset]]\n"
 			"       ping multi <socket> <requests> <warmup> <writes>\n");
 	return 2;

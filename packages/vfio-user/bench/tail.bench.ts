@@ -18,6 +18,11 @@
  * placements and the order of the runs; the reported ratio is the median over rounds. Garbage
  * collection in the TypeScript process is reported per 100,000 requests.
  *
+ * Not a target, beside them: the same C client against the C device polling for 32 us before
+ * each blocking read ("floor polling"), as our server's wait in place polls (native/poll.c) and
+ * the C floor's device does not. The server's ratio to that (pollingFloor in the report) is what
+ * is left of the TypeScript side's cost once both wait the same way.
+ *
  * The floor runs twice in each round: the second run ("floor again", not a target) divided by
  * the first is what the same C programs measure against themselves, the noise every target's
  * ratio carries on this machine at this load (floorNoise in the report, with each round's
@@ -53,6 +58,9 @@ const BATCH_WRITES = 200;
 const dir = mkdtempSync(join(tmpdir(), 'vfiokit-tail-'));
 const ping = join(dir, 'ping');
 const cSock = join(dir, 'c-device.sock');
+const cPollSock = join(dir, 'c-polling-device.sock');
+/** How long the polling C device polls before it blocks: the most our server's wait polls. */
+const POLL_US = 32;
 const tsSock = join(dir, 'ts-device.sock');
 
 try {
@@ -104,6 +112,11 @@ function waitFor(child: ChildProcess, ready: (resolve: () => void) => void, what
 const cDevice = spawn(ping, ['serve', cSock], { stdio: ['ignore', 'pipe', 'inherit'] });
 children.push(cDevice);
 await waitFor(cDevice, (ok) => cDevice.stdout!.once('data', ok), 'the C device');
+const cPollDevice = spawn(ping, ['serve', cPollSock, String(POLL_US)], {
+  stdio: ['ignore', 'pipe', 'inherit'],
+});
+children.push(cPollDevice);
+await waitFor(cPollDevice, (ok) => cPollDevice.stdout!.once('data', ok), 'the polling C device');
 // V8's memory reducer off from the start, as the `vfiokit` executable starts (ServeDeviceOptions.memoryReducer): in Node 20
 // setting the flag once the heap exists does not stop the reducer, whose Mark-Compacts (6–18 ms
 // each, measured with --trace-gc) came ~8 s into the server's life, inside a timed run.
@@ -151,8 +164,11 @@ interface GcDelta {
   /** The longest single GC pause of the run: beside the worst request, it says whether GC made it. */
   gcLongestMs: number;
 }
-/** `again`: the floor once more, the same programs, to show the floor's own spread. */
-type Role = 'floor' | 'server' | 'client' | 'again';
+/**
+ * `again`: the floor once more, the same programs, to show the floor's own spread; `polling`:
+ * the C client against the C device that polls before it blocks (not a target).
+ */
+type Role = 'floor' | 'server' | 'client' | 'again' | 'polling';
 /** A single 4-byte read per request, or a REGION_WRITE_MULTI batch and the read. */
 type Shape = 'read' | 'batch';
 type Kind = `${Role} ${Shape}`;
@@ -181,6 +197,14 @@ async function run(kind: Kind, p: Placement): Promise<Run> {
       gcMajor: 0,
       gcLongestMs: 0,
     };
+  if (role === 'polling')
+    return {
+      ...(await runClient(ping, cArgs(cPollSock, shape), p)),
+      gcMs: 0,
+      gcMinor: 0,
+      gcMajor: 0,
+      gcLongestMs: 0,
+    };
   if (role === 'client') return (await runClient(process.execPath, tsClient(shape), p)) as Run;
   const before = await serverGc();
   const lat = await runClient(ping, cArgs(tsSock, shape), p);
@@ -196,7 +220,7 @@ async function run(kind: Kind, p: Placement): Promise<Run> {
 
 const load = { start: loadavg().map((x) => Math.round(x * 100) / 100), end: [] as number[] };
 const rounds: { round: number; placement: Placement; kind: Kind; run: Run }[] = [];
-const roles: Role[] = ['floor', 'server', 'client', 'again'];
+const roles: Role[] = ['floor', 'server', 'client', 'again', 'polling'];
 const shapes: Shape[] = ['read', 'batch'];
 const kinds: Kind[] = shapes.flatMap((s) => roles.map((r): Kind => `${r} ${s}`));
 for (let r = 0; r < ROUNDS; r++) {
@@ -204,6 +228,7 @@ for (let r = 0; r < ROUNDS; r++) {
   const ps = r % 2 === 0 ? placements : [...placements].reverse();
   for (const p of ps) {
     place(cDevice.pid!, p);
+    place(cPollDevice.pid!, p);
     place(tsServer.pid!, p);
     const order = r % 2 === 0 ? kinds : [...kinds].reverse();
     for (const kind of order) rounds.push({ round: r, placement: p, kind, run: await run(kind, p) });
@@ -231,6 +256,7 @@ const ROLE_NAMES: Record<Role, string> = {
   server: 'server: C ping client to the TypeScript server',
   client: 'client: VfioUserClientDevice to the C ping device',
   again: 'floor again: C ping client to C ping device, a second run',
+  polling: `floor polling: C ping client to C ping device polling ${POLL_US} us before it blocks`,
 };
 const SHAPE_NAMES: Record<Shape, string> = {
   read: '4-byte REGION_READ',
@@ -263,6 +289,12 @@ const floorNoise: Record<
     worstRatioByRound: number[];
   }
 > = {};
+/** The server against the polling C device, and that device against the floor (not targets). */
+const pollingFloor: Record<
+  string,
+  { serverMedianRatio: number; serverP99Ratio: number; pollingMedianRatio: number; pollingP99Ratio: number }
+> = {};
+const round3 = (x: number) => Math.round(x * 1000) / 1000;
 for (const p of placements) {
   for (const kind of kinds) {
     const runs = runsOf(p, kind).map((x) => x.run);
@@ -278,6 +310,23 @@ for (const p of placements) {
       samples: runs.reduce((n, x) => n + x.requests, 0),
     });
     if (kind.startsWith('floor')) continue;
+    if (kind.startsWith('polling')) {
+      const shape = kind.split(' ')[1] as Shape;
+      const polling = runsOf(p, kind);
+      const over = (k: Kind, field: 'medianNs' | 'p99Ns') =>
+        round3(
+          median(
+            runsOf(p, k).map((x) => x.run[field] / polling.find((f) => f.round === x.round)!.run[field]),
+          ),
+        );
+      pollingFloor[`${shape} (${p})`] = {
+        serverMedianRatio: over(`server ${shape}`, 'medianNs'),
+        serverP99Ratio: over(`server ${shape}`, 'p99Ns'),
+        pollingMedianRatio: round3(ratio(p, kind, 'medianNs')),
+        pollingP99Ratio: round3(ratio(p, kind, 'p99Ns')),
+      };
+      continue;
+    }
     if (kind.startsWith('again')) {
       const floorRuns = runsOf(p, floorOf(kind));
       const byRound = (field: 'p99Ns' | 'worstNs') =>
@@ -346,6 +395,10 @@ for (const [name, n] of Object.entries(floorNoise))
   process.stderr.write(
     `floor again / floor, ${name}: median ${n.medianRatio}, p99 ${n.p99Ratio} (rounds: ${n.p99RatioByRound.join(', ')}), worst ${n.worstRatio} (rounds: ${n.worstRatioByRound.join(', ')})\n`,
   );
+for (const [name, n] of Object.entries(pollingFloor))
+  process.stderr.write(
+    `against the C device polling ${POLL_US} us, ${name}: server median ${n.serverMedianRatio}, p99 ${n.serverP99Ratio}; that device against the floor: median ${n.pollingMedianRatio}, p99 ${n.pollingP99Ratio}\n`,
+  );
 report(join(here, '..'), 'tail', figures, targets, {
   requests: REQUESTS,
   warmup: WARMUP,
@@ -354,6 +407,7 @@ report(join(here, '..'), 'tail', figures, targets, {
   loadAverage: load,
   gc,
   floorNoise,
+  pollingFloor,
   runs: rounds.map((x) => ({ round: x.round, placement: x.placement, kind: x.kind, ...x.run })),
 });
 // The C device and the server's IPC channel keep the loop alive: end the run here.
