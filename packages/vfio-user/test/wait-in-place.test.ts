@@ -25,7 +25,7 @@ const addon = join(dirname(fileURLToPath(import.meta.url)), '..', 'build', 'Rele
 const PEER = `
 const { workerData, parentPort } = require('node:worker_threads');
 const addon = require(workerData.addon);
-const { fds, rounds, waitForTick, pauseMs } = workerData;
+const { fds, rounds, waitForTick, pauseMs, spin } = workerData;
 const ticks = new Int32Array(workerData.ticks);
 const msg = new Uint8Array(8);
 const buf = new Uint8Array(64);
@@ -40,7 +40,7 @@ function exchange(fd, i) {
     if (n === 0) throw new Error('the main thread closed fd ' + fd);
     if (n > 0) { got += n; continue; }
     if (Date.now() > deadline) throw new Error('message ' + i + ' on fd ' + fd + ' was not answered within 5 s');
-    addon.waitFd(fd, 1, 100);
+    if (!spin) addon.waitFd(fd, 1, 100);
   }
   if (new DataView(buf.buffer).getUint32(0, true) !== i) throw new Error('a wrong answer to message ' + i);
 }
@@ -83,9 +83,12 @@ function runPeer(
   rounds: number,
   waitForTick: boolean,
   ticks: SharedArrayBuffer,
-  pauseMs = 0,
+  { pauseMs = 0, spin = false }: { pauseMs?: number; spin?: boolean } = {},
 ): Promise<void> {
-  const w = new Worker(PEER, { eval: true, workerData: { addon, fds, rounds, waitForTick, ticks, pauseMs } });
+  const w = new Worker(PEER, {
+    eval: true,
+    workerData: { addon, fds, rounds, waitForTick, ticks, pauseMs, spin },
+  });
   return new Promise((resolve, reject) => {
     w.once('message', (m: { ok: boolean; error?: string }) => {
       void w.terminate();
@@ -132,15 +135,21 @@ describe('waiting in place for the next message (waitInPlace)', () => {
       const ticks = new SharedArrayBuffer(4);
       const held = echoing(true);
       expect(held.conn.inPlacePollNs).toBe(0);
-      // The peer's next message comes microseconds after each echo: waits end within 32 us, the
-      // window grows, and waits find messages while they poll (on a loaded machine fewer do).
-      await runPeer([held.peer], 2000, false, ticks);
+      // The peer never sleeps (it retries its receive rather than wait in poll(2)), so its next
+      // message comes microseconds after each echo whenever both threads have a CPU: waits end
+      // within 32 us, the window grows, and waits find messages while they poll. On a machine
+      // whose CPUs other processes keep busy most waits outlast 32 us (the scheduler runs this
+      // thread or the peer late) and the window rightly stays shut; a stretch of quiet then
+      // opens it. So exchange in rounds of 1000 until a wait has polled, for at most 10 rounds:
+      // code that never opens the window fails all of them.
+      for (let round = 0; round < 10 && held.conn.polledInPlaceWakeups === 0; round++)
+        await runPeer([held.peer], 1000, false, ticks, { spin: true });
       const polled = held.conn.polledInPlaceWakeups;
       expect(polled).toBeGreaterThan(0);
       expect(polled).toBeLessThanOrEqual(held.conn.inPlaceWakeups);
       // 2 ms between messages: the first wait outlasts the window, which closes, and no wait
       // polls again (polling would find nothing: 2 ms is far past 32 us).
-      await runPeer([held.peer], 20, false, ticks, 2);
+      await runPeer([held.peer], 20, false, ticks, { pauseMs: 2 });
       expect(held.conn.inPlacePollNs).toBe(0);
       expect(held.conn.polledInPlaceWakeups).toBe(polled);
       held.conn.close();
