@@ -22,7 +22,7 @@ import {
   PciDeviceModel,
   VFIO_PCI_MSIX_IRQ_INDEX,
 } from '../src/index.js';
-import { fakeHost, testConfigSpace } from './helpers.js';
+import { fakeHost, silentLog, testConfigSpace } from './helpers.js';
 
 const COMMAND = 0x04;
 const BAR0 = 0x10;
@@ -251,8 +251,16 @@ describe("an mdev instance (the default driver, 'mdev')", () => {
   });
 });
 
-/** A device whose saving stream hands out its state, a count that each new stream starts from. */
-function migratingModel(name: string, driver: DeviceDriver | undefined, resettable = true): PciDeviceModel {
+/**
+ * A device whose saving stream hands out its state, a count that each new stream starts from;
+ * `onClose` sees the count of each stream the core closes.
+ */
+function migratingModel(
+  name: string,
+  driver: DeviceDriver | undefined,
+  resettable = true,
+  onClose?: (stream: number) => void,
+): PciDeviceModel {
   let streams = 0;
   const migration: MigrationOps = {
     caps: { stopCopy: true, p2p: false, preCopy: false },
@@ -266,6 +274,7 @@ function migratingModel(name: string, driver: DeviceDriver | undefined, resettab
           sent = true;
           return mine;
         },
+        close: () => onClose?.(mine[0]),
       };
     },
   };
@@ -296,6 +305,39 @@ describe('a migration data stream at close', () => {
     expect(second.setMigrationState(MigState.STOP_COPY)).toBeGreaterThanOrEqual(0);
     expect(Array.from(second.migrationRead(64))).toEqual([2, 0xaa]);
     second.close();
+  });
+
+  it('is closed with the device file, and a close() that throws is logged while the file still closes', () => {
+    const closed: number[] = [];
+    const model = migratingModel('mdev-release', undefined, true, (n) => {
+      closed.push(n);
+      if (n === 2) throw new Error('the stream was freed twice');
+    });
+    const errors: string[] = [];
+    const file = new DeviceFile(model, {
+      ...fakeHost(),
+      log: { ...silentLog, error: (m) => errors.push(m) },
+    });
+    file.open();
+    file.setMigrationState(MigState.STOP_COPY);
+    expect(closed).toEqual([]);
+    file.close();
+    expect(closed).toEqual([1]);
+    file.open();
+    file.setMigrationState(MigState.STOP);
+    file.setMigrationState(MigState.STOP_COPY);
+    file.close();
+    expect(closed).toEqual([1, 2]);
+    expect(errors).toEqual([
+      expect.stringMatching(
+        /^EIO: device mdev-release: closing a dropped migration data stream failed: the stream was freed twice\./,
+      ),
+    ]);
+    expect(file.opened).toBe(false);
+    file.open();
+    expect(file.migrationState).toBe(MigState.STOP_COPY);
+    file.close();
+    expect(closed).toEqual([1, 2]);
   });
 
   it('ends with the reset at last close of a vfio-pci function, which runs again (vfio_pci_core_disable)', () => {

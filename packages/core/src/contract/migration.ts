@@ -40,6 +40,16 @@ export interface MigrationStream {
   write?(chunk: Uint8Array): void;
   /** VFIO_MIG_GET_PRECOPY_INFO; only asked in PRE_COPY and PRE_COPY_P2P. */
   precopyInfo?(): PrecopyInfo;
+  /**
+   * The stream was dropped: release what it holds (dirty-page tracking, buffers, threads). The
+   * core calls it at most once, whichever way the stream ends: an arc into STOP, RUNNING or
+   * RUNNING_P2P, a failing arc, a reset, a fresh stream a step hands over in its place (this one
+   * is closed after that one was made), or the close of the device file that opened it, after
+   * which the state stays (mtty_disable_files, mlx5vf_disable_fds). It is never called for the
+   * stream in use, and nothing is asked of the stream after it. It must not throw: the release
+   * of a kernel file cannot fail (the core logs a throw and goes on).
+   */
+  close?(): void;
 }
 
 /**

@@ -28,7 +28,7 @@ import {
   VFIO_PCI_CONFIG_REGION_INDEX,
 } from '../abi/constants.js';
 import { PAGE_SIZE } from '../bytes.js';
-import type { DeviceContext } from '../contract/context.js';
+import type { DeviceContext, Logger } from '../contract/context.js';
 import type { DeviceInfo, IrqInfo, RegionMapping, VfioDevice } from '../contract/device.js';
 import { MigState, type PrecopyInfo } from '../contract/migration.js';
 import { toVfioError, type VfioError } from '../errors.js';
@@ -99,12 +99,13 @@ export function isDeviceOpen(device: VfioDevice): boolean {
  */
 const migrations = new WeakMap<VfioDevice, MigrationController>();
 
-function migrationOf(device: VfioDevice): MigrationController | undefined {
+function migrationOf(device: VfioDevice, log: Logger): MigrationController | undefined {
   const ops = device.migration;
   if (!ops) return undefined;
   let m = migrations.get(device);
   if (m === undefined) {
-    m = new MigrationController(device.name, ops);
+    // The log of the device's first file takes a stream's close() that throws.
+    m = new MigrationController(device.name, ops, log);
     migrations.set(device, m);
   }
   return m;
@@ -150,7 +151,7 @@ export class DeviceFile {
     this.irqInfos = irqInfos;
     this.irqs = new IrqState(this.name, irqInfos);
     this.irqs.setChangeListener((index, count) => this.device.irqsChanged?.(index, count));
-    this.migration = migrationOf(device);
+    this.migration = migrationOf(device, host.log);
     // Open and close as the kernel driver the device stands for (see DeviceDriver): vfio-pci
     // resets a function at first open and last close; an mdev parent only drops its interrupt
     // triggers at close (mtty.c mtty_close, kvmgt.c intel_vgpu_close_device).

@@ -17,12 +17,35 @@ interface FakeOptions {
   noStreamOn?: string;
   data?: Uint8Array[];
   precopy?: boolean;
+  /** Arcs that return a stream besides the ones that open one (a fresh stream, a stray one). */
+  extraStreamOn?: string[];
+  /** Arcs that return the stream the last opening arc returned. */
+  sameStreamOn?: string[];
+  /** What close() of every stream does, besides counting. */
+  onClose?: () => void;
+}
+
+/** A stream of the fake device and how often the core closed it. */
+interface FakeStream {
+  readonly arc: string;
+  closes: number;
 }
 
 function fakeDevice(options: FakeOptions = {}) {
   const arcs: string[] = [];
   const written: number[] = [];
   const chunks = [...(options.data ?? [])];
+  const streams: FakeStream[] = [];
+  const counted = <T extends MigrationStream>(arc: string, stream: T): T => {
+    const entry: FakeStream = { arc, closes: 0 };
+    streams.push(entry);
+    stream.close = () => {
+      entry.closes++;
+      options.onClose?.();
+    };
+    return stream;
+  };
+  let last: MigrationStream | undefined;
   const ops: MigrationOps = {
     caps: options.caps ?? ALL,
     step(from, to) {
@@ -30,10 +53,12 @@ function fakeDevice(options: FakeOptions = {}) {
       arcs.push(arc);
       if (arc === options.failOn) throw options.failWith ?? new Error('firmware said no');
       if (arc === options.noStreamOn) return undefined;
+      if (options.sameStreamOn?.includes(arc)) return last;
       if (to === MigState.RESUMING) {
-        return { write: (chunk: Uint8Array) => void written.push(...chunk) };
+        last = counted(arc, { write: (chunk: Uint8Array) => void written.push(...chunk) });
+        return last;
       }
-      if (arcOpensStream(from, to)) {
+      if (arcOpensStream(from, to) || options.extraStreamOn?.includes(arc)) {
         const stream: MigrationStream = {
           read: (max: number) => {
             const next = chunks.shift();
@@ -47,13 +72,16 @@ function fakeDevice(options: FakeOptions = {}) {
         };
         if (options.precopy !== false)
           stream.precopyInfo = () => ({ initialBytes: chunks.length, dirtyBytes: 0 });
-        return stream;
+        last = counted(arc, stream);
+        return last;
       }
       return undefined;
     },
     stopCopySize: () => 1234,
   };
-  return { ops, arcs, written, chunks };
+  /** How often each stream was closed, by the arc that made it. */
+  const closes = () => streams.map((x) => `${x.arc}:${x.closes}`);
+  return { ops, arcs, written, chunks, streams, closes };
 }
 
 function codeOf(fn: () => unknown): string | undefined {
@@ -227,6 +255,107 @@ describe('MigrationController.closeStream (the device file was closed)', () => {
     mig.closeStream();
     expect(codeOf(() => mig.write(Uint8Array.of(10)))).toBe('EBADF');
     expect(dev.written).toEqual([9]);
+  });
+});
+
+describe('MigrationController closes every stream it drops, once (MigrationStream.close)', () => {
+  it('closes the stream on an arc into STOP, RUNNING or RUNNING_P2P, and never the one in use', () => {
+    const dev = fakeDevice();
+    const mig = new MigrationController('vgpu0', dev.ops);
+    mig.setState(MigState.PRE_COPY);
+    mig.setState(MigState.PRE_COPY_P2P);
+    mig.setState(MigState.STOP_COPY);
+    expect(dev.closes()).toEqual(['RUNNING>PRE_COPY:0']);
+    mig.setState(MigState.STOP);
+    mig.setState(MigState.STOP_COPY);
+    mig.setState(MigState.RUNNING);
+    mig.setState(MigState.PRE_COPY_P2P);
+    expect(dev.closes()).toEqual(['RUNNING>PRE_COPY:1', 'STOP>STOP_COPY:1', 'RUNNING_P2P>PRE_COPY_P2P:0']);
+    mig.setState(MigState.RUNNING_P2P);
+    expect(dev.closes()).toEqual(['RUNNING>PRE_COPY:1', 'STOP>STOP_COPY:1', 'RUNNING_P2P>PRE_COPY_P2P:1']);
+    // one walk ends the resuming stream and opens the next: RESUMING -> STOP -> STOP_COPY
+    mig.setState(MigState.RESUMING);
+    mig.setState(MigState.STOP_COPY);
+    expect(dev.closes().slice(3)).toEqual(['STOP>RESUMING:1', 'STOP>STOP_COPY:0']);
+  });
+
+  it('closes the stream when the device file that opened it closes, and keeps the state', () => {
+    const dev = fakeDevice();
+    const mig = new MigrationController('vgpu0', dev.ops);
+    const owner = {};
+    mig.setState(MigState.PRE_COPY, owner);
+    mig.closeStream({});
+    expect(dev.closes()).toEqual(['RUNNING>PRE_COPY:0']);
+    mig.closeStream(owner);
+    expect(dev.closes()).toEqual(['RUNNING>PRE_COPY:1']);
+    expect(mig.state).toBe(MigState.PRE_COPY);
+    // nothing is closed again: not by a second close, the arcs after, nor a reset
+    mig.closeStream(owner);
+    mig.closeStream();
+    mig.setState(MigState.STOP_COPY);
+    mig.setState(MigState.STOP);
+    mig.reset();
+    expect(dev.closes()).toEqual(['RUNNING>PRE_COPY:1']);
+  });
+
+  it('closes the stream at a reset and at a failing arc', () => {
+    const dev = fakeDevice({ failOn: 'PRE_COPY_P2P>STOP_COPY' });
+    const mig = new MigrationController('vgpu0', dev.ops);
+    mig.setState(MigState.RESUMING);
+    mig.reset();
+    expect(dev.closes()).toEqual(['STOP>RESUMING:1']);
+    mig.setState(MigState.PRE_COPY);
+    expect(codeOf(() => mig.setState(MigState.STOP_COPY))).toBe('EIO');
+    expect(mig.state).toBe(MigState.ERROR);
+    expect(dev.closes()).toEqual(['STOP>RESUMING:1', 'RUNNING>PRE_COPY:1']);
+    mig.reset();
+    expect(dev.closes()).toEqual(['STOP>RESUMING:1', 'RUNNING>PRE_COPY:1']);
+  });
+
+  it('closes a stream a fresh one replaces within the saving states, and not the same one handed back', () => {
+    const dev = fakeDevice({
+      extraStreamOn: ['PRE_COPY_P2P>STOP_COPY'],
+      sameStreamOn: ['PRE_COPY>PRE_COPY_P2P'],
+    });
+    const mig = new MigrationController('vgpu0', dev.ops);
+    const pre = mig.setState(MigState.PRE_COPY);
+    expect(mig.setState(MigState.PRE_COPY_P2P)).toBe(pre);
+    expect(dev.closes()).toEqual(['RUNNING>PRE_COPY:0']);
+    const fresh = mig.setState(MigState.STOP_COPY);
+    expect(fresh).not.toBe(pre);
+    expect(mig.stream).toBe(fresh);
+    expect(dev.closes()).toEqual(['RUNNING>PRE_COPY:1', 'PRE_COPY_P2P>STOP_COPY:0']);
+  });
+
+  it('closes a stream an arc into STOP returns, which no data fd holds', () => {
+    const dev = fakeDevice({ extraStreamOn: ['RUNNING_P2P>STOP'] });
+    const mig = new MigrationController('vgpu0', dev.ops);
+    expect(mig.setState(MigState.STOP)).toBeUndefined();
+    expect(dev.closes()).toEqual(['RUNNING_P2P>STOP:1']);
+  });
+
+  it('logs a close() that throws and drops the stream all the same; without a log it throws EIO once the stream is dropped', () => {
+    const onClose = () => {
+      throw new Error('the buffers were already gone');
+    };
+    const logged: string[] = [];
+    const mig = new MigrationController('vgpu0', fakeDevice({ onClose }).ops, {
+      error: (m) => logged.push(m),
+    });
+    mig.setState(MigState.PRE_COPY);
+    mig.setState(MigState.RUNNING);
+    expect(mig.state).toBe(MigState.RUNNING);
+    expect(logged).toHaveLength(1);
+    expect(logged[0]).toMatch(
+      /EIO: device vgpu0: closing a dropped migration data stream failed: the buffers were already gone\..*must not throw/,
+    );
+    const bare = new MigrationController('vgpu1', fakeDevice({ onClose }).ops);
+    bare.setState(MigState.STOP_COPY);
+    expect(() => bare.closeStream()).toThrow(
+      /EIO: device vgpu1: closing a dropped migration data stream failed/,
+    );
+    expect(bare.stream).toBeUndefined();
+    expect(bare.state).toBe(MigState.STOP_COPY);
   });
 });
 

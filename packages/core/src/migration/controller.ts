@@ -5,7 +5,11 @@
  *
  * There is one per device, not per open file: the kernel keeps the state with the device
  * (mtty's mdev_state->state, mlx5vf's mvdev->mig_state), and every file of the device sees it.
- * The stream remembers which file opened it, so that closing that file ends it.
+ * The stream remembers which file opened it, so that closing that file ends it. Every stream the
+ * controller drops, whichever way, is closed once (MigrationStream.close): the kernel's drivers
+ * release a migration file on each of these paths (mtty_disable_files at an arc that ends it, a
+ * deferred reset or mtty_close; mlx5vf_disable_fds), so a stream frees what it holds when it
+ * ends, not at the next arc.
  *
  * Choices, where the kernel leaves them to the driver:
  * - A failing arc leaves the device in ERROR (the header allows ERROR or the old state; we always
@@ -15,6 +19,7 @@
  * - In PRE_COPY and PRE_COPY_P2P a read that finds no data yet throws VfioError ENOMSG, as
  *   read() on the data fd fails with -ENOMSG; in STOP_COPY an empty array is the end of the stream.
  */
+import type { Logger } from '../contract/context.js';
 import {
   type MigrationOps,
   type MigrationStream,
@@ -41,9 +46,15 @@ export class MigrationController {
   /** Whoever opened the stream (a device file), given to setState(); closeStream() asks for it. */
   #owner: object | undefined;
 
+  /**
+   * `log` takes the error of a stream's close() that throws (a plugin bug: the stream is dropped
+   * all the same, as a kernel file's release cannot fail); without one that error is thrown to
+   * the caller, once the controller has dropped the stream.
+   */
   constructor(
     readonly device: string,
     readonly ops: MigrationOps,
+    private readonly log?: Pick<Logger, 'error'>,
   ) {}
 
   /** The current state (VFIO_DEVICE_FEATURE_MIG_DEVICE_STATE GET). */
@@ -98,38 +109,42 @@ export class MigrationController {
           cause: err,
         });
       }
-      if (arcOpensStream(at, to)) {
-        if (result === undefined || result === null) {
-          this.#fail();
-          throw new VfioError(
-            'EIO',
-            `migration arc ${migStateName(at)} -> ${migStateName(to)} opened no data stream.`,
-            {
-              device: this.device,
-              hint: 'This is a bug in the plugin: an arc into STOP_COPY, PRE_COPY(_P2P) from a running or stopped state, or into RESUMING, must return a MigrationStream. The device is now in ERROR.',
-            },
-          );
-        }
-        this.#setStream(result, owner);
-        opened = result;
-      } else if (result !== undefined && result !== null && isSavingState(to)) {
-        // Moving within the saving states may hand over a fresh stream; it replaces the old one.
-        this.#setStream(result, owner);
-        opened = result;
+      const returned = result ?? undefined;
+      const opens = arcOpensStream(at, to);
+      if (opens && returned === undefined) {
+        this.#fail();
+        throw new VfioError(
+          'EIO',
+          `migration arc ${migStateName(at)} -> ${migStateName(to)} opened no data stream.`,
+          {
+            device: this.device,
+            hint: 'This is a bug in the plugin: an arc into STOP_COPY, PRE_COPY(_P2P) from a running or stopped state, or into RESUMING, must return a MigrationStream. The device is now in ERROR.',
+          },
+        );
       }
       this.#state = to;
+      if (returned !== undefined && (opens || isSavingState(to))) {
+        // The stream an arc opens, or a fresh one handed over within the saving states: it
+        // replaces the old one.
+        this.#setStream(returned, owner);
+        opened = returned;
+      }
       if (closesStream(to)) {
+        const stray = returned !== this.#stream ? returned : undefined;
         this.#setStream(undefined, undefined);
         opened = undefined;
+        // A stream returned by an arc into STOP, RUNNING or RUNNING_P2P is no data fd: nobody holds it.
+        if (stray !== undefined) this.#close(stray);
       }
     }
     return opened;
   }
 
   /**
-   * The reset path: back to RUNNING from any state, ERROR included; the stream is dropped. The
-   * device is not stepped through arcs: this follows a reset of the device (the deferred reset
-   * of mtty_state_mutex_unlock and mlx5vf_state_mutex_unlock), a vfio-pci driver's open
+   * The reset path: back to RUNNING from any state, ERROR included; the stream is dropped and
+   * closed. The device is not stepped through arcs: this follows a reset of the device (the
+   * deferred reset of mtty_state_mutex_unlock, which runs mtty_disable_files, and of
+   * mlx5vf_state_mutex_unlock, which runs mlx5vf_disable_fds), a vfio-pci driver's open
    * (mlx5vf_pci_open_device sets RUNNING after vfio_pci_core_enable) or a vfio-user client's
    * end (libvfio-user's do_device_reset at VFU_RESET_LOST_CONN).
    */
@@ -139,8 +154,8 @@ export class MigrationController {
   }
 
   /**
-   * The device file that had the data fd was closed: the stream ends with it and the state stays
-   * (mtty_close's mtty_disable_files, mlx5vf_disable_fds). The next user of the device gets no
+   * The device file that had the data fd was closed: the stream ends with it, closed, and the
+   * state stays (mtty_close's mtty_disable_files, mlx5vf_disable_fds). The next user of the device gets no
    * bytes of this one's stream: it must leave the saving or resuming state and enter it again
    * for a stream of its own. With `owner`, only a stream that owner opened ends; without, any.
    */
@@ -149,9 +164,30 @@ export class MigrationController {
     this.#setStream(undefined, undefined);
   }
 
+  /** Make `stream` the current one; the one it replaces, if another, is closed. */
   #setStream(stream: MigrationStream | undefined, owner: object | undefined): void {
+    const old = this.#stream;
     this.#stream = stream;
     this.#owner = stream === undefined ? undefined : owner;
+    if (old !== undefined && old !== stream) this.#close(old);
+  }
+
+  /** Close a stream the controller no longer holds (MigrationStream.close). */
+  #close(stream: MigrationStream): void {
+    if (stream.close === undefined) return;
+    try {
+      stream.close();
+    } catch (err) {
+      const message =
+        err instanceof VfioError ? err.problem : `${err instanceof Error ? err.message : String(err)}.`;
+      const error = new VfioError('EIO', `closing a dropped migration data stream failed: ${message}`, {
+        device: this.device,
+        hint: 'This is a bug in the plugin: MigrationStream.close() must not throw. The stream was dropped all the same.',
+        cause: err,
+      });
+      if (this.log === undefined) throw error;
+      this.log.error(error.message);
+    }
   }
 
   /** EBADF: in a saving or resuming state whose stream was closed with the device file. */

@@ -6,7 +6,7 @@ import { MigrationController } from './controller.js';
 import { type ResumingStream, type SavingStream, StreamArcs, StreamQueue, StreamRefusal } from './streams.js';
 
 /** A device whose saving stream carries "H" then "S" (the state), and whose resume loads the bytes written. */
-function device() {
+function device(options: { failFinalize?: boolean } = {}) {
   const log: string[] = [];
   let loaded: string | undefined;
   class Save implements SavingStream {
@@ -18,6 +18,7 @@ function device() {
     }
     finalize() {
       log.push('finalize');
+      if (options.failFinalize) throw new Error('the device did not stop');
       this.out.push(new Uint8Array([0x53]));
     }
     close() {
@@ -30,6 +31,9 @@ function device() {
   }
   class Resume implements ResumingStream<string> {
     bytes: number[] = [];
+    close() {
+      log.push('close resume');
+    }
     write(chunk: Uint8Array) {
       this.bytes.push(...chunk);
     }
@@ -56,6 +60,16 @@ function device() {
     step: (from, to) => arcs.step(from, to),
   });
   return { arcs, ctl, log, loaded: () => loaded };
+}
+
+function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof VfioError)) throw err;
+    return err.code;
+  }
 }
 
 function drain(ctl: MigrationController): string {
@@ -103,6 +117,85 @@ describe('StreamArcs', () => {
     d.arcs.step(MigState.RUNNING, MigState.PRE_COPY);
     d.arcs.step(MigState.STOP, MigState.STOP_COPY);
     expect(d.log).toEqual(['save precopy', 'close', 'save stopped']);
+  });
+
+  it('ends the streams on its own arcs, without the core: back to STOP, and a resuming stream once loaded', () => {
+    const d = device();
+    d.arcs.step(MigState.STOP, MigState.STOP_COPY);
+    d.arcs.step(MigState.STOP_COPY, MigState.STOP);
+    const fd = d.arcs.step(MigState.STOP, MigState.RESUMING);
+    fd?.write?.(new Uint8Array([0x6f, 0x6b]));
+    d.arcs.step(MigState.RESUMING, MigState.STOP);
+    expect(d.loaded()).toBe('ok');
+    expect(d.log).toEqual(['save stopped', 'close', 'resume', 'close resume']);
+  });
+
+  it('closes a pre-copy stream the core drops with its device file, once, and forgets it: PRE_COPY_P2P → STOP_COPY then finishes nothing', () => {
+    const d = device();
+    const file = {};
+    d.ctl.setState(MigState.PRE_COPY, file);
+    const saving = d.arcs.saving;
+    d.ctl.closeStream(file);
+    expect(saving?.closed).toBe(true);
+    expect(d.arcs.saving).toBeUndefined();
+    expect(d.ctl.state).toBe(MigState.PRE_COPY);
+    // the next device file: the state stays, with none of the stream (mtty_disable_files)
+    expect(codeOf(() => d.ctl.read(10))).toBe('EBADF');
+    expect(d.ctl.setState(MigState.STOP_COPY, {})).toBeUndefined();
+    expect(d.ctl.state).toBe(MigState.STOP_COPY);
+    expect(codeOf(() => d.ctl.read(10))).toBe('EBADF');
+    d.ctl.setState(MigState.STOP);
+    d.ctl.reset();
+    expect(d.log).toEqual(['save precopy', 'close']);
+    // out and back in: a stream of its own
+    d.ctl.setState(MigState.STOP_COPY);
+    expect(drain(d.ctl)).toBe('HS');
+  });
+
+  it('closes a resuming stream the core drops with its device file; RESUMING → STOP then loads nothing (EBADF, ERROR)', () => {
+    const d = device();
+    d.ctl.setState(MigState.RESUMING);
+    d.ctl.write(new Uint8Array([0x6f, 0x6b]));
+    d.ctl.closeStream();
+    expect(d.arcs.resuming).toBeUndefined();
+    expect(() => d.ctl.setState(MigState.STOP)).toThrow(
+      /EBADF: device dev0: migration arc RESUMING -> STOP failed: the resuming stream was closed with the device file that opened it/,
+    );
+    expect(d.ctl.state).toBe(MigState.ERROR);
+    expect(d.loaded()).toBeUndefined();
+    d.ctl.reset();
+    expect(d.log).toEqual(['resume', 'close resume']);
+  });
+
+  it('closes each stream once whichever way it ends, and never the one in use', () => {
+    const closes = (d: ReturnType<typeof device>) => d.log.filter((l) => l.startsWith('close')).length;
+    const d = device();
+    // an arc back to RUNNING: StreamArcs ends it, the core drops its data fd
+    d.ctl.setState(MigState.PRE_COPY);
+    d.ctl.setState(MigState.RUNNING);
+    expect(closes(d)).toBe(1);
+    // a device reset, as DeviceFile runs it: the device's (StreamArcs.reset) and the core's
+    d.ctl.setState(MigState.STOP_COPY);
+    d.arcs.reset();
+    d.ctl.reset();
+    expect(closes(d)).toBe(2);
+    // loaded: the resuming stream ends at RESUMING → STOP
+    d.ctl.setState(MigState.RESUMING);
+    d.ctl.write(new Uint8Array([0x6f]));
+    d.ctl.setState(MigState.STOP);
+    expect(closes(d)).toBe(3);
+    // the one in use is never closed
+    d.ctl.setState(MigState.PRE_COPY);
+    d.ctl.setState(MigState.STOP_COPY);
+    expect(closes(d)).toBe(3);
+    expect(d.arcs.saving?.closed).toBe(false);
+    // a failing arc: the core drops the stream StreamArcs still holds
+    const f = device({ failFinalize: true });
+    f.ctl.setState(MigState.PRE_COPY);
+    expect(codeOf(() => f.ctl.setState(MigState.STOP_COPY))).toBe('EIO');
+    expect(f.arcs.saving).toBeUndefined();
+    f.ctl.reset();
+    expect(f.log).toEqual(['save precopy', 'finalize', 'close']);
   });
 
   it('loads what the resuming stream carried at RESUMING → STOP', () => {
