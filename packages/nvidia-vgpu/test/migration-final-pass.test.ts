@@ -227,4 +227,42 @@ describe('the final pass, checked ahead', () => {
     expect(last?.checker.pending).toBe(0);
     expect(() => last?.checker.next()).toThrow(/closed/);
   });
+
+  it('a pre-copy stream whose device file closes stops tracking dirty pages and closes its checker at once; the state stays, and the next stream is whole', () => {
+    const { r, src } = source();
+    made.length = 0;
+    src.file.setMigrationState(MigState.PRE_COPY);
+    expect(src.file.migrationRead(1 << 20).length).toBeGreaterThan(0);
+    expect(src.device.onPageDirtied).toBeDefined();
+    expect(src.device.dirtyPages).toBeDefined();
+    expect(made).toHaveLength(1);
+    // the VMM goes away in pre-copy (mtty_close's mtty_disable_files, mlx5vf_disable_fds)
+    src.file.close();
+    expect(src.device.onPageDirtied).toBeUndefined();
+    expect(src.device.dirtyPages).toBeUndefined();
+    expect(src.device.dirtyCount).toBe(0);
+    expect(made[0].closedIn).toBe(MigState.PRE_COPY);
+    expect(() => made[0].checker.next()).toThrow(/closed/);
+    // the next device file finds PRE_COPY with none of the stream; stopping finishes nothing
+    src.file.open();
+    expect(src.file.migrationState).toBe(MigState.PRE_COPY);
+    expect(() => src.file.migrationRead(1 << 20)).toThrow(/EBADF: device .*state PRE_COPY/);
+    src.file.setMigrationState(MigState.STOP_COPY);
+    expect(() => src.file.migrationRead(1 << 20)).toThrow(/EBADF: device .*state STOP_COPY/);
+    expect(src.device.onPageDirtied).toBeUndefined();
+    expect(made).toHaveLength(1);
+    // out and back in: a pre-copy stream of its own carries every page, written before or during it
+    src.file.setMigrationState(MigState.STOP);
+    src.file.setMigrationState(MigState.RUNNING);
+    src.fbWrite(0, new Uint8Array(3 << 20).fill(0x5e));
+    src.file.setMigrationState(MigState.PRE_COPY);
+    const pre = drain(src.file, [1 << 20], () => 0).stream;
+    src.fbWrite(9 << 20, new Uint8Array(1 << 20).fill(0xa7));
+    src.file.setMigrationState(MigState.STOP_COPY);
+    const rest = drain(src.file, [1 << 20], () => 0).stream;
+    const dst = openVgpu(r.t4Parent, 'nvidia-319');
+    resumeInto(dst, new Uint8Array(Buffer.concat([pre, rest])));
+    expect(Buffer.compare(dst.device.fb, src.device.fb)).toBe(0);
+    expect(dst.device.fb[9 << 20]).toBe(0xa7);
+  });
 });
