@@ -19,6 +19,7 @@ const CASES: [keyof Breakage, string, number | undefined][] = [
   ['throwingHandler', 'random.accesses', 2],
   ['capacityNotEnforced', 'capacity.limit', undefined],
   ['migrationLosesConfig', 'migration.save-resume', 7],
+  ['closeFreesShared', 'migration.precopy-close', undefined],
 ];
 
 function failedChecks(report: ConformanceReport): Set<string> {
@@ -63,7 +64,7 @@ describe('deliberately broken plugins fail the named check', () => {
     });
     expect(report.failed).toBe(0);
     const results = report.devices.flatMap((d) => d.results).filter((r) => r.check.startsWith('migration.'));
-    expect(results).toHaveLength(4);
+    expect(results).toHaveLength(6);
     for (const r of results) {
       expect(r.status).toBe('skipped');
       expect(r.reason).toMatch(/does not offer migration/);
@@ -73,7 +74,7 @@ describe('deliberately broken plugins fail the named check', () => {
   it('a plugin with PRE_COPY passes the migration checks, blocked arcs included', async () => {
     const report = await runConformance(tinyPlugin({ preCopy: true }), { seed: SEED, checks: ['migration'] });
     expect(report.failures).toEqual([]);
-    expect(report.passed).toBe(2 + 4);
+    expect(report.passed).toBe(2 + 6);
   });
 
   it('a plugin of another contract version fails plugin.contract', async () => {

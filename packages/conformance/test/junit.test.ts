@@ -49,7 +49,7 @@ describe('toJUnitXml', () => {
     expect(xml.match(/<testcase /g)).toHaveLength(report.passed + report.failed + report.skipped);
     expect(xml).toContain(`failures="${report.failed}"`);
     expect(xml.match(/<failure /g)).toHaveLength(2);
-    expect(xml.match(/<skipped /g)).toHaveLength(4);
+    expect(xml.match(/<skipped /g)).toHaveLength(6);
     expect(xml).toMatch(
       /<failure message="region\.type-cap: device @vfiokit\/tiny-test-plugin\/tiny0\/tiny-a \([0-9a-f-]+\), region 9/,
     );

@@ -1,10 +1,14 @@
-/** Migration v2 where a device offers it: every arc between supported states, and a save/load round trip. */
+/**
+ * Migration v2 where a device offers it: every arc between supported states, a save/load round
+ * trip, and the end of a pre-copy stream with its device file.
+ */
 import {
   type MigrationCaps,
   type MigrationOps,
   MigState,
   VFIO_PCI_CONFIG_REGION_INDEX,
   type VfioDevice,
+  VfioError,
 } from '@vfiokit/core';
 import {
   ERRNO,
@@ -122,6 +126,17 @@ function readStream(file: ConformanceFile): Uint8Array {
     at += c.length;
   }
   return out;
+}
+
+/** The errno name of what a migration read threw, if it names one. */
+function readError(file: ConformanceFile): string | undefined {
+  try {
+    file.migrationRead(CHUNK);
+    return undefined;
+  } catch (err) {
+    if (err instanceof VfioError) return err.code;
+    throw err;
+  }
 }
 
 function writeStream(file: ConformanceFile, data: Uint8Array): void {
@@ -422,6 +437,117 @@ export const migrationChecks: readonly ConformanceCheck[] = [
           expected: '0',
           actual: back.why,
         });
+    },
+  },
+  {
+    id: 'migration.precopy-close',
+    title:
+      'a device file closed in PRE_COPY ends its stream: the next file finds PRE_COPY (RUNNING for a vfio-pci function) with reads refused (EBADF), and a new PRE_COPY stream reads to its end',
+    run(ctx) {
+      const caps = migrationCaps(ctx, ctx.file);
+      if (!caps.preCopy) return ctx.skip('the device does not offer PRE_COPY (no VFIO_MIGRATION_PRE_COPY).');
+      const file = ctx.file;
+      // The state is the device's: an earlier user may have left it elsewhere.
+      const start = getState(file);
+      if (start !== MigState.RUNNING) {
+        const r = setState(file, MigState.RUNNING);
+        if (r.ret !== 0)
+          return ctx.fail({ problem: `${stateName(start)} → RUNNING failed`, expected: '0', actual: r.why });
+      }
+      const open = (what: string): boolean => {
+        const r = setState(file, MigState.PRE_COPY);
+        if (r.ret === 0) {
+          const code = readError(file);
+          if (code === undefined || code === 'ENOMSG') return true;
+          ctx.fail({
+            problem: `a read of the ${what} PRE_COPY stream failed`,
+            expected: 'data, or ENOMSG while there is none yet',
+            actual: code,
+          });
+          return false;
+        }
+        ctx.fail({
+          problem: `RUNNING → PRE_COPY for the ${what} stream failed`,
+          expected: '0',
+          actual: r.why,
+        });
+        return false;
+      };
+      if (!open('first')) return;
+      // The VMM goes away in pre-copy: an mdev keeps its state and drops the stream
+      // (mtty_close's mtty_disable_files); a vfio-pci function runs again at the next open
+      // (mlx5vf_pci_close_device's mlx5vf_disable_fds, then mlx5vf_pci_open_device).
+      file.close();
+      try {
+        file.open();
+      } catch (err) {
+        return ctx.fail({
+          problem: 'opening the device file again after closing it in PRE_COPY failed',
+          expected: 'the device open',
+          actual: describeError(err),
+        });
+      }
+      // The title's rule; a kernel function's driver is not known from here, so either is taken.
+      const now = getState(file);
+      const want =
+        ctx.subject === 'kernel-pci'
+          ? [MigState.RUNNING, MigState.PRE_COPY]
+          : [ctx.model?.instance.device.driver === 'vfio-pci' ? MigState.RUNNING : MigState.PRE_COPY];
+      if (ctx.subject === 'kernel-pci')
+        ctx.note(
+          `the function was in ${stateName(now)} when opened again (a vfio-pci variant driver sets RUNNING)`,
+        );
+      if (now === undefined || !want.includes(now)) {
+        ctx.fail({
+          problem: 'the device file opened after one closed in PRE_COPY found the wrong migration state',
+          expected: want.map((w) => migStateName(w)).join(' or '),
+          actual: stateName(now),
+        });
+        return;
+      }
+      if (now === MigState.PRE_COPY) {
+        const code = readError(file);
+        if (code !== 'EBADF') {
+          ctx.fail({
+            problem: 'a read in PRE_COPY after the device file that opened the stream closed was not refused',
+            expected: 'EBADF: none of the closed stream reaches the next user',
+            actual: code ?? 'data',
+          });
+        }
+        const r = setState(file, MigState.RUNNING);
+        if (r.ret !== 0)
+          return ctx.fail({
+            problem: 'PRE_COPY → RUNNING after the reopen failed',
+            expected: '0',
+            actual: r.why,
+          });
+      }
+      if (!open('next')) return;
+      const s = setState(file, MigState.STOP_COPY);
+      if (s.ret !== 0)
+        return ctx.fail({
+          problem: 'PRE_COPY → STOP_COPY for the next stream failed',
+          expected: '0',
+          actual: s.why,
+        });
+      try {
+        readStream(file);
+      } catch (err) {
+        ctx.fail({
+          problem: 'reading the next stream to its end failed',
+          expected: 'the stream to its end',
+          actual: describeError(err),
+        });
+      }
+      for (const t of [MigState.STOP, MigState.RUNNING]) {
+        const r = setState(file, t);
+        if (r.ret !== 0)
+          return ctx.fail({
+            problem: `→ ${migStateName(t)} after the next stream failed`,
+            expected: '0',
+            actual: r.why,
+          });
+      }
     },
   },
 ];
