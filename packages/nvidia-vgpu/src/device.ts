@@ -9,7 +9,6 @@
 import {
   type BarBacking,
   ConfigSpace,
-  type DeviceContext,
   MigState,
   msiCapability,
   PAGE_SIZE,
@@ -424,10 +423,6 @@ export class VgpuDevice
   }
 
   // ---- life cycle --------------------------------------------------------------------------------
-
-  protected override onOpen(_ctx: DeviceContext): void {
-    this.migState = MigState.RUNNING;
-  }
 
   protected override onReset(): void {
     this.bank.reset();

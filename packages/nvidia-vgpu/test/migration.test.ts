@@ -96,6 +96,22 @@ describe('vGPU migration v2', () => {
     );
   });
 
+  it('keeps the state the core keeps across device files: a vGPU left stopped runs again only when it is told to', () => {
+    const r = rig();
+    const v = openVgpu(r.t4Parent, 'nvidia-319');
+    v.file.setMigrationState(MigState.STOP);
+    expect(v.device.running()).toBe(false);
+    // The VMM goes away with the vGPU stopped and the next user opens it: an mdev keeps the state
+    // its last user left (mtty has no open_device), and so must the vGPU's engine.
+    v.file.close();
+    v.file.open();
+    expect(v.file.migrationState).toBe(MigState.STOP);
+    expect(v.device.migState).toBe(MigState.STOP);
+    expect(v.device.running()).toBe(false);
+    v.file.setMigrationState(MigState.RUNNING);
+    expect(v.device.running()).toBe(true);
+  });
+
   it('moves framebuffer, registers, allocations and in-flight channel work; the work completes on the destination', () => {
     const { r, src, data, buf, ch, pb, target } = busySource();
     src.file.setMigrationState(MigState.STOP_COPY);
