@@ -128,10 +128,17 @@ function readStream(file: ConformanceFile): Uint8Array {
   return out;
 }
 
-/** The errno name of what a migration read threw, if it names one. */
+/**
+ * A probe read's size: unlike readStream's reads of CHUNK, which move a device's own stream (its
+ * length is the device's), a probe asks only whether a read is refused, so that a differential
+ * against a kernel device compares the refusals and not the two streams' lengths.
+ */
+const PROBE = 4096;
+
+/** The errno name of what a probe read of the stream threw, if it names one. */
 function readError(file: ConformanceFile): string | undefined {
   try {
-    file.migrationRead(CHUNK);
+    file.migrationRead(PROBE);
     return undefined;
   } catch (err) {
     if (err instanceof VfioError) return err.code;
