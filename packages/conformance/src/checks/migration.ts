@@ -455,28 +455,23 @@ export const migrationChecks: readonly ConformanceCheck[] = [
       if (!caps.preCopy) return ctx.skip('the device does not offer PRE_COPY (no VFIO_MIGRATION_PRE_COPY).');
       const file = ctx.file;
       // The state is the device's: an earlier user may have left it elsewhere.
+      /** Move the device to `to`; false, with the check failed, when it refuses. */
+      const move = (to: MigState, what: string): boolean => {
+        const r = setState(file, to);
+        if (r.ret === 0) return true;
+        ctx.fail({ problem: `${what} failed`, expected: '0', actual: r.why });
+        return false;
+      };
       const start = getState(file);
-      if (start !== MigState.RUNNING) {
-        const r = setState(file, MigState.RUNNING);
-        if (r.ret !== 0)
-          return ctx.fail({ problem: `${stateName(start)} → RUNNING failed`, expected: '0', actual: r.why });
-      }
+      if (start !== MigState.RUNNING && !move(MigState.RUNNING, `${stateName(start)} → RUNNING`)) return;
       const open = (what: string): boolean => {
-        const r = setState(file, MigState.PRE_COPY);
-        if (r.ret === 0) {
-          const code = readError(file);
-          if (code === undefined || code === 'ENOMSG') return true;
-          ctx.fail({
-            problem: `a read of the ${what} PRE_COPY stream failed`,
-            expected: 'data, or ENOMSG while there is none yet',
-            actual: code,
-          });
-          return false;
-        }
+        if (!move(MigState.PRE_COPY, `RUNNING → PRE_COPY for the ${what} stream`)) return false;
+        const code = readError(file);
+        if (code === undefined || code === 'ENOMSG') return true;
         ctx.fail({
-          problem: `RUNNING → PRE_COPY for the ${what} stream failed`,
-          expected: '0',
-          actual: r.why,
+          problem: `a read of the ${what} PRE_COPY stream failed`,
+          expected: 'data, or ENOMSG while there is none yet',
+          actual: code,
         });
         return false;
       };
@@ -521,22 +516,10 @@ export const migrationChecks: readonly ConformanceCheck[] = [
             actual: code ?? 'data',
           });
         }
-        const r = setState(file, MigState.RUNNING);
-        if (r.ret !== 0)
-          return ctx.fail({
-            problem: 'PRE_COPY → RUNNING after the reopen failed',
-            expected: '0',
-            actual: r.why,
-          });
+        if (!move(MigState.RUNNING, 'PRE_COPY → RUNNING after the reopen')) return;
       }
       if (!open('next')) return;
-      const s = setState(file, MigState.STOP_COPY);
-      if (s.ret !== 0)
-        return ctx.fail({
-          problem: 'PRE_COPY → STOP_COPY for the next stream failed',
-          expected: '0',
-          actual: s.why,
-        });
+      if (!move(MigState.STOP_COPY, 'PRE_COPY → STOP_COPY for the next stream')) return;
       try {
         readStream(file);
       } catch (err) {
@@ -546,15 +529,8 @@ export const migrationChecks: readonly ConformanceCheck[] = [
           actual: describeError(err),
         });
       }
-      for (const t of [MigState.STOP, MigState.RUNNING]) {
-        const r = setState(file, t);
-        if (r.ret !== 0)
-          return ctx.fail({
-            problem: `→ ${migStateName(t)} after the next stream failed`,
-            expected: '0',
-            actual: r.why,
-          });
-      }
+      for (const t of [MigState.STOP, MigState.RUNNING])
+        if (!move(t, `→ ${migStateName(t)} after the next stream`)) return;
     },
   },
 ];
