@@ -29,6 +29,10 @@
 /* SCM_MAX_FD in include/net/scm.h: the most descriptors one sendmsg may carry. */
 #define MAX_FDS_PER_MSG 253
 
+/* recvMsg's flags in fdsOut[1]: descriptors were dropped; the message came while its wait polled. */
+#define RECV_FDS_TRUNCATED 1
+#define RECV_POLLED 2
+
 /* ---- errors and arguments (args.c) ------------------------------------------------------- */
 
 /* Throw an Error with errno, code (the errno's name) and syscall; returns NULL to return. */
@@ -47,6 +51,26 @@ int arg_size(napi_env env, napi_value v, uint64_t *out);
 int arg_fd(napi_env env, napi_value v, int *fd);
 int arg_bytes(napi_env env, napi_value v, uint8_t **data, size_t *len);
 napi_value make_int(napi_env env, int64_t v);
+
+/* ---- adaptive polling before a blocking wait (poll.c) ------------------------------------ */
+
+/*
+ * How long a thread polls before it blocks, adapted wait by wait (poll.c): the server's wait in
+ * place for the next message and the client's wait for a reply (socket.c) both use it.
+ */
+typedef struct {
+  /* How long the next wait polls, in ns (0: it blocks at once). */
+  int64_t poll_ns;
+  /* Waits so far, and whether this thread may run on more than one CPU (rechecked now and then). */
+  uint32_t waits;
+  int other_cpus;
+} adaptive_poll_t;
+
+int64_t now_ns(void);
+/* The polling window of the wait about to start (0 on a thread limited to one CPU). */
+int64_t adaptive_window(adaptive_poll_t *a);
+/* The wait that began at `start_ns` has ended now: adapt the window. */
+void adaptive_waited(adaptive_poll_t *a, int64_t start_ns);
 
 /* ---- the module's functions, by part ----------------------------------------------------- */
 
@@ -74,6 +98,8 @@ napi_value send_msg_fn(napi_env env, napi_callback_info info);
 napi_value recv_msg_fn(napi_env env, napi_callback_info info);
 napi_value set_receive_timeout_fn(napi_env env, napi_callback_info info);
 napi_value wait_fd_fn(napi_env env, napi_callback_info info);
+napi_value waiter_create_fn(napi_env env, napi_callback_info info);
+napi_value waiter_window_fn(napi_env env, napi_callback_info info);
 
 /* poll.c */
 napi_value poll_start_fn(napi_env env, napi_callback_info info);

@@ -14,11 +14,8 @@ typedef struct {
   int fd;
   /* How many times one readiness callback may wait in place for the fd (pollStart's hold). */
   int32_t hold;
-  /* How long a wait in place polls before it blocks, in ns (adapted by adjust_polling). */
-  int64_t poll_ns;
-  /* Waits in place so far, and whether this thread may run on more than one CPU (rechecked). */
-  uint32_t waits;
-  int other_cpus;
+  /* How long a wait in place polls before it blocks. */
+  adaptive_poll_t polling;
 } poll_t;
 
 static void poll_closed(uv_handle_t *h) { free(h->data); }
@@ -77,14 +74,15 @@ static int poll_call(poll_t *p, int status, int events) {
  * adapts as QEMU's AioContext polling does (util/aio-posix.c; an IOThread's poll-max-ns is 32 us
  * by default, and polling starts at 4 us and doubles): a wait that ended after the polling but
  * within POLL_MAX_NS polls longer next time, one that took longer than POLL_MAX_NS stops polling.
- * A thread that may run on one CPU only never polls: the peer it waits for needs that CPU.
+ * A thread that may run on one CPU only never polls: the peer it waits for needs that CPU. The
+ * client's wait for a reply (socket.c's recvMsg with a waiter) adapts the same way.
  */
 #define POLL_MAX_NS 32000
 #define POLL_START_NS 4000
 /* Waits between two checks of the thread's CPU affinity (taskset may change it at any time). */
 #define AFFINITY_EVERY 256
 
-static int64_t now_ns(void) {
+int64_t now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
@@ -96,12 +94,20 @@ static int may_run_on_other_cpus(void) {
   return CPU_COUNT(&set) > 1;
 }
 
-static void adjust_polling(poll_t *p, int64_t waited_ns) {
-  if (waited_ns <= p->poll_ns) return; /* found while polling: the window fits */
-  if (waited_ns > POLL_MAX_NS) p->poll_ns = 0;
-  else if (p->poll_ns < POLL_MAX_NS) {
-    p->poll_ns = p->poll_ns ? p->poll_ns * 2 : POLL_START_NS;
-    if (p->poll_ns > POLL_MAX_NS) p->poll_ns = POLL_MAX_NS;
+int64_t adaptive_window(adaptive_poll_t *a) {
+  if (a->waits++ % AFFINITY_EVERY == 0) a->other_cpus = may_run_on_other_cpus();
+  if (!a->other_cpus) a->poll_ns = 0;
+  return a->poll_ns;
+}
+
+void adaptive_waited(adaptive_poll_t *a, int64_t start_ns) {
+  if (!a->other_cpus) return;
+  int64_t waited_ns = now_ns() - start_ns;
+  if (waited_ns <= a->poll_ns) return; /* found while polling: the window fits */
+  if (waited_ns > POLL_MAX_NS) a->poll_ns = 0;
+  else if (a->poll_ns < POLL_MAX_NS) {
+    a->poll_ns = a->poll_ns ? a->poll_ns * 2 : POLL_START_NS;
+    if (a->poll_ns > POLL_MAX_NS) a->poll_ns = POLL_MAX_NS;
   }
 }
 
@@ -121,19 +127,18 @@ static int wait_in_place(poll_t *p) {
   uv_update_time(loop);
   int timeout = uv_backend_timeout(loop);
   if (timeout == 0) return 0;
-  if (p->waits++ % AFFINITY_EVERY == 0) p->other_cpus = may_run_on_other_cpus();
   struct pollfd pfd[2] = {{.fd = p->fd, .events = POLLIN}, {.fd = uv_backend_fd(loop), .events = POLLIN}};
+  int64_t window = adaptive_window(&p->polling);
   int64_t start = now_ns();
   int r = 0, polled = 0;
-  if (p->other_cpus && p->poll_ns > 0) {
-    int64_t until = start + p->poll_ns;
+  if (window > 0) {
+    int64_t until = start + window;
     do r = poll(pfd, 2, 0);
     while (r == 0 && now_ns() < until);
     polled = r > 0;
   }
   if (r == 0) r = poll(pfd, 2, timeout);
-  if (p->other_cpus) adjust_polling(p, now_ns() - start);
-  else p->poll_ns = 0;
+  adaptive_waited(&p->polling, start);
   if (r <= 0) return 0; /* timed out (a timer is due), interrupted (a signal), or failed: the loop's turn */
   if (!(pfd[0].revents & (POLLIN | POLLHUP | POLLERR))) return 0;
   return IN_PLACE | (polled ? POLLED : 0);
@@ -248,5 +253,5 @@ napi_value poll_window_fn(napi_env env, napi_callback_info info) {
   GET_ARGS(1);
   poll_t *p = argc >= 1 ? arg_poll(env, argv[0]) : NULL;
   if (!p) return throw_type(env, "pollWindow(handle): handle must come from pollStart");
-  return make_int(env, p->closing ? 0 : p->poll_ns);
+  return make_int(env, p->closing ? 0 : p->polling.poll_ns);
 }

@@ -162,7 +162,7 @@ napi_value send_msg_fn(napi_env env, napi_callback_info info) {
  * were cut off (MSG_CTRUNC), and the descriptors follow from fdsOut[2].
  */
 napi_value recv_msg_fn(napi_env env, napi_callback_info info) {
-  GET_ARGS(4);
+  GET_ARGS(5);
   int fd;
   uint8_t *data;
   size_t len;
@@ -196,13 +196,40 @@ napi_value recv_msg_fn(napi_env env, napi_callback_info info) {
     msg.msg_controllen = CMSG_SPACE(sizeof(int) * cap);
   }
   /* recvMsg's 4th argument `wait`: block as the fd's SO_RCVTIMEO allows (setReceiveTimeout);
-   * its end and a signal both return -1, for the caller to look at its own deadline. */
+   * its end and a signal both return -1, for the caller to look at its own deadline. With a
+   * waiter (5th argument, waiterCreate), poll first for as long as the waiter's window says
+   * (poll.c's adaptive polling), and set RECV_POLLED in fdsOut[1] when that found the message. */
   bool wait = false;
   if (argc >= 4) napi_get_value_bool(env, argv[3], &wait);
+  adaptive_poll_t *waiter = NULL;
+  if (wait && argc >= 5) {
+    napi_valuetype t;
+    void *w = NULL;
+    if (napi_typeof(env, argv[4], &t) == napi_ok && t == napi_external &&
+        napi_get_value_external(env, argv[4], &w) == napi_ok)
+      waiter = w;
+  }
   ssize_t r;
   if (wait) {
-    r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    int polled = 0, done = 0;
+    int64_t start = 0;
+    r = -1;
+    if (waiter != NULL) {
+      int64_t window = adaptive_window(waiter);
+      start = now_ns();
+      if (window > 0) {
+        int64_t until = start + window;
+        do r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+        while (r < 0 && (errno == EAGAIN || errno == EINTR) && now_ns() < until);
+        polled = r >= 0;
+        /* a message, the peer's end or a failure: nothing to wait for */
+        done = r >= 0 || (errno != EAGAIN && errno != EINTR);
+      }
+    }
+    if (!done) r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC);
+    if (waiter != NULL) adaptive_waited(waiter, start);
     if (r < 0 && errno == EINTR) return make_int(env, -1);
+    if (polled) out[1] |= RECV_POLLED;
   } else {
     do r = recvmsg(fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     while (r < 0 && errno == EINTR);
@@ -221,13 +248,38 @@ napi_value recv_msg_fn(napi_env env, napi_callback_info info) {
         out[2 + n++] = got[i];
       } else {
         close(got[i]);
-        out[1] = 1;
+        out[1] |= RECV_FDS_TRUNCATED;
       }
     }
   }
   out[0] = n;
-  if (msg.msg_flags & MSG_CTRUNC) out[1] = 1;
+  if (msg.msg_flags & MSG_CTRUNC) out[1] |= RECV_FDS_TRUNCATED;
   return make_int(env, r);
+}
+
+static void waiter_finalize(napi_env env, void *data, void *hint) { free(data); }
+
+/* waiterCreate(): the adaptive polling state of one caller's waits for replies (recvMsg's waiter). */
+napi_value waiter_create_fn(napi_env env, napi_callback_info info) {
+  adaptive_poll_t *a = calloc(1, sizeof(*a));
+  if (!a) return throw_errno(env, "calloc", ENOMEM);
+  napi_value ext;
+  if (napi_create_external(env, a, waiter_finalize, NULL, &ext) != napi_ok) {
+    free(a);
+    return NULL;
+  }
+  return ext;
+}
+
+/* waiterWindow(waiter): how long its next wait polls before it blocks, in ns. */
+napi_value waiter_window_fn(napi_env env, napi_callback_info info) {
+  GET_ARGS(1);
+  napi_valuetype t;
+  void *w = NULL;
+  if (argc < 1 || napi_typeof(env, argv[0], &t) != napi_ok || t != napi_external ||
+      napi_get_value_external(env, argv[0], &w) != napi_ok)
+    return throw_type(env, "waiterWindow(waiter): waiter must come from waiterCreate");
+  return make_int(env, ((adaptive_poll_t *)w)->poll_ns);
 }
 
 /*

@@ -66,6 +66,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"pollRef", NULL, poll_ref_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"pollWindow", NULL, poll_window_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"waitFd", NULL, wait_fd_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"waiterCreate", NULL, waiter_create_fn, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"waiterWindow", NULL, waiter_window_fn, NULL, NULL, NULL, napi_enumerable, NULL},
       {"clockNs", NULL, clock_ns_fn, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;

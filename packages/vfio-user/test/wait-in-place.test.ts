@@ -225,3 +225,106 @@ describe('waiting in place for the next message (waitInPlace)', () => {
     expect(conn.open).toBe(false);
   });
 });
+
+/**
+ * The answering peer of the client-side tests: echoes every message back at once, never
+ * sleeping between them (it retries its receive), or after ctl[0] ms; stops when ctl[1] is set
+ * or the other end closes.
+ */
+const ECHO = `
+const { workerData, parentPort } = require('node:worker_threads');
+const addon = require(workerData.addon);
+const ctl = new Int32Array(workerData.ctl);
+const buf = new Uint8Array(64);
+const out = new Int32Array(4);
+const pause = new Int32Array(new SharedArrayBuffer(4));
+for (;;) {
+  const n = addon.recvMsg(workerData.fd, buf, out);
+  if (n === 0) break;
+  if (n < 0) {
+    if (Atomics.load(ctl, 1)) break;
+    continue;
+  }
+  const ms = Atomics.load(ctl, 0);
+  if (ms) Atomics.wait(pause, 0, 0, ms);
+  addon.sendMsg(workerData.fd, buf.subarray(0, n));
+}
+parentPort.postMessage('done');
+`;
+
+/** This thread's end of a socketpair, waiting for replies as the client does, and the echoing peer. */
+function answered(): {
+  conn: UnixConnection;
+  exchange: (rounds: number, each?: () => void) => void;
+  pause: (ms: number) => void;
+  stop: () => Promise<void>;
+} {
+  const [mine, peer] = native().socketPair();
+  open.push(peer);
+  const conn = new UnixConnection(mine, { name: 'client', ref: false });
+  let got = 0;
+  conn.start({ onData: (c) => (got += c.length) >= 8 });
+  conn.setReceiveTimeout(5000);
+  const ctl = new Int32Array(new SharedArrayBuffer(8));
+  const w = new Worker(ECHO, { eval: true, workerData: { addon, fd: peer, ctl: ctl.buffer } });
+  const done = new Promise<void>((resolve, reject) => {
+    w.once('message', () => resolve());
+    w.once('error', reject);
+  });
+  const msg = new Uint8Array(8);
+  return {
+    conn,
+    exchange(rounds, each) {
+      for (let i = 0; i < rounds; i++) {
+        got = 0;
+        conn.send(msg);
+        while (got < 8) if (!conn.receiveWaiting()) throw new Error(`no answer to message ${i} within 5 s`);
+        each?.();
+      }
+    },
+    pause: (ms) => Atomics.store(ctl, 0, ms),
+    async stop() {
+      Atomics.store(ctl, 1, 1);
+      await done;
+      await w.terminate();
+      conn.close();
+    },
+  };
+}
+
+describe("the client's wait for a reply (receiveWaiting) polls before it blocks", () => {
+  it.skipIf(availableParallelism() < 2)(
+    'polls while the peer answers at once, and stops when the peer takes 2 ms',
+    async () => {
+      const c = answered();
+      expect(c.conn.receivePollNs).toBe(0);
+      // As for the server's wait: rounds until a wait has polled, for a machine whose other
+      // processes keep its CPUs busy; code that never opens the window fails all of them.
+      for (let round = 0; round < 10 && c.conn.polledReceives === 0; round++) c.exchange(1000);
+      const polled = c.conn.polledReceives;
+      expect(polled).toBeGreaterThan(0);
+      c.pause(2);
+      c.exchange(20);
+      expect(c.conn.receivePollNs).toBe(0);
+      expect(c.conn.polledReceives).toBe(polled);
+      await c.stop();
+    },
+  );
+
+  it('never polls on a thread that may run on one CPU only', async () => {
+    const { tid, cpus } = threadAffinity();
+    execFileSync('taskset', ['-pc', cpus.split(/[,-]/)[0]!, tid], { stdio: 'ignore' });
+    try {
+      const c = answered();
+      let maxWindow = 0;
+      c.exchange(500, () => {
+        maxWindow = Math.max(maxWindow, c.conn.receivePollNs);
+      });
+      expect(maxWindow).toBe(0);
+      expect(c.conn.polledReceives).toBe(0);
+      await c.stop();
+    } finally {
+      execFileSync('taskset', ['-pc', cpus, tid], { stdio: 'ignore' });
+    }
+  });
+});

@@ -277,6 +277,8 @@ export class ClientLink {
         // request timeout): one system call, not poll(2) and recvmsg, and no high-resolution
         // timer armed and cancelled per request (SO_RCVTIMEO is a timer-wheel timeout). Pinned
         // with the C device, this made the 4-byte read's p99 ~1.1x the C floor's, from ~1.3x.
+        // Before it blocks it polls for as long as replies have recently come (up to 32 us, on
+        // a thread that may use another CPU): unpinned, a 4-byte read went 24-26 -> 19 us.
         first = false;
         conn.socket.receiveWaiting();
       } else conn.pump((left | 0) + 1);

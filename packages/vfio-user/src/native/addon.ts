@@ -26,11 +26,16 @@ export interface NativeAddon {
   socketPair(): [number, number];
   sendMsg(fd: number, bytes: Uint8Array, fds?: readonly number[]): number;
   /**
-   * One recvmsg into `buffer`; fdsOut gets [count, truncated, ...fds]. -1 when it would block,
-   * or with `wait` (a socket made blocking by setReceiveTimeout) when its timeout ended or a
-   * signal came; 0 when the peer closed.
+   * One recvmsg into `buffer`; fdsOut gets [count, flags (RECV_FDS_TRUNCATED, RECV_POLLED),
+   * ...fds]. -1 when it would block, or with `wait` (a socket made blocking by
+   * setReceiveTimeout) when its timeout ended or a signal came; 0 when the peer closed. With
+   * `wait` and a `waiter`, it polls first for as long as the waiter's adaptive window says.
    */
-  recvMsg(fd: number, buffer: Uint8Array, fdsOut: Int32Array, wait?: boolean): number;
+  recvMsg(fd: number, buffer: Uint8Array, fdsOut: Int32Array, wait?: boolean, waiter?: Waiter): number;
+  /** The adaptive polling state of one caller's waits for replies (recvMsg's `waiter`). */
+  waiterCreate(): Waiter;
+  /** How long the waiter's next wait polls before it blocks, in ns. */
+  waiterWindow(waiter: Waiter): number;
   /** Clear O_NONBLOCK and set SO_RCVTIMEO to `ms` (> 0): how long recvMsg's `wait` waits. */
   setReceiveTimeout(fd: number, ms: number): void;
   /**
@@ -80,6 +85,8 @@ const FUNCTIONS = {
   socketPair: true,
   sendMsg: true,
   recvMsg: true,
+  waiterCreate: true,
+  waiterWindow: true,
   setReceiveTimeout: true,
   pollStart: true,
   pollUpdate: true,
@@ -102,6 +109,11 @@ export function missingFunctions(module: object): string[] {
 
 /** An opaque uv_poll handle. */
 export type PollHandle = { readonly __poll: unique symbol };
+export type Waiter = { readonly __waiter: unique symbol };
+
+/** recvMsg's flags in fdsOut[1] (native.h). */
+export const RECV_FDS_TRUNCATED = 1;
+export const RECV_POLLED = 2;
 
 /** pollStart/pollUpdate event bits (the addon maps them to UV_READABLE / UV_WRITABLE). */
 export const POLL_READABLE = 1;
