@@ -7,9 +7,21 @@ import {
   type IrqInfo,
   type RegionInfo,
   type VfioDevice,
+  VfioError,
 } from '../src/index.js';
 
 export const silentLog = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** The errno name of the VfioError `fn` throws, undefined when it returns; anything else is rethrown. */
+export function codeOf(fn: () => unknown): string | undefined {
+  try {
+    fn();
+    return undefined;
+  } catch (err) {
+    if (!(err instanceof VfioError)) throw err;
+    return err.code;
+  }
+}
 
 /** The config space of a test device (QEMU's 1b36:0103 identity, class ff0000) with these BARs. */
 export function testConfigSpace(

@@ -1,19 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../test/helpers.js';
 import { VfioError } from '../errors.js';
 import { DirtyTracker, DMA_LOGGING_MAX_RANGES } from './dirty.js';
 
 const PAGE = 4096;
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof VfioError)) throw err;
-    return err.code;
-  }
-}
 
 function bitsOf(bitmap: Uint8Array): number[] {
   const out: number[] = [];

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../test/helpers.js';
 import { VfioError } from '../errors.js';
 import { IovaMap } from './iova-map.js';
 
@@ -9,16 +10,6 @@ function mem(pages: number, seed = 1): Uint8Array {
   const m = new Uint8Array(pages * PAGE);
   for (let i = 0; i < m.length; i++) m[i] = (i * 31 + seed * 7) & 0xff;
   return m;
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof VfioError)) throw err;
-    return err.code;
-  }
 }
 
 describe('IovaMap.map', () => {

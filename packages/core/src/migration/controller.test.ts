@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../test/helpers.js';
 import {
   type MigrationCaps,
   type MigrationOps,
@@ -82,16 +83,6 @@ function fakeDevice(options: FakeOptions = {}) {
   /** How often each stream was closed, by the arc that made it. */
   const closes = () => streams.map((x) => `${x.arc}:${x.closes}`);
   return { ops, arcs, written, chunks, streams, closes };
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof VfioError)) throw err;
-    return err.code;
-  }
 }
 
 describe('MigrationController.setState', () => {

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { codeOf } from '../../test/helpers.js';
 import { MigState } from '../contract/migration.js';
 import { VfioError } from '../errors.js';
 import { MigrationController } from './controller.js';
@@ -60,16 +61,6 @@ function device(options: { failFinalize?: boolean } = {}) {
     step: (from, to) => arcs.step(from, to),
   });
   return { arcs, ctl, log, loaded: () => loaded };
-}
-
-function codeOf(fn: () => unknown): string | undefined {
-  try {
-    fn();
-    return undefined;
-  } catch (err) {
-    if (!(err instanceof VfioError)) throw err;
-    return err.code;
-  }
 }
 
 function drain(ctl: MigrationController): string {
