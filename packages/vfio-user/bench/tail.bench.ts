@@ -236,12 +236,15 @@ const median = (xs: number[]) => {
 };
 const runsOf = (p: Placement, kind: Kind) => rounds.filter((x) => x.placement === p && x.kind === kind);
 const floorOf = (kind: Kind): Kind => `floor ${kind.split(' ')[1] as Shape}`;
-/** The median over rounds of kind's `field` divided by its floor's in the same round. */
-const ratio = (p: Placement, kind: Kind, field: 'medianNs' | 'p99Ns' | 'worstNs') =>
+/** The median over rounds of kind's `field` divided by its floor's (or `base`'s) in the same round. */
+const ratio = (
+  p: Placement,
+  kind: Kind,
+  field: 'medianNs' | 'p99Ns' | 'worstNs',
+  base: Kind = floorOf(kind),
+) =>
   median(
-    runsOf(p, kind).map(
-      (x) => x.run[field] / runsOf(p, floorOf(kind)).find((f) => f.round === x.round)!.run[field],
-    ),
+    runsOf(p, kind).map((x) => x.run[field] / runsOf(p, base).find((f) => f.round === x.round)!.run[field]),
   );
 
 const ROLE_NAMES: Record<Role, string> = {
@@ -305,16 +308,9 @@ for (const p of placements) {
     if (kind.startsWith('floor')) continue;
     if (kind.startsWith('polling')) {
       const shape = kind.split(' ')[1] as Shape;
-      const polling = runsOf(p, kind);
-      const over = (k: Kind, field: 'medianNs' | 'p99Ns') =>
-        round3(
-          median(
-            runsOf(p, k).map((x) => x.run[field] / polling.find((f) => f.round === x.round)!.run[field]),
-          ),
-        );
       pollingFloor[`${shape} (${p})`] = {
-        serverMedianRatio: over(`server ${shape}`, 'medianNs'),
-        serverP99Ratio: over(`server ${shape}`, 'p99Ns'),
+        serverMedianRatio: round3(ratio(p, `server ${shape}`, 'medianNs', kind)),
+        serverP99Ratio: round3(ratio(p, `server ${shape}`, 'p99Ns', kind)),
         pollingMedianRatio: round3(ratio(p, kind, 'medianNs')),
         pollingP99Ratio: round3(ratio(p, kind, 'p99Ns')),
       };
